@@ -1,0 +1,168 @@
+#include "server.hpp"
+
+#include "log.hpp"
+#include "session.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+namespace slotbus::bus {
+
+namespace asio = boost::asio;
+using local = asio::local::stream_protocol;
+
+namespace {
+
+peer_info credentials_of(local::socket& socket)
+{
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return {};
+    return {static_cast<std::uint32_t>(cred.pid), static_cast<std::uint32_t>(cred.uid)};
+}
+
+} // namespace
+
+server::server(asio::io_context& io, host_options options)
+    : io_(io), options_(std::move(options)), core_(options_.limits), acceptor_(io), signals_(io)
+{
+}
+
+server::~server() = default;
+
+void server::start(std::error_code& ec)
+{
+    namespace fs = std::filesystem;
+    ec.clear();
+    const fs::path path(options_.socket_path);
+    if (path.has_parent_path() && !fs::exists(path.parent_path())) {
+        fs::create_directories(path.parent_path(), ec);
+        if (ec)
+            return;
+        fs::permissions(path.parent_path(), fs::perms::owner_all, ec);
+    }
+    if (fs::exists(fs::symlink_status(path))) {
+        if (!fs::is_socket(fs::symlink_status(path))) {
+            ec = std::make_error_code(std::errc::file_exists);
+            log("refusing to start: ", options_.socket_path, " exists and is not a socket");
+            return;
+        }
+        local::socket probe(io_);
+        boost::system::error_code probe_ec;
+        probe.connect(local::endpoint(options_.socket_path), probe_ec);
+        if (!probe_ec) {
+            ec = error::already_exists;
+            log("refusing to start: a host is already running on ", options_.socket_path);
+            return;
+        }
+        log("replacing the stale socket of a host that is gone: ", options_.socket_path);
+        fs::remove(path, ec);
+        if (ec)
+            return;
+    }
+
+    boost::system::error_code bec;
+    acceptor_.open(local(), bec);
+    // The socket is created 0600 (no window in which others could connect).
+    const mode_t old_mask = ::umask(0177);
+    if (!bec)
+        acceptor_.bind(local::endpoint(options_.socket_path), bec);
+    ::umask(old_mask);
+    if (!bec)
+        acceptor_.listen(asio::socket_base::max_listen_connections, bec);
+    if (bec) {
+        ec = bec;
+        return;
+    }
+
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    signals_.add(SIGHUP);
+    std::signal(SIGPIPE, SIG_IGN);
+    wait_signal();
+    accept();
+}
+
+void server::wait_signal()
+{
+    signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+        if (ec)
+            return;
+        if (signo == SIGHUP) {
+            log("SIGHUP: nothing to reload");
+            wait_signal();
+            return;
+        }
+        log("signal ", signo, ": stopping");
+        stop();
+    });
+}
+
+void server::accept()
+{
+    acceptor_.async_accept([this](const boost::system::error_code& ec, local::socket socket) {
+        if (ec) {
+            if (ec != asio::error::operation_aborted && !stopped_) {
+                log("accept failed: ", ec.message());
+                accept();
+            }
+            return;
+        }
+        const auto peer = credentials_of(socket);
+        const auto id = core_.connect(peer);
+        if (options_.verbose)
+            log("connection ", id, " from pid ", peer.pid, " uid ", peer.uid);
+        auto s = std::make_shared<session>(*this, std::move(socket), id);
+        sessions_.emplace(id, s);
+        s->start();
+        accept();
+    });
+}
+
+void server::flush_touched()
+{
+    for (auto id : core_.take_touched()) {
+        auto it = sessions_.find(id);
+        if (it == sessions_.end())
+            continue;
+        auto s = it->second; // may be forgotten inside flush()
+        s->flush();
+        if (core_.take_resume(id))
+            s->resume();
+    }
+}
+
+void server::forget(session_id id)
+{
+    auto it = sessions_.find(id);
+    if (it == sessions_.end())
+        return;
+    auto keep = it->second;
+    sessions_.erase(it);
+    core_.disconnect(id);
+    if (options_.verbose)
+        log("connection ", id, " closed");
+    flush_touched();
+}
+
+void server::stop()
+{
+    if (stopped_)
+        return;
+    stopped_ = true;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    signals_.cancel(ignored);
+    std::error_code fs_ec;
+    std::filesystem::remove(options_.socket_path, fs_ec);
+    while (!sessions_.empty())
+        sessions_.begin()->second->shut();
+    io_.stop();
+}
+
+} // namespace slotbus::bus

@@ -1,0 +1,58 @@
+// The host's I/O: a Unix socket acceptor, one session per connection, and the
+// signals that stop it. Everything it reads goes through the routing core.
+#pragma once
+
+#include "core.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace slotbus::bus {
+
+struct host_options {
+    std::string socket_path;
+    core_limits limits;
+    std::size_t max_outbox = 8u << 20; ///< unsent bytes to one client before its input is paused
+    bool verbose = false;
+};
+
+class session;
+
+/// Runs on one io_context thread: the core needs no locks.
+class server {
+public:
+    server(boost::asio::io_context& io, host_options options);
+    ~server();
+
+    /// Binds the socket (mode 0600). Fails with error::already_exists when a
+    /// live host answers on it; replaces the socket of a dead one.
+    void start(std::error_code& ec);
+    /// Stops accepting, closes every connection and removes the socket.
+    void stop();
+
+    [[nodiscard]] const std::string& socket_path() const noexcept { return options_.socket_path; }
+
+private:
+    friend class session;
+
+    void accept();
+    void wait_signal();
+    /// Hands new output to the sockets and resumes held-back sessions.
+    void flush_touched();
+    void forget(session_id id);
+
+    boost::asio::io_context& io_;
+    host_options options_;
+    core core_;
+    boost::asio::local::stream_protocol::acceptor acceptor_;
+    boost::asio::signal_set signals_;
+    std::unordered_map<session_id, std::shared_ptr<session>> sessions_;
+    bool stopped_ = false;
+};
+
+} // namespace slotbus::bus

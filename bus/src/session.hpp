@@ -1,0 +1,48 @@
+// One client connection: reads frames in batches into the core, writes what
+// the core queued for it with one gather-free write per batch.
+#pragma once
+
+#include "core.hpp"
+
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include <memory>
+
+namespace slotbus::bus {
+
+class server;
+
+/// Single-threaded: lives on the server's io_context thread.
+class session : public std::enable_shared_from_this<session> {
+public:
+    session(server& owner, boost::asio::local::stream_protocol::socket socket, session_id id);
+
+    void start();
+    /// Sends what the core queued, if no write is under way.
+    void flush();
+    /// A slot this session was held back on has room again: feed the held frame.
+    void resume();
+    /// Closes the socket now and leaves the core.
+    void shut();
+
+private:
+    void read();
+    void process();
+    void on_written(const boost::system::error_code& ec);
+    [[nodiscard]] bool output_full() const;
+
+    server& owner_;
+    boost::asio::local::stream_protocol::socket socket_;
+    session_id id_;
+    byte_buffer in_;
+    std::size_t begin_ = 0; // first unprocessed byte
+    std::size_t end_ = 0;   // one past the last byte read
+    byte_buffer writing_;
+    bool reading_ = false;
+    bool write_active_ = false;
+    bool blocked_ = false;
+    bool closing_ = false;
+    bool shut_ = false;
+};
+
+} // namespace slotbus::bus

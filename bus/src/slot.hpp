@@ -1,0 +1,119 @@
+// A mailslot at the host: its queue, its readers and its flow control.
+#pragma once
+
+#include "record.hpp"
+
+#include "slotbus/slot_name.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+namespace slotbus::bus {
+
+using session_id = std::uint64_t;
+
+class slot;
+
+struct queued_record {
+    std::uint64_t seq; ///< arrival order within the slot
+    record_ptr rec;
+};
+
+/// One reader handle of a slot (the creator's, or a duplicate's). Records
+/// pushed to it stay counted in the slot until the reader reports them read.
+struct reader {
+    slot* target = nullptr;
+    session_id owner = 0;
+    std::uint32_t handle = 0;
+    std::uint32_t window = 0; ///< records it lets the host push ahead
+    std::deque<queued_record> in_flight;
+    std::uint64_t in_flight_bytes = 0;
+};
+
+struct slot_config {
+    std::uint32_t max_message_size = 0; ///< 0: any size
+    std::uint32_t read_timeout = 0;
+    std::uint64_t byte_budget = 0;      ///< unread bytes before writers are held back
+    std::uint64_t push_bytes = 0;       ///< bytes pushed ahead to one reader at most
+};
+
+struct slot_counts {
+    std::uint32_t messages = 0;
+    std::uint32_t next_size = 0xffffffff;
+    std::uint64_t bytes = 0;
+};
+
+/// A slot's queue: records not yet pushed wait in `pending`; pushed ones sit in
+/// their reader's `in_flight` until read. Records leave in arrival order.
+/// Single-threaded: used only on the routing core's thread.
+class slot {
+public:
+    slot(slot_name name, const slot_config& config) : name_(std::move(name)), config_(config) {}
+
+    [[nodiscard]] const slot_name& name() const noexcept { return name_; }
+    [[nodiscard]] slot_config& config() noexcept { return config_; }
+
+    /// Back-pressure: an empty slot takes any record, so one larger than the
+    /// budget still moves, alone.
+    [[nodiscard]] bool has_room_for(std::size_t size) const noexcept
+    {
+        return unread_ == 0 || unread_bytes_ + size <= config_.byte_budget;
+    }
+
+    void enqueue(record_ptr rec)
+    {
+        unread_bytes_ += rec->size();
+        ++unread_;
+        pending_.push_back({next_seq_++, std::move(rec)});
+    }
+
+    void add_reader(reader* r) { readers_.push_back(r); }
+
+    /// Returns what was pushed to r but not read to the front of the queue, in
+    /// arrival order, so another reader of the slot gets it.
+    void remove_reader(reader* r);
+
+    [[nodiscard]] const std::vector<reader*>& readers() const noexcept { return readers_; }
+
+    /// Pushes pending records to readers with room in their window, in turn;
+    /// emit(reader&, const record&) sends one.
+    template <class Emit>
+    void pump(Emit&& emit)
+    {
+        while (!pending_.empty()) {
+            reader* to = next_reader_with_room(pending_.front().rec->size());
+            if (!to)
+                return;
+            queued_record& front = pending_.front();
+            emit(*to, *front.rec);
+            to->in_flight_bytes += front.rec->size();
+            to->in_flight.push_back(std::move(front));
+            pending_.pop_front();
+        }
+    }
+
+    /// The reader read n of the records pushed to it. False if it claims more
+    /// than it was sent.
+    bool consume(reader& r, std::uint32_t n);
+
+    /// Exact: every record not yet read, wherever it waits.
+    [[nodiscard]] slot_counts counts() const noexcept;
+
+    /// Sessions held back because this slot was full; resumed when it drains.
+    std::vector<session_id> blocked_writers;
+
+private:
+    reader* next_reader_with_room(std::uint32_t size);
+
+    slot_name name_;
+    slot_config config_;
+    std::deque<queued_record> pending_;
+    std::vector<reader*> readers_;
+    std::size_t turn_ = 0;
+    std::uint64_t next_seq_ = 0;
+    std::uint32_t unread_ = 0;
+    std::uint64_t unread_bytes_ = 0;
+};
+
+} // namespace slotbus::bus

@@ -1,0 +1,66 @@
+// A connection to the host: the one socket a plugin's slots share.
+#pragma once
+
+#include "slotbus/detail/connection_impl.hpp"
+#include "slotbus/error.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <memory>
+#include <string>
+
+namespace slotbus {
+
+struct connection_options {
+    /// Shown in the host's log and its listings.
+    std::string client_name = "slotbus-client";
+    /// Records the host may push to a reader ahead of its reads.
+    std::uint32_t window = 256;
+};
+
+/// One connection to slotbusd. Slots created or opened through it share its socket.
+///
+/// Constructed without an executor, it owns an io_context that its
+/// synchronous calls run on the calling thread (no background thread).
+/// Constructed on an executor, it lives there; that executor must not run on
+/// several threads at once (use a strand), and synchronous calls must not be
+/// made from its thread.
+///
+/// @code
+/// slotbus::connection bus;
+/// bus.connect(); // $SLOTBUS_ADDRESS, else the default socket
+/// @endcode
+class connection {
+public:
+    explicit connection(connection_options options = {});
+    explicit connection(boost::asio::any_io_executor executor, connection_options options = {});
+    ~connection();
+    connection(connection&&) noexcept = default;
+    connection& operator=(connection&&) noexcept = default;
+
+    /// Connects and greets the host. Errors: the socket's own (no host:
+    /// std::errc::no_such_file_or_directory or connection_refused),
+    /// error::not_supported (no common protocol version).
+    void connect(const std::string& address, std::error_code& ec);
+    void connect(const std::string& address);
+    /// Connects to default_address().
+    void connect();
+
+    /// Closes the socket; every handle on it fails with error::broken_pipe from now on.
+    void close();
+
+    [[nodiscard]] boost::asio::any_io_executor get_executor() const;
+    /// The host's largest record, learned when connecting.
+    [[nodiscard]] std::uint32_t max_record_size() const noexcept;
+    /// The host's machine name, learned when connecting.
+    [[nodiscard]] const std::string& host_name() const noexcept;
+
+    /// Not API: the shared protocol state slots hold on to.
+    [[nodiscard]] const std::shared_ptr<detail::connection_impl>& impl() const noexcept { return impl_; }
+
+private:
+    std::shared_ptr<detail::connection_impl> impl_;
+    connection_options options_;
+};
+
+} // namespace slotbus

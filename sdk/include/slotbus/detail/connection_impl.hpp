@@ -1,0 +1,149 @@
+// Not API: the protocol state of one connection to the host. Lives on one
+// executor; every member function but the start_* entry points runs there.
+#pragma once
+
+#include "slotbus/protocol.hpp"
+#include "slotbus/slot_info.hpp"
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <unordered_map>
+#include <future>
+#include <variant>
+
+namespace slotbus::detail {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+/// What a request comes back with.
+struct reply {
+    std::uint32_t handle = 0;
+    std::uint32_t value_a = 0;
+    std::uint32_t value_b = 0;
+    std::string text;
+    slot_info info;
+};
+
+using reply_handler = asio::any_completion_handler<void(error_code, reply)>;
+using write_handler = asio::any_completion_handler<void(error_code, std::uint32_t)>;
+using read_string_handler = asio::any_completion_handler<void(error_code, std::string)>;
+using read_buffer_handler = asio::any_completion_handler<void(error_code, std::size_t)>;
+
+class connection_impl : public std::enable_shared_from_this<connection_impl> {
+public:
+    /// With no executor, the connection owns an io_context that its
+    /// synchronous calls run on the calling thread.
+    explicit connection_impl(std::optional<asio::any_io_executor> executor, std::uint32_t window);
+    ~connection_impl();
+
+    [[nodiscard]] asio::any_io_executor get_executor() const { return executor_; }
+    [[nodiscard]] bool owns_context() const noexcept { return own_ != nullptr; }
+
+    // Entry points: callable from any thread; they dispatch to the executor.
+    void start_connect(std::string address, std::string client_name, reply_handler h);
+    void start_request(byte_buffer frame, std::uint32_t request_id, reply_handler h);
+    void start_write(std::uint32_t handle, byte_buffer frame, write_handler h);
+    void start_read(std::uint32_t handle, std::variant<read_string_handler, read_buffer_handler> h,
+                    asio::mutable_buffer into);
+    /// Forgets a reader handle locally (its waiting reads end with operation_aborted).
+    void drop_reader(std::uint32_t handle);
+    /// Registers a reader handle the host confirmed, with the slot's timeout.
+    void add_reader(std::uint32_t handle, std::uint32_t read_timeout);
+    void close();
+
+    std::uint32_t next_request_id() noexcept { return next_request_++; }
+    [[nodiscard]] std::uint32_t max_record_size() const noexcept { return max_record_size_; }
+    [[nodiscard]] const std::string& host_name() const noexcept { return host_name_; }
+
+    /// Runs a started operation to completion: on the owned io_context when
+    /// there is one, else by waiting for the executor's thread.
+    template <class T, class Start>
+    T wait(Start&& start, std::error_code& ec);
+
+private:
+    struct read_op {
+        std::uint64_t id = 0;
+        std::variant<read_string_handler, read_buffer_handler> handler;
+        asio::mutable_buffer into;
+        std::unique_ptr<asio::steady_timer> timer;
+    };
+    struct reader_state {
+        std::uint32_t read_timeout = 0;
+        std::deque<std::string> records; // pushed by the host, not read yet
+        std::deque<read_op> waiting;
+        std::uint32_t unreported = 0;    // read since the last read_report
+        bool dirty = false;              // a read_report is owed
+        bool window_sent = false;
+    };
+
+    void read_loop();
+    void on_frame(const frame_view& frame);
+    void fail(error_code ec, std::string why = {});
+    void flush();
+    void send(byte_buffer&& frame);
+    void serve(std::uint32_t handle, reader_state& r);
+    void complete_read(read_op& op, error_code ec, std::string record, std::size_t size);
+    void report(std::uint32_t handle, reader_state& r);
+    void expire(std::uint32_t handle, std::uint64_t op_id);
+
+    std::unique_ptr<asio::io_context> own_;
+    asio::any_io_executor executor_;
+    asio::local::stream_protocol::socket socket_;
+    std::uint32_t window_;
+
+    byte_buffer in_;
+    std::size_t begin_ = 0, end_ = 0;
+    byte_buffer pending_, writing_;
+    bool write_active_ = false;
+    std::vector<std::uint32_t> dirty_readers_;
+
+    std::atomic<std::uint32_t> next_request_{1};
+    std::uint64_t next_read_op_ = 1;
+    std::unordered_map<std::uint32_t, reply_handler> requests_;
+    std::unordered_map<std::uint32_t, std::pair<std::uint32_t, std::uint64_t>> polls_; // request -> (handle, op)
+    std::deque<write_handler> writes_; // awaiting acknowledgement, in send order
+    std::unordered_map<std::uint32_t, reader_state> readers_;
+    std::optional<reply_handler> connecting_;
+
+    std::uint32_t max_record_size_ = 0;
+    std::uint32_t max_frame_size_ = 0;
+    std::string host_name_;
+    error_code broken_; // set once the connection has failed
+};
+
+template <class T, class Start>
+T connection_impl::wait(Start&& start, std::error_code& ec)
+{
+    std::optional<std::pair<error_code, T>> out;
+    if (own_) {
+        start([&out](error_code e, T v) { out.emplace(e, std::move(v)); });
+        while (!out) {
+            if (own_->stopped())
+                own_->restart();
+            own_->run_one();
+        }
+        // Let finished writes hand over what queued behind them (read reports).
+        own_->poll();
+    } else {
+        std::promise<std::pair<error_code, T>> promise;
+        auto future = promise.get_future();
+        start([&promise](error_code e, T v) { promise.set_value({e, std::move(v)}); });
+        out.emplace(future.get());
+    }
+    ec = out->first;
+    return std::move(out->second);
+}
+
+} // namespace slotbus::detail

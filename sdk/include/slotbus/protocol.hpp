@@ -1,0 +1,380 @@
+// The wire protocol shared by the SDK and the host: frame layout, the message
+// set, and a sans-I/O codec (bytes in, frames out). docs/protocol.md is the
+// prose version of this file.
+#pragma once
+
+#include "slotbus/error.hpp"
+
+#include <boost/describe/class.hpp>
+#include <boost/describe/members.hpp>
+#include <boost/endian/conversion.hpp>
+#include <boost/mp11/algorithm.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace slotbus {
+
+inline constexpr std::uint32_t protocol_magic = 0x53424c53; // "SLBS" little-endian
+inline constexpr std::uint16_t protocol_version = 1;
+
+/// `read_timeout` value: a read waits until a record arrives.
+inline constexpr std::uint32_t mailslot_wait_forever = 0xffffffff;
+/// `slot_info::next_size` when the slot is empty.
+inline constexpr std::uint32_t mailslot_no_message = 0xffffffff;
+/// Records written through a broadcast name (`\\*\`, `\\DOMAIN\`) are at most this long.
+inline constexpr std::size_t max_broadcast_size = 424;
+
+/// Every frame: u32 length (little-endian; counts the type byte and the body),
+/// u8 type, body.
+inline constexpr std::size_t frame_header_size = 5;
+
+enum class frame_type : std::uint8_t {
+    // client -> host
+    hello = 0x01,
+    create = 0x02,
+    open = 0x03,
+    close = 0x04,
+    write = 0x05,
+    info = 0x06,
+    set_timeout = 0x07,
+    read_report = 0x08,
+    poll = 0x09,
+    duplicate = 0x0a,
+    attach = 0x0b,
+    // host -> client
+    welcome = 0x81,
+    result = 0x82,
+    record = 0x83,
+    write_acks = 0x84,
+    info_result = 0x85,
+    timeout_changed = 0x86,
+    fatal = 0x8f,
+};
+
+bool known_frame_type(std::uint8_t value) noexcept;
+
+using byte_buffer = std::vector<std::uint8_t>;
+using byte_span = std::span<const std::uint8_t>;
+
+/// The rest of a frame's body, as opaque bytes (always the last field).
+struct payload {
+    byte_span bytes;
+};
+
+// ---- messages ---------------------------------------------------------------------------
+// Field types: u16, u32, u64, std::string_view (u16 length + bytes) and payload.
+// Decoded string_views and payloads point into the frame they came from.
+
+struct hello_frame {
+    static constexpr frame_type type = frame_type::hello;
+    std::uint32_t magic = protocol_magic;
+    std::uint16_t min_version = protocol_version;
+    std::uint16_t max_version = protocol_version;
+    std::uint32_t pid = 0;
+    std::string_view client_name;
+};
+BOOST_DESCRIBE_STRUCT(hello_frame, (), (magic, min_version, max_version, pid, client_name))
+
+struct welcome_frame {
+    static constexpr frame_type type = frame_type::welcome;
+    std::uint16_t version = protocol_version;
+    std::uint32_t max_record_size = 0;
+    std::uint32_t max_frame_size = 0;
+    std::uint64_t connection_id = 0;
+    std::string_view host_name;
+};
+BOOST_DESCRIBE_STRUCT(welcome_frame, (), (version, max_record_size, max_frame_size, connection_id, host_name))
+
+struct create_frame {
+    static constexpr frame_type type = frame_type::create;
+    std::uint32_t request_id = 0;
+    std::uint32_t max_message_size = 0;
+    std::uint32_t read_timeout = 0;
+    std::uint32_t byte_budget = 0; ///< 0: the host's default
+    std::string_view name;
+};
+BOOST_DESCRIBE_STRUCT(create_frame, (), (request_id, max_message_size, read_timeout, byte_budget, name))
+
+struct open_frame {
+    static constexpr frame_type type = frame_type::open;
+    std::uint32_t request_id = 0;
+    std::string_view name;
+};
+BOOST_DESCRIBE_STRUCT(open_frame, (), (request_id, name))
+
+struct close_frame {
+    static constexpr frame_type type = frame_type::close;
+    std::uint32_t request_id = 0;
+    std::uint32_t handle = 0;
+};
+BOOST_DESCRIBE_STRUCT(close_frame, (), (request_id, handle))
+
+/// Pipelined: no request id. Writes on a connection are acknowledged in the
+/// order they were sent, in write_acks frames.
+struct write_frame {
+    static constexpr frame_type type = frame_type::write;
+    std::uint32_t handle = 0;
+    payload data;
+};
+BOOST_DESCRIBE_STRUCT(write_frame, (), (handle, data))
+
+struct info_frame {
+    static constexpr frame_type type = frame_type::info;
+    std::uint32_t request_id = 0;
+    std::uint32_t handle = 0;
+};
+BOOST_DESCRIBE_STRUCT(info_frame, (), (request_id, handle))
+
+struct set_timeout_frame {
+    static constexpr frame_type type = frame_type::set_timeout;
+    std::uint32_t request_id = 0;
+    std::uint32_t handle = 0;
+    std::uint32_t read_timeout = 0;
+};
+BOOST_DESCRIBE_STRUCT(set_timeout_frame, (), (request_id, handle, read_timeout))
+
+/// A reader tells the host how many pushed records it has read since its last
+/// report, and how many it lets the host push ahead (the credit window).
+struct read_report_frame {
+    static constexpr frame_type type = frame_type::read_report;
+    std::uint32_t handle = 0;
+    std::uint32_t consumed = 0;
+    std::uint32_t window = 0;
+};
+BOOST_DESCRIBE_STRUCT(read_report_frame, (), (handle, consumed, window))
+
+/// Answered with a result after every record the host can push has been pushed.
+struct poll_frame {
+    static constexpr frame_type type = frame_type::poll;
+    std::uint32_t request_id = 0;
+    std::uint32_t handle = 0;
+};
+BOOST_DESCRIBE_STRUCT(poll_frame, (), (request_id, handle))
+
+struct duplicate_frame {
+    static constexpr frame_type type = frame_type::duplicate;
+    std::uint32_t request_id = 0;
+    std::uint32_t handle = 0;
+};
+BOOST_DESCRIBE_STRUCT(duplicate_frame, (), (request_id, handle))
+
+struct attach_frame {
+    static constexpr frame_type type = frame_type::attach;
+    std::uint32_t request_id = 0;
+    std::string_view token;
+};
+BOOST_DESCRIBE_STRUCT(attach_frame, (), (request_id, token))
+
+/// The answer to every request that carries a request id, but info.
+/// create/attach: value_a = read timeout, value_b = max message size;
+/// poll: value_a = records queued at the host; duplicate: text = the token;
+/// errors: text may say more.
+struct result_frame {
+    static constexpr frame_type type = frame_type::result;
+    std::uint32_t request_id = 0;
+    std::uint32_t error = 0;
+    std::uint32_t handle = 0;
+    std::uint32_t value_a = 0;
+    std::uint32_t value_b = 0;
+    std::string_view text;
+};
+BOOST_DESCRIBE_STRUCT(result_frame, (), (request_id, error, handle, value_a, value_b, text))
+
+struct record_frame {
+    static constexpr frame_type type = frame_type::record;
+    std::uint32_t handle = 0;
+    payload data;
+};
+BOOST_DESCRIBE_STRUCT(record_frame, (), (handle, data))
+
+/// Results of the connection's next writes, in order: runs of
+/// {u32 count, u32 error, u32 delivered}.
+struct write_acks_frame {
+    static constexpr frame_type type = frame_type::write_acks;
+    payload runs;
+};
+BOOST_DESCRIBE_STRUCT(write_acks_frame, (), (runs))
+
+struct ack_run {
+    std::uint32_t count = 0;
+    std::uint32_t error = 0;
+    std::uint32_t delivered = 0;
+};
+inline constexpr std::size_t ack_run_size = 12;
+
+struct info_result_frame {
+    static constexpr frame_type type = frame_type::info_result;
+    std::uint32_t request_id = 0;
+    std::uint32_t error = 0;
+    std::uint32_t max_message_size = 0;
+    std::uint32_t next_size = mailslot_no_message;
+    std::uint32_t message_count = 0;
+    std::uint32_t read_timeout = 0;
+    std::uint64_t queued_bytes = 0;
+};
+BOOST_DESCRIBE_STRUCT(info_result_frame, (),
+                      (request_id, error, max_message_size, next_size, message_count, read_timeout,
+                       queued_bytes))
+
+/// Sent to every reader handle of a slot when its read timeout changes.
+struct timeout_changed_frame {
+    static constexpr frame_type type = frame_type::timeout_changed;
+    std::uint32_t handle = 0;
+    std::uint32_t read_timeout = 0;
+};
+BOOST_DESCRIBE_STRUCT(timeout_changed_frame, (), (handle, read_timeout))
+
+/// The last frame on a connection the host is closing for a protocol error.
+struct fatal_frame {
+    static constexpr frame_type type = frame_type::fatal;
+    std::uint32_t error = 0;
+    std::string_view message;
+};
+BOOST_DESCRIBE_STRUCT(fatal_frame, (), (error, message))
+
+// ---- codec ------------------------------------------------------------------------------
+
+namespace detail {
+
+inline void put(byte_buffer& out, std::uint16_t v)
+{
+    std::uint8_t b[2];
+    boost::endian::store_little_u16(b, v);
+    out.insert(out.end(), b, b + 2);
+}
+inline void put(byte_buffer& out, std::uint32_t v)
+{
+    std::uint8_t b[4];
+    boost::endian::store_little_u32(b, v);
+    out.insert(out.end(), b, b + 4);
+}
+inline void put(byte_buffer& out, std::uint64_t v)
+{
+    std::uint8_t b[8];
+    boost::endian::store_little_u64(b, v);
+    out.insert(out.end(), b, b + 8);
+}
+inline void put(byte_buffer& out, std::string_view s)
+{
+    put(out, static_cast<std::uint16_t>(s.size()));
+    out.insert(out.end(), s.begin(), s.end());
+}
+inline void put(byte_buffer& out, const payload& p) { out.insert(out.end(), p.bytes.begin(), p.bytes.end()); }
+
+// Bounds-checked reading of untrusted bytes: a short read sets failed and
+// yields zeros, so decoding never reads past the frame.
+class body_reader {
+public:
+    explicit body_reader(byte_span body) : rest_(body) {}
+
+    bool get(std::uint16_t& v) { return fixed(v, 2, boost::endian::load_little_u16); }
+    bool get(std::uint32_t& v) { return fixed(v, 4, boost::endian::load_little_u32); }
+    bool get(std::uint64_t& v) { return fixed(v, 8, boost::endian::load_little_u64); }
+    bool get(std::string_view& s)
+    {
+        std::uint16_t n = 0;
+        if (!get(n) || rest_.size() < n)
+            return failed_ = true, false;
+        s = {reinterpret_cast<const char*>(rest_.data()), n};
+        rest_ = rest_.subspan(n);
+        return true;
+    }
+    bool get(payload& p)
+    {
+        p.bytes = rest_;
+        rest_ = {};
+        return true;
+    }
+    /// True when every field decoded and no byte is left over.
+    [[nodiscard]] bool complete() const noexcept { return !failed_ && rest_.empty(); }
+
+private:
+    template <class T, class Load>
+    bool fixed(T& v, std::size_t n, Load load)
+    {
+        if (failed_ || rest_.size() < n)
+            return failed_ = true, false;
+        v = static_cast<T>(load(rest_.data()));
+        rest_ = rest_.subspan(n);
+        return true;
+    }
+
+    byte_span rest_;
+    bool failed_ = false;
+};
+
+} // namespace detail
+
+/// Appends one whole frame for message `m` to `out`.
+template <class Message>
+void encode(byte_buffer& out, const Message& m)
+{
+    const std::size_t start = out.size();
+    out.resize(start + 4);
+    out.push_back(static_cast<std::uint8_t>(Message::type));
+    using members = boost::describe::describe_members<Message, boost::describe::mod_public>;
+    boost::mp11::mp_for_each<members>([&](auto d) { detail::put(out, m.*d.pointer); });
+    boost::endian::store_little_u32(out.data() + start, static_cast<std::uint32_t>(out.size() - start - 4));
+}
+
+/// Decodes a frame body into `m`. False when the body is short, long, or a
+/// length inside it lies; `m`'s views then mean nothing.
+template <class Message>
+[[nodiscard]] bool decode(byte_span body, Message& m)
+{
+    detail::body_reader reader(body);
+    using members = boost::describe::describe_members<Message, boost::describe::mod_public>;
+    boost::mp11::mp_for_each<members>([&](auto d) { reader.get(m.*d.pointer); });
+    return reader.complete();
+}
+
+/// One frame found in a byte stream; body points into the caller's bytes.
+struct frame_view {
+    frame_type type{};
+    byte_span body;
+};
+
+/// What decode_frame found at the front of a byte stream.
+struct decoded_frame {
+    enum status_t { ok, need_more, invalid } status = need_more;
+    frame_view frame;
+    std::size_t size = 0;  ///< bytes the frame takes (header included), when ok
+    const char* why = "";  ///< what is wrong, when invalid
+};
+
+/// Finds the frame at the front of `bytes`. Lengths are checked before any
+/// byte is trusted: 0, over `max_frame_size`, or an unknown type is invalid.
+decoded_frame decode_frame(byte_span bytes, std::size_t max_frame_size) noexcept;
+
+/// Iterates the runs of a write_acks frame; false on a malformed list.
+template <class F>
+bool for_each_ack_run(byte_span runs, F&& f)
+{
+    if (runs.size() % ack_run_size != 0)
+        return false;
+    for (std::size_t at = 0; at < runs.size(); at += ack_run_size) {
+        const auto* p = runs.data() + at;
+        f(ack_run{boost::endian::load_little_u32(p), boost::endian::load_little_u32(p + 4),
+                  boost::endian::load_little_u32(p + 8)});
+    }
+    return true;
+}
+
+/// Builds a write_acks frame, merging consecutive equal results into runs.
+class ack_batch {
+public:
+    void add(std::uint32_t error, std::uint32_t delivered);
+    [[nodiscard]] bool empty() const noexcept { return runs_.empty(); }
+    /// Appends the frame to out and starts a new batch.
+    void flush_to(byte_buffer& out);
+
+private:
+    std::vector<ack_run> runs_;
+};
+
+} // namespace slotbus

@@ -1,0 +1,10 @@
+// Everything a plugin author needs, in one include.
+#pragma once
+
+#include "slotbus/address.hpp"
+#include "slotbus/client_slot.hpp"
+#include "slotbus/connection.hpp"
+#include "slotbus/error.hpp"
+#include "slotbus/server_slot.hpp"
+#include "slotbus/slot_info.hpp"
+#include "slotbus/slot_name.hpp"

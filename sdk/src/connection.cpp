@@ -1,0 +1,478 @@
+#include "slotbus/connection.hpp"
+
+#include "slotbus/address.hpp"
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include <unistd.h>
+
+namespace slotbus {
+namespace detail {
+
+namespace {
+constexpr std::size_t initial_buffer = 64 * 1024;
+
+error_code to_error(std::uint32_t value)
+{
+    if (value == 0)
+        return {};
+    return std::error_code(static_cast<int>(value), error_category());
+}
+} // namespace
+
+connection_impl::connection_impl(std::optional<asio::any_io_executor> executor, std::uint32_t window)
+    : own_(executor ? nullptr : std::make_unique<asio::io_context>(1)),
+      executor_(executor ? *executor : own_->get_executor()), socket_(executor_), window_(window),
+      in_(initial_buffer)
+{
+}
+
+connection_impl::~connection_impl() = default;
+
+// ---- entry points ---------------------------------------------------------------------------
+
+void connection_impl::start_connect(std::string address, std::string client_name, reply_handler h)
+{
+    asio::dispatch(executor_, [self = shared_from_this(), address = std::move(address),
+                               name = std::move(client_name), h = std::move(h)]() mutable {
+        self->connecting_.emplace(std::move(h));
+        self->socket_.async_connect(
+            asio::local::stream_protocol::endpoint(socket_path_of(address)),
+            [self, name = std::move(name)](const error_code& ec) {
+                if (ec) {
+                    auto handler = std::move(*self->connecting_);
+                    self->connecting_.reset();
+                    asio::post(self->executor_, asio::append(std::move(handler), ec, reply{}));
+                    return;
+                }
+                byte_buffer frame;
+                encode(frame, hello_frame{protocol_magic, protocol_version, protocol_version,
+                                          static_cast<std::uint32_t>(::getpid()), name});
+                self->send(std::move(frame));
+                self->read_loop();
+            });
+    });
+}
+
+void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id, reply_handler h)
+{
+    asio::dispatch(executor_, [self = shared_from_this(), frame = std::move(frame), request_id,
+                               h = std::move(h)]() mutable {
+        if (self->broken_) {
+            asio::post(self->executor_, asio::append(std::move(h), self->broken_, reply{}));
+            return;
+        }
+        self->requests_.emplace(request_id, std::move(h));
+        self->send(std::move(frame));
+    });
+}
+
+void connection_impl::start_write(std::uint32_t handle, byte_buffer frame, write_handler h)
+{
+    asio::dispatch(executor_, [self = shared_from_this(), frame = std::move(frame), handle,
+                               h = std::move(h)]() mutable {
+        (void)handle;
+        if (self->broken_) {
+            asio::post(self->executor_, asio::append(std::move(h), self->broken_, std::uint32_t{0}));
+            return;
+        }
+        self->writes_.push_back(std::move(h));
+        self->send(std::move(frame));
+    });
+}
+
+void connection_impl::start_read(std::uint32_t handle, std::variant<read_string_handler, read_buffer_handler> h,
+                                 asio::mutable_buffer into)
+{
+    asio::dispatch(executor_, [self = shared_from_this(), handle, h = std::move(h), into]() mutable {
+        read_op op{self->next_read_op_++, std::move(h), into, nullptr};
+        auto it = self->readers_.find(handle);
+        if (self->broken_ || it == self->readers_.end()) {
+            self->complete_read(op, self->broken_ ? self->broken_ : error_code(error::invalid_handle), {}, 0);
+            return;
+        }
+        reader_state& r = it->second;
+        if (!r.window_sent) {
+            // The host pushes nothing ahead until a reader first reads: a
+            // handle that never reads holds back no records from its duplicates.
+            r.window_sent = true;
+            r.dirty = true;
+            self->dirty_readers_.push_back(handle);
+        }
+        r.waiting.push_back(std::move(op));
+        read_op& queued = r.waiting.back();
+        if (r.records.empty()) {
+            if (r.read_timeout == 0) {
+                // Records may be on their way: ask the host, which answers
+                // after pushing whatever it has.
+                const auto request = self->next_request_id();
+                self->polls_.emplace(request, std::make_pair(handle, queued.id));
+                byte_buffer frame;
+                encode(frame, poll_frame{request, handle});
+                self->send(std::move(frame));
+            } else if (r.read_timeout != mailslot_wait_forever) {
+                queued.timer = std::make_unique<asio::steady_timer>(self->executor_,
+                                                                    std::chrono::milliseconds(r.read_timeout));
+                queued.timer->async_wait([weak = std::weak_ptr(self), handle, id = queued.id](const error_code& ec) {
+                    if (auto strong = weak.lock(); strong && !ec)
+                        strong->expire(handle, id);
+                });
+            }
+        }
+        self->serve(handle, r);
+        self->flush();
+    });
+}
+
+void connection_impl::add_reader(std::uint32_t handle, std::uint32_t read_timeout)
+{
+    asio::dispatch(executor_, [self = shared_from_this(), handle, read_timeout] {
+        self->readers_[handle].read_timeout = read_timeout;
+    });
+}
+
+void connection_impl::drop_reader(std::uint32_t handle)
+{
+    asio::dispatch(executor_, [self = shared_from_this(), handle] {
+        auto it = self->readers_.find(handle);
+        if (it == self->readers_.end())
+            return;
+        auto waiting = std::move(it->second.waiting);
+        self->readers_.erase(it);
+        for (auto& op : waiting)
+            self->complete_read(op, asio::error::operation_aborted, {}, 0);
+    });
+}
+
+void connection_impl::close()
+{
+    if (own_) {
+        // Nobody else runs the owned context: close here, then let every
+        // aborted operation finish so no handler keeps this object alive.
+        fail(asio::error::operation_aborted);
+        own_->restart();
+        own_->run();
+        return;
+    }
+    asio::dispatch(executor_, [self = shared_from_this()] { self->fail(asio::error::operation_aborted); });
+}
+
+// ---- I/O ------------------------------------------------------------------------------------
+
+void connection_impl::send(byte_buffer&& frame)
+{
+    if (pending_.empty())
+        pending_.swap(frame);
+    else
+        pending_.insert(pending_.end(), frame.begin(), frame.end());
+    flush();
+}
+
+void connection_impl::flush()
+{
+    if (write_active_ || broken_)
+        return;
+    for (auto handle : dirty_readers_) {
+        auto it = readers_.find(handle);
+        if (it == readers_.end() || !it->second.dirty)
+            continue;
+        encode(pending_, read_report_frame{handle, it->second.unreported, window_});
+        it->second.unreported = 0;
+        it->second.dirty = false;
+    }
+    dirty_readers_.clear();
+    if (pending_.empty())
+        return;
+    writing_.clear();
+    writing_.swap(pending_);
+    write_active_ = true;
+    // One write at a time; whatever queues meanwhile goes out with the next.
+    asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](const error_code& ec, std::size_t) {
+        self->write_active_ = false;
+        if (ec)
+            self->fail(ec);
+        else
+            self->flush();
+    });
+}
+
+void connection_impl::read_loop()
+{
+    if (begin_ == end_)
+        begin_ = end_ = 0;
+    if (end_ == in_.size() || begin_ > in_.size() / 2) {
+        std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+    }
+    if (end_ - begin_ >= 4) {
+        const std::size_t need = 4 + std::size_t{boost::endian::load_little_u32(in_.data() + begin_)};
+        if (need > in_.size())
+            in_.resize(need);
+    }
+    socket_.async_read_some(asio::buffer(in_.data() + end_, in_.size() - end_),
+                            [self = shared_from_this()](const error_code& ec, std::size_t n) {
+                                if (self->broken_)
+                                    return;
+                                if (ec) {
+                                    self->fail(error::broken_pipe, ec.message());
+                                    return;
+                                }
+                                self->end_ += n;
+                                // Until the welcome says otherwise, a frame is bounded by a sane default.
+                                const std::size_t max = self->max_frame_size_ ? self->max_frame_size_ : (1u << 20);
+                                while (!self->broken_) {
+                                    auto found = decode_frame({self->in_.data() + self->begin_, self->end_ - self->begin_}, max);
+                                    if (found.status == decoded_frame::need_more)
+                                        break;
+                                    if (found.status == decoded_frame::invalid) {
+                                        self->fail(error::invalid_data, found.why);
+                                        return;
+                                    }
+                                    self->begin_ += found.size;
+                                    self->on_frame(found.frame);
+                                }
+                                if (!self->broken_) {
+                                    self->flush();
+                                    self->read_loop();
+                                }
+                            });
+}
+
+void connection_impl::on_frame(const frame_view& frame)
+{
+    auto malformed = [this] { fail(error::invalid_data, "malformed frame from the host"); };
+    switch (frame.type) {
+    case frame_type::welcome: {
+        welcome_frame m;
+        if (!decode(frame.body, m) || !connecting_)
+            return malformed();
+        max_record_size_ = m.max_record_size;
+        max_frame_size_ = m.max_frame_size;
+        host_name_ = std::string(m.host_name);
+        auto h = std::move(*connecting_);
+        connecting_.reset();
+        asio::post(executor_, asio::append(std::move(h), error_code{}, reply{}));
+        return;
+    }
+    case frame_type::result: {
+        result_frame m;
+        if (!decode(frame.body, m))
+            return malformed();
+        if (auto poll = polls_.find(m.request_id); poll != polls_.end()) {
+            // Everything the host had is here now: a poll still waiting times out.
+            const auto [handle, op_id] = poll->second;
+            polls_.erase(poll);
+            expire(handle, op_id);
+            return;
+        }
+        auto it = requests_.find(m.request_id);
+        if (it == requests_.end())
+            return malformed();
+        auto h = std::move(it->second);
+        requests_.erase(it);
+        reply r{m.handle, m.value_a, m.value_b, std::string(m.text), {}};
+        asio::post(executor_, asio::append(std::move(h), to_error(m.error), std::move(r)));
+        return;
+    }
+    case frame_type::info_result: {
+        info_result_frame m;
+        if (!decode(frame.body, m))
+            return malformed();
+        auto it = requests_.find(m.request_id);
+        if (it == requests_.end())
+            return malformed();
+        auto h = std::move(it->second);
+        requests_.erase(it);
+        reply r;
+        r.info = {m.max_message_size, m.next_size, m.message_count, m.read_timeout, m.queued_bytes};
+        asio::post(executor_, asio::append(std::move(h), to_error(m.error), std::move(r)));
+        return;
+    }
+    case frame_type::write_acks: {
+        write_acks_frame m;
+        bool ok = decode(frame.body, m) && for_each_ack_run(m.runs.bytes, [&](const ack_run& run) {
+            for (std::uint32_t i = 0; i < run.count && ok; ++i) {
+                if (writes_.empty()) {
+                    ok = false;
+                    return;
+                }
+                auto h = std::move(writes_.front());
+                writes_.pop_front();
+                asio::post(executor_, asio::append(std::move(h), to_error(run.error), run.delivered));
+            }
+        });
+        if (!ok)
+            return malformed();
+        return;
+    }
+    case frame_type::record: {
+        record_frame m;
+        if (!decode(frame.body, m))
+            return malformed();
+        auto it = readers_.find(m.handle);
+        if (it == readers_.end())
+            return; // closed here already; the host learns of the close in order
+        it->second.records.emplace_back(reinterpret_cast<const char*>(m.data.bytes.data()), m.data.bytes.size());
+        serve(m.handle, it->second);
+        return;
+    }
+    case frame_type::timeout_changed: {
+        timeout_changed_frame m;
+        if (!decode(frame.body, m))
+            return malformed();
+        if (auto it = readers_.find(m.handle); it != readers_.end())
+            it->second.read_timeout = m.read_timeout;
+        return;
+    }
+    case frame_type::fatal: {
+        fatal_frame m;
+        if (!decode(frame.body, m))
+            return malformed();
+        fail(to_error(m.error), std::string(m.message));
+        return;
+    }
+    default: return malformed();
+    }
+}
+
+// ---- reads ----------------------------------------------------------------------------------
+
+void connection_impl::serve(std::uint32_t handle, reader_state& r)
+{
+    while (!r.waiting.empty() && !r.records.empty()) {
+        read_op op = std::move(r.waiting.front());
+        r.waiting.pop_front();
+        std::string& next = r.records.front();
+        const bool into_buffer = op.handler.index() == 1;
+        if (into_buffer && next.size() > op.into.size()) {
+            // Too small: the record stays, whole; the caller learns its size.
+            complete_read(op, error::insufficient_buffer, {}, next.size());
+            continue;
+        }
+        std::string record = std::move(next);
+        r.records.pop_front();
+        const auto size = record.size();
+        if (into_buffer && size)
+            std::memcpy(op.into.data(), record.data(), size);
+        report(handle, r);
+        complete_read(op, {}, into_buffer ? std::string{} : std::move(record), size);
+    }
+}
+
+void connection_impl::report(std::uint32_t handle, reader_state& r)
+{
+    // Reported before the read completes, so the host's count stays exact.
+    ++r.unreported;
+    if (!r.dirty) {
+        r.dirty = true;
+        dirty_readers_.push_back(handle);
+    }
+    flush();
+}
+
+void connection_impl::expire(std::uint32_t handle, std::uint64_t op_id)
+{
+    auto it = readers_.find(handle);
+    if (it == readers_.end())
+        return;
+    auto& waiting = it->second.waiting;
+    for (auto op = waiting.begin(); op != waiting.end(); ++op)
+        if (op->id == op_id) {
+            read_op done = std::move(*op);
+            waiting.erase(op);
+            complete_read(done, error::sem_timeout, {}, 0);
+            return;
+        }
+}
+
+void connection_impl::complete_read(read_op& op, error_code ec, std::string record, std::size_t size)
+{
+    if (op.timer)
+        op.timer->cancel();
+    if (op.handler.index() == 0)
+        asio::post(executor_, asio::append(std::move(std::get<0>(op.handler)), ec, std::move(record)));
+    else
+        asio::post(executor_, asio::append(std::move(std::get<1>(op.handler)), ec, size));
+}
+
+void connection_impl::fail(error_code ec, std::string why)
+{
+    if (broken_)
+        return;
+    (void)why;
+    broken_ = ec == asio::error::operation_aborted ? error_code(error::broken_pipe) : ec;
+    error_code ignored;
+    socket_.close(ignored);
+    const error_code gone = error::broken_pipe;
+    if (connecting_) {
+        auto h = std::move(*connecting_);
+        connecting_.reset();
+        asio::post(executor_, asio::append(std::move(h), ec, reply{}));
+    }
+    for (auto& [id, h] : requests_)
+        asio::post(executor_, asio::append(std::move(h), gone, reply{}));
+    requests_.clear();
+    for (auto& h : writes_)
+        asio::post(executor_, asio::append(std::move(h), gone, std::uint32_t{0}));
+    writes_.clear();
+    for (auto& [handle, r] : readers_)
+        for (auto& op : r.waiting)
+            complete_read(op, gone, {}, 0);
+    readers_.clear();
+    polls_.clear();
+}
+
+} // namespace detail
+
+// ---- connection -----------------------------------------------------------------------------
+
+connection::connection(connection_options options)
+    : impl_(std::make_shared<detail::connection_impl>(std::nullopt, options.window)), options_(std::move(options))
+{
+}
+
+connection::connection(boost::asio::any_io_executor executor, connection_options options)
+    : impl_(std::make_shared<detail::connection_impl>(executor, options.window)), options_(std::move(options))
+{
+}
+
+connection::~connection()
+{
+    if (impl_)
+        impl_->close();
+}
+
+void connection::connect(const std::string& address, std::error_code& ec)
+{
+    impl_->wait<detail::reply>(
+        [&](auto h) { impl_->start_connect(address, options_.client_name, std::move(h)); }, ec);
+}
+
+void connection::connect(const std::string& address)
+{
+    std::error_code ec;
+    connect(address, ec);
+    throw_if(ec, "slotbus::connection::connect");
+}
+
+void connection::connect()
+{
+    connect(default_address());
+}
+
+void connection::close()
+{
+    impl_->close();
+}
+
+boost::asio::any_io_executor connection::get_executor() const { return impl_->get_executor(); }
+
+std::uint32_t connection::max_record_size() const noexcept { return impl_->max_record_size(); }
+
+const std::string& connection::host_name() const noexcept { return impl_->host_name(); }
+
+} // namespace slotbus

@@ -1,0 +1,69 @@
+#include "slotbus/protocol.hpp"
+
+namespace slotbus {
+
+bool known_frame_type(std::uint8_t value) noexcept
+{
+    return (value >= 0x01 && value <= 0x0b) || (value >= 0x81 && value <= 0x86) || value == 0x8f;
+}
+
+decoded_frame decode_frame(byte_span bytes, std::size_t max_frame_size) noexcept
+{
+    decoded_frame out;
+    if (bytes.size() < 4)
+        return out;
+    const std::uint32_t length = boost::endian::load_little_u32(bytes.data());
+    if (length == 0) {
+        out.status = decoded_frame::invalid;
+        out.why = "frame length 0";
+        return out;
+    }
+    if (length > max_frame_size) {
+        out.status = decoded_frame::invalid;
+        out.why = "frame longer than the host's maximum";
+        return out;
+    }
+    // The type byte is checked as soon as it is here, so garbage is refused
+    // without waiting for the rest of a made-up length.
+    if (bytes.size() >= frame_header_size && !known_frame_type(bytes[4])) {
+        out.status = decoded_frame::invalid;
+        out.why = "unknown frame type";
+        return out;
+    }
+    if (bytes.size() < 4 + std::size_t{length})
+        return out;
+    out.status = decoded_frame::ok;
+    out.frame.type = static_cast<frame_type>(bytes[4]);
+    out.frame.body = bytes.subspan(frame_header_size, length - 1);
+    out.size = 4 + std::size_t{length};
+    return out;
+}
+
+void ack_batch::add(std::uint32_t error, std::uint32_t delivered)
+{
+    if (!runs_.empty() && runs_.back().error == error && runs_.back().delivered == delivered)
+        ++runs_.back().count;
+    else
+        runs_.push_back({1, error, delivered});
+}
+
+void ack_batch::flush_to(byte_buffer& out)
+{
+    if (runs_.empty())
+        return;
+    const std::size_t start = out.size();
+    out.resize(start + frame_header_size + runs_.size() * ack_run_size);
+    auto* p = out.data() + start;
+    boost::endian::store_little_u32(p, static_cast<std::uint32_t>(1 + runs_.size() * ack_run_size));
+    p[4] = static_cast<std::uint8_t>(frame_type::write_acks);
+    p += frame_header_size;
+    for (const auto& run : runs_) {
+        boost::endian::store_little_u32(p, run.count);
+        boost::endian::store_little_u32(p + 4, run.error);
+        boost::endian::store_little_u32(p + 8, run.delivered);
+        p += ack_run_size;
+    }
+    runs_.clear();
+}
+
+} // namespace slotbus

@@ -1,0 +1,345 @@
+#include "slotbus/client_slot.hpp"
+#include "slotbus/server_slot.hpp"
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/post.hpp>
+
+namespace slotbus {
+namespace {
+
+using detail::connection_impl;
+using detail::reply;
+
+// Sends one request frame and waits for its answer.
+template <class Message>
+reply request(connection_impl& impl, Message m, std::error_code& ec)
+{
+    m.request_id = impl.next_request_id();
+    byte_buffer frame;
+    encode(frame, m);
+    return impl.wait<reply>([&](auto h) { impl.start_request(std::move(frame), m.request_id, std::move(h)); }, ec);
+}
+
+// The destructor's close: sent, not waited for.
+void close_quietly(const std::shared_ptr<connection_impl>& impl, std::uint32_t handle)
+{
+    close_frame m{impl->next_request_id(), handle};
+    byte_buffer frame;
+    encode(frame, m);
+    impl->start_request(std::move(frame), m.request_id, [](boost::system::error_code, reply) {});
+}
+
+slot_info info_of(const std::shared_ptr<connection_impl>& impl, std::uint32_t handle, std::error_code& ec)
+{
+    if (!impl) {
+        ec = error::invalid_handle;
+        return {};
+    }
+    return request(*impl, info_frame{0, handle}, ec).info;
+}
+
+} // namespace
+
+// ---- server_slot ----------------------------------------------------------------------------
+
+server_slot server_slot::create(connection& bus, std::string_view name, std::uint32_t max_message_size,
+                                std::uint32_t read_timeout, std::error_code& ec, std::uint64_t byte_budget)
+{
+    auto parsed = slot_name::parse(name, ec);
+    if (ec)
+        return {};
+    if (parsed.scope() != name_scope::local) {
+        ec = error::invalid_name; // a server creates only `\\.\` names
+        return {};
+    }
+    const auto full = parsed.str();
+    auto r = request(*bus.impl(),
+                     create_frame{0, max_message_size, read_timeout,
+                                  static_cast<std::uint32_t>(std::min<std::uint64_t>(byte_budget, 0xffffffffu)), full},
+                     ec);
+    if (ec)
+        return {};
+    server_slot slot;
+    slot.impl_ = bus.impl();
+    slot.handle_ = r.handle;
+    slot.name_ = std::move(parsed);
+    slot.impl_->add_reader(r.handle, r.value_a);
+    return slot;
+}
+
+server_slot server_slot::create(connection& bus, std::string_view name, std::uint32_t max_message_size,
+                                std::uint32_t read_timeout, std::uint64_t byte_budget)
+{
+    std::error_code ec;
+    auto slot = create(bus, name, max_message_size, read_timeout, ec, byte_budget);
+    throw_if(ec, "slotbus::server_slot::create");
+    return slot;
+}
+
+server_slot server_slot::attach(connection& bus, std::string_view token, std::error_code& ec)
+{
+    auto r = request(*bus.impl(), attach_frame{0, token}, ec);
+    if (ec)
+        return {};
+    server_slot slot;
+    slot.impl_ = bus.impl();
+    slot.handle_ = r.handle;
+    slot.impl_->add_reader(r.handle, r.value_a);
+    return slot;
+}
+
+server_slot server_slot::attach(connection& bus, std::string_view token)
+{
+    std::error_code ec;
+    auto slot = attach(bus, token, ec);
+    throw_if(ec, "slotbus::server_slot::attach");
+    return slot;
+}
+
+server_slot::server_slot(server_slot&& other) noexcept
+    : impl_(std::move(other.impl_)), handle_(std::exchange(other.handle_, 0)), name_(std::move(other.name_))
+{
+}
+
+server_slot& server_slot::operator=(server_slot&& other) noexcept
+{
+    if (this != &other) {
+        std::error_code ignored;
+        close(ignored);
+        impl_ = std::move(other.impl_);
+        handle_ = std::exchange(other.handle_, 0);
+        name_ = std::move(other.name_);
+    }
+    return *this;
+}
+
+server_slot::~server_slot()
+{
+    if (handle_) {
+        impl_->drop_reader(handle_);
+        close_quietly(impl_, handle_);
+    }
+}
+
+std::string server_slot::read(std::error_code& ec)
+{
+    if (!handle_) {
+        ec = error::invalid_handle;
+        return {};
+    }
+    return impl_->wait<std::string>(
+        [&](auto h) { impl_->start_read(handle_, detail::read_string_handler(std::move(h)), {}); }, ec);
+}
+
+std::string server_slot::read()
+{
+    std::error_code ec;
+    auto record = read(ec);
+    throw_if(ec, "slotbus::server_slot::read");
+    return record;
+}
+
+std::size_t server_slot::read(boost::asio::mutable_buffer buffer, std::error_code& ec)
+{
+    if (!handle_) {
+        ec = error::invalid_handle;
+        return 0;
+    }
+    return impl_->wait<std::size_t>(
+        [&](auto h) { impl_->start_read(handle_, detail::read_buffer_handler(std::move(h)), buffer); }, ec);
+}
+
+std::size_t server_slot::read(boost::asio::mutable_buffer buffer)
+{
+    std::error_code ec;
+    auto size = read(buffer, ec);
+    throw_if(ec, "slotbus::server_slot::read");
+    return size;
+}
+
+slot_info server_slot::info(std::error_code& ec) const { return info_of(impl_, handle_, ec); }
+
+slot_info server_slot::info() const
+{
+    std::error_code ec;
+    auto i = info(ec);
+    throw_if(ec, "slotbus::server_slot::info");
+    return i;
+}
+
+void server_slot::set_read_timeout(std::uint32_t read_timeout, std::error_code& ec)
+{
+    if (!handle_) {
+        ec = error::invalid_handle;
+        return;
+    }
+    request(*impl_, set_timeout_frame{0, handle_, read_timeout}, ec);
+}
+
+void server_slot::set_read_timeout(std::uint32_t read_timeout)
+{
+    std::error_code ec;
+    set_read_timeout(read_timeout, ec);
+    throw_if(ec, "slotbus::server_slot::set_read_timeout");
+}
+
+std::string server_slot::duplicate(std::error_code& ec)
+{
+    if (!handle_) {
+        ec = error::invalid_handle;
+        return {};
+    }
+    return request(*impl_, duplicate_frame{0, handle_}, ec).text;
+}
+
+std::string server_slot::duplicate()
+{
+    std::error_code ec;
+    auto token = duplicate(ec);
+    throw_if(ec, "slotbus::server_slot::duplicate");
+    return token;
+}
+
+void server_slot::close(std::error_code& ec)
+{
+    ec.clear();
+    if (!handle_)
+        return;
+    impl_->drop_reader(handle_);
+    request(*impl_, close_frame{0, std::exchange(handle_, 0)}, ec);
+}
+
+void server_slot::close()
+{
+    std::error_code ec;
+    close(ec);
+    throw_if(ec, "slotbus::server_slot::close");
+}
+
+// ---- client_slot ----------------------------------------------------------------------------
+
+client_slot client_slot::open(connection& bus, std::string_view name, std::error_code& ec)
+{
+    auto parsed = slot_name::parse(name, ec);
+    if (ec)
+        return {};
+    const auto full = parsed.str();
+    auto r = request(*bus.impl(), open_frame{0, full}, ec);
+    if (ec)
+        return {};
+    client_slot slot;
+    slot.impl_ = bus.impl();
+    slot.handle_ = r.handle;
+    slot.name_ = std::move(parsed);
+    return slot;
+}
+
+client_slot client_slot::open(connection& bus, std::string_view name)
+{
+    std::error_code ec;
+    auto slot = open(bus, name, ec);
+    throw_if(ec, "slotbus::client_slot::open");
+    return slot;
+}
+
+client_slot::client_slot(client_slot&& other) noexcept
+    : impl_(std::move(other.impl_)), handle_(std::exchange(other.handle_, 0)), name_(std::move(other.name_))
+{
+}
+
+client_slot& client_slot::operator=(client_slot&& other) noexcept
+{
+    if (this != &other) {
+        std::error_code ignored;
+        close(ignored);
+        impl_ = std::move(other.impl_);
+        handle_ = std::exchange(other.handle_, 0);
+        name_ = std::move(other.name_);
+    }
+    return *this;
+}
+
+client_slot::~client_slot()
+{
+    if (handle_)
+        close_quietly(impl_, handle_);
+}
+
+void client_slot::start_write(connection_impl& impl, std::uint32_t handle, boost::asio::const_buffer data,
+                              detail::write_handler handler)
+{
+    // A frame over the host's limit would cost the whole connection: refuse it here.
+    if (handle == 0 || data.size() > impl.max_record_size()) {
+        const boost::system::error_code ec =
+            handle == 0 ? error::invalid_handle : error::message_exceeds_max_size;
+        boost::asio::post(impl.get_executor(), boost::asio::append(std::move(handler), ec, std::uint32_t{0}));
+        return;
+    }
+    byte_buffer frame;
+    frame.reserve(frame_header_size + 4 + data.size());
+    encode(frame, write_frame{handle, payload{{static_cast<const std::uint8_t*>(data.data()), data.size()}}});
+    impl.start_write(handle, std::move(frame), std::move(handler));
+}
+
+std::uint32_t client_slot::write(boost::asio::const_buffer record, std::error_code& ec)
+{
+    if (!impl_) {
+        ec = error::invalid_handle;
+        return 0;
+    }
+    return impl_->wait<std::uint32_t>([&](auto h) { start_write(*impl_, handle_, record, std::move(h)); }, ec);
+}
+
+std::uint32_t client_slot::write(boost::asio::const_buffer record)
+{
+    std::error_code ec;
+    auto delivered = write(record, ec);
+    throw_if(ec, "slotbus::client_slot::write");
+    return delivered;
+}
+
+slot_info client_slot::info(std::error_code& ec) const { return info_of(impl_, handle_, ec); }
+
+slot_info client_slot::info() const
+{
+    std::error_code ec;
+    auto i = info(ec);
+    throw_if(ec, "slotbus::client_slot::info");
+    return i;
+}
+
+void client_slot::set_read_timeout(std::uint32_t read_timeout, std::error_code& ec)
+{
+    if (!impl_) {
+        ec = error::invalid_handle;
+        return;
+    }
+    request(*impl_, set_timeout_frame{0, handle_, read_timeout}, ec);
+}
+
+std::size_t client_slot::read(boost::asio::mutable_buffer, std::error_code& ec)
+{
+    if (!impl_) {
+        ec = error::invalid_handle;
+        return 0;
+    }
+    request(*impl_, poll_frame{0, handle_}, ec);
+    return 0;
+}
+
+void client_slot::close(std::error_code& ec)
+{
+    ec.clear();
+    if (!handle_)
+        return;
+    request(*impl_, close_frame{0, std::exchange(handle_, 0)}, ec);
+}
+
+void client_slot::close()
+{
+    std::error_code ec;
+    close(ec);
+    throw_if(ec, "slotbus::client_slot::close");
+}
+
+} // namespace slotbus
