@@ -294,7 +294,8 @@ void connection_impl::on_frame(const frame_view& frame)
     }
     case frame_type::write_acks: {
         write_acks_frame m;
-        bool ok = decode(frame.body, m) && for_each_ack_run(m.runs.bytes, [&](const ack_run& run) {
+        bool ok = decode(frame.body, m);
+        ok = ok && for_each_ack_run(m.runs.bytes, [&](const ack_run& run) {
             for (std::uint32_t i = 0; i < run.count && ok; ++i) {
                 if (writes_.empty()) {
                     ok = false;
