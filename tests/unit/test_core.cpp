@@ -1,0 +1,310 @@
+#define BOOST_TEST_MODULE core
+// The routing core step by step: frames in, frames out, no sockets.
+#include "core.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+#include <vector>
+
+using namespace slotbus;
+using namespace slotbus::bus;
+
+namespace {
+
+struct decoded {
+    frame_type type;
+    byte_buffer body;
+};
+
+// One client of the core: encodes frames in, decodes what comes out.
+struct client {
+    core& c;
+    session_id id;
+    std::uint32_t next_request = 1;
+
+    explicit client(core& host, bool greet = true) : c(host), id(host.connect({})) { if (greet) hello(); }
+
+    template <class M>
+    feed_result feed(const M& m)
+    {
+        byte_buffer bytes;
+        encode(bytes, m);
+        auto found = decode_frame(bytes, c.limits().max_frame_size());
+        BOOST_REQUIRE(found.status == decoded_frame::ok);
+        auto r = c.feed(id, found.frame);
+        c.end_batch(id);
+        return r;
+    }
+
+    std::vector<decoded> take()
+    {
+        std::vector<decoded> out;
+        auto& box = c.outbox(id);
+        byte_span rest(box);
+        while (!rest.empty()) {
+            auto found = decode_frame(rest, 1u << 30);
+            BOOST_REQUIRE(found.status == decoded_frame::ok);
+            out.push_back({found.frame.type, byte_buffer(found.frame.body.begin(), found.frame.body.end())});
+            rest = rest.subspan(found.size);
+        }
+        box.clear();
+        return out;
+    }
+
+    template <class M>
+    M last()
+    {
+        auto frames = take();
+        BOOST_REQUIRE(!frames.empty());
+        BOOST_REQUIRE(frames.back().type == M::type);
+        M m;
+        BOOST_REQUIRE(decode(frames.back().body, m));
+        return m;
+    }
+
+    void hello()
+    {
+        feed(hello_frame{});
+        BOOST_REQUIRE(last<welcome_frame>().version == protocol_version);
+    }
+
+    result_frame create(std::string_view name, std::uint32_t max = 0, std::uint32_t budget = 0)
+    {
+        feed(create_frame{next_request++, max, 0, budget, name});
+        return last<result_frame>();
+    }
+    result_frame open(std::string_view name)
+    {
+        feed(open_frame{next_request++, name});
+        return last<result_frame>();
+    }
+    feed_result write(std::uint32_t handle, std::string_view data)
+    {
+        return feed(write_frame{handle, payload{{reinterpret_cast<const std::uint8_t*>(data.data()), data.size()}}});
+    }
+    std::vector<ack_run> acks()
+    {
+        std::vector<ack_run> runs;
+        for (auto& f : take())
+            if (f.type == frame_type::write_acks) {
+                write_acks_frame m;
+                BOOST_REQUIRE(decode(f.body, m));
+                for_each_ack_run(m.runs.bytes, [&](const ack_run& r) { runs.push_back(r); });
+            }
+        return runs;
+    }
+    info_result_frame info(std::uint32_t handle)
+    {
+        feed(info_frame{next_request++, handle});
+        return last<info_result_frame>();
+    }
+};
+
+core_limits limits()
+{
+    core_limits l;
+    l.host_name = "ThisHost";
+    return l;
+}
+
+std::uint32_t first_ack_error(client& c)
+{
+    auto runs = c.acks();
+    BOOST_REQUIRE(!runs.empty());
+    return runs.front().error;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(hello_comes_first_and_versions_must_meet)
+{
+    core host(limits());
+    client rude(host, false);
+    BOOST_TEST((rude.feed(open_frame{1, "a"}) == feed_result::close));
+    BOOST_TEST(rude.last<fatal_frame>().error == 13u);
+
+    client future(host, false);
+    BOOST_TEST((future.feed(hello_frame{protocol_magic, 7, 9, 0, "x"}) == feed_result::close));
+    BOOST_TEST(future.last<fatal_frame>().error == 50u);
+
+    client twice(host);
+    BOOST_TEST((twice.feed(hello_frame{}) == feed_result::close));
+}
+
+BOOST_AUTO_TEST_CASE(create_open_and_the_name_errors)
+{
+    core host(limits());
+    client a(host);
+    BOOST_TEST(a.create(R"(\\.\mailslot\taxes\sue)").error == 0u);
+    BOOST_TEST(a.create(R"(\\.\MAILSLOT\TAXES\SUE)").error == 183u);
+    BOOST_TEST(a.create(R"(\\ThisHost\mailslot\x)").error == 123u);
+    BOOST_TEST(a.create(R"(\\*\mailslot\x)").error == 123u);
+    BOOST_TEST(a.create("a//b").error == 123u);
+    BOOST_TEST(a.create(std::string(300, 'x')).error == 206u);
+    BOOST_TEST(a.open("nobody/home").error == 2u);
+    BOOST_TEST(a.open(R"(\\.\mailslot\Taxes\Sue)").error == 0u);
+    BOOST_TEST(a.open(R"(\\thishost\mailslot\taxes\sue)").error == 0u); // this machine by name
+    BOOST_TEST(a.open(R"(\\elsewhere\mailslot\taxes\sue)").error == 53u);
+    BOOST_TEST(a.open(R"(\\*\mailslot\no\receiver)").error == 0u); // a broadcast cannot know
+}
+
+BOOST_AUTO_TEST_CASE(writes_are_acknowledged_in_one_batch)
+{
+    core host(limits());
+    client reader(host), writer(host);
+    reader.create("q");
+    const auto h = writer.open("q").handle;
+    byte_buffer batch;
+    for (int i = 0; i < 100; ++i)
+        encode(batch, write_frame{h, payload{}});
+    encode(batch, write_frame{h + 50, payload{}}); // no such handle
+    byte_span rest(batch);
+    while (!rest.empty()) {
+        auto found = decode_frame(rest, 1 << 20);
+        BOOST_TEST((host.feed(writer.id, found.frame) == feed_result::next));
+        rest = rest.subspan(found.size);
+    }
+    BOOST_TEST(host.outbox(writer.id).empty()); // nothing until the batch ends
+    host.end_batch(writer.id);
+    auto frames = writer.take();
+    BOOST_TEST_REQUIRE(frames.size() == 1u);
+    write_acks_frame m;
+    BOOST_TEST(decode(frames[0].body, m));
+    std::vector<ack_run> runs;
+    for_each_ack_run(m.runs.bytes, [&](const ack_run& r) { runs.push_back(r); });
+    BOOST_TEST_REQUIRE(runs.size() == 2u);
+    BOOST_TEST(runs[0].count == 100u);
+    BOOST_TEST(runs[0].delivered == 1u);
+    BOOST_TEST(runs[1].error == 6u);
+    BOOST_TEST(writer.info(h).message_count == 100u);
+}
+
+BOOST_AUTO_TEST_CASE(direction_and_size_rules)
+{
+    core host(limits());
+    client reader(host), writer(host);
+    const auto r = reader.create("q", 10).handle;
+    const auto w = writer.open("q").handle;
+
+    reader.write(r, "mine");
+    BOOST_TEST(first_ack_error(reader) == 5u); // the creator does not write through its handle
+    const auto own = reader.open("q").handle;
+    reader.write(own, "mine");
+    BOOST_TEST(first_ack_error(reader) == 5u); // nor to its own slot at all
+
+    writer.write(w, "eleven byte");
+    BOOST_TEST(first_ack_error(writer) == 4336u);
+    BOOST_TEST(writer.info(w).message_count == 0u); // nothing was queued
+
+    writer.feed(set_timeout_frame{1, w, 5});
+    BOOST_TEST(writer.last<result_frame>().error == 5u);
+    writer.feed(poll_frame{2, w});
+    BOOST_TEST(writer.last<result_frame>().error == 87u);
+
+    const auto star = writer.open(R"(\\*\mailslot\q)").handle;
+    writer.write(star, std::string(425, 'x'));
+    BOOST_TEST(first_ack_error(writer) == 53u);
+    writer.write(star, "short");
+    BOOST_TEST(writer.acks().front().delivered == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(pushes_within_the_window_and_info_stays_exact)
+{
+    core host(limits());
+    client reader(host), writer(host);
+    const auto r = reader.create("q").handle;
+    const auto w = writer.open("q").handle;
+    for (auto s : {"1", "22", "333"})
+        writer.write(w, s);
+    BOOST_TEST(reader.take().empty()); // no window yet: nothing pushed
+    reader.feed(read_report_frame{r, 0, 2});
+    auto frames = reader.take();
+    BOOST_TEST_REQUIRE(frames.size() == 2u);
+    BOOST_TEST((frames[0].type == frame_type::record));
+    auto info = writer.info(w);
+    BOOST_TEST(info.message_count == 3u); // pushed is not read
+    BOOST_TEST(info.next_size == 1u);
+    reader.feed(read_report_frame{r, 2, 2});
+    BOOST_TEST(reader.take().size() == 1u); // the third follows the returned credit
+    info = writer.info(w);
+    BOOST_TEST(info.message_count == 1u);
+    BOOST_TEST(info.next_size == 3u);
+    BOOST_TEST(info.queued_bytes == 3u);
+
+    BOOST_TEST((reader.feed(read_report_frame{r, 5, 2}) == feed_result::close)); // lying count
+}
+
+BOOST_AUTO_TEST_CASE(full_slot_holds_writers_back_until_it_drains)
+{
+    core host(limits());
+    client reader(host), writer(host), bystander(host);
+    const auto r = reader.create("q", 0, 10).handle;
+    bystander.create("other");
+    const auto w = writer.open("q").handle;
+    const auto w2 = writer.open("other").handle;
+    BOOST_TEST((writer.write(w, "12345678") == feed_result::next));
+    BOOST_TEST((writer.write(w, "123") == feed_result::blocked));
+    BOOST_TEST(host.take_touched().size() >= 1u);
+    BOOST_TEST(!host.take_resume(writer.id));
+    // Other slots are not held back by a full one.
+    client other_writer(host);
+    other_writer.write(other_writer.open("other").handle, "fine");
+    BOOST_TEST(other_writer.acks().front().error == 0u);
+    (void)w2;
+    // The reader reads: the writer may go on.
+    reader.feed(read_report_frame{r, 0, 8});
+    reader.feed(read_report_frame{r, 1, 8});
+    host.take_touched();
+    BOOST_TEST(host.take_resume(writer.id));
+    BOOST_TEST((writer.write(w, "123") == feed_result::next));
+}
+
+BOOST_AUTO_TEST_CASE(slot_dies_with_its_reader_and_writers_find_the_new_one)
+{
+    core host(limits());
+    auto reader = std::make_unique<client>(host);
+    client writer(host);
+    reader->create("plugin/inbox");
+    const auto w = writer.open("plugin/inbox").handle;
+    writer.write(w, "x");
+    BOOST_TEST(writer.acks().front().delivered == 1u);
+    host.disconnect(reader->id);
+    reader.reset();
+    BOOST_TEST(host.names().size() == 0u); // destroyed at once, record discarded
+    writer.write(w, "lost");
+    BOOST_TEST(first_ack_error(writer) == 2u);
+    BOOST_TEST(writer.info(w).error == 2u);
+
+    client restarted(host);
+    BOOST_TEST(restarted.create("PLUGIN/INBOX").error == 0u); // the name is free again
+    writer.write(w, "again");
+    BOOST_TEST(writer.acks().front().delivered == 1u);
+    BOOST_TEST(writer.info(w).message_count == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(duplicate_tokens_work_once_and_share_the_queue)
+{
+    core host(limits());
+    client owner(host), child(host), thief(host);
+    const auto r = owner.create("q").handle;
+    owner.feed(duplicate_frame{9, r});
+    const auto token = std::string(owner.last<result_frame>().text);
+    BOOST_TEST(token.size() == 32u);
+    child.feed(attach_frame{1, token});
+    const auto dup = child.last<result_frame>();
+    BOOST_TEST(dup.error == 0u);
+    thief.feed(attach_frame{1, token});
+    BOOST_TEST(thief.last<result_frame>().error == 6u);
+
+    // One timeout for the slot: every handle hears of a change.
+    owner.feed(set_timeout_frame{3, r, 250});
+    BOOST_TEST(child.last<timeout_changed_frame>().read_timeout == 250u);
+
+    // The owner closes; the slot lives on in the child.
+    owner.feed(close_frame{4, r});
+    BOOST_TEST(owner.last<result_frame>().error == 0u);
+    BOOST_TEST(host.names().size() == 1u);
+    child.feed(close_frame{5, dup.handle});
+    BOOST_TEST(host.names().size() == 0u);
+}

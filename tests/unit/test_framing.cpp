@@ -1,0 +1,156 @@
+#define BOOST_TEST_MODULE framing
+#include "slotbus/protocol.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <random>
+
+using namespace slotbus;
+
+namespace {
+constexpr std::size_t max_frame = 1024;
+
+byte_buffer frame_of(const auto& message)
+{
+    byte_buffer out;
+    encode(out, message);
+    return out;
+}
+} // namespace
+
+BOOST_AUTO_TEST_CASE(round_trip_every_field_type)
+{
+    auto bytes = frame_of(create_frame{7, 424, mailslot_wait_forever, 4096, R"(\\.\mailslot\taxes\sue)"});
+    auto found = decode_frame(bytes, max_frame);
+    BOOST_TEST(found.status == decoded_frame::ok);
+    BOOST_TEST(found.size == bytes.size());
+    BOOST_TEST((found.frame.type == frame_type::create));
+    create_frame m;
+    BOOST_TEST(decode(found.frame.body, m));
+    BOOST_TEST(m.request_id == 7u);
+    BOOST_TEST(m.max_message_size == 424u);
+    BOOST_TEST(m.read_timeout == mailslot_wait_forever);
+    BOOST_TEST(m.byte_budget == 4096u);
+    BOOST_TEST(m.name == R"(\\.\mailslot\taxes\sue)");
+
+    welcome_frame w{1, 1u << 20, (1u << 20) + 64, 0x1122334455667788ull, "host"};
+    auto wb = frame_of(w);
+    welcome_frame w2;
+    BOOST_TEST(decode(decode_frame(wb, max_frame).frame.body, w2));
+    BOOST_TEST(w2.connection_id == 0x1122334455667788ull);
+}
+
+BOOST_AUTO_TEST_CASE(payload_takes_the_rest_including_nothing)
+{
+    const std::uint8_t data[] = {0, 1, 2, 0xff};
+    auto bytes = frame_of(write_frame{3, payload{data}});
+    write_frame m;
+    BOOST_TEST(decode(decode_frame(bytes, max_frame).frame.body, m));
+    BOOST_TEST(m.handle == 3u);
+    BOOST_TEST(m.data.bytes.size() == 4u);
+    BOOST_TEST(m.data.bytes[3] == 0xff);
+
+    auto empty = frame_of(write_frame{3, payload{}}); // zero-length records are real
+    BOOST_TEST(decode(decode_frame(empty, max_frame).frame.body, m));
+    BOOST_TEST(m.data.bytes.empty());
+}
+
+BOOST_AUTO_TEST_CASE(truncated_frames_need_more)
+{
+    auto bytes = frame_of(open_frame{1, "a/b"});
+    for (std::size_t cut = 0; cut < bytes.size(); ++cut)
+        BOOST_TEST(decode_frame({bytes.data(), cut}, max_frame).status == decoded_frame::need_more);
+}
+
+BOOST_AUTO_TEST_CASE(two_frames_in_one_read)
+{
+    auto bytes = frame_of(open_frame{1, "a"});
+    auto second = frame_of(close_frame{2, 9});
+    bytes.insert(bytes.end(), second.begin(), second.end());
+    auto first = decode_frame(bytes, max_frame);
+    BOOST_TEST(first.status == decoded_frame::ok);
+    auto next = decode_frame(byte_span(bytes).subspan(first.size), max_frame);
+    BOOST_TEST(next.status == decoded_frame::ok);
+    BOOST_TEST((next.frame.type == frame_type::close));
+}
+
+BOOST_AUTO_TEST_CASE(oversized_and_zero_lengths_are_invalid_at_once)
+{
+    std::uint8_t huge[5] = {0xff, 0xff, 0xff, 0x7f, 0x05};
+    BOOST_TEST(decode_frame(huge, max_frame).status == decoded_frame::invalid);
+    // Only the length is here: still refused without waiting for 2 GiB.
+    BOOST_TEST(decode_frame({huge, 4}, max_frame).status == decoded_frame::invalid);
+    std::uint8_t zero[5] = {0, 0, 0, 0, 0x05};
+    BOOST_TEST(decode_frame(zero, max_frame).status == decoded_frame::invalid);
+    std::uint8_t just_over[5] = {};
+    boost::endian::store_little_u32(just_over, max_frame + 1);
+    just_over[4] = 0x05;
+    BOOST_TEST(decode_frame(just_over, max_frame).status == decoded_frame::invalid);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_types_are_invalid)
+{
+    std::uint8_t unknown[5] = {1, 0, 0, 0, 0x42};
+    auto found = decode_frame(unknown, max_frame);
+    BOOST_TEST(found.status == decoded_frame::invalid);
+    BOOST_TEST(std::string(found.why).find("type") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(lying_lengths_inside_a_body_fail_to_decode)
+{
+    // A string whose length says more than the body holds.
+    auto bytes = frame_of(open_frame{1, "abc"});
+    auto body = decode_frame(bytes, max_frame).frame.body;
+    byte_buffer lying(body.begin(), body.end());
+    boost::endian::store_little_u16(lying.data() + 4, 200);
+    open_frame m;
+    BOOST_TEST(!decode(lying, m));
+    // Short bodies and trailing bytes are malformed too.
+    BOOST_TEST(!decode(byte_span(body).first(3), m));
+    byte_buffer trailing(body.begin(), body.end());
+    trailing.push_back(0);
+    BOOST_TEST(!decode(trailing, m));
+    close_frame c;
+    BOOST_TEST(!decode(byte_span{}, c));
+}
+
+BOOST_AUTO_TEST_CASE(garbage_never_reads_past_the_buffer)
+{
+    std::mt19937 random(12345);
+    for (int round = 0; round < 20000; ++round) {
+        byte_buffer junk(random() % 64);
+        for (auto& b : junk)
+            b = static_cast<std::uint8_t>(random());
+        auto found = decode_frame(junk, max_frame);
+        if (found.status != decoded_frame::ok)
+            continue;
+        BOOST_TEST_REQUIRE(found.size <= junk.size());
+        create_frame m;
+        (void)decode(found.frame.body, m); // must not crash, whatever it says
+        if (decode(found.frame.body, m))
+            BOOST_TEST_REQUIRE(m.name.data() + m.name.size() <= reinterpret_cast<const char*>(junk.data() + junk.size()));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(acks_merge_into_runs)
+{
+    ack_batch batch;
+    for (int i = 0; i < 1000; ++i)
+        batch.add(0, 1);
+    batch.add(2, 0);
+    batch.add(0, 1);
+    byte_buffer out;
+    batch.flush_to(out);
+    BOOST_TEST(batch.empty());
+    auto found = decode_frame(out, max_frame);
+    BOOST_TEST((found.frame.type == frame_type::write_acks));
+    write_acks_frame m;
+    BOOST_TEST(decode(found.frame.body, m));
+    std::vector<ack_run> runs;
+    BOOST_TEST(for_each_ack_run(m.runs.bytes, [&](const ack_run& r) { runs.push_back(r); }));
+    BOOST_TEST_REQUIRE(runs.size() == 3u);
+    BOOST_TEST(runs[0].count == 1000u);
+    BOOST_TEST(runs[1].error == 2u);
+    BOOST_TEST(runs[2].delivered == 1u);
+    BOOST_TEST(!for_each_ack_run(byte_span(m.runs.bytes).first(5), [](const ack_run&) {}));
+}
