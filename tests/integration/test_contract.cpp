@@ -1,0 +1,340 @@
+#define BOOST_TEST_MODULE mailslot_contract
+// Every row and bullet of DESIGN.md's mailslot contract, against a real slotbusd.
+#include "host_fixture.hpp"
+
+#include <slotbus/slotbus.hpp>
+
+#include <boost/asio/use_future.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <set>
+#include <thread>
+
+using namespace slotbus;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct bus_fixture {
+    test::host host;
+    connection reader_bus{{"reader", 256}};
+    connection writer_bus{{"writer", 256}};
+    bus_fixture()
+    {
+        reader_bus.connect(host.socket());
+        writer_bus.connect(host.socket());
+    }
+};
+
+template <class F>
+std::error_code error_of(F&& f)
+{
+    std::error_code ec;
+    f(ec);
+    return ec;
+}
+
+long ms_since(clock_type::time_point start)
+{
+    return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - start).count());
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(contract, bus_fixture)
+
+BOOST_AUTO_TEST_CASE(names_and_their_errors)
+{
+    auto create = [&](std::string_view name) {
+        return error_of([&](std::error_code& ec) { (void)server_slot::create(reader_bus, name, 0, 0, ec); });
+    };
+    auto open = [&](std::string_view name) {
+        return error_of([&](std::error_code& ec) { (void)client_slot::open(writer_bus, name, ec); });
+    };
+    BOOST_TEST(create(R"(\\.\pipe\x)") == error::invalid_name);
+    BOOST_TEST(create(R"(\\.\mailslot\a\\b)") == error::invalid_name);
+    BOOST_TEST(create(R"(\\SOMEHOST\mailslot\x)") == error::invalid_name);
+    BOOST_TEST(create(R"(\\WORKGROUP\mailslot\x)") == error::invalid_name);
+    BOOST_TEST(create(R"(\\*\mailslot\x)") == error::invalid_name);
+    BOOST_TEST(create(std::string(max_path_length + 1, 'n')) == error::filename_exced_range);
+    BOOST_TEST(open("a*b") == error::invalid_name);
+    BOOST_TEST(open(std::string(max_path_length + 1, 'n')) == error::filename_exced_range);
+
+    auto slot = server_slot::create(reader_bus, R"(\\.\mailslot\Taxes\Sue)");
+    BOOST_TEST(slot.name().path() == R"(Taxes\Sue)");
+    BOOST_TEST(create(R"(\\.\MAILSLOT\TAXES\SUE)") == error::already_exists);
+    BOOST_TEST(create("taxes/sue") == error::already_exists);
+    BOOST_TEST(open("taxes/nobody") == error::file_not_found);
+    BOOST_TEST(!open("TAXES/SUE"));
+    BOOST_TEST(!open(R"(\\.\mailslot\taxes\sue)"));
+    BOOST_TEST(!open("\\\\" + writer_bus.host_name() + R"(\mailslot\taxes\sue)")); // this host by name
+    BOOST_TEST(open(R"(\\no-such-host\mailslot\taxes\sue)") == error::bad_netpath);
+}
+
+BOOST_AUTO_TEST_CASE(direction_rules)
+{
+    auto slot = server_slot::create(reader_bus, "dir/test");
+    // The creator writing to its own slot.
+    auto own = client_slot::open(reader_bus, "dir/test");
+    BOOST_TEST(error_of([&](std::error_code& ec) { own.write("x", ec); }) == error::access_denied);
+    // A writer reading, and changing the timeout.
+    auto writer = client_slot::open(writer_bus, "dir/test");
+    char buffer[16];
+    BOOST_TEST(error_of([&](std::error_code& ec) { writer.read(boost::asio::buffer(buffer), ec); }) ==
+               error::invalid_parameter);
+    BOOST_TEST(error_of([&](std::error_code& ec) { writer.set_read_timeout(5, ec); }) == error::access_denied);
+    BOOST_TEST(slot.info().message_count == 0u);
+    BOOST_TEST(slot.info().read_timeout == mailslot_wait_forever); // unchanged
+}
+
+BOOST_AUTO_TEST_CASE(create_stores_what_it_was_given)
+{
+    auto slot = server_slot::create(reader_bus, "settings", 424, 1234);
+    auto i = slot.info();
+    BOOST_TEST(i.max_message_size == 424u);
+    BOOST_TEST(i.read_timeout == 1234u);
+    BOOST_TEST(i.next_size == mailslot_no_message);
+    BOOST_TEST(i.message_count == 0u);
+    slot.set_read_timeout(0);
+    BOOST_TEST(slot.info().read_timeout == 0u);
+    auto writer = client_slot::open(writer_bus, "settings");
+    BOOST_TEST(writer.info().read_timeout == 0u);
+    BOOST_TEST(writer.info().max_message_size == 424u);
+}
+
+BOOST_AUTO_TEST_CASE(timeout_zero_fails_at_once)
+{
+    auto slot = server_slot::create(reader_bus, "t0", 0, 0);
+    const auto start = clock_type::now();
+    BOOST_TEST(error_of([&](std::error_code& ec) { (void)slot.read(ec); }) == error::sem_timeout);
+    BOOST_TEST(ms_since(start) < 100, "took " << ms_since(start) << " ms");
+    // And finds a record written a moment ago, even one still on its way.
+    auto writer = client_slot::open(writer_bus, "t0");
+    writer.write("here");
+    BOOST_TEST(slot.read() == "here");
+}
+
+BOOST_AUTO_TEST_CASE(timeout_n_fails_after_n_ms)
+{
+    auto slot = server_slot::create(reader_bus, "tn", 0, 300);
+    const auto start = clock_type::now();
+    BOOST_TEST(error_of([&](std::error_code& ec) { (void)slot.read(ec); }) == error::sem_timeout);
+    const auto took = ms_since(start);
+    BOOST_TEST(took >= 300, "took " << took << " ms");
+    BOOST_TEST(took < 300 + 200, "took " << took << " ms");
+}
+
+BOOST_AUTO_TEST_CASE(wait_forever_wakes_on_the_first_write)
+{
+    auto slot = server_slot::create(reader_bus, "forever");
+    std::thread writer([&] {
+        std::this_thread::sleep_for(400ms); // the reader must be waiting by then
+        auto w = client_slot::open(writer_bus, "forever");
+        w.write("wake up");
+    });
+    const auto start = clock_type::now();
+    const auto record = slot.read();
+    writer.join();
+    BOOST_TEST(record == "wake up");
+    BOOST_TEST(ms_since(start) >= 350);
+}
+
+BOOST_AUTO_TEST_CASE(async_read_completes_when_a_record_arrives)
+{
+    auto slot = server_slot::create(reader_bus, "async");
+    auto pending = slot.async_read(boost::asio::use_future);
+    auto writer = client_slot::open(writer_bus, "async");
+    writer.write("late");
+    // The reader's connection owns its context: a blocking call runs it.
+    BOOST_TEST(slot.info().message_count <= 1u);
+    BOOST_TEST((pending.wait_for(0s) == std::future_status::ready));
+    BOOST_TEST(pending.get() == "late");
+}
+
+BOOST_AUTO_TEST_CASE(buffer_too_small_keeps_the_record)
+{
+    auto slot = server_slot::create(reader_bus, "small");
+    auto writer = client_slot::open(writer_bus, "small");
+    writer.write("twelve bytes");
+    char small[4];
+    std::error_code ec;
+    const auto needed = slot.read(boost::asio::buffer(small), ec);
+    BOOST_TEST(ec == error::insufficient_buffer);
+    BOOST_TEST(needed == 12u);
+    auto i = slot.info();
+    BOOST_TEST(i.message_count == 1u);
+    BOOST_TEST(i.next_size == 12u);
+    char right[12];
+    BOOST_TEST(slot.read(boost::asio::buffer(right)) == 12u);
+    BOOST_TEST(std::string(right, 12) == "twelve bytes");
+    BOOST_TEST(slot.info().message_count == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(record_over_the_maximum_is_refused_whole)
+{
+    auto slot = server_slot::create(reader_bus, "max", 8);
+    auto writer = client_slot::open(writer_bus, "max");
+    BOOST_TEST(error_of([&](std::error_code& ec) { writer.write("nine byte", ec); }) ==
+               error::message_exceeds_max_size);
+    BOOST_TEST(writer.write("eight by") == 1u);
+    BOOST_TEST(slot.info().message_count == 1u);
+    BOOST_TEST(slot.read() == "eight by");
+    // Over the host's own limit: refused without costing the connection.
+    auto any = server_slot::create(reader_bus, "anysize");
+    auto w2 = client_slot::open(writer_bus, "anysize");
+    std::string huge(writer_bus.max_record_size() + 1, 'x');
+    BOOST_TEST(error_of([&](std::error_code& ec) { w2.write(huge, ec); }) == error::message_exceeds_max_size);
+    BOOST_TEST(w2.write("still connected") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(broadcast_records_are_at_most_424_bytes)
+{
+    auto slot = server_slot::create(reader_bus, "bcast");
+    auto everyone = client_slot::open(writer_bus, R"(\\*\mailslot\bcast)");
+    BOOST_TEST(error_of([&](std::error_code& ec) { everyone.write(std::string(425, 'x'), ec); }) ==
+               error::bad_netpath);
+    BOOST_TEST(everyone.write(std::string(424, 'x')) == 1u);
+    auto domain = client_slot::open(writer_bus, R"(\\WORKGROUP\mailslot\bcast)");
+    BOOST_TEST(error_of([&](std::error_code& ec) { domain.write(std::string(425, 'x'), ec); }) ==
+               error::bad_netpath);
+    BOOST_TEST(slot.info().message_count == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(info_is_exact_through_both_handles_and_zero_length_counts)
+{
+    auto slot = server_slot::create(reader_bus, "exact");
+    auto writer = client_slot::open(writer_bus, "exact");
+    writer.write("");
+    writer.write("abc");
+    writer.write("");
+    for (const auto& i : {slot.info(), writer.info()}) {
+        BOOST_TEST(i.message_count == 3u);
+        BOOST_TEST(i.next_size == 0u);
+        BOOST_TEST(i.queued_bytes == 3u);
+    }
+    BOOST_TEST(slot.read().empty()); // a zero-length record, read as 0 bytes
+    // The reader has pushed records in hand; the writer still sees the truth.
+    BOOST_TEST(writer.info().message_count == 2u);
+    BOOST_TEST(writer.info().next_size == 3u);
+    BOOST_TEST(slot.read() == "abc");
+    BOOST_TEST(writer.info().message_count == 1u);
+    char none[1];
+    BOOST_TEST(slot.read(boost::asio::buffer(none, 0)) == 0u);
+    BOOST_TEST(writer.info().next_size == mailslot_no_message);
+    BOOST_TEST(writer.info().message_count == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(one_write_is_one_record_in_order)
+{
+    auto slot = server_slot::create(reader_bus, "fifo");
+    auto writer = client_slot::open(writer_bus, "fifo");
+    std::vector<std::future<std::uint32_t>> results;
+    for (int i = 0; i < 2000; ++i)
+        results.push_back(writer.async_write(boost::asio::buffer(std::to_string(i)), boost::asio::use_future));
+    writer.write("end"); // waits for its own acknowledgement, which comes after the others'
+    for (auto& r : results) {
+        BOOST_TEST_REQUIRE((r.wait_for(0s) == std::future_status::ready));
+        BOOST_TEST_REQUIRE(r.get() == 1u);
+    }
+    for (int i = 0; i < 2000; ++i)
+        BOOST_TEST_REQUIRE(slot.read() == std::to_string(i));
+    BOOST_TEST(slot.read() == "end");
+}
+
+BOOST_AUTO_TEST_CASE(closing_the_reader_destroys_the_slot_and_frees_the_name)
+{
+    auto writer = [&] {
+        auto slot = server_slot::create(reader_bus, "Plugin/Inbox");
+        auto w = client_slot::open(writer_bus, "plugin/inbox");
+        w.write("unread");
+        slot.close();
+        return w;
+    }();
+    BOOST_TEST(error_of([&](std::error_code& ec) { writer.write("x", ec); }) == error::file_not_found);
+    BOOST_TEST(error_of([&](std::error_code& ec) { (void)client_slot::open(writer_bus, "plugin/inbox", ec); }) ==
+               error::file_not_found);
+    // Re-created at once; the old writer handle reaches it (it binds to the name).
+    auto again = server_slot::create(reader_bus, "PLUGIN/INBOX");
+    BOOST_TEST(again.info().message_count == 0u); // the unread record went with the old slot
+    BOOST_TEST(writer.write("again") == 1u);
+    BOOST_TEST(again.read() == "again");
+}
+
+BOOST_AUTO_TEST_CASE(dropping_the_connection_destroys_the_slot)
+{
+    {
+        connection short_lived;
+        short_lived.connect(host.socket());
+        auto slot = server_slot::create(short_lived, "ephemeral");
+        short_lived.close();
+    }
+    auto deadline = clock_type::now() + 5s;
+    std::error_code ec;
+    while (clock_type::now() < deadline) {
+        (void)client_slot::open(writer_bus, "ephemeral", ec);
+        if (ec == error::file_not_found)
+            break;
+        std::this_thread::sleep_for(10ms);
+    }
+    BOOST_TEST(ec == error::file_not_found);
+    auto fresh = server_slot::create(reader_bus, "ephemeral");
+    BOOST_TEST(fresh.is_open());
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_connection_reports_broken_pipe)
+{
+    connection doomed;
+    doomed.connect(host.socket());
+    auto slot = server_slot::create(doomed, "doomed");
+    doomed.close();
+    BOOST_TEST(error_of([&](std::error_code& ec) { (void)slot.read(ec); }) == error::broken_pipe);
+    BOOST_TEST(error_of([&](std::error_code& ec) { (void)slot.info(ec); }) == error::broken_pipe);
+}
+
+BOOST_AUTO_TEST_CASE(duplicates_share_one_queue_and_one_timeout)
+{
+    auto slot = server_slot::create(reader_bus, "shared", 0, 0);
+    connection child_bus;
+    child_bus.connect(host.socket());
+    auto child = server_slot::attach(child_bus, slot.duplicate());
+    BOOST_TEST(error_of([&](std::error_code& ec) { (void)server_slot::attach(child_bus, "0000", ec); }) ==
+               error::invalid_handle);
+    auto writer = client_slot::open(writer_bus, "shared");
+    for (int i = 0; i < 100; ++i)
+        writer.write(std::to_string(i));
+    std::set<std::string> seen;
+    std::error_code ec;
+    for (int round = 0; round < 200 && seen.size() < 100; ++round) {
+        for (auto* reader : {&slot, &child}) {
+            auto r = reader->read(ec);
+            if (!ec)
+                BOOST_TEST_REQUIRE(seen.insert(r).second, "read twice: " << r);
+        }
+    }
+    BOOST_TEST(seen.size() == 100u);
+    child.set_read_timeout(777);
+    BOOST_TEST(slot.info().read_timeout == 777u);
+    // The creator closes; the slot lives on in the duplicate.
+    slot.close();
+    writer.write("still here");
+    BOOST_TEST(child.read() == "still here");
+}
+
+BOOST_AUTO_TEST_CASE(two_hosts_are_independent)
+{
+    test::host other;
+    connection other_bus;
+    other_bus.connect(other.socket());
+    auto here = server_slot::create(reader_bus, "same/name");
+    auto there = server_slot::create(other_bus, "same/name"); // no clash
+    auto w = client_slot::open(writer_bus, "same/name");
+    w.write("for here");
+    BOOST_TEST(here.info().message_count == 1u);
+    BOOST_TEST(there.info().message_count == 0u);
+    BOOST_TEST(error_of([&](std::error_code& ec) { (void)client_slot::open(other_bus, "only/here", ec); }) ==
+               error::file_not_found);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

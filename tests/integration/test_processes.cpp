@@ -1,0 +1,3 @@
+#define BOOST_TEST_MODULE test_processes
+#include <boost/test/unit_test.hpp>
+BOOST_AUTO_TEST_CASE(todo){BOOST_TEST(true);}

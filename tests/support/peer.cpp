@@ -1,0 +1,137 @@
+// A plugin process the tests script from the command line:
+//
+//   peer create NAME [--timeout MS] [--max BYTES] [--count N] [--duplicate]
+//       create the slot, print "created" (and "token T"), then print each
+//       record as "record SIZE DATA"; exit after N records
+//   peer attach TOKEN [--count N]        read through a duplicated handle
+//   peer write NAME --count N [--prefix P] [--size BYTES]
+//       pipelined writes "P-0", "P-1", ... (padded to BYTES); print
+//       "acked OK FAILED" when every write has its result
+#include <slotbus/slotbus.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <thread>
+
+namespace {
+
+std::map<std::string, std::string> flags(int argc, char** argv, int from)
+{
+    std::map<std::string, std::string> out;
+    for (int i = from; i < argc; ++i) {
+        std::string key = argv[i];
+        if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0)
+            out[key] = argv[++i];
+        else
+            out[key] = "1";
+    }
+    return out;
+}
+
+int read_loop(slotbus::server_slot& slot, long count)
+{
+    for (long n = 0; count < 0 || n < count;) {
+        std::error_code ec;
+        auto record = slot.read(ec);
+        if (ec == slotbus::error::sem_timeout) {
+            std::printf("timeout\n");
+            std::fflush(stdout);
+            continue;
+        }
+        if (ec) {
+            std::printf("error %d\n", ec.value());
+            return 1;
+        }
+        std::printf("record %zu %s\n", record.size(), record.c_str());
+        std::fflush(stdout);
+        ++n;
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: peer create|attach|write ARG [flags]\n");
+        return 2;
+    }
+    const std::string command = argv[1], arg = argv[2];
+    auto f = flags(argc, argv, 3);
+    const long count = f.count("--count") ? std::stol(f["--count"]) : -1;
+
+    if (command == "create" || command == "attach") {
+        slotbus::connection bus({"peer", 256});
+        bus.connect();
+        std::error_code ec;
+        slotbus::server_slot slot;
+        if (command == "create") {
+            const auto timeout = f.count("--timeout") ? static_cast<std::uint32_t>(std::stoul(f["--timeout"]))
+                                                      : slotbus::mailslot_wait_forever;
+            const auto max = f.count("--max") ? static_cast<std::uint32_t>(std::stoul(f["--max"])) : 0u;
+            slot = slotbus::server_slot::create(bus, arg, max, timeout, ec);
+        } else {
+            slot = slotbus::server_slot::attach(bus, arg, ec);
+        }
+        if (ec) {
+            std::printf("error %d\n", ec.value());
+            return 1;
+        }
+        std::printf("created\n");
+        if (f.count("--duplicate"))
+            std::printf("token %s\n", slot.duplicate().c_str());
+        std::fflush(stdout);
+        return read_loop(slot, count);
+    }
+
+    if (command == "write") {
+        // Pipelined: the connection lives on a thread of its own; writes are
+        // started from here and their results counted as they come back.
+        boost::asio::io_context io;
+        auto guard = boost::asio::make_work_guard(io);
+        std::thread runner([&] { io.run(); });
+        int code = 0;
+        {
+            slotbus::connection bus(io.get_executor(), {"peer-writer", 256});
+            std::error_code ec;
+            bus.connect(slotbus::default_address(), ec);
+            auto slot = ec ? slotbus::client_slot{} : slotbus::client_slot::open(bus, arg, ec);
+            if (ec) {
+                std::printf("error %d\n", ec.value());
+                code = 1;
+            } else {
+                const std::string prefix = f.count("--prefix") ? f["--prefix"] : "w";
+                const std::size_t size = f.count("--size") ? std::stoul(f["--size"]) : 0;
+                std::atomic<long> ok{0}, failed{0}, done{0};
+                std::vector<std::string> records;
+                for (long i = 0; i < count; ++i) {
+                    auto text = prefix + "-" + std::to_string(i);
+                    if (text.size() < size)
+                        text.resize(size, '.');
+                    records.push_back(std::move(text));
+                }
+                for (const auto& text : records)
+                    slot.async_write(boost::asio::buffer(text), [&](boost::system::error_code e, std::uint32_t) {
+                        (e ? failed : ok)++;
+                        done++;
+                        done.notify_one();
+                    });
+                for (long d = done.load(); d < count; d = done.load())
+                    done.wait(d);
+                std::printf("acked %ld failed %ld\n", ok.load(), failed.load());
+            }
+        }
+        guard.reset();
+        runner.join();
+        std::fflush(stdout);
+        return code;
+    }
+    std::fprintf(stderr, "peer: unknown command %s\n", command.c_str());
+    return 2;
+}
