@@ -1,3 +1,127 @@
-#define BOOST_TEST_MODULE test_host
+#define BOOST_TEST_MODULE host
+// slotbusd as an operator sees it: ready line, socket mode, signals, help,
+// one host per socket, stale sockets, the default address.
+#include "host_fixture.hpp"
+
+#include <slotbus/slotbus.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/test/unit_test.hpp>
-BOOST_AUTO_TEST_CASE(todo){BOOST_TEST(true);}
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sys/stat.h>
+
+using namespace slotbus;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+BOOST_AUTO_TEST_CASE(socket_is_private_and_peers_are_identified)
+{
+    test::host host;
+    struct stat st{};
+    BOOST_REQUIRE(::stat(host.socket().c_str(), &st) == 0);
+    BOOST_TEST(S_ISSOCK(st.st_mode));
+    BOOST_TEST((st.st_mode & 0777) == 0600u);
+    connection bus;
+    bus.connect(host.socket());
+    auto slot = server_slot::create(bus, "who"); // a round trip: the connection is logged by now
+    BOOST_TEST(host.log().find("from pid " + std::to_string(::getpid())) != std::string::npos, host.log());
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_and_sigint_stop_gracefully_and_remove_the_socket)
+{
+    for (int signo : {SIGTERM, SIGINT}) {
+        test::temp_dir dir;
+        const auto socket = (dir.path / "bus.sock").string();
+        test::child host(SLOTBUSD_PATH, {"--socket", socket});
+        BOOST_REQUIRE(host.wait_for_line("ready on " + socket));
+        connection bus;
+        bus.connect(socket);
+        auto slot = server_slot::create(bus, "busy");
+        host.signal(signo);
+        BOOST_TEST(host.wait_exit(5s).value_or(-999) == 0);
+        BOOST_TEST(!fs::exists(socket));
+        std::error_code ec;
+        (void)slot.read(ec);
+        BOOST_TEST(ec == error::broken_pipe); // clients learn the host is gone
+    }
+}
+
+BOOST_AUTO_TEST_CASE(help_documents_every_option)
+{
+    test::child help(SLOTBUSD_PATH, {"--help"});
+    BOOST_TEST(help.wait_exit(5s).value_or(-999) == 0);
+    const auto text = help.stdout_text();
+    for (auto option : {"--socket", "--max-record-size", "--slot-budget", "--max-slot-budget", "--max-handles",
+                        "--push-window", "--push-bytes", "--max-outbox", "--domain", "--verbose", "--help"})
+        BOOST_TEST(text.find(option) != std::string::npos, option);
+    test::child wrong(SLOTBUSD_PATH, {"--no-such-option"});
+    BOOST_TEST(wrong.wait_exit(5s).value_or(-999) == 2);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_a_socket_where_a_live_host_answers)
+{
+    test::host first;
+    test::child second(SLOTBUSD_PATH, {"--socket", first.socket()});
+    BOOST_TEST(second.wait_exit(5s).value_or(-999) == 1);
+    BOOST_TEST(second.stderr_text().find("already running") != std::string::npos, second.stderr_text());
+    // The first host is untouched.
+    connection bus;
+    bus.connect(first.socket());
+    BOOST_TEST(server_slot::create(bus, "still/mine").is_open());
+}
+
+BOOST_AUTO_TEST_CASE(replaces_the_stale_socket_of_a_dead_host)
+{
+    test::temp_dir dir;
+    const auto socket = (dir.path / "bus.sock").string();
+    {
+        // A socket file nobody listens on, as a killed host leaves behind.
+        boost::asio::io_context io;
+        boost::asio::local::stream_protocol::acceptor stale(io, boost::asio::local::stream_protocol::endpoint(socket));
+    }
+    BOOST_REQUIRE(fs::exists(socket));
+    test::child host(SLOTBUSD_PATH, {"--socket", socket});
+    BOOST_TEST(host.wait_for_line("ready on"));
+    BOOST_TEST(host.stderr_text().find("stale") != std::string::npos);
+    connection bus;
+    bus.connect(socket);
+    BOOST_TEST(server_slot::create(bus, "fresh").is_open());
+    BOOST_TEST(host.stop() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_a_path_that_is_not_a_socket)
+{
+    test::temp_dir dir;
+    const auto path = dir.path / "bus.sock";
+    { std::ofstream(path) << "precious"; }
+    test::child host(SLOTBUSD_PATH, {"--socket", path.string()});
+    BOOST_TEST(host.wait_exit(5s).value_or(-999) == 1);
+    BOOST_TEST(fs::file_size(path) == 8u); // not deleted
+}
+
+BOOST_AUTO_TEST_CASE(default_socket_under_xdg_runtime_dir_and_slotbus_address)
+{
+    test::temp_dir dir;
+    const std::string runtime = "XDG_RUNTIME_DIR=" + dir.path.string();
+    test::child host(SLOTBUSD_PATH, {}, {runtime});
+    const auto expected = (dir.path / "slotbus" / "bus.sock").string();
+    BOOST_REQUIRE(host.wait_for_line("ready on " + expected));
+    // Plugins find it through SLOTBUS_ADDRESS, as the supervisor will set it.
+    test::child reader(SLOTBUS_PEER_PATH, {"create", "found/you", "--count", "0"}, {"SLOTBUS_ADDRESS=" + expected});
+    BOOST_TEST(reader.wait_exit(5s).value_or(-999) == 0);
+    BOOST_TEST(reader.stdout_text().find("created") != std::string::npos);
+    BOOST_TEST(host.stop() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(no_host_is_a_clear_connect_error)
+{
+    test::temp_dir dir;
+    connection bus;
+    std::error_code ec;
+    bus.connect((dir.path / "nobody.sock").string(), ec);
+    BOOST_TEST((ec == std::errc::no_such_file_or_directory), ec.message());
+}

@@ -1,3 +1,41 @@
-#define BOOST_TEST_MODULE test_samples
+#define BOOST_TEST_MODULE samples
+// Every sample pair, run end to end against a real host, output checked.
+#include "host_fixture.hpp"
+
 #include <boost/test/unit_test.hpp>
-BOOST_AUTO_TEST_CASE(todo){BOOST_TEST(true);}
+
+using namespace std::chrono_literals;
+
+BOOST_AUTO_TEST_CASE(seeds_writer_and_reader)
+{
+    slotbus::test::host host;
+    const std::vector<std::string> env{host.env()};
+    slotbus::test::child reader(SEEDS_READER_PATH, {"--count", "3"}, env);
+    BOOST_REQUIRE(reader.wait_for_line("Mailslot created successfully."));
+    slotbus::test::child writer(SEEDS_WRITER_PATH, {"--pause-ms", "300"}, env);
+    BOOST_TEST(writer.wait_exit(10s).value_or(-999) == 0);
+    BOOST_TEST(reader.wait_exit(10s).value_or(-999) == 0);
+
+    BOOST_TEST(writer.stdout_text() ==
+               "Slot written to successfully.\nSlot written to successfully.\nSlot written to successfully.\n");
+    // The reader prints what the seed's ReadSlot prints, for each record in order.
+    const auto out = reader.stdout_text();
+    const auto one = out.find("Contents of the mailslot: Message one for mailslot.\nMessage #1 of ");
+    const auto two = out.find("Contents of the mailslot: Message two for mailslot.\nMessage #");
+    const auto three = out.find("Contents of the mailslot: Message three for mailslot.\nMessage #");
+    BOOST_TEST(one != std::string::npos, out);
+    BOOST_TEST(two != std::string::npos, out);
+    BOOST_TEST(three != std::string::npos, out);
+    BOOST_TEST((one < two && two < three));
+    BOOST_TEST(out.find("Waiting for a message...") != std::string::npos);
+    // The third record came after the pause, on its own.
+    BOOST_TEST(out.find("Message three for mailslot.\nMessage #1 of 1") != std::string::npos, out);
+}
+
+BOOST_AUTO_TEST_CASE(seeds_writer_without_a_reader_says_so)
+{
+    slotbus::test::host host;
+    slotbus::test::child writer(SEEDS_WRITER_PATH, {"--pause-ms", "0"}, {host.env()});
+    BOOST_TEST(writer.wait_exit(10s).value_or(-999) == 1);
+    BOOST_TEST(writer.stdout_text() == "CreateFile failed with 2.\n");
+}
