@@ -11,7 +11,7 @@ struct core::handle_entry {
     // every write, through a pointer cached until the namespace changes.
     std::string key;
     bool broadcast = false;
-    slot* cached = nullptr;
+    slot *cached = nullptr;
     std::uint64_t cached_epoch = ~std::uint64_t{0};
 };
 
@@ -50,9 +50,9 @@ void core::disconnect(session_id id)
     auto it = sessions_.find(id);
     if (it == sessions_.end())
         return;
-    session& s = *it->second;
+    session &s = *it->second;
     std::vector<std::uint32_t> open;
-    for (const auto& [handle, entry] : s.handles)
+    for (const auto &[handle, entry] : s.handles)
         open.push_back(handle);
     for (auto handle : open)
         close_handle(s, handle);
@@ -60,7 +60,10 @@ void core::disconnect(session_id id)
     std::erase(touched_, id);
 }
 
-byte_buffer& core::outbox(session_id id) { return sessions_.at(id)->out; }
+byte_buffer &core::outbox(session_id id)
+{
+    return sessions_.at(id)->out;
+}
 
 std::vector<session_id> core::take_touched()
 {
@@ -81,7 +84,7 @@ bool core::take_resume(session_id id)
     return true;
 }
 
-void core::touch(session& s)
+void core::touch(session &s)
 {
     if (!s.touched) {
         s.touched = true;
@@ -91,29 +94,28 @@ void core::touch(session& s)
 
 void core::end_batch(session_id id)
 {
-    session& s = *sessions_.at(id);
+    session &s = *sessions_.at(id);
     if (!s.acks.empty()) {
         s.acks.flush_to(s.out);
         touch(s);
     }
 }
 
-template <class Message>
-void core::send(session& s, const Message& m)
+template <class Message> void core::send(session &s, const Message &m)
 {
     encode(s.out, m);
     touch(s);
 }
 
-void core::reply(session& s, std::uint32_t request, std::error_code ec, std::uint32_t handle, std::uint32_t a,
-                 std::uint32_t b, std::string_view text)
+void core::reply(session &s, std::uint32_t request, std::error_code ec, std::uint32_t handle,
+                 std::uint32_t a, std::uint32_t b, std::string_view text)
 {
     // Results never overtake the acknowledgements of writes sent before them.
     s.acks.flush_to(s.out);
     send(s, result_frame{request, static_cast<std::uint32_t>(ec.value()), handle, a, b, text});
 }
 
-feed_result core::fatal(session& s, error e, std::string_view why)
+feed_result core::fatal(session &s, error e, std::string_view why)
 {
     s.acks.flush_to(s.out);
     send(s, fatal_frame{static_cast<std::uint32_t>(e), why});
@@ -125,28 +127,40 @@ void core::reject(session_id id, std::string_view why)
     fatal(*sessions_.at(id), error::invalid_data, why);
 }
 
-feed_result core::feed(session_id id, const frame_view& frame)
+feed_result core::feed(session_id id, const frame_view &frame)
 {
-    session& s = *sessions_.at(id);
+    session &s = *sessions_.at(id);
     if (!s.greeted && frame.type != frame_type::hello)
         return fatal(s, error::invalid_data, "the first frame must be hello");
     switch (frame.type) {
-    case frame_type::hello: return on_hello(s, frame.body);
-    case frame_type::create: return on_create(s, frame.body);
-    case frame_type::open: return on_open(s, frame.body);
-    case frame_type::close: return on_close(s, frame.body);
-    case frame_type::write: return on_write(s, frame.body);
-    case frame_type::info: return on_info(s, frame.body);
-    case frame_type::set_timeout: return on_set_timeout(s, frame.body);
-    case frame_type::read_report: return on_read_report(s, frame.body);
-    case frame_type::poll: return on_poll(s, frame.body);
-    case frame_type::duplicate: return on_duplicate(s, frame.body);
-    case frame_type::attach: return on_attach(s, frame.body);
-    default: return fatal(s, error::invalid_data, "a host-to-client frame type was sent to the host");
+    case frame_type::hello:
+        return on_hello(s, frame.body);
+    case frame_type::create:
+        return on_create(s, frame.body);
+    case frame_type::open:
+        return on_open(s, frame.body);
+    case frame_type::close:
+        return on_close(s, frame.body);
+    case frame_type::write:
+        return on_write(s, frame.body);
+    case frame_type::info:
+        return on_info(s, frame.body);
+    case frame_type::set_timeout:
+        return on_set_timeout(s, frame.body);
+    case frame_type::read_report:
+        return on_read_report(s, frame.body);
+    case frame_type::poll:
+        return on_poll(s, frame.body);
+    case frame_type::duplicate:
+        return on_duplicate(s, frame.body);
+    case frame_type::attach:
+        return on_attach(s, frame.body);
+    default:
+        return fatal(s, error::invalid_data, "a host-to-client frame type was sent to the host");
     }
 }
 
-feed_result core::on_hello(session& s, byte_span body)
+feed_result core::on_hello(session &s, byte_span body)
 {
     hello_frame m;
     if (s.greeted || !decode(body, m) || m.magic != protocol_magic)
@@ -157,11 +171,12 @@ feed_result core::on_hello(session& s, byte_span body)
         s.peer.pid = m.pid;
     s.greeted = true;
     send(s, welcome_frame{protocol_version, limits_.max_record_size,
-                          static_cast<std::uint32_t>(limits_.max_frame_size()), s.id, limits_.host_name});
+                          static_cast<std::uint32_t>(limits_.max_frame_size()), s.id,
+                          limits_.host_name});
     return feed_result::next;
 }
 
-feed_result core::on_create(session& s, byte_span body)
+feed_result core::on_create(session &s, byte_span body)
 {
     create_frame m;
     if (!decode(body, m))
@@ -181,16 +196,17 @@ feed_result core::on_create(session& s, byte_span body)
     slot_config config;
     config.max_message_size = m.max_message_size;
     config.read_timeout = m.read_timeout;
-    config.byte_budget = m.byte_budget ? std::min<std::uint64_t>(m.byte_budget, limits_.max_slot_budget)
-                                       : limits_.default_slot_budget;
+    config.byte_budget = m.byte_budget
+                             ? std::min<std::uint64_t>(m.byte_budget, limits_.max_slot_budget)
+                             : limits_.default_slot_budget;
     config.push_bytes = limits_.push_bytes;
-    slot& created = names_.insert(std::make_unique<slot>(std::move(name), config));
+    slot &created = names_.insert(std::make_unique<slot>(std::move(name), config));
     const auto handle = add_reader(s, created);
     reply(s, m.request_id, {}, handle, config.read_timeout, config.max_message_size);
     return feed_result::next;
 }
 
-feed_result core::on_open(session& s, byte_span body)
+feed_result core::on_open(session &s, byte_span body)
 {
     open_frame m;
     if (!decode(body, m))
@@ -215,14 +231,14 @@ feed_result core::on_open(session& s, byte_span body)
         return feed_result::next;
     }
     const auto handle = s.next_handle++;
-    auto& entry = s.handles[handle];
+    auto &entry = s.handles[handle];
     entry.key = name.key();
     entry.broadcast = broadcast;
     reply(s, m.request_id, {}, handle);
     return feed_result::next;
 }
 
-feed_result core::on_close(session& s, byte_span body)
+feed_result core::on_close(session &s, byte_span body)
 {
     close_frame m;
     if (!decode(body, m))
@@ -236,7 +252,7 @@ feed_result core::on_close(session& s, byte_span body)
     return feed_result::next;
 }
 
-feed_result core::on_write(session& s, byte_span body)
+feed_result core::on_write(session &s, byte_span body)
 {
     write_frame m;
     if (!decode(body, m))
@@ -246,17 +262,17 @@ feed_result core::on_write(session& s, byte_span body)
         s.acks.add(static_cast<std::uint32_t>(ec.value()), delivered);
         return feed_result::next;
     };
-    handle_entry* h = find_handle(s, m.handle);
+    handle_entry *h = find_handle(s, m.handle);
     if (!h)
         return result(error::invalid_handle, 0);
     if (h->rd)
         return result(error::access_denied, 0); // the server's own handle does not write
     if (h->broadcast && size > max_broadcast_size)
         return result(error::bad_netpath, 0);
-    slot* target = target_of(*h);
+    slot *target = target_of(*h);
     if (!target)
         return result(error::file_not_found, 0);
-    for (const reader* r : target->readers())
+    for (const reader *r : target->readers())
         if (r->owner == s.id) // a receiver writing to itself could wait on itself forever
             return result(error::access_denied, 0);
     const auto max = target->config().max_message_size;
@@ -273,15 +289,15 @@ feed_result core::on_write(session& s, byte_span body)
     return result({}, 1);
 }
 
-feed_result core::on_info(session& s, byte_span body)
+feed_result core::on_info(session &s, byte_span body)
 {
     info_frame m;
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed info");
     info_result_frame r;
     r.request_id = m.request_id;
-    handle_entry* h = find_handle(s, m.handle);
-    slot* target = h ? target_of(*h) : nullptr;
+    handle_entry *h = find_handle(s, m.handle);
+    slot *target = h ? target_of(*h) : nullptr;
     if (!h || !target) {
         r.error = static_cast<std::uint32_t>(h ? error::file_not_found : error::invalid_handle);
     } else {
@@ -297,34 +313,34 @@ feed_result core::on_info(session& s, byte_span body)
     return feed_result::next;
 }
 
-feed_result core::on_set_timeout(session& s, byte_span body)
+feed_result core::on_set_timeout(session &s, byte_span body)
 {
     set_timeout_frame m;
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed set_timeout");
-    handle_entry* h = find_handle(s, m.handle);
+    handle_entry *h = find_handle(s, m.handle);
     if (!h || !h->rd) {
         reply(s, m.request_id, h ? error::access_denied : error::invalid_handle);
         return feed_result::next;
     }
     // One timeout per slot, shared by every duplicate: tell them all.
-    slot& target = *h->rd->target;
+    slot &target = *h->rd->target;
     target.config().read_timeout = m.read_timeout;
-    for (reader* r : target.readers())
+    for (reader *r : target.readers())
         send(*sessions_.at(r->owner), timeout_changed_frame{r->handle, m.read_timeout});
     reply(s, m.request_id, {});
     return feed_result::next;
 }
 
-feed_result core::on_read_report(session& s, byte_span body)
+feed_result core::on_read_report(session &s, byte_span body)
 {
     read_report_frame m;
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed read_report");
-    handle_entry* h = find_handle(s, m.handle);
+    handle_entry *h = find_handle(s, m.handle);
     if (!h || !h->rd)
         return fatal(s, error::invalid_data, "read_report for a handle that is not a reader");
-    slot& target = *h->rd->target;
+    slot &target = *h->rd->target;
     if (!target.consume(*h->rd, m.consumed))
         return fatal(s, error::invalid_data, "read_report claims more records than were pushed");
     h->rd->window = std::min(m.window, limits_.max_window);
@@ -334,12 +350,12 @@ feed_result core::on_read_report(session& s, byte_span body)
     return feed_result::next;
 }
 
-feed_result core::on_poll(session& s, byte_span body)
+feed_result core::on_poll(session &s, byte_span body)
 {
     poll_frame m;
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed poll");
-    handle_entry* h = find_handle(s, m.handle);
+    handle_entry *h = find_handle(s, m.handle);
     if (!h || !h->rd) {
         reply(s, m.request_id, h ? error::invalid_parameter : error::invalid_handle);
         return feed_result::next;
@@ -349,25 +365,26 @@ feed_result core::on_poll(session& s, byte_span body)
     return feed_result::next;
 }
 
-feed_result core::on_duplicate(session& s, byte_span body)
+feed_result core::on_duplicate(session &s, byte_span body)
 {
     duplicate_frame m;
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed duplicate");
-    handle_entry* h = find_handle(s, m.handle);
+    handle_entry *h = find_handle(s, m.handle);
     if (!h || !h->rd) {
         reply(s, m.request_id, h ? error::invalid_parameter : error::invalid_handle);
         return feed_result::next;
     }
     char token[33];
-    std::snprintf(token, sizeof token, "%016llx%016llx", static_cast<unsigned long long>(token_random_()),
+    std::snprintf(token, sizeof token, "%016llx%016llx",
+                  static_cast<unsigned long long>(token_random_()),
                   static_cast<unsigned long long>(token_random_()));
     tokens_.emplace(token, h->rd->target);
     reply(s, m.request_id, {}, m.handle, 0, 0, token);
     return feed_result::next;
 }
 
-feed_result core::on_attach(session& s, byte_span body)
+feed_result core::on_attach(session &s, byte_span body)
 {
     attach_frame m;
     if (!decode(body, m))
@@ -381,23 +398,24 @@ feed_result core::on_attach(session& s, byte_span body)
         reply(s, m.request_id, error::too_many_open_files);
         return feed_result::next;
     }
-    slot& target = *it->second;
+    slot &target = *it->second;
     tokens_.erase(it);
     const auto handle = add_reader(s, target);
-    reply(s, m.request_id, {}, handle, target.config().read_timeout, target.config().max_message_size);
+    reply(s, m.request_id, {}, handle, target.config().read_timeout,
+          target.config().max_message_size);
     return feed_result::next;
 }
 
-core::handle_entry* core::find_handle(session& s, std::uint32_t handle)
+core::handle_entry *core::find_handle(session &s, std::uint32_t handle)
 {
     auto it = s.handles.find(handle);
     return it == s.handles.end() ? nullptr : &it->second;
 }
 
-std::uint32_t core::add_reader(session& s, slot& target)
+std::uint32_t core::add_reader(session &s, slot &target)
 {
     const auto handle = s.next_handle++;
-    auto& entry = s.handles[handle];
+    auto &entry = s.handles[handle];
     entry.rd = std::make_unique<reader>();
     entry.rd->target = &target;
     entry.rd->owner = s.id;
@@ -406,13 +424,13 @@ std::uint32_t core::add_reader(session& s, slot& target)
     return handle;
 }
 
-void core::close_handle(session& s, std::uint32_t handle)
+void core::close_handle(session &s, std::uint32_t handle)
 {
     auto it = s.handles.find(handle);
     if (it == s.handles.end())
         return;
-    if (reader* r = it->second.rd.get()) {
-        slot& target = *r->target;
+    if (reader *r = it->second.rd.get()) {
+        slot &target = *r->target;
         target.remove_reader(r);
         if (target.readers().empty())
             destroy(target); // the last reader handle is gone: so is the slot
@@ -422,7 +440,7 @@ void core::close_handle(session& s, std::uint32_t handle)
     s.handles.erase(it);
 }
 
-slot* core::target_of(handle_entry& h)
+slot *core::target_of(handle_entry &h)
 {
     if (h.rd)
         return h.rd->target;
@@ -433,15 +451,15 @@ slot* core::target_of(handle_entry& h)
     return h.cached;
 }
 
-void core::pump(slot& target)
+void core::pump(slot &target)
 {
-    target.pump([&](reader& r, const record& rec) {
-        session& owner = *sessions_.at(r.owner);
+    target.pump([&](reader &r, const record &rec) {
+        session &owner = *sessions_.at(r.owner);
         // record_frame, written by hand: this is the hot path.
-        auto& out = owner.out;
+        auto &out = owner.out;
         const auto start = out.size();
         out.resize(start + frame_header_size + 4 + rec.size());
-        auto* p = out.data() + start;
+        auto *p = out.data() + start;
         boost::endian::store_little_u32(p, 1 + 4 + rec.size());
         p[4] = static_cast<std::uint8_t>(frame_type::record);
         boost::endian::store_little_u32(p + 5, r.handle);
@@ -451,7 +469,7 @@ void core::pump(slot& target)
     });
 }
 
-void core::wake_writers(slot& target)
+void core::wake_writers(slot &target)
 {
     if (target.blocked_writers.empty() || !target.has_room_for(1))
         return;
@@ -463,9 +481,9 @@ void core::wake_writers(slot& target)
     target.blocked_writers.clear();
 }
 
-void core::destroy(slot& target)
+void core::destroy(slot &target)
 {
-    std::erase_if(tokens_, [&](const auto& t) { return t.second == &target; });
+    std::erase_if(tokens_, [&](const auto &t) { return t.second == &target; });
     // Held-back writers go on; their writes now find no receiver.
     for (auto id : target.blocked_writers)
         if (auto it = sessions_.find(id); it != sessions_.end()) {

@@ -12,45 +12,47 @@
 
 namespace po = boost::program_options;
 
-int main(int argc, char** argv)
+int main(int argc, char **argv)
 {
     slotbus::bus::host_options options;
-    auto& limits = options.limits;
+    auto &limits = options.limits;
     std::uint64_t slot_budget = limits.default_slot_budget;
 
     po::options_description described("slotbusd — the slotbus host\n\nOptions");
-    described.add_options()
-        ("help,h", "print this help and exit")
-        ("socket,s", po::value(&options.socket_path)->default_value(slotbus::default_socket_path()),
-         "Unix socket to listen on (created mode 0600; its directory is created 0700)")
-        ("max-record-size", po::value(&limits.max_record_size)->default_value(limits.max_record_size),
-         "largest record the host accepts, in bytes; larger frames close the connection")
-        ("slot-budget", po::value(&slot_budget)->default_value(slot_budget),
-         "unread bytes a slot holds before its writers are held back (when its creator asks for none)")
-        ("max-slot-budget", po::value(&limits.max_slot_budget)->default_value(limits.max_slot_budget),
-         "the largest byte budget a slot's creator may ask for")
-        ("max-handles", po::value(&limits.max_handles)->default_value(limits.max_handles),
-         "open slot handles per connection")
-        ("push-window", po::value(&limits.max_window)->default_value(limits.max_window),
-         "records the host pushes ahead to one reader at most")
-        ("push-bytes", po::value(&limits.push_bytes)->default_value(limits.push_bytes),
-         "bytes the host pushes ahead to one reader at most")
-        ("max-outbox", po::value(&options.max_outbox)->default_value(options.max_outbox),
-         "unsent bytes to one client before the host stops reading from it")
-        ("domain", po::value(&limits.domain)->default_value(limits.domain),
-         "the primary domain: \\\\DOMAIN\\mailslot\\ names broadcast")
-        ("verbose,v", po::bool_switch(&options.verbose), "log every connection");
+    described.add_options()("help,h", "print this help and exit")(
+        "socket,s", po::value(&options.socket_path)->default_value(slotbus::default_socket_path()),
+        "Unix socket to listen on (created mode 0600; its directory is created 0700)")(
+        "max-record-size",
+        po::value(&limits.max_record_size)->default_value(limits.max_record_size),
+        "largest record the host accepts, in bytes; larger frames close the connection")(
+        "slot-budget", po::value(&slot_budget)->default_value(slot_budget),
+        "unread bytes a slot holds before its writers are held back (when its creator asks for "
+        "none)")("max-slot-budget",
+                 po::value(&limits.max_slot_budget)->default_value(limits.max_slot_budget),
+                 "the largest byte budget a slot's creator may ask for")(
+        "max-handles", po::value(&limits.max_handles)->default_value(limits.max_handles),
+        "open slot handles per connection")(
+        "push-window", po::value(&limits.max_window)->default_value(limits.max_window),
+        "records the host pushes ahead to one reader at most")(
+        "push-bytes", po::value(&limits.push_bytes)->default_value(limits.push_bytes),
+        "bytes the host pushes ahead to one reader at most")(
+        "max-outbox", po::value(&options.max_outbox)->default_value(options.max_outbox),
+        "unsent bytes to one client before the host stops reading from it")(
+        "domain", po::value(&limits.domain)->default_value(limits.domain),
+        "the primary domain: \\\\DOMAIN\\mailslot\\ names broadcast")(
+        "verbose,v", po::bool_switch(&options.verbose), "log every connection");
 
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, described), vm);
         po::notify(vm);
-    } catch (const std::exception& e) {
+    } catch (const std::exception &e) {
         std::cerr << "slotbusd: " << e.what() << "\n\n" << described << '\n';
         return 2;
     }
     if (vm.count("help")) {
-        std::cout << described << "\nslotbusd prints \"slotbusd: ready on PATH\" on stdout once it accepts\n"
+        std::cout << described
+                  << "\nslotbusd prints \"slotbusd: ready on PATH\" on stdout once it accepts\n"
                      "clients. SIGTERM or SIGINT stop it gracefully and remove the socket.\n";
         return 0;
     }

@@ -4,15 +4,16 @@
 
 namespace slotbus::bus {
 
-void slot::remove_reader(reader* r)
+void slot::remove_reader(reader *r)
 {
     std::erase(readers_, r);
     if (!r->in_flight.empty()) {
         std::deque<queued_record> merged;
-        std::merge(std::make_move_iterator(r->in_flight.begin()), std::make_move_iterator(r->in_flight.end()),
-                   std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.end()),
-                   std::back_inserter(merged),
-                   [](const queued_record& a, const queued_record& b) { return a.seq < b.seq; });
+        std::merge(std::make_move_iterator(r->in_flight.begin()),
+                   std::make_move_iterator(r->in_flight.end()),
+                   std::make_move_iterator(pending_.begin()),
+                   std::make_move_iterator(pending_.end()), std::back_inserter(merged),
+                   [](const queued_record &a, const queued_record &b) { return a.seq < b.seq; });
         pending_ = std::move(merged);
         r->in_flight.clear();
         r->in_flight_bytes = 0;
@@ -20,7 +21,7 @@ void slot::remove_reader(reader* r)
     r->target = nullptr;
 }
 
-bool slot::consume(reader& r, std::uint32_t n)
+bool slot::consume(reader &r, std::uint32_t n)
 {
     if (n > r.in_flight.size())
         return false;
@@ -39,8 +40,8 @@ slot_counts slot::counts() const noexcept
     slot_counts c;
     c.messages = unread_;
     c.bytes = unread_bytes_;
-    const queued_record* oldest = pending_.empty() ? nullptr : &pending_.front();
-    for (const reader* r : readers_)
+    const queued_record *oldest = pending_.empty() ? nullptr : &pending_.front();
+    for (const reader *r : readers_)
         if (!r->in_flight.empty() && (!oldest || r->in_flight.front().seq < oldest->seq))
             oldest = &r->in_flight.front();
     if (oldest)
@@ -48,10 +49,10 @@ slot_counts slot::counts() const noexcept
     return c;
 }
 
-reader* slot::next_reader_with_room(std::uint32_t size)
+reader *slot::next_reader_with_room(std::uint32_t size)
 {
     for (std::size_t tried = 0; tried < readers_.size(); ++tried) {
-        reader* r = readers_[(turn_ + tried) % readers_.size()];
+        reader *r = readers_[(turn_ + tried) % readers_.size()];
         const bool room = r->in_flight.size() < r->window &&
                           (r->in_flight.empty() || r->in_flight_bytes + size <= config_.push_bytes);
         if (room) {

@@ -23,7 +23,7 @@ struct queued_record {
 /// One reader handle of a slot (the creator's, or a duplicate's). Records
 /// pushed to it stay counted in the slot until the reader reports them read.
 struct reader {
-    slot* target = nullptr;
+    slot *target = nullptr;
     session_id owner = 0;
     std::uint32_t handle = 0;
     std::uint32_t window = 0; ///< records it lets the host push ahead
@@ -34,8 +34,8 @@ struct reader {
 struct slot_config {
     std::uint32_t max_message_size = 0; ///< 0: any size
     std::uint32_t read_timeout = 0;
-    std::uint64_t byte_budget = 0;      ///< unread bytes before writers are held back
-    std::uint64_t push_bytes = 0;       ///< bytes pushed ahead to one reader at most
+    std::uint64_t byte_budget = 0; ///< unread bytes before writers are held back
+    std::uint64_t push_bytes = 0;  ///< bytes pushed ahead to one reader at most
 };
 
 struct slot_counts {
@@ -49,10 +49,10 @@ struct slot_counts {
 /// Single-threaded: used only on the routing core's thread.
 class slot {
 public:
-    slot(slot_name name, const slot_config& config) : name_(std::move(name)), config_(config) {}
+    slot(slot_name name, const slot_config &config) : name_(std::move(name)), config_(config) {}
 
-    [[nodiscard]] const slot_name& name() const noexcept { return name_; }
-    [[nodiscard]] slot_config& config() noexcept { return config_; }
+    [[nodiscard]] const slot_name &name() const noexcept { return name_; }
+    [[nodiscard]] slot_config &config() noexcept { return config_; }
 
     /// Back-pressure: an empty slot takes any record, so one larger than the
     /// budget still moves, alone.
@@ -68,24 +68,23 @@ public:
         pending_.push_back({next_seq_++, std::move(rec)});
     }
 
-    void add_reader(reader* r) { readers_.push_back(r); }
+    void add_reader(reader *r) { readers_.push_back(r); }
 
     /// Returns what was pushed to r but not read to the front of the queue, in
     /// arrival order, so another reader of the slot gets it.
-    void remove_reader(reader* r);
+    void remove_reader(reader *r);
 
-    [[nodiscard]] const std::vector<reader*>& readers() const noexcept { return readers_; }
+    [[nodiscard]] const std::vector<reader *> &readers() const noexcept { return readers_; }
 
     /// Pushes pending records to readers with room in their window, in turn;
     /// emit(reader&, const record&) sends one.
-    template <class Emit>
-    void pump(Emit&& emit)
+    template <class Emit> void pump(Emit &&emit)
     {
         while (!pending_.empty()) {
-            reader* to = next_reader_with_room(pending_.front().rec->size());
+            reader *to = next_reader_with_room(pending_.front().rec->size());
             if (!to)
                 return;
-            queued_record& front = pending_.front();
+            queued_record &front = pending_.front();
             emit(*to, *front.rec);
             to->in_flight_bytes += front.rec->size();
             to->in_flight.push_back(std::move(front));
@@ -95,7 +94,7 @@ public:
 
     /// The reader read n of the records pushed to it. False if it claims more
     /// than it was sent.
-    bool consume(reader& r, std::uint32_t n);
+    bool consume(reader &r, std::uint32_t n);
 
     /// Exact: every record not yet read, wherever it waits.
     [[nodiscard]] slot_counts counts() const noexcept;
@@ -104,12 +103,12 @@ public:
     std::vector<session_id> blocked_writers;
 
 private:
-    reader* next_reader_with_room(std::uint32_t size);
+    reader *next_reader_with_room(std::uint32_t size);
 
     slot_name name_;
     slot_config config_;
     std::deque<queued_record> pending_;
-    std::vector<reader*> readers_;
+    std::vector<reader *> readers_;
     std::size_t turn_ = 0;
     std::uint64_t next_seq_ = 0;
     std::uint32_t unread_ = 0;

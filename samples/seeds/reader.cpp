@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-int main(int argc, char** argv)
+int main(int argc, char **argv)
 {
     std::string name = R"(\\.\mailslot\sample_mailslot)";
     long limit = -1; // records to read before exiting; -1: forever
@@ -68,7 +68,8 @@ int main(int argc, char** argv)
                 }
                 batch.push_back(std::move(buffer));
             }
-            std::printf("Contents of the mailslot: %s\nMessage #%u of %u\n", batch[n - 1].c_str(), n, all);
+            std::printf("Contents of the mailslot: %s\nMessage #%u of %u\n", batch[n - 1].c_str(),
+                        n, all);
             ++read_so_far;
         }
         std::fflush(stdout);

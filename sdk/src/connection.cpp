@@ -23,7 +23,8 @@ error_code to_error(std::uint32_t value)
 }
 } // namespace
 
-connection_impl::connection_impl(std::optional<asio::any_io_executor> executor, std::uint32_t window)
+connection_impl::connection_impl(std::optional<asio::any_io_executor> executor,
+                                 std::uint32_t window)
     : own_(executor ? nullptr : std::make_unique<asio::io_context>(1)),
       executor_(executor ? *executor : own_->get_executor()), socket_(executor_), window_(window),
       in_(initial_buffer)
@@ -41,7 +42,7 @@ void connection_impl::start_connect(std::string address, std::string client_name
         self->connecting_.emplace(std::move(h));
         self->socket_.async_connect(
             asio::local::stream_protocol::endpoint(socket_path_of(address)),
-            [self, name = std::move(name)](const error_code& ec) {
+            [self, name = std::move(name)](const error_code &ec) {
                 if (ec) {
                     auto handler = std::move(*self->connecting_);
                     self->connecting_.reset();
@@ -76,7 +77,8 @@ void connection_impl::start_write(std::uint32_t handle, byte_buffer frame, write
                                h = std::move(h)]() mutable {
         (void)handle;
         if (self->broken_) {
-            asio::post(self->executor_, asio::append(std::move(h), self->broken_, std::uint32_t{0}));
+            asio::post(self->executor_,
+                       asio::append(std::move(h), self->broken_, std::uint32_t{0}));
             return;
         }
         self->writes_.push_back(std::move(h));
@@ -84,47 +86,51 @@ void connection_impl::start_write(std::uint32_t handle, byte_buffer frame, write
     });
 }
 
-void connection_impl::start_read(std::uint32_t handle, std::variant<read_string_handler, read_buffer_handler> h,
+void connection_impl::start_read(std::uint32_t handle,
+                                 std::variant<read_string_handler, read_buffer_handler> h,
                                  asio::mutable_buffer into)
 {
-    asio::dispatch(executor_, [self = shared_from_this(), handle, h = std::move(h), into]() mutable {
-        read_op op{self->next_read_op_++, std::move(h), into, nullptr};
-        auto it = self->readers_.find(handle);
-        if (self->broken_ || it == self->readers_.end()) {
-            self->complete_read(op, self->broken_ ? self->broken_ : error_code(error::invalid_handle), {}, 0);
-            return;
-        }
-        reader_state& r = it->second;
-        if (!r.window_sent) {
-            // The host pushes nothing ahead until a reader first reads: a
-            // handle that never reads holds back no records from its duplicates.
-            r.window_sent = true;
-            r.dirty = true;
-            self->dirty_readers_.push_back(handle);
-        }
-        r.waiting.push_back(std::move(op));
-        read_op& queued = r.waiting.back();
-        if (r.records.empty()) {
-            if (r.read_timeout == 0) {
-                // Records may be on their way: ask the host, which answers
-                // after pushing whatever it has.
-                const auto request = self->next_request_id();
-                self->polls_.emplace(request, std::make_pair(handle, queued.id));
-                byte_buffer frame;
-                encode(frame, poll_frame{request, handle});
-                self->send(std::move(frame));
-            } else if (r.read_timeout != mailslot_wait_forever) {
-                queued.timer = std::make_unique<asio::steady_timer>(self->executor_,
-                                                                    std::chrono::milliseconds(r.read_timeout));
-                queued.timer->async_wait([weak = std::weak_ptr(self), handle, id = queued.id](const error_code& ec) {
-                    if (auto strong = weak.lock(); strong && !ec)
-                        strong->expire(handle, id);
-                });
+    asio::dispatch(
+        executor_, [self = shared_from_this(), handle, h = std::move(h), into]() mutable {
+            read_op op{self->next_read_op_++, std::move(h), into, nullptr};
+            auto it = self->readers_.find(handle);
+            if (self->broken_ || it == self->readers_.end()) {
+                self->complete_read(
+                    op, self->broken_ ? self->broken_ : error_code(error::invalid_handle), {}, 0);
+                return;
             }
-        }
-        self->serve(handle, r);
-        self->flush();
-    });
+            reader_state &r = it->second;
+            if (!r.window_sent) {
+                // The host pushes nothing ahead until a reader first reads: a
+                // handle that never reads holds back no records from its duplicates.
+                r.window_sent = true;
+                r.dirty = true;
+                self->dirty_readers_.push_back(handle);
+            }
+            r.waiting.push_back(std::move(op));
+            read_op &queued = r.waiting.back();
+            if (r.records.empty()) {
+                if (r.read_timeout == 0) {
+                    // Records may be on their way: ask the host, which answers
+                    // after pushing whatever it has.
+                    const auto request = self->next_request_id();
+                    self->polls_.emplace(request, std::make_pair(handle, queued.id));
+                    byte_buffer frame;
+                    encode(frame, poll_frame{request, handle});
+                    self->send(std::move(frame));
+                } else if (r.read_timeout != mailslot_wait_forever) {
+                    queued.timer = std::make_unique<asio::steady_timer>(
+                        self->executor_, std::chrono::milliseconds(r.read_timeout));
+                    queued.timer->async_wait(
+                        [weak = std::weak_ptr(self), handle, id = queued.id](const error_code &ec) {
+                            if (auto strong = weak.lock(); strong && !ec)
+                                strong->expire(handle, id);
+                        });
+                }
+            }
+            self->serve(handle, r);
+            self->flush();
+        });
 }
 
 void connection_impl::add_reader(std::uint32_t handle, std::uint32_t read_timeout)
@@ -142,7 +148,7 @@ void connection_impl::drop_reader(std::uint32_t handle)
             return;
         auto waiting = std::move(it->second.waiting);
         self->readers_.erase(it);
-        for (auto& op : waiting)
+        for (auto &op : waiting)
             self->complete_read(op, asio::error::operation_aborted, {}, 0);
     });
 }
@@ -157,12 +163,13 @@ void connection_impl::close()
         own_->run();
         return;
     }
-    asio::dispatch(executor_, [self = shared_from_this()] { self->fail(asio::error::operation_aborted); });
+    asio::dispatch(executor_,
+                   [self = shared_from_this()] { self->fail(asio::error::operation_aborted); });
 }
 
 // ---- I/O ------------------------------------------------------------------------------------
 
-void connection_impl::send(byte_buffer&& frame)
+void connection_impl::send(byte_buffer &&frame)
 {
     if (pending_.empty())
         pending_.swap(frame);
@@ -190,13 +197,14 @@ void connection_impl::flush()
     writing_.swap(pending_);
     write_active_ = true;
     // One write at a time; whatever queues meanwhile goes out with the next.
-    asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](const error_code& ec, std::size_t) {
-        self->write_active_ = false;
-        if (ec)
-            self->fail(ec);
-        else
-            self->flush();
-    });
+    asio::async_write(socket_, asio::buffer(writing_),
+                      [self = shared_from_this()](const error_code &ec, std::size_t) {
+                          self->write_active_ = false;
+                          if (ec)
+                              self->fail(ec);
+                          else
+                              self->flush();
+                      });
 }
 
 void connection_impl::read_loop()
@@ -209,40 +217,43 @@ void connection_impl::read_loop()
         begin_ = 0;
     }
     if (end_ - begin_ >= 4) {
-        const std::size_t need = 4 + std::size_t{boost::endian::load_little_u32(in_.data() + begin_)};
+        const std::size_t need =
+            4 + std::size_t{boost::endian::load_little_u32(in_.data() + begin_)};
         if (need > in_.size())
             in_.resize(need);
     }
-    socket_.async_read_some(asio::buffer(in_.data() + end_, in_.size() - end_),
-                            [self = shared_from_this()](const error_code& ec, std::size_t n) {
-                                if (self->broken_)
-                                    return;
-                                if (ec) {
-                                    self->fail(error::broken_pipe, ec.message());
-                                    return;
-                                }
-                                self->end_ += n;
-                                // Until the welcome says otherwise, a frame is bounded by a sane default.
-                                const std::size_t max = self->max_frame_size_ ? self->max_frame_size_ : (1u << 20);
-                                while (!self->broken_) {
-                                    auto found = decode_frame({self->in_.data() + self->begin_, self->end_ - self->begin_}, max);
-                                    if (found.status == decoded_frame::need_more)
-                                        break;
-                                    if (found.status == decoded_frame::invalid) {
-                                        self->fail(error::invalid_data, found.why);
-                                        return;
-                                    }
-                                    self->begin_ += found.size;
-                                    self->on_frame(found.frame);
-                                }
-                                if (!self->broken_) {
-                                    self->flush();
-                                    self->read_loop();
-                                }
-                            });
+    socket_.async_read_some(
+        asio::buffer(in_.data() + end_, in_.size() - end_),
+        [self = shared_from_this()](const error_code &ec, std::size_t n) {
+            if (self->broken_)
+                return;
+            if (ec) {
+                self->fail(error::broken_pipe, ec.message());
+                return;
+            }
+            self->end_ += n;
+            // Until the welcome says otherwise, a frame is bounded by a sane default.
+            const std::size_t max = self->max_frame_size_ ? self->max_frame_size_ : (1u << 20);
+            while (!self->broken_) {
+                auto found =
+                    decode_frame({self->in_.data() + self->begin_, self->end_ - self->begin_}, max);
+                if (found.status == decoded_frame::need_more)
+                    break;
+                if (found.status == decoded_frame::invalid) {
+                    self->fail(error::invalid_data, found.why);
+                    return;
+                }
+                self->begin_ += found.size;
+                self->on_frame(found.frame);
+            }
+            if (!self->broken_) {
+                self->flush();
+                self->read_loop();
+            }
+        });
 }
 
-void connection_impl::on_frame(const frame_view& frame)
+void connection_impl::on_frame(const frame_view &frame)
 {
     auto malformed = [this] { fail(error::invalid_data, "malformed frame from the host"); };
     switch (frame.type) {
@@ -295,17 +306,18 @@ void connection_impl::on_frame(const frame_view& frame)
     case frame_type::write_acks: {
         write_acks_frame m;
         bool ok = decode(frame.body, m);
-        ok = ok && for_each_ack_run(m.runs.bytes, [&](const ack_run& run) {
-            for (std::uint32_t i = 0; i < run.count && ok; ++i) {
-                if (writes_.empty()) {
-                    ok = false;
-                    return;
-                }
-                auto h = std::move(writes_.front());
-                writes_.pop_front();
-                asio::post(executor_, asio::append(std::move(h), to_error(run.error), run.delivered));
-            }
-        });
+        ok = ok && for_each_ack_run(m.runs.bytes, [&](const ack_run &run) {
+                 for (std::uint32_t i = 0; i < run.count && ok; ++i) {
+                     if (writes_.empty()) {
+                         ok = false;
+                         return;
+                     }
+                     auto h = std::move(writes_.front());
+                     writes_.pop_front();
+                     asio::post(executor_,
+                                asio::append(std::move(h), to_error(run.error), run.delivered));
+                 }
+             });
         if (!ok)
             return malformed();
         return;
@@ -317,7 +329,8 @@ void connection_impl::on_frame(const frame_view& frame)
         auto it = readers_.find(m.handle);
         if (it == readers_.end())
             return; // closed here already; the host learns of the close in order
-        it->second.records.emplace_back(reinterpret_cast<const char*>(m.data.bytes.data()), m.data.bytes.size());
+        it->second.records.emplace_back(reinterpret_cast<const char *>(m.data.bytes.data()),
+                                        m.data.bytes.size());
         serve(m.handle, it->second);
         return;
     }
@@ -336,18 +349,19 @@ void connection_impl::on_frame(const frame_view& frame)
         fail(to_error(m.error), std::string(m.message));
         return;
     }
-    default: return malformed();
+    default:
+        return malformed();
     }
 }
 
 // ---- reads ----------------------------------------------------------------------------------
 
-void connection_impl::serve(std::uint32_t handle, reader_state& r)
+void connection_impl::serve(std::uint32_t handle, reader_state &r)
 {
     while (!r.waiting.empty() && !r.records.empty()) {
         read_op op = std::move(r.waiting.front());
         r.waiting.pop_front();
-        std::string& next = r.records.front();
+        std::string &next = r.records.front();
         const bool into_buffer = op.handler.index() == 1;
         if (into_buffer && next.size() > op.into.size()) {
             // Too small: the record stays, whole; the caller learns its size.
@@ -364,7 +378,7 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r)
     }
 }
 
-void connection_impl::report(std::uint32_t handle, reader_state& r)
+void connection_impl::report(std::uint32_t handle, reader_state &r)
 {
     // Reported before the read completes, so the host's count stays exact.
     ++r.unreported;
@@ -380,7 +394,7 @@ void connection_impl::expire(std::uint32_t handle, std::uint64_t op_id)
     auto it = readers_.find(handle);
     if (it == readers_.end())
         return;
-    auto& waiting = it->second.waiting;
+    auto &waiting = it->second.waiting;
     for (auto op = waiting.begin(); op != waiting.end(); ++op)
         if (op->id == op_id) {
             read_op done = std::move(*op);
@@ -390,12 +404,14 @@ void connection_impl::expire(std::uint32_t handle, std::uint64_t op_id)
         }
 }
 
-void connection_impl::complete_read(read_op& op, error_code ec, std::string record, std::size_t size)
+void connection_impl::complete_read(read_op &op, error_code ec, std::string record,
+                                    std::size_t size)
 {
     if (op.timer)
         op.timer->cancel();
     if (op.handler.index() == 0)
-        asio::post(executor_, asio::append(std::move(std::get<0>(op.handler)), ec, std::move(record)));
+        asio::post(executor_,
+                   asio::append(std::move(std::get<0>(op.handler)), ec, std::move(record)));
     else
         asio::post(executor_, asio::append(std::move(std::get<1>(op.handler)), ec, size));
 }
@@ -414,14 +430,14 @@ void connection_impl::fail(error_code ec, std::string why)
         connecting_.reset();
         asio::post(executor_, asio::append(std::move(h), ec, reply{}));
     }
-    for (auto& [id, h] : requests_)
+    for (auto &[id, h] : requests_)
         asio::post(executor_, asio::append(std::move(h), gone, reply{}));
     requests_.clear();
-    for (auto& h : writes_)
+    for (auto &h : writes_)
         asio::post(executor_, asio::append(std::move(h), gone, std::uint32_t{0}));
     writes_.clear();
-    for (auto& [handle, r] : readers_)
-        for (auto& op : r.waiting)
+    for (auto &[handle, r] : readers_)
+        for (auto &op : r.waiting)
             complete_read(op, gone, {}, 0);
     readers_.clear();
     polls_.clear();
@@ -432,12 +448,14 @@ void connection_impl::fail(error_code ec, std::string why)
 // ---- connection -----------------------------------------------------------------------------
 
 connection::connection(connection_options options)
-    : impl_(std::make_shared<detail::connection_impl>(std::nullopt, options.window)), options_(std::move(options))
+    : impl_(std::make_shared<detail::connection_impl>(std::nullopt, options.window)),
+      options_(std::move(options))
 {
 }
 
 connection::connection(boost::asio::any_io_executor executor, connection_options options)
-    : impl_(std::make_shared<detail::connection_impl>(executor, options.window)), options_(std::move(options))
+    : impl_(std::make_shared<detail::connection_impl>(executor, options.window)),
+      options_(std::move(options))
 {
 }
 
@@ -447,13 +465,13 @@ connection::~connection()
         impl_->close();
 }
 
-void connection::connect(const std::string& address, std::error_code& ec)
+void connection::connect(const std::string &address, std::error_code &ec)
 {
     impl_->wait<detail::reply>(
         [&](auto h) { impl_->start_connect(address, options_.client_name, std::move(h)); }, ec);
 }
 
-void connection::connect(const std::string& address)
+void connection::connect(const std::string &address)
 {
     std::error_code ec;
     connect(address, ec);
@@ -470,10 +488,19 @@ void connection::close()
     impl_->close();
 }
 
-boost::asio::any_io_executor connection::get_executor() const { return impl_->get_executor(); }
+boost::asio::any_io_executor connection::get_executor() const
+{
+    return impl_->get_executor();
+}
 
-std::uint32_t connection::max_record_size() const noexcept { return impl_->max_record_size(); }
+std::uint32_t connection::max_record_size() const noexcept
+{
+    return impl_->max_record_size();
+}
 
-const std::string& connection::host_name() const noexcept { return impl_->host_name(); }
+const std::string &connection::host_name() const noexcept
+{
+    return impl_->host_name();
+}
 
 } // namespace slotbus

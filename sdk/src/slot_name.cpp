@@ -7,14 +7,20 @@
 namespace slotbus {
 namespace {
 
-bool is_separator(char c) { return c == '\\' || c == '/'; }
+bool is_separator(char c)
+{
+    return c == '\\' || c == '/';
+}
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequals(std::string_view a, std::string_view b)
 {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                              [](char x, char y) { return lower(x) == lower(y); });
 }
 
 // Host and domain names: DNS/NetBIOS characters only.
@@ -49,7 +55,7 @@ std::string fold_case(std::string_view text)
     return out;
 }
 
-slot_name slot_name::parse(std::string_view text, std::error_code& ec)
+slot_name slot_name::parse(std::string_view text, std::error_code &ec)
 {
     ec.clear();
     slot_name name;
@@ -73,9 +79,9 @@ slot_name slot_name::parse(std::string_view text, std::error_code& ec)
         }
         rest.remove_prefix(word.size() + 1);
         name.server_ = std::string(server);
-        name.scope_ = server == "." ? name_scope::local
-                    : server == "*" ? name_scope::broadcast
-                                    : name_scope::remote;
+        name.scope_ = server == "."   ? name_scope::local
+                      : server == "*" ? name_scope::broadcast
+                                      : name_scope::remote;
     }
 
     // The path: one or more components.
@@ -120,7 +126,7 @@ std::string slot_name::str() const
     return out;
 }
 
-bool operator==(const slot_name& a, const slot_name& b) noexcept
+bool operator==(const slot_name &a, const slot_name &b) noexcept
 {
     return a.scope_ == b.scope_ && a.key_ == b.key_ && iequals(a.server_, b.server_);
 }

@@ -11,17 +11,17 @@ using detail::connection_impl;
 using detail::reply;
 
 // Sends one request frame and waits for its answer.
-template <class Message>
-reply request(connection_impl& impl, Message m, std::error_code& ec)
+template <class Message> reply request(connection_impl &impl, Message m, std::error_code &ec)
 {
     m.request_id = impl.next_request_id();
     byte_buffer frame;
     encode(frame, m);
-    return impl.wait<reply>([&](auto h) { impl.start_request(std::move(frame), m.request_id, std::move(h)); }, ec);
+    return impl.wait<reply>(
+        [&](auto h) { impl.start_request(std::move(frame), m.request_id, std::move(h)); }, ec);
 }
 
 // The destructor's close: sent, not waited for.
-void close_quietly(const std::shared_ptr<connection_impl>& impl, std::uint32_t handle)
+void close_quietly(const std::shared_ptr<connection_impl> &impl, std::uint32_t handle)
 {
     close_frame m{impl->next_request_id(), handle};
     byte_buffer frame;
@@ -29,7 +29,8 @@ void close_quietly(const std::shared_ptr<connection_impl>& impl, std::uint32_t h
     impl->start_request(std::move(frame), m.request_id, [](boost::system::error_code, reply) {});
 }
 
-slot_info info_of(const std::shared_ptr<connection_impl>& impl, std::uint32_t handle, std::error_code& ec)
+slot_info info_of(const std::shared_ptr<connection_impl> &impl, std::uint32_t handle,
+                  std::error_code &ec)
 {
     if (!impl) {
         ec = error::invalid_handle;
@@ -42,8 +43,9 @@ slot_info info_of(const std::shared_ptr<connection_impl>& impl, std::uint32_t ha
 
 // ---- server_slot ----------------------------------------------------------------------------
 
-server_slot server_slot::create(connection& bus, std::string_view name, std::uint32_t max_message_size,
-                                std::uint32_t read_timeout, std::error_code& ec, std::uint64_t byte_budget)
+server_slot server_slot::create(connection &bus, std::string_view name,
+                                std::uint32_t max_message_size, std::uint32_t read_timeout,
+                                std::error_code &ec, std::uint64_t byte_budget)
 {
     auto parsed = slot_name::parse(name, ec);
     if (ec)
@@ -53,10 +55,12 @@ server_slot server_slot::create(connection& bus, std::string_view name, std::uin
         return {};
     }
     const auto full = parsed.str();
-    auto r = request(*bus.impl(),
-                     create_frame{0, max_message_size, read_timeout,
-                                  static_cast<std::uint32_t>(std::min<std::uint64_t>(byte_budget, 0xffffffffu)), full},
-                     ec);
+    auto r = request(
+        *bus.impl(),
+        create_frame{0, max_message_size, read_timeout,
+                     static_cast<std::uint32_t>(std::min<std::uint64_t>(byte_budget, 0xffffffffu)),
+                     full},
+        ec);
     if (ec)
         return {};
     server_slot slot;
@@ -67,8 +71,9 @@ server_slot server_slot::create(connection& bus, std::string_view name, std::uin
     return slot;
 }
 
-server_slot server_slot::create(connection& bus, std::string_view name, std::uint32_t max_message_size,
-                                std::uint32_t read_timeout, std::uint64_t byte_budget)
+server_slot server_slot::create(connection &bus, std::string_view name,
+                                std::uint32_t max_message_size, std::uint32_t read_timeout,
+                                std::uint64_t byte_budget)
 {
     std::error_code ec;
     auto slot = create(bus, name, max_message_size, read_timeout, ec, byte_budget);
@@ -76,7 +81,7 @@ server_slot server_slot::create(connection& bus, std::string_view name, std::uin
     return slot;
 }
 
-server_slot server_slot::attach(connection& bus, std::string_view token, std::error_code& ec)
+server_slot server_slot::attach(connection &bus, std::string_view token, std::error_code &ec)
 {
     auto r = request(*bus.impl(), attach_frame{0, token}, ec);
     if (ec)
@@ -88,7 +93,7 @@ server_slot server_slot::attach(connection& bus, std::string_view token, std::er
     return slot;
 }
 
-server_slot server_slot::attach(connection& bus, std::string_view token)
+server_slot server_slot::attach(connection &bus, std::string_view token)
 {
     std::error_code ec;
     auto slot = attach(bus, token, ec);
@@ -96,12 +101,13 @@ server_slot server_slot::attach(connection& bus, std::string_view token)
     return slot;
 }
 
-server_slot::server_slot(server_slot&& other) noexcept
-    : impl_(std::move(other.impl_)), handle_(std::exchange(other.handle_, 0)), name_(std::move(other.name_))
+server_slot::server_slot(server_slot &&other) noexcept
+    : impl_(std::move(other.impl_)), handle_(std::exchange(other.handle_, 0)),
+      name_(std::move(other.name_))
 {
 }
 
-server_slot& server_slot::operator=(server_slot&& other) noexcept
+server_slot &server_slot::operator=(server_slot &&other) noexcept
 {
     if (this != &other) {
         std::error_code ignored;
@@ -121,14 +127,15 @@ server_slot::~server_slot()
     }
 }
 
-std::string server_slot::read(std::error_code& ec)
+std::string server_slot::read(std::error_code &ec)
 {
     if (!handle_) {
         ec = error::invalid_handle;
         return {};
     }
     return impl_->wait<std::string>(
-        [&](auto h) { impl_->start_read(handle_, detail::read_string_handler(std::move(h)), {}); }, ec);
+        [&](auto h) { impl_->start_read(handle_, detail::read_string_handler(std::move(h)), {}); },
+        ec);
 }
 
 std::string server_slot::read()
@@ -139,14 +146,17 @@ std::string server_slot::read()
     return record;
 }
 
-std::size_t server_slot::read(boost::asio::mutable_buffer buffer, std::error_code& ec)
+std::size_t server_slot::read(boost::asio::mutable_buffer buffer, std::error_code &ec)
 {
     if (!handle_) {
         ec = error::invalid_handle;
         return 0;
     }
     return impl_->wait<std::size_t>(
-        [&](auto h) { impl_->start_read(handle_, detail::read_buffer_handler(std::move(h)), buffer); }, ec);
+        [&](auto h) {
+            impl_->start_read(handle_, detail::read_buffer_handler(std::move(h)), buffer);
+        },
+        ec);
 }
 
 std::size_t server_slot::read(boost::asio::mutable_buffer buffer)
@@ -157,7 +167,10 @@ std::size_t server_slot::read(boost::asio::mutable_buffer buffer)
     return size;
 }
 
-slot_info server_slot::info(std::error_code& ec) const { return info_of(impl_, handle_, ec); }
+slot_info server_slot::info(std::error_code &ec) const
+{
+    return info_of(impl_, handle_, ec);
+}
 
 slot_info server_slot::info() const
 {
@@ -167,7 +180,7 @@ slot_info server_slot::info() const
     return i;
 }
 
-void server_slot::set_read_timeout(std::uint32_t read_timeout, std::error_code& ec)
+void server_slot::set_read_timeout(std::uint32_t read_timeout, std::error_code &ec)
 {
     if (!handle_) {
         ec = error::invalid_handle;
@@ -183,7 +196,7 @@ void server_slot::set_read_timeout(std::uint32_t read_timeout)
     throw_if(ec, "slotbus::server_slot::set_read_timeout");
 }
 
-std::string server_slot::duplicate(std::error_code& ec)
+std::string server_slot::duplicate(std::error_code &ec)
 {
     if (!handle_) {
         ec = error::invalid_handle;
@@ -200,7 +213,7 @@ std::string server_slot::duplicate()
     return token;
 }
 
-void server_slot::close(std::error_code& ec)
+void server_slot::close(std::error_code &ec)
 {
     ec.clear();
     if (!handle_)
@@ -218,7 +231,7 @@ void server_slot::close()
 
 // ---- client_slot ----------------------------------------------------------------------------
 
-client_slot client_slot::open(connection& bus, std::string_view name, std::error_code& ec)
+client_slot client_slot::open(connection &bus, std::string_view name, std::error_code &ec)
 {
     auto parsed = slot_name::parse(name, ec);
     if (ec)
@@ -234,7 +247,7 @@ client_slot client_slot::open(connection& bus, std::string_view name, std::error
     return slot;
 }
 
-client_slot client_slot::open(connection& bus, std::string_view name)
+client_slot client_slot::open(connection &bus, std::string_view name)
 {
     std::error_code ec;
     auto slot = open(bus, name, ec);
@@ -242,12 +255,13 @@ client_slot client_slot::open(connection& bus, std::string_view name)
     return slot;
 }
 
-client_slot::client_slot(client_slot&& other) noexcept
-    : impl_(std::move(other.impl_)), handle_(std::exchange(other.handle_, 0)), name_(std::move(other.name_))
+client_slot::client_slot(client_slot &&other) noexcept
+    : impl_(std::move(other.impl_)), handle_(std::exchange(other.handle_, 0)),
+      name_(std::move(other.name_))
 {
 }
 
-client_slot& client_slot::operator=(client_slot&& other) noexcept
+client_slot &client_slot::operator=(client_slot &&other) noexcept
 {
     if (this != &other) {
         std::error_code ignored;
@@ -265,29 +279,32 @@ client_slot::~client_slot()
         close_quietly(impl_, handle_);
 }
 
-void client_slot::start_write(connection_impl& impl, std::uint32_t handle, boost::asio::const_buffer data,
-                              detail::write_handler handler)
+void client_slot::start_write(connection_impl &impl, std::uint32_t handle,
+                              boost::asio::const_buffer data, detail::write_handler handler)
 {
     // A frame over the host's limit would cost the whole connection: refuse it here.
     if (handle == 0 || data.size() > impl.max_record_size()) {
         const boost::system::error_code ec =
             handle == 0 ? error::invalid_handle : error::message_exceeds_max_size;
-        boost::asio::post(impl.get_executor(), boost::asio::append(std::move(handler), ec, std::uint32_t{0}));
+        boost::asio::post(impl.get_executor(),
+                          boost::asio::append(std::move(handler), ec, std::uint32_t{0}));
         return;
     }
     byte_buffer frame;
     frame.reserve(frame_header_size + 4 + data.size());
-    encode(frame, write_frame{handle, payload{{static_cast<const std::uint8_t*>(data.data()), data.size()}}});
+    encode(frame, write_frame{handle, payload{{static_cast<const std::uint8_t *>(data.data()),
+                                               data.size()}}});
     impl.start_write(handle, std::move(frame), std::move(handler));
 }
 
-std::uint32_t client_slot::write(boost::asio::const_buffer record, std::error_code& ec)
+std::uint32_t client_slot::write(boost::asio::const_buffer record, std::error_code &ec)
 {
     if (!impl_) {
         ec = error::invalid_handle;
         return 0;
     }
-    return impl_->wait<std::uint32_t>([&](auto h) { start_write(*impl_, handle_, record, std::move(h)); }, ec);
+    return impl_->wait<std::uint32_t>(
+        [&](auto h) { start_write(*impl_, handle_, record, std::move(h)); }, ec);
 }
 
 std::uint32_t client_slot::write(boost::asio::const_buffer record)
@@ -298,7 +315,10 @@ std::uint32_t client_slot::write(boost::asio::const_buffer record)
     return delivered;
 }
 
-slot_info client_slot::info(std::error_code& ec) const { return info_of(impl_, handle_, ec); }
+slot_info client_slot::info(std::error_code &ec) const
+{
+    return info_of(impl_, handle_, ec);
+}
 
 slot_info client_slot::info() const
 {
@@ -308,7 +328,7 @@ slot_info client_slot::info() const
     return i;
 }
 
-void client_slot::set_read_timeout(std::uint32_t read_timeout, std::error_code& ec)
+void client_slot::set_read_timeout(std::uint32_t read_timeout, std::error_code &ec)
 {
     if (!impl_) {
         ec = error::invalid_handle;
@@ -317,7 +337,7 @@ void client_slot::set_read_timeout(std::uint32_t read_timeout, std::error_code& 
     request(*impl_, set_timeout_frame{0, handle_, read_timeout}, ec);
 }
 
-std::size_t client_slot::read(boost::asio::mutable_buffer, std::error_code& ec)
+std::size_t client_slot::read(boost::asio::mutable_buffer, std::error_code &ec)
 {
     if (!impl_) {
         ec = error::invalid_handle;
@@ -327,7 +347,7 @@ std::size_t client_slot::read(boost::asio::mutable_buffer, std::error_code& ec)
     return 0;
 }
 
-void client_slot::close(std::error_code& ec)
+void client_slot::close(std::error_code &ec)
 {
     ec.clear();
     if (!handle_)

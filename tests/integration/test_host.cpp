@@ -21,14 +21,15 @@ namespace fs = std::filesystem;
 BOOST_AUTO_TEST_CASE(socket_is_private_and_peers_are_identified)
 {
     test::host host;
-    struct stat st{};
+    struct stat st {};
     BOOST_REQUIRE(::stat(host.socket().c_str(), &st) == 0);
     BOOST_TEST(S_ISSOCK(st.st_mode));
     BOOST_TEST((st.st_mode & 0777) == 0600u);
     connection bus;
     bus.connect(host.socket());
     auto slot = server_slot::create(bus, "who"); // a round trip: the connection is logged by now
-    BOOST_TEST(host.log().find("from pid " + std::to_string(::getpid())) != std::string::npos, host.log());
+    BOOST_TEST(host.log().find("from pid " + std::to_string(::getpid())) != std::string::npos,
+               host.log());
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_and_sigint_stop_gracefully_and_remove_the_socket)
@@ -55,8 +56,9 @@ BOOST_AUTO_TEST_CASE(help_documents_every_option)
     test::child help(SLOTBUSD_PATH, {"--help"});
     BOOST_TEST(help.wait_exit(5s).value_or(-999) == 0);
     const auto text = help.stdout_text();
-    for (auto option : {"--socket", "--max-record-size", "--slot-budget", "--max-slot-budget", "--max-handles",
-                        "--push-window", "--push-bytes", "--max-outbox", "--domain", "--verbose", "--help"})
+    for (auto option :
+         {"--socket", "--max-record-size", "--slot-budget", "--max-slot-budget", "--max-handles",
+          "--push-window", "--push-bytes", "--max-outbox", "--domain", "--verbose", "--help"})
         BOOST_TEST(text.find(option) != std::string::npos, option);
     test::child wrong(SLOTBUSD_PATH, {"--no-such-option"});
     BOOST_TEST(wrong.wait_exit(5s).value_or(-999) == 2);
@@ -67,7 +69,8 @@ BOOST_AUTO_TEST_CASE(refuses_a_socket_where_a_live_host_answers)
     test::host first;
     test::child second(SLOTBUSD_PATH, {"--socket", first.socket()});
     BOOST_TEST(second.wait_exit(5s).value_or(-999) == 1);
-    BOOST_TEST(second.stderr_text().find("already running") != std::string::npos, second.stderr_text());
+    BOOST_TEST(second.stderr_text().find("already running") != std::string::npos,
+               second.stderr_text());
     // The first host is untouched.
     connection bus;
     bus.connect(first.socket());
@@ -81,7 +84,8 @@ BOOST_AUTO_TEST_CASE(replaces_the_stale_socket_of_a_dead_host)
     {
         // A socket file nobody listens on, as a killed host leaves behind.
         boost::asio::io_context io;
-        boost::asio::local::stream_protocol::acceptor stale(io, boost::asio::local::stream_protocol::endpoint(socket));
+        boost::asio::local::stream_protocol::acceptor stale(
+            io, boost::asio::local::stream_protocol::endpoint(socket));
     }
     BOOST_REQUIRE(fs::exists(socket));
     test::child host(SLOTBUSD_PATH, {"--socket", socket});
@@ -97,7 +101,9 @@ BOOST_AUTO_TEST_CASE(refuses_a_path_that_is_not_a_socket)
 {
     test::temp_dir dir;
     const auto path = dir.path / "bus.sock";
-    { std::ofstream(path) << "precious"; }
+    {
+        std::ofstream(path) << "precious";
+    }
     test::child host(SLOTBUSD_PATH, {"--socket", path.string()});
     BOOST_TEST(host.wait_exit(5s).value_or(-999) == 1);
     BOOST_TEST(fs::file_size(path) == 8u); // not deleted
@@ -111,7 +117,8 @@ BOOST_AUTO_TEST_CASE(default_socket_under_xdg_runtime_dir_and_slotbus_address)
     const auto expected = (dir.path / "slotbus" / "bus.sock").string();
     BOOST_REQUIRE(host.wait_for_line("ready on " + expected));
     // Plugins find it through SLOTBUS_ADDRESS, as the supervisor will set it.
-    test::child reader(SLOTBUS_PEER_PATH, {"create", "found/you", "--count", "0"}, {"SLOTBUS_ADDRESS=" + expected});
+    test::child reader(SLOTBUS_PEER_PATH, {"create", "found/you", "--count", "0"},
+                       {"SLOTBUS_ADDRESS=" + expected});
     BOOST_TEST(reader.wait_exit(5s).value_or(-999) == 0);
     BOOST_TEST(reader.stdout_text().find("created") != std::string::npos);
     BOOST_TEST(host.stop() == 0);

@@ -24,25 +24,25 @@ namespace asio = boost::asio;
 namespace {
 
 // "record SIZE DATA" lines of a peer, as DATA.
-std::vector<std::string> records_of(const test::child& c)
+std::vector<std::string> records_of(const test::child &c)
 {
     std::vector<std::string> out;
-    for (const auto& line : c.lines())
+    for (const auto &line : c.lines())
         if (line.rfind("record ", 0) == 0)
             out.push_back(line.substr(line.find(' ', 7) + 1));
     return out;
 }
 
-std::string token_of(const test::child& c)
+std::string token_of(const test::child &c)
 {
-    for (const auto& line : c.lines())
+    for (const auto &line : c.lines())
         if (line.rfind("token ", 0) == 0)
             return line.substr(6);
     return {};
 }
 
 // Polls until the name has no receiver, under a deadline.
-bool gone(connection& bus, std::string_view name, std::chrono::milliseconds deadline = 5s)
+bool gone(connection &bus, std::string_view name, std::chrono::milliseconds deadline = 5s)
 {
     const auto until = std::chrono::steady_clock::now() + deadline;
     while (std::chrono::steady_clock::now() < until) {
@@ -60,11 +60,13 @@ struct raw_client {
     asio::io_context io;
     asio::local::stream_protocol::socket socket{io};
 
-    explicit raw_client(const std::string& path) { socket.connect(asio::local::stream_protocol::endpoint(path)); }
+    explicit raw_client(const std::string &path)
+    {
+        socket.connect(asio::local::stream_protocol::endpoint(path));
+    }
 
     void send(byte_span bytes) { asio::write(socket, asio::buffer(bytes.data(), bytes.size())); }
-    template <class M>
-    void send_frame(const M& m)
+    template <class M> void send_frame(const M &m)
     {
         byte_buffer b;
         encode(b, m);
@@ -89,14 +91,15 @@ struct raw_client {
             auto found = decode_frame(rest, 1u << 30);
             if (found.status != decoded_frame::ok)
                 break;
-            frames.emplace_back(found.frame.type, byte_buffer(found.frame.body.begin(), found.frame.body.end()));
+            frames.emplace_back(found.frame.type,
+                                byte_buffer(found.frame.body.begin(), found.frame.body.end()));
             rest = rest.subspan(found.size);
         }
         return frames;
     }
 };
 
-std::uint32_t fatal_error_of(raw_client& c)
+std::uint32_t fatal_error_of(raw_client &c)
 {
     auto frames = c.read_until_closed();
     if (frames.empty() || frames.back().first != frame_type::fatal)
@@ -111,7 +114,7 @@ struct bystander {
     server_slot slot;
     connection writer_bus;
     client_slot writer;
-    explicit bystander(const test::host& h)
+    explicit bystander(const test::host &h)
     {
         bus.connect(h.socket());
         slot = server_slot::create(bus, "bystander/inbox", 0, 1000);
@@ -142,7 +145,7 @@ BOOST_AUTO_TEST_CASE(fifo_per_writer_across_two_writer_processes)
     auto records = records_of(*reader);
     BOOST_TEST(records.size() == 4000u);
     std::map<char, long> next{{'A', 0}, {'B', 0}};
-    for (const auto& r : records) {
+    for (const auto &r : records) {
         const long n = std::stol(r.substr(2));
         BOOST_TEST_REQUIRE(n == next[r[0]], "out of order: " << r);
         ++next[r[0]];
@@ -214,7 +217,8 @@ BOOST_AUTO_TEST_CASE(two_processes_share_a_duplicated_slot_without_double_reads)
     writer_bus.connect(host.socket());
     auto writer = client_slot::open(writer_bus, "shared/queue");
     for (int i = 0; i < 1000; ++i)
-        writer.async_write(asio::buffer(std::to_string(i)), [](boost::system::error_code, std::uint32_t) {});
+        writer.async_write(asio::buffer(std::to_string(i)),
+                           [](boost::system::error_code, std::uint32_t) {});
     writer.write("last");
     // Every record read exactly once between the two.
     const auto until = std::chrono::steady_clock::now() + 20s;
@@ -240,7 +244,8 @@ BOOST_AUTO_TEST_CASE(garbage_gets_an_error_and_costs_nobody_else)
     bystander others(host);
     {
         raw_client garbage(host.socket());
-        const std::uint8_t junk[] = {'G', 'E', 'T', ' ', '/', ' ', 'H', 'T', 'T', 'P', '/', '1', '.', '1', '\r', '\n'};
+        const std::uint8_t junk[] = {'G', 'E', 'T', ' ', '/', ' ', 'H',  'T',
+                                     'T', 'P', '/', '1', '.', '1', '\r', '\n'};
         garbage.send(junk);
         BOOST_TEST(fatal_error_of(garbage) == 13u);
     }
@@ -307,7 +312,8 @@ BOOST_AUTO_TEST_CASE(a_writer_dying_mid_frame_delivers_nothing_half_done)
         dying.send_frame(open_frame{1, "bystander/inbox"});
         byte_buffer frame;
         const std::string record(1000, 'x');
-        encode(frame, write_frame{1, payload{{reinterpret_cast<const std::uint8_t*>(record.data()), record.size()}}});
+        encode(frame, write_frame{1, payload{{reinterpret_cast<const std::uint8_t *>(record.data()),
+                                              record.size()}}});
         dying.send(byte_span(frame).first(frame.size() / 2)); // and dies
     }
     BOOST_TEST(others.slot.info().message_count == 1u); // only "before"

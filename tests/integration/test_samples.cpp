@@ -16,11 +16,12 @@ BOOST_AUTO_TEST_CASE(seeds_writer_and_reader)
     BOOST_TEST(writer.wait_exit(10s).value_or(-999) == 0);
     BOOST_TEST(reader.wait_exit(10s).value_or(-999) == 0);
 
-    BOOST_TEST(writer.stdout_text() ==
-               "Slot written to successfully.\nSlot written to successfully.\nSlot written to successfully.\n");
+    BOOST_TEST(writer.stdout_text() == "Slot written to successfully.\nSlot written to "
+                                       "successfully.\nSlot written to successfully.\n");
     // The reader prints what the seed's ReadSlot prints, for each record in order.
     const auto out = reader.stdout_text();
-    const auto one = out.find("Contents of the mailslot: Message one for mailslot.\nMessage #1 of ");
+    const auto one =
+        out.find("Contents of the mailslot: Message one for mailslot.\nMessage #1 of ");
     const auto two = out.find("Contents of the mailslot: Message two for mailslot.\nMessage #");
     const auto three = out.find("Contents of the mailslot: Message three for mailslot.\nMessage #");
     BOOST_TEST(one != std::string::npos, out);

@@ -20,10 +20,11 @@ using namespace std::chrono_literals;
 class child {
 public:
     /// Starts `exe` with `args`; `env` entries ("K=V") are added to this process's environment.
-    child(const std::string& exe, const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+    child(const std::string &exe, const std::vector<std::string> &args,
+          const std::vector<std::string> &env = {});
     ~child();
-    child(const child&) = delete;
-    child& operator=(const child&) = delete;
+    child(const child &) = delete;
+    child &operator=(const child &) = delete;
 
     [[nodiscard]] int pid() const;
 
@@ -31,13 +32,14 @@ public:
     /// deadline or when stdout closes first.
     bool wait_for_line(std::string_view needle, std::chrono::milliseconds deadline = 5s);
     /// Reads stdout until `count` lines containing `needle` have arrived in all.
-    bool wait_for_lines(std::string_view needle, std::size_t count, std::chrono::milliseconds deadline = 5s);
+    bool wait_for_lines(std::string_view needle, std::size_t count,
+                        std::chrono::milliseconds deadline = 5s);
 
     /// Waits for the exit, reading stdout meanwhile. The exit code, or nothing at the deadline.
     std::optional<int> wait_exit(std::chrono::milliseconds deadline = 10s);
 
     /// Every stdout line read so far.
-    [[nodiscard]] const std::vector<std::string>& lines() const noexcept { return lines_; }
+    [[nodiscard]] const std::vector<std::string> &lines() const noexcept { return lines_; }
     [[nodiscard]] std::string stdout_text() const;
     [[nodiscard]] std::string stderr_text() const;
 
@@ -47,7 +49,7 @@ public:
     [[nodiscard]] bool exited() const noexcept { return exit_code_.has_value(); }
 
 private:
-    bool pump_until(const std::function<bool()>& done, std::chrono::milliseconds deadline);
+    bool pump_until(const std::function<bool()> &done, std::chrono::milliseconds deadline);
     void start_read();
     void start_wait();
 

@@ -5,7 +5,7 @@
 
 namespace slotbus::test {
 
-host::host(const std::vector<std::string>& extra_args) : socket_((dir_.path / "bus.sock").string())
+host::host(const std::vector<std::string> &extra_args) : socket_((dir_.path / "bus.sock").string())
 {
     std::vector<std::string> args{"--socket", socket_, "--verbose"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
@@ -18,13 +18,15 @@ host::~host()
 {
     const int code = process_->stop();
     namespace ut = boost::unit_test;
-    const bool failed = !ut::results_collector.results(ut::framework::current_test_case().p_id).passed();
+    const bool failed =
+        !ut::results_collector.results(ut::framework::current_test_case().p_id).passed();
     if (failed || code != 0)
         BOOST_TEST_MESSAGE("slotbusd exited " << code << "; its log:\n" << log());
-    BOOST_CHECK_MESSAGE(code == 0, "slotbusd did not stop cleanly on SIGTERM (exit " << code << ")");
+    BOOST_CHECK_MESSAGE(code == 0,
+                        "slotbusd did not stop cleanly on SIGTERM (exit " << code << ")");
 }
 
-std::unique_ptr<child> peer(const host& h, const std::vector<std::string>& args)
+std::unique_ptr<child> peer(const host &h, const std::vector<std::string> &args)
 {
     return std::make_unique<child>(SLOTBUS_PEER_PATH, args, std::vector<std::string>{h.env()});
 }

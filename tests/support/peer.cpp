@@ -20,7 +20,7 @@
 
 namespace {
 
-std::map<std::string, std::string> flags(int argc, char** argv, int from)
+std::map<std::string, std::string> flags(int argc, char **argv, int from)
 {
     std::map<std::string, std::string> out;
     for (int i = from; i < argc; ++i) {
@@ -33,7 +33,7 @@ std::map<std::string, std::string> flags(int argc, char** argv, int from)
     return out;
 }
 
-int read_loop(slotbus::server_slot& slot, long count)
+int read_loop(slotbus::server_slot &slot, long count)
 {
     for (long n = 0; count < 0 || n < count;) {
         std::error_code ec;
@@ -56,7 +56,7 @@ int read_loop(slotbus::server_slot& slot, long count)
 
 } // namespace
 
-int main(int argc, char** argv)
+int main(int argc, char **argv)
 {
     if (argc < 3) {
         std::fprintf(stderr, "usage: peer create|attach|write ARG [flags]\n");
@@ -72,9 +72,11 @@ int main(int argc, char** argv)
         std::error_code ec;
         slotbus::server_slot slot;
         if (command == "create") {
-            const auto timeout = f.count("--timeout") ? static_cast<std::uint32_t>(std::stoul(f["--timeout"]))
-                                                      : slotbus::mailslot_wait_forever;
-            const auto max = f.count("--max") ? static_cast<std::uint32_t>(std::stoul(f["--max"])) : 0u;
+            const auto timeout = f.count("--timeout")
+                                     ? static_cast<std::uint32_t>(std::stoul(f["--timeout"]))
+                                     : slotbus::mailslot_wait_forever;
+            const auto max =
+                f.count("--max") ? static_cast<std::uint32_t>(std::stoul(f["--max"])) : 0u;
             slot = slotbus::server_slot::create(bus, arg, max, timeout, ec);
         } else {
             slot = slotbus::server_slot::attach(bus, arg, ec);
@@ -116,12 +118,13 @@ int main(int argc, char** argv)
                         text.resize(size, '.');
                     records.push_back(std::move(text));
                 }
-                for (const auto& text : records)
-                    slot.async_write(boost::asio::buffer(text), [&](boost::system::error_code e, std::uint32_t) {
-                        (e ? failed : ok)++;
-                        done++;
-                        done.notify_one();
-                    });
+                for (const auto &text : records)
+                    slot.async_write(boost::asio::buffer(text),
+                                     [&](boost::system::error_code e, std::uint32_t) {
+                                         (e ? failed : ok)++;
+                                         done++;
+                                         done.notify_one();
+                                     });
                 for (long d = done.load(); d < count; d = done.load())
                     done.wait(d);
                 std::printf("acked %ld failed %ld\n", ok.load(), failed.load());

@@ -19,14 +19,17 @@ struct decoded {
 
 // One client of the core: encodes frames in, decodes what comes out.
 struct client {
-    core& c;
+    core &c;
     session_id id;
     std::uint32_t next_request = 1;
 
-    explicit client(core& host, bool greet = true) : c(host), id(host.connect({})) { if (greet) hello(); }
+    explicit client(core &host, bool greet = true) : c(host), id(host.connect({}))
+    {
+        if (greet)
+            hello();
+    }
 
-    template <class M>
-    feed_result feed(const M& m)
+    template <class M> feed_result feed(const M &m)
     {
         byte_buffer bytes;
         encode(bytes, m);
@@ -40,20 +43,20 @@ struct client {
     std::vector<decoded> take()
     {
         std::vector<decoded> out;
-        auto& box = c.outbox(id);
+        auto &box = c.outbox(id);
         byte_span rest(box);
         while (!rest.empty()) {
             auto found = decode_frame(rest, 1u << 30);
             BOOST_REQUIRE(found.status == decoded_frame::ok);
-            out.push_back({found.frame.type, byte_buffer(found.frame.body.begin(), found.frame.body.end())});
+            out.push_back(
+                {found.frame.type, byte_buffer(found.frame.body.begin(), found.frame.body.end())});
             rest = rest.subspan(found.size);
         }
         box.clear();
         return out;
     }
 
-    template <class M>
-    M last()
+    template <class M> M last()
     {
         auto frames = take();
         BOOST_REQUIRE(!frames.empty());
@@ -81,16 +84,17 @@ struct client {
     }
     feed_result write(std::uint32_t handle, std::string_view data)
     {
-        return feed(write_frame{handle, payload{{reinterpret_cast<const std::uint8_t*>(data.data()), data.size()}}});
+        return feed(write_frame{
+            handle, payload{{reinterpret_cast<const std::uint8_t *>(data.data()), data.size()}}});
     }
     std::vector<ack_run> acks()
     {
         std::vector<ack_run> runs;
-        for (auto& f : take())
+        for (auto &f : take())
             if (f.type == frame_type::write_acks) {
                 write_acks_frame m;
                 BOOST_REQUIRE(decode(f.body, m));
-                for_each_ack_run(m.runs.bytes, [&](const ack_run& r) { runs.push_back(r); });
+                for_each_ack_run(m.runs.bytes, [&](const ack_run &r) { runs.push_back(r); });
             }
         return runs;
     }
@@ -108,7 +112,7 @@ core_limits limits()
     return l;
 }
 
-std::uint32_t first_ack_error(client& c)
+std::uint32_t first_ack_error(client &c)
 {
     auto runs = c.acks();
     BOOST_REQUIRE(!runs.empty());
@@ -172,7 +176,7 @@ BOOST_AUTO_TEST_CASE(writes_are_acknowledged_in_one_batch)
     write_acks_frame m;
     BOOST_TEST(decode(frames[0].body, m));
     std::vector<ack_run> runs;
-    for_each_ack_run(m.runs.bytes, [&](const ack_run& r) { runs.push_back(r); });
+    for_each_ack_run(m.runs.bytes, [&](const ack_run &r) { runs.push_back(r); });
     BOOST_TEST_REQUIRE(runs.size() == 2u);
     BOOST_TEST(runs[0].count == 100u);
     BOOST_TEST(runs[0].delivered == 1u);

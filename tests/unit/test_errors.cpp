@@ -27,7 +27,8 @@ BOOST_AUTO_TEST_CASE(category_and_messages)
     BOOST_TEST(ec.category().name() == std::string("slotbus"));
     BOOST_TEST(ec.value() == 121);
     BOOST_TEST(!ec.message().empty());
-    BOOST_TEST(std::error_code(error::invalid_name).message() != std::error_code(error::already_exists).message());
+    BOOST_TEST(std::error_code(error::invalid_name).message() !=
+               std::error_code(error::already_exists).message());
 }
 
 BOOST_AUTO_TEST_CASE(portable_conditions)
@@ -54,6 +55,7 @@ BOOST_AUTO_TEST_CASE(boost_error_code_round_trip)
 BOOST_AUTO_TEST_CASE(throw_if_throws_only_on_error)
 {
     BOOST_CHECK_NO_THROW(slotbus::throw_if({}, "x"));
-    BOOST_CHECK_EXCEPTION(slotbus::throw_if(error::access_denied, "write"), slotbus::system_error,
-                          [](const slotbus::system_error& e) { return e.code() == error::access_denied; });
+    BOOST_CHECK_EXCEPTION(
+        slotbus::throw_if(error::access_denied, "write"), slotbus::system_error,
+        [](const slotbus::system_error &e) { return e.code() == error::access_denied; });
 }

@@ -55,29 +55,30 @@ BOOST_AUTO_TEST_CASE(case_folds_but_spelling_is_kept)
     BOOST_TEST((upper == lower));
     BOOST_TEST(upper.path() == "BLORT");
     BOOST_TEST(upper.key() == "blort");
-    BOOST_TEST((slot_name::parse(R"(\\HOST\mailslot\a)") == slot_name::parse(R"(\\host\mailslot\A)")));
+    BOOST_TEST(
+        (slot_name::parse(R"(\\HOST\mailslot\a)") == slot_name::parse(R"(\\host\mailslot\A)")));
     BOOST_TEST(!(slot_name::parse("a/b") == slot_name::parse("a/c")));
 }
 
 BOOST_AUTO_TEST_CASE(invalid_names)
 {
     for (std::string_view bad : {
-             "",                             // nothing
-             R"(\\.\mailslot)",               // no path
-             R"(\\.\mailslot\)",              // empty component
-             R"(\\.\mailslot\a\\b)",          // empty component inside
-             R"(\\.\mailslot\a\)",            // trailing separator
-             R"(\\.\pipe\a)",                 // not a mailslot
-             R"(\\.\mailslots\a)",            // not quite
-             R"(\\\mailslot\a)",              // empty server
-             R"(\\bad host\mailslot\a)",      // server with a space
-             R"(\\.)",                        // server only
-             R"(\a)",                         // one leading separator
-             "a/*",                           // wildcards belong to patterns
+             "",                         // nothing
+             R"(\\.\mailslot)",          // no path
+             R"(\\.\mailslot\)",         // empty component
+             R"(\\.\mailslot\a\\b)",     // empty component inside
+             R"(\\.\mailslot\a\)",       // trailing separator
+             R"(\\.\pipe\a)",            // not a mailslot
+             R"(\\.\mailslots\a)",       // not quite
+             R"(\\\mailslot\a)",         // empty server
+             R"(\\bad host\mailslot\a)", // server with a space
+             R"(\\.)",                   // server only
+             R"(\a)",                    // one leading separator
+             "a/*",                      // wildcards belong to patterns
              "a?b",
-             "a/./b",                         // no dot components
+             "a/./b", // no dot components
              "a/../b",
-             "tab\there",                     // control characters
+             "tab\there", // control characters
              "/",
          })
         BOOST_TEST(parse_error(bad) == slotbus::error::invalid_name, "for '" << bad << "'");
@@ -102,7 +103,7 @@ BOOST_AUTO_TEST_CASE(throwing_form_carries_the_code)
     try {
         (void)slot_name::parse("a//b");
         BOOST_FAIL("no exception");
-    } catch (const slotbus::system_error& e) {
+    } catch (const slotbus::system_error &e) {
         BOOST_TEST(e.code() == slotbus::error::invalid_name);
     }
 }

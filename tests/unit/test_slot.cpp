@@ -10,9 +10,15 @@ using namespace slotbus::bus;
 
 namespace {
 
-record_ptr rec(std::string_view s) { return record::make({reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}); }
+record_ptr rec(std::string_view s)
+{
+    return record::make({reinterpret_cast<const std::uint8_t *>(s.data()), s.size()});
+}
 
-std::string text(const record& r) { return {reinterpret_cast<const char*>(r.data()), r.size()}; }
+std::string text(const record &r)
+{
+    return {reinterpret_cast<const char *>(r.data()), r.size()};
+}
 
 struct fixture {
     slot_config config{0, 0, 100, 1000};
@@ -23,7 +29,7 @@ struct fixture {
 
     void pump()
     {
-        s.pump([&](reader& r, const record& x) { pushed.emplace_back(r.owner, text(x)); });
+        s.pump([&](reader &r, const record &x) { pushed.emplace_back(r.owner, text(x)); });
     }
 };
 

@@ -88,7 +88,8 @@ struct welcome_frame {
     std::uint64_t connection_id = 0;
     std::string_view host_name;
 };
-BOOST_DESCRIBE_STRUCT(welcome_frame, (), (version, max_record_size, max_frame_size, connection_id, host_name))
+BOOST_DESCRIBE_STRUCT(welcome_frame, (),
+                      (version, max_record_size, max_frame_size, connection_id, host_name))
 
 struct create_frame {
     static constexpr frame_type type = frame_type::create;
@@ -98,7 +99,8 @@ struct create_frame {
     std::uint32_t byte_budget = 0; ///< 0: the host's default
     std::string_view name;
 };
-BOOST_DESCRIBE_STRUCT(create_frame, (), (request_id, max_message_size, read_timeout, byte_budget, name))
+BOOST_DESCRIBE_STRUCT(create_frame, (),
+                      (request_id, max_message_size, read_timeout, byte_budget, name))
 
 struct open_frame {
     static constexpr frame_type type = frame_type::open;
@@ -241,30 +243,33 @@ BOOST_DESCRIBE_STRUCT(fatal_frame, (), (error, message))
 
 namespace detail {
 
-inline void put(byte_buffer& out, std::uint16_t v)
+inline void put(byte_buffer &out, std::uint16_t v)
 {
     std::uint8_t b[2];
     boost::endian::store_little_u16(b, v);
     out.insert(out.end(), b, b + 2);
 }
-inline void put(byte_buffer& out, std::uint32_t v)
+inline void put(byte_buffer &out, std::uint32_t v)
 {
     std::uint8_t b[4];
     boost::endian::store_little_u32(b, v);
     out.insert(out.end(), b, b + 4);
 }
-inline void put(byte_buffer& out, std::uint64_t v)
+inline void put(byte_buffer &out, std::uint64_t v)
 {
     std::uint8_t b[8];
     boost::endian::store_little_u64(b, v);
     out.insert(out.end(), b, b + 8);
 }
-inline void put(byte_buffer& out, std::string_view s)
+inline void put(byte_buffer &out, std::string_view s)
 {
     put(out, static_cast<std::uint16_t>(s.size()));
     out.insert(out.end(), s.begin(), s.end());
 }
-inline void put(byte_buffer& out, const payload& p) { out.insert(out.end(), p.bytes.begin(), p.bytes.end()); }
+inline void put(byte_buffer &out, const payload &p)
+{
+    out.insert(out.end(), p.bytes.begin(), p.bytes.end());
+}
 
 // Bounds-checked reading of untrusted bytes: a short read sets failed and
 // yields zeros, so decoding never reads past the frame.
@@ -272,19 +277,19 @@ class body_reader {
 public:
     explicit body_reader(byte_span body) : rest_(body) {}
 
-    bool get(std::uint16_t& v) { return fixed(v, 2, boost::endian::load_little_u16); }
-    bool get(std::uint32_t& v) { return fixed(v, 4, boost::endian::load_little_u32); }
-    bool get(std::uint64_t& v) { return fixed(v, 8, boost::endian::load_little_u64); }
-    bool get(std::string_view& s)
+    bool get(std::uint16_t &v) { return fixed(v, 2, boost::endian::load_little_u16); }
+    bool get(std::uint32_t &v) { return fixed(v, 4, boost::endian::load_little_u32); }
+    bool get(std::uint64_t &v) { return fixed(v, 8, boost::endian::load_little_u64); }
+    bool get(std::string_view &s)
     {
         std::uint16_t n = 0;
         if (!get(n) || rest_.size() < n)
             return failed_ = true, false;
-        s = {reinterpret_cast<const char*>(rest_.data()), n};
+        s = {reinterpret_cast<const char *>(rest_.data()), n};
         rest_ = rest_.subspan(n);
         return true;
     }
-    bool get(payload& p)
+    bool get(payload &p)
     {
         p.bytes = rest_;
         rest_ = {};
@@ -294,8 +299,7 @@ public:
     [[nodiscard]] bool complete() const noexcept { return !failed_ && rest_.empty(); }
 
 private:
-    template <class T, class Load>
-    bool fixed(T& v, std::size_t n, Load load)
+    template <class T, class Load> bool fixed(T &v, std::size_t n, Load load)
     {
         if (failed_ || rest_.size() < n)
             return failed_ = true, false;
@@ -311,21 +315,20 @@ private:
 } // namespace detail
 
 /// Appends one whole frame for message `m` to `out`.
-template <class Message>
-void encode(byte_buffer& out, const Message& m)
+template <class Message> void encode(byte_buffer &out, const Message &m)
 {
     const std::size_t start = out.size();
     out.resize(start + 4);
     out.push_back(static_cast<std::uint8_t>(Message::type));
     using members = boost::describe::describe_members<Message, boost::describe::mod_public>;
     boost::mp11::mp_for_each<members>([&](auto d) { detail::put(out, m.*d.pointer); });
-    boost::endian::store_little_u32(out.data() + start, static_cast<std::uint32_t>(out.size() - start - 4));
+    boost::endian::store_little_u32(out.data() + start,
+                                    static_cast<std::uint32_t>(out.size() - start - 4));
 }
 
 /// Decodes a frame body into `m`. False when the body is short, long, or a
 /// length inside it lies; `m`'s views then mean nothing.
-template <class Message>
-[[nodiscard]] bool decode(byte_span body, Message& m)
+template <class Message> [[nodiscard]] bool decode(byte_span body, Message &m)
 {
     detail::body_reader reader(body);
     using members = boost::describe::describe_members<Message, boost::describe::mod_public>;
@@ -343,8 +346,8 @@ struct frame_view {
 struct decoded_frame {
     enum status_t { ok, need_more, invalid } status = need_more;
     frame_view frame;
-    std::size_t size = 0;  ///< bytes the frame takes (header included), when ok
-    const char* why = "";  ///< what is wrong, when invalid
+    std::size_t size = 0; ///< bytes the frame takes (header included), when ok
+    const char *why = ""; ///< what is wrong, when invalid
 };
 
 /// Finds the frame at the front of `bytes`. Lengths are checked before any
@@ -352,13 +355,12 @@ struct decoded_frame {
 decoded_frame decode_frame(byte_span bytes, std::size_t max_frame_size) noexcept;
 
 /// Iterates the runs of a write_acks frame; false on a malformed list.
-template <class F>
-bool for_each_ack_run(byte_span runs, F&& f)
+template <class F> bool for_each_ack_run(byte_span runs, F &&f)
 {
     if (runs.size() % ack_run_size != 0)
         return false;
     for (std::size_t at = 0; at < runs.size(); at += ack_run_size) {
-        const auto* p = runs.data() + at;
+        const auto *p = runs.data() + at;
         f(ack_run{boost::endian::load_little_u32(p), boost::endian::load_little_u32(p + 4),
                   boost::endian::load_little_u32(p + 8)});
     }
@@ -371,7 +373,7 @@ public:
     void add(std::uint32_t error, std::uint32_t delivered);
     [[nodiscard]] bool empty() const noexcept { return runs_.empty(); }
     /// Appends the frame to out and starts a new batch.
-    void flush_to(byte_buffer& out);
+    void flush_to(byte_buffer &out);
 
 private:
     std::vector<ack_run> runs_;

@@ -32,37 +32,40 @@ public:
     /// Creates `name` (a local name). Errors: error::invalid_name,
     /// error::filename_exced_range, error::already_exists (any case),
     /// error::too_many_open_files.
-    static server_slot create(connection& bus, std::string_view name, std::uint32_t max_message_size,
-                              std::uint32_t read_timeout, std::error_code& ec, std::uint64_t byte_budget = 0);
-    static server_slot create(connection& bus, std::string_view name, std::uint32_t max_message_size = 0,
-                              std::uint32_t read_timeout = mailslot_wait_forever, std::uint64_t byte_budget = 0);
+    static server_slot create(connection &bus, std::string_view name,
+                              std::uint32_t max_message_size, std::uint32_t read_timeout,
+                              std::error_code &ec, std::uint64_t byte_budget = 0);
+    static server_slot create(connection &bus, std::string_view name,
+                              std::uint32_t max_message_size = 0,
+                              std::uint32_t read_timeout = mailslot_wait_forever,
+                              std::uint64_t byte_budget = 0);
 
     /// Opens a reader handle on the slot a duplicate() token names. Each
     /// token works once. Errors: error::invalid_handle.
-    static server_slot attach(connection& bus, std::string_view token, std::error_code& ec);
-    static server_slot attach(connection& bus, std::string_view token);
+    static server_slot attach(connection &bus, std::string_view token, std::error_code &ec);
+    static server_slot attach(connection &bus, std::string_view token);
 
     server_slot() = default;
-    server_slot(server_slot&& other) noexcept;
-    server_slot& operator=(server_slot&& other) noexcept;
+    server_slot(server_slot &&other) noexcept;
+    server_slot &operator=(server_slot &&other) noexcept;
     ~server_slot();
 
     /// Reads the next record. Errors: error::sem_timeout, error::broken_pipe.
-    std::string read(std::error_code& ec);
+    std::string read(std::error_code &ec);
     std::string read();
 
     /// Reads the next record into `buffer` and returns its size. When the
     /// buffer is too small: error::insufficient_buffer, the record stays
     /// queued, and the return value is the size it needs.
-    std::size_t read(boost::asio::mutable_buffer buffer, std::error_code& ec);
+    std::size_t read(boost::asio::mutable_buffer buffer, std::error_code &ec);
     std::size_t read(boost::asio::mutable_buffer buffer);
 
     /// Reads the next record asynchronously, with the slot's timeout.
     /// Completion signature: void(boost::system::error_code, std::string).
     /// Closing the slot completes it with boost::asio::error::operation_aborted.
-    template <boost::asio::completion_token_for<void(boost::system::error_code, std::string)> Token =
-                  boost::asio::deferred_t>
-    auto async_read(Token&& token = {})
+    template <boost::asio::completion_token_for<void(boost::system::error_code, std::string)>
+                  Token = boost::asio::deferred_t>
+    auto async_read(Token &&token = {})
     {
         return boost::asio::async_initiate<Token, void(boost::system::error_code, std::string)>(
             [](auto handler, std::shared_ptr<detail::connection_impl> impl, std::uint32_t handle) {
@@ -72,23 +75,23 @@ public:
     }
 
     /// Exact at the moment the host answers.
-    slot_info info(std::error_code& ec) const;
+    slot_info info(std::error_code &ec) const;
     [[nodiscard]] slot_info info() const;
 
     /// Changes the timeout for every handle of the slot, duplicates included.
-    void set_read_timeout(std::uint32_t read_timeout, std::error_code& ec);
+    void set_read_timeout(std::uint32_t read_timeout, std::error_code &ec);
     void set_read_timeout(std::uint32_t read_timeout);
 
     /// A token another process attach()es with to share this slot's queue
     /// (the bInheritHandle idea): each record is read exactly once.
-    std::string duplicate(std::error_code& ec);
+    std::string duplicate(std::error_code &ec);
     [[nodiscard]] std::string duplicate();
 
-    void close(std::error_code& ec);
+    void close(std::error_code &ec);
     void close();
 
     [[nodiscard]] bool is_open() const noexcept { return handle_ != 0; }
-    [[nodiscard]] const slot_name& name() const noexcept { return name_; }
+    [[nodiscard]] const slot_name &name() const noexcept { return name_; }
 
 private:
     std::shared_ptr<detail::connection_impl> impl_;

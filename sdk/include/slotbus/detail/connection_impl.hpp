@@ -14,12 +14,12 @@
 
 #include <atomic>
 #include <deque>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
 #include <unordered_map>
-#include <future>
 #include <variant>
 
 namespace slotbus::detail {
@@ -65,12 +65,11 @@ public:
 
     std::uint32_t next_request_id() noexcept { return next_request_++; }
     [[nodiscard]] std::uint32_t max_record_size() const noexcept { return max_record_size_; }
-    [[nodiscard]] const std::string& host_name() const noexcept { return host_name_; }
+    [[nodiscard]] const std::string &host_name() const noexcept { return host_name_; }
 
     /// Runs a started operation to completion: on the owned io_context when
     /// there is one, else by waiting for the executor's thread.
-    template <class T, class Start>
-    T wait(Start&& start, std::error_code& ec);
+    template <class T, class Start> T wait(Start &&start, std::error_code &ec);
 
 private:
     struct read_op {
@@ -83,19 +82,19 @@ private:
         std::uint32_t read_timeout = 0;
         std::deque<std::string> records; // pushed by the host, not read yet
         std::deque<read_op> waiting;
-        std::uint32_t unreported = 0;    // read since the last read_report
-        bool dirty = false;              // a read_report is owed
+        std::uint32_t unreported = 0; // read since the last read_report
+        bool dirty = false;           // a read_report is owed
         bool window_sent = false;
     };
 
     void read_loop();
-    void on_frame(const frame_view& frame);
+    void on_frame(const frame_view &frame);
     void fail(error_code ec, std::string why = {});
     void flush();
-    void send(byte_buffer&& frame);
-    void serve(std::uint32_t handle, reader_state& r);
-    void complete_read(read_op& op, error_code ec, std::string record, std::size_t size);
-    void report(std::uint32_t handle, reader_state& r);
+    void send(byte_buffer &&frame);
+    void serve(std::uint32_t handle, reader_state &r);
+    void complete_read(read_op &op, error_code ec, std::string record, std::size_t size);
+    void report(std::uint32_t handle, reader_state &r);
     void expire(std::uint32_t handle, std::uint64_t op_id);
 
     std::unique_ptr<asio::io_context> own_;
@@ -112,7 +111,8 @@ private:
     std::atomic<std::uint32_t> next_request_{1};
     std::uint64_t next_read_op_ = 1;
     std::unordered_map<std::uint32_t, reply_handler> requests_;
-    std::unordered_map<std::uint32_t, std::pair<std::uint32_t, std::uint64_t>> polls_; // request -> (handle, op)
+    std::unordered_map<std::uint32_t, std::pair<std::uint32_t, std::uint64_t>>
+        polls_;                        // request -> (handle, op)
     std::deque<write_handler> writes_; // awaiting acknowledgement, in send order
     std::unordered_map<std::uint32_t, reader_state> readers_;
     std::optional<reply_handler> connecting_;
@@ -123,8 +123,7 @@ private:
     error_code broken_; // set once the connection has failed
 };
 
-template <class T, class Start>
-T connection_impl::wait(Start&& start, std::error_code& ec)
+template <class T, class Start> T connection_impl::wait(Start &&start, std::error_code &ec)
 {
     std::optional<std::pair<error_code, T>> out;
     if (own_) {
