@@ -6,16 +6,20 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 bin="$build_dir"
 
-socket=$("$bin/bus/slotbusd" --help | sed -n 's/.*--socket.*(=\(.*\)).*/\1/p' | head -1)
 log=$(mktemp -t slotbusd.XXXXXX.log)
-started=""
-if [ -S "$socket" ] && "$bin/tests/support/slotbus_test_peer" create demo/probe --count 0 >/dev/null 2>&1; then
-    echo "==> a host is already running on $socket; using it"
+echo "==> starting slotbusd in the background (log: $log)"
+"$bin/bus/slotbusd" --verbose >"$log.out" 2>"$log" &
+started=$!
+for _ in $(seq 100); do
+    grep -q "ready on" "$log.out" 2>/dev/null && break
+    kill -0 "$started" 2>/dev/null || break
+    sleep 0.05
+done
+if grep -q "already running" "$log"; then
+    echo "==> $(cat "$log")"
+    echo "==> using the host that is already running"
+    started=""
 else
-    echo "==> starting slotbusd in the background (log: $log)"
-    "$bin/bus/slotbusd" --verbose >"$log.out" 2>"$log" &
-    started=$!
-    for _ in $(seq 100); do grep -q "ready on" "$log.out" 2>/dev/null && break; sleep 0.05; done
     cat "$log.out"
 fi
 cleanup() {

@@ -21,6 +21,7 @@ bool write_slot(slotbus::client_slot &slot, std::string_view message)
         return false;
     }
     std::printf("Slot written to successfully.\n");
+    std::fflush(stdout);
     return true;
 }
 
@@ -53,7 +54,6 @@ int main(int argc, char **argv)
 
     bool ok = write_slot(slot, "Message one for mailslot.");
     ok = write_slot(slot, "Message two for mailslot.") && ok;
-    std::fflush(stdout);
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
     ok = write_slot(slot, "Message three for mailslot.") && ok;
 

@@ -40,3 +40,12 @@ BOOST_AUTO_TEST_CASE(seeds_writer_without_a_reader_says_so)
     BOOST_TEST(writer.wait_exit(10s).value_or(-999) == 1);
     BOOST_TEST(writer.stdout_text() == "CreateFile failed with 2.\n");
 }
+
+BOOST_AUTO_TEST_CASE(quickstart)
+{
+    slotbus::test::host host;
+    slotbus::test::child quickstart(QUICKSTART_PATH, {}, {host.env()});
+    BOOST_TEST(quickstart.wait_exit(10s).value_or(-999) == 0);
+    BOOST_TEST(quickstart.stdout_text() ==
+               "2 records queued\nMessage one for mailslot.\nMessage two for mailslot.\n");
+}

@@ -56,15 +56,17 @@ struct client {
         return out;
     }
 
+    // The last frame out, decoded; its string views stay valid until the next call.
     template <class M> M last()
     {
-        auto frames = take();
-        BOOST_REQUIRE(!frames.empty());
-        BOOST_REQUIRE(frames.back().type == M::type);
+        held = take();
+        BOOST_REQUIRE(!held.empty());
+        BOOST_REQUIRE(held.back().type == M::type);
         M m;
-        BOOST_REQUIRE(decode(frames.back().body, m));
+        BOOST_REQUIRE(decode(held.back().body, m));
         return m;
     }
+    std::vector<decoded> held;
 
     void hello()
     {
