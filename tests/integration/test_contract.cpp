@@ -37,7 +37,7 @@ template <class F> std::error_code error_of(F &&f)
 
 // Through a writer's handle (another connection), the reader's report of a
 // read may still be on its way: the count must become exact, never overshoot.
-bool writer_sees(const client_slot& writer, std::uint32_t count, std::uint32_t next)
+bool writer_sees(const client_slot &writer, std::uint32_t count, std::uint32_t next)
 {
     const auto until = clock_type::now() + 2s;
     while (clock_type::now() < until) {

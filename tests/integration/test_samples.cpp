@@ -41,7 +41,7 @@ BOOST_AUTO_TEST_CASE(seeds_writer_without_a_reader_says_so)
     BOOST_TEST(writer.stdout_text() == "CreateFile failed with 2.\n");
 }
 
-BOOST_AUTO_TEST_CASE(quickstart)
+BOOST_AUTO_TEST_CASE(quickstart_prints_its_records)
 {
     slotbus::test::host host;
     slotbus::test::child quickstart(QUICKSTART_PATH, {}, {host.env()});
