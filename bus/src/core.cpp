@@ -7,12 +7,14 @@ namespace slotbus::bus {
 
 struct core::handle_entry {
     std::unique_ptr<reader> rd; // set for a reader handle
-    // A writer handle binds to a name, not to one slot: it finds the slot at
-    // every write, through a pointer cached until the namespace changes.
+    // A writer handle binds to a name, not to one slot. Where a write goes —
+    // the slot of that name and every slot subscribed to a matching pattern —
+    // is worked out once and kept until slots or subscriptions change.
     std::string key;
     bool broadcast = false;
-    slot *cached = nullptr;
-    std::uint64_t cached_epoch = ~std::uint64_t{0};
+    slot* direct = nullptr;
+    std::vector<slot*> targets;
+    std::uint64_t routed_epoch = ~std::uint64_t{0};
 };
 
 struct core::session {
@@ -50,9 +52,9 @@ void core::disconnect(session_id id)
     auto it = sessions_.find(id);
     if (it == sessions_.end())
         return;
-    session &s = *it->second;
+    session& s = *it->second;
     std::vector<std::uint32_t> open;
-    for (const auto &[handle, entry] : s.handles)
+    for (const auto& [handle, entry] : s.handles)
         open.push_back(handle);
     for (auto handle : open)
         close_handle(s, handle);
@@ -60,7 +62,7 @@ void core::disconnect(session_id id)
     std::erase(touched_, id);
 }
 
-byte_buffer &core::outbox(session_id id)
+byte_buffer& core::outbox(session_id id)
 {
     return sessions_.at(id)->out;
 }
@@ -84,7 +86,7 @@ bool core::take_resume(session_id id)
     return true;
 }
 
-void core::touch(session &s)
+void core::touch(session& s)
 {
     if (!s.touched) {
         s.touched = true;
@@ -94,20 +96,20 @@ void core::touch(session &s)
 
 void core::end_batch(session_id id)
 {
-    session &s = *sessions_.at(id);
+    session& s = *sessions_.at(id);
     if (!s.acks.empty()) {
         s.acks.flush_to(s.out);
         touch(s);
     }
 }
 
-template <class Message> void core::send(session &s, const Message &m)
+template <class Message> void core::send(session& s, const Message& m)
 {
     encode(s.out, m);
     touch(s);
 }
 
-void core::reply(session &s, std::uint32_t request, std::error_code ec, std::uint32_t handle,
+void core::reply(session& s, std::uint32_t request, std::error_code ec, std::uint32_t handle,
                  std::uint32_t a, std::uint32_t b, std::string_view text)
 {
     // Results never overtake the acknowledgements of writes sent before them.
@@ -115,7 +117,7 @@ void core::reply(session &s, std::uint32_t request, std::error_code ec, std::uin
     send(s, result_frame{request, static_cast<std::uint32_t>(ec.value()), handle, a, b, text});
 }
 
-feed_result core::fatal(session &s, error e, std::string_view why)
+feed_result core::fatal(session& s, error e, std::string_view why)
 {
     s.acks.flush_to(s.out);
     send(s, fatal_frame{static_cast<std::uint32_t>(e), why});
@@ -127,9 +129,9 @@ void core::reject(session_id id, std::string_view why)
     fatal(*sessions_.at(id), error::invalid_data, why);
 }
 
-feed_result core::feed(session_id id, const frame_view &frame)
+feed_result core::feed(session_id id, const frame_view& frame)
 {
-    session &s = *sessions_.at(id);
+    session& s = *sessions_.at(id);
     if (!s.greeted && frame.type != frame_type::hello)
         return fatal(s, error::invalid_data, "the first frame must be hello");
     switch (frame.type) {
@@ -153,6 +155,10 @@ feed_result core::feed(session_id id, const frame_view &frame)
         return on_poll(s, frame.body);
     case frame_type::duplicate:
         return on_duplicate(s, frame.body);
+    case frame_type::subscribe:
+        return on_subscribe(s, frame.body);
+    case frame_type::unsubscribe:
+        return on_unsubscribe(s, frame.body);
     case frame_type::attach:
         return on_attach(s, frame.body);
     default:
@@ -160,7 +166,7 @@ feed_result core::feed(session_id id, const frame_view &frame)
     }
 }
 
-feed_result core::on_hello(session &s, byte_span body)
+feed_result core::on_hello(session& s, byte_span body)
 {
     hello_frame m;
     if (s.greeted || !decode(body, m) || m.magic != protocol_magic)
@@ -176,7 +182,7 @@ feed_result core::on_hello(session &s, byte_span body)
     return feed_result::next;
 }
 
-feed_result core::on_create(session &s, byte_span body)
+feed_result core::on_create(session& s, byte_span body)
 {
     create_frame m;
     if (!decode(body, m))
@@ -189,6 +195,8 @@ feed_result core::on_create(session &s, byte_span body)
         ec = error::too_many_open_files;
     if (!ec && names_.find(name.key()))
         ec = error::already_exists;
+    if (!ec && m.overflow > static_cast<std::uint32_t>(overflow_policy::drop_newest))
+        ec = error::invalid_parameter;
     if (ec) {
         reply(s, m.request_id, ec);
         return feed_result::next;
@@ -200,13 +208,14 @@ feed_result core::on_create(session &s, byte_span body)
                              ? std::min<std::uint64_t>(m.byte_budget, limits_.max_slot_budget)
                              : limits_.default_slot_budget;
     config.push_bytes = limits_.push_bytes;
-    slot &created = names_.insert(std::make_unique<slot>(std::move(name), config));
+    config.overflow = static_cast<overflow_policy>(m.overflow);
+    slot& created = names_.insert(std::make_unique<slot>(std::move(name), config));
     const auto handle = add_reader(s, created);
     reply(s, m.request_id, {}, handle, config.read_timeout, config.max_message_size);
     return feed_result::next;
 }
 
-feed_result core::on_open(session &s, byte_span body)
+feed_result core::on_open(session& s, byte_span body)
 {
     open_frame m;
     if (!decode(body, m))
@@ -222,7 +231,7 @@ feed_result core::on_open(session &s, byte_span body)
             ec = error::bad_netpath; // no remote hosts are reachable from this host
     }
     // A broadcast cannot know its receivers, so it opens whether or not one exists.
-    if (!ec && !broadcast && !names_.find(name.key()))
+    if (!ec && !broadcast && !names_.find(name.key()) && !subscriptions_.any_match(name.key()))
         ec = error::file_not_found;
     if (!ec && s.handles.size() >= limits_.max_handles)
         ec = error::too_many_open_files;
@@ -231,14 +240,14 @@ feed_result core::on_open(session &s, byte_span body)
         return feed_result::next;
     }
     const auto handle = s.next_handle++;
-    auto &entry = s.handles[handle];
+    auto& entry = s.handles[handle];
     entry.key = name.key();
     entry.broadcast = broadcast;
     reply(s, m.request_id, {}, handle);
     return feed_result::next;
 }
 
-feed_result core::on_close(session &s, byte_span body)
+feed_result core::on_close(session& s, byte_span body)
 {
     close_frame m;
     if (!decode(body, m))
@@ -252,7 +261,7 @@ feed_result core::on_close(session &s, byte_span body)
     return feed_result::next;
 }
 
-feed_result core::on_write(session &s, byte_span body)
+feed_result core::on_write(session& s, byte_span body)
 {
     write_frame m;
     if (!decode(body, m))
@@ -262,42 +271,119 @@ feed_result core::on_write(session &s, byte_span body)
         s.acks.add(static_cast<std::uint32_t>(ec.value()), delivered);
         return feed_result::next;
     };
-    handle_entry *h = find_handle(s, m.handle);
+    handle_entry* h = find_handle(s, m.handle);
     if (!h)
         return result(error::invalid_handle, 0);
     if (h->rd)
         return result(error::access_denied, 0); // the server's own handle does not write
     if (h->broadcast && size > max_broadcast_size)
         return result(error::bad_netpath, 0);
-    slot *target = target_of(*h);
-    if (!target)
+    route(*h);
+    if (h->targets.empty())
         return result(error::file_not_found, 0);
-    for (const reader *r : target->readers())
-        if (r->owner == s.id) // a receiver writing to itself could wait on itself forever
+    auto fits = [&](slot* t) {
+        const auto max = t->config().max_message_size;
+        return max == 0 || size <= max;
+    };
+    if (slot* direct = h->direct) {
+        if (reads(s, *direct)) // a receiver writing to itself could wait on itself forever
             return result(error::access_denied, 0);
-    const auto max = target->config().max_message_size;
-    if (max != 0 && size > max)
-        return result(error::message_exceeds_max_size, 0);
-    if (!target->has_room_for(size)) {
-        if (std::find(target->blocked_writers.begin(), target->blocked_writers.end(), s.id) ==
-            target->blocked_writers.end())
-            target->blocked_writers.push_back(s.id);
-        return feed_result::blocked;
+        if (!fits(direct))
+            return result(error::message_exceeds_max_size, 0);
     }
-    target->enqueue(record::make(m.data.bytes));
-    pump(*target);
-    return result({}, 1);
+    // A full slot that holds writers back stops the write before any copy is
+    // queued, so it goes everywhere or (for now) nowhere. The writer's own
+    // subscriptions never hold it back: they drop instead.
+    for (slot* t : h->targets)
+        if (t->config().overflow == overflow_policy::block && fits(t) && !t->has_room_for(size) &&
+            !reads(s, *t)) {
+            if (std::find(t->blocked_writers.begin(), t->blocked_writers.end(), s.id) ==
+                t->blocked_writers.end())
+                t->blocked_writers.push_back(s.id);
+            return feed_result::blocked;
+        }
+    // One record, shared by every queue it goes to.
+    const record_ptr rec = record::make(m.data.bytes);
+    std::uint32_t delivered = 0;
+    for (slot* t : h->targets) {
+        const bool room = fits(t) && (t->has_room_for(size) ||
+                                      (t->config().overflow == overflow_policy::drop_oldest &&
+                                       t->make_room(size)));
+        if (!room) {
+            t->drop_newest(); // counted; its reader is told before the next record
+            continue;
+        }
+        t->enqueue(rec);
+        pump(*t);
+        ++delivered;
+    }
+    return result({}, delivered);
 }
 
-feed_result core::on_info(session &s, byte_span body)
+feed_result core::on_subscribe(session& s, byte_span body)
+{
+    subscribe_frame m;
+    if (!decode(body, m))
+        return fatal(s, error::invalid_data, "malformed subscribe");
+    handle_entry* h = find_handle(s, m.handle);
+    std::error_code ec;
+    const auto pattern = topic_pattern::parse(m.pattern, ec);
+    if (!h || !h->rd)
+        ec = h ? error::invalid_parameter : error::invalid_handle;
+    if (!ec) {
+        slot& target = *h->rd->target;
+        const auto key = pattern.key();
+        if (std::any_of(target.subscriptions.begin(), target.subscriptions.end(),
+                        [&](const topic_pattern& p) { return p.key() == key; }))
+            ec = error::already_exists;
+        else if (target.subscriptions.size() >= limits_.max_subscriptions)
+            ec = error::too_many_open_files;
+        else {
+            target.subscriptions.push_back(pattern);
+            subscriptions_.add(pattern, &target);
+            ++subscription_epoch_;
+        }
+    }
+    reply(s, m.request_id, ec);
+    return feed_result::next;
+}
+
+feed_result core::on_unsubscribe(session& s, byte_span body)
+{
+    unsubscribe_frame m;
+    if (!decode(body, m))
+        return fatal(s, error::invalid_data, "malformed unsubscribe");
+    handle_entry* h = find_handle(s, m.handle);
+    std::error_code ec;
+    const auto pattern = topic_pattern::parse(m.pattern, ec);
+    if (!h || !h->rd)
+        ec = h ? error::invalid_parameter : error::invalid_handle;
+    if (!ec) {
+        auto& list = h->rd->target->subscriptions;
+        const auto key = pattern.key();
+        auto it = std::find_if(list.begin(), list.end(),
+                               [&](const topic_pattern& p) { return p.key() == key; });
+        if (it == list.end()) {
+            ec = error::file_not_found;
+        } else {
+            subscriptions_.remove(*it, h->rd->target);
+            list.erase(it);
+            ++subscription_epoch_;
+        }
+    }
+    reply(s, m.request_id, ec);
+    return feed_result::next;
+}
+
+feed_result core::on_info(session& s, byte_span body)
 {
     info_frame m;
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed info");
     info_result_frame r;
     r.request_id = m.request_id;
-    handle_entry *h = find_handle(s, m.handle);
-    slot *target = h ? target_of(*h) : nullptr;
+    handle_entry* h = find_handle(s, m.handle);
+    slot* target = h ? target_of(*h) : nullptr;
     if (!h || !target) {
         r.error = static_cast<std::uint32_t>(h ? error::file_not_found : error::invalid_handle);
     } else {
@@ -307,40 +393,41 @@ feed_result core::on_info(session &s, byte_span body)
         r.next_size = counts.next_size;
         r.message_count = counts.messages;
         r.queued_bytes = counts.bytes;
+        r.dropped = counts.dropped;
     }
     s.acks.flush_to(s.out);
     send(s, r);
     return feed_result::next;
 }
 
-feed_result core::on_set_timeout(session &s, byte_span body)
+feed_result core::on_set_timeout(session& s, byte_span body)
 {
     set_timeout_frame m;
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed set_timeout");
-    handle_entry *h = find_handle(s, m.handle);
+    handle_entry* h = find_handle(s, m.handle);
     if (!h || !h->rd) {
         reply(s, m.request_id, h ? error::access_denied : error::invalid_handle);
         return feed_result::next;
     }
     // One timeout per slot, shared by every duplicate: tell them all.
-    slot &target = *h->rd->target;
+    slot& target = *h->rd->target;
     target.config().read_timeout = m.read_timeout;
-    for (reader *r : target.readers())
+    for (reader* r : target.readers())
         send(*sessions_.at(r->owner), timeout_changed_frame{r->handle, m.read_timeout});
     reply(s, m.request_id, {});
     return feed_result::next;
 }
 
-feed_result core::on_read_report(session &s, byte_span body)
+feed_result core::on_read_report(session& s, byte_span body)
 {
     read_report_frame m;
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed read_report");
-    handle_entry *h = find_handle(s, m.handle);
+    handle_entry* h = find_handle(s, m.handle);
     if (!h || !h->rd)
         return fatal(s, error::invalid_data, "read_report for a handle that is not a reader");
-    slot &target = *h->rd->target;
+    slot& target = *h->rd->target;
     if (!target.consume(*h->rd, m.consumed))
         return fatal(s, error::invalid_data, "read_report claims more records than were pushed");
     h->rd->window = std::min(m.window, limits_.max_window);
@@ -350,12 +437,12 @@ feed_result core::on_read_report(session &s, byte_span body)
     return feed_result::next;
 }
 
-feed_result core::on_poll(session &s, byte_span body)
+feed_result core::on_poll(session& s, byte_span body)
 {
     poll_frame m;
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed poll");
-    handle_entry *h = find_handle(s, m.handle);
+    handle_entry* h = find_handle(s, m.handle);
     if (!h || !h->rd) {
         reply(s, m.request_id, h ? error::invalid_parameter : error::invalid_handle);
         return feed_result::next;
@@ -365,12 +452,12 @@ feed_result core::on_poll(session &s, byte_span body)
     return feed_result::next;
 }
 
-feed_result core::on_duplicate(session &s, byte_span body)
+feed_result core::on_duplicate(session& s, byte_span body)
 {
     duplicate_frame m;
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed duplicate");
-    handle_entry *h = find_handle(s, m.handle);
+    handle_entry* h = find_handle(s, m.handle);
     if (!h || !h->rd) {
         reply(s, m.request_id, h ? error::invalid_parameter : error::invalid_handle);
         return feed_result::next;
@@ -384,7 +471,7 @@ feed_result core::on_duplicate(session &s, byte_span body)
     return feed_result::next;
 }
 
-feed_result core::on_attach(session &s, byte_span body)
+feed_result core::on_attach(session& s, byte_span body)
 {
     attach_frame m;
     if (!decode(body, m))
@@ -398,7 +485,7 @@ feed_result core::on_attach(session &s, byte_span body)
         reply(s, m.request_id, error::too_many_open_files);
         return feed_result::next;
     }
-    slot &target = *it->second;
+    slot& target = *it->second;
     tokens_.erase(it);
     const auto handle = add_reader(s, target);
     reply(s, m.request_id, {}, handle, target.config().read_timeout,
@@ -406,16 +493,16 @@ feed_result core::on_attach(session &s, byte_span body)
     return feed_result::next;
 }
 
-core::handle_entry *core::find_handle(session &s, std::uint32_t handle)
+core::handle_entry* core::find_handle(session& s, std::uint32_t handle)
 {
     auto it = s.handles.find(handle);
     return it == s.handles.end() ? nullptr : &it->second;
 }
 
-std::uint32_t core::add_reader(session &s, slot &target)
+std::uint32_t core::add_reader(session& s, slot& target)
 {
     const auto handle = s.next_handle++;
-    auto &entry = s.handles[handle];
+    auto& entry = s.handles[handle];
     entry.rd = std::make_unique<reader>();
     entry.rd->target = &target;
     entry.rd->owner = s.id;
@@ -424,13 +511,13 @@ std::uint32_t core::add_reader(session &s, slot &target)
     return handle;
 }
 
-void core::close_handle(session &s, std::uint32_t handle)
+void core::close_handle(session& s, std::uint32_t handle)
 {
     auto it = s.handles.find(handle);
     if (it == s.handles.end())
         return;
-    if (reader *r = it->second.rd.get()) {
-        slot &target = *r->target;
+    if (reader* r = it->second.rd.get()) {
+        slot& target = *r->target;
         target.remove_reader(r);
         if (target.readers().empty())
             destroy(target); // the last reader handle is gone: so is the slot
@@ -440,26 +527,52 @@ void core::close_handle(session &s, std::uint32_t handle)
     s.handles.erase(it);
 }
 
-slot *core::target_of(handle_entry &h)
+slot* core::target_of(handle_entry& h)
 {
     if (h.rd)
         return h.rd->target;
-    if (h.cached_epoch != names_.epoch()) {
-        h.cached = names_.find(h.key);
-        h.cached_epoch = names_.epoch();
-    }
-    return h.cached;
+    route(h);
+    return h.direct;
 }
 
-void core::pump(slot &target)
+void core::route(handle_entry& h)
 {
-    target.pump([&](reader &r, const record &rec) {
-        session &owner = *sessions_.at(r.owner);
+    const auto epoch = names_.epoch() + subscription_epoch_;
+    if (h.routed_epoch == epoch)
+        return;
+    h.routed_epoch = epoch;
+    h.targets.clear();
+    ++route_stamp_;
+    auto add = [&](slot* t) {
+        if (t->route_stamp != route_stamp_) {
+            t->route_stamp = route_stamp_;
+            h.targets.push_back(t);
+        }
+    };
+    h.direct = names_.find(h.key);
+    if (h.direct)
+        add(h.direct);
+    subscriptions_.match(h.key, add);
+}
+
+bool core::reads(const session& s, const slot& target) const
+{
+    return std::any_of(target.readers().begin(), target.readers().end(),
+                       [&](const reader* r) { return r->owner == s.id; });
+}
+
+void core::pump(slot& target)
+{
+    target.pump([&](reader& r, const queued_record& q) {
+        session& owner = *sessions_.at(r.owner);
+        if (q.missed_before)
+            encode(owner.out, gap_frame{r.handle, q.missed_before});
+        const record& rec = *q.rec;
         // record_frame, written by hand: this is the hot path.
-        auto &out = owner.out;
+        auto& out = owner.out;
         const auto start = out.size();
         out.resize(start + frame_header_size + 4 + rec.size());
-        auto *p = out.data() + start;
+        auto* p = out.data() + start;
         boost::endian::store_little_u32(p, 1 + 4 + rec.size());
         p[4] = static_cast<std::uint8_t>(frame_type::record);
         boost::endian::store_little_u32(p + 5, r.handle);
@@ -469,7 +582,7 @@ void core::pump(slot &target)
     });
 }
 
-void core::wake_writers(slot &target)
+void core::wake_writers(slot& target)
 {
     if (target.blocked_writers.empty() || !target.has_room_for(1))
         return;
@@ -481,9 +594,12 @@ void core::wake_writers(slot &target)
     target.blocked_writers.clear();
 }
 
-void core::destroy(slot &target)
+void core::destroy(slot& target)
 {
-    std::erase_if(tokens_, [&](const auto &t) { return t.second == &target; });
+    for (const auto& pattern : target.subscriptions)
+        subscriptions_.remove(pattern, &target);
+    subscription_epoch_ += !target.subscriptions.empty();
+    std::erase_if(tokens_, [&](const auto& t) { return t.second == &target; });
     // Held-back writers go on; their writes now find no receiver.
     for (auto id : target.blocked_writers)
         if (auto it = sessions_.find(id); it != sessions_.end()) {

@@ -4,6 +4,7 @@
 
 #include "namespace_tree.hpp"
 #include "slot.hpp"
+#include "subscription_tree.hpp"
 
 #include "slotbus/protocol.hpp"
 
@@ -22,6 +23,7 @@ struct core_limits {
     std::uint64_t default_slot_budget = 8u << 20; ///< unread bytes per slot unless create asks
     std::uint64_t max_slot_budget = 256u << 20;   ///< the most a create may ask for
     std::uint32_t max_handles = 4096;             ///< open handles per connection
+    std::uint32_t max_subscriptions = 1024;       ///< patterns per slot
     std::uint32_t max_window = 4096;              ///< records pushed ahead to one reader
     std::uint64_t push_bytes = 1u << 20;          ///< bytes pushed ahead to one reader
     std::string host_name;                        ///< `\\HOST\` names that mean this machine
@@ -48,63 +50,70 @@ public:
     explicit core(core_limits limits);
     ~core();
 
-    [[nodiscard]] const core_limits &limits() const noexcept { return limits_; }
+    [[nodiscard]] const core_limits& limits() const noexcept { return limits_; }
 
     session_id connect(peer_info peer);
     /// Closes every handle the session holds; slots whose last reader it was are destroyed.
     void disconnect(session_id id);
 
-    feed_result feed(session_id id, const frame_view &frame);
+    feed_result feed(session_id id, const frame_view& frame);
     /// The I/O layer found bytes that are no frame: queue a fatal frame saying why.
     void reject(session_id id, std::string_view why);
     /// Ends a batch of frames read together: their write results go out as one frame.
     void end_batch(session_id id);
 
     /// Frames waiting to be sent to the session; the I/O layer takes them.
-    [[nodiscard]] byte_buffer &outbox(session_id id);
+    [[nodiscard]] byte_buffer& outbox(session_id id);
 
     /// Sessions given output or resumed since the last call.
     std::vector<session_id> take_touched();
     /// True once for a session that was blocked and may go on.
     bool take_resume(session_id id);
 
-    [[nodiscard]] const namespace_tree &names() const noexcept { return names_; }
+    [[nodiscard]] const namespace_tree& names() const noexcept { return names_; }
     [[nodiscard]] std::size_t session_count() const noexcept { return sessions_.size(); }
 
 private:
     struct handle_entry;
     struct session;
 
-    feed_result on_hello(session &s, byte_span body);
-    feed_result on_create(session &s, byte_span body);
-    feed_result on_open(session &s, byte_span body);
-    feed_result on_close(session &s, byte_span body);
-    feed_result on_write(session &s, byte_span body);
-    feed_result on_info(session &s, byte_span body);
-    feed_result on_set_timeout(session &s, byte_span body);
-    feed_result on_read_report(session &s, byte_span body);
-    feed_result on_poll(session &s, byte_span body);
-    feed_result on_duplicate(session &s, byte_span body);
-    feed_result on_attach(session &s, byte_span body);
+    feed_result on_hello(session& s, byte_span body);
+    feed_result on_create(session& s, byte_span body);
+    feed_result on_open(session& s, byte_span body);
+    feed_result on_close(session& s, byte_span body);
+    feed_result on_write(session& s, byte_span body);
+    feed_result on_info(session& s, byte_span body);
+    feed_result on_set_timeout(session& s, byte_span body);
+    feed_result on_read_report(session& s, byte_span body);
+    feed_result on_poll(session& s, byte_span body);
+    feed_result on_duplicate(session& s, byte_span body);
+    feed_result on_attach(session& s, byte_span body);
+    feed_result on_subscribe(session& s, byte_span body);
+    feed_result on_unsubscribe(session& s, byte_span body);
 
-    feed_result fatal(session &s, error e, std::string_view why);
-    template <class Message> void send(session &s, const Message &m);
-    void reply(session &s, std::uint32_t request, std::error_code ec, std::uint32_t handle = 0,
+    feed_result fatal(session& s, error e, std::string_view why);
+    template <class Message> void send(session& s, const Message& m);
+    void reply(session& s, std::uint32_t request, std::error_code ec, std::uint32_t handle = 0,
                std::uint32_t a = 0, std::uint32_t b = 0, std::string_view text = {});
 
-    handle_entry *find_handle(session &s, std::uint32_t handle);
-    std::uint32_t add_reader(session &s, slot &target);
-    void close_handle(session &s, std::uint32_t handle);
-    slot *target_of(handle_entry &h);
-    void pump(slot &target);
-    void wake_writers(slot &target);
-    void destroy(slot &target);
-    void touch(session &s);
+    handle_entry* find_handle(session& s, std::uint32_t handle);
+    std::uint32_t add_reader(session& s, slot& target);
+    void close_handle(session& s, std::uint32_t handle);
+    slot* target_of(handle_entry& h);
+    void route(handle_entry& h);
+    [[nodiscard]] bool reads(const session& s, const slot& target) const;
+    void pump(slot& target);
+    void wake_writers(slot& target);
+    void destroy(slot& target);
+    void touch(session& s);
 
     core_limits limits_;
     namespace_tree names_;
+    subscription_tree subscriptions_;
+    std::uint64_t subscription_epoch_ = 0;
+    std::uint64_t route_stamp_ = 0;
     std::unordered_map<session_id, std::unique_ptr<session>> sessions_;
-    std::unordered_map<std::string, slot *> tokens_; // duplicate tokens, each used once
+    std::unordered_map<std::string, slot*> tokens_; // duplicate tokens, each used once
     std::vector<session_id> touched_;
     session_id next_session_ = 1;
     std::mt19937_64 token_random_;

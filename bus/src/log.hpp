@@ -9,7 +9,7 @@
 namespace slotbus::bus {
 
 /// Writes one whole line, so lines from the host never interleave mid-line.
-template <class... Parts> void log(const Parts &...parts)
+template <class... Parts> void log(const Parts&... parts)
 {
     std::ostringstream line;
     line << "slotbusd: ";

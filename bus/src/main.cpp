@@ -12,10 +12,10 @@
 
 namespace po = boost::program_options;
 
-int main(int argc, char **argv)
+int main(int argc, char** argv)
 {
     slotbus::bus::host_options options;
-    auto &limits = options.limits;
+    auto& limits = options.limits;
     std::uint64_t slot_budget = limits.default_slot_budget;
 
     po::options_description described("slotbusd — the slotbus host\n\nOptions");
@@ -46,7 +46,7 @@ int main(int argc, char **argv)
     try {
         po::store(po::parse_command_line(argc, argv, described), vm);
         po::notify(vm);
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
         std::cerr << "slotbusd: " << e.what() << "\n\n" << described << '\n';
         return 2;
     }

@@ -7,7 +7,7 @@ namespace slotbus::bus {
 namespace {
 
 // Splits a key at '\' without allocating.
-template <class F> void for_each_component(std::string_view key, F &&f)
+template <class F> void for_each_component(std::string_view key, F&& f)
 {
     while (true) {
         auto at = key.find('\\');
@@ -19,9 +19,9 @@ template <class F> void for_each_component(std::string_view key, F &&f)
 
 } // namespace
 
-slot *namespace_tree::find(std::string_view key) const
+slot* namespace_tree::find(std::string_view key) const
 {
-    const node *at = &root_;
+    const node* at = &root_;
     for_each_component(key, [&](std::string_view c) {
         auto it = at->children.find(c);
         at = it == at->children.end() ? nullptr : it->second.get();
@@ -30,11 +30,11 @@ slot *namespace_tree::find(std::string_view key) const
     return at ? at->value.get() : nullptr;
 }
 
-slot &namespace_tree::insert(std::unique_ptr<slot> s)
+slot& namespace_tree::insert(std::unique_ptr<slot> s)
 {
-    node *at = &root_;
+    node* at = &root_;
     for_each_component(s->name().key(), [&](std::string_view c) {
-        auto &child = at->children[std::string(c)];
+        auto& child = at->children[std::string(c)];
         if (!child)
             child = std::make_unique<node>();
         at = child.get();
@@ -48,9 +48,8 @@ slot &namespace_tree::insert(std::unique_ptr<slot> s)
 
 void namespace_tree::erase(std::string_view key)
 {
-    std::vector<std::pair<node *, std::string_view>>
-        trail; // (parent, component) from the root down
-    node *at = &root_;
+    std::vector<std::pair<node*, std::string_view>> trail; // (parent, component) from the root down
+    node* at = &root_;
     for_each_component(key, [&](std::string_view c) {
         auto it = at->children.find(c);
         if (it == at->children.end())
@@ -73,16 +72,16 @@ void namespace_tree::erase(std::string_view key)
     }
 }
 
-void namespace_tree::for_each(const std::function<void(slot &)> &f) const
+void namespace_tree::for_each(const std::function<void(slot&)>& f) const
 {
-    std::function<void(const node &)> walk = [&](const node &n) {
+    std::function<void(const node&)> walk = [&](const node& n) {
         if (n.value)
             f(*n.value);
-        std::vector<const std::string *> names;
-        for (const auto &[name, child] : n.children)
+        std::vector<const std::string*> names;
+        for (const auto& [name, child] : n.children)
             names.push_back(&name);
         std::sort(names.begin(), names.end(), [](auto a, auto b) { return *a < *b; });
-        for (const auto *name : names)
+        for (const auto* name : names)
             walk(*n.children.find(*name)->second);
     };
     walk(root_);

@@ -18,10 +18,10 @@ namespace slotbus::bus {
 class namespace_tree {
 public:
     /// The slot whose key (a slot_name::key()) this is, or nullptr.
-    [[nodiscard]] slot *find(std::string_view key) const;
+    [[nodiscard]] slot* find(std::string_view key) const;
 
     /// Adds a slot; the caller checked that its name is free.
-    slot &insert(std::unique_ptr<slot> s);
+    slot& insert(std::unique_ptr<slot> s);
 
     /// Destroys the slot of that key and prunes directories left empty.
     void erase(std::string_view key);
@@ -30,7 +30,7 @@ public:
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
     /// Calls f(slot&) for every slot, depth first, children in name order.
-    void for_each(const std::function<void(slot &)> &f) const;
+    void for_each(const std::function<void(slot&)>& f) const;
 
 private:
     struct string_hash {

@@ -19,26 +19,26 @@ class record {
 public:
     static record_ptr make(std::span<const std::uint8_t> bytes)
     {
-        void *memory = ::operator new(sizeof(record) + bytes.size());
-        auto *r = new (memory) record(static_cast<std::uint32_t>(bytes.size()));
+        void* memory = ::operator new(sizeof(record) + bytes.size());
+        auto* r = new (memory) record(static_cast<std::uint32_t>(bytes.size()));
         if (!bytes.empty())
             std::memcpy(r->data(), bytes.data(), bytes.size());
         return record_ptr(r);
     }
 
     [[nodiscard]] std::uint32_t size() const noexcept { return size_; }
-    [[nodiscard]] std::uint8_t *data() noexcept
+    [[nodiscard]] std::uint8_t* data() noexcept
     {
-        return reinterpret_cast<std::uint8_t *>(this + 1);
+        return reinterpret_cast<std::uint8_t*>(this + 1);
     }
-    [[nodiscard]] const std::uint8_t *data() const noexcept
+    [[nodiscard]] const std::uint8_t* data() const noexcept
     {
-        return reinterpret_cast<const std::uint8_t *>(this + 1);
+        return reinterpret_cast<const std::uint8_t*>(this + 1);
     }
     [[nodiscard]] std::span<const std::uint8_t> bytes() const noexcept { return {data(), size_}; }
 
-    friend void intrusive_ptr_add_ref(record *r) noexcept { ++r->refs_; }
-    friend void intrusive_ptr_release(record *r) noexcept
+    friend void intrusive_ptr_add_ref(record* r) noexcept { ++r->refs_; }
+    friend void intrusive_ptr_release(record* r) noexcept
     {
         if (--r->refs_ == 0) {
             r->~record();

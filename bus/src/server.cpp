@@ -17,7 +17,7 @@ using local = asio::local::stream_protocol;
 
 namespace {
 
-peer_info credentials_of(local::socket &socket)
+peer_info credentials_of(local::socket& socket)
 {
     ucred cred{};
     socklen_t len = sizeof cred;
@@ -28,14 +28,14 @@ peer_info credentials_of(local::socket &socket)
 
 } // namespace
 
-server::server(asio::io_context &io, host_options options)
+server::server(asio::io_context& io, host_options options)
     : io_(io), options_(std::move(options)), core_(options_.limits), acceptor_(io), signals_(io)
 {
 }
 
 server::~server() = default;
 
-void server::start(std::error_code &ec)
+void server::start(std::error_code& ec)
 {
     namespace fs = std::filesystem;
     ec.clear();
@@ -90,7 +90,7 @@ void server::start(std::error_code &ec)
 
 void server::wait_signal()
 {
-    signals_.async_wait([this](const boost::system::error_code &ec, int signo) {
+    signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
         if (ec)
             return;
         if (signo == SIGHUP) {
@@ -105,7 +105,7 @@ void server::wait_signal()
 
 void server::accept()
 {
-    acceptor_.async_accept([this](const boost::system::error_code &ec, local::socket socket) {
+    acceptor_.async_accept([this](const boost::system::error_code& ec, local::socket socket) {
         if (ec) {
             if (ec != asio::error::operation_aborted && !stopped_) {
                 log("accept failed: ", ec.message());

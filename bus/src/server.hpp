@@ -26,16 +26,16 @@ class session;
 /// Runs on one io_context thread: the core needs no locks.
 class server {
 public:
-    server(boost::asio::io_context &io, host_options options);
+    server(boost::asio::io_context& io, host_options options);
     ~server();
 
     /// Binds the socket (mode 0600). Fails with error::already_exists when a
     /// live host answers on it; replaces the socket of a dead one.
-    void start(std::error_code &ec);
+    void start(std::error_code& ec);
     /// Stops accepting, closes every connection and removes the socket.
     void stop();
 
-    [[nodiscard]] const std::string &socket_path() const noexcept { return options_.socket_path; }
+    [[nodiscard]] const std::string& socket_path() const noexcept { return options_.socket_path; }
 
 private:
     friend class session;
@@ -46,7 +46,7 @@ private:
     void flush_touched();
     void forget(session_id id);
 
-    boost::asio::io_context &io_;
+    boost::asio::io_context& io_;
     host_options options_;
     core core_;
     boost::asio::local::stream_protocol::acceptor acceptor_;

@@ -16,7 +16,7 @@ namespace {
 constexpr std::size_t initial_buffer = 64 * 1024;
 }
 
-session::session(server &owner, asio::local::stream_protocol::socket socket, session_id id)
+session::session(server& owner, asio::local::stream_protocol::socket socket, session_id id)
     : owner_(owner), socket_(std::move(socket)), id_(id), in_(initial_buffer)
 {
 }
@@ -49,7 +49,7 @@ void session::read()
     reading_ = true;
     socket_.async_read_some(
         asio::buffer(in_.data() + end_, in_.size() - end_),
-        [self = shared_from_this()](const boost::system::error_code &ec, std::size_t n) {
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
             self->reading_ = false;
             if (self->shut_)
                 return;
@@ -64,7 +64,7 @@ void session::read()
 
 void session::process()
 {
-    core &c = owner_.core_;
+    core& c = owner_.core_;
     const std::size_t max_frame = c.limits().max_frame_size();
     while (!closing_) {
         auto found = decode_frame({in_.data() + begin_, end_ - begin_}, max_frame);
@@ -113,7 +113,7 @@ void session::flush()
 {
     if (write_active_ || shut_)
         return;
-    auto &outbox = owner_.core_.outbox(id_);
+    auto& outbox = owner_.core_.outbox(id_);
     if (outbox.empty()) {
         if (closing_)
             shut();
@@ -123,11 +123,11 @@ void session::flush()
     writing_.swap(outbox);
     write_active_ = true;
     asio::async_write(socket_, asio::buffer(writing_),
-                      [self = shared_from_this()](const boost::system::error_code &ec,
+                      [self = shared_from_this()](const boost::system::error_code& ec,
                                                   std::size_t) { self->on_written(ec); });
 }
 
-void session::on_written(const boost::system::error_code &ec)
+void session::on_written(const boost::system::error_code& ec)
 {
     write_active_ = false;
     if (shut_)

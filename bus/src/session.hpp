@@ -15,7 +15,7 @@ class server;
 /// Single-threaded: lives on the server's io_context thread.
 class session : public std::enable_shared_from_this<session> {
 public:
-    session(server &owner, boost::asio::local::stream_protocol::socket socket, session_id id);
+    session(server& owner, boost::asio::local::stream_protocol::socket socket, session_id id);
 
     void start();
     /// Sends what the core queued, if no write is under way.
@@ -28,10 +28,10 @@ public:
 private:
     void read();
     void process();
-    void on_written(const boost::system::error_code &ec);
+    void on_written(const boost::system::error_code& ec);
     [[nodiscard]] bool output_full() const;
 
-    server &owner_;
+    server& owner_;
     boost::asio::local::stream_protocol::socket socket_;
     session_id id_;
     byte_buffer in_;

@@ -4,7 +4,7 @@
 
 namespace slotbus::bus {
 
-void slot::remove_reader(reader *r)
+void slot::remove_reader(reader* r)
 {
     std::erase(readers_, r);
     if (!r->in_flight.empty()) {
@@ -13,7 +13,7 @@ void slot::remove_reader(reader *r)
                    std::make_move_iterator(r->in_flight.end()),
                    std::make_move_iterator(pending_.begin()),
                    std::make_move_iterator(pending_.end()), std::back_inserter(merged),
-                   [](const queued_record &a, const queued_record &b) { return a.seq < b.seq; });
+                   [](const queued_record& a, const queued_record& b) { return a.seq < b.seq; });
         pending_ = std::move(merged);
         r->in_flight.clear();
         r->in_flight_bytes = 0;
@@ -21,7 +21,26 @@ void slot::remove_reader(reader *r)
     r->target = nullptr;
 }
 
-bool slot::consume(reader &r, std::uint32_t n)
+bool slot::make_room(std::size_t size)
+{
+    std::uint32_t gap = 0;
+    while (!has_room_for(size) && !pending_.empty()) {
+        auto& oldest = pending_.front();
+        gap += 1 + oldest.missed_before;
+        unread_bytes_ -= oldest.rec->size();
+        --unread_;
+        ++dropped_;
+        pending_.pop_front();
+    }
+    // The reader hears of the gap before whatever comes next, in order.
+    if (pending_.empty())
+        pending_gap_ += gap;
+    else
+        pending_.front().missed_before += gap;
+    return has_room_for(size);
+}
+
+bool slot::consume(reader& r, std::uint32_t n)
 {
     if (n > r.in_flight.size())
         return false;
@@ -40,8 +59,9 @@ slot_counts slot::counts() const noexcept
     slot_counts c;
     c.messages = unread_;
     c.bytes = unread_bytes_;
-    const queued_record *oldest = pending_.empty() ? nullptr : &pending_.front();
-    for (const reader *r : readers_)
+    c.dropped = dropped_;
+    const queued_record* oldest = pending_.empty() ? nullptr : &pending_.front();
+    for (const reader* r : readers_)
         if (!r->in_flight.empty() && (!oldest || r->in_flight.front().seq < oldest->seq))
             oldest = &r->in_flight.front();
     if (oldest)
@@ -49,10 +69,10 @@ slot_counts slot::counts() const noexcept
     return c;
 }
 
-reader *slot::next_reader_with_room(std::uint32_t size)
+reader* slot::next_reader_with_room(std::uint32_t size)
 {
     for (std::size_t tried = 0; tried < readers_.size(); ++tried) {
-        reader *r = readers_[(turn_ + tried) % readers_.size()];
+        reader* r = readers_[(turn_ + tried) % readers_.size()];
         const bool room = r->in_flight.size() < r->window &&
                           (r->in_flight.empty() || r->in_flight_bytes + size <= config_.push_bytes);
         if (room) {

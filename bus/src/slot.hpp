@@ -3,10 +3,13 @@
 
 #include "record.hpp"
 
+#include "slotbus/protocol.hpp"
 #include "slotbus/slot_name.hpp"
+#include "slotbus/topic_pattern.hpp"
 
 #include <cstdint>
 #include <deque>
+#include <utility>
 #include <vector>
 
 namespace slotbus::bus {
@@ -18,12 +21,13 @@ class slot;
 struct queued_record {
     std::uint64_t seq; ///< arrival order within the slot
     record_ptr rec;
+    std::uint32_t missed_before = 0; ///< records dropped just ahead of this one
 };
 
 /// One reader handle of a slot (the creator's, or a duplicate's). Records
 /// pushed to it stay counted in the slot until the reader reports them read.
 struct reader {
-    slot *target = nullptr;
+    slot* target = nullptr;
     session_id owner = 0;
     std::uint32_t handle = 0;
     std::uint32_t window = 0; ///< records it lets the host push ahead
@@ -34,14 +38,16 @@ struct reader {
 struct slot_config {
     std::uint32_t max_message_size = 0; ///< 0: any size
     std::uint32_t read_timeout = 0;
-    std::uint64_t byte_budget = 0; ///< unread bytes before writers are held back
+    std::uint64_t byte_budget = 0; ///< unread bytes before the overflow policy acts
     std::uint64_t push_bytes = 0;  ///< bytes pushed ahead to one reader at most
+    overflow_policy overflow = overflow_policy::block;
 };
 
 struct slot_counts {
     std::uint32_t messages = 0;
     std::uint32_t next_size = 0xffffffff;
     std::uint64_t bytes = 0;
+    std::uint64_t dropped = 0;
 };
 
 /// A slot's queue: records not yet pushed wait in `pending`; pushed ones sit in
@@ -49,43 +55,56 @@ struct slot_counts {
 /// Single-threaded: used only on the routing core's thread.
 class slot {
 public:
-    slot(slot_name name, const slot_config &config) : name_(std::move(name)), config_(config) {}
+    slot(slot_name name, const slot_config& config) : name_(std::move(name)), config_(config) {}
 
-    [[nodiscard]] const slot_name &name() const noexcept { return name_; }
-    [[nodiscard]] slot_config &config() noexcept { return config_; }
+    [[nodiscard]] const slot_name& name() const noexcept { return name_; }
+    [[nodiscard]] slot_config& config() noexcept { return config_; }
 
-    /// Back-pressure: an empty slot takes any record, so one larger than the
-    /// budget still moves, alone.
+    /// An empty slot takes any record, so one larger than the budget still
+    /// moves, alone.
     [[nodiscard]] bool has_room_for(std::size_t size) const noexcept
     {
         return unread_ == 0 || unread_bytes_ + size <= config_.byte_budget;
     }
 
+    /// Queues a record; it carries the count of records dropped just before it.
     void enqueue(record_ptr rec)
     {
         unread_bytes_ += rec->size();
         ++unread_;
-        pending_.push_back({next_seq_++, std::move(rec)});
+        pending_.push_back({next_seq_++, std::move(rec), std::exchange(pending_gap_, 0)});
     }
 
-    void add_reader(reader *r) { readers_.push_back(r); }
+    /// drop_oldest: drops the oldest records not yet pushed until `size` fits.
+    /// False when it cannot fit even so (the rest was pushed ahead already).
+    bool make_room(std::size_t size);
+
+    /// Counts a record dropped instead of queued; the reader hears of it
+    /// before the next record.
+    void drop_newest()
+    {
+        ++dropped_;
+        ++pending_gap_;
+    }
+
+    void add_reader(reader* r) { readers_.push_back(r); }
 
     /// Returns what was pushed to r but not read to the front of the queue, in
     /// arrival order, so another reader of the slot gets it.
-    void remove_reader(reader *r);
+    void remove_reader(reader* r);
 
-    [[nodiscard]] const std::vector<reader *> &readers() const noexcept { return readers_; }
+    [[nodiscard]] const std::vector<reader*>& readers() const noexcept { return readers_; }
 
     /// Pushes pending records to readers with room in their window, in turn;
-    /// emit(reader&, const record&) sends one.
-    template <class Emit> void pump(Emit &&emit)
+    /// emit(reader&, const queued_record&) sends one (with its gap, if any).
+    template <class Emit> void pump(Emit&& emit)
     {
         while (!pending_.empty()) {
-            reader *to = next_reader_with_room(pending_.front().rec->size());
+            reader* to = next_reader_with_room(pending_.front().rec->size());
             if (!to)
                 return;
-            queued_record &front = pending_.front();
-            emit(*to, *front.rec);
+            queued_record& front = pending_.front();
+            emit(*to, front);
             to->in_flight_bytes += front.rec->size();
             to->in_flight.push_back(std::move(front));
             pending_.pop_front();
@@ -94,25 +113,31 @@ public:
 
     /// The reader read n of the records pushed to it. False if it claims more
     /// than it was sent.
-    bool consume(reader &r, std::uint32_t n);
+    bool consume(reader& r, std::uint32_t n);
 
     /// Exact: every record not yet read, wherever it waits.
     [[nodiscard]] slot_counts counts() const noexcept;
 
     /// Sessions held back because this slot was full; resumed when it drains.
     std::vector<session_id> blocked_writers;
+    /// The patterns this slot is subscribed to.
+    std::vector<topic_pattern> subscriptions;
+    /// The last write routed here: one copy per slot, however many patterns match.
+    std::uint64_t route_stamp = 0;
 
 private:
-    reader *next_reader_with_room(std::uint32_t size);
+    reader* next_reader_with_room(std::uint32_t size);
 
     slot_name name_;
     slot_config config_;
     std::deque<queued_record> pending_;
-    std::vector<reader *> readers_;
+    std::vector<reader*> readers_;
     std::size_t turn_ = 0;
     std::uint64_t next_seq_ = 0;
     std::uint32_t unread_ = 0;
     std::uint64_t unread_bytes_ = 0;
+    std::uint64_t dropped_ = 0;
+    std::uint32_t pending_gap_ = 0; // drops not yet attached to a record
 };
 
 } // namespace slotbus::bus

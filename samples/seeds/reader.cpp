@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-int main(int argc, char **argv)
+int main(int argc, char** argv)
 {
     std::string name = R"(\\.\mailslot\sample_mailslot)";
     long limit = -1; // records to read before exiting; -1: forever

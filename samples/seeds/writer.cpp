@@ -12,7 +12,7 @@
 
 namespace {
 
-bool write_slot(slotbus::client_slot &slot, std::string_view message)
+bool write_slot(slotbus::client_slot& slot, std::string_view message)
 {
     std::error_code ec;
     slot.write(message, ec);
@@ -27,7 +27,7 @@ bool write_slot(slotbus::client_slot &slot, std::string_view message)
 
 } // namespace
 
-int main(int argc, char **argv)
+int main(int argc, char** argv)
 {
     std::string name = R"(\\.\mailslot\sample_mailslot)";
     int pause_ms = 5000;

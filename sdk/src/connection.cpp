@@ -42,7 +42,7 @@ void connection_impl::start_connect(std::string address, std::string client_name
         self->connecting_.emplace(std::move(h));
         self->socket_.async_connect(
             asio::local::stream_protocol::endpoint(socket_path_of(address)),
-            [self, name = std::move(name)](const error_code &ec) {
+            [self, name = std::move(name)](const error_code& ec) {
                 if (ec) {
                     auto handler = std::move(*self->connecting_);
                     self->connecting_.reset();
@@ -87,7 +87,7 @@ void connection_impl::start_write(std::uint32_t handle, byte_buffer frame, write
 }
 
 void connection_impl::start_read(std::uint32_t handle,
-                                 std::variant<read_string_handler, read_buffer_handler> h,
+                                 read_handler h,
                                  asio::mutable_buffer into)
 {
     asio::dispatch(
@@ -99,7 +99,7 @@ void connection_impl::start_read(std::uint32_t handle,
                     op, self->broken_ ? self->broken_ : error_code(error::invalid_handle), {}, 0);
                 return;
             }
-            reader_state &r = it->second;
+            reader_state& r = it->second;
             if (!r.window_sent) {
                 // The host pushes nothing ahead until a reader first reads: a
                 // handle that never reads holds back no records from its duplicates.
@@ -108,7 +108,7 @@ void connection_impl::start_read(std::uint32_t handle,
                 self->dirty_readers_.push_back(handle);
             }
             r.waiting.push_back(std::move(op));
-            read_op &queued = r.waiting.back();
+            read_op& queued = r.waiting.back();
             if (r.records.empty()) {
                 if (r.read_timeout == 0) {
                     // Records may be on their way: ask the host, which answers
@@ -122,7 +122,7 @@ void connection_impl::start_read(std::uint32_t handle,
                     queued.timer = std::make_unique<asio::steady_timer>(
                         self->executor_, std::chrono::milliseconds(r.read_timeout));
                     queued.timer->async_wait(
-                        [weak = std::weak_ptr(self), handle, id = queued.id](const error_code &ec) {
+                        [weak = std::weak_ptr(self), handle, id = queued.id](const error_code& ec) {
                             if (auto strong = weak.lock(); strong && !ec)
                                 strong->expire(handle, id);
                         });
@@ -148,7 +148,7 @@ void connection_impl::drop_reader(std::uint32_t handle)
             return;
         auto waiting = std::move(it->second.waiting);
         self->readers_.erase(it);
-        for (auto &op : waiting)
+        for (auto& op : waiting)
             self->complete_read(op, asio::error::operation_aborted, {}, 0);
     });
 }
@@ -169,7 +169,7 @@ void connection_impl::close()
 
 // ---- I/O ------------------------------------------------------------------------------------
 
-void connection_impl::send(byte_buffer &&frame)
+void connection_impl::send(byte_buffer&& frame)
 {
     if (pending_.empty())
         pending_.swap(frame);
@@ -198,7 +198,7 @@ void connection_impl::flush()
     write_active_ = true;
     // One write at a time; whatever queues meanwhile goes out with the next.
     asio::async_write(socket_, asio::buffer(writing_),
-                      [self = shared_from_this()](const error_code &ec, std::size_t) {
+                      [self = shared_from_this()](const error_code& ec, std::size_t) {
                           self->write_active_ = false;
                           if (ec)
                               self->fail(ec);
@@ -224,7 +224,7 @@ void connection_impl::read_loop()
     }
     socket_.async_read_some(
         asio::buffer(in_.data() + end_, in_.size() - end_),
-        [self = shared_from_this()](const error_code &ec, std::size_t n) {
+        [self = shared_from_this()](const error_code& ec, std::size_t n) {
             if (self->broken_)
                 return;
             if (ec) {
@@ -253,7 +253,7 @@ void connection_impl::read_loop()
         });
 }
 
-void connection_impl::on_frame(const frame_view &frame)
+void connection_impl::on_frame(const frame_view& frame)
 {
     auto malformed = [this] { fail(error::invalid_data, "malformed frame from the host"); };
     switch (frame.type) {
@@ -299,14 +299,15 @@ void connection_impl::on_frame(const frame_view &frame)
         auto h = std::move(it->second);
         requests_.erase(it);
         reply r;
-        r.info = {m.max_message_size, m.next_size, m.message_count, m.read_timeout, m.queued_bytes};
+        r.info = {m.max_message_size, m.next_size,    m.message_count,
+                  m.read_timeout,     m.queued_bytes, m.dropped};
         asio::post(executor_, asio::append(std::move(h), to_error(m.error), std::move(r)));
         return;
     }
     case frame_type::write_acks: {
         write_acks_frame m;
         bool ok = decode(frame.body, m);
-        ok = ok && for_each_ack_run(m.runs.bytes, [&](const ack_run &run) {
+        ok = ok && for_each_ack_run(m.runs.bytes, [&](const ack_run& run) {
                  for (std::uint32_t i = 0; i < run.count && ok; ++i) {
                      if (writes_.empty()) {
                          ok = false;
@@ -329,9 +330,18 @@ void connection_impl::on_frame(const frame_view &frame)
         auto it = readers_.find(m.handle);
         if (it == readers_.end())
             return; // closed here already; the host learns of the close in order
-        it->second.records.emplace_back(reinterpret_cast<const char *>(m.data.bytes.data()),
+        it->second.records.push_back({{}, std::exchange(it->second.gap, 0)});
+        it->second.records.back().data.assign(reinterpret_cast<const char*>(m.data.bytes.data()),
                                         m.data.bytes.size());
         serve(m.handle, it->second);
+        return;
+    }
+    case frame_type::gap: {
+        gap_frame m;
+        if (!decode(frame.body, m))
+            return malformed();
+        if (auto it = readers_.find(m.handle); it != readers_.end())
+            it->second.gap += m.missed;
         return;
     }
     case frame_type::timeout_changed: {
@@ -356,29 +366,28 @@ void connection_impl::on_frame(const frame_view &frame)
 
 // ---- reads ----------------------------------------------------------------------------------
 
-void connection_impl::serve(std::uint32_t handle, reader_state &r)
+void connection_impl::serve(std::uint32_t handle, reader_state& r)
 {
     while (!r.waiting.empty() && !r.records.empty()) {
         read_op op = std::move(r.waiting.front());
         r.waiting.pop_front();
-        std::string &next = r.records.front();
+        const std::size_t size = r.records.front().data.size();
         const bool into_buffer = op.handler.index() == 1;
-        if (into_buffer && next.size() > op.into.size()) {
+        if (into_buffer && size > op.into.size()) {
             // Too small: the record stays, whole; the caller learns its size.
-            complete_read(op, error::insufficient_buffer, {}, next.size());
+            complete_read(op, error::insufficient_buffer, {}, size);
             continue;
         }
-        std::string record = std::move(next);
+        received_record record = std::move(r.records.front());
         r.records.pop_front();
-        const auto size = record.size();
         if (into_buffer && size)
-            std::memcpy(op.into.data(), record.data(), size);
+            std::memcpy(op.into.data(), record.data.data(), size);
         report(handle, r);
-        complete_read(op, {}, into_buffer ? std::string{} : std::move(record), size);
+        complete_read(op, {}, std::move(record), size);
     }
 }
 
-void connection_impl::report(std::uint32_t handle, reader_state &r)
+void connection_impl::report(std::uint32_t handle, reader_state& r)
 {
     // Reported before the read completes, so the host's count stays exact.
     ++r.unreported;
@@ -394,7 +403,7 @@ void connection_impl::expire(std::uint32_t handle, std::uint64_t op_id)
     auto it = readers_.find(handle);
     if (it == readers_.end())
         return;
-    auto &waiting = it->second.waiting;
+    auto& waiting = it->second.waiting;
     for (auto op = waiting.begin(); op != waiting.end(); ++op)
         if (op->id == op_id) {
             read_op done = std::move(*op);
@@ -404,16 +413,23 @@ void connection_impl::expire(std::uint32_t handle, std::uint64_t op_id)
         }
 }
 
-void connection_impl::complete_read(read_op &op, error_code ec, std::string record,
+void connection_impl::complete_read(read_op& op, error_code ec, received_record record,
                                     std::size_t size)
 {
     if (op.timer)
         op.timer->cancel();
-    if (op.handler.index() == 0)
-        asio::post(executor_,
-                   asio::append(std::move(std::get<0>(op.handler)), ec, std::move(record)));
-    else
+    switch (op.handler.index()) {
+    case 0:
+        asio::post(executor_, asio::append(std::move(std::get<0>(op.handler)), ec,
+                                           std::move(record.data)));
+        break;
+    case 1:
         asio::post(executor_, asio::append(std::move(std::get<1>(op.handler)), ec, size));
+        break;
+    default:
+        asio::post(executor_,
+                   asio::append(std::move(std::get<2>(op.handler)), ec, std::move(record)));
+    }
 }
 
 void connection_impl::fail(error_code ec, std::string why)
@@ -430,14 +446,14 @@ void connection_impl::fail(error_code ec, std::string why)
         connecting_.reset();
         asio::post(executor_, asio::append(std::move(h), ec, reply{}));
     }
-    for (auto &[id, h] : requests_)
+    for (auto& [id, h] : requests_)
         asio::post(executor_, asio::append(std::move(h), gone, reply{}));
     requests_.clear();
-    for (auto &h : writes_)
+    for (auto& h : writes_)
         asio::post(executor_, asio::append(std::move(h), gone, std::uint32_t{0}));
     writes_.clear();
-    for (auto &[handle, r] : readers_)
-        for (auto &op : r.waiting)
+    for (auto& [handle, r] : readers_)
+        for (auto& op : r.waiting)
             complete_read(op, gone, {}, 0);
     readers_.clear();
     polls_.clear();
@@ -465,13 +481,13 @@ connection::~connection()
         impl_->close();
 }
 
-void connection::connect(const std::string &address, std::error_code &ec)
+void connection::connect(const std::string& address, std::error_code& ec)
 {
     impl_->wait<detail::reply>(
         [&](auto h) { impl_->start_connect(address, options_.client_name, std::move(h)); }, ec);
 }
 
-void connection::connect(const std::string &address)
+void connection::connect(const std::string& address)
 {
     std::error_code ec;
     connect(address, ec);
@@ -498,7 +514,7 @@ std::uint32_t connection::max_record_size() const noexcept
     return impl_->max_record_size();
 }
 
-const std::string &connection::host_name() const noexcept
+const std::string& connection::host_name() const noexcept
 {
     return impl_->host_name();
 }

@@ -5,7 +5,7 @@ namespace {
 
 class category final : public std::error_category {
 public:
-    const char *name() const noexcept override { return "slotbus"; }
+    const char* name() const noexcept override { return "slotbus"; }
 
     std::string message(int value) const override
     {
@@ -84,13 +84,13 @@ public:
 
 } // namespace
 
-const std::error_category &error_category() noexcept
+const std::error_category& error_category() noexcept
 {
     static const category instance;
     return instance;
 }
 
-void throw_if(const std::error_code &ec, const char *what)
+void throw_if(const std::error_code& ec, const char* what)
 {
     if (ec)
         throw system_error(ec, what);

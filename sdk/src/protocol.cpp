@@ -4,7 +4,7 @@ namespace slotbus {
 
 bool known_frame_type(std::uint8_t value) noexcept
 {
-    return (value >= 0x01 && value <= 0x0b) || (value >= 0x81 && value <= 0x86) || value == 0x8f;
+    return (value >= 0x01 && value <= 0x0d) || (value >= 0x81 && value <= 0x87) || value == 0x8f;
 }
 
 decoded_frame decode_frame(byte_span bytes, std::size_t max_frame_size) noexcept
@@ -47,17 +47,17 @@ void ack_batch::add(std::uint32_t error, std::uint32_t delivered)
         runs_.push_back({1, error, delivered});
 }
 
-void ack_batch::flush_to(byte_buffer &out)
+void ack_batch::flush_to(byte_buffer& out)
 {
     if (runs_.empty())
         return;
     const std::size_t start = out.size();
     out.resize(start + frame_header_size + runs_.size() * ack_run_size);
-    auto *p = out.data() + start;
+    auto* p = out.data() + start;
     boost::endian::store_little_u32(p, static_cast<std::uint32_t>(1 + runs_.size() * ack_run_size));
     p[4] = static_cast<std::uint8_t>(frame_type::write_acks);
     p += frame_header_size;
-    for (const auto &run : runs_) {
+    for (const auto& run : runs_) {
         boost::endian::store_little_u32(p, run.count);
         boost::endian::store_little_u32(p + 4, run.error);
         boost::endian::store_little_u32(p + 8, run.delivered);

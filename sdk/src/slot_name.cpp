@@ -55,7 +55,7 @@ std::string fold_case(std::string_view text)
     return out;
 }
 
-slot_name slot_name::parse(std::string_view text, std::error_code &ec)
+slot_name slot_name::parse(std::string_view text, std::error_code& ec)
 {
     ec.clear();
     slot_name name;
@@ -126,7 +126,7 @@ std::string slot_name::str() const
     return out;
 }
 
-bool operator==(const slot_name &a, const slot_name &b) noexcept
+bool operator==(const slot_name& a, const slot_name& b) noexcept
 {
     return a.scope_ == b.scope_ && a.key_ == b.key_ && iequals(a.server_, b.server_);
 }

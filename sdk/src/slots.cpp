@@ -11,7 +11,7 @@ using detail::connection_impl;
 using detail::reply;
 
 // Sends one request frame and waits for its answer.
-template <class Message> reply request(connection_impl &impl, Message m, std::error_code &ec)
+template <class Message> reply request(connection_impl& impl, Message m, std::error_code& ec)
 {
     m.request_id = impl.next_request_id();
     byte_buffer frame;
@@ -21,7 +21,7 @@ template <class Message> reply request(connection_impl &impl, Message m, std::er
 }
 
 // The destructor's close: sent, not waited for.
-void close_quietly(const std::shared_ptr<connection_impl> &impl, std::uint32_t handle)
+void close_quietly(const std::shared_ptr<connection_impl>& impl, std::uint32_t handle)
 {
     close_frame m{impl->next_request_id(), handle};
     byte_buffer frame;
@@ -29,8 +29,8 @@ void close_quietly(const std::shared_ptr<connection_impl> &impl, std::uint32_t h
     impl->start_request(std::move(frame), m.request_id, [](boost::system::error_code, reply) {});
 }
 
-slot_info info_of(const std::shared_ptr<connection_impl> &impl, std::uint32_t handle,
-                  std::error_code &ec)
+slot_info info_of(const std::shared_ptr<connection_impl>& impl, std::uint32_t handle,
+                  std::error_code& ec)
 {
     if (!impl) {
         ec = error::invalid_handle;
@@ -43,9 +43,8 @@ slot_info info_of(const std::shared_ptr<connection_impl> &impl, std::uint32_t ha
 
 // ---- server_slot ----------------------------------------------------------------------------
 
-server_slot server_slot::create(connection &bus, std::string_view name,
-                                std::uint32_t max_message_size, std::uint32_t read_timeout,
-                                std::error_code &ec, std::uint64_t byte_budget)
+server_slot server_slot::create(connection& bus, std::string_view name,
+                                const slot_options& options, std::error_code& ec)
 {
     auto parsed = slot_name::parse(name, ec);
     if (ec)
@@ -55,12 +54,12 @@ server_slot server_slot::create(connection &bus, std::string_view name,
         return {};
     }
     const auto full = parsed.str();
-    auto r = request(
-        *bus.impl(),
-        create_frame{0, max_message_size, read_timeout,
-                     static_cast<std::uint32_t>(std::min<std::uint64_t>(byte_budget, 0xffffffffu)),
-                     full},
-        ec);
+    const auto budget =
+        static_cast<std::uint32_t>(std::min<std::uint64_t>(options.byte_budget, 0xffffffffu));
+    auto r = request(*bus.impl(),
+                     create_frame{0, options.max_message_size, options.read_timeout, budget,
+                                  static_cast<std::uint32_t>(options.overflow), full},
+                     ec);
     if (ec)
         return {};
     server_slot slot;
@@ -71,17 +70,16 @@ server_slot server_slot::create(connection &bus, std::string_view name,
     return slot;
 }
 
-server_slot server_slot::create(connection &bus, std::string_view name,
-                                std::uint32_t max_message_size, std::uint32_t read_timeout,
-                                std::uint64_t byte_budget)
+server_slot server_slot::create(connection& bus, std::string_view name,
+                                const slot_options& options)
 {
     std::error_code ec;
-    auto slot = create(bus, name, max_message_size, read_timeout, ec, byte_budget);
+    auto slot = create(bus, name, options, ec);
     throw_if(ec, "slotbus::server_slot::create");
     return slot;
 }
 
-server_slot server_slot::attach(connection &bus, std::string_view token, std::error_code &ec)
+server_slot server_slot::attach(connection& bus, std::string_view token, std::error_code& ec)
 {
     auto r = request(*bus.impl(), attach_frame{0, token}, ec);
     if (ec)
@@ -93,7 +91,7 @@ server_slot server_slot::attach(connection &bus, std::string_view token, std::er
     return slot;
 }
 
-server_slot server_slot::attach(connection &bus, std::string_view token)
+server_slot server_slot::attach(connection& bus, std::string_view token)
 {
     std::error_code ec;
     auto slot = attach(bus, token, ec);
@@ -101,13 +99,13 @@ server_slot server_slot::attach(connection &bus, std::string_view token)
     return slot;
 }
 
-server_slot::server_slot(server_slot &&other) noexcept
+server_slot::server_slot(server_slot&& other) noexcept
     : impl_(std::move(other.impl_)), handle_(std::exchange(other.handle_, 0)),
       name_(std::move(other.name_))
 {
 }
 
-server_slot &server_slot::operator=(server_slot &&other) noexcept
+server_slot& server_slot::operator=(server_slot&& other) noexcept
 {
     if (this != &other) {
         std::error_code ignored;
@@ -127,7 +125,7 @@ server_slot::~server_slot()
     }
 }
 
-std::string server_slot::read(std::error_code &ec)
+std::string server_slot::read(std::error_code& ec)
 {
     if (!handle_) {
         ec = error::invalid_handle;
@@ -146,7 +144,7 @@ std::string server_slot::read()
     return record;
 }
 
-std::size_t server_slot::read(boost::asio::mutable_buffer buffer, std::error_code &ec)
+std::size_t server_slot::read(boost::asio::mutable_buffer buffer, std::error_code& ec)
 {
     if (!handle_) {
         ec = error::invalid_handle;
@@ -167,7 +165,47 @@ std::size_t server_slot::read(boost::asio::mutable_buffer buffer)
     return size;
 }
 
-slot_info server_slot::info(std::error_code &ec) const
+received_record server_slot::read_record(std::error_code& ec)
+{
+    if (!handle_) {
+        ec = error::invalid_handle;
+        return {};
+    }
+    return impl_->wait<received_record>(
+        [&](auto h) { impl_->start_read(handle_, detail::read_record_handler(std::move(h)), {}); },
+        ec);
+}
+
+received_record server_slot::read_record()
+{
+    std::error_code ec;
+    auto record = read_record(ec);
+    throw_if(ec, "slotbus::server_slot::read_record");
+    return record;
+}
+
+subscription server_slot::subscribe(std::string_view pattern, std::error_code& ec)
+{
+    auto parsed = topic_pattern::parse(pattern, ec);
+    if (!ec && !handle_)
+        ec = error::invalid_handle;
+    if (ec)
+        return {};
+    request(*impl_, subscribe_frame{0, handle_, parsed.str()}, ec);
+    if (ec)
+        return {};
+    return subscription(impl_, handle_, std::move(parsed));
+}
+
+subscription server_slot::subscribe(std::string_view pattern)
+{
+    std::error_code ec;
+    auto s = subscribe(pattern, ec);
+    throw_if(ec, "slotbus::server_slot::subscribe");
+    return s;
+}
+
+slot_info server_slot::info(std::error_code& ec) const
 {
     return info_of(impl_, handle_, ec);
 }
@@ -180,7 +218,7 @@ slot_info server_slot::info() const
     return i;
 }
 
-void server_slot::set_read_timeout(std::uint32_t read_timeout, std::error_code &ec)
+void server_slot::set_read_timeout(std::uint32_t read_timeout, std::error_code& ec)
 {
     if (!handle_) {
         ec = error::invalid_handle;
@@ -196,7 +234,7 @@ void server_slot::set_read_timeout(std::uint32_t read_timeout)
     throw_if(ec, "slotbus::server_slot::set_read_timeout");
 }
 
-std::string server_slot::duplicate(std::error_code &ec)
+std::string server_slot::duplicate(std::error_code& ec)
 {
     if (!handle_) {
         ec = error::invalid_handle;
@@ -213,7 +251,7 @@ std::string server_slot::duplicate()
     return token;
 }
 
-void server_slot::close(std::error_code &ec)
+void server_slot::close(std::error_code& ec)
 {
     ec.clear();
     if (!handle_)
@@ -229,9 +267,38 @@ void server_slot::close()
     throw_if(ec, "slotbus::server_slot::close");
 }
 
+// ---- subscription ---------------------------------------------------------------------------
+
+subscription::~subscription()
+{
+    if (handle_) {
+        // Sent, not waited for.
+        unsubscribe_frame m{impl_->next_request_id(), handle_, pattern_.str()};
+        byte_buffer frame;
+        encode(frame, m);
+        impl_->start_request(std::move(frame), m.request_id,
+                             [](boost::system::error_code, reply) {});
+    }
+}
+
+void subscription::cancel(std::error_code& ec)
+{
+    ec.clear();
+    if (!handle_)
+        return;
+    request(*impl_, unsubscribe_frame{0, std::exchange(handle_, 0), pattern_.str()}, ec);
+}
+
+void subscription::cancel()
+{
+    std::error_code ec;
+    cancel(ec);
+    throw_if(ec, "slotbus::subscription::cancel");
+}
+
 // ---- client_slot ----------------------------------------------------------------------------
 
-client_slot client_slot::open(connection &bus, std::string_view name, std::error_code &ec)
+client_slot client_slot::open(connection& bus, std::string_view name, std::error_code& ec)
 {
     auto parsed = slot_name::parse(name, ec);
     if (ec)
@@ -247,7 +314,7 @@ client_slot client_slot::open(connection &bus, std::string_view name, std::error
     return slot;
 }
 
-client_slot client_slot::open(connection &bus, std::string_view name)
+client_slot client_slot::open(connection& bus, std::string_view name)
 {
     std::error_code ec;
     auto slot = open(bus, name, ec);
@@ -255,13 +322,13 @@ client_slot client_slot::open(connection &bus, std::string_view name)
     return slot;
 }
 
-client_slot::client_slot(client_slot &&other) noexcept
+client_slot::client_slot(client_slot&& other) noexcept
     : impl_(std::move(other.impl_)), handle_(std::exchange(other.handle_, 0)),
       name_(std::move(other.name_))
 {
 }
 
-client_slot &client_slot::operator=(client_slot &&other) noexcept
+client_slot& client_slot::operator=(client_slot&& other) noexcept
 {
     if (this != &other) {
         std::error_code ignored;
@@ -279,7 +346,7 @@ client_slot::~client_slot()
         close_quietly(impl_, handle_);
 }
 
-void client_slot::start_write(connection_impl &impl, std::uint32_t handle,
+void client_slot::start_write(connection_impl& impl, std::uint32_t handle,
                               boost::asio::const_buffer data, detail::write_handler handler)
 {
     // A frame over the host's limit would cost the whole connection: refuse it here.
@@ -292,12 +359,12 @@ void client_slot::start_write(connection_impl &impl, std::uint32_t handle,
     }
     byte_buffer frame;
     frame.reserve(frame_header_size + 4 + data.size());
-    encode(frame, write_frame{handle, payload{{static_cast<const std::uint8_t *>(data.data()),
+    encode(frame, write_frame{handle, payload{{static_cast<const std::uint8_t*>(data.data()),
                                                data.size()}}});
     impl.start_write(handle, std::move(frame), std::move(handler));
 }
 
-std::uint32_t client_slot::write(boost::asio::const_buffer record, std::error_code &ec)
+std::uint32_t client_slot::write(boost::asio::const_buffer record, std::error_code& ec)
 {
     if (!impl_) {
         ec = error::invalid_handle;
@@ -315,7 +382,7 @@ std::uint32_t client_slot::write(boost::asio::const_buffer record)
     return delivered;
 }
 
-slot_info client_slot::info(std::error_code &ec) const
+slot_info client_slot::info(std::error_code& ec) const
 {
     return info_of(impl_, handle_, ec);
 }
@@ -328,7 +395,7 @@ slot_info client_slot::info() const
     return i;
 }
 
-void client_slot::set_read_timeout(std::uint32_t read_timeout, std::error_code &ec)
+void client_slot::set_read_timeout(std::uint32_t read_timeout, std::error_code& ec)
 {
     if (!impl_) {
         ec = error::invalid_handle;
@@ -337,7 +404,7 @@ void client_slot::set_read_timeout(std::uint32_t read_timeout, std::error_code &
     request(*impl_, set_timeout_frame{0, handle_, read_timeout}, ec);
 }
 
-std::size_t client_slot::read(boost::asio::mutable_buffer, std::error_code &ec)
+std::size_t client_slot::read(boost::asio::mutable_buffer, std::error_code& ec)
 {
     if (!impl_) {
         ec = error::invalid_handle;
@@ -347,7 +414,7 @@ std::size_t client_slot::read(boost::asio::mutable_buffer, std::error_code &ec)
     return 0;
 }
 
-void client_slot::close(std::error_code &ec)
+void client_slot::close(std::error_code& ec)
 {
     ec.clear();
     if (!handle_)

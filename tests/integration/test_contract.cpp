@@ -28,7 +28,7 @@ struct bus_fixture {
     }
 };
 
-template <class F> std::error_code error_of(F &&f)
+template <class F> std::error_code error_of(F&& f)
 {
     std::error_code ec;
     f(ec);
@@ -37,7 +37,7 @@ template <class F> std::error_code error_of(F &&f)
 
 // Through a writer's handle (another connection), the reader's report of a
 // read may still be on its way: the count must become exact, never overshoot.
-bool writer_sees(const client_slot &writer, std::uint32_t count, std::uint32_t next)
+bool writer_sees(const client_slot& writer, std::uint32_t count, std::uint32_t next)
 {
     const auto until = clock_type::now() + 2s;
     while (clock_type::now() < until) {
@@ -65,11 +65,11 @@ BOOST_AUTO_TEST_CASE(names_and_their_errors)
 {
     auto create = [&](std::string_view name) {
         return error_of(
-            [&](std::error_code &ec) { (void)server_slot::create(reader_bus, name, 0, 0, ec); });
+            [&](std::error_code& ec) { (void)server_slot::create(reader_bus, name, 0, 0, ec); });
     };
     auto open = [&](std::string_view name) {
         return error_of(
-            [&](std::error_code &ec) { (void)client_slot::open(writer_bus, name, ec); });
+            [&](std::error_code& ec) { (void)client_slot::open(writer_bus, name, ec); });
     };
     BOOST_TEST(create(R"(\\.\pipe\x)") == error::invalid_name);
     BOOST_TEST(create(R"(\\.\mailslot\a\\b)") == error::invalid_name);
@@ -97,14 +97,14 @@ BOOST_AUTO_TEST_CASE(direction_rules)
     auto slot = server_slot::create(reader_bus, "dir/test");
     // The creator writing to its own slot.
     auto own = client_slot::open(reader_bus, "dir/test");
-    BOOST_TEST(error_of([&](std::error_code &ec) { own.write("x", ec); }) == error::access_denied);
+    BOOST_TEST(error_of([&](std::error_code& ec) { own.write("x", ec); }) == error::access_denied);
     // A writer reading, and changing the timeout.
     auto writer = client_slot::open(writer_bus, "dir/test");
     char buffer[16];
-    BOOST_TEST(error_of([&](std::error_code &ec) {
+    BOOST_TEST(error_of([&](std::error_code& ec) {
                    writer.read(boost::asio::buffer(buffer), ec);
                }) == error::invalid_parameter);
-    BOOST_TEST(error_of([&](std::error_code &ec) { writer.set_read_timeout(5, ec); }) ==
+    BOOST_TEST(error_of([&](std::error_code& ec) { writer.set_read_timeout(5, ec); }) ==
                error::access_denied);
     BOOST_TEST(slot.info().message_count == 0u);
     BOOST_TEST(slot.info().read_timeout == mailslot_wait_forever); // unchanged
@@ -129,7 +129,7 @@ BOOST_AUTO_TEST_CASE(timeout_zero_fails_at_once)
 {
     auto slot = server_slot::create(reader_bus, "t0", 0, 0);
     const auto start = clock_type::now();
-    BOOST_TEST(error_of([&](std::error_code &ec) { (void)slot.read(ec); }) == error::sem_timeout);
+    BOOST_TEST(error_of([&](std::error_code& ec) { (void)slot.read(ec); }) == error::sem_timeout);
     BOOST_TEST(ms_since(start) < 100, "took " << ms_since(start) << " ms");
     // And finds a record written a moment ago, even one still on its way.
     auto writer = client_slot::open(writer_bus, "t0");
@@ -141,7 +141,7 @@ BOOST_AUTO_TEST_CASE(timeout_n_fails_after_n_ms)
 {
     auto slot = server_slot::create(reader_bus, "tn", 0, 300);
     const auto start = clock_type::now();
-    BOOST_TEST(error_of([&](std::error_code &ec) { (void)slot.read(ec); }) == error::sem_timeout);
+    BOOST_TEST(error_of([&](std::error_code& ec) { (void)slot.read(ec); }) == error::sem_timeout);
     const auto took = ms_since(start);
     BOOST_TEST(took >= 300, "took " << took << " ms");
     BOOST_TEST(took < 300 + 200, "took " << took << " ms");
@@ -197,7 +197,7 @@ BOOST_AUTO_TEST_CASE(record_over_the_maximum_is_refused_whole)
 {
     auto slot = server_slot::create(reader_bus, "max", 8);
     auto writer = client_slot::open(writer_bus, "max");
-    BOOST_TEST(error_of([&](std::error_code &ec) { writer.write("nine byte", ec); }) ==
+    BOOST_TEST(error_of([&](std::error_code& ec) { writer.write("nine byte", ec); }) ==
                error::message_exceeds_max_size);
     BOOST_TEST(writer.write("eight by") == 1u);
     BOOST_TEST(slot.info().message_count == 1u);
@@ -206,7 +206,7 @@ BOOST_AUTO_TEST_CASE(record_over_the_maximum_is_refused_whole)
     auto any = server_slot::create(reader_bus, "anysize");
     auto w2 = client_slot::open(writer_bus, "anysize");
     std::string huge(writer_bus.max_record_size() + 1, 'x');
-    BOOST_TEST(error_of([&](std::error_code &ec) { w2.write(huge, ec); }) ==
+    BOOST_TEST(error_of([&](std::error_code& ec) { w2.write(huge, ec); }) ==
                error::message_exceeds_max_size);
     BOOST_TEST(w2.write("still connected") == 1u);
 }
@@ -215,11 +215,11 @@ BOOST_AUTO_TEST_CASE(broadcast_records_are_at_most_424_bytes)
 {
     auto slot = server_slot::create(reader_bus, "bcast");
     auto everyone = client_slot::open(writer_bus, R"(\\*\mailslot\bcast)");
-    BOOST_TEST(error_of([&](std::error_code &ec) { everyone.write(std::string(425, 'x'), ec); }) ==
+    BOOST_TEST(error_of([&](std::error_code& ec) { everyone.write(std::string(425, 'x'), ec); }) ==
                error::bad_netpath);
     BOOST_TEST(everyone.write(std::string(424, 'x')) == 1u);
     auto domain = client_slot::open(writer_bus, R"(\\WORKGROUP\mailslot\bcast)");
-    BOOST_TEST(error_of([&](std::error_code &ec) { domain.write(std::string(425, 'x'), ec); }) ==
+    BOOST_TEST(error_of([&](std::error_code& ec) { domain.write(std::string(425, 'x'), ec); }) ==
                error::bad_netpath);
     BOOST_TEST(slot.info().message_count == 1u);
 }
@@ -231,7 +231,7 @@ BOOST_AUTO_TEST_CASE(info_is_exact_through_both_handles_and_zero_length_counts)
     writer.write("");
     writer.write("abc");
     writer.write("");
-    for (const auto &i : {slot.info(), writer.info()}) {
+    for (const auto& i : {slot.info(), writer.info()}) {
         BOOST_TEST(i.message_count == 3u);
         BOOST_TEST(i.next_size == 0u);
         BOOST_TEST(i.queued_bytes == 3u);
@@ -259,7 +259,7 @@ BOOST_AUTO_TEST_CASE(one_write_is_one_record_in_order)
         results.push_back(
             writer.async_write(boost::asio::buffer(std::to_string(i)), boost::asio::use_future));
     writer.write("end"); // waits for its own acknowledgement, which comes after the others'
-    for (auto &r : results) {
+    for (auto& r : results) {
         BOOST_TEST_REQUIRE((r.wait_for(0s) == std::future_status::ready));
         BOOST_TEST_REQUIRE(r.get() == 1u);
     }
@@ -277,9 +277,9 @@ BOOST_AUTO_TEST_CASE(closing_the_reader_destroys_the_slot_and_frees_the_name)
         slot.close();
         return w;
     }();
-    BOOST_TEST(error_of([&](std::error_code &ec) { writer.write("x", ec); }) ==
+    BOOST_TEST(error_of([&](std::error_code& ec) { writer.write("x", ec); }) ==
                error::file_not_found);
-    BOOST_TEST(error_of([&](std::error_code &ec) {
+    BOOST_TEST(error_of([&](std::error_code& ec) {
                    (void)client_slot::open(writer_bus, "plugin/inbox", ec);
                }) == error::file_not_found);
     // Re-created at once; the old writer handle reaches it (it binds to the name).
@@ -316,8 +316,8 @@ BOOST_AUTO_TEST_CASE(a_dead_connection_reports_broken_pipe)
     doomed.connect(host.socket());
     auto slot = server_slot::create(doomed, "doomed");
     doomed.close();
-    BOOST_TEST(error_of([&](std::error_code &ec) { (void)slot.read(ec); }) == error::broken_pipe);
-    BOOST_TEST(error_of([&](std::error_code &ec) { (void)slot.info(ec); }) == error::broken_pipe);
+    BOOST_TEST(error_of([&](std::error_code& ec) { (void)slot.read(ec); }) == error::broken_pipe);
+    BOOST_TEST(error_of([&](std::error_code& ec) { (void)slot.info(ec); }) == error::broken_pipe);
 }
 
 BOOST_AUTO_TEST_CASE(duplicates_share_one_queue_and_one_timeout)
@@ -326,7 +326,7 @@ BOOST_AUTO_TEST_CASE(duplicates_share_one_queue_and_one_timeout)
     connection child_bus;
     child_bus.connect(host.socket());
     auto child = server_slot::attach(child_bus, slot.duplicate());
-    BOOST_TEST(error_of([&](std::error_code &ec) {
+    BOOST_TEST(error_of([&](std::error_code& ec) {
                    (void)server_slot::attach(child_bus, "0000", ec);
                }) == error::invalid_handle);
     auto writer = client_slot::open(writer_bus, "shared");
@@ -335,7 +335,7 @@ BOOST_AUTO_TEST_CASE(duplicates_share_one_queue_and_one_timeout)
     std::set<std::string> seen;
     std::error_code ec;
     for (int round = 0; round < 200 && seen.size() < 100; ++round) {
-        for (auto *reader : {&slot, &child}) {
+        for (auto* reader : {&slot, &child}) {
             auto r = reader->read(ec);
             if (!ec)
                 BOOST_TEST_REQUIRE(seen.insert(r).second, "read twice: " << r);
@@ -361,7 +361,7 @@ BOOST_AUTO_TEST_CASE(two_hosts_are_independent)
     w.write("for here");
     BOOST_TEST(here.info().message_count == 1u);
     BOOST_TEST(there.info().message_count == 0u);
-    BOOST_TEST(error_of([&](std::error_code &ec) {
+    BOOST_TEST(error_of([&](std::error_code& ec) {
                    (void)client_slot::open(other_bus, "only/here", ec);
                }) == error::file_not_found);
 }

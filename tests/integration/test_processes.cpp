@@ -24,25 +24,25 @@ namespace asio = boost::asio;
 namespace {
 
 // "record SIZE DATA" lines of a peer, as DATA.
-std::vector<std::string> records_of(const test::child &c)
+std::vector<std::string> records_of(const test::child& c)
 {
     std::vector<std::string> out;
-    for (const auto &line : c.lines())
+    for (const auto& line : c.lines())
         if (line.rfind("record ", 0) == 0)
             out.push_back(line.substr(line.find(' ', 7) + 1));
     return out;
 }
 
-std::string token_of(const test::child &c)
+std::string token_of(const test::child& c)
 {
-    for (const auto &line : c.lines())
+    for (const auto& line : c.lines())
         if (line.rfind("token ", 0) == 0)
             return line.substr(6);
     return {};
 }
 
 // Polls until the name has no receiver, under a deadline.
-bool gone(connection &bus, std::string_view name, std::chrono::milliseconds deadline = 5s)
+bool gone(connection& bus, std::string_view name, std::chrono::milliseconds deadline = 5s)
 {
     const auto until = std::chrono::steady_clock::now() + deadline;
     while (std::chrono::steady_clock::now() < until) {
@@ -60,13 +60,13 @@ struct raw_client {
     asio::io_context io;
     asio::local::stream_protocol::socket socket{io};
 
-    explicit raw_client(const std::string &path)
+    explicit raw_client(const std::string& path)
     {
         socket.connect(asio::local::stream_protocol::endpoint(path));
     }
 
     void send(byte_span bytes) { asio::write(socket, asio::buffer(bytes.data(), bytes.size())); }
-    template <class M> void send_frame(const M &m)
+    template <class M> void send_frame(const M& m)
     {
         byte_buffer b;
         encode(b, m);
@@ -99,7 +99,7 @@ struct raw_client {
     }
 };
 
-std::uint32_t fatal_error_of(raw_client &c)
+std::uint32_t fatal_error_of(raw_client& c)
 {
     auto frames = c.read_until_closed();
     if (frames.empty() || frames.back().first != frame_type::fatal)
@@ -114,7 +114,7 @@ struct bystander {
     server_slot slot;
     connection writer_bus;
     client_slot writer;
-    explicit bystander(const test::host &h)
+    explicit bystander(const test::host& h)
     {
         bus.connect(h.socket());
         slot = server_slot::create(bus, "bystander/inbox", 0, 1000);
@@ -145,7 +145,7 @@ BOOST_AUTO_TEST_CASE(fifo_per_writer_across_two_writer_processes)
     auto records = records_of(*reader);
     BOOST_TEST(records.size() == 4000u);
     std::map<char, long> next{{'A', 0}, {'B', 0}};
-    for (const auto &r : records) {
+    for (const auto& r : records) {
         const long n = std::stol(r.substr(2));
         BOOST_TEST_REQUIRE(n == next[r[0]], "out of order: " << r);
         ++next[r[0]];
@@ -295,7 +295,7 @@ BOOST_AUTO_TEST_CASE(lying_lengths_get_an_error_and_cost_nobody_else)
         // A read report that claims records it was never sent.
         raw_client liar(host.socket());
         liar.send_frame(hello_frame{});
-        liar.send_frame(create_frame{1, 0, 0, 0, "liar/slot"});
+        liar.send_frame(create_frame{1, 0, 0, 0, 0, "liar/slot"});
         liar.send_frame(read_report_frame{1, 1000, 16});
         BOOST_TEST(fatal_error_of(liar) == 13u);
     }
@@ -312,7 +312,7 @@ BOOST_AUTO_TEST_CASE(a_writer_dying_mid_frame_delivers_nothing_half_done)
         dying.send_frame(open_frame{1, "bystander/inbox"});
         byte_buffer frame;
         const std::string record(1000, 'x');
-        encode(frame, write_frame{1, payload{{reinterpret_cast<const std::uint8_t *>(record.data()),
+        encode(frame, write_frame{1, payload{{reinterpret_cast<const std::uint8_t*>(record.data()),
                                               record.size()}}});
         dying.send(byte_span(frame).first(frame.size() / 2)); // and dies
     }
@@ -350,7 +350,7 @@ BOOST_AUTO_TEST_CASE(a_full_slot_holds_its_writer_back_and_loses_nothing)
     connection bus;
     bus.connect(host.socket());
     // A 2 KiB budget and a reader that does not read yet.
-    auto slot = server_slot::create(bus, "slow/consumer", 0, mailslot_wait_forever, 2048);
+    auto slot = server_slot::create(bus, "slow/consumer", slot_options{0, mailslot_wait_forever, 2048});
     auto other = server_slot::create(bus, "fast/consumer", 0, 1000);
     auto writer = test::peer(host, {"write", "slow/consumer", "--count", "200", "--size", "100"});
     BOOST_TEST(!writer->wait_for_line("acked", 500ms)); // held back

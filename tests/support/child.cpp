@@ -13,14 +13,14 @@
 #include <sstream>
 #include <sys/wait.h>
 
-extern char **environ;
+extern char** environ;
 
 namespace slotbus::test {
 
 namespace bp = boost::process::v2;
 
-child::child(const std::string &exe, const std::vector<std::string> &args,
-             const std::vector<std::string> &env)
+child::child(const std::string& exe, const std::vector<std::string>& args,
+             const std::vector<std::string>& env)
     : out_(io_)
 {
     static std::atomic<int> counter{0};
@@ -28,14 +28,14 @@ child::child(const std::string &exe, const std::vector<std::string> &args,
         std::filesystem::temp_directory_path() /
         ("slotbus-child-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".err");
     std::vector<std::string> environment;
-    for (char **e = environ; *e; ++e)
+    for (char** e = environ; *e; ++e)
         environment.emplace_back(*e);
-    for (const auto &extra : env) {
+    for (const auto& extra : env) {
         const auto key = extra.substr(0, extra.find('=') + 1);
-        std::erase_if(environment, [&](const std::string &v) { return v.starts_with(key); });
+        std::erase_if(environment, [&](const std::string& v) { return v.starts_with(key); });
         environment.push_back(extra);
     }
-    FILE *err = std::fopen(err_path_.c_str(), "w");
+    FILE* err = std::fopen(err_path_.c_str(), "w");
     proc_.emplace(io_, exe, args, bp::process_stdio{{}, out_, err},
                   bp::process_environment(environment));
     std::fclose(err);
@@ -59,7 +59,7 @@ int child::pid() const
 void child::start_read()
 {
     out_.async_read_some(
-        boost::asio::buffer(buffer_), [this](const boost::system::error_code &ec, std::size_t n) {
+        boost::asio::buffer(buffer_), [this](const boost::system::error_code& ec, std::size_t n) {
             if (ec) {
                 out_closed_ = true;
                 if (!partial_.empty())
@@ -77,7 +77,7 @@ void child::start_read()
 
 void child::start_wait()
 {
-    proc_->async_wait([this](const boost::system::error_code &ec, int code) {
+    proc_->async_wait([this](const boost::system::error_code& ec, int code) {
         if (!ec) {
             exit_code_ = code;
             return;
@@ -91,7 +91,7 @@ void child::start_wait()
     });
 }
 
-bool child::pump_until(const std::function<bool()> &done, std::chrono::milliseconds deadline)
+bool child::pump_until(const std::function<bool()>& done, std::chrono::milliseconds deadline)
 {
     const auto until = std::chrono::steady_clock::now() + deadline;
     while (!done()) {
@@ -114,7 +114,7 @@ bool child::wait_for_lines(std::string_view needle, std::size_t count,
 {
     auto found = [&] {
         std::size_t n = 0;
-        for (const auto &line : lines_)
+        for (const auto& line : lines_)
             if (line.find(needle) != std::string::npos)
                 ++n;
         return n >= count;
@@ -131,7 +131,7 @@ std::optional<int> child::wait_exit(std::chrono::milliseconds deadline)
 std::string child::stdout_text() const
 {
     std::string all;
-    for (const auto &line : lines_)
+    for (const auto& line : lines_)
         all += line + '\n';
     return all;
 }

@@ -20,11 +20,11 @@ using namespace std::chrono_literals;
 class child {
 public:
     /// Starts `exe` with `args`; `env` entries ("K=V") are added to this process's environment.
-    child(const std::string &exe, const std::vector<std::string> &args,
-          const std::vector<std::string> &env = {});
+    child(const std::string& exe, const std::vector<std::string>& args,
+          const std::vector<std::string>& env = {});
     ~child();
-    child(const child &) = delete;
-    child &operator=(const child &) = delete;
+    child(const child&) = delete;
+    child& operator=(const child&) = delete;
 
     [[nodiscard]] int pid() const;
 
@@ -39,7 +39,7 @@ public:
     std::optional<int> wait_exit(std::chrono::milliseconds deadline = 10s);
 
     /// Every stdout line read so far.
-    [[nodiscard]] const std::vector<std::string> &lines() const noexcept { return lines_; }
+    [[nodiscard]] const std::vector<std::string>& lines() const noexcept { return lines_; }
     [[nodiscard]] std::string stdout_text() const;
     [[nodiscard]] std::string stderr_text() const;
 
@@ -49,7 +49,7 @@ public:
     [[nodiscard]] bool exited() const noexcept { return exit_code_.has_value(); }
 
 private:
-    bool pump_until(const std::function<bool()> &done, std::chrono::milliseconds deadline);
+    bool pump_until(const std::function<bool()>& done, std::chrono::milliseconds deadline);
     void start_read();
     void start_wait();
 

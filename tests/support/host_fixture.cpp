@@ -5,7 +5,7 @@
 
 namespace slotbus::test {
 
-host::host(const std::vector<std::string> &extra_args) : socket_((dir_.path / "bus.sock").string())
+host::host(const std::vector<std::string>& extra_args) : socket_((dir_.path / "bus.sock").string())
 {
     std::vector<std::string> args{"--socket", socket_, "--verbose"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
@@ -26,7 +26,7 @@ host::~host()
                         "slotbusd did not stop cleanly on SIGTERM (exit " << code << ")");
 }
 
-std::unique_ptr<child> peer(const host &h, const std::vector<std::string> &args)
+std::unique_ptr<child> peer(const host& h, const std::vector<std::string>& args)
 {
     return std::make_unique<child>(SLOTBUS_PEER_PATH, args, std::vector<std::string>{h.env()});
 }

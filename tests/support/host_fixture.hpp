@@ -12,13 +12,13 @@ namespace slotbus::test {
 
 class host {
 public:
-    explicit host(const std::vector<std::string> &extra_args = {});
+    explicit host(const std::vector<std::string>& extra_args = {});
     ~host();
 
-    [[nodiscard]] const std::string &socket() const noexcept { return socket_; }
+    [[nodiscard]] const std::string& socket() const noexcept { return socket_; }
     /// "SLOTBUS_ADDRESS=..." for the environment of a plugin process.
     [[nodiscard]] std::string env() const { return "SLOTBUS_ADDRESS=" + socket_; }
-    [[nodiscard]] child &process() noexcept { return *process_; }
+    [[nodiscard]] child& process() noexcept { return *process_; }
     [[nodiscard]] std::string log() const { return process_->stderr_text(); }
 
 private:
@@ -28,6 +28,6 @@ private:
 };
 
 /// A peer process (tests/support/peer.cpp) talking to `h`.
-std::unique_ptr<child> peer(const host &h, const std::vector<std::string> &args);
+std::unique_ptr<child> peer(const host& h, const std::vector<std::string>& args);
 
 } // namespace slotbus::test

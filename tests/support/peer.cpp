@@ -20,7 +20,7 @@
 
 namespace {
 
-std::map<std::string, std::string> flags(int argc, char **argv, int from)
+std::map<std::string, std::string> flags(int argc, char** argv, int from)
 {
     std::map<std::string, std::string> out;
     for (int i = from; i < argc; ++i) {
@@ -33,7 +33,7 @@ std::map<std::string, std::string> flags(int argc, char **argv, int from)
     return out;
 }
 
-int read_loop(slotbus::server_slot &slot, long count)
+int read_loop(slotbus::server_slot& slot, long count)
 {
     for (long n = 0; count < 0 || n < count;) {
         std::error_code ec;
@@ -56,7 +56,7 @@ int read_loop(slotbus::server_slot &slot, long count)
 
 } // namespace
 
-int main(int argc, char **argv)
+int main(int argc, char** argv)
 {
     if (argc < 3) {
         std::fprintf(stderr, "usage: peer create|attach|write ARG [flags]\n");
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
                         text.resize(size, '.');
                     records.push_back(std::move(text));
                 }
-                for (const auto &text : records)
+                for (const auto& text : records)
                     slot.async_write(boost::asio::buffer(text),
                                      [&](boost::system::error_code e, std::uint32_t) {
                                          (e ? failed : ok)++;

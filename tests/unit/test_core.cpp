@@ -19,17 +19,17 @@ struct decoded {
 
 // One client of the core: encodes frames in, decodes what comes out.
 struct client {
-    core &c;
+    core& c;
     session_id id;
     std::uint32_t next_request = 1;
 
-    explicit client(core &host, bool greet = true) : c(host), id(host.connect({}))
+    explicit client(core& host, bool greet = true) : c(host), id(host.connect({}))
     {
         if (greet)
             hello();
     }
 
-    template <class M> feed_result feed(const M &m)
+    template <class M> feed_result feed(const M& m)
     {
         byte_buffer bytes;
         encode(bytes, m);
@@ -43,7 +43,7 @@ struct client {
     std::vector<decoded> take()
     {
         std::vector<decoded> out;
-        auto &box = c.outbox(id);
+        auto& box = c.outbox(id);
         byte_span rest(box);
         while (!rest.empty()) {
             auto found = decode_frame(rest, 1u << 30);
@@ -74,9 +74,10 @@ struct client {
         BOOST_REQUIRE(last<welcome_frame>().version == protocol_version);
     }
 
-    result_frame create(std::string_view name, std::uint32_t max = 0, std::uint32_t budget = 0)
+    result_frame create(std::string_view name, std::uint32_t max = 0, std::uint32_t budget = 0,
+                        overflow_policy policy = overflow_policy::block)
     {
-        feed(create_frame{next_request++, max, 0, budget, name});
+        feed(create_frame{next_request++, max, 0, budget, static_cast<std::uint32_t>(policy), name});
         return last<result_frame>();
     }
     result_frame open(std::string_view name)
@@ -87,16 +88,16 @@ struct client {
     feed_result write(std::uint32_t handle, std::string_view data)
     {
         return feed(write_frame{
-            handle, payload{{reinterpret_cast<const std::uint8_t *>(data.data()), data.size()}}});
+            handle, payload{{reinterpret_cast<const std::uint8_t*>(data.data()), data.size()}}});
     }
     std::vector<ack_run> acks()
     {
         std::vector<ack_run> runs;
-        for (auto &f : take())
+        for (auto& f : take())
             if (f.type == frame_type::write_acks) {
                 write_acks_frame m;
                 BOOST_REQUIRE(decode(f.body, m));
-                for_each_ack_run(m.runs.bytes, [&](const ack_run &r) { runs.push_back(r); });
+                for_each_ack_run(m.runs.bytes, [&](const ack_run& r) { runs.push_back(r); });
             }
         return runs;
     }
@@ -114,7 +115,7 @@ core_limits limits()
     return l;
 }
 
-std::uint32_t first_ack_error(client &c)
+std::uint32_t first_ack_error(client& c)
 {
     auto runs = c.acks();
     BOOST_REQUIRE(!runs.empty());
@@ -178,7 +179,7 @@ BOOST_AUTO_TEST_CASE(writes_are_acknowledged_in_one_batch)
     write_acks_frame m;
     BOOST_TEST(decode(frames[0].body, m));
     std::vector<ack_run> runs;
-    for_each_ack_run(m.runs.bytes, [&](const ack_run &r) { runs.push_back(r); });
+    for_each_ack_run(m.runs.bytes, [&](const ack_run& r) { runs.push_back(r); });
     BOOST_TEST_REQUIRE(runs.size() == 2u);
     BOOST_TEST(runs[0].count == 100u);
     BOOST_TEST(runs[0].delivered == 1u);

@@ -57,5 +57,5 @@ BOOST_AUTO_TEST_CASE(throw_if_throws_only_on_error)
     BOOST_CHECK_NO_THROW(slotbus::throw_if({}, "x"));
     BOOST_CHECK_EXCEPTION(
         slotbus::throw_if(error::access_denied, "write"), slotbus::system_error,
-        [](const slotbus::system_error &e) { return e.code() == error::access_denied; });
+        [](const slotbus::system_error& e) { return e.code() == error::access_denied; });
 }

@@ -10,7 +10,7 @@ using namespace slotbus;
 namespace {
 constexpr std::size_t max_frame = 1024;
 
-byte_buffer frame_of(const auto &message)
+byte_buffer frame_of(const auto& message)
 {
     byte_buffer out;
     encode(out, message);
@@ -21,7 +21,7 @@ byte_buffer frame_of(const auto &message)
 BOOST_AUTO_TEST_CASE(round_trip_every_field_type)
 {
     auto bytes =
-        frame_of(create_frame{7, 424, mailslot_wait_forever, 4096, R"(\\.\mailslot\taxes\sue)"});
+        frame_of(create_frame{7, 424, mailslot_wait_forever, 4096, 2, R"(\\.\mailslot\taxes\sue)"});
     auto found = decode_frame(bytes, max_frame);
     BOOST_TEST(found.status == decoded_frame::ok);
     BOOST_TEST(found.size == bytes.size());
@@ -120,7 +120,7 @@ BOOST_AUTO_TEST_CASE(garbage_never_reads_past_the_buffer)
     std::mt19937 random(12345);
     for (int round = 0; round < 20000; ++round) {
         byte_buffer junk(random() % 64);
-        for (auto &b : junk)
+        for (auto& b : junk)
             b = static_cast<std::uint8_t>(random());
         auto found = decode_frame(junk, max_frame);
         if (found.status != decoded_frame::ok)
@@ -130,7 +130,7 @@ BOOST_AUTO_TEST_CASE(garbage_never_reads_past_the_buffer)
         (void)decode(found.frame.body, m); // must not crash, whatever it says
         if (decode(found.frame.body, m))
             BOOST_TEST_REQUIRE(m.name.data() + m.name.size() <=
-                               reinterpret_cast<const char *>(junk.data() + junk.size()));
+                               reinterpret_cast<const char*>(junk.data() + junk.size()));
     }
 }
 
@@ -149,10 +149,10 @@ BOOST_AUTO_TEST_CASE(acks_merge_into_runs)
     write_acks_frame m;
     BOOST_TEST(decode(found.frame.body, m));
     std::vector<ack_run> runs;
-    BOOST_TEST(for_each_ack_run(m.runs.bytes, [&](const ack_run &r) { runs.push_back(r); }));
+    BOOST_TEST(for_each_ack_run(m.runs.bytes, [&](const ack_run& r) { runs.push_back(r); }));
     BOOST_TEST_REQUIRE(runs.size() == 3u);
     BOOST_TEST(runs[0].count == 1000u);
     BOOST_TEST(runs[1].error == 2u);
     BOOST_TEST(runs[2].delivered == 1u);
-    BOOST_TEST(!for_each_ack_run(byte_span(m.runs.bytes).first(5), [](const ack_run &) {}));
+    BOOST_TEST(!for_each_ack_run(byte_span(m.runs.bytes).first(5), [](const ack_run&) {}));
 }

@@ -103,7 +103,7 @@ BOOST_AUTO_TEST_CASE(throwing_form_carries_the_code)
     try {
         (void)slot_name::parse("a//b");
         BOOST_FAIL("no exception");
-    } catch (const slotbus::system_error &e) {
+    } catch (const slotbus::system_error& e) {
         BOOST_TEST(e.code() == slotbus::error::invalid_name);
     }
 }

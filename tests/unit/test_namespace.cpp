@@ -43,6 +43,6 @@ BOOST_AUTO_TEST_CASE(a_slot_can_also_be_a_directory)
     BOOST_TEST(tree.find(R"(a\b)") != nullptr);
     std::vector<std::string> seen;
     tree.insert(make("0"));
-    tree.for_each([&](slot &s) { seen.push_back(s.name().key()); });
+    tree.for_each([&](slot& s) { seen.push_back(s.name().key()); });
     BOOST_TEST(seen == (std::vector<std::string>{"0", R"(a\b)"}));
 }

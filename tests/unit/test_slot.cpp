@@ -12,12 +12,12 @@ namespace {
 
 record_ptr rec(std::string_view s)
 {
-    return record::make({reinterpret_cast<const std::uint8_t *>(s.data()), s.size()});
+    return record::make({reinterpret_cast<const std::uint8_t*>(s.data()), s.size()});
 }
 
-std::string text(const record &r)
+std::string text(const record& r)
 {
-    return {reinterpret_cast<const char *>(r.data()), r.size()};
+    return {reinterpret_cast<const char*>(r.data()), r.size()};
 }
 
 struct fixture {
@@ -29,7 +29,7 @@ struct fixture {
 
     void pump()
     {
-        s.pump([&](reader &r, const record &x) { pushed.emplace_back(r.owner, text(x)); });
+        s.pump([&](reader& r, const queued_record& q) { pushed.emplace_back(r.owner, text(*q.rec)); });
     }
 };
 

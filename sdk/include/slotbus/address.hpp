@@ -15,6 +15,6 @@ std::string default_socket_path();
 std::string default_address();
 
 /// The socket path of an address (`unix:PATH` or `PATH`).
-std::string socket_path_of(const std::string &address);
+std::string socket_path_of(const std::string& address);
 
 } // namespace slotbus

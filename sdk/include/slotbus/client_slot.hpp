@@ -30,21 +30,21 @@ public:
     /// Opens `name` in any form. Errors: error::invalid_name,
     /// error::filename_exced_range, error::file_not_found (no receiver),
     /// error::bad_netpath (a host this bus cannot reach).
-    static client_slot open(connection &bus, std::string_view name, std::error_code &ec);
-    static client_slot open(connection &bus, std::string_view name);
+    static client_slot open(connection& bus, std::string_view name, std::error_code& ec);
+    static client_slot open(connection& bus, std::string_view name);
 
     client_slot() = default;
-    client_slot(client_slot &&other) noexcept;
-    client_slot &operator=(client_slot &&other) noexcept;
+    client_slot(client_slot&& other) noexcept;
+    client_slot& operator=(client_slot&& other) noexcept;
     ~client_slot();
 
     /// Writes one record; returns how many slots received it. Errors:
     /// error::file_not_found (no receiver now), error::message_exceeds_max_size,
     /// error::bad_netpath (broadcast over 424 bytes), error::access_denied
     /// (this connection is the slot's reader), error::broken_pipe.
-    std::uint32_t write(boost::asio::const_buffer record, std::error_code &ec);
+    std::uint32_t write(boost::asio::const_buffer record, std::error_code& ec);
     std::uint32_t write(boost::asio::const_buffer record);
-    std::uint32_t write(std::string_view record, std::error_code &ec)
+    std::uint32_t write(std::string_view record, std::error_code& ec)
     {
         return write(boost::asio::buffer(record), ec);
     }
@@ -54,7 +54,7 @@ public:
     /// Completion signature: void(boost::system::error_code, std::uint32_t delivered).
     template <boost::asio::completion_token_for<void(boost::system::error_code, std::uint32_t)>
                   Token = boost::asio::deferred_t>
-    auto async_write(boost::asio::const_buffer record, Token &&token = {})
+    auto async_write(boost::asio::const_buffer record, Token&& token = {})
     {
         return boost::asio::async_initiate<Token, void(boost::system::error_code, std::uint32_t)>(
             [](auto handler, std::shared_ptr<detail::connection_impl> impl, std::uint32_t handle,
@@ -65,22 +65,22 @@ public:
     }
 
     /// Works through a writer's handle too, and is as exact.
-    slot_info info(std::error_code &ec) const;
+    slot_info info(std::error_code& ec) const;
     [[nodiscard]] slot_info info() const;
 
     /// Always error::access_denied: only a reader sets the timeout.
-    void set_read_timeout(std::uint32_t read_timeout, std::error_code &ec);
+    void set_read_timeout(std::uint32_t read_timeout, std::error_code& ec);
     /// Always error::invalid_parameter: a writer does not read.
-    std::size_t read(boost::asio::mutable_buffer buffer, std::error_code &ec);
+    std::size_t read(boost::asio::mutable_buffer buffer, std::error_code& ec);
 
-    void close(std::error_code &ec);
+    void close(std::error_code& ec);
     void close();
 
     [[nodiscard]] bool is_open() const noexcept { return handle_ != 0; }
-    [[nodiscard]] const slot_name &name() const noexcept { return name_; }
+    [[nodiscard]] const slot_name& name() const noexcept { return name_; }
 
 private:
-    static void start_write(detail::connection_impl &impl, std::uint32_t handle,
+    static void start_write(detail::connection_impl& impl, std::uint32_t handle,
                             boost::asio::const_buffer data, detail::write_handler handler);
 
     std::shared_ptr<detail::connection_impl> impl_;

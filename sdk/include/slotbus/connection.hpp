@@ -35,14 +35,14 @@ public:
     explicit connection(connection_options options = {});
     explicit connection(boost::asio::any_io_executor executor, connection_options options = {});
     ~connection();
-    connection(connection &&) noexcept = default;
-    connection &operator=(connection &&) noexcept = default;
+    connection(connection&&) noexcept = default;
+    connection& operator=(connection&&) noexcept = default;
 
     /// Connects and greets the host. Errors: the socket's own (no host:
     /// std::errc::no_such_file_or_directory or connection_refused),
     /// error::not_supported (no common protocol version).
-    void connect(const std::string &address, std::error_code &ec);
-    void connect(const std::string &address);
+    void connect(const std::string& address, std::error_code& ec);
+    void connect(const std::string& address);
     /// Connects to default_address().
     void connect();
 
@@ -53,10 +53,10 @@ public:
     /// The host's largest record, learned when connecting.
     [[nodiscard]] std::uint32_t max_record_size() const noexcept;
     /// The host's machine name, learned when connecting.
-    [[nodiscard]] const std::string &host_name() const noexcept;
+    [[nodiscard]] const std::string& host_name() const noexcept;
 
     /// Not API: the shared protocol state slots hold on to.
-    [[nodiscard]] const std::shared_ptr<detail::connection_impl> &impl() const noexcept
+    [[nodiscard]] const std::shared_ptr<detail::connection_impl>& impl() const noexcept
     {
         return impl_;
     }

@@ -31,7 +31,7 @@ enum class error : int {
 };
 
 /// The category of slotbus::error; name() is "slotbus".
-const std::error_category &error_category() noexcept;
+const std::error_category& error_category() noexcept;
 
 /// Makes an error_code in slotbus's category (found by argument-dependent lookup).
 inline std::error_code make_error_code(error e) noexcept
@@ -47,7 +47,7 @@ public:
 };
 
 /// Throws slotbus::system_error when ec is set; `what` names the operation.
-void throw_if(const std::error_code &ec, const char *what);
+void throw_if(const std::error_code& ec, const char* what);
 
 } // namespace slotbus
 

@@ -46,6 +46,8 @@ enum class frame_type : std::uint8_t {
     poll = 0x09,
     duplicate = 0x0a,
     attach = 0x0b,
+    subscribe = 0x0c,
+    unsubscribe = 0x0d,
     // host -> client
     welcome = 0x81,
     result = 0x82,
@@ -53,6 +55,7 @@ enum class frame_type : std::uint8_t {
     write_acks = 0x84,
     info_result = 0x85,
     timeout_changed = 0x86,
+    gap = 0x87,
     fatal = 0x8f,
 };
 
@@ -91,16 +94,24 @@ struct welcome_frame {
 BOOST_DESCRIBE_STRUCT(welcome_frame, (),
                       (version, max_record_size, max_frame_size, connection_id, host_name))
 
+/// What a slot does with a record when its byte budget is used up.
+enum class overflow_policy : std::uint32_t {
+    block = 0,       ///< hold the writers back until it drains (nothing is lost)
+    drop_oldest = 1, ///< drop the oldest records not yet pushed to a reader
+    drop_newest = 2, ///< drop the record that does not fit
+};
+
 struct create_frame {
     static constexpr frame_type type = frame_type::create;
     std::uint32_t request_id = 0;
     std::uint32_t max_message_size = 0;
     std::uint32_t read_timeout = 0;
     std::uint32_t byte_budget = 0; ///< 0: the host's default
+    std::uint32_t overflow = 0;    ///< an overflow_policy
     std::string_view name;
 };
 BOOST_DESCRIBE_STRUCT(create_frame, (),
-                      (request_id, max_message_size, read_timeout, byte_budget, name))
+                      (request_id, max_message_size, read_timeout, byte_budget, overflow, name))
 
 struct open_frame {
     static constexpr frame_type type = frame_type::open;
@@ -172,6 +183,23 @@ struct attach_frame {
 };
 BOOST_DESCRIBE_STRUCT(attach_frame, (), (request_id, token))
 
+/// Binds the reader handle's slot to a topic pattern (topic_pattern syntax).
+struct subscribe_frame {
+    static constexpr frame_type type = frame_type::subscribe;
+    std::uint32_t request_id = 0;
+    std::uint32_t handle = 0;
+    std::string_view pattern;
+};
+BOOST_DESCRIBE_STRUCT(subscribe_frame, (), (request_id, handle, pattern))
+
+struct unsubscribe_frame {
+    static constexpr frame_type type = frame_type::unsubscribe;
+    std::uint32_t request_id = 0;
+    std::uint32_t handle = 0;
+    std::string_view pattern;
+};
+BOOST_DESCRIBE_STRUCT(unsubscribe_frame, (), (request_id, handle, pattern))
+
 /// The answer to every request that carries a request id, but info.
 /// create/attach: value_a = read timeout, value_b = max message size;
 /// poll: value_a = records queued at the host; duplicate: text = the token;
@@ -218,10 +246,11 @@ struct info_result_frame {
     std::uint32_t message_count = 0;
     std::uint32_t read_timeout = 0;
     std::uint64_t queued_bytes = 0;
+    std::uint64_t dropped = 0; ///< records the slot's overflow policy dropped, ever
 };
 BOOST_DESCRIBE_STRUCT(info_result_frame, (),
                       (request_id, error, max_message_size, next_size, message_count, read_timeout,
-                       queued_bytes))
+                       queued_bytes, dropped))
 
 /// Sent to every reader handle of a slot when its read timeout changes.
 struct timeout_changed_frame {
@@ -230,6 +259,15 @@ struct timeout_changed_frame {
     std::uint32_t read_timeout = 0;
 };
 BOOST_DESCRIBE_STRUCT(timeout_changed_frame, (), (handle, read_timeout))
+
+/// Sent ahead of the next record pushed to a reader: that many records were
+/// dropped (by the slot's overflow policy) just before it.
+struct gap_frame {
+    static constexpr frame_type type = frame_type::gap;
+    std::uint32_t handle = 0;
+    std::uint32_t missed = 0;
+};
+BOOST_DESCRIBE_STRUCT(gap_frame, (), (handle, missed))
 
 /// The last frame on a connection the host is closing for a protocol error.
 struct fatal_frame {
@@ -243,30 +281,30 @@ BOOST_DESCRIBE_STRUCT(fatal_frame, (), (error, message))
 
 namespace detail {
 
-inline void put(byte_buffer &out, std::uint16_t v)
+inline void put(byte_buffer& out, std::uint16_t v)
 {
     std::uint8_t b[2];
     boost::endian::store_little_u16(b, v);
     out.insert(out.end(), b, b + 2);
 }
-inline void put(byte_buffer &out, std::uint32_t v)
+inline void put(byte_buffer& out, std::uint32_t v)
 {
     std::uint8_t b[4];
     boost::endian::store_little_u32(b, v);
     out.insert(out.end(), b, b + 4);
 }
-inline void put(byte_buffer &out, std::uint64_t v)
+inline void put(byte_buffer& out, std::uint64_t v)
 {
     std::uint8_t b[8];
     boost::endian::store_little_u64(b, v);
     out.insert(out.end(), b, b + 8);
 }
-inline void put(byte_buffer &out, std::string_view s)
+inline void put(byte_buffer& out, std::string_view s)
 {
     put(out, static_cast<std::uint16_t>(s.size()));
     out.insert(out.end(), s.begin(), s.end());
 }
-inline void put(byte_buffer &out, const payload &p)
+inline void put(byte_buffer& out, const payload& p)
 {
     out.insert(out.end(), p.bytes.begin(), p.bytes.end());
 }
@@ -277,19 +315,19 @@ class body_reader {
 public:
     explicit body_reader(byte_span body) : rest_(body) {}
 
-    bool get(std::uint16_t &v) { return fixed(v, 2, boost::endian::load_little_u16); }
-    bool get(std::uint32_t &v) { return fixed(v, 4, boost::endian::load_little_u32); }
-    bool get(std::uint64_t &v) { return fixed(v, 8, boost::endian::load_little_u64); }
-    bool get(std::string_view &s)
+    bool get(std::uint16_t& v) { return fixed(v, 2, boost::endian::load_little_u16); }
+    bool get(std::uint32_t& v) { return fixed(v, 4, boost::endian::load_little_u32); }
+    bool get(std::uint64_t& v) { return fixed(v, 8, boost::endian::load_little_u64); }
+    bool get(std::string_view& s)
     {
         std::uint16_t n = 0;
         if (!get(n) || rest_.size() < n)
             return failed_ = true, false;
-        s = {reinterpret_cast<const char *>(rest_.data()), n};
+        s = {reinterpret_cast<const char*>(rest_.data()), n};
         rest_ = rest_.subspan(n);
         return true;
     }
-    bool get(payload &p)
+    bool get(payload& p)
     {
         p.bytes = rest_;
         rest_ = {};
@@ -299,7 +337,7 @@ public:
     [[nodiscard]] bool complete() const noexcept { return !failed_ && rest_.empty(); }
 
 private:
-    template <class T, class Load> bool fixed(T &v, std::size_t n, Load load)
+    template <class T, class Load> bool fixed(T& v, std::size_t n, Load load)
     {
         if (failed_ || rest_.size() < n)
             return failed_ = true, false;
@@ -315,7 +353,7 @@ private:
 } // namespace detail
 
 /// Appends one whole frame for message `m` to `out`.
-template <class Message> void encode(byte_buffer &out, const Message &m)
+template <class Message> void encode(byte_buffer& out, const Message& m)
 {
     const std::size_t start = out.size();
     out.resize(start + 4);
@@ -328,7 +366,7 @@ template <class Message> void encode(byte_buffer &out, const Message &m)
 
 /// Decodes a frame body into `m`. False when the body is short, long, or a
 /// length inside it lies; `m`'s views then mean nothing.
-template <class Message> [[nodiscard]] bool decode(byte_span body, Message &m)
+template <class Message> [[nodiscard]] bool decode(byte_span body, Message& m)
 {
     detail::body_reader reader(body);
     using members = boost::describe::describe_members<Message, boost::describe::mod_public>;
@@ -347,7 +385,7 @@ struct decoded_frame {
     enum status_t { ok, need_more, invalid } status = need_more;
     frame_view frame;
     std::size_t size = 0; ///< bytes the frame takes (header included), when ok
-    const char *why = ""; ///< what is wrong, when invalid
+    const char* why = ""; ///< what is wrong, when invalid
 };
 
 /// Finds the frame at the front of `bytes`. Lengths are checked before any
@@ -355,12 +393,12 @@ struct decoded_frame {
 decoded_frame decode_frame(byte_span bytes, std::size_t max_frame_size) noexcept;
 
 /// Iterates the runs of a write_acks frame; false on a malformed list.
-template <class F> bool for_each_ack_run(byte_span runs, F &&f)
+template <class F> bool for_each_ack_run(byte_span runs, F&& f)
 {
     if (runs.size() % ack_run_size != 0)
         return false;
     for (std::size_t at = 0; at < runs.size(); at += ack_run_size) {
-        const auto *p = runs.data() + at;
+        const auto* p = runs.data() + at;
         f(ack_run{boost::endian::load_little_u32(p), boost::endian::load_little_u32(p + 4),
                   boost::endian::load_little_u32(p + 8)});
     }
@@ -373,7 +411,7 @@ public:
     void add(std::uint32_t error, std::uint32_t delivered);
     [[nodiscard]] bool empty() const noexcept { return runs_.empty(); }
     /// Appends the frame to out and starts a new batch.
-    void flush_to(byte_buffer &out);
+    void flush_to(byte_buffer& out);
 
 private:
     std::vector<ack_run> runs_;

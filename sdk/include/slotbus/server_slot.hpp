@@ -5,6 +5,7 @@
 #include "slotbus/connection.hpp"
 #include "slotbus/slot_info.hpp"
 #include "slotbus/slot_name.hpp"
+#include "slotbus/subscription.hpp"
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
@@ -14,6 +15,14 @@
 #include <string_view>
 
 namespace slotbus {
+
+/// How a slot is made: CreateMailslot's two values and slotbus's flow control.
+struct slot_options {
+    std::uint32_t max_message_size = 0;                ///< 0: any size
+    std::uint32_t read_timeout = mailslot_wait_forever; ///< ms; 0: no wait
+    std::uint64_t byte_budget = 0;                     ///< unread bytes it holds; 0: the host's default
+    overflow_policy overflow = overflow_policy::block; ///< what a full slot does
+};
 
 /// A slot this process receives on. The slot lives while a reader handle to
 /// it is open (this one, or a duplicate); closing the last one destroys it
@@ -31,33 +40,43 @@ class [[nodiscard]] server_slot {
 public:
     /// Creates `name` (a local name). Errors: error::invalid_name,
     /// error::filename_exced_range, error::already_exists (any case),
-    /// error::too_many_open_files.
-    static server_slot create(connection &bus, std::string_view name,
+    /// error::too_many_open_files, error::invalid_parameter (no such policy).
+    static server_slot create(connection& bus, std::string_view name, const slot_options& options,
+                              std::error_code& ec);
+    static server_slot create(connection& bus, std::string_view name,
+                              const slot_options& options);
+    /// CreateMailslot's shape: a maximum record size and a read timeout.
+    static server_slot create(connection& bus, std::string_view name,
                               std::uint32_t max_message_size, std::uint32_t read_timeout,
-                              std::error_code &ec, std::uint64_t byte_budget = 0);
-    static server_slot create(connection &bus, std::string_view name,
+                              std::error_code& ec)
+    {
+        return create(bus, name, slot_options{max_message_size, read_timeout}, ec);
+    }
+    static server_slot create(connection& bus, std::string_view name,
                               std::uint32_t max_message_size = 0,
-                              std::uint32_t read_timeout = mailslot_wait_forever,
-                              std::uint64_t byte_budget = 0);
+                              std::uint32_t read_timeout = mailslot_wait_forever)
+    {
+        return create(bus, name, slot_options{max_message_size, read_timeout});
+    }
 
     /// Opens a reader handle on the slot a duplicate() token names. Each
     /// token works once. Errors: error::invalid_handle.
-    static server_slot attach(connection &bus, std::string_view token, std::error_code &ec);
-    static server_slot attach(connection &bus, std::string_view token);
+    static server_slot attach(connection& bus, std::string_view token, std::error_code& ec);
+    static server_slot attach(connection& bus, std::string_view token);
 
     server_slot() = default;
-    server_slot(server_slot &&other) noexcept;
-    server_slot &operator=(server_slot &&other) noexcept;
+    server_slot(server_slot&& other) noexcept;
+    server_slot& operator=(server_slot&& other) noexcept;
     ~server_slot();
 
     /// Reads the next record. Errors: error::sem_timeout, error::broken_pipe.
-    std::string read(std::error_code &ec);
+    std::string read(std::error_code& ec);
     std::string read();
 
     /// Reads the next record into `buffer` and returns its size. When the
     /// buffer is too small: error::insufficient_buffer, the record stays
     /// queued, and the return value is the size it needs.
-    std::size_t read(boost::asio::mutable_buffer buffer, std::error_code &ec);
+    std::size_t read(boost::asio::mutable_buffer buffer, std::error_code& ec);
     std::size_t read(boost::asio::mutable_buffer buffer);
 
     /// Reads the next record asynchronously, with the slot's timeout.
@@ -65,7 +84,7 @@ public:
     /// Closing the slot completes it with boost::asio::error::operation_aborted.
     template <boost::asio::completion_token_for<void(boost::system::error_code, std::string)>
                   Token = boost::asio::deferred_t>
-    auto async_read(Token &&token = {})
+    auto async_read(Token&& token = {})
     {
         return boost::asio::async_initiate<Token, void(boost::system::error_code, std::string)>(
             [](auto handler, std::shared_ptr<detail::connection_impl> impl, std::uint32_t handle) {
@@ -74,24 +93,36 @@ public:
             token, impl_, handle_);
     }
 
+    /// Reads the next record with the count of records an overflow policy
+    /// dropped just before it (0 under back-pressure, which drops nothing).
+    received_record read_record(std::error_code& ec);
+    received_record read_record();
+
+    /// Also receive every write to a name matching `pattern` (exact,
+    /// `a\*`, `a\**`), until the returned subscription is dropped.
+    /// Errors: error::invalid_name, error::already_exists (this slot has that
+    /// pattern), error::too_many_open_files.
+    subscription subscribe(std::string_view pattern, std::error_code& ec);
+    subscription subscribe(std::string_view pattern);
+
     /// Exact at the moment the host answers.
-    slot_info info(std::error_code &ec) const;
+    slot_info info(std::error_code& ec) const;
     [[nodiscard]] slot_info info() const;
 
     /// Changes the timeout for every handle of the slot, duplicates included.
-    void set_read_timeout(std::uint32_t read_timeout, std::error_code &ec);
+    void set_read_timeout(std::uint32_t read_timeout, std::error_code& ec);
     void set_read_timeout(std::uint32_t read_timeout);
 
     /// A token another process attach()es with to share this slot's queue
     /// (the bInheritHandle idea): each record is read exactly once.
-    std::string duplicate(std::error_code &ec);
+    std::string duplicate(std::error_code& ec);
     [[nodiscard]] std::string duplicate();
 
-    void close(std::error_code &ec);
+    void close(std::error_code& ec);
     void close();
 
     [[nodiscard]] bool is_open() const noexcept { return handle_ != 0; }
-    [[nodiscard]] const slot_name &name() const noexcept { return name_; }
+    [[nodiscard]] const slot_name& name() const noexcept { return name_; }
 
 private:
     std::shared_ptr<detail::connection_impl> impl_;

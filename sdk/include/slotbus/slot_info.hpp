@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace slotbus {
 
@@ -12,6 +13,15 @@ struct slot_info {
     std::uint32_t message_count = 0;      ///< records not yet read
     std::uint32_t read_timeout = 0;       ///< ms; mailslot_wait_forever waits forever
     std::uint64_t queued_bytes = 0;       ///< bytes not yet read
+    std::uint64_t dropped = 0;            ///< records its overflow policy dropped, ever
+};
+
+/// A record as read, with what a drop policy cost just before it.
+struct received_record {
+    std::string data;
+    /// Records dropped (by the slot's overflow policy) between the previous
+    /// record read and this one: the reader is told in order.
+    std::uint32_t missed_before = 0;
 };
 
 } // namespace slotbus

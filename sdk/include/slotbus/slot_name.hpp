@@ -38,7 +38,7 @@ enum class name_scope {
 class slot_name {
 public:
     /// Parses any accepted spelling; on failure sets ec and returns an empty name.
-    static slot_name parse(std::string_view text, std::error_code &ec);
+    static slot_name parse(std::string_view text, std::error_code& ec);
     /// Parses any accepted spelling; throws slotbus::system_error on failure.
     static slot_name parse(std::string_view text);
 
@@ -46,16 +46,16 @@ public:
 
     [[nodiscard]] name_scope scope() const noexcept { return scope_; }
     /// `.`, `*` or the host/domain name as spelled.
-    [[nodiscard]] const std::string &server() const noexcept { return server_; }
+    [[nodiscard]] const std::string& server() const noexcept { return server_; }
     /// The components joined by `\`, as spelled: `taxes\sue`.
-    [[nodiscard]] const std::string &path() const noexcept { return path_; }
+    [[nodiscard]] const std::string& path() const noexcept { return path_; }
     /// The identity of the path: ASCII-lowercased path(). Equal keys, same slot.
-    [[nodiscard]] const std::string &key() const noexcept { return key_; }
+    [[nodiscard]] const std::string& key() const noexcept { return key_; }
     /// The full name: `\\.\mailslot\taxes\sue`.
     [[nodiscard]] std::string str() const;
     [[nodiscard]] bool empty() const noexcept { return path_.empty(); }
 
-    friend bool operator==(const slot_name &a, const slot_name &b) noexcept;
+    friend bool operator==(const slot_name& a, const slot_name& b) noexcept;
 
 private:
     name_scope scope_ = name_scope::local;

@@ -8,3 +8,5 @@
 #include "slotbus/server_slot.hpp"
 #include "slotbus/slot_info.hpp"
 #include "slotbus/slot_name.hpp"
+#include "slotbus/subscription.hpp"
+#include "slotbus/topic_pattern.hpp"

@@ -40,6 +40,9 @@ using reply_handler = asio::any_completion_handler<void(error_code, reply)>;
 using write_handler = asio::any_completion_handler<void(error_code, std::uint32_t)>;
 using read_string_handler = asio::any_completion_handler<void(error_code, std::string)>;
 using read_buffer_handler = asio::any_completion_handler<void(error_code, std::size_t)>;
+using read_record_handler = asio::any_completion_handler<void(error_code, received_record)>;
+/// A read completes with the record's bytes, its size (read into a buffer), or both and its gap.
+using read_handler = std::variant<read_string_handler, read_buffer_handler, read_record_handler>;
 
 class connection_impl : public std::enable_shared_from_this<connection_impl> {
 public:
@@ -55,7 +58,7 @@ public:
     void start_connect(std::string address, std::string client_name, reply_handler h);
     void start_request(byte_buffer frame, std::uint32_t request_id, reply_handler h);
     void start_write(std::uint32_t handle, byte_buffer frame, write_handler h);
-    void start_read(std::uint32_t handle, std::variant<read_string_handler, read_buffer_handler> h,
+    void start_read(std::uint32_t handle, read_handler h,
                     asio::mutable_buffer into);
     /// Forgets a reader handle locally (its waiting reads end with operation_aborted).
     void drop_reader(std::uint32_t handle);
@@ -65,22 +68,23 @@ public:
 
     std::uint32_t next_request_id() noexcept { return next_request_++; }
     [[nodiscard]] std::uint32_t max_record_size() const noexcept { return max_record_size_; }
-    [[nodiscard]] const std::string &host_name() const noexcept { return host_name_; }
+    [[nodiscard]] const std::string& host_name() const noexcept { return host_name_; }
 
     /// Runs a started operation to completion: on the owned io_context when
     /// there is one, else by waiting for the executor's thread.
-    template <class T, class Start> T wait(Start &&start, std::error_code &ec);
+    template <class T, class Start> T wait(Start&& start, std::error_code& ec);
 
 private:
     struct read_op {
         std::uint64_t id = 0;
-        std::variant<read_string_handler, read_buffer_handler> handler;
+        read_handler handler;
         asio::mutable_buffer into;
         std::unique_ptr<asio::steady_timer> timer;
     };
     struct reader_state {
         std::uint32_t read_timeout = 0;
-        std::deque<std::string> records; // pushed by the host, not read yet
+        std::deque<received_record> records; // pushed by the host, not read yet
+        std::uint32_t gap = 0;               // told of drops; goes with the next record
         std::deque<read_op> waiting;
         std::uint32_t unreported = 0; // read since the last read_report
         bool dirty = false;           // a read_report is owed
@@ -88,13 +92,13 @@ private:
     };
 
     void read_loop();
-    void on_frame(const frame_view &frame);
+    void on_frame(const frame_view& frame);
     void fail(error_code ec, std::string why = {});
     void flush();
-    void send(byte_buffer &&frame);
-    void serve(std::uint32_t handle, reader_state &r);
-    void complete_read(read_op &op, error_code ec, std::string record, std::size_t size);
-    void report(std::uint32_t handle, reader_state &r);
+    void send(byte_buffer&& frame);
+    void serve(std::uint32_t handle, reader_state& r);
+    void complete_read(read_op& op, error_code ec, received_record record, std::size_t size);
+    void report(std::uint32_t handle, reader_state& r);
     void expire(std::uint32_t handle, std::uint64_t op_id);
 
     std::unique_ptr<asio::io_context> own_;
@@ -123,7 +127,7 @@ private:
     error_code broken_; // set once the connection has failed
 };
 
-template <class T, class Start> T connection_impl::wait(Start &&start, std::error_code &ec)
+template <class T, class Start> T connection_impl::wait(Start&& start, std::error_code& ec)
 {
     std::optional<std::pair<error_code, T>> out;
     if (own_) {
