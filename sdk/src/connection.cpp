@@ -37,8 +37,8 @@ connection_impl::~connection_impl() = default;
 
 void connection_impl::start_connect(std::string address, std::string client_name, reply_handler h)
 {
-    asio::dispatch(executor_, [self = shared_from_this(), address = std::move(address),
-                               name = std::move(client_name), h = std::move(h)]() mutable {
+    on_executor([self = shared_from_this(), address = std::move(address),
+                 name = std::move(client_name), h = std::move(h)]() mutable {
         self->connecting_.emplace(std::move(h));
         self->socket_.async_connect(
             asio::local::stream_protocol::endpoint(socket_path_of(address)),
@@ -60,8 +60,8 @@ void connection_impl::start_connect(std::string address, std::string client_name
 
 void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id, reply_handler h)
 {
-    asio::dispatch(executor_, [self = shared_from_this(), frame = std::move(frame), request_id,
-                               h = std::move(h)]() mutable {
+    on_executor([self = shared_from_this(), frame = std::move(frame), request_id,
+                 h = std::move(h)]() mutable {
         if (self->broken_) {
             asio::post(self->executor_, asio::append(std::move(h), self->broken_, reply{}));
             return;
@@ -73,76 +73,73 @@ void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id,
 
 void connection_impl::start_write(std::uint32_t handle, byte_buffer frame, write_handler h)
 {
-    asio::dispatch(executor_, [self = shared_from_this(), frame = std::move(frame), handle,
-                               h = std::move(h)]() mutable {
-        (void)handle;
-        if (self->broken_) {
-            asio::post(self->executor_,
-                       asio::append(std::move(h), self->broken_, std::uint32_t{0}));
-            return;
-        }
-        self->writes_.push_back(std::move(h));
-        self->send(std::move(frame));
-    });
-}
-
-void connection_impl::start_read(std::uint32_t handle,
-                                 read_handler h,
-                                 asio::mutable_buffer into)
-{
-    asio::dispatch(
-        executor_, [self = shared_from_this(), handle, h = std::move(h), into]() mutable {
-            read_op op{self->next_read_op_++, std::move(h), into, nullptr};
-            auto it = self->readers_.find(handle);
-            if (self->broken_ || it == self->readers_.end()) {
-                self->complete_read(
-                    op, self->broken_ ? self->broken_ : error_code(error::invalid_handle), {}, 0);
+    on_executor(
+        [self = shared_from_this(), frame = std::move(frame), handle, h = std::move(h)]() mutable {
+            (void)handle;
+            if (self->broken_) {
+                asio::post(self->executor_,
+                           asio::append(std::move(h), self->broken_, std::uint32_t{0}));
                 return;
             }
-            reader_state& r = it->second;
-            if (!r.window_sent) {
-                // The host pushes nothing ahead until a reader first reads: a
-                // handle that never reads holds back no records from its duplicates.
-                r.window_sent = true;
-                r.dirty = true;
-                self->dirty_readers_.push_back(handle);
-            }
-            r.waiting.push_back(std::move(op));
-            read_op& queued = r.waiting.back();
-            if (r.records.empty()) {
-                if (r.read_timeout == 0) {
-                    // Records may be on their way: ask the host, which answers
-                    // after pushing whatever it has.
-                    const auto request = self->next_request_id();
-                    self->polls_.emplace(request, std::make_pair(handle, queued.id));
-                    byte_buffer frame;
-                    encode(frame, poll_frame{request, handle});
-                    self->send(std::move(frame));
-                } else if (r.read_timeout != mailslot_wait_forever) {
-                    queued.timer = std::make_unique<asio::steady_timer>(
-                        self->executor_, std::chrono::milliseconds(r.read_timeout));
-                    queued.timer->async_wait(
-                        [weak = std::weak_ptr(self), handle, id = queued.id](const error_code& ec) {
-                            if (auto strong = weak.lock(); strong && !ec)
-                                strong->expire(handle, id);
-                        });
-                }
-            }
-            self->serve(handle, r);
-            self->flush();
+            self->writes_.push_back(std::move(h));
+            self->send(std::move(frame));
         });
+}
+
+void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mutable_buffer into)
+{
+    on_executor([self = shared_from_this(), handle, h = std::move(h), into]() mutable {
+        read_op op{self->next_read_op_++, std::move(h), into, nullptr};
+        auto it = self->readers_.find(handle);
+        if (self->broken_ || it == self->readers_.end()) {
+            self->complete_read(
+                op, self->broken_ ? self->broken_ : error_code(error::invalid_handle), {}, 0);
+            return;
+        }
+        reader_state& r = it->second;
+        if (!r.window_sent) {
+            // The host pushes nothing ahead until a reader first reads: a
+            // handle that never reads holds back no records from its duplicates.
+            r.window_sent = true;
+            r.dirty = true;
+            self->dirty_readers_.push_back(handle);
+        }
+        r.waiting.push_back(std::move(op));
+        read_op& queued = r.waiting.back();
+        if (r.records.empty()) {
+            if (r.read_timeout == 0) {
+                // Records may be on their way: ask the host, which answers
+                // after pushing whatever it has.
+                const auto request = self->next_request_id();
+                self->polls_.emplace(request, std::make_pair(handle, queued.id));
+                byte_buffer frame;
+                encode(frame, poll_frame{request, handle});
+                self->send(std::move(frame));
+            } else if (r.read_timeout != mailslot_wait_forever) {
+                queued.timer = std::make_unique<asio::steady_timer>(
+                    self->executor_, std::chrono::milliseconds(r.read_timeout));
+                queued.timer->async_wait(
+                    [weak = std::weak_ptr(self), handle, id = queued.id](const error_code& ec) {
+                        if (auto strong = weak.lock(); strong && !ec)
+                            strong->expire(handle, id);
+                    });
+            }
+        }
+        self->serve(handle, r);
+        self->flush();
+    });
 }
 
 void connection_impl::add_reader(std::uint32_t handle, std::uint32_t read_timeout)
 {
-    asio::dispatch(executor_, [self = shared_from_this(), handle, read_timeout] {
+    on_executor([self = shared_from_this(), handle, read_timeout] {
         self->readers_[handle].read_timeout = read_timeout;
     });
 }
 
 void connection_impl::drop_reader(std::uint32_t handle)
 {
-    asio::dispatch(executor_, [self = shared_from_this(), handle] {
+    on_executor([self = shared_from_this(), handle] {
         auto it = self->readers_.find(handle);
         if (it == self->readers_.end())
             return;
@@ -163,14 +160,16 @@ void connection_impl::close()
         own_->run();
         return;
     }
-    asio::dispatch(executor_,
-                   [self = shared_from_this()] { self->fail(asio::error::operation_aborted); });
+    on_executor([self = shared_from_this()] { self->fail(asio::error::operation_aborted); });
 }
 
 // ---- I/O ------------------------------------------------------------------------------------
 
 void connection_impl::send(byte_buffer&& frame)
 {
+    // Reads reported so far go first: the host must see them before whatever
+    // this frame asks (an info, a poll).
+    emit_reports();
     if (pending_.empty())
         pending_.swap(frame);
     else
@@ -178,10 +177,8 @@ void connection_impl::send(byte_buffer&& frame)
     flush();
 }
 
-void connection_impl::flush()
+void connection_impl::emit_reports()
 {
-    if (write_active_ || broken_)
-        return;
     for (auto handle : dirty_readers_) {
         auto it = readers_.find(handle);
         if (it == readers_.end() || !it->second.dirty)
@@ -191,6 +188,13 @@ void connection_impl::flush()
         it->second.dirty = false;
     }
     dirty_readers_.clear();
+}
+
+void connection_impl::flush()
+{
+    if (write_active_ || broken_)
+        return; // reports coalesce until the write under way is done
+    emit_reports();
     if (pending_.empty())
         return;
     writing_.clear();
@@ -332,7 +336,7 @@ void connection_impl::on_frame(const frame_view& frame)
             return; // closed here already; the host learns of the close in order
         it->second.records.push_back({{}, std::exchange(it->second.gap, 0)});
         it->second.records.back().data.assign(reinterpret_cast<const char*>(m.data.bytes.data()),
-                                        m.data.bytes.size());
+                                              m.data.bytes.size());
         serve(m.handle, it->second);
         return;
     }
@@ -420,8 +424,8 @@ void connection_impl::complete_read(read_op& op, error_code ec, received_record 
         op.timer->cancel();
     switch (op.handler.index()) {
     case 0:
-        asio::post(executor_, asio::append(std::move(std::get<0>(op.handler)), ec,
-                                           std::move(record.data)));
+        asio::post(executor_,
+                   asio::append(std::move(std::get<0>(op.handler)), ec, std::move(record.data)));
         break;
     case 1:
         asio::post(executor_, asio::append(std::move(std::get<1>(op.handler)), ec, size));

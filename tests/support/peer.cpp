@@ -3,6 +3,8 @@
 //   peer create NAME [--timeout MS] [--max BYTES] [--count N] [--duplicate]
 //       create the slot, print "created" (and "token T"), then print each
 //       record as "record SIZE DATA"; exit after N records
+//       [--subscribe P1,P2] [--budget BYTES] [--overflow drop-oldest|drop-newest]
+//       (a gap of N dropped records prints "gap N" before the next record)
 //   peer attach TOKEN [--count N]        read through a duplicated handle
 //   peer write NAME --count N [--prefix P] [--size BYTES]
 //       pipelined writes "P-0", "P-1", ... (padded to BYTES); print
@@ -37,7 +39,7 @@ int read_loop(slotbus::server_slot& slot, long count)
 {
     for (long n = 0; count < 0 || n < count;) {
         std::error_code ec;
-        auto record = slot.read(ec);
+        auto [record, missed] = slot.read_record(ec);
         if (ec == slotbus::error::sem_timeout) {
             std::printf("timeout\n");
             std::fflush(stdout);
@@ -47,6 +49,8 @@ int read_loop(slotbus::server_slot& slot, long count)
             std::printf("error %d\n", ec.value());
             return 1;
         }
+        if (missed)
+            std::printf("gap %u\n", missed);
         std::printf("record %zu %s\n", record.size(), record.c_str());
         std::fflush(stdout);
         ++n;
@@ -75,11 +79,28 @@ int main(int argc, char** argv)
             const auto timeout = f.count("--timeout")
                                      ? static_cast<std::uint32_t>(std::stoul(f["--timeout"]))
                                      : slotbus::mailslot_wait_forever;
-            const auto max =
+            slotbus::slot_options options;
+            options.read_timeout = timeout;
+            options.max_message_size =
                 f.count("--max") ? static_cast<std::uint32_t>(std::stoul(f["--max"])) : 0u;
-            slot = slotbus::server_slot::create(bus, arg, max, timeout, ec);
+            options.byte_budget = f.count("--budget") ? std::stoull(f["--budget"]) : 0;
+            if (f["--overflow"] == "drop-oldest")
+                options.overflow = slotbus::overflow_policy::drop_oldest;
+            else if (f["--overflow"] == "drop-newest")
+                options.overflow = slotbus::overflow_policy::drop_newest;
+            slot = slotbus::server_slot::create(bus, arg, options, ec);
         } else {
             slot = slotbus::server_slot::attach(bus, arg, ec);
+        }
+        if (ec) {
+            std::printf("error %d\n", ec.value());
+            return 1;
+        }
+        std::vector<slotbus::subscription> subscriptions;
+        for (std::string rest = f["--subscribe"]; !ec && !rest.empty();) {
+            const auto comma = rest.find(',');
+            subscriptions.push_back(slot.subscribe(rest.substr(0, comma), ec));
+            rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
         }
         if (ec) {
             std::printf("error %d\n", ec.value());
@@ -110,7 +131,7 @@ int main(int argc, char** argv)
             } else {
                 const std::string prefix = f.count("--prefix") ? f["--prefix"] : "w";
                 const std::size_t size = f.count("--size") ? std::stoul(f["--size"]) : 0;
-                std::atomic<long> ok{0}, failed{0}, done{0};
+                std::atomic<long> ok{0}, failed{0}, done{0}, delivered{0};
                 std::vector<std::string> records;
                 for (long i = 0; i < count; ++i) {
                     auto text = prefix + "-" + std::to_string(i);
@@ -120,14 +141,16 @@ int main(int argc, char** argv)
                 }
                 for (const auto& text : records)
                     slot.async_write(boost::asio::buffer(text),
-                                     [&](boost::system::error_code e, std::uint32_t) {
+                                     [&](boost::system::error_code e, std::uint32_t n) {
+                                         delivered += n;
                                          (e ? failed : ok)++;
                                          done++;
                                          done.notify_one();
                                      });
                 for (long d = done.load(); d < count; d = done.load())
                     done.wait(d);
-                std::printf("acked %ld failed %ld\n", ok.load(), failed.load());
+                std::printf("acked %ld failed %ld delivered %ld\n", ok.load(), failed.load(),
+                            delivered.load());
             }
         }
         guard.reset();

@@ -77,7 +77,8 @@ struct client {
     result_frame create(std::string_view name, std::uint32_t max = 0, std::uint32_t budget = 0,
                         overflow_policy policy = overflow_policy::block)
     {
-        feed(create_frame{next_request++, max, 0, budget, static_cast<std::uint32_t>(policy), name});
+        feed(
+            create_frame{next_request++, max, 0, budget, static_cast<std::uint32_t>(policy), name});
         return last<result_frame>();
     }
     result_frame open(std::string_view name)
@@ -314,4 +315,128 @@ BOOST_AUTO_TEST_CASE(duplicate_tokens_work_once_and_share_the_queue)
     BOOST_TEST(host.names().size() == 1u);
     child.feed(close_frame{5, dup.handle});
     BOOST_TEST(host.names().size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(fan_out_one_copy_per_slot_and_exact_counts)
+{
+    core host(limits());
+    client named(host), all(host), level(host), writer(host);
+    const auto n = named.create("events/orders").handle;
+    const auto a = all.create("audit/all").handle;
+    const auto l = level.create("audit/level").handle;
+    all.feed(subscribe_frame{1, a, "events/**"});
+    BOOST_TEST(all.last<result_frame>().error == 0u);
+    all.feed(subscribe_frame{2, a, "events/orders"}); // overlapping: still one copy
+    BOOST_TEST(all.last<result_frame>().error == 0u);
+    all.feed(subscribe_frame{3, a, "EVENTS/**"}); // the same pattern in another case
+    BOOST_TEST(all.last<result_frame>().error == 183u);
+    level.feed(subscribe_frame{1, l, "events/*"});
+    named.feed(subscribe_frame{1, n, "events/orders"}); // its own name too: still one copy
+
+    const auto w = writer.open("events/orders").handle;
+    writer.write(w, "o1");
+    auto runs = writer.acks();
+    BOOST_TEST_REQUIRE(runs.size() == 1u);
+    BOOST_TEST(runs[0].error == 0u);
+    BOOST_TEST(runs[0].delivered == 3u);
+    BOOST_TEST(all.info(a).message_count == 1u);
+
+    // A name with subscribers but no slot of its own opens and delivers.
+    const auto deep = writer.open("events/orders/eu").handle;
+    writer.write(deep, "o2");
+    BOOST_TEST(writer.acks().front().delivered == 1u); // only `events\**`
+    BOOST_TEST(writer.open("unrelated/name").error == 2u);
+
+    // Unsubscribing narrows the fan-out; unknown patterns are refused.
+    level.feed(unsubscribe_frame{2, l, "events/*"});
+    BOOST_TEST(level.last<result_frame>().error == 0u);
+    level.feed(unsubscribe_frame{3, l, "events/*"});
+    BOOST_TEST(level.last<result_frame>().error == 2u);
+    writer.write(w, "o3");
+    BOOST_TEST(writer.acks().front().delivered == 2u);
+
+    // A slot's subscriptions die with it.
+    host.disconnect(all.id);
+    writer.write(deep, "o4");
+    BOOST_TEST(first_ack_error(writer) == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(drop_newest_counts_and_tells_the_reader)
+{
+    core host(limits());
+    client reader(host), writer(host);
+    const auto r = reader.create("q", 0, 30, overflow_policy::drop_newest).handle;
+    const auto w = writer.open("q").handle;
+    for (int i = 0; i < 5; ++i)
+        writer.write(w, "0123456789"); // three fit in 30 bytes
+    std::vector<std::uint32_t> delivered;
+    for (const auto& run : writer.acks())
+        for (std::uint32_t i = 0; i < run.count; ++i)
+            delivered.push_back(run.delivered);
+    // Never held back: the last two are dropped, counted, and say so.
+    BOOST_TEST(delivered == (std::vector<std::uint32_t>{1, 1, 1, 0, 0}));
+    auto info = writer.info(w);
+    BOOST_TEST(info.message_count == 3u);
+    BOOST_TEST(info.dropped == 2u);
+    // Read everything: the next record written carries the gap of 2.
+    reader.feed(read_report_frame{r, 0, 16});
+    reader.take();
+    reader.feed(read_report_frame{r, 3, 16});
+    writer.write(w, "after");
+    auto frames = reader.take();
+    BOOST_TEST_REQUIRE(frames.size() == 2u);
+    BOOST_TEST((frames[0].type == frame_type::gap));
+    gap_frame g;
+    BOOST_TEST(decode(frames[0].body, g));
+    BOOST_TEST(g.missed == 2u);
+    BOOST_TEST((frames[1].type == frame_type::record));
+}
+
+BOOST_AUTO_TEST_CASE(drop_oldest_keeps_the_newest_and_tells_the_reader)
+{
+    core host(limits());
+    client reader(host), writer(host);
+    const auto r = reader.create("q", 0, 30, overflow_policy::drop_oldest).handle;
+    const auto w = writer.open("q").handle;
+    for (char c = 'a'; c <= 'e'; ++c)
+        writer.write(w, std::string(10, c));
+    for (const auto& run : writer.acks())
+        BOOST_TEST(run.delivered == 1u); // all delivered: the oldest make way
+    BOOST_TEST(writer.info(w).dropped == 2u);
+    reader.feed(read_report_frame{r, 0, 16});
+    auto frames = reader.take();
+    BOOST_TEST_REQUIRE(frames.size() == 4u); // gap, c, d, e
+    gap_frame g;
+    BOOST_TEST(decode(frames[0].body, g));
+    BOOST_TEST(g.missed == 2u);
+    record_frame first;
+    BOOST_TEST(decode(frames[1].body, first));
+    BOOST_TEST(first.data.bytes[0] == 'c');
+}
+
+BOOST_AUTO_TEST_CASE(a_writers_own_subscription_never_holds_it_back)
+{
+    core host(limits());
+    client both(host), other(host);
+    const auto mine = both.create("mine", 0, 10).handle;
+    both.feed(subscribe_frame{1, mine, "chat/*"});
+    other.create("chat/room");
+    const auto w = both.open("chat/room").handle;
+    BOOST_TEST((both.write(w, "0123456789") == feed_result::next));
+    BOOST_TEST((both.write(w, "0123456789") == feed_result::next)); // own slot full: dropped
+    auto runs = both.acks();
+    BOOST_TEST(runs.back().delivered == 1u);
+    BOOST_TEST(both.info(mine).dropped == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_subscriber_with_a_smaller_maximum_misses_only_that_record)
+{
+    core host(limits());
+    client small(host), named(host), writer(host);
+    const auto s = small.create("small", 4).handle;
+    small.feed(subscribe_frame{1, s, "big/*"});
+    named.create("big/one");
+    writer.write(writer.open("big/one").handle, "too long for small");
+    BOOST_TEST(writer.acks().front().delivered == 1u);
+    BOOST_TEST(small.info(s).dropped == 1u);
 }

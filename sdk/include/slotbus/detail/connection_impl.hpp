@@ -7,6 +7,7 @@
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -58,8 +59,7 @@ public:
     void start_connect(std::string address, std::string client_name, reply_handler h);
     void start_request(byte_buffer frame, std::uint32_t request_id, reply_handler h);
     void start_write(std::uint32_t handle, byte_buffer frame, write_handler h);
-    void start_read(std::uint32_t handle, read_handler h,
-                    asio::mutable_buffer into);
+    void start_read(std::uint32_t handle, read_handler h, asio::mutable_buffer into);
     /// Forgets a reader handle locally (its waiting reads end with operation_aborted).
     void drop_reader(std::uint32_t handle);
     /// Registers a reader handle the host confirmed, with the slot's timeout.
@@ -91,7 +91,17 @@ private:
         bool window_sent = false;
     };
 
+    /// Runs an entry point's work where its state lives: at once on an owned
+    /// context (used by one thread at a time), else dispatched to the executor.
+    template <class F> void on_executor(F&& f)
+    {
+        if (own_)
+            f();
+        else
+            asio::dispatch(executor_, std::forward<F>(f));
+    }
     void read_loop();
+    void emit_reports();
     void on_frame(const frame_view& frame);
     void fail(error_code ec, std::string why = {});
     void flush();

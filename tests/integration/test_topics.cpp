@@ -1,0 +1,190 @@
+#define BOOST_TEST_MODULE topics
+// Topics with real processes: fan-out to subscriber processes, and flow
+// control that never loses silently.
+#include "host_fixture.hpp"
+
+#include <slotbus/slotbus.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+
+using namespace slotbus;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<std::string> records_of(const test::child& c)
+{
+    std::vector<std::string> out;
+    for (const auto& line : c.lines())
+        if (line.rfind("record ", 0) == 0)
+            out.push_back(line.substr(line.find(' ', 7) + 1));
+    return out;
+}
+
+// Checks each writer's records arrive in its order; returns counts per writer.
+std::map<char, long> per_writer_in_order(const std::vector<std::string>& records)
+{
+    std::map<char, long> next;
+    for (const auto& r : records) {
+        const long n = std::stol(r.substr(2));
+        BOOST_TEST_REQUIRE(n == next[r[0]], "out of order: " << r);
+        ++next[r[0]];
+    }
+    return next;
+}
+
+// Reads what is queued; checks every record's index is the last one's + 1 +
+// the gap told with it. Returns the index after the last record read.
+long read_checking_gaps(server_slot& slot, long expected_next)
+{
+    std::error_code ec;
+    slot.set_read_timeout(0);
+    while (true) {
+        auto [data, missed] = slot.read_record(ec);
+        if (ec == error::sem_timeout)
+            return expected_next;
+        BOOST_REQUIRE(!ec);
+        const long index = std::stol(data.substr(2));
+        BOOST_TEST_REQUIRE(index == expected_next + static_cast<long>(missed),
+                           "record " << index << " after " << expected_next << " told a gap of "
+                                     << missed);
+        expected_next = index + 1;
+    }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(fan_out_to_four_subscriber_processes)
+{
+    test::host host;
+    auto all = test::peer(host, {"create", "sub/all", "--subscribe", "events/**", "--count", "2000"});
+    auto orders = test::peer(host, {"create", "sub/orders", "--subscribe", "events/orders/*", "--count", "2000"});
+    auto eu = test::peer(host, {"create", "sub/eu", "--subscribe", "events/orders/eu", "--count", "1000"});
+    auto us = test::peer(host, {"create", "sub/us", "--subscribe", "*/orders/us,nothing/*", "--count", "1000"});
+    for (auto* p : {&all, &orders, &eu, &us})
+        BOOST_REQUIRE((*p)->wait_for_line("created"));
+
+    auto a = test::peer(host, {"write", "events/orders/eu", "--count", "1000", "--prefix", "A"});
+    auto b = test::peer(host, {"write", "events/orders/us", "--count", "1000", "--prefix", "B"});
+    // Each write reached exactly three slots: one stored record, three queues.
+    BOOST_TEST(a->wait_for_line("acked 1000 failed 0 delivered 3000", 30s), a->stdout_text());
+    BOOST_TEST(b->wait_for_line("acked 1000 failed 0 delivered 3000", 30s), b->stdout_text());
+    for (auto* p : {&all, &orders, &eu, &us})
+        BOOST_TEST((*p)->wait_exit(30s).value_or(-999) == 0);
+
+    BOOST_TEST((per_writer_in_order(records_of(*all)) == std::map<char, long>{{'A', 1000}, {'B', 1000}}));
+    BOOST_TEST((per_writer_in_order(records_of(*orders)) == std::map<char, long>{{'A', 1000}, {'B', 1000}}));
+    BOOST_TEST((per_writer_in_order(records_of(*eu)) == std::map<char, long>{{'A', 1000}}));
+    BOOST_TEST((per_writer_in_order(records_of(*us)) == std::map<char, long>{{'B', 1000}}));
+}
+
+BOOST_AUTO_TEST_CASE(no_receiver_is_file_not_found_and_subscriptions_die_with_their_slot)
+{
+    test::host host;
+    connection bus;
+    bus.connect(host.socket());
+    std::error_code ec;
+    (void)client_slot::open(bus, "events/nobody", ec);
+    BOOST_TEST(ec == error::file_not_found);
+    auto listener = test::peer(host, {"create", "sub/listener", "--subscribe", "events/*"});
+    BOOST_REQUIRE(listener->wait_for_line("created"));
+    auto writer = client_slot::open(bus, "events/nobody"); // a subscriber receives it now
+    BOOST_TEST(writer.write("heard") == 1u);
+    BOOST_TEST(listener->wait_for_line("record 5 heard"));
+    listener->signal(SIGKILL);
+    BOOST_TEST(listener->wait_exit(5s).has_value());
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < until) {
+        writer.write("anyone?", ec);
+        if (ec)
+            break;
+        std::this_thread::sleep_for(5ms);
+    }
+    BOOST_TEST(ec == error::file_not_found);
+}
+
+BOOST_AUTO_TEST_CASE(unsubscribing_by_dropping_the_subscription)
+{
+    test::host host;
+    connection bus, writer_bus;
+    bus.connect(host.socket());
+    writer_bus.connect(host.socket());
+    auto inbox = server_slot::create(bus, "inbox", 0, 0);
+    auto writer = [&] {
+        auto sub = inbox.subscribe("news/*");
+        auto w = client_slot::open(writer_bus, "news/today");
+        BOOST_TEST(w.write("one") == 1u);
+        BOOST_TEST(inbox.subscribe("NEWS/*", *std::make_unique<std::error_code>()).active() == false);
+        return w;
+    }(); // the subscription is dropped here
+    std::error_code ec;
+    writer.write("two", ec);
+    BOOST_TEST(ec == error::file_not_found);
+    BOOST_TEST(inbox.read() == "one");
+    BOOST_TEST(inbox.info().message_count == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(slow_drop_subscribers_never_slow_a_fast_one)
+{
+    test::host host;
+    connection bus;
+    bus.connect(host.socket());
+    // Two slow subscribers that read nothing until the end, 4 KiB each.
+    auto newest = server_slot::create(bus, "slow/newest",
+                                      slot_options{0, 0, 4096, overflow_policy::drop_newest});
+    auto oldest = server_slot::create(bus, "slow/oldest",
+                                      slot_options{0, 0, 4096, overflow_policy::drop_oldest});
+    auto s1 = newest.subscribe("ticks/*");
+    auto s2 = oldest.subscribe("ticks/*");
+    auto fast = test::peer(host, {"create", "fast", "--subscribe", "ticks/*", "--count", "5000"});
+    BOOST_REQUIRE(fast->wait_for_line("created"));
+
+    auto writer = test::peer(host, {"write", "ticks/a", "--count", "5000", "--size", "64"});
+    BOOST_TEST(writer->wait_for_line("acked 5000 failed 0", 30s), writer->stdout_text());
+    BOOST_TEST(fast->wait_exit(30s).value_or(-999) == 0);
+    BOOST_TEST(per_writer_in_order(records_of(*fast))['w'] == 5000);
+
+    for (auto* slow : {&newest, &oldest}) {
+        const auto info = slow->info();
+        BOOST_TEST(info.queued_bytes <= 4096u);
+        BOOST_TEST(info.message_count + info.dropped == 5000u); // every record: kept or counted
+        BOOST_TEST(info.dropped > 0u);
+    }
+    // Read what was kept: each gap told where it happened.
+    const long after_newest = read_checking_gaps(newest, 0);
+    const long after_oldest = read_checking_gaps(oldest, 0);
+    BOOST_TEST(after_oldest == 5000); // drop-oldest kept the newest
+    BOOST_TEST(after_newest < 5000);  // drop-newest kept the first
+    // The drops after drop-newest's last kept record are told with the next one.
+    connection writer_bus;
+    writer_bus.connect(host.socket());
+    auto w = client_slot::open(writer_bus, "ticks/a");
+    w.write("w-5000");
+    newest.set_read_timeout(1000);
+    auto [data, missed] = newest.read_record();
+    BOOST_TEST(data == "w-5000");
+    BOOST_TEST(missed == static_cast<std::uint32_t>(5000 - after_newest));
+}
+
+BOOST_AUTO_TEST_CASE(a_stalled_subscriber_holds_writers_back_and_loses_nothing)
+{
+    test::host host;
+    connection bus;
+    bus.connect(host.socket());
+    auto stalled = server_slot::create(bus, "jobs/worker", slot_options{0, mailslot_wait_forever, 2048});
+    auto sub = stalled.subscribe("jobs/*");
+    auto other = server_slot::create(bus, "mail/inbox", 0, 1000);
+    auto writer = test::peer(host, {"write", "jobs/new", "--count", "100", "--size", "100"});
+    BOOST_TEST(!writer->wait_for_line("acked", 500ms)); // held back
+    BOOST_TEST(stalled.info().queued_bytes <= 2048u + 100u);
+    connection writer_bus;
+    writer_bus.connect(host.socket());
+    BOOST_TEST(client_slot::open(writer_bus, "mail/inbox").write("still flowing") == 1u);
+    BOOST_TEST(other.read() == "still flowing");
+    for (int i = 0; i < 100; ++i)
+        BOOST_TEST_REQUIRE(stalled.read().rfind("w-" + std::to_string(i), 0) == 0u);
+    BOOST_TEST(writer->wait_for_line("acked 100 failed 0", 10s));
+    BOOST_TEST(stalled.info().dropped == 0u);
+}
