@@ -306,9 +306,10 @@ feed_result core::on_write(session& s, byte_span body)
     const record_ptr rec = record::make(m.data.bytes);
     std::uint32_t delivered = 0;
     for (slot* t : h->targets) {
-        const bool room = fits(t) && (t->has_room_for(size) ||
-                                      (t->config().overflow == overflow_policy::drop_oldest &&
-                                       t->make_room(size)));
+        const bool room =
+            fits(t) &&
+            (t->has_room_for(size) ||
+             (t->config().overflow == overflow_policy::drop_oldest && t->make_room(size)));
         if (!room) {
             t->drop_newest(); // counted; its reader is told before the next record
             continue;

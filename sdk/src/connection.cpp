@@ -137,6 +137,19 @@ void connection_impl::add_reader(std::uint32_t handle, std::uint32_t read_timeou
     });
 }
 
+void connection_impl::cancel_reads(std::uint32_t handle)
+{
+    on_executor([self = shared_from_this(), handle] {
+        auto it = self->readers_.find(handle);
+        if (it == self->readers_.end())
+            return;
+        auto waiting = std::move(it->second.waiting);
+        it->second.waiting.clear();
+        for (auto& op : waiting)
+            self->complete_read(op, asio::error::operation_aborted, {}, 0);
+    });
+}
+
 void connection_impl::drop_reader(std::uint32_t handle)
 {
     on_executor([self = shared_from_this(), handle] {

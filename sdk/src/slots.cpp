@@ -43,8 +43,8 @@ slot_info info_of(const std::shared_ptr<connection_impl>& impl, std::uint32_t ha
 
 // ---- server_slot ----------------------------------------------------------------------------
 
-server_slot server_slot::create(connection& bus, std::string_view name,
-                                const slot_options& options, std::error_code& ec)
+server_slot server_slot::create(connection& bus, std::string_view name, const slot_options& options,
+                                std::error_code& ec)
 {
     auto parsed = slot_name::parse(name, ec);
     if (ec)
@@ -70,8 +70,7 @@ server_slot server_slot::create(connection& bus, std::string_view name,
     return slot;
 }
 
-server_slot server_slot::create(connection& bus, std::string_view name,
-                                const slot_options& options)
+server_slot server_slot::create(connection& bus, std::string_view name, const slot_options& options)
 {
     std::error_code ec;
     auto slot = create(bus, name, options, ec);
@@ -249,6 +248,12 @@ std::string server_slot::duplicate()
     auto token = duplicate(ec);
     throw_if(ec, "slotbus::server_slot::duplicate");
     return token;
+}
+
+void server_slot::cancel()
+{
+    if (handle_)
+        impl_->cancel_reads(handle_);
 }
 
 void server_slot::close(std::error_code& ec)

@@ -350,7 +350,8 @@ BOOST_AUTO_TEST_CASE(a_full_slot_holds_its_writer_back_and_loses_nothing)
     connection bus;
     bus.connect(host.socket());
     // A 2 KiB budget and a reader that does not read yet.
-    auto slot = server_slot::create(bus, "slow/consumer", slot_options{0, mailslot_wait_forever, 2048});
+    auto slot =
+        server_slot::create(bus, "slow/consumer", slot_options{0, mailslot_wait_forever, 2048});
     auto other = server_slot::create(bus, "fast/consumer", 0, 1000);
     auto writer = test::peer(host, {"write", "slow/consumer", "--count", "200", "--size", "100"});
     BOOST_TEST(!writer->wait_for_line("acked", 500ms)); // held back

@@ -59,10 +59,14 @@ long read_checking_gaps(server_slot& slot, long expected_next)
 BOOST_AUTO_TEST_CASE(fan_out_to_four_subscriber_processes)
 {
     test::host host;
-    auto all = test::peer(host, {"create", "sub/all", "--subscribe", "events/**", "--count", "2000"});
-    auto orders = test::peer(host, {"create", "sub/orders", "--subscribe", "events/orders/*", "--count", "2000"});
-    auto eu = test::peer(host, {"create", "sub/eu", "--subscribe", "events/orders/eu", "--count", "1000"});
-    auto us = test::peer(host, {"create", "sub/us", "--subscribe", "*/orders/us,nothing/*", "--count", "1000"});
+    auto all =
+        test::peer(host, {"create", "sub/all", "--subscribe", "events/**", "--count", "2000"});
+    auto orders = test::peer(
+        host, {"create", "sub/orders", "--subscribe", "events/orders/*", "--count", "2000"});
+    auto eu = test::peer(
+        host, {"create", "sub/eu", "--subscribe", "events/orders/eu", "--count", "1000"});
+    auto us = test::peer(
+        host, {"create", "sub/us", "--subscribe", "*/orders/us,nothing/*", "--count", "1000"});
     for (auto* p : {&all, &orders, &eu, &us})
         BOOST_REQUIRE((*p)->wait_for_line("created"));
 
@@ -74,8 +78,10 @@ BOOST_AUTO_TEST_CASE(fan_out_to_four_subscriber_processes)
     for (auto* p : {&all, &orders, &eu, &us})
         BOOST_TEST((*p)->wait_exit(30s).value_or(-999) == 0);
 
-    BOOST_TEST((per_writer_in_order(records_of(*all)) == std::map<char, long>{{'A', 1000}, {'B', 1000}}));
-    BOOST_TEST((per_writer_in_order(records_of(*orders)) == std::map<char, long>{{'A', 1000}, {'B', 1000}}));
+    BOOST_TEST(
+        (per_writer_in_order(records_of(*all)) == std::map<char, long>{{'A', 1000}, {'B', 1000}}));
+    BOOST_TEST((per_writer_in_order(records_of(*orders)) ==
+                std::map<char, long>{{'A', 1000}, {'B', 1000}}));
     BOOST_TEST((per_writer_in_order(records_of(*eu)) == std::map<char, long>{{'A', 1000}}));
     BOOST_TEST((per_writer_in_order(records_of(*us)) == std::map<char, long>{{'B', 1000}}));
 }
@@ -116,7 +122,8 @@ BOOST_AUTO_TEST_CASE(unsubscribing_by_dropping_the_subscription)
         auto sub = inbox.subscribe("news/*");
         auto w = client_slot::open(writer_bus, "news/today");
         BOOST_TEST(w.write("one") == 1u);
-        BOOST_TEST(inbox.subscribe("NEWS/*", *std::make_unique<std::error_code>()).active() == false);
+        BOOST_TEST(inbox.subscribe("NEWS/*", *std::make_unique<std::error_code>()).active() ==
+                   false);
         return w;
     }(); // the subscription is dropped here
     std::error_code ec;
@@ -173,7 +180,8 @@ BOOST_AUTO_TEST_CASE(a_stalled_subscriber_holds_writers_back_and_loses_nothing)
     test::host host;
     connection bus;
     bus.connect(host.socket());
-    auto stalled = server_slot::create(bus, "jobs/worker", slot_options{0, mailslot_wait_forever, 2048});
+    auto stalled =
+        server_slot::create(bus, "jobs/worker", slot_options{0, mailslot_wait_forever, 2048});
     auto sub = stalled.subscribe("jobs/*");
     auto other = server_slot::create(bus, "mail/inbox", 0, 1000);
     auto writer = test::peer(host, {"write", "jobs/new", "--count", "100", "--size", "100"});

@@ -29,7 +29,8 @@ struct fixture {
 
     void pump()
     {
-        s.pump([&](reader& r, const queued_record& q) { pushed.emplace_back(r.owner, text(*q.rec)); });
+        s.pump(
+            [&](reader& r, const queued_record& q) { pushed.emplace_back(r.owner, text(*q.rec)); });
     }
 };
 

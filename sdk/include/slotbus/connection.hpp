@@ -5,6 +5,8 @@
 #include "slotbus/error.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/deferred.hpp>
 
 #include <memory>
 #include <string>
@@ -45,6 +47,23 @@ public:
     void connect(const std::string& address);
     /// Connects to default_address().
     void connect();
+
+    /// Connects asynchronously. Completion signature: void(boost::system::error_code).
+    template <boost::asio::completion_token_for<void(boost::system::error_code)> Token =
+                  boost::asio::deferred_t>
+    auto async_connect(std::string address, Token&& token = {})
+    {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+            [](auto handler, std::shared_ptr<detail::connection_impl> impl, std::string where,
+               std::string name) {
+                impl->start_connect(
+                    std::move(where), std::move(name),
+                    [h = std::move(handler)](boost::system::error_code ec, detail::reply) mutable {
+                        std::move(h)(ec);
+                    });
+            },
+            token, impl_, std::move(address), options_.client_name);
+    }
 
     /// Closes the socket; every handle on it fails with error::broken_pipe from now on.
     void close();

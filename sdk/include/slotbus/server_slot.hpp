@@ -18,9 +18,9 @@ namespace slotbus {
 
 /// How a slot is made: CreateMailslot's two values and slotbus's flow control.
 struct slot_options {
-    std::uint32_t max_message_size = 0;                ///< 0: any size
+    std::uint32_t max_message_size = 0;                 ///< 0: any size
     std::uint32_t read_timeout = mailslot_wait_forever; ///< ms; 0: no wait
-    std::uint64_t byte_budget = 0;                     ///< unread bytes it holds; 0: the host's default
+    std::uint64_t byte_budget = 0; ///< unread bytes it holds; 0: the host's default
     overflow_policy overflow = overflow_policy::block; ///< what a full slot does
 };
 
@@ -43,8 +43,7 @@ public:
     /// error::too_many_open_files, error::invalid_parameter (no such policy).
     static server_slot create(connection& bus, std::string_view name, const slot_options& options,
                               std::error_code& ec);
-    static server_slot create(connection& bus, std::string_view name,
-                              const slot_options& options);
+    static server_slot create(connection& bus, std::string_view name, const slot_options& options);
     /// CreateMailslot's shape: a maximum record size and a read timeout.
     static server_slot create(connection& bus, std::string_view name,
                               std::uint32_t max_message_size, std::uint32_t read_timeout,
@@ -105,6 +104,19 @@ public:
     subscription subscribe(std::string_view pattern, std::error_code& ec);
     subscription subscribe(std::string_view pattern);
 
+    /// read_record, asynchronously. Completion signature:
+    /// void(boost::system::error_code, received_record).
+    template <boost::asio::completion_token_for<void(boost::system::error_code, received_record)>
+                  Token = boost::asio::deferred_t>
+    auto async_read_record(Token&& token = {})
+    {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code, received_record)>(
+            [](auto handler, std::shared_ptr<detail::connection_impl> impl, std::uint32_t handle) {
+                impl->start_read(handle, detail::read_record_handler(std::move(handler)), {});
+            },
+            token, impl_, handle_);
+    }
+
     /// Exact at the moment the host answers.
     slot_info info(std::error_code& ec) const;
     [[nodiscard]] slot_info info() const;
@@ -117,6 +129,11 @@ public:
     /// (the bInheritHandle idea): each record is read exactly once.
     std::string duplicate(std::error_code& ec);
     [[nodiscard]] std::string duplicate();
+
+    /// Ends every read under way on this handle with
+    /// boost::asio::error::operation_aborted; the slot and its records stay.
+    /// Never blocks: safe inside a completion handler.
+    void cancel();
 
     void close(std::error_code& ec);
     void close();

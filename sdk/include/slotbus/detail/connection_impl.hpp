@@ -16,6 +16,7 @@
 #include <atomic>
 #include <deque>
 #include <future>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +61,8 @@ public:
     void start_request(byte_buffer frame, std::uint32_t request_id, reply_handler h);
     void start_write(std::uint32_t handle, byte_buffer frame, write_handler h);
     void start_read(std::uint32_t handle, read_handler h, asio::mutable_buffer into);
+    /// Ends the handle's waiting reads with operation_aborted; the slot stays.
+    void cancel_reads(std::uint32_t handle);
     /// Forgets a reader handle locally (its waiting reads end with operation_aborted).
     void drop_reader(std::uint32_t handle);
     /// Registers a reader handle the host confirmed, with the slot's timeout.
@@ -85,7 +88,9 @@ private:
         std::uint32_t read_timeout = 0;
         std::deque<received_record> records; // pushed by the host, not read yet
         std::uint32_t gap = 0;               // told of drops; goes with the next record
-        std::deque<read_op> waiting;
+        // A list: erasing from a deque move-assigns, and Boost 1.81's
+        // any_completion_handler must never be move-assigned (it recurses).
+        std::list<read_op> waiting;
         std::uint32_t unreported = 0; // read since the last read_report
         bool dirty = false;           // a read_report is owed
         bool window_sent = false;

@@ -1,0 +1,95 @@
+// Typed JSON envelopes: CloudEvents 1.0 in structured mode, and the mapping
+// of `data` to and from described C++ structs.
+#pragma once
+
+#include "slotbus/error.hpp"
+
+#include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
+
+#include <concepts>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace slotbus {
+
+/// One CloudEvents 1.0 event. `replyto` and `correlationid` are extension
+/// attributes for request/reply; empty ones are left out of the JSON.
+struct envelope {
+    std::string specversion = "1.0";
+    std::string id;      ///< unique per source
+    std::string source;  ///< `/plugins/NAME`
+    std::string type;    ///< `orders.created`
+    std::string time;    ///< RFC 3339, UTC
+    std::string subject; ///< the slot path it was published to
+    std::string datacontenttype = "application/json";
+    boost::json::value data;
+    std::string replyto;
+    std::string correlationid;
+};
+
+/// The JSON text of an envelope.
+std::string serialize(const envelope& e);
+
+/// Parses untrusted bytes. Errors: error::invalid_data, with `why` (if given)
+/// naming what is wrong — not JSON, not an object, a missing or mistyped
+/// attribute, a specversion other than 1.0. Never throws.
+envelope parse_envelope(std::string_view json, std::error_code& ec, std::string* why = nullptr);
+
+/// A C++ type published as an event: a struct described with
+/// BOOST_DESCRIBE_STRUCT (or with its own tag_invoke conversions) that names
+/// its CloudEvents type.
+///
+/// @code
+/// struct order_created {
+///     static constexpr std::string_view event_type = "orders.created";
+///     std::string order_id;
+///     double amount;
+/// };
+/// BOOST_DESCRIBE_STRUCT(order_created, (), (order_id, amount))
+/// @endcode
+template <class T>
+concept event = requires
+{
+    {
+        T::event_type
+        } -> std::convertible_to<std::string_view>;
+};
+
+/// `data` as a T. Errors: error::invalid_data when the type or the data do not fit.
+template <event T>
+std::optional<T> data_as(const envelope& e, std::error_code& ec, std::string* why = nullptr)
+{
+    if (e.type != T::event_type) {
+        ec = error::invalid_data;
+        if (why)
+            *why = "type is " + e.type + ", not " + std::string(T::event_type);
+        return std::nullopt;
+    }
+    auto converted = boost::json::try_value_to<T>(e.data);
+    if (!converted) {
+        ec = error::invalid_data;
+        if (why)
+            *why = "data does not convert: " + converted.error().message();
+        return std::nullopt;
+    }
+    ec.clear();
+    return std::move(*converted);
+}
+
+/// A new envelope for `data`, with a fresh id and the current time.
+envelope make_envelope(std::string_view source, std::string_view type, std::string_view subject,
+                       boost::json::value data);
+
+template <event T>
+envelope make_envelope(std::string_view source, std::string_view subject, const T& data)
+{
+    return make_envelope(source, T::event_type, subject, boost::json::value_from(data));
+}
+
+/// An id unique to this process and run: a random prefix and a counter.
+std::string next_event_id();
+
+} // namespace slotbus

@@ -1,0 +1,88 @@
+// Publishing typed events: a C++ struct in, a CloudEvents envelope on a topic.
+#pragma once
+
+#include "slotbus/client_slot.hpp"
+#include "slotbus/envelope.hpp"
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/post.hpp>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace slotbus {
+
+/// Publishes envelopes whose `source` is `/plugins/NAME`. Keeps one writer
+/// handle per topic it has published to. Not thread-safe; use it where its
+/// connection is used.
+///
+/// @code
+/// slotbus::publisher pub(bus, "shop");
+/// pub.publish("events/orders", order_created{"A-1", 42.0});
+/// @endcode
+class publisher {
+public:
+    /// `plugin` names the source; empty: $SLOTBUS_PLUGIN, else the program's pid.
+    publisher(connection& bus, std::string plugin = {});
+
+    /// Publishes one event; returns how many slots received it. Errors: those
+    /// of client_slot::open and client_slot::write.
+    template <event T>
+    std::uint32_t publish(std::string_view topic, const T& data, std::error_code& ec)
+    {
+        return publish(topic, make_envelope(source_, subject_of(topic), data), ec);
+    }
+    template <event T> std::uint32_t publish(std::string_view topic, const T& data)
+    {
+        std::error_code ec;
+        auto delivered = publish(topic, data, ec);
+        throw_if(ec, "slotbus::publisher::publish");
+        return delivered;
+    }
+    /// Publishes a ready envelope as it is (its subject and source included).
+    std::uint32_t publish(std::string_view topic, const envelope& e, std::error_code& ec);
+
+    /// Publishes without waiting for the result. The topic's writer handle is
+    /// opened (synchronously) the first time. Completion signature:
+    /// void(boost::system::error_code, std::uint32_t delivered).
+    template <event T,
+              boost::asio::completion_token_for<void(boost::system::error_code, std::uint32_t)>
+                  Token = boost::asio::deferred_t>
+    auto async_publish(std::string_view topic, const T& data, Token&& token = {})
+    {
+        std::error_code ec;
+        client_slot* slot = slot_for(topic, ec);
+        auto text = std::make_shared<std::string>(
+            ec ? std::string{} : serialize(make_envelope(source_, subject_of(topic), data)));
+        return boost::asio::async_initiate<Token, void(boost::system::error_code, std::uint32_t)>(
+            [](auto handler, client_slot* to, std::error_code failed,
+               std::shared_ptr<std::string> record, boost::asio::any_io_executor ex) {
+                if (failed) {
+                    boost::asio::post(ex, boost::asio::append(std::move(handler),
+                                                              boost::system::error_code(failed),
+                                                              std::uint32_t{0}));
+                    return;
+                }
+                to->async_write(boost::asio::buffer(*record),
+                                [h = std::move(handler), record](boost::system::error_code e,
+                                                                 std::uint32_t n) mutable {
+                                    std::move(h)(e, n);
+                                });
+            },
+            token, slot, ec, std::move(text), bus_->get_executor());
+    }
+
+    [[nodiscard]] const std::string& source() const noexcept { return source_; }
+
+private:
+    client_slot* slot_for(std::string_view topic, std::error_code& ec);
+    /// The envelope's subject: the topic's path, however it was spelled.
+    static std::string subject_of(std::string_view topic);
+
+    connection* bus_;
+    std::string source_;
+    std::unordered_map<std::string, client_slot> slots_; // by name key
+};
+
+} // namespace slotbus

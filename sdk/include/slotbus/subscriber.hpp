@@ -1,0 +1,121 @@
+// Subscribing by type: envelopes arriving on an inbox slot, converted to the
+// C++ structs their handlers take.
+#pragma once
+
+#include "slotbus/envelope.hpp"
+#include "slotbus/server_slot.hpp"
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace slotbus {
+
+/// An inbox slot and the handlers of the events it subscribes to. A record is
+/// parsed as an envelope, dropped if its `source` + `id` was seen already
+/// (the "one copy per protocol" caveat of mailslots), and handed to every
+/// handler whose type is the envelope's and whose pattern matches its
+/// subject. A record that is not a valid envelope, or whose data does not
+/// convert, goes to the error handler and counts as malformed; nothing
+/// throws into the receive loop. Not thread-safe; use it where its connection
+/// is used.
+///
+/// @code
+/// slotbus::subscriber sub(bus, "billing/inbox");
+/// auto orders = sub.on<order_created>("events/orders/**", [](const order_created& o) { ... });
+/// sub.process_for(std::chrono::seconds(1));
+/// @endcode
+class subscriber {
+public:
+    struct statistics {
+        std::uint64_t received = 0;   ///< records read
+        std::uint64_t dispatched = 0; ///< handler calls
+        std::uint64_t malformed = 0;  ///< not an envelope, or data that does not convert
+        std::uint64_t duplicates = 0; ///< source + id seen before: dropped
+        std::uint64_t unhandled = 0;  ///< valid, but no handler for its type and subject
+        std::uint64_t missed = 0;     ///< dropped by the inbox's overflow policy, as told
+    };
+    using error_handler = std::function<void(std::error_code, const std::string& why)>;
+
+    /// Creates the inbox slot. Errors: those of server_slot::create.
+    subscriber(connection& bus, std::string_view inbox, const slot_options& options = {});
+
+    /// Subscribes the inbox to `pattern` and calls `handler` with each event
+    /// of type T, as `handler(const T&)` or `handler(const T&, const envelope&)`.
+    /// Dropping the returned subscription unsubscribes.
+    template <event T, class Handler> subscription on(std::string_view pattern, Handler handler)
+    {
+        auto parsed = topic_pattern::parse(pattern);
+        routes_.push_back(
+            {parsed, std::string(T::event_type),
+             [h = std::move(handler)](const envelope& e, std::error_code& ec,
+                                      std::string& why) mutable {
+                 auto value = data_as<T>(e, ec, &why);
+                 if (!value)
+                     return;
+                 if constexpr (std::is_invocable_v<Handler&, const T&, const envelope&>)
+                     h(*value, e);
+                 else
+                     h(*value);
+             }});
+        return inbox_.subscribe(pattern);
+    }
+
+    /// Called for every malformed record, with what was wrong.
+    void on_error(error_handler handler) { on_error_ = std::move(handler); }
+
+    /// Receives and dispatches until nothing has arrived for `idle`; returns
+    /// the number of records processed.
+    std::size_t process_for(std::chrono::milliseconds idle);
+
+    /// Runs the receive loop on the connection's executor until stop() or a
+    /// read error. Completion signature: void(boost::system::error_code);
+    /// stop() completes it with boost::asio::error::operation_aborted.
+    template <boost::asio::completion_token_for<void(boost::system::error_code)> Token =
+                  boost::asio::deferred_t>
+    auto async_run(Token&& token = {})
+    {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+            [this](auto handler) {
+                done_.emplace(std::move(handler));
+                stopping_ = false;
+                next();
+            },
+            token);
+    }
+    /// Ends async_run; the inbox stays open. Never blocks: call it from a handler.
+    void stop();
+
+    /// Handles one record as if it had been read (for tests and bridges).
+    void dispatch(const received_record& record);
+
+    [[nodiscard]] const statistics& stats() const noexcept { return stats_; }
+    [[nodiscard]] server_slot& inbox() noexcept { return inbox_; }
+
+private:
+    struct route {
+        topic_pattern pattern;
+        std::string type;
+        std::function<void(const envelope&, std::error_code&, std::string&)> call;
+    };
+
+    void next();
+    bool seen_before(const envelope& e);
+
+    server_slot inbox_;
+    std::vector<route> routes_;
+    error_handler on_error_;
+    statistics stats_;
+    std::unordered_set<std::string> seen_;
+    std::deque<std::string> seen_order_; // bounds seen_
+    // In an optional, emplaced: Boost 1.81's any_completion_handler must never
+    // be move-assigned (its operator= recurses without end).
+    std::optional<boost::asio::any_completion_handler<void(boost::system::error_code)>> done_;
+    bool stopping_ = false;
+};
+
+} // namespace slotbus

@@ -1,0 +1,193 @@
+#define BOOST_TEST_MODULE envelopes
+// Typed events through a real host: publish a struct, receive it converted;
+// malformed records and duplicates cost nothing but a counter.
+#include "host_fixture.hpp"
+
+#include <slotbus/slotbus.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/describe/class.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <future>
+#include <thread>
+
+using namespace slotbus;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+namespace shop {
+struct order_created {
+    static constexpr std::string_view event_type = "orders.created";
+    std::string order_id;
+    double amount = 0;
+    std::string currency;
+    int items = 0;
+    bool express = false;
+};
+BOOST_DESCRIBE_STRUCT(order_created, (), (order_id, amount, currency, items, express))
+
+struct basket_updated {
+    static constexpr std::string_view event_type = "baskets.updated";
+    std::string basket;
+    int lines = 0;
+};
+BOOST_DESCRIBE_STRUCT(basket_updated, (), (basket, lines))
+} // namespace shop
+
+namespace {
+shop::order_created order(std::string id)
+{
+    return {std::move(id), 1.0, "EUR", 1, false};
+}
+} // namespace
+
+namespace {
+struct buses {
+    test::host host;
+    connection pub_bus{{"shop", 256}}, sub_bus{{"billing", 256}};
+    buses()
+    {
+        pub_bus.connect(host.socket());
+        sub_bus.connect(host.socket());
+    }
+};
+} // namespace
+
+BOOST_FIXTURE_TEST_CASE(typed_events_by_type_and_pattern, buses)
+{
+    subscriber billing(sub_bus, "billing/inbox");
+    std::vector<shop::order_created> orders;
+    std::vector<std::string> sources;
+    std::vector<shop::basket_updated> baskets;
+    auto s1 = billing.on<shop::order_created>("events/orders/**",
+                                              [&](const shop::order_created& o, const envelope& e) {
+                                                  orders.push_back(o);
+                                                  sources.push_back(e.source);
+                                              });
+    auto s2 = billing.on<shop::basket_updated>(
+        "events/baskets/*", [&](const shop::basket_updated& b) { baskets.push_back(b); });
+
+    publisher shop(pub_bus, "shop");
+    for (int i = 0; i < 3; ++i)
+        BOOST_TEST(
+            shop.publish("events/orders/eu", shop::order_created{"A-" + std::to_string(i), 10.0 * i,
+                                                                 "EUR", i, i % 2 == 0}) == 1u);
+    BOOST_TEST(shop.publish(R"(\\.\mailslot\events\baskets\b1)", shop::basket_updated{"b1", 2}) ==
+               1u);
+    std::error_code ec;
+    shop.publish("events/elsewhere", order("x"), ec);
+    BOOST_TEST(ec == error::file_not_found); // nobody subscribes there
+
+    BOOST_TEST(billing.process_for(200ms) == 4u);
+    BOOST_TEST_REQUIRE(orders.size() == 3u);
+    BOOST_TEST(orders[2].order_id == "A-2");
+    BOOST_TEST(orders[2].amount == 20.0);
+    BOOST_TEST(orders[2].express);
+    BOOST_TEST(sources[0] == "/plugins/shop");
+    BOOST_TEST_REQUIRE(baskets.size() == 1u);
+    BOOST_TEST(baskets[0].lines == 2);
+    BOOST_TEST(billing.stats().dispatched == 4u);
+    BOOST_TEST(billing.stats().malformed == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(malformed_records_are_counted_and_later_ones_flow, buses)
+{
+    subscriber billing(sub_bus, "billing/inbox");
+    int received = 0;
+    std::vector<std::string> errors;
+    billing.on_error([&](std::error_code ec, const std::string& why) {
+        BOOST_TEST(ec == error::invalid_data);
+        errors.push_back(why);
+    });
+    auto s = billing.on<shop::order_created>("events/orders",
+                                             [&](const shop::order_created&) { ++received; });
+
+    publisher shop(pub_bus, "shop");
+    auto raw = client_slot::open(pub_bus, "events/orders");
+    shop.publish("events/orders", order("before"));
+    raw.write("this is not JSON");
+    raw.write(R"({"specversion":"1.0","source":"/x","type":"orders.created"})"); // no id
+    auto wrong = make_envelope("/plugins/x", "orders.created", "events\\orders",
+                               boost::json::value{{"order_id", 17}}); // data that does not convert
+    shop.publish("events/orders", wrong, *std::make_unique<std::error_code>());
+    shop.publish("events/orders", order("after"));
+
+    billing.process_for(200ms);
+    BOOST_TEST(received == 2);
+    BOOST_TEST(billing.stats().malformed == 3u);
+    BOOST_TEST(errors.size() == 3u);
+    BOOST_TEST(billing.stats().received == 5u);
+}
+
+BOOST_FIXTURE_TEST_CASE(duplicates_are_dropped_by_source_and_id, buses)
+{
+    subscriber billing(sub_bus, "billing/inbox");
+    int received = 0;
+    auto s = billing.on<shop::order_created>("events/orders",
+                                             [&](const shop::order_created&) { ++received; });
+    publisher shop(pub_bus, "shop");
+    const auto once = make_envelope(shop.source(), "events\\orders", order("dup"));
+    std::error_code ec;
+    shop.publish("events/orders", once, ec);
+    shop.publish("events/orders", once, ec); // the same event again
+    auto other_source = once;
+    other_source.source = "/plugins/other"; // same id, other source: a different event
+    shop.publish("events/orders", other_source, ec);
+    billing.process_for(200ms);
+    BOOST_TEST(received == 2);
+    BOOST_TEST(billing.stats().duplicates == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(coroutines_publish_and_subscribe)
+{
+    test::host host;
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    std::thread io_thread([&] { io.run(); });
+    // Both connections live on the io thread; setup calls block from here.
+    connection pub_bus(io.get_executor()), sub_bus(io.get_executor());
+    pub_bus.connect(host.socket());
+    sub_bus.connect(host.socket());
+    subscriber billing(sub_bus, "billing/inbox");
+    std::vector<std::string> ids;
+    auto s = billing.on<shop::order_created>("events/orders", [&](const shop::order_created& o) {
+        ids.push_back(o.order_id);
+        if (ids.size() == 100)
+            billing.stop();
+    });
+    publisher shop(pub_bus, "shop");
+    BOOST_TEST(shop.publish("events/orders", order("0")) == 1u); // opens the topic
+
+    std::promise<boost::system::error_code> run_result;
+    asio::post(io, [&] {
+        billing.async_run([&](boost::system::error_code ec) { run_result.set_value(ec); });
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+                for (int i = 1; i < 100; ++i) {
+                    auto delivered = co_await shop.async_publish(
+                        "events/orders", order(std::to_string(i)), asio::use_awaitable);
+                    BOOST_TEST_REQUIRE(delivered == 1u);
+                }
+            },
+            asio::detached);
+    });
+    auto done = run_result.get_future();
+    BOOST_TEST_REQUIRE((done.wait_for(10s) == std::future_status::ready));
+    BOOST_TEST((done.get() == asio::error::operation_aborted)); // ended by stop()
+    work.reset();
+    asio::post(io, [&] {
+        pub_bus.close();
+        sub_bus.close();
+    });
+    io_thread.join();
+    BOOST_TEST_REQUIRE(ids.size() == 100u);
+    BOOST_TEST(ids.front() == "0");
+    BOOST_TEST(ids.back() == "99");
+}
