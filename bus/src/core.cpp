@@ -1,5 +1,7 @@
 #include "core.hpp"
 
+#include <boost/json/parse.hpp>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -14,6 +16,7 @@ struct core::handle_entry {
     bool broadcast = false;
     slot* direct = nullptr;
     std::vector<slot*> targets;
+    std::vector<const topic_types*> declared; // type rules that match the name
     std::uint64_t routed_epoch = ~std::uint64_t{0};
 };
 
@@ -281,6 +284,8 @@ feed_result core::on_write(session& s, byte_span body)
     route(*h);
     if (h->targets.empty())
         return result(error::file_not_found, 0);
+    if (!h->declared.empty() && !accepted(h->declared, m.data.bytes))
+        return result(error::invalid_data, 0); // this record only; the writer stays
     auto fits = [&](slot* t) {
         const auto max = t->config().max_message_size;
         return max == 0 || size <= max;
@@ -550,10 +555,29 @@ void core::route(handle_entry& h)
             h.targets.push_back(t);
         }
     };
+    h.declared.clear();
+    for (const auto& rule : limits_.declared_types)
+        if (rule.pattern.matches(h.key))
+            h.declared.push_back(&rule);
     h.direct = names_.find(h.key);
     if (h.direct)
         add(h.direct);
     subscriptions_.match(h.key, add);
+}
+
+bool core::accepted(const std::vector<const topic_types*>& rules, byte_span record)
+{
+    boost::system::error_code ec;
+    const auto json = boost::json::parse(
+        std::string_view(reinterpret_cast<const char*>(record.data()), record.size()), ec);
+    const auto* object = ec ? nullptr : json.if_object();
+    const auto* type = object ? object->if_contains("type") : nullptr;
+    if (!type || !type->is_string())
+        return false;
+    const std::string_view name = type->get_string();
+    return std::all_of(rules.begin(), rules.end(), [&](const topic_types* rule) {
+        return std::find(rule->accepted.begin(), rule->accepted.end(), name) != rule->accepted.end();
+    });
 }
 
 bool core::reads(const session& s, const slot& target) const

@@ -17,6 +17,12 @@
 
 namespace slotbus::bus {
 
+/// Topics that declare the event types they accept (--topic-types).
+struct topic_types {
+    topic_pattern pattern;
+    std::vector<std::string> accepted; ///< CloudEvents `type` values
+};
+
 /// The host's limits; every queue and table is bounded by one of them.
 struct core_limits {
     std::uint32_t max_record_size = 1u << 20;     ///< largest record the host takes (1 MiB)
@@ -28,6 +34,9 @@ struct core_limits {
     std::uint64_t push_bytes = 1u << 20;          ///< bytes pushed ahead to one reader
     std::string host_name;                        ///< `\\HOST\` names that mean this machine
     std::string domain = "workgroup";             ///< `\\DOMAIN\` names that mean a broadcast
+    /// A write to a name some of these match must be an envelope whose type
+    /// every matching entry accepts; else error::invalid_data, for that record.
+    std::vector<topic_types> declared_types;
 
     [[nodiscard]] std::size_t max_frame_size() const noexcept { return max_record_size + 64; }
 };
@@ -102,6 +111,7 @@ private:
     slot* target_of(handle_entry& h);
     void route(handle_entry& h);
     [[nodiscard]] bool reads(const session& s, const slot& target) const;
+    static bool accepted(const std::vector<const topic_types*>& rules, byte_span record);
     void pump(slot& target);
     void wake_writers(slot& target);
     void destroy(slot& target);

@@ -14,6 +14,7 @@
 #include <boost/describe/class.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -190,4 +191,30 @@ BOOST_AUTO_TEST_CASE(coroutines_publish_and_subscribe)
     BOOST_TEST_REQUIRE(ids.size() == 100u);
     BOOST_TEST(ids.front() == "0");
     BOOST_TEST(ids.back() == "99");
+}
+
+BOOST_AUTO_TEST_CASE(declared_topic_types_are_enforced_by_the_host)
+{
+    test::temp_dir dir;
+    const auto rules = dir.path / "topic-types.json";
+    std::ofstream(rules) << R"({"events/orders/**": ["orders.created"]})";
+    test::host host({"--topic-types", rules.string()});
+    connection pub_bus, sub_bus;
+    pub_bus.connect(host.socket());
+    sub_bus.connect(host.socket());
+    subscriber billing(sub_bus, "billing/inbox");
+    int received = 0;
+    auto s = billing.on<shop::order_created>("events/orders/*", [&](const shop::order_created&) { ++received; });
+    publisher shop(pub_bus, "shop");
+    BOOST_TEST(shop.publish("events/orders/eu", order("ok")) == 1u);
+    std::error_code ec;
+    shop.publish("events/orders/eu", shop::basket_updated{"b", 1}, ec);
+    BOOST_TEST(ec == error::invalid_data); // refused: that record only
+    auto raw = client_slot::open(pub_bus, "events/orders/eu");
+    raw.write("garbage", ec);
+    BOOST_TEST(ec == error::invalid_data);
+    BOOST_TEST(shop.publish("events/orders/eu", order("still connected")) == 1u);
+    billing.process_for(200ms);
+    BOOST_TEST(received == 2);
+    BOOST_TEST(billing.stats().malformed == 0u); // nothing refused reached it
 }

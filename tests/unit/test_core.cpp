@@ -440,3 +440,26 @@ BOOST_AUTO_TEST_CASE(a_subscriber_with_a_smaller_maximum_misses_only_that_record
     BOOST_TEST(writer.acks().front().delivered == 1u);
     BOOST_TEST(small.info(s).dropped == 1u);
 }
+
+BOOST_AUTO_TEST_CASE(declared_topic_types_refuse_other_records_one_by_one)
+{
+    auto l = limits();
+    l.declared_types.push_back({topic_pattern::parse("events/orders/**"), {"orders.created", "orders.paid"}});
+    l.declared_types.push_back({topic_pattern::parse("events/*/eu"), {"orders.created"}});
+    core host(l);
+    client reader(host), writer(host);
+    reader.create("events/orders/eu");
+    reader.create("events/orders/us");
+    const auto eu = writer.open("events/orders/eu").handle;
+    const auto us = writer.open("events/orders/us").handle;
+    auto result = [&](std::uint32_t h, std::string_view record) {
+        writer.write(h, record);
+        return writer.acks().front().error;
+    };
+    BOOST_TEST(result(us, R"({"type":"orders.paid","specversion":"1.0"})") == 0u);
+    BOOST_TEST(result(eu, R"({"type":"orders.paid"})") == 13u); // the `*\eu` rule refuses it
+    BOOST_TEST(result(eu, R"({"type":"orders.created"})") == 0u);
+    BOOST_TEST(result(us, "not json at all") == 13u);
+    BOOST_TEST(result(us, R"({"type":42})") == 13u);
+    BOOST_TEST(result(us, R"({"type":"orders.created"})") == 0u); // the writer goes on
+}
