@@ -576,7 +576,8 @@ bool core::accepted(const std::vector<const topic_types*>& rules, byte_span reco
         return false;
     const std::string_view name = type->get_string();
     return std::all_of(rules.begin(), rules.end(), [&](const topic_types* rule) {
-        return std::find(rule->accepted.begin(), rule->accepted.end(), name) != rule->accepted.end();
+        return std::find(rule->accepted.begin(), rule->accepted.end(), name) !=
+               rule->accepted.end();
     });
 }
 

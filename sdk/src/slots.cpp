@@ -303,6 +303,35 @@ void subscription::cancel()
 
 // ---- client_slot ----------------------------------------------------------------------------
 
+void client_slot::start_open(std::shared_ptr<detail::connection_impl> impl, std::string_view name,
+                             detail::open_handler<client_slot> handler)
+{
+    std::error_code ec;
+    auto parsed = slot_name::parse(name, ec);
+    if (ec) {
+        auto ex = impl->get_executor();
+        boost::asio::post(ex, boost::asio::append(std::move(handler), boost::system::error_code(ec),
+                                                  client_slot{}));
+        return;
+    }
+    open_frame m{impl->next_request_id(), {}};
+    const auto full = parsed.str();
+    m.name = full;
+    byte_buffer frame;
+    encode(frame, m);
+    impl->start_request(std::move(frame), m.request_id,
+                        [impl, parsed = std::move(parsed),
+                         h = std::move(handler)](boost::system::error_code e, reply r) mutable {
+                            client_slot slot;
+                            if (!e) {
+                                slot.impl_ = impl;
+                                slot.handle_ = r.handle;
+                                slot.name_ = std::move(parsed);
+                            }
+                            std::move(h)(e, std::move(slot));
+                        });
+}
+
 client_slot client_slot::open(connection& bus, std::string_view name, std::error_code& ec)
 {
     auto parsed = slot_name::parse(name, ec);

@@ -204,7 +204,8 @@ BOOST_AUTO_TEST_CASE(declared_topic_types_are_enforced_by_the_host)
     sub_bus.connect(host.socket());
     subscriber billing(sub_bus, "billing/inbox");
     int received = 0;
-    auto s = billing.on<shop::order_created>("events/orders/*", [&](const shop::order_created&) { ++received; });
+    auto s = billing.on<shop::order_created>("events/orders/*",
+                                             [&](const shop::order_created&) { ++received; });
     publisher shop(pub_bus, "shop");
     BOOST_TEST(shop.publish("events/orders/eu", order("ok")) == 1u);
     std::error_code ec;

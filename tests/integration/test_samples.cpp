@@ -49,3 +49,41 @@ BOOST_AUTO_TEST_CASE(quickstart_prints_its_records)
     BOOST_TEST(quickstart.stdout_text() ==
                "2 records queued\nMessage one for mailslot.\nMessage two for mailslot.\n");
 }
+
+BOOST_AUTO_TEST_CASE(orders_publisher_and_subscriber)
+{
+    slotbus::test::host host;
+    slotbus::test::child subscriber(ORDERS_SUBSCRIBER_PATH, {"--count", "3"}, {host.env()});
+    BOOST_REQUIRE(subscriber.wait_for_line("subscribed to events/orders/**"));
+    slotbus::test::child publisher(ORDERS_PUBLISHER_PATH, {"--count", "3"}, {host.env()});
+    BOOST_TEST(publisher.wait_exit(10s).value_or(-999) == 0);
+    BOOST_TEST(subscriber.wait_exit(10s).value_or(-999) == 0);
+    BOOST_TEST(publisher.stdout_text() == "published A-1 to 1 subscriber(s)\n"
+                                          "published A-2 to 1 subscriber(s)\n"
+                                          "published A-3 to 1 subscriber(s)\n");
+    const auto out = subscriber.stdout_text();
+    BOOST_TEST(out.find("order A-2: 19.00 EUR, 2 item(s), express (from /plugins/shop)\n") !=
+                   std::string::npos,
+               out);
+    BOOST_TEST(out.find("received 3, handled 3, malformed 0, duplicates 0") != std::string::npos,
+               out);
+}
+
+BOOST_AUTO_TEST_CASE(health_requester_and_responder)
+{
+    slotbus::test::host host;
+    {
+        slotbus::test::child lonely(HEALTH_REQUESTER_PATH, {"--count", "1"}, {host.env()});
+        BOOST_TEST(lonely.wait_exit(10s).value_or(-999) == 1);
+        BOOST_TEST(lonely.stdout_text().find("request failed with 2") != std::string::npos);
+    }
+    slotbus::test::child responder(HEALTH_RESPONDER_PATH, {"--count", "3"}, {host.env()});
+    BOOST_REQUIRE(responder.wait_for_line("answering on services/health"));
+    slotbus::test::child requester(HEALTH_REQUESTER_PATH, {"--count", "3"}, {host.env()});
+    BOOST_TEST(requester.wait_exit(10s).value_or(-999) == 0);
+    BOOST_TEST(responder.wait_exit(10s).value_or(-999) == 0);
+    BOOST_TEST(requester.wait_for_lines("pong ", 3, 0s));
+    BOOST_TEST(requester.stdout_text().find("pong 3: ok (") != std::string::npos,
+               requester.stdout_text());
+    BOOST_TEST(responder.stdout_text().find("ping 2 from dashboard") != std::string::npos);
+}

@@ -444,7 +444,8 @@ BOOST_AUTO_TEST_CASE(a_subscriber_with_a_smaller_maximum_misses_only_that_record
 BOOST_AUTO_TEST_CASE(declared_topic_types_refuse_other_records_one_by_one)
 {
     auto l = limits();
-    l.declared_types.push_back({topic_pattern::parse("events/orders/**"), {"orders.created", "orders.paid"}});
+    l.declared_types.push_back(
+        {topic_pattern::parse("events/orders/**"), {"orders.created", "orders.paid"}});
     l.declared_types.push_back({topic_pattern::parse("events/*/eu"), {"orders.created"}});
     core host(l);
     client reader(host), writer(host);

@@ -33,6 +33,20 @@ public:
     static client_slot open(connection& bus, std::string_view name, std::error_code& ec);
     static client_slot open(connection& bus, std::string_view name);
 
+    /// open, asynchronously. Completion signature:
+    /// void(boost::system::error_code, client_slot).
+    template <boost::asio::completion_token_for<void(boost::system::error_code, client_slot)>
+                  Token = boost::asio::deferred_t>
+    static auto async_open(connection& bus, std::string_view name, Token&& token = {})
+    {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code, client_slot)>(
+            [](auto handler, std::shared_ptr<detail::connection_impl> impl, std::string n) {
+                start_open(std::move(impl), n,
+                           detail::open_handler<client_slot>(std::move(handler)));
+            },
+            token, bus.impl(), std::string(name));
+    }
+
     client_slot() = default;
     client_slot(client_slot&& other) noexcept;
     client_slot& operator=(client_slot&& other) noexcept;
@@ -80,6 +94,8 @@ public:
     [[nodiscard]] const slot_name& name() const noexcept { return name_; }
 
 private:
+    static void start_open(std::shared_ptr<detail::connection_impl> impl, std::string_view name,
+                           detail::open_handler<client_slot> handler);
     static void start_write(detail::connection_impl& impl, std::uint32_t handle,
                             boost::asio::const_buffer data, detail::write_handler handler);
 

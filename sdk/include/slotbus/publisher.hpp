@@ -4,9 +4,6 @@
 #include "slotbus/client_slot.hpp"
 #include "slotbus/envelope.hpp"
 
-#include <boost/asio/append.hpp>
-#include <boost/asio/post.hpp>
-
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -43,42 +40,30 @@ public:
     /// Publishes a ready envelope as it is (its subject and source included).
     std::uint32_t publish(std::string_view topic, const envelope& e, std::error_code& ec);
 
-    /// Publishes without waiting for the result. The topic's writer handle is
-    /// opened (synchronously) the first time. Completion signature:
-    /// void(boost::system::error_code, std::uint32_t delivered).
+    /// Publishes without waiting for the result; the first publish to a topic
+    /// opens it asynchronously too, so this never blocks. Completion
+    /// signature: void(boost::system::error_code, std::uint32_t delivered).
     template <event T,
               boost::asio::completion_token_for<void(boost::system::error_code, std::uint32_t)>
                   Token = boost::asio::deferred_t>
     auto async_publish(std::string_view topic, const T& data, Token&& token = {})
     {
-        std::error_code ec;
-        client_slot* slot = slot_for(topic, ec);
-        auto text = std::make_shared<std::string>(
-            ec ? std::string{} : serialize(make_envelope(source_, subject_of(topic), data)));
         return boost::asio::async_initiate<Token, void(boost::system::error_code, std::uint32_t)>(
-            [](auto handler, client_slot* to, std::error_code failed,
-               std::shared_ptr<std::string> record, boost::asio::any_io_executor ex) {
-                if (failed) {
-                    boost::asio::post(ex, boost::asio::append(std::move(handler),
-                                                              boost::system::error_code(failed),
-                                                              std::uint32_t{0}));
-                    return;
-                }
-                to->async_write(boost::asio::buffer(*record),
-                                [h = std::move(handler), record](boost::system::error_code e,
-                                                                 std::uint32_t n) mutable {
-                                    std::move(h)(e, n);
-                                });
+            [this](auto handler, std::string to, std::string record) {
+                start_publish(std::move(to), std::move(record),
+                              detail::write_handler(std::move(handler)));
             },
-            token, slot, ec, std::move(text), bus_->get_executor());
+            token, std::string(topic), serialize(make_envelope(source_, subject_of(topic), data)));
     }
 
     [[nodiscard]] const std::string& source() const noexcept { return source_; }
 
+    /// The envelope subject for a topic: its path, however it was spelled.
+    static std::string subject_of(std::string_view topic);
+
 private:
     client_slot* slot_for(std::string_view topic, std::error_code& ec);
-    /// The envelope's subject: the topic's path, however it was spelled.
-    static std::string subject_of(std::string_view topic);
+    void start_publish(std::string topic, std::string record, detail::write_handler handler);
 
     connection* bus_;
     std::string source_;

@@ -7,6 +7,7 @@
 #include "slotbus/envelope.hpp"
 #include "slotbus/error.hpp"
 #include "slotbus/publisher.hpp"
+#include "slotbus/request_reply.hpp"
 #include "slotbus/server_slot.hpp"
 #include "slotbus/slot_info.hpp"
 #include "slotbus/slot_name.hpp"

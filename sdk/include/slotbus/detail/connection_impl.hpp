@@ -43,6 +43,7 @@ using write_handler = asio::any_completion_handler<void(error_code, std::uint32_
 using read_string_handler = asio::any_completion_handler<void(error_code, std::string)>;
 using read_buffer_handler = asio::any_completion_handler<void(error_code, std::size_t)>;
 using read_record_handler = asio::any_completion_handler<void(error_code, received_record)>;
+template <class Slot> using open_handler = asio::any_completion_handler<void(error_code, Slot)>;
 /// A read completes with the record's bytes, its size (read into a buffer), or both and its gap.
 using read_handler = std::variant<read_string_handler, read_buffer_handler, read_record_handler>;
 
