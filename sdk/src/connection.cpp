@@ -106,6 +106,16 @@ void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mut
         }
         r.waiting.push_back(std::move(op));
         read_op& queued = r.waiting.back();
+        // Per-operation cancellation: a bound cancellation slot ends this read alone.
+        auto cancel = std::visit(
+            [](auto& handler) { return asio::get_associated_cancellation_slot(handler); },
+            queued.handler);
+        if (cancel.is_connected())
+            cancel.assign(
+                [weak = std::weak_ptr(self), handle, id = queued.id](asio::cancellation_type) {
+                    if (auto strong = weak.lock())
+                        strong->finish(handle, id, asio::error::operation_aborted);
+                });
         if (r.records.empty()) {
             if (r.read_timeout == 0) {
                 // Records may be on their way: ask the host, which answers
@@ -121,7 +131,7 @@ void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mut
                 queued.timer->async_wait(
                     [weak = std::weak_ptr(self), handle, id = queued.id](const error_code& ec) {
                         if (auto strong = weak.lock(); strong && !ec)
-                            strong->expire(handle, id);
+                            strong->finish(handle, id, error::sem_timeout);
                     });
             }
         }
@@ -294,7 +304,7 @@ void connection_impl::on_frame(const frame_view& frame)
             // Everything the host had is here now: a poll still waiting times out.
             const auto [handle, op_id] = poll->second;
             polls_.erase(poll);
-            expire(handle, op_id);
+            finish(handle, op_id, error::sem_timeout);
             return;
         }
         auto it = requests_.find(m.request_id);
@@ -415,7 +425,7 @@ void connection_impl::report(std::uint32_t handle, reader_state& r)
     flush();
 }
 
-void connection_impl::expire(std::uint32_t handle, std::uint64_t op_id)
+void connection_impl::finish(std::uint32_t handle, std::uint64_t op_id, error_code ec)
 {
     auto it = readers_.find(handle);
     if (it == readers_.end())
@@ -425,7 +435,7 @@ void connection_impl::expire(std::uint32_t handle, std::uint64_t op_id)
         if (op->id == op_id) {
             read_op done = std::move(*op);
             waiting.erase(op);
-            complete_read(done, error::sem_timeout, {}, 0);
+            complete_read(done, ec, {}, 0);
             return;
         }
 }
@@ -435,6 +445,7 @@ void connection_impl::complete_read(read_op& op, error_code ec, received_record 
 {
     if (op.timer)
         op.timer->cancel();
+    std::visit([](auto& h) { asio::get_associated_cancellation_slot(h).clear(); }, op.handler);
     switch (op.handler.index()) {
     case 0:
         asio::post(executor_,

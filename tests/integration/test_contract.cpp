@@ -4,6 +4,8 @@
 
 #include <slotbus/slotbus.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -172,6 +174,32 @@ BOOST_AUTO_TEST_CASE(async_read_completes_when_a_record_arrives)
     BOOST_TEST(slot.info().message_count <= 1u);
     BOOST_TEST((pending.wait_for(0s) == std::future_status::ready));
     BOOST_TEST(pending.get() == "late");
+}
+
+BOOST_AUTO_TEST_CASE(one_async_read_can_be_cancelled_alone)
+{
+    auto slot = server_slot::create(reader_bus, "cancel");
+    boost::asio::cancellation_signal signal;
+    std::optional<boost::system::error_code> first, second;
+    std::string second_record;
+    slot.async_read(boost::asio::bind_cancellation_slot(
+        signal.slot(), [&](boost::system::error_code ec, std::string) { first = ec; }));
+    slot.async_read([&](boost::system::error_code ec, std::string r) {
+        second = ec;
+        second_record = std::move(r);
+    });
+    signal.emit(boost::asio::cancellation_type::terminal);
+    auto writer = client_slot::open(writer_bus, "cancel");
+    writer.write("for the second");
+    (void)slot.info(); // runs the reader's context until the answer
+    BOOST_TEST_REQUIRE(first.has_value());
+    BOOST_TEST((*first == boost::asio::error::operation_aborted));
+    // The other read goes on, and gets the record the cancelled one did not take.
+    for (int i = 0; i < 100 && !second; ++i)
+        (void)slot.info();
+    BOOST_TEST_REQUIRE(second.has_value());
+    BOOST_TEST(!*second);
+    BOOST_TEST(second_record == "for the second");
 }
 
 BOOST_AUTO_TEST_CASE(buffer_too_small_keeps_the_record)

@@ -80,7 +80,9 @@ public:
 
     /// Reads the next record asynchronously, with the slot's timeout.
     /// Completion signature: void(boost::system::error_code, std::string).
-    /// Closing the slot completes it with boost::asio::error::operation_aborted.
+    /// Closing the slot, cancel(), or a cancellation slot bound to the token
+    /// (per-operation cancellation, any type) complete it with
+    /// boost::asio::error::operation_aborted; the record it would have read stays.
     template <boost::asio::completion_token_for<void(boost::system::error_code, std::string)>
                   Token = boost::asio::deferred_t>
     auto async_read(Token&& token = {})

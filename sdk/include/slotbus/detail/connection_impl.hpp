@@ -115,7 +115,8 @@ private:
     void serve(std::uint32_t handle, reader_state& r);
     void complete_read(read_op& op, error_code ec, received_record record, std::size_t size);
     void report(std::uint32_t handle, reader_state& r);
-    void expire(std::uint32_t handle, std::uint64_t op_id);
+    /// Ends one waiting read with ec (a timeout, a cancellation), if it still waits.
+    void finish(std::uint32_t handle, std::uint64_t op_id, error_code ec);
 
     std::unique_ptr<asio::io_context> own_;
     asio::any_io_executor executor_;
