@@ -1,7 +1,10 @@
 // Receives order_created events by type: a handler per event type and topic
 // pattern, malformed records counted instead of thrown.
 //
-//   orders_subscriber [--count N]     (default: run until stopped)
+//   orders_subscriber [--count N] [--callbacks]     (default: run until stopped)
+//
+// Two ways to drive it: process_for() in a loop (blocking, the default), or
+// async_run() with a completion callback while the connection runs.
 #include "order.hpp"
 
 #include <slotbus/slotbus.hpp>
@@ -12,8 +15,14 @@
 int main(int argc, char** argv)
 {
     long limit = -1;
-    if (argc == 3 && std::string_view(argv[1]) == "--count")
-        limit = std::stol(argv[2]);
+    bool callbacks = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view flag = argv[i];
+        if (flag == "--count" && i + 1 < argc)
+            limit = std::stol(argv[++i]);
+        else if (flag == "--callbacks")
+            callbacks = true;
+    }
 
     slotbus::connection bus({"orders-subscriber", 256});
     bus.connect();
@@ -25,19 +34,29 @@ int main(int argc, char** argv)
                         order.amount, order.currency.c_str(), order.items,
                         order.express ? ", express" : "", e.source.c_str());
             std::fflush(stdout);
-            ++seen;
+            if (++seen == limit)
+                billing.stop(); // ends async_run; process_for's loop checks `seen`
         });
     billing.on_error([](std::error_code ec, const std::string& why) {
         std::printf("skipped a record (%d): %s\n", ec.value(), why.c_str());
     });
     std::printf("subscribed to events/orders/**\n");
     std::fflush(stdout);
-    try {
-        while (limit < 0 || seen < limit)
-            billing.process_for(std::chrono::milliseconds(1000));
-    } catch (const slotbus::system_error& e) {
-        std::printf("stopping: %s\n", e.code().message().c_str()); // the bus went away
-        return 1;
+    if (callbacks) {
+        billing.async_run([&](boost::system::error_code ec) {
+            if (ec != boost::asio::error::operation_aborted)
+                std::printf("stopping: %s\n", ec.message().c_str()); // the bus went away
+            bus.stop();
+        });
+        bus.run(); // runs the handlers until the callback above stops it
+    } else {
+        try {
+            while (limit < 0 || seen < limit)
+                billing.process_for(std::chrono::milliseconds(1000));
+        } catch (const slotbus::system_error& e) {
+            std::printf("stopping: %s\n", e.code().message().c_str()); // the bus went away
+            return 1;
+        }
     }
     const auto& s = billing.stats();
     std::printf("received %llu, handled %llu, malformed %llu, duplicates %llu\n",

@@ -527,6 +527,28 @@ void connection::connect()
     connect(default_address());
 }
 
+void connection::run()
+{
+    if (auto* io = impl_->owned_context()) {
+        io->restart();
+        io->run();
+    }
+}
+
+void connection::run_for(std::chrono::milliseconds limit)
+{
+    if (auto* io = impl_->owned_context()) {
+        io->restart();
+        io->run_for(limit);
+    }
+}
+
+void connection::stop()
+{
+    if (auto* io = impl_->owned_context())
+        io->stop();
+}
+
 void connection::close()
 {
     impl_->close();

@@ -52,21 +52,27 @@ BOOST_AUTO_TEST_CASE(quickstart_prints_its_records)
 
 BOOST_AUTO_TEST_CASE(orders_publisher_and_subscriber)
 {
-    slotbus::test::host host;
-    slotbus::test::child subscriber(ORDERS_SUBSCRIBER_PATH, {"--count", "3"}, {host.env()});
-    BOOST_REQUIRE(subscriber.wait_for_line("subscribed to events/orders/**"));
-    slotbus::test::child publisher(ORDERS_PUBLISHER_PATH, {"--count", "3"}, {host.env()});
-    BOOST_TEST(publisher.wait_exit(10s).value_or(-999) == 0);
-    BOOST_TEST(subscriber.wait_exit(10s).value_or(-999) == 0);
-    BOOST_TEST(publisher.stdout_text() == "published A-1 to 1 subscriber(s)\n"
-                                          "published A-2 to 1 subscriber(s)\n"
-                                          "published A-3 to 1 subscriber(s)\n");
-    const auto out = subscriber.stdout_text();
-    BOOST_TEST(out.find("order A-2: 19.00 EUR, 2 item(s), express (from /plugins/shop)\n") !=
-                   std::string::npos,
-               out);
-    BOOST_TEST(out.find("received 3, handled 3, malformed 0, duplicates 0") != std::string::npos,
-               out);
+    for (const bool callbacks : {false, true}) {
+        slotbus::test::host host;
+        slotbus::test::child subscriber(
+            ORDERS_SUBSCRIBER_PATH,
+            callbacks ? std::vector<std::string>{"--count", "3", "--callbacks"}
+                      : std::vector<std::string>{"--count", "3"},
+            {host.env()});
+        BOOST_REQUIRE(subscriber.wait_for_line("subscribed to events/orders/**"));
+        slotbus::test::child publisher(ORDERS_PUBLISHER_PATH, {"--count", "3"}, {host.env()});
+        BOOST_TEST(publisher.wait_exit(10s).value_or(-999) == 0);
+        BOOST_TEST(subscriber.wait_exit(10s).value_or(-999) == 0);
+        BOOST_TEST(publisher.stdout_text() == "published A-1 to 1 subscriber(s)\n"
+                                              "published A-2 to 1 subscriber(s)\n"
+                                              "published A-3 to 1 subscriber(s)\n");
+        const auto out = subscriber.stdout_text();
+        BOOST_TEST(out.find("order A-2: 19.00 EUR, 2 item(s), express (from /plugins/shop)\n") !=
+                       std::string::npos,
+                   out);
+        BOOST_TEST(
+            out.find("received 3, handled 3, malformed 0, duplicates 0") != std::string::npos, out);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(health_requester_and_responder)

@@ -8,6 +8,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/deferred.hpp>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -64,6 +65,15 @@ public:
             },
             token, impl_, std::move(address), options_.client_name);
     }
+
+    /// For a connection that owns its context: runs the completion handlers of
+    /// asynchronous operations (callbacks, coroutines) on this thread until
+    /// none is left, stop() is called or `limit` passes. A connection built on
+    /// an executor is run by whoever runs that executor: these do nothing.
+    void run();
+    void run_for(std::chrono::milliseconds limit);
+    /// Makes run() return soon; safe from a handler.
+    void stop();
 
     /// Closes the socket; every handle on it fails with error::broken_pipe from now on.
     void close();

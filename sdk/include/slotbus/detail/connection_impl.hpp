@@ -55,7 +55,7 @@ public:
     ~connection_impl();
 
     [[nodiscard]] asio::any_io_executor get_executor() const { return executor_; }
-    [[nodiscard]] bool owns_context() const noexcept { return own_ != nullptr; }
+    [[nodiscard]] asio::io_context* owned_context() const noexcept { return own_.get(); }
 
     // Entry points: callable from any thread; they dispatch to the executor.
     void start_connect(std::string address, std::string client_name, reply_handler h);
