@@ -29,7 +29,6 @@ struct core::session {
     byte_buffer out;
     ack_batch acks;
     std::unordered_map<std::uint32_t, handle_entry> handles;
-    std::uint32_t next_handle = 1;
 };
 
 core::core(core_limits limits) : limits_(std::move(limits)), token_random_(std::random_device{}())
@@ -162,6 +161,13 @@ feed_result core::feed(session_id id, const frame_view& frame)
         return on_subscribe(s, frame.body);
     case frame_type::unsubscribe:
         return on_unsubscribe(s, frame.body);
+    case frame_type::ping: {
+        ping_frame m;
+        if (!decode(frame.body, m))
+            return fatal(s, error::invalid_data, "malformed ping");
+        send(s, pong_frame{m.nonce});
+        return feed_result::next;
+    }
     case frame_type::attach:
         return on_attach(s, frame.body);
     default:
@@ -194,8 +200,8 @@ feed_result core::on_create(session& s, byte_span body)
     auto name = slot_name::parse(m.name, ec);
     if (!ec && name.scope() != name_scope::local)
         ec = error::invalid_name; // a server creates only `\\.\` names
-    if (!ec && s.handles.size() >= limits_.max_handles)
-        ec = error::too_many_open_files;
+    if (!ec)
+        ec = handle_check(s, m.handle);
     if (!ec && names_.find(name.key()))
         ec = error::already_exists;
     if (!ec && m.overflow > static_cast<std::uint32_t>(overflow_policy::drop_newest))
@@ -213,8 +219,8 @@ feed_result core::on_create(session& s, byte_span body)
     config.push_bytes = limits_.push_bytes;
     config.overflow = static_cast<overflow_policy>(m.overflow);
     slot& created = names_.insert(std::make_unique<slot>(std::move(name), config));
-    const auto handle = add_reader(s, created);
-    reply(s, m.request_id, {}, handle, config.read_timeout, config.max_message_size);
+    add_reader(s, created, m.handle);
+    reply(s, m.request_id, {}, m.handle, config.read_timeout, config.max_message_size);
     return feed_result::next;
 }
 
@@ -233,20 +239,21 @@ feed_result core::on_open(session& s, byte_span body)
         else if (server != limits_.host_name && server != "localhost")
             ec = error::bad_netpath; // no remote hosts are reachable from this host
     }
-    // A broadcast cannot know its receivers, so it opens whether or not one exists.
-    if (!ec && !broadcast && !names_.find(name.key()) && !subscriptions_.any_match(name.key()))
+    // A broadcast cannot know its receivers, so it opens whether or not one
+    // exists; a reconnecting client rebinds its writers the same way.
+    const bool rebind = broadcast || (m.flags & open_rebind) != 0;
+    if (!ec && !rebind && !names_.find(name.key()) && !subscriptions_.any_match(name.key()))
         ec = error::file_not_found;
-    if (!ec && s.handles.size() >= limits_.max_handles)
-        ec = error::too_many_open_files;
+    if (!ec)
+        ec = handle_check(s, m.handle);
     if (ec) {
         reply(s, m.request_id, ec);
         return feed_result::next;
     }
-    const auto handle = s.next_handle++;
-    auto& entry = s.handles[handle];
+    auto& entry = s.handles[m.handle];
     entry.key = name.key();
     entry.broadcast = broadcast;
-    reply(s, m.request_id, {}, handle);
+    reply(s, m.request_id, {}, m.handle);
     return feed_result::next;
 }
 
@@ -487,14 +494,14 @@ feed_result core::on_attach(session& s, byte_span body)
         reply(s, m.request_id, error::invalid_handle);
         return feed_result::next;
     }
-    if (s.handles.size() >= limits_.max_handles) {
-        reply(s, m.request_id, error::too_many_open_files);
+    if (auto ec = handle_check(s, m.handle)) {
+        reply(s, m.request_id, ec);
         return feed_result::next;
     }
     slot& target = *it->second;
     tokens_.erase(it);
-    const auto handle = add_reader(s, target);
-    reply(s, m.request_id, {}, handle, target.config().read_timeout,
+    add_reader(s, target, m.handle);
+    reply(s, m.request_id, {}, m.handle, target.config().read_timeout,
           target.config().max_message_size);
     return feed_result::next;
 }
@@ -505,16 +512,23 @@ core::handle_entry* core::find_handle(session& s, std::uint32_t handle)
     return it == s.handles.end() ? nullptr : &it->second;
 }
 
-std::uint32_t core::add_reader(session& s, slot& target)
+std::error_code core::handle_check(const session& s, std::uint32_t handle) const
 {
-    const auto handle = s.next_handle++;
+    if (handle == 0 || s.handles.count(handle))
+        return error::invalid_parameter; // clients number their handles; each once
+    if (s.handles.size() >= limits_.max_handles)
+        return error::too_many_open_files;
+    return {};
+}
+
+void core::add_reader(session& s, slot& target, std::uint32_t handle)
+{
     auto& entry = s.handles[handle];
     entry.rd = std::make_unique<reader>();
     entry.rd->target = &target;
     entry.rd->owner = s.id;
     entry.rd->handle = handle;
     target.add_reader(entry.rd.get());
-    return handle;
 }
 
 void core::close_handle(session& s, std::uint32_t handle)

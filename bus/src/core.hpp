@@ -106,7 +106,8 @@ private:
                std::uint32_t a = 0, std::uint32_t b = 0, std::string_view text = {});
 
     handle_entry* find_handle(session& s, std::uint32_t handle);
-    std::uint32_t add_reader(session& s, slot& target);
+    void add_reader(session& s, slot& target, std::uint32_t handle);
+    [[nodiscard]] std::error_code handle_check(const session& s, std::uint32_t handle) const;
     void close_handle(session& s, std::uint32_t handle);
     slot* target_of(handle_entry& h);
     void route(handle_entry& h);

@@ -27,7 +27,7 @@ connection_impl::connection_impl(std::optional<asio::any_io_executor> executor,
                                  std::uint32_t window)
     : own_(executor ? nullptr : std::make_unique<asio::io_context>(1)),
       executor_(executor ? *executor : own_->get_executor()), socket_(executor_), window_(window),
-      in_(initial_buffer)
+      in_(initial_buffer), run_timer_(executor_)
 {
 }
 
@@ -38,24 +38,32 @@ connection_impl::~connection_impl() = default;
 void connection_impl::start_connect(std::string address, std::string client_name, reply_handler h)
 {
     on_executor([self = shared_from_this(), address = std::move(address),
-                 name = std::move(client_name), h = std::move(h)]() mutable {
-        self->connecting_.emplace(std::move(h));
-        self->socket_.async_connect(
-            asio::local::stream_protocol::endpoint(socket_path_of(address)),
-            [self, name = std::move(name)](const error_code& ec) {
-                if (ec) {
-                    auto handler = std::move(*self->connecting_);
-                    self->connecting_.reset();
-                    asio::post(self->executor_, asio::append(std::move(handler), ec, reply{}));
-                    return;
-                }
-                byte_buffer frame;
-                encode(frame, hello_frame{protocol_magic, protocol_version, protocol_version,
-                                          static_cast<std::uint32_t>(::getpid()), name});
-                self->send(std::move(frame));
-                self->read_loop();
-            });
-    });
+                 name = std::move(client_name),
+                 h = std::move(h)]() mutable { self->connect_to(address, name, std::move(h)); });
+}
+
+void connection_impl::connect_to(const std::string& address, const std::string& client_name,
+                                 reply_handler h)
+{
+    connecting_.emplace(std::move(h));
+    socket_.async_connect(
+        asio::local::stream_protocol::endpoint(socket_path_of(address)),
+        [self = shared_from_this(), generation = generation_,
+         name = client_name](const error_code& ec) {
+            if (generation != self->generation_ || !self->connecting_)
+                return; // given up on already
+            if (ec) {
+                auto handler = std::move(*self->connecting_);
+                self->connecting_.reset();
+                asio::post(self->executor_, asio::append(std::move(handler), ec, reply{}));
+                return;
+            }
+            byte_buffer frame;
+            encode(frame, hello_frame{protocol_magic, protocol_version, protocol_version,
+                                      static_cast<std::uint32_t>(::getpid()), name});
+            self->send(std::move(frame));
+            self->read_loop();
+        });
 }
 
 void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id, reply_handler h)
@@ -91,7 +99,7 @@ void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mut
     on_executor([self = shared_from_this(), handle, h = std::move(h), into]() mutable {
         read_op op{self->next_read_op_++, std::move(h), into, nullptr};
         auto it = self->readers_.find(handle);
-        if (self->broken_ || it == self->readers_.end()) {
+        if ((self->broken_ && !self->reconnecting()) || it == self->readers_.end()) {
             self->complete_read(
                 op, self->broken_ ? self->broken_ : error_code(error::invalid_handle), {}, 0);
             return;
@@ -117,6 +125,11 @@ void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mut
                         strong->finish(handle, id, asio::error::operation_aborted);
                 });
         if (r.records.empty()) {
+            if (r.read_timeout == 0 && self->broken_) {
+                // Between connections: nothing is queued here, say so at once.
+                self->finish(handle, queued.id, error::sem_timeout);
+                return;
+            }
             if (r.read_timeout == 0) {
                 // Records may be on their way: ask the host, which answers
                 // after pushing whatever it has.
@@ -175,15 +188,23 @@ void connection_impl::drop_reader(std::uint32_t handle)
 
 void connection_impl::close()
 {
+    auto stop = [](connection_impl& self) {
+        if (self.run_)
+            self.run_->stopping = true; // no reconnect after this
+        if (self.broken_)
+            self.shut_down(error::broken_pipe); // between attempts: end what waits
+        else
+            self.fail(asio::error::operation_aborted);
+    };
     if (own_) {
         // Nobody else runs the owned context: close here, then let every
         // aborted operation finish so no handler keeps this object alive.
-        fail(asio::error::operation_aborted);
+        stop(*this);
         own_->restart();
         own_->run();
         return;
     }
-    on_executor([self = shared_from_this()] { self->fail(asio::error::operation_aborted); });
+    on_executor([self = shared_from_this(), stop] { stop(*self); });
 }
 
 // ---- I/O ------------------------------------------------------------------------------------
@@ -224,14 +245,17 @@ void connection_impl::flush()
     writing_.swap(pending_);
     write_active_ = true;
     // One write at a time; whatever queues meanwhile goes out with the next.
-    asio::async_write(socket_, asio::buffer(writing_),
-                      [self = shared_from_this()](const error_code& ec, std::size_t) {
-                          self->write_active_ = false;
-                          if (ec)
-                              self->fail(ec);
-                          else
-                              self->flush();
-                      });
+    asio::async_write(
+        socket_, asio::buffer(writing_),
+        [self = shared_from_this(), generation = generation_](const error_code& ec, std::size_t) {
+            if (generation != self->generation_)
+                return; // a socket given up on
+            self->write_active_ = false;
+            if (ec)
+                self->fail(ec);
+            else
+                self->flush();
+        });
 }
 
 void connection_impl::read_loop()
@@ -251,13 +275,14 @@ void connection_impl::read_loop()
     }
     socket_.async_read_some(
         asio::buffer(in_.data() + end_, in_.size() - end_),
-        [self = shared_from_this()](const error_code& ec, std::size_t n) {
-            if (self->broken_)
-                return;
+        [self = shared_from_this(), generation = generation_](const error_code& ec, std::size_t n) {
+            if (generation != self->generation_ || self->broken_)
+                return; // a socket given up on
             if (ec) {
                 self->fail(error::broken_pipe, ec.message());
                 return;
             }
+            self->last_heard_ = std::chrono::steady_clock::now();
             self->end_ += n;
             // Until the welcome says otherwise, a frame is bounded by a sane default.
             const std::size_t max = self->max_frame_size_ ? self->max_frame_size_ : (1u << 20);
@@ -371,6 +396,8 @@ void connection_impl::on_frame(const frame_view& frame)
             it->second.gap += m.missed;
         return;
     }
+    case frame_type::pong: // a heartbeat's answer: hearing anything is what counts
+        return;
     case frame_type::timeout_changed: {
         timeout_changed_frame m;
         if (!decode(frame.body, m))
@@ -465,9 +492,14 @@ void connection_impl::fail(error_code ec, std::string why)
     if (broken_)
         return;
     (void)why;
+    ++generation_; // handlers of this socket stand down from here on
     broken_ = ec == asio::error::operation_aborted ? error_code(error::broken_pipe) : ec;
     error_code ignored;
     socket_.close(ignored);
+    write_active_ = false;
+    pending_.clear();
+    begin_ = end_ = 0;
+    dirty_readers_.clear();
     const error_code gone = error::broken_pipe;
     if (connecting_) {
         auto h = std::move(*connecting_);
@@ -480,11 +512,219 @@ void connection_impl::fail(error_code ec, std::string why)
     for (auto& h : writes_)
         asio::post(executor_, asio::append(std::move(h), gone, std::uint32_t{0}));
     writes_.clear();
+    for (const auto& [request, read] : polls_) // their answers will not come
+        finish(read.first, read.second, gone);
+    polls_.clear();
+    if (reconnecting()) {
+        // The slots went with the connection, unread records included; reads
+        // waiting on them stay and are served by the slots re-created after
+        // the reconnect.
+        for (auto& [handle, r] : readers_) {
+            r.records.clear();
+            r.gap = 0;
+            r.unreported = 0;
+            r.dirty = false;
+            r.window_sent = false;
+        }
+        run_->connected = false;
+        schedule_reconnect();
+        return;
+    }
+    shut_down(gone);
+}
+
+void connection_impl::shut_down(error_code gone)
+{
     for (auto& [handle, r] : readers_)
         for (auto& op : r.waiting)
             complete_read(op, gone, {}, 0);
     readers_.clear();
-    polls_.clear();
+    error_code ignored;
+    run_timer_.cancel();
+    if (run_ && run_->done) {
+        auto done = std::move(*run_->done);
+        run_->done.reset();
+        asio::post(executor_,
+                   asio::append(std::move(done), error_code(asio::error::operation_aborted)));
+    }
+}
+
+// ---- keeping a connection up ------------------------------------------------------------------
+
+void connection_impl::start_run(std::string address, std::string client_name, run_timing timing,
+                                run_handler h)
+{
+    on_executor([self = shared_from_this(), address = std::move(address),
+                 name = std::move(client_name), timing, h = std::move(h)]() mutable {
+        self->run_.emplace();
+        self->run_->address = std::move(address);
+        self->run_->client_name = std::move(name);
+        self->run_->timing = timing;
+        self->run_->backoff = timing.min_backoff;
+        self->run_->done.emplace(std::move(h));
+        if (!self->broken_ && self->max_frame_size_ != 0) {
+            self->run_->connected = true; // connected already: keep it up from here
+            self->last_heard_ = std::chrono::steady_clock::now();
+            self->heartbeat();
+        } else {
+            self->attempt();
+        }
+    });
+}
+
+void connection_impl::attempt()
+{
+    socket_ = asio::local::stream_protocol::socket(executor_);
+    broken_ = {};
+    pending_.clear();
+    begin_ = end_ = 0;
+    connect_to(run_->address, run_->client_name, [self = shared_from_this()](error_code ec, reply) {
+        if (!self->reconnecting())
+            return;
+        if (ec) {
+            self->fail(ec); // and try again after the back-off
+            return;
+        }
+        self->on_restored_connection();
+    });
+    // A host that accepts but never welcomes (stopped, wedged) is given up on.
+    run_timer_.expires_after(3 * run_->timing.heartbeat);
+    run_timer_.async_wait(
+        [weak = weak_from_this(), generation = generation_](const error_code& ec) {
+            auto self = weak.lock();
+            if (self && !ec && generation == self->generation_ && self->reconnecting() &&
+                !self->run_->connected)
+                self->fail(error::broken_pipe, "no welcome in time");
+        });
+}
+
+void connection_impl::on_restored_connection()
+{
+    run_->connected = true;
+    run_->backoff = run_->timing.min_backoff;
+    last_heard_ = std::chrono::steady_clock::now();
+    restore();
+    heartbeat();
+}
+
+void connection_impl::restore()
+{
+    const error_code gone = error::broken_pipe;
+    for (auto it = restore_.begin(); it != restore_.end();) {
+        const auto handle = it->first;
+        const restorable& what = it->second;
+        if (what.reader && !what.recreate) {
+            // An attached duplicate cannot come back: its token was spent.
+            if (auto r = readers_.find(handle); r != readers_.end()) {
+                for (auto& op : r->second.waiting)
+                    complete_read(op, gone, {}, 0);
+                readers_.erase(r);
+            }
+            it = restore_.erase(it);
+            continue;
+        }
+        const auto request = next_request_id();
+        byte_buffer frame;
+        if (what.reader)
+            encode(frame, create_frame{request, handle, what.max_message_size, what.read_timeout,
+                                       what.byte_budget, what.overflow, what.name});
+        else
+            encode(frame, open_frame{request, handle, open_rebind, what.name});
+        requests_.emplace(request, [self = shared_from_this(), handle](error_code ec, reply) {
+            if (!ec)
+                return;
+            // The name was taken meanwhile, or the host refuses it: this handle is lost.
+            self->restore_.erase(handle);
+            if (auto r = self->readers_.find(handle); r != self->readers_.end()) {
+                for (auto& op : r->second.waiting)
+                    self->complete_read(op, ec, {}, 0);
+                self->readers_.erase(r);
+            }
+        });
+        send(std::move(frame));
+        for (const auto& pattern : what.patterns) {
+            const auto subscribe = next_request_id();
+            byte_buffer s;
+            encode(s, subscribe_frame{subscribe, handle, pattern});
+            requests_.emplace(subscribe, [](error_code, reply) {});
+            send(std::move(s));
+        }
+        ++it;
+    }
+    // Readers that wait get their window back, now that their slots exist.
+    for (auto& [handle, r] : readers_)
+        if (!r.waiting.empty()) {
+            r.window_sent = true;
+            r.dirty = true;
+            dirty_readers_.push_back(handle);
+        }
+    flush();
+}
+
+void connection_impl::heartbeat()
+{
+    run_timer_.expires_after(run_->timing.heartbeat);
+    run_timer_.async_wait(
+        [weak = weak_from_this(), generation = generation_](const error_code& ec) {
+            auto self = weak.lock();
+            if (!self || ec || generation != self->generation_ || !self->reconnecting())
+                return;
+            if (std::chrono::steady_clock::now() - self->last_heard_ >
+                3 * self->run_->timing.heartbeat) {
+                self->fail(error::broken_pipe, "the host stopped answering");
+                return;
+            }
+            byte_buffer frame;
+            encode(frame, ping_frame{++self->ping_nonce_});
+            self->send(std::move(frame));
+            self->heartbeat();
+        });
+}
+
+void connection_impl::schedule_reconnect()
+{
+    run_timer_.expires_after(run_->backoff);
+    run_->backoff = std::min(run_->backoff * 2, run_->timing.max_backoff);
+    run_timer_.async_wait(
+        [weak = weak_from_this(), generation = generation_](const error_code& ec) {
+            auto self = weak.lock();
+            if (self && !ec && generation == self->generation_ && self->reconnecting())
+                self->attempt();
+        });
+}
+
+void connection_impl::remember(std::uint32_t handle, restorable what)
+{
+    on_executor([self = shared_from_this(), handle, what = std::move(what)]() mutable {
+        self->restore_[handle] = std::move(what);
+    });
+}
+
+void connection_impl::remember_pattern(std::uint32_t handle, std::string pattern, bool subscribed)
+{
+    on_executor([self = shared_from_this(), handle, pattern = std::move(pattern), subscribed] {
+        auto it = self->restore_.find(handle);
+        if (it == self->restore_.end())
+            return;
+        auto& list = it->second.patterns;
+        if (subscribed)
+            list.push_back(pattern);
+        else
+            std::erase(list, pattern);
+    });
+}
+
+void connection_impl::remember_timeout(std::uint32_t handle, std::uint32_t read_timeout)
+{
+    on_executor([self = shared_from_this(), handle, read_timeout] {
+        if (auto it = self->restore_.find(handle); it != self->restore_.end())
+            it->second.read_timeout = read_timeout;
+    });
+}
+
+void connection_impl::forget(std::uint32_t handle)
+{
+    on_executor([self = shared_from_this(), handle] { self->restore_.erase(handle); });
 }
 
 } // namespace detail

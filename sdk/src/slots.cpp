@@ -29,6 +29,14 @@ void close_quietly(const std::shared_ptr<connection_impl>& impl, std::uint32_t h
     impl->start_request(std::move(frame), m.request_id, [](boost::system::error_code, reply) {});
 }
 
+// What a reconnect re-opens for a writer: its name.
+detail::restorable writer_of(std::string name)
+{
+    detail::restorable what;
+    what.name = std::move(name);
+    return what;
+}
+
 slot_info info_of(const std::shared_ptr<connection_impl>& impl, std::uint32_t handle,
                   std::error_code& ec)
 {
@@ -56,17 +64,23 @@ server_slot server_slot::create(connection& bus, std::string_view name, const sl
     const auto full = parsed.str();
     const auto budget =
         static_cast<std::uint32_t>(std::min<std::uint64_t>(options.byte_budget, 0xffffffffu));
-    auto r = request(*bus.impl(),
-                     create_frame{0, options.max_message_size, options.read_timeout, budget,
-                                  static_cast<std::uint32_t>(options.overflow), full},
+    auto& impl = *bus.impl();
+    const auto handle = impl.next_handle();
+    const auto overflow = static_cast<std::uint32_t>(options.overflow);
+    auto r = request(impl,
+                     create_frame{0, handle, options.max_message_size, options.read_timeout, budget,
+                                  overflow, full},
                      ec);
     if (ec)
         return {};
     server_slot slot;
     slot.impl_ = bus.impl();
-    slot.handle_ = r.handle;
+    slot.handle_ = handle;
     slot.name_ = std::move(parsed);
-    slot.impl_->add_reader(r.handle, r.value_a);
+    slot.impl_->add_reader(handle, r.value_a);
+    slot.impl_->remember(
+        handle,
+        {true, full, options.max_message_size, options.read_timeout, budget, overflow, {}, true});
     return slot;
 }
 
@@ -80,13 +94,16 @@ server_slot server_slot::create(connection& bus, std::string_view name, const sl
 
 server_slot server_slot::attach(connection& bus, std::string_view token, std::error_code& ec)
 {
-    auto r = request(*bus.impl(), attach_frame{0, token}, ec);
+    const auto handle = bus.impl()->next_handle();
+    auto r = request(*bus.impl(), attach_frame{0, handle, token}, ec);
     if (ec)
         return {};
     server_slot slot;
     slot.impl_ = bus.impl();
-    slot.handle_ = r.handle;
-    slot.impl_->add_reader(r.handle, r.value_a);
+    slot.handle_ = handle;
+    slot.impl_->add_reader(handle, r.value_a);
+    // A duplicate cannot be re-created after a reconnect: its token is spent.
+    slot.impl_->remember(handle, {true, {}, 0, r.value_a, 0, 0, {}, false});
     return slot;
 }
 
@@ -120,6 +137,7 @@ server_slot::~server_slot()
 {
     if (handle_) {
         impl_->drop_reader(handle_);
+        impl_->forget(handle_);
         close_quietly(impl_, handle_);
     }
 }
@@ -193,6 +211,7 @@ subscription server_slot::subscribe(std::string_view pattern, std::error_code& e
     request(*impl_, subscribe_frame{0, handle_, parsed.str()}, ec);
     if (ec)
         return {};
+    impl_->remember_pattern(handle_, parsed.str(), true);
     return subscription(impl_, handle_, std::move(parsed));
 }
 
@@ -224,6 +243,8 @@ void server_slot::set_read_timeout(std::uint32_t read_timeout, std::error_code& 
         return;
     }
     request(*impl_, set_timeout_frame{0, handle_, read_timeout}, ec);
+    if (!ec)
+        impl_->remember_timeout(handle_, read_timeout);
 }
 
 void server_slot::set_read_timeout(std::uint32_t read_timeout)
@@ -262,6 +283,7 @@ void server_slot::close(std::error_code& ec)
     if (!handle_)
         return;
     impl_->drop_reader(handle_);
+    impl_->forget(handle_);
     request(*impl_, close_frame{0, std::exchange(handle_, 0)}, ec);
 }
 
@@ -283,6 +305,7 @@ subscription::~subscription()
         encode(frame, m);
         impl_->start_request(std::move(frame), m.request_id,
                              [](boost::system::error_code, reply) {});
+        impl_->remember_pattern(handle_, pattern_.str(), false);
     }
 }
 
@@ -291,6 +314,7 @@ void subscription::cancel(std::error_code& ec)
     ec.clear();
     if (!handle_)
         return;
+    impl_->remember_pattern(handle_, pattern_.str(), false);
     request(*impl_, unsubscribe_frame{0, std::exchange(handle_, 0), pattern_.str()}, ec);
 }
 
@@ -314,9 +338,8 @@ void client_slot::start_open(std::shared_ptr<detail::connection_impl> impl, std:
                                                   client_slot{}));
         return;
     }
-    open_frame m{impl->next_request_id(), {}};
     const auto full = parsed.str();
-    m.name = full;
+    open_frame m{impl->next_request_id(), impl->next_handle(), 0, full};
     byte_buffer frame;
     encode(frame, m);
     impl->start_request(std::move(frame), m.request_id,
@@ -326,6 +349,7 @@ void client_slot::start_open(std::shared_ptr<detail::connection_impl> impl, std:
                             if (!e) {
                                 slot.impl_ = impl;
                                 slot.handle_ = r.handle;
+                                impl->remember(r.handle, writer_of(parsed.str()));
                                 slot.name_ = std::move(parsed);
                             }
                             std::move(h)(e, std::move(slot));
@@ -338,12 +362,14 @@ client_slot client_slot::open(connection& bus, std::string_view name, std::error
     if (ec)
         return {};
     const auto full = parsed.str();
-    auto r = request(*bus.impl(), open_frame{0, full}, ec);
+    const auto handle = bus.impl()->next_handle();
+    request(*bus.impl(), open_frame{0, handle, 0, full}, ec);
     if (ec)
         return {};
     client_slot slot;
     slot.impl_ = bus.impl();
-    slot.handle_ = r.handle;
+    slot.handle_ = handle;
+    slot.impl_->remember(handle, writer_of(full));
     slot.name_ = std::move(parsed);
     return slot;
 }
@@ -376,8 +402,10 @@ client_slot& client_slot::operator=(client_slot&& other) noexcept
 
 client_slot::~client_slot()
 {
-    if (handle_)
+    if (handle_) {
+        impl_->forget(handle_);
         close_quietly(impl_, handle_);
+    }
 }
 
 void client_slot::start_write(connection_impl& impl, std::uint32_t handle,
@@ -453,6 +481,7 @@ void client_slot::close(std::error_code& ec)
     ec.clear();
     if (!handle_)
         return;
+    impl_->forget(handle_);
     request(*impl_, close_frame{0, std::exchange(handle_, 0)}, ec);
 }
 

@@ -251,7 +251,7 @@ BOOST_AUTO_TEST_CASE(garbage_gets_an_error_and_costs_nobody_else)
     }
     {
         raw_client no_hello(host.socket());
-        no_hello.send_frame(open_frame{1, "bystander/inbox"});
+        no_hello.send_frame(open_frame{1, 1, 0, "bystander/inbox"});
         BOOST_TEST(fatal_error_of(no_hello) == 13u);
     }
     {
@@ -286,8 +286,8 @@ BOOST_AUTO_TEST_CASE(lying_lengths_get_an_error_and_cost_nobody_else)
         raw_client liar(host.socket());
         liar.send_frame(hello_frame{});
         byte_buffer frame;
-        encode(frame, open_frame{1, "bystander/inbox"});
-        boost::endian::store_little_u16(frame.data() + 9, 4000);
+        encode(frame, open_frame{1, 1, 0, "bystander/inbox"});
+        boost::endian::store_little_u16(frame.data() + 17, 4000); // the name's length
         liar.send(frame);
         BOOST_TEST(fatal_error_of(liar) == 13u);
     }
@@ -295,7 +295,7 @@ BOOST_AUTO_TEST_CASE(lying_lengths_get_an_error_and_cost_nobody_else)
         // A read report that claims records it was never sent.
         raw_client liar(host.socket());
         liar.send_frame(hello_frame{});
-        liar.send_frame(create_frame{1, 0, 0, 0, 0, "liar/slot"});
+        liar.send_frame(create_frame{1, 1, 0, 0, 0, 0, "liar/slot"});
         liar.send_frame(read_report_frame{1, 1000, 16});
         BOOST_TEST(fatal_error_of(liar) == 13u);
     }
@@ -309,7 +309,7 @@ BOOST_AUTO_TEST_CASE(a_writer_dying_mid_frame_delivers_nothing_half_done)
     {
         raw_client dying(host.socket());
         dying.send_frame(hello_frame{});
-        dying.send_frame(open_frame{1, "bystander/inbox"});
+        dying.send_frame(open_frame{1, 1, 0, "bystander/inbox"});
         byte_buffer frame;
         const std::string record(1000, 'x');
         encode(frame, write_frame{1, payload{{reinterpret_cast<const std::uint8_t*>(record.data()),
@@ -326,7 +326,7 @@ BOOST_AUTO_TEST_CASE(a_flooding_client_is_paused_not_the_host)
     bystander others(host);
     raw_client flood(host.socket());
     flood.send_frame(hello_frame{});
-    flood.send_frame(open_frame{1, "nobody/there"}); // fails: every write will too
+    flood.send_frame(open_frame{1, 1, 0, "nobody/there"}); // fails: every write will too
     // Requests whose answers it never reads: the host stops reading it, and
     // its socket buffers fill; the send side gives up after a while.
     byte_buffer burst;

@@ -22,6 +22,7 @@ struct client {
     core& c;
     session_id id;
     std::uint32_t next_request = 1;
+    std::uint32_t next_handle = 1; // clients number their handles
 
     explicit client(core& host, bool greet = true) : c(host), id(host.connect({}))
     {
@@ -77,13 +78,13 @@ struct client {
     result_frame create(std::string_view name, std::uint32_t max = 0, std::uint32_t budget = 0,
                         overflow_policy policy = overflow_policy::block)
     {
-        feed(
-            create_frame{next_request++, max, 0, budget, static_cast<std::uint32_t>(policy), name});
+        feed(create_frame{next_request++, next_handle++, max, 0, budget,
+                          static_cast<std::uint32_t>(policy), name});
         return last<result_frame>();
     }
     result_frame open(std::string_view name)
     {
-        feed(open_frame{next_request++, name});
+        feed(open_frame{next_request++, next_handle++, 0, name});
         return last<result_frame>();
     }
     feed_result write(std::uint32_t handle, std::string_view data)
@@ -129,7 +130,7 @@ BOOST_AUTO_TEST_CASE(hello_comes_first_and_versions_must_meet)
 {
     core host(limits());
     client rude(host, false);
-    BOOST_TEST((rude.feed(open_frame{1, "a"}) == feed_result::close));
+    BOOST_TEST((rude.feed(open_frame{1, 1, 0, "a"}) == feed_result::close));
     BOOST_TEST(rude.last<fatal_frame>().error == 13u);
 
     client future(host, false);
@@ -299,10 +300,10 @@ BOOST_AUTO_TEST_CASE(duplicate_tokens_work_once_and_share_the_queue)
     owner.feed(duplicate_frame{9, r});
     const auto token = std::string(owner.last<result_frame>().text);
     BOOST_TEST(token.size() == 32u);
-    child.feed(attach_frame{1, token});
+    child.feed(attach_frame{1, child.next_handle++, token});
     const auto dup = child.last<result_frame>();
     BOOST_TEST(dup.error == 0u);
-    thief.feed(attach_frame{1, token});
+    thief.feed(attach_frame{1, thief.next_handle++, token});
     BOOST_TEST(thief.last<result_frame>().error == 6u);
 
     // One timeout for the slot: every handle hears of a change.
@@ -463,4 +464,36 @@ BOOST_AUTO_TEST_CASE(declared_topic_types_refuse_other_records_one_by_one)
     BOOST_TEST(result(us, "not json at all") == 13u);
     BOOST_TEST(result(us, R"({"type":42})") == 13u);
     BOOST_TEST(result(us, R"({"type":"orders.created"})") == 0u); // the writer goes on
+}
+
+BOOST_AUTO_TEST_CASE(clients_number_handles_once_each)
+{
+    core host(limits());
+    client c(host);
+    c.create("q");
+    c.feed(create_frame{9, 1, 0, 0, 0, 0, "other"}); // handle 1 is taken
+    BOOST_TEST(c.last<result_frame>().error == 87u);
+    c.feed(open_frame{10, 0, 0, "q"}); // 0 is no handle
+    BOOST_TEST(c.last<result_frame>().error == 87u);
+    c.feed(open_frame{11, 77, 0, "q"});
+    auto r = c.last<result_frame>();
+    BOOST_TEST(r.error == 0u);
+    BOOST_TEST(r.handle == 77u);
+}
+
+BOOST_AUTO_TEST_CASE(rebinding_writers_and_heartbeats)
+{
+    core host(limits());
+    client c(host);
+    // A reconnecting client rebinds its writer before the receiver is back.
+    c.feed(open_frame{1, 5, open_rebind, "not/yet"});
+    BOOST_TEST(c.last<result_frame>().error == 0u);
+    c.write(5, "early");
+    BOOST_TEST(first_ack_error(c) == 2u);
+    client receiver(host);
+    receiver.create("not/yet");
+    c.write(5, "now");
+    BOOST_TEST(c.acks().front().delivered == 1u);
+    c.feed(ping_frame{42});
+    BOOST_TEST(c.last<pong_frame>().nonce == 42u);
 }

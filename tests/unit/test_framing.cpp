@@ -20,8 +20,8 @@ byte_buffer frame_of(const auto& message)
 
 BOOST_AUTO_TEST_CASE(round_trip_every_field_type)
 {
-    auto bytes =
-        frame_of(create_frame{7, 424, mailslot_wait_forever, 4096, 2, R"(\\.\mailslot\taxes\sue)"});
+    auto bytes = frame_of(
+        create_frame{7, 3, 424, mailslot_wait_forever, 4096, 2, R"(\\.\mailslot\taxes\sue)"});
     auto found = decode_frame(bytes, max_frame);
     BOOST_TEST(found.status == decoded_frame::ok);
     BOOST_TEST(found.size == bytes.size());
@@ -58,14 +58,14 @@ BOOST_AUTO_TEST_CASE(payload_takes_the_rest_including_nothing)
 
 BOOST_AUTO_TEST_CASE(truncated_frames_need_more)
 {
-    auto bytes = frame_of(open_frame{1, "a/b"});
+    auto bytes = frame_of(open_frame{1, 1, 0, "a/b"});
     for (std::size_t cut = 0; cut < bytes.size(); ++cut)
         BOOST_TEST(decode_frame({bytes.data(), cut}, max_frame).status == decoded_frame::need_more);
 }
 
 BOOST_AUTO_TEST_CASE(two_frames_in_one_read)
 {
-    auto bytes = frame_of(open_frame{1, "a"});
+    auto bytes = frame_of(open_frame{1, 1, 0, "a"});
     auto second = frame_of(close_frame{2, 9});
     bytes.insert(bytes.end(), second.begin(), second.end());
     auto first = decode_frame(bytes, max_frame);
@@ -100,10 +100,10 @@ BOOST_AUTO_TEST_CASE(unknown_types_are_invalid)
 BOOST_AUTO_TEST_CASE(lying_lengths_inside_a_body_fail_to_decode)
 {
     // A string whose length says more than the body holds.
-    auto bytes = frame_of(open_frame{1, "abc"});
+    auto bytes = frame_of(open_frame{1, 1, 0, "abc"});
     auto body = decode_frame(bytes, max_frame).frame.body;
     byte_buffer lying(body.begin(), body.end());
-    boost::endian::store_little_u16(lying.data() + 4, 200);
+    boost::endian::store_little_u16(lying.data() + 12, 200); // the name's length
     open_frame m;
     BOOST_TEST(!decode(lying, m));
     // Short bodies and trailing bytes are malformed too.

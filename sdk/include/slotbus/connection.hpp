@@ -14,6 +14,9 @@
 
 namespace slotbus {
 
+/// How async_run keeps a connection up: heartbeat period, reconnect back-off.
+using run_timing = detail::run_timing;
+
 struct connection_options {
     /// Shown in the host's log and its listings.
     std::string client_name = "slotbus-client";
@@ -64,6 +67,31 @@ public:
                     });
             },
             token, impl_, std::move(address), options_.client_name);
+    }
+
+    /// Keeps the connection up, in the shape of Boost.Redis's async_run:
+    /// connects (unless connected), and whenever the connection fails —
+    /// the host restarted, stopped answering heartbeats, or closed it —
+    /// reconnects with exponential back-off and re-creates every slot,
+    /// writer handle and subscription made through it, with the same
+    /// handles. Reads waiting on a slot stay waiting across the reconnect
+    /// (the slot's unread records went with it, as a mailslot's do); other
+    /// calls made between connections fail with error::broken_pipe. A
+    /// duplicate attached with a token cannot come back (the token is spent):
+    /// its reads end with error::broken_pipe. Completes with
+    /// boost::asio::error::operation_aborted when close() is called.
+    /// Completion signature: void(boost::system::error_code).
+    template <boost::asio::completion_token_for<void(boost::system::error_code)> Token =
+                  boost::asio::deferred_t>
+    auto async_run(std::string address, detail::run_timing timing = {}, Token&& token = {})
+    {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+            [](auto handler, std::shared_ptr<detail::connection_impl> impl, std::string where,
+               std::string name, detail::run_timing t) {
+                impl->start_run(std::move(where), std::move(name), t,
+                                detail::run_handler(std::move(handler)));
+            },
+            token, impl_, std::move(address), options_.client_name, timing);
     }
 
     /// For a connection that owns its context: runs the completion handlers of

@@ -48,6 +48,7 @@ enum class frame_type : std::uint8_t {
     attach = 0x0b,
     subscribe = 0x0c,
     unsubscribe = 0x0d,
+    ping = 0x0e,
     // host -> client
     welcome = 0x81,
     result = 0x82,
@@ -56,6 +57,7 @@ enum class frame_type : std::uint8_t {
     info_result = 0x85,
     timeout_changed = 0x86,
     gap = 0x87,
+    pong = 0x88,
     fatal = 0x8f,
 };
 
@@ -104,6 +106,7 @@ enum class overflow_policy : std::uint32_t {
 struct create_frame {
     static constexpr frame_type type = frame_type::create;
     std::uint32_t request_id = 0;
+    std::uint32_t handle = 0; ///< chosen by the client: unused, not 0
     std::uint32_t max_message_size = 0;
     std::uint32_t read_timeout = 0;
     std::uint32_t byte_budget = 0; ///< 0: the host's default
@@ -111,14 +114,21 @@ struct create_frame {
     std::string_view name;
 };
 BOOST_DESCRIBE_STRUCT(create_frame, (),
-                      (request_id, max_message_size, read_timeout, byte_budget, overflow, name))
+                      (request_id, handle, max_message_size, read_timeout, byte_budget, overflow,
+                       name))
+
+/// open_frame::flags: bind the handle to the name even with no receiver now
+/// (a reconnecting client restoring its writers).
+inline constexpr std::uint32_t open_rebind = 1;
 
 struct open_frame {
     static constexpr frame_type type = frame_type::open;
     std::uint32_t request_id = 0;
+    std::uint32_t handle = 0; ///< chosen by the client: unused, not 0
+    std::uint32_t flags = 0;
     std::string_view name;
 };
-BOOST_DESCRIBE_STRUCT(open_frame, (), (request_id, name))
+BOOST_DESCRIBE_STRUCT(open_frame, (), (request_id, handle, flags, name))
 
 struct close_frame {
     static constexpr frame_type type = frame_type::close;
@@ -179,9 +189,10 @@ BOOST_DESCRIBE_STRUCT(duplicate_frame, (), (request_id, handle))
 struct attach_frame {
     static constexpr frame_type type = frame_type::attach;
     std::uint32_t request_id = 0;
+    std::uint32_t handle = 0; ///< chosen by the client: unused, not 0
     std::string_view token;
 };
-BOOST_DESCRIBE_STRUCT(attach_frame, (), (request_id, token))
+BOOST_DESCRIBE_STRUCT(attach_frame, (), (request_id, handle, token))
 
 /// Binds the reader handle's slot to a topic pattern (topic_pattern syntax).
 struct subscribe_frame {
@@ -268,6 +279,19 @@ struct gap_frame {
     std::uint32_t missed = 0;
 };
 BOOST_DESCRIBE_STRUCT(gap_frame, (), (handle, missed))
+
+/// A heartbeat: the host answers each ping with a pong carrying its nonce.
+struct ping_frame {
+    static constexpr frame_type type = frame_type::ping;
+    std::uint32_t nonce = 0;
+};
+BOOST_DESCRIBE_STRUCT(ping_frame, (), (nonce))
+
+struct pong_frame {
+    static constexpr frame_type type = frame_type::pong;
+    std::uint32_t nonce = 0;
+};
+BOOST_DESCRIBE_STRUCT(pong_frame, (), (nonce))
 
 /// The last frame on a connection the host is closing for a protocol error.
 struct fatal_frame {

@@ -14,9 +14,11 @@
 #include <boost/system/error_code.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <future>
 #include <list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +41,23 @@ struct reply {
 };
 
 using reply_handler = asio::any_completion_handler<void(error_code, reply)>;
+using run_handler = asio::any_completion_handler<void(error_code)>;
+
+/// How a running connection keeps itself alive.
+struct run_timing {
+    std::chrono::milliseconds heartbeat{1000};   ///< a ping this often; 3 missed: reconnect
+    std::chrono::milliseconds min_backoff{50};   ///< first wait before reconnecting
+    std::chrono::milliseconds max_backoff{2000}; ///< the waits double up to this
+};
+
+/// What a reconnect must restore for one handle.
+struct restorable {
+    bool reader = false;
+    std::string name; ///< the full name
+    std::uint32_t max_message_size = 0, read_timeout = 0, byte_budget = 0, overflow = 0;
+    std::vector<std::string> patterns; ///< subscriptions of a reader
+    bool recreate = true;              ///< false for an attached duplicate: its token is spent
+};
 using write_handler = asio::any_completion_handler<void(error_code, std::uint32_t)>;
 using read_string_handler = asio::any_completion_handler<void(error_code, std::string)>;
 using read_buffer_handler = asio::any_completion_handler<void(error_code, std::size_t)>;
@@ -70,7 +89,21 @@ public:
     void add_reader(std::uint32_t handle, std::uint32_t read_timeout);
     void close();
 
+    /// Keeps the connection up: connects (unless connected), then on every
+    /// failure reconnects with back-off, re-creates the slots, writer handles
+    /// and subscriptions of restore_, and watches the host with heartbeats.
+    /// Completes with operation_aborted when the connection is closed.
+    void start_run(std::string address, std::string client_name, run_timing timing, run_handler h);
+
+    // The registry of what a reconnect restores, kept by the slot classes.
+    void remember(std::uint32_t handle, restorable what);
+    void remember_pattern(std::uint32_t handle, std::string pattern, bool subscribed);
+    void remember_timeout(std::uint32_t handle, std::uint32_t read_timeout);
+    void forget(std::uint32_t handle);
+
     std::uint32_t next_request_id() noexcept { return next_request_++; }
+    /// Handles are numbered by the client, so they survive a reconnect.
+    std::uint32_t next_handle() noexcept { return next_handle_++; }
     [[nodiscard]] std::uint32_t max_record_size() const noexcept { return max_record_size_; }
     [[nodiscard]] const std::string& host_name() const noexcept { return host_name_; }
 
@@ -106,10 +139,20 @@ private:
         else
             asio::dispatch(executor_, std::forward<F>(f));
     }
+    void connect_to(const std::string& address, const std::string& client_name, reply_handler h);
     void read_loop();
     void emit_reports();
+    // The run loop: see start_run.
+    void attempt();
+    void on_restored_connection();
+    void restore();
+    void heartbeat();
+    void schedule_reconnect();
+    [[nodiscard]] bool reconnecting() const noexcept { return run_ && !run_->stopping; }
     void on_frame(const frame_view& frame);
     void fail(error_code ec, std::string why = {});
+    /// For good: every waiting read and the run end.
+    void shut_down(error_code gone);
     void flush();
     void send(byte_buffer&& frame);
     void serve(std::uint32_t handle, reader_state& r);
@@ -130,6 +173,22 @@ private:
     std::vector<std::uint32_t> dirty_readers_;
 
     std::atomic<std::uint32_t> next_request_{1};
+    std::atomic<std::uint32_t> next_handle_{1};
+    // Bumped by every failure: handlers of an older socket see it and stand down.
+    std::uint64_t generation_ = 0;
+    std::map<std::uint32_t, restorable> restore_;
+    struct run_state {
+        std::string address, client_name;
+        run_timing timing;
+        std::chrono::milliseconds backoff{};
+        std::optional<run_handler> done;
+        bool stopping = false;
+        bool connected = false;
+    };
+    std::optional<run_state> run_;
+    asio::steady_timer run_timer_; // back-off, connect deadline, heartbeat
+    std::chrono::steady_clock::time_point last_heard_;
+    std::uint32_t ping_nonce_ = 0;
     std::uint64_t next_read_op_ = 1;
     std::unordered_map<std::uint32_t, reply_handler> requests_;
     std::unordered_map<std::uint32_t, std::pair<std::uint32_t, std::uint64_t>>
