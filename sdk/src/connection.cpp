@@ -631,8 +631,21 @@ void connection_impl::restore()
         else
             encode(frame, open_frame{request, handle, open_rebind, what.name});
         requests_.emplace(request, [self = shared_from_this(), handle](error_code ec, reply) {
-            if (!ec)
+            auto known = self->restore_.find(handle);
+            if (!ec) {
+                if (known != self->restore_.end())
+                    known->second.conflicts = 0;
                 return;
+            }
+            // Taken: most likely by this slot's old incarnation, which the host
+            // has not reaped yet (it was stalled). Try the whole restore again
+            // later; after a few tries, the name belongs to someone else.
+            constexpr int tries = 5;
+            if (ec == error::already_exists && known != self->restore_.end() &&
+                ++known->second.conflicts < tries) {
+                self->fail(error::broken_pipe, "restore met the old incarnation");
+                return;
+            }
             // The name was taken meanwhile, or the host refuses it: this handle is lost.
             self->restore_.erase(handle);
             if (auto r = self->readers_.find(handle); r != self->readers_.end()) {

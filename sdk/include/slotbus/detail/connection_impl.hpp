@@ -57,6 +57,7 @@ struct restorable {
     std::uint32_t max_message_size = 0, read_timeout = 0, byte_budget = 0, overflow = 0;
     std::vector<std::string> patterns; ///< subscriptions of a reader
     bool recreate = true;              ///< false for an attached duplicate: its token is spent
+    int conflicts = 0;                 ///< reconnects in a row that found the name taken
 };
 using write_handler = asio::any_completion_handler<void(error_code, std::uint32_t)>;
 using read_string_handler = asio::any_completion_handler<void(error_code, std::string)>;

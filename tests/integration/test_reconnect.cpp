@@ -1,0 +1,161 @@
+#define BOOST_TEST_MODULE reconnect
+// A plugin's connection kept up by async_run: the host restarts or stalls,
+// the plugin's slots, writers and subscriptions come back by themselves.
+#include "host_fixture.hpp"
+
+#include <slotbus/slotbus.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <csignal>
+#include <future>
+#include <thread>
+
+using namespace slotbus;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+namespace {
+
+const run_timing quick{std::chrono::milliseconds(100), std::chrono::milliseconds(20),
+                       std::chrono::milliseconds(200)};
+
+// A host on a socket of the test's choosing, so it can be restarted there.
+std::unique_ptr<test::child> start_host(const std::string& socket)
+{
+    auto host =
+        std::make_unique<test::child>(SLOTBUSD_PATH, std::vector<std::string>{"--socket", socket});
+    BOOST_REQUIRE(host->wait_for_line("ready on", 10s));
+    return host;
+}
+
+// Polls under a deadline until `name` has a receiver on the host at `socket`.
+bool receiver_appears(const std::string& socket, std::string_view name,
+                      std::chrono::milliseconds deadline = 10s)
+{
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (std::chrono::steady_clock::now() < until) {
+        connection probe;
+        std::error_code ec;
+        probe.connect(socket, ec);
+        if (!ec) {
+            (void)client_slot::open(probe, name, ec);
+            if (!ec)
+                return true;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    return false;
+}
+
+// The plugin: a connection on an io thread, kept up by async_run.
+struct plugin {
+    asio::io_context io;
+    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    std::thread thread{[this] { io.run(); }};
+    connection bus{io.get_executor(), {"plugin", 256}};
+    std::promise<boost::system::error_code> ran;
+
+    void run(const std::string& socket)
+    {
+        bus.connect(socket);
+        bus.async_run(socket, quick, [this](boost::system::error_code ec) { ran.set_value(ec); });
+    }
+    ~plugin()
+    {
+        work.reset();
+        thread.join();
+    }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(slots_writers_and_subscriptions_come_back_after_a_host_restart)
+{
+    test::temp_dir dir;
+    const auto socket = (dir.path / "bus.sock").string();
+    auto host = start_host(socket);
+    auto peer_inbox = std::make_unique<test::child>(
+        SLOTBUS_PEER_PATH, std::vector<std::string>{"create", "peer/inbox"},
+        std::vector<std::string>{"SLOTBUS_ADDRESS=" + socket});
+    BOOST_REQUIRE(peer_inbox->wait_for_line("created"));
+
+    plugin p;
+    p.run(socket);
+    auto inbox = server_slot::create(p.bus, "plugin/inbox");
+    auto events = inbox.subscribe("events/*");
+    auto to_peer = client_slot::open(p.bus, "peer/inbox");
+    BOOST_TEST(to_peer.write("before") == 1u);
+    // A read waiting across the restart.
+    std::promise<std::string> late;
+    asio::post(p.io, [&] {
+        inbox.async_read([&](boost::system::error_code ec, std::string r) {
+            late.set_value(ec ? "error: " + ec.message() : r);
+        });
+    });
+
+    host->signal(SIGKILL);
+    BOOST_REQUIRE(host->wait_exit(5s).has_value());
+    peer_inbox.reset();
+    host = start_host(socket); // replaces the dead host's socket
+
+    // The plugin's slot and its subscription are back, under the same handles.
+    BOOST_REQUIRE(receiver_appears(socket, "plugin/inbox"));
+    connection other;
+    other.connect(socket);
+    auto publisher = client_slot::open(other, "events/news");
+    BOOST_TEST(publisher.write("after the restart") == 1u);
+    auto got = late.get_future();
+    BOOST_REQUIRE((got.wait_for(5s) == std::future_status::ready));
+    BOOST_TEST(got.get() == "after the restart");
+
+    // The writer handle reaches the peer's slot once the peer is back too.
+    peer_inbox = std::make_unique<test::child>(
+        SLOTBUS_PEER_PATH, std::vector<std::string>{"create", "peer/inbox"},
+        std::vector<std::string>{"SLOTBUS_ADDRESS=" + socket});
+    BOOST_REQUIRE(peer_inbox->wait_for_line("created"));
+    BOOST_TEST(to_peer.write("after") == 1u);
+    BOOST_TEST(peer_inbox->wait_for_line("record 5 after"));
+
+    p.bus.close();
+    auto ran = p.ran.get_future();
+    BOOST_REQUIRE((ran.wait_for(5s) == std::future_status::ready));
+    BOOST_TEST((ran.get() == asio::error::operation_aborted));
+}
+
+BOOST_AUTO_TEST_CASE(a_host_that_stops_answering_is_left_and_rejoined)
+{
+    test::temp_dir dir;
+    const auto socket = (dir.path / "bus.sock").string();
+    auto host = start_host(socket);
+    plugin p;
+    p.run(socket);
+    auto inbox = server_slot::create(p.bus, "plugin/inbox");
+
+    host->signal(SIGSTOP); // alive, silent: only heartbeats notice
+    std::this_thread::sleep_for(600ms);
+    std::error_code ec;
+    (void)inbox.info(ec);
+    BOOST_TEST(ec == error::broken_pipe); // the plugin gave up on it
+    host->signal(SIGCONT);
+
+    BOOST_REQUIRE(receiver_appears(socket, "plugin/inbox"));
+    connection other;
+    other.connect(socket);
+    BOOST_TEST(client_slot::open(other, "plugin/inbox").write("hello again") == 1u);
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    std::string record;
+    while (std::chrono::steady_clock::now() < until) {
+        inbox.set_read_timeout(200, ec);
+        if (!ec)
+            record = inbox.read(ec);
+        if (!ec)
+            break;
+        std::this_thread::sleep_for(20ms);
+    }
+    BOOST_TEST(record == "hello again");
+    p.bus.close();
+}
