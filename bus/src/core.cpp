@@ -333,27 +333,33 @@ feed_result core::on_write(session& s, byte_span body)
     return result({}, delivered);
 }
 
+slot* core::subscription_target(session& s, std::uint32_t handle, std::string_view text,
+                                topic_pattern& pattern, std::error_code& ec)
+{
+    pattern = topic_pattern::parse(text, ec);
+    handle_entry* h = find_handle(s, handle);
+    if (!h || !h->rd)
+        ec = h ? error::invalid_parameter : error::invalid_handle; // only a reader subscribes
+    return ec ? nullptr : h->rd->target;
+}
+
 feed_result core::on_subscribe(session& s, byte_span body)
 {
     subscribe_frame m;
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed subscribe");
-    handle_entry* h = find_handle(s, m.handle);
     std::error_code ec;
-    const auto pattern = topic_pattern::parse(m.pattern, ec);
-    if (!h || !h->rd)
-        ec = h ? error::invalid_parameter : error::invalid_handle;
-    if (!ec) {
-        slot& target = *h->rd->target;
+    topic_pattern pattern;
+    if (slot* target = subscription_target(s, m.handle, m.pattern, pattern, ec)) {
         const auto key = pattern.key();
-        if (std::any_of(target.subscriptions.begin(), target.subscriptions.end(),
+        if (std::any_of(target->subscriptions.begin(), target->subscriptions.end(),
                         [&](const topic_pattern& p) { return p.key() == key; }))
             ec = error::already_exists;
-        else if (target.subscriptions.size() >= limits_.max_subscriptions)
+        else if (target->subscriptions.size() >= limits_.max_subscriptions)
             ec = error::too_many_open_files;
         else {
-            target.subscriptions.push_back(pattern);
-            subscriptions_.add(pattern, &target);
+            subscriptions_.add(pattern, target);
+            target->subscriptions.push_back(std::move(pattern));
             ++subscription_epoch_;
         }
     }
@@ -366,20 +372,17 @@ feed_result core::on_unsubscribe(session& s, byte_span body)
     unsubscribe_frame m;
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed unsubscribe");
-    handle_entry* h = find_handle(s, m.handle);
     std::error_code ec;
-    const auto pattern = topic_pattern::parse(m.pattern, ec);
-    if (!h || !h->rd)
-        ec = h ? error::invalid_parameter : error::invalid_handle;
-    if (!ec) {
-        auto& list = h->rd->target->subscriptions;
+    topic_pattern pattern;
+    if (slot* target = subscription_target(s, m.handle, m.pattern, pattern, ec)) {
+        auto& list = target->subscriptions;
         const auto key = pattern.key();
         auto it = std::find_if(list.begin(), list.end(),
                                [&](const topic_pattern& p) { return p.key() == key; });
         if (it == list.end()) {
             ec = error::file_not_found;
         } else {
-            subscriptions_.remove(*it, h->rd->target);
+            subscriptions_.remove(*it, target);
             list.erase(it);
             ++subscription_epoch_;
         }

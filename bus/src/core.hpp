@@ -99,6 +99,9 @@ private:
     feed_result on_attach(session& s, byte_span body);
     feed_result on_subscribe(session& s, byte_span body);
     feed_result on_unsubscribe(session& s, byte_span body);
+    /// The slot a subscribe or unsubscribe is about, or nullptr with ec set.
+    slot* subscription_target(session& s, std::uint32_t handle, std::string_view text,
+                              topic_pattern& pattern, std::error_code& ec);
 
     feed_result fatal(session& s, error e, std::string_view why);
     template <class Message> void send(session& s, const Message& m);

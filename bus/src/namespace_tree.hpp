@@ -2,6 +2,7 @@
 #pragma once
 
 #include "slot.hpp"
+#include "string_hash.hpp"
 
 #include <functional>
 #include <memory>
@@ -33,13 +34,6 @@ public:
     void for_each(const std::function<void(slot&)>& f) const;
 
 private:
-    struct string_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept
-        {
-            return std::hash<std::string_view>{}(s);
-        }
-    };
     struct node {
         std::unordered_map<std::string, std::unique_ptr<node>, string_hash, std::equal_to<>>
             children;

@@ -2,6 +2,8 @@
 // name costs the paths that can match it, not a scan of every pattern.
 #pragma once
 
+#include "string_hash.hpp"
+
 #include "slotbus/topic_pattern.hpp"
 
 #include <functional>
@@ -31,13 +33,6 @@ public:
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
 private:
-    struct string_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept
-        {
-            return std::hash<std::string_view>{}(s);
-        }
-    };
     struct node {
         std::unordered_map<std::string, std::unique_ptr<node>, string_hash, std::equal_to<>>
             children;

@@ -2,6 +2,7 @@
 // Typed events through a real host: publish a struct, receive it converted;
 // malformed records and duplicates cost nothing but a counter.
 #include "host_fixture.hpp"
+#include "order.hpp" // the orders sample's event: shop::order_created
 
 #include <slotbus/slotbus.hpp>
 
@@ -23,15 +24,6 @@ using namespace std::chrono_literals;
 namespace asio = boost::asio;
 
 namespace shop {
-struct order_created {
-    static constexpr std::string_view event_type = "orders.created";
-    std::string order_id;
-    double amount = 0;
-    std::string currency;
-    int items = 0;
-    bool express = false;
-};
-BOOST_DESCRIBE_STRUCT(order_created, (), (order_id, amount, currency, items, express))
 
 struct basket_updated {
     static constexpr std::string_view event_type = "baskets.updated";

@@ -23,16 +23,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-// "record SIZE DATA" lines of a peer, as DATA.
-std::vector<std::string> records_of(const test::child& c)
-{
-    std::vector<std::string> out;
-    for (const auto& line : c.lines())
-        if (line.rfind("record ", 0) == 0)
-            out.push_back(line.substr(line.find(' ', 7) + 1));
-    return out;
-}
-
 std::string token_of(const test::child& c)
 {
     for (const auto& line : c.lines())
@@ -142,7 +132,7 @@ BOOST_AUTO_TEST_CASE(fifo_per_writer_across_two_writer_processes)
     BOOST_TEST(a->wait_for_line("acked 2000 failed 0", 30s));
     BOOST_TEST(b->wait_for_line("acked 2000 failed 0", 30s));
     BOOST_TEST(reader->wait_exit(30s).value_or(-999) == 0);
-    auto records = records_of(*reader);
+    auto records = test::records_of(*reader);
     BOOST_TEST(records.size() == 4000u);
     std::map<char, long> next{{'A', 0}, {'B', 0}};
     for (const auto& r : records) {
@@ -173,7 +163,7 @@ BOOST_AUTO_TEST_CASE(reader_killed_slot_gone_name_free_again)
     BOOST_REQUIRE(restarted->wait_for_line("created"));
     BOOST_TEST(writer.write("welcome back") == 1u);
     BOOST_TEST(restarted->wait_exit(5s).value_or(-999) == 0);
-    BOOST_TEST(records_of(*restarted) == std::vector<std::string>{"welcome back"});
+    BOOST_TEST(test::records_of(*restarted) == std::vector<std::string>{"welcome back"});
 }
 
 BOOST_AUTO_TEST_CASE(duplicated_handle_across_processes_reads_each_record_once)
@@ -199,7 +189,7 @@ BOOST_AUTO_TEST_CASE(duplicated_handle_across_processes_reads_each_record_once)
     for (int i = 0; i < 300; ++i)
         owner_again.write(std::to_string(i));
     BOOST_TEST(child->wait_for_lines("record ", 300, 10s));
-    auto seen = records_of(*child);
+    auto seen = test::records_of(*child);
     BOOST_TEST(std::set<std::string>(seen.begin(), seen.end()).size() == 300u);
 }
 
@@ -226,11 +216,11 @@ BOOST_AUTO_TEST_CASE(two_processes_share_a_duplicated_slot_without_double_reads)
     while (std::chrono::steady_clock::now() < until) {
         one->wait_for_line("never", 20ms);
         two->wait_for_line("never", 20ms);
-        total = records_of(*one).size() + records_of(*two).size();
+        total = test::records_of(*one).size() + test::records_of(*two).size();
         if (total >= 1001)
             break;
     }
-    auto a = records_of(*one), b = records_of(*two);
+    auto a = test::records_of(*one), b = test::records_of(*two);
     std::set<std::string> all(a.begin(), a.end());
     all.insert(b.begin(), b.end());
     BOOST_TEST(a.size() + b.size() == 1001u);

@@ -14,15 +14,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::string> records_of(const test::child& c)
-{
-    std::vector<std::string> out;
-    for (const auto& line : c.lines())
-        if (line.rfind("record ", 0) == 0)
-            out.push_back(line.substr(line.find(' ', 7) + 1));
-    return out;
-}
-
 // Checks each writer's records arrive in its order; returns counts per writer.
 std::map<char, long> per_writer_in_order(const std::vector<std::string>& records)
 {
@@ -78,12 +69,12 @@ BOOST_AUTO_TEST_CASE(fan_out_to_four_subscriber_processes)
     for (auto* p : {&all, &orders, &eu, &us})
         BOOST_TEST((*p)->wait_exit(30s).value_or(-999) == 0);
 
-    BOOST_TEST(
-        (per_writer_in_order(records_of(*all)) == std::map<char, long>{{'A', 1000}, {'B', 1000}}));
-    BOOST_TEST((per_writer_in_order(records_of(*orders)) ==
+    BOOST_TEST((per_writer_in_order(test::records_of(*all)) ==
                 std::map<char, long>{{'A', 1000}, {'B', 1000}}));
-    BOOST_TEST((per_writer_in_order(records_of(*eu)) == std::map<char, long>{{'A', 1000}}));
-    BOOST_TEST((per_writer_in_order(records_of(*us)) == std::map<char, long>{{'B', 1000}}));
+    BOOST_TEST((per_writer_in_order(test::records_of(*orders)) ==
+                std::map<char, long>{{'A', 1000}, {'B', 1000}}));
+    BOOST_TEST((per_writer_in_order(test::records_of(*eu)) == std::map<char, long>{{'A', 1000}}));
+    BOOST_TEST((per_writer_in_order(test::records_of(*us)) == std::map<char, long>{{'B', 1000}}));
 }
 
 BOOST_AUTO_TEST_CASE(no_receiver_is_file_not_found_and_subscriptions_die_with_their_slot)
@@ -151,7 +142,7 @@ BOOST_AUTO_TEST_CASE(slow_drop_subscribers_never_slow_a_fast_one)
     auto writer = test::peer(host, {"write", "ticks/a", "--count", "5000", "--size", "64"});
     BOOST_TEST(writer->wait_for_line("acked 5000 failed 0", 30s), writer->stdout_text());
     BOOST_TEST(fast->wait_exit(30s).value_or(-999) == 0);
-    BOOST_TEST(per_writer_in_order(records_of(*fast))['w'] == 5000);
+    BOOST_TEST(per_writer_in_order(test::records_of(*fast))['w'] == 5000);
 
     for (auto* slow : {&newest, &oldest}) {
         const auto info = slow->info();

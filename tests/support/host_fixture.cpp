@@ -31,4 +31,13 @@ std::unique_ptr<child> peer(const host& h, const std::vector<std::string>& args)
     return std::make_unique<child>(SLOTBUS_PEER_PATH, args, std::vector<std::string>{h.env()});
 }
 
+std::vector<std::string> records_of(const child& peer)
+{
+    std::vector<std::string> out;
+    for (const auto& line : peer.lines())
+        if (line.rfind("record ", 0) == 0)
+            out.push_back(line.substr(line.find(' ', 7) + 1));
+    return out;
+}
+
 } // namespace slotbus::test

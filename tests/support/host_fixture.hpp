@@ -30,4 +30,7 @@ private:
 /// A peer process (tests/support/peer.cpp) talking to `h`.
 std::unique_ptr<child> peer(const host& h, const std::vector<std::string>& args);
 
+/// The records a peer printed ("record SIZE DATA" lines), as DATA, in order.
+std::vector<std::string> records_of(const child& peer);
+
 } // namespace slotbus::test

@@ -1,4 +1,6 @@
 #define BOOST_TEST_MODULE envelope
+#include "order.hpp" // the orders sample's event: shop::order_created
+
 #include "slotbus/envelope.hpp"
 
 #include <boost/describe/class.hpp>
@@ -11,15 +13,6 @@
 using namespace slotbus;
 
 namespace shop {
-struct order_created {
-    static constexpr std::string_view event_type = "orders.created";
-    std::string order_id;
-    double amount = 0;
-    std::string currency;
-    int items = 0;
-    bool express = false;
-};
-BOOST_DESCRIBE_STRUCT(order_created, (), (order_id, amount, currency, items, express))
 
 struct line {
     std::string sku;
