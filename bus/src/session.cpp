@@ -12,12 +12,8 @@ namespace slotbus::bus {
 
 namespace asio = boost::asio;
 
-namespace {
-constexpr std::size_t initial_buffer = 64 * 1024;
-}
-
 session::session(server& owner, asio::local::stream_protocol::socket socket, session_id id)
-    : owner_(owner), socket_(std::move(socket)), id_(id), in_(initial_buffer)
+    : owner_(owner), socket_(std::move(socket)), id_(id)
 {
 }
 
@@ -30,25 +26,10 @@ void session::read()
 {
     if (reading_ || blocked_ || closing_ || shut_ || output_full())
         return;
-    // Make room: move a partial frame to the front, and grow for a frame
-    // larger than the buffer (its length was checked against the limit).
-    if (begin_ == end_)
-        begin_ = end_ = 0;
-    if (end_ == in_.size() || begin_ > in_.size() / 2) {
-        std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
-        end_ -= begin_;
-        begin_ = 0;
-    }
-    if (end_ - begin_ >= 4) {
-        std::uint32_t length = 0;
-        std::memcpy(&length, in_.data() + begin_, 4);
-        const std::size_t need = 4 + std::size_t{boost::endian::little_to_native(length)};
-        if (need > in_.size() && need <= owner_.core_.limits().max_frame_size() + 4)
-            in_.resize(need);
-    }
+    const auto room = in_.prepare(owner_.core_.limits().max_frame_size());
     reading_ = true;
     socket_.async_read_some(
-        asio::buffer(in_.data() + end_, in_.size() - end_),
+        asio::buffer(room.data(), room.size()),
         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
             self->reading_ = false;
             if (self->shut_)
@@ -57,7 +38,7 @@ void session::read()
                 self->shut();
                 return;
             }
-            self->end_ += n;
+            self->in_.commit(n);
             self->process();
         });
 }
@@ -67,7 +48,7 @@ void session::process()
     core& c = owner_.core_;
     const std::size_t max_frame = c.limits().max_frame_size();
     while (!closing_) {
-        auto found = decode_frame({in_.data() + begin_, end_ - begin_}, max_frame);
+        auto found = in_.next(max_frame);
         if (found.status == decoded_frame::need_more)
             break;
         if (found.status == decoded_frame::invalid) {
@@ -81,7 +62,7 @@ void session::process()
             blocked_ = true; // the frame stays; resume() feeds it again
             break;
         }
-        begin_ += found.size;
+        in_.consume(found.size);
         if (result == feed_result::close) {
             closing_ = true;
             log("connection ", id_, ": protocol error; closing it");

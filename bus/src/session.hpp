@@ -34,9 +34,7 @@ private:
     server& owner_;
     boost::asio::local::stream_protocol::socket socket_;
     session_id id_;
-    byte_buffer in_;
-    std::size_t begin_ = 0; // first unprocessed byte
-    std::size_t end_ = 0;   // one past the last byte read
+    frame_buffer in_;
     byte_buffer writing_;
     bool reading_ = false;
     bool write_active_ = false;

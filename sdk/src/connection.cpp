@@ -13,7 +13,6 @@ namespace slotbus {
 namespace detail {
 
 namespace {
-constexpr std::size_t initial_buffer = 64 * 1024;
 
 error_code to_error(std::uint32_t value)
 {
@@ -27,7 +26,7 @@ connection_impl::connection_impl(std::optional<asio::any_io_executor> executor,
                                  std::uint32_t window)
     : own_(executor ? nullptr : std::make_unique<asio::io_context>(1)),
       executor_(executor ? *executor : own_->get_executor()), socket_(executor_), window_(window),
-      in_(initial_buffer), run_timer_(executor_)
+      run_timer_(executor_)
 {
 }
 
@@ -258,23 +257,17 @@ void connection_impl::flush()
         });
 }
 
+std::size_t connection_impl::max_frame() const noexcept
+{
+    // Until the welcome says otherwise, a frame is bounded by a sane default.
+    return max_frame_size_ ? max_frame_size_ : (1u << 20) + 64;
+}
+
 void connection_impl::read_loop()
 {
-    if (begin_ == end_)
-        begin_ = end_ = 0;
-    if (end_ == in_.size() || begin_ > in_.size() / 2) {
-        std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
-        end_ -= begin_;
-        begin_ = 0;
-    }
-    if (end_ - begin_ >= 4) {
-        const std::size_t need =
-            4 + std::size_t{boost::endian::load_little_u32(in_.data() + begin_)};
-        if (need > in_.size())
-            in_.resize(need);
-    }
+    const auto room = in_.prepare(max_frame());
     socket_.async_read_some(
-        asio::buffer(in_.data() + end_, in_.size() - end_),
+        asio::buffer(room.data(), room.size()),
         [self = shared_from_this(), generation = generation_](const error_code& ec, std::size_t n) {
             if (generation != self->generation_ || self->broken_)
                 return; // a socket given up on
@@ -283,19 +276,16 @@ void connection_impl::read_loop()
                 return;
             }
             self->last_heard_ = std::chrono::steady_clock::now();
-            self->end_ += n;
-            // Until the welcome says otherwise, a frame is bounded by a sane default.
-            const std::size_t max = self->max_frame_size_ ? self->max_frame_size_ : (1u << 20);
+            self->in_.commit(n);
             while (!self->broken_) {
-                auto found =
-                    decode_frame({self->in_.data() + self->begin_, self->end_ - self->begin_}, max);
+                auto found = self->in_.next(self->max_frame());
                 if (found.status == decoded_frame::need_more)
                     break;
                 if (found.status == decoded_frame::invalid) {
                     self->fail(error::invalid_data, found.why);
                     return;
                 }
-                self->begin_ += found.size;
+                self->in_.consume(found.size);
                 self->on_frame(found.frame);
             }
             if (!self->broken_) {
@@ -498,7 +488,7 @@ void connection_impl::fail(error_code ec, std::string why)
     socket_.close(ignored);
     write_active_ = false;
     pending_.clear();
-    begin_ = end_ = 0;
+    in_.clear();
     dirty_readers_.clear();
     const error_code gone = error::broken_pipe;
     if (connecting_) {
@@ -577,7 +567,7 @@ void connection_impl::attempt()
     socket_ = asio::local::stream_protocol::socket(executor_);
     broken_ = {};
     pending_.clear();
-    begin_ = end_ = 0;
+    in_.clear();
     connect_to(run_->address, run_->client_name, [self = shared_from_this()](error_code ec, reply) {
         if (!self->reconnecting())
             return;

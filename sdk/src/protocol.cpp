@@ -39,6 +39,27 @@ decoded_frame decode_frame(byte_span bytes, std::size_t max_frame_size) noexcept
     return out;
 }
 
+std::span<std::uint8_t> frame_buffer::prepare(std::size_t max_frame_size)
+{
+    if (begin_ == end_)
+        begin_ = end_ = 0;
+    // Move a partial frame to the front when the tail is full or the front wasted.
+    if (end_ == bytes_.size() || begin_ > bytes_.size() / 2) {
+        std::memmove(bytes_.data(), bytes_.data() + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+    }
+    // Grow for a frame larger than the buffer; a length over the limit is
+    // refused by next() before any of it is awaited.
+    if (end_ - begin_ >= 4) {
+        const std::size_t need =
+            4 + std::size_t{boost::endian::load_little_u32(bytes_.data() + begin_)};
+        if (need > bytes_.size() && need <= max_frame_size + 4)
+            bytes_.resize(need);
+    }
+    return {bytes_.data() + end_, bytes_.size() - end_};
+}
+
 void ack_batch::add(std::uint32_t error, std::uint32_t delivered)
 {
     if (!runs_.empty() && runs_.back().error == error && runs_.back().delivered == delivered)

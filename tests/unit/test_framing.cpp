@@ -156,3 +156,43 @@ BOOST_AUTO_TEST_CASE(acks_merge_into_runs)
     BOOST_TEST(runs[2].delivered == 1u);
     BOOST_TEST(!for_each_ack_run(byte_span(m.runs.bytes).first(5), [](const ack_run&) {}));
 }
+
+BOOST_AUTO_TEST_CASE(frame_buffer_reassembles_partial_and_large_frames)
+{
+    frame_buffer in(64);
+    byte_buffer stream;
+    const std::string big(500, 'x'); // larger than the buffer starts
+    encode(stream, open_frame{1, 1, 0, "a"});
+    encode(stream, write_frame{1, payload{{reinterpret_cast<const std::uint8_t*>(big.data()),
+                                           big.size()}}});
+    encode(stream, close_frame{2, 1});
+    // Feed the stream in awkward pieces, as reads deliver it.
+    std::vector<frame_type> seen;
+    std::size_t at = 0;
+    while (at < stream.size()) {
+        auto room = in.prepare(max_frame);
+        const auto n = std::min<std::size_t>({room.size(), 7, stream.size() - at});
+        std::memcpy(room.data(), stream.data() + at, n);
+        in.commit(n);
+        at += n;
+        for (auto found = in.next(max_frame); found.status == decoded_frame::ok;
+             found = in.next(max_frame)) {
+            seen.push_back(found.frame.type);
+            if (found.frame.type == frame_type::write)
+                BOOST_TEST(found.frame.body.size() == 4u + big.size());
+            in.consume(found.size);
+        }
+    }
+    BOOST_TEST(
+        (seen == std::vector<frame_type>{frame_type::open, frame_type::write, frame_type::close}));
+    BOOST_TEST(in.unread().empty());
+
+    // A length past the limit never makes the buffer grow; next() refuses it.
+    frame_buffer small(64);
+    auto room = small.prepare(max_frame);
+    const std::uint8_t huge[5] = {0xff, 0xff, 0xff, 0x7f, 0x05};
+    std::memcpy(room.data(), huge, 5);
+    small.commit(5);
+    BOOST_TEST(small.prepare(max_frame).size() <= 64u);
+    BOOST_TEST(small.next(max_frame).status == decoded_frame::invalid);
+}

@@ -416,6 +416,35 @@ struct decoded_frame {
 /// byte is trusted: 0, over `max_frame_size`, or an unknown type is invalid.
 decoded_frame decode_frame(byte_span bytes, std::size_t max_frame_size) noexcept;
 
+/// The receiving end of a frame stream: bytes read in, whole frames out. It
+/// keeps a partial frame at the front and grows for one large frame (never
+/// past the frame limit), so every read goes into one contiguous buffer.
+class frame_buffer {
+public:
+    explicit frame_buffer(std::size_t initial = 64 * 1024) : bytes_(initial) {}
+
+    /// Where the next read goes (never empty).
+    [[nodiscard]] std::span<std::uint8_t> prepare(std::size_t max_frame_size);
+    /// `n` bytes were read into what prepare() gave.
+    void commit(std::size_t n) noexcept { end_ += n; }
+    /// The frame at the front; its views are valid until the next prepare().
+    [[nodiscard]] decoded_frame next(std::size_t max_frame_size) const noexcept
+    {
+        return decode_frame(unread(), max_frame_size);
+    }
+    void consume(std::size_t n) noexcept { begin_ += n; }
+    [[nodiscard]] byte_span unread() const noexcept
+    {
+        return {bytes_.data() + begin_, end_ - begin_};
+    }
+    void clear() noexcept { begin_ = end_ = 0; }
+
+private:
+    byte_buffer bytes_;
+    std::size_t begin_ = 0; // first byte not consumed
+    std::size_t end_ = 0;   // one past the last byte read
+};
+
 /// Iterates the runs of a write_acks frame; false on a malformed list.
 template <class F> bool for_each_ack_run(byte_span runs, F&& f)
 {

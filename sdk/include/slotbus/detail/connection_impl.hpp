@@ -142,6 +142,7 @@ private:
     }
     void connect_to(const std::string& address, const std::string& client_name, reply_handler h);
     void read_loop();
+    [[nodiscard]] std::size_t max_frame() const noexcept;
     void emit_reports();
     // The run loop: see start_run.
     void attempt();
@@ -167,8 +168,7 @@ private:
     asio::local::stream_protocol::socket socket_;
     std::uint32_t window_;
 
-    byte_buffer in_;
-    std::size_t begin_ = 0, end_ = 0;
+    frame_buffer in_;
     byte_buffer pending_, writing_;
     bool write_active_ = false;
     std::vector<std::uint32_t> dirty_readers_;
