@@ -78,19 +78,17 @@ void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id,
     });
 }
 
-void connection_impl::start_write(std::uint32_t handle, byte_buffer frame, write_handler h)
+void connection_impl::start_write(byte_buffer frame, write_handler h)
 {
-    on_executor(
-        [self = shared_from_this(), frame = std::move(frame), handle, h = std::move(h)]() mutable {
-            (void)handle;
-            if (self->broken_) {
-                asio::post(self->executor_,
-                           asio::append(std::move(h), self->broken_, std::uint32_t{0}));
-                return;
-            }
-            self->writes_.push_back(std::move(h));
-            self->send(std::move(frame));
-        });
+    on_executor([self = shared_from_this(), frame = std::move(frame), h = std::move(h)]() mutable {
+        if (self->broken_) {
+            asio::post(self->executor_,
+                       asio::append(std::move(h), self->broken_, std::uint32_t{0}));
+            return;
+        }
+        self->writes_.push_back(std::move(h));
+        self->send(std::move(frame));
+    });
 }
 
 void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mutable_buffer into)
@@ -222,6 +220,10 @@ void connection_impl::send(byte_buffer&& frame)
 
 void connection_impl::emit_reports()
 {
+    // Between connections, and until a reconnect has re-created its slots,
+    // reports wait: the host must see the slots before any report on them.
+    if (run_ && !run_->connected)
+        return;
     for (auto handle : dirty_readers_) {
         auto it = readers_.find(handle);
         if (it == readers_.end() || !it->second.dirty)
@@ -590,7 +592,6 @@ void connection_impl::attempt()
 
 void connection_impl::on_restored_connection()
 {
-    run_->connected = true;
     run_->backoff = run_->timing.min_backoff;
     last_heard_ = std::chrono::steady_clock::now();
     restore();
@@ -654,9 +655,11 @@ void connection_impl::restore()
         }
         ++it;
     }
+    // From here, reports may follow the frames that re-create their slots.
+    run_->connected = true;
     // Readers that wait get their window back, now that their slots exist.
     for (auto& [handle, r] : readers_)
-        if (!r.waiting.empty()) {
+        if (!r.waiting.empty() && !r.dirty) {
             r.window_sent = true;
             r.dirty = true;
             dirty_readers_.push_back(handle);

@@ -80,7 +80,7 @@ public:
     // Entry points: callable from any thread; they dispatch to the executor.
     void start_connect(std::string address, std::string client_name, reply_handler h);
     void start_request(byte_buffer frame, std::uint32_t request_id, reply_handler h);
-    void start_write(std::uint32_t handle, byte_buffer frame, write_handler h);
+    void start_write(byte_buffer frame, write_handler h);
     void start_read(std::uint32_t handle, read_handler h, asio::mutable_buffer into);
     /// Ends the handle's waiting reads with operation_aborted; the slot stays.
     void cancel_reads(std::uint32_t handle);
