@@ -51,37 +51,62 @@ slot_info info_of(const std::shared_ptr<connection_impl>& impl, std::uint32_t ha
 
 // ---- server_slot ----------------------------------------------------------------------------
 
+void server_slot::start_create(std::shared_ptr<detail::connection_impl> impl, std::string_view name,
+                               const slot_options& options,
+                               detail::open_handler<server_slot> handler)
+{
+    std::error_code ec;
+    auto parsed = slot_name::parse(name, ec);
+    if (!ec && parsed.scope() != name_scope::local)
+        ec = error::invalid_name; // a server creates only `\\.\` names
+    if (ec) {
+        auto ex = impl->get_executor();
+        boost::asio::post(ex, boost::asio::append(std::move(handler), boost::system::error_code(ec),
+                                                  server_slot{}));
+        return;
+    }
+    detail::restorable what;
+    what.reader = true;
+    what.name = parsed.str();
+    what.max_message_size = options.max_message_size;
+    what.read_timeout = options.read_timeout;
+    what.byte_budget =
+        static_cast<std::uint32_t>(std::min<std::uint64_t>(options.byte_budget, 0xffffffffu));
+    what.overflow = static_cast<std::uint32_t>(options.overflow);
+    const auto handle = impl->next_handle();
+    create_frame m{impl->next_request_id(),
+                   handle,
+                   what.max_message_size,
+                   what.read_timeout,
+                   what.byte_budget,
+                   what.overflow,
+                   what.name};
+    byte_buffer frame;
+    encode(frame, m);
+    impl->start_request(std::move(frame), m.request_id,
+                        [impl, handle, parsed = std::move(parsed), what = std::move(what),
+                         h = std::move(handler)](boost::system::error_code e, reply r) mutable {
+                            server_slot slot;
+                            if (!e) {
+                                slot.impl_ = impl;
+                                slot.handle_ = handle;
+                                slot.name_ = std::move(parsed);
+                                impl->add_reader(handle, r.value_a);
+                                impl->remember(handle, std::move(what));
+                            }
+                            std::move(h)(e, std::move(slot));
+                        });
+}
+
 server_slot server_slot::create(connection& bus, std::string_view name, const slot_options& options,
                                 std::error_code& ec)
 {
-    auto parsed = slot_name::parse(name, ec);
-    if (ec)
-        return {};
-    if (parsed.scope() != name_scope::local) {
-        ec = error::invalid_name; // a server creates only `\\.\` names
-        return {};
-    }
-    const auto full = parsed.str();
-    const auto budget =
-        static_cast<std::uint32_t>(std::min<std::uint64_t>(options.byte_budget, 0xffffffffu));
-    auto& impl = *bus.impl();
-    const auto handle = impl.next_handle();
-    const auto overflow = static_cast<std::uint32_t>(options.overflow);
-    auto r = request(impl,
-                     create_frame{0, handle, options.max_message_size, options.read_timeout, budget,
-                                  overflow, full},
-                     ec);
-    if (ec)
-        return {};
-    server_slot slot;
-    slot.impl_ = bus.impl();
-    slot.handle_ = handle;
-    slot.name_ = std::move(parsed);
-    slot.impl_->add_reader(handle, r.value_a);
-    slot.impl_->remember(
-        handle,
-        {true, full, options.max_message_size, options.read_timeout, budget, overflow, {}, true});
-    return slot;
+    return bus.impl()->wait<server_slot>(
+        [&](auto h) {
+            start_create(bus.impl(), name, options,
+                         detail::open_handler<server_slot>(std::move(h)));
+        },
+        ec);
 }
 
 server_slot server_slot::create(connection& bus, std::string_view name, const slot_options& options)
@@ -201,18 +226,45 @@ received_record server_slot::read_record()
     return record;
 }
 
+void server_slot::start_subscribe(std::shared_ptr<detail::connection_impl> impl,
+                                  std::uint32_t handle, std::string_view pattern,
+                                  detail::open_handler<subscription> handler)
+{
+    std::error_code ec;
+    auto parsed = topic_pattern::parse(pattern, ec);
+    if (!ec && !handle)
+        ec = error::invalid_handle;
+    if (ec) {
+        auto ex = impl->get_executor();
+        boost::asio::post(ex, boost::asio::append(std::move(handler), boost::system::error_code(ec),
+                                                  subscription{}));
+        return;
+    }
+    subscribe_frame m{impl->next_request_id(), handle, parsed.str()};
+    byte_buffer frame;
+    encode(frame, m);
+    impl->start_request(std::move(frame), m.request_id,
+                        [impl, handle, parsed = std::move(parsed),
+                         h = std::move(handler)](boost::system::error_code e, reply) mutable {
+                            if (e)
+                                return std::move(h)(e, subscription{});
+                            impl->remember_pattern(handle, parsed.str(), true);
+                            std::move(h)(e, subscription(impl, handle, std::move(parsed)));
+                        });
+}
+
 subscription server_slot::subscribe(std::string_view pattern, std::error_code& ec)
 {
-    auto parsed = topic_pattern::parse(pattern, ec);
-    if (!ec && !handle_)
+    if (!impl_) {
         ec = error::invalid_handle;
-    if (ec)
         return {};
-    request(*impl_, subscribe_frame{0, handle_, parsed.str()}, ec);
-    if (ec)
-        return {};
-    impl_->remember_pattern(handle_, parsed.str(), true);
-    return subscription(impl_, handle_, std::move(parsed));
+    }
+    return impl_->wait<subscription>(
+        [&](auto h) {
+            start_subscribe(impl_, handle_, pattern,
+                            detail::open_handler<subscription>(std::move(h)));
+        },
+        ec);
 }
 
 subscription server_slot::subscribe(std::string_view pattern)
@@ -358,20 +410,11 @@ void client_slot::start_open(std::shared_ptr<detail::connection_impl> impl, std:
 
 client_slot client_slot::open(connection& bus, std::string_view name, std::error_code& ec)
 {
-    auto parsed = slot_name::parse(name, ec);
-    if (ec)
-        return {};
-    const auto full = parsed.str();
-    const auto handle = bus.impl()->next_handle();
-    request(*bus.impl(), open_frame{0, handle, 0, full}, ec);
-    if (ec)
-        return {};
-    client_slot slot;
-    slot.impl_ = bus.impl();
-    slot.handle_ = handle;
-    slot.impl_->remember(handle, writer_of(full));
-    slot.name_ = std::move(parsed);
-    return slot;
+    return bus.impl()->wait<client_slot>(
+        [&](auto h) {
+            start_open(bus.impl(), name, detail::open_handler<client_slot>(std::move(h)));
+        },
+        ec);
 }
 
 client_slot client_slot::open(connection& bus, std::string_view name)

@@ -6,6 +6,10 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -200,6 +204,35 @@ BOOST_AUTO_TEST_CASE(one_async_read_can_be_cancelled_alone)
     BOOST_TEST_REQUIRE(second.has_value());
     BOOST_TEST(!*second);
     BOOST_TEST(second_record == "for the second");
+}
+
+BOOST_AUTO_TEST_CASE(a_coroutine_plugin_never_blocks)
+{
+    // One thread, one io_context: any blocking call would hang this test.
+    boost::asio::io_context io;
+    connection reader(io.get_executor()), writer(io.get_executor());
+    std::string got;
+    std::uint32_t delivered = 0;
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+            using boost::asio::use_awaitable;
+            co_await reader.async_connect(host.socket(), use_awaitable);
+            co_await writer.async_connect(host.socket(), use_awaitable);
+            auto inbox =
+                co_await server_slot::async_create(reader, "coro/inbox", {}, use_awaitable);
+            auto sub = co_await inbox.async_subscribe("coro/topics/*", use_awaitable);
+            auto out = co_await client_slot::async_open(writer, "coro/topics/a", use_awaitable);
+            delivered = co_await out.async_write(boost::asio::buffer("via the subscription", 20),
+                                                 use_awaitable);
+            got = co_await inbox.async_read(use_awaitable);
+            reader.close();
+            writer.close();
+        },
+        boost::asio::detached);
+    io.run_for(5s);
+    BOOST_TEST(delivered == 1u);
+    BOOST_TEST(got == "via the subscription");
 }
 
 BOOST_AUTO_TEST_CASE(buffer_too_small_keeps_the_record)

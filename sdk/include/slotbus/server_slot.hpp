@@ -58,6 +58,22 @@ public:
         return create(bus, name, slot_options{max_message_size, read_timeout});
     }
 
+    /// create, asynchronously. Completion signature:
+    /// void(boost::system::error_code, server_slot).
+    template <boost::asio::completion_token_for<void(boost::system::error_code, server_slot)>
+                  Token = boost::asio::deferred_t>
+    static auto async_create(connection& bus, std::string_view name, slot_options options = {},
+                             Token&& token = {})
+    {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code, server_slot)>(
+            [](auto handler, std::shared_ptr<detail::connection_impl> impl, std::string n,
+               slot_options o) {
+                start_create(std::move(impl), n, o,
+                             detail::open_handler<server_slot>(std::move(handler)));
+            },
+            token, bus.impl(), std::string(name), options);
+    }
+
     /// Opens a reader handle on the slot a duplicate() token names. Each
     /// token works once. Errors: error::invalid_handle.
     static server_slot attach(connection& bus, std::string_view token, std::error_code& ec);
@@ -104,6 +120,20 @@ public:
     /// Errors: error::invalid_name, error::already_exists (this slot has that
     /// pattern), error::too_many_open_files.
     subscription subscribe(std::string_view pattern, std::error_code& ec);
+    /// subscribe, asynchronously. Completion signature:
+    /// void(boost::system::error_code, subscription).
+    template <boost::asio::completion_token_for<void(boost::system::error_code, subscription)>
+                  Token = boost::asio::deferred_t>
+    auto async_subscribe(std::string_view pattern, Token&& token = {})
+    {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code, subscription)>(
+            [](auto handler, std::shared_ptr<detail::connection_impl> impl, std::uint32_t handle,
+               std::string p) {
+                start_subscribe(std::move(impl), handle, p,
+                                detail::open_handler<subscription>(std::move(handler)));
+            },
+            token, impl_, handle_, std::string(pattern));
+    }
     subscription subscribe(std::string_view pattern);
 
     /// read_record, asynchronously. Completion signature:
@@ -144,6 +174,13 @@ public:
     [[nodiscard]] const slot_name& name() const noexcept { return name_; }
 
 private:
+    static void start_create(std::shared_ptr<detail::connection_impl> impl, std::string_view name,
+                             const slot_options& options,
+                             detail::open_handler<server_slot> handler);
+    static void start_subscribe(std::shared_ptr<detail::connection_impl> impl, std::uint32_t handle,
+                                std::string_view pattern,
+                                detail::open_handler<subscription> handler);
+
     std::shared_ptr<detail::connection_impl> impl_;
     std::uint32_t handle_ = 0;
     slot_name name_;
