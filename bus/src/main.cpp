@@ -88,6 +88,9 @@ int main(int argc, char** argv)
          "bytes the host pushes ahead to one reader at most")
         ("max-outbox", po::value(&options.max_outbox)->default_value(options.max_outbox),
          "unsent bytes to one client before the host stops reading from it")
+        ("max-held", po::value(&options.max_held)->default_value(options.max_held),
+         "bytes of a client's frames the host keeps behind a write to a full slot before it "
+         "stops reading from that client (the SDK keeps well under it)")
         ("domain", po::value(&limits.domain)->default_value(limits.domain),
          "the primary domain: \\\\DOMAIN\\mailslot\\ names broadcast")
         ("topic-types", po::value(&topic_types_file),

@@ -24,7 +24,10 @@ void session::start()
 
 void session::read()
 {
-    if (reading_ || blocked_ || closing_ || shut_ || output_full())
+    // Past its bound, a held-back connection is not read at all: then only a
+    // client that ignores the SDK's write window can wait on itself.
+    const bool held_full = held_.size() - held_begin_ > owner_.options_.max_held;
+    if (reading_ || held_full || closing_ || shut_ || output_full())
         return;
     const auto room = in_.prepare(owner_.core_.limits().max_frame_size());
     reading_ = true;
@@ -43,10 +46,32 @@ void session::read()
         });
 }
 
+namespace {
+// Frames that may overtake a held write: they touch no slot a write fills.
+bool commutes(frame_type type)
+{
+    return type == frame_type::read_report || type == frame_type::ping;
+}
+} // namespace
+
 void session::process()
 {
     core& c = owner_.core_;
     const std::size_t max_frame = c.limits().max_frame_size();
+    // What was held back goes first, in order, until a write is held again.
+    while (!closing_ && holding()) {
+        const auto found =
+            decode_frame({held_.data() + held_begin_, held_.size() - held_begin_}, max_frame);
+        const auto result = c.feed(id_, found.frame);
+        if (result == feed_result::blocked)
+            break;
+        held_begin_ += found.size;
+        closing_ = result == feed_result::close;
+    }
+    if (!holding()) {
+        held_.clear();
+        held_begin_ = 0;
+    }
     while (!closing_) {
         auto found = in_.next(max_frame);
         if (found.status == decoded_frame::need_more)
@@ -57,11 +82,11 @@ void session::process()
             closing_ = true;
             break;
         }
-        const auto result = c.feed(id_, found.frame);
-        if (result == feed_result::blocked) {
-            blocked_ = true; // the frame stays; resume() feeds it again
-            break;
-        }
+        const auto bytes = in_.unread().first(found.size);
+        const bool behind_held = holding() && !commutes(found.frame.type);
+        const auto result = behind_held ? feed_result::blocked : c.feed(id_, found.frame);
+        if (result == feed_result::blocked) // kept, in order, for resume()
+            held_.insert(held_.end(), bytes.begin(), bytes.end());
         in_.consume(found.size);
         if (result == feed_result::close) {
             closing_ = true;
@@ -75,12 +100,11 @@ void session::process()
 
 void session::resume()
 {
-    if (!blocked_ || shut_)
+    if (shut_)
         return;
-    blocked_ = false;
     // Posted, so a drain on one connection never runs another's frames inside it.
     asio::post(socket_.get_executor(), [self = shared_from_this()] {
-        if (!self->shut_ && !self->blocked_)
+        if (!self->shut_)
             self->process();
     });
 }

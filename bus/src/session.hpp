@@ -20,7 +20,7 @@ public:
     void start();
     /// Sends what the core queued, if no write is under way.
     void flush();
-    /// A slot this session was held back on has room again: feed the held frame.
+    /// A slot this session was held back on has room again: feed the held frames.
     void resume();
     /// Closes the socket now and leaves the core.
     void shut();
@@ -36,9 +36,15 @@ private:
     session_id id_;
     frame_buffer in_;
     byte_buffer writing_;
+    // A write held back by a full slot, and every frame after it but the ones
+    // that commute (read reports, pings), wait here in arrival order. Applying
+    // read reports meanwhile is what keeps two connections that feed each
+    // other's full slots from waiting on each other.
+    byte_buffer held_;
+    std::size_t held_begin_ = 0;
+    [[nodiscard]] bool holding() const noexcept { return held_begin_ < held_.size(); }
     bool reading_ = false;
     bool write_active_ = false;
-    bool blocked_ = false;
     bool closing_ = false;
     bool shut_ = false;
 };

@@ -86,8 +86,13 @@ void connection_impl::start_write(byte_buffer frame, write_handler h)
                        asio::append(std::move(h), self->broken_, std::uint32_t{0}));
             return;
         }
-        self->writes_.push_back(std::move(h));
-        self->send(std::move(frame));
+        const bool window_full =
+            self->unacked_bytes_ > 0 && self->unacked_bytes_ + frame.size() > max_unacked_bytes;
+        if (window_full || !self->deferred_writes_.empty()) {
+            self->deferred_writes_.push_back({std::move(frame), std::move(h)});
+            return;
+        }
+        self->send_write(std::move(frame), std::move(h));
     });
 }
 
@@ -235,6 +240,14 @@ void connection_impl::emit_reports()
     dirty_readers_.clear();
 }
 
+void connection_impl::send_write(byte_buffer&& frame, write_handler h)
+{
+    unacked_bytes_ += frame.size();
+    write_sizes_.push_back(frame.size());
+    writes_.push_back(std::move(h));
+    send(std::move(frame));
+}
+
 void connection_impl::flush()
 {
     if (write_active_ || broken_)
@@ -359,12 +372,22 @@ void connection_impl::on_frame(const frame_view& frame)
                      }
                      auto h = std::move(writes_.front());
                      writes_.pop_front();
+                     unacked_bytes_ -= write_sizes_.front();
+                     write_sizes_.pop_front();
                      asio::post(executor_,
                                 asio::append(std::move(h), to_error(run.error), run.delivered));
                  }
              });
         if (!ok)
             return malformed();
+        // Room in the window again: writes waiting past it go out, in order.
+        while (!deferred_writes_.empty() &&
+               (unacked_bytes_ == 0 ||
+                unacked_bytes_ + deferred_writes_.front().frame.size() <= max_unacked_bytes)) {
+            auto next = std::move(deferred_writes_.front());
+            deferred_writes_.pop_front();
+            send_write(std::move(next.frame), std::move(next.handler));
+        }
         return;
     }
     case frame_type::record: {
@@ -509,6 +532,11 @@ void connection_impl::fail(error_code ec, std::string why)
     for (auto& h : writes_)
         asio::post(executor_, asio::append(std::move(h), gone, std::uint32_t{0}));
     writes_.clear();
+    write_sizes_.clear();
+    unacked_bytes_ = 0;
+    for (auto& d : deferred_writes_)
+        asio::post(executor_, asio::append(std::move(d.handler), gone, std::uint32_t{0}));
+    deferred_writes_.clear();
     for (const auto& [request, read] : polls_) // their answers will not come
         finish(read.first, read.second, gone);
     polls_.clear();

@@ -7,7 +7,9 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <map>
+#include <thread>
 
 using namespace slotbus;
 using namespace std::chrono_literals;
@@ -186,4 +188,51 @@ BOOST_AUTO_TEST_CASE(a_stalled_subscriber_holds_writers_back_and_loses_nothing)
         BOOST_TEST_REQUIRE(stalled.read().rfind("w-" + std::to_string(i), 0) == 0u);
     BOOST_TEST(writer->wait_for_line("acked 100 failed 0", 10s));
     BOOST_TEST(stalled.info().dropped == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(two_connections_filling_each_others_slots_both_finish)
+{
+    // Each side writes to the other's small slot and reads its own, through
+    // one connection. When a write is held back, the host still applies that
+    // connection's read reports; otherwise each side would wait on the other.
+    test::host host;
+    constexpr int records = 2000;
+    std::atomic<int> finished{0};
+    auto side = [&](const char* mine, const char* theirs, int& received, int& acked) {
+        connection bus;
+        bus.connect(host.socket());
+        auto in = server_slot::create(bus, mine, slot_options{0, 20, 4096});
+        client_slot out;
+        const auto until = std::chrono::steady_clock::now() + 30s;
+        std::error_code ec;
+        while (!out.is_open() && std::chrono::steady_clock::now() < until) {
+            out = client_slot::open(bus, theirs, ec); // the other side may not be there yet
+            (void)in.read_record(ec);
+        }
+        const std::string record(100, 'x');
+        for (int i = 0; i < records; ++i) {
+            out.async_write(
+                boost::asio::buffer(record),
+                [&](boost::system::error_code e, std::uint32_t) { acked += e ? 0 : 1; });
+            if (i % 50 == 0)
+                while (!in.read_record(ec).data.empty())
+                    ++received;
+        }
+        while ((received < records || acked < records) && std::chrono::steady_clock::now() < until)
+            if (!in.read_record(ec).data.empty())
+                ++received;
+        ++finished;
+        // Keep reading until the other side is done too.
+        while (finished < 2 && std::chrono::steady_clock::now() < until)
+            (void)in.read_record(ec);
+    };
+    int received_a = 0, acked_a = 0, received_b = 0, acked_b = 0;
+    std::thread a([&] { side("cycle/a", "cycle/b", received_a, acked_a); });
+    std::thread b([&] { side("cycle/b", "cycle/a", received_b, acked_b); });
+    a.join();
+    b.join();
+    BOOST_TEST(received_a == records);
+    BOOST_TEST(received_b == records);
+    BOOST_TEST(acked_a == records);
+    BOOST_TEST(acked_b == records);
 }

@@ -157,6 +157,7 @@ private:
     void shut_down(error_code gone);
     void flush();
     void send(byte_buffer&& frame);
+    void send_write(byte_buffer&& frame, write_handler h);
     void serve(std::uint32_t handle, reader_state& r);
     void complete_read(read_op& op, error_code ec, received_record record, std::size_t size);
     void report(std::uint32_t handle, reader_state& r);
@@ -193,8 +194,19 @@ private:
     std::uint64_t next_read_op_ = 1;
     std::unordered_map<std::uint32_t, reply_handler> requests_;
     std::unordered_map<std::uint32_t, std::pair<std::uint32_t, std::uint64_t>>
-        polls_;                        // request -> (handle, op)
-    std::deque<write_handler> writes_; // awaiting acknowledgement, in send order
+        polls_;                           // request -> (handle, op)
+    std::deque<write_handler> writes_;    // awaiting acknowledgement, in send order
+    std::deque<std::size_t> write_sizes_; // their frame sizes, in the same order
+    // At most this many unacknowledged write bytes on the wire, well under
+    // the host's --max-held: so the host can always go on reading this
+    // connection's read reports while a write of it waits for room.
+    static constexpr std::size_t max_unacked_bytes = 4u << 20;
+    std::size_t unacked_bytes_ = 0;
+    struct deferred_write {
+        byte_buffer frame;
+        write_handler handler;
+    };
+    std::deque<deferred_write> deferred_writes_; // past the window, in order
     std::unordered_map<std::uint32_t, reader_state> readers_;
     std::optional<reply_handler> connecting_;
 
