@@ -177,6 +177,24 @@ int relay(int a, int b)
     }
 }
 
+// One latency, as the client appends it to its report line.
+std::string ns_since(clock_type::time_point start)
+{
+    return std::to_string(
+               std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - start)
+                   .count()) +
+           " ";
+}
+
+std::vector<double> numbers_of(const std::string& line)
+{
+    std::vector<double> out;
+    std::istringstream in(line);
+    for (double v; in >> v;)
+        out.push_back(v);
+    return out;
+}
+
 struct rate {
     double records_per_s = 0;
     double mb_per_s = 0;
@@ -252,10 +270,7 @@ std::vector<double> raw_round_trips(std::size_t rounds, std::size_t size, bool t
                     return 4;
                 got += static_cast<std::size_t>(n);
             }
-            line += std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                       clock_type::now() - start)
-                                       .count()) +
-                    " ";
+            line += ns_since(start);
         }
         report.send(line + "\n");
         return 0;
@@ -266,11 +281,7 @@ std::vector<double> raw_round_trips(std::size_t rounds, std::size_t size, bool t
     reap(client);
     reap(echo);
     stop(relayer);
-    std::vector<double> out;
-    std::istringstream in(line);
-    for (double v; in >> v;)
-        out.push_back(v);
-    return out;
+    return numbers_of(line);
 }
 
 // ---- slotbus -----------------------------------------------------------------------------------
@@ -465,10 +476,7 @@ std::vector<double> slotbus_round_trips(std::size_t rounds, std::size_t size)
             const auto start = clock_type::now();
             out.async_write(asio::buffer(record), [](boost::system::error_code, std::uint32_t) {});
             (void)in.read();
-            line += std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                       clock_type::now() - start)
-                                       .count()) +
-                    " ";
+            line += ns_since(start);
         }
         report.send(line + "\n");
         return 0;
@@ -476,11 +484,7 @@ std::vector<double> slotbus_round_trips(std::size_t rounds, std::size_t size)
     const auto line = report.receive();
     reap(client);
     reap(echo);
-    std::vector<double> out;
-    std::istringstream in(line);
-    for (double v; in >> v;)
-        out.push_back(v);
-    return out;
+    return numbers_of(line);
 }
 
 // ---- report ------------------------------------------------------------------------------------

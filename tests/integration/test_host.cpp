@@ -56,9 +56,10 @@ BOOST_AUTO_TEST_CASE(help_documents_every_option)
     test::child help(SLOTBUSD_PATH, {"--help"});
     BOOST_TEST(help.wait_exit(5s).value_or(-999) == 0);
     const auto text = help.stdout_text();
-    for (auto option : {"--socket", "--max-record-size", "--slot-budget", "--max-slot-budget",
-                        "--max-handles", "--push-window", "--push-bytes", "--max-outbox",
-                        "--domain", "--verbose", "--help", "--max-subscriptions", "--topic-types"})
+    for (auto option :
+         {"--socket", "--max-record-size", "--slot-budget", "--max-slot-budget", "--max-handles",
+          "--push-window", "--push-bytes", "--max-outbox", "--domain", "--verbose", "--help",
+          "--max-subscriptions", "--topic-types", "--max-held"})
         BOOST_TEST(text.find(option) != std::string::npos, option);
     test::child wrong(SLOTBUSD_PATH, {"--no-such-option"});
     BOOST_TEST(wrong.wait_exit(5s).value_or(-999) == 2);

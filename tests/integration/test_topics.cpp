@@ -207,7 +207,8 @@ BOOST_AUTO_TEST_CASE(two_connections_filling_each_others_slots_both_finish)
         std::error_code ec;
         while (!out.is_open() && std::chrono::steady_clock::now() < until) {
             out = client_slot::open(bus, theirs, ec); // the other side may not be there yet
-            (void)in.read_record(ec);
+            if (!in.read_record(ec).data.empty())     // it may be writing already
+                ++received;
         }
         const std::string record(100, 'x');
         for (int i = 0; i < records; ++i) {
