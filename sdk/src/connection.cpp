@@ -96,10 +96,12 @@ void connection_impl::start_write(byte_buffer frame, write_handler h)
     });
 }
 
-void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mutable_buffer into)
+void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mutable_buffer into,
+                                 std::size_t batch)
 {
-    on_executor([self = shared_from_this(), handle, h = std::move(h), into]() mutable {
-        read_op op{self->next_read_op_++, std::move(h), into, nullptr};
+    on_executor([self = shared_from_this(), handle, h = std::move(h), into, batch]() mutable {
+        read_op op{self->next_read_op_++, std::move(h), into, nullptr,
+                   std::max<std::size_t>(batch, 1)};
         auto it = self->readers_.find(handle);
         if ((self->broken_ && !self->reconnecting()) || it == self->readers_.end()) {
             self->complete_read(
@@ -440,6 +442,26 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r)
     while (!r.waiting.empty() && !r.records.empty()) {
         read_op op = std::move(r.waiting.front());
         r.waiting.pop_front();
+        if (op.handler.index() == 3) {
+            // A batch: everything here, up to its limit, in one completion.
+            std::vector<received_record> batch;
+            const auto n = std::min(op.batch, r.records.size());
+            batch.reserve(n);
+            for (std::size_t i = 0; i < n; ++i) {
+                batch.push_back(std::move(r.records.front()));
+                r.records.pop_front();
+                ++r.unreported;
+            }
+            --r.unreported; // report() counts the last one
+            report(handle, r);
+            if (op.timer)
+                op.timer->cancel();
+            std::visit([](auto& h) { asio::get_associated_cancellation_slot(h).clear(); },
+                       op.handler);
+            asio::post(executor_, asio::append(std::move(std::get<3>(op.handler)), error_code{},
+                                               std::move(batch)));
+            continue;
+        }
         const std::size_t size = r.records.front().data.size();
         const bool into_buffer = op.handler.index() == 1;
         if (into_buffer && size > op.into.size()) {
@@ -501,9 +523,17 @@ void connection_impl::complete_read(read_op& op, error_code ec, received_record 
     case 1:
         asio::post(executor_, asio::append(std::move(std::get<1>(op.handler)), ec, size));
         break;
-    default:
+    case 2:
         asio::post(executor_,
                    asio::append(std::move(std::get<2>(op.handler)), ec, std::move(record)));
+        break;
+    default: { // a batch ends without records only on an error
+        std::vector<received_record> none;
+        if (!ec)
+            none.push_back(std::move(record));
+        asio::post(executor_,
+                   asio::append(std::move(std::get<3>(op.handler)), ec, std::move(none)));
+    }
     }
 }
 

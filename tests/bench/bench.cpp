@@ -402,15 +402,17 @@ int slotbus_reader(const std::string& socket, const std::string& name, std::size
     clock_type::time_point first{};
     std::promise<void> done;
     std::function<void()> next = [&] {
-        slot.async_read([&](boost::system::error_code ec, std::string) {
-            if (ec)
-                return done.set_value();
-            if (seen++ == 0)
-                first = clock_type::now();
-            if (seen == count)
-                return done.set_value();
-            next();
-        });
+        slot.async_read_batch(
+            1024, [&](boost::system::error_code ec, std::vector<slotbus::received_record> records) {
+                if (ec)
+                    return done.set_value();
+                if (seen == 0)
+                    first = clock_type::now();
+                seen += records.size();
+                if (seen >= count)
+                    return done.set_value();
+                next();
+            });
     };
     asio::post(io, next);
     ready.send("ready\n");

@@ -235,6 +235,33 @@ BOOST_AUTO_TEST_CASE(a_coroutine_plugin_never_blocks)
     BOOST_TEST(got == "via the subscription");
 }
 
+BOOST_AUTO_TEST_CASE(batch_reads_take_what_is_here_in_order)
+{
+    auto slot = server_slot::create(reader_bus, "batch", 0, 0);
+    auto writer = client_slot::open(writer_bus, "batch");
+    for (int i = 0; i < 10; ++i)
+        writer.write(std::to_string(i));
+    std::vector<std::string> got;
+    while (got.size() < 10) {
+        auto batch = slot.async_read_batch(4, boost::asio::use_future);
+        (void)slot.info(); // runs the reader's context until the answer
+        BOOST_TEST_REQUIRE((batch.wait_for(0s) == std::future_status::ready));
+        auto records = batch.get();
+        BOOST_TEST_REQUIRE(!records.empty());
+        BOOST_TEST_REQUIRE(records.size() <= 4u);
+        for (auto& r : records)
+            got.push_back(r.data);
+    }
+    BOOST_TEST((got == std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}));
+    BOOST_TEST(slot.info().message_count == 0u); // all reported read
+    // Empty, timeout 0: at once, an error and no records.
+    auto none = slot.async_read_batch(4, boost::asio::use_future);
+    (void)slot.info();
+    (void)slot.info();
+    BOOST_TEST_REQUIRE((none.wait_for(0s) == std::future_status::ready));
+    BOOST_CHECK_THROW(none.get(), boost::system::system_error);
+}
+
 BOOST_AUTO_TEST_CASE(buffer_too_small_keeps_the_record)
 {
     auto slot = server_slot::create(reader_bus, "small");

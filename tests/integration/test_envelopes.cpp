@@ -211,3 +211,27 @@ BOOST_AUTO_TEST_CASE(declared_topic_types_are_enforced_by_the_host)
     BOOST_TEST(received == 2);
     BOOST_TEST(billing.stats().malformed == 0u); // nothing refused reached it
 }
+
+BOOST_FIXTURE_TEST_CASE(stopping_mid_batch_loses_nothing, buses)
+{
+    subscriber billing(sub_bus, "billing/inbox");
+    std::vector<std::string> ids;
+    auto s = billing.on<shop::order_created>("events/orders", [&](const shop::order_created& o) {
+        ids.push_back(o.order_id);
+        if (ids.size() == 2)
+            billing.stop(); // in the middle of what was read at once
+    });
+    publisher shop(pub_bus, "shop");
+    for (int i = 0; i < 5; ++i)
+        shop.publish("events/orders", order(std::to_string(i)));
+    boost::system::error_code ended;
+    billing.async_run([&](boost::system::error_code ec) {
+        ended = ec;
+        sub_bus.stop();
+    });
+    sub_bus.run_for(5s);
+    BOOST_TEST((ended == asio::error::operation_aborted));
+    BOOST_TEST(ids.size() == 2u);
+    billing.process_for(100ms); // the rest, in order
+    BOOST_TEST((ids == std::vector<std::string>{"0", "1", "2", "3", "4"}));
+}

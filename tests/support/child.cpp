@@ -11,9 +11,26 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 extern char** environ;
+
+namespace {
+
+// A test killed half-way must not leave its hosts and peers behind: each
+// child gets SIGKILL when the test process dies.
+struct die_with_parent {
+    boost::process::v2::error_code on_exec_setup(boost::process::v2::posix::default_launcher&,
+                                                 const boost::process::v2::filesystem::path&,
+                                                 const char* const*)
+    {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        return {};
+    }
+};
+
+} // namespace
 
 namespace slotbus::test {
 
@@ -37,7 +54,7 @@ child::child(const std::string& exe, const std::vector<std::string>& args,
     }
     FILE* err = std::fopen(err_path_.c_str(), "w");
     proc_.emplace(io_, exe, args, bp::process_stdio{{}, out_, err},
-                  bp::process_environment(environment));
+                  bp::process_environment(environment), die_with_parent{});
     std::fclose(err);
     start_read();
     start_wait();

@@ -149,6 +149,24 @@ public:
             token, impl_, handle_);
     }
 
+    /// Reads every record already delivered here, up to `max`, in one
+    /// completion — at least one: with none here it waits like read(), with
+    /// the slot's timeout. The fast way to drain a busy slot. Completion
+    /// signature: void(boost::system::error_code, std::vector<received_record>).
+    template <boost::asio::completion_token_for<void(boost::system::error_code,
+                                                     std::vector<received_record>)>
+                  Token = boost::asio::deferred_t>
+    auto async_read_batch(std::size_t max, Token&& token = {})
+    {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code,
+                                                       std::vector<received_record>)>(
+            [](auto handler, std::shared_ptr<detail::connection_impl> impl, std::uint32_t handle,
+               std::size_t n) {
+                impl->start_read(handle, detail::read_batch_handler(std::move(handler)), {}, n);
+            },
+            token, impl_, handle_, max);
+    }
+
     /// Exact at the moment the host answers.
     slot_info info(std::error_code& ec) const;
     [[nodiscard]] slot_info info() const;

@@ -104,12 +104,14 @@ private:
     };
 
     void next();
+    std::size_t drain_backlog();
     bool seen_before(const envelope& e);
 
     server_slot inbox_;
     std::vector<route> routes_;
     error_handler on_error_;
     statistics stats_;
+    std::deque<received_record> backlog_; // read in a batch, not handed out yet
     std::unordered_set<std::string> seen_;
     std::deque<std::string> seen_order_; // bounds seen_
     // In an optional, emplaced: Boost 1.81's any_completion_handler must never

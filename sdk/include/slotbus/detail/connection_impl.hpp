@@ -63,9 +63,12 @@ using write_handler = asio::any_completion_handler<void(error_code, std::uint32_
 using read_string_handler = asio::any_completion_handler<void(error_code, std::string)>;
 using read_buffer_handler = asio::any_completion_handler<void(error_code, std::size_t)>;
 using read_record_handler = asio::any_completion_handler<void(error_code, received_record)>;
+using read_batch_handler =
+    asio::any_completion_handler<void(error_code, std::vector<received_record>)>;
 template <class Slot> using open_handler = asio::any_completion_handler<void(error_code, Slot)>;
 /// A read completes with the record's bytes, its size (read into a buffer), or both and its gap.
-using read_handler = std::variant<read_string_handler, read_buffer_handler, read_record_handler>;
+using read_handler =
+    std::variant<read_string_handler, read_buffer_handler, read_record_handler, read_batch_handler>;
 
 class connection_impl : public std::enable_shared_from_this<connection_impl> {
 public:
@@ -81,7 +84,8 @@ public:
     void start_connect(std::string address, std::string client_name, reply_handler h);
     void start_request(byte_buffer frame, std::uint32_t request_id, reply_handler h);
     void start_write(byte_buffer frame, write_handler h);
-    void start_read(std::uint32_t handle, read_handler h, asio::mutable_buffer into);
+    void start_read(std::uint32_t handle, read_handler h, asio::mutable_buffer into,
+                    std::size_t batch = 1);
     /// Ends the handle's waiting reads with operation_aborted; the slot stays.
     void cancel_reads(std::uint32_t handle);
     /// Forgets a reader handle locally (its waiting reads end with operation_aborted).
@@ -118,6 +122,7 @@ private:
         read_handler handler;
         asio::mutable_buffer into;
         std::unique_ptr<asio::steady_timer> timer;
+        std::size_t batch = 1; ///< a batch read takes up to this many records at once
     };
     struct reader_state {
         std::uint32_t read_timeout = 0;
