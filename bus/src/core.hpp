@@ -80,7 +80,6 @@ public:
     bool take_resume(session_id id);
 
     [[nodiscard]] const namespace_tree& names() const noexcept { return names_; }
-    [[nodiscard]] std::size_t session_count() const noexcept { return sessions_.size(); }
 
 private:
     struct handle_entry;

@@ -541,7 +541,7 @@ void connection_impl::fail(error_code ec, std::string why)
 {
     if (broken_)
         return;
-    (void)why;
+    failure_ = why.empty() ? ec.message() : std::move(why);
     ++generation_; // handlers of this socket stand down from here on
     broken_ = ec == asio::error::operation_aborted ? error_code(error::broken_pipe) : ec;
     error_code ignored;
@@ -866,6 +866,11 @@ void connection::close()
 boost::asio::any_io_executor connection::get_executor() const
 {
     return impl_->get_executor();
+}
+
+std::string connection::last_failure() const
+{
+    return impl_->last_failure();
 }
 
 std::uint32_t connection::max_record_size() const noexcept

@@ -47,7 +47,8 @@ BOOST_AUTO_TEST_CASE(sigterm_and_sigint_stop_gracefully_and_remove_the_socket)
         BOOST_TEST(!fs::exists(socket));
         std::error_code ec;
         (void)slot.read(ec);
-        BOOST_TEST(ec == error::broken_pipe); // clients learn the host is gone
+        BOOST_TEST(ec == error::broken_pipe);    // clients learn the host is gone
+        BOOST_TEST(!bus.last_failure().empty()); // and why: the socket's words
     }
 }
 

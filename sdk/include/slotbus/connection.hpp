@@ -109,6 +109,12 @@ public:
     [[nodiscard]] boost::asio::any_io_executor get_executor() const;
     /// The host's largest record, learned when connecting.
     [[nodiscard]] std::uint32_t max_record_size() const noexcept;
+    /// Why the connection last failed, in words: the host's own reason from its
+    /// `fatal` frame, or the socket's ("End of file" or "Broken pipe" when the
+    /// host stopped).
+    /// Read it on the connection's thread after a call failed with
+    /// error::broken_pipe or error::invalid_data; empty while all is well.
+    [[nodiscard]] std::string last_failure() const;
     /// The host's machine name, learned when connecting.
     [[nodiscard]] const std::string& host_name() const noexcept;
 

@@ -1,7 +1,6 @@
 // Mailslot names: the one validating parser every part of slotbus uses.
 #pragma once
 
-#include <compare>
 #include <cstddef>
 #include <string>
 #include <string_view>

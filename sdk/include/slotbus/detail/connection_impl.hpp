@@ -111,6 +111,7 @@ public:
     std::uint32_t next_handle() noexcept { return next_handle_++; }
     [[nodiscard]] std::uint32_t max_record_size() const noexcept { return max_record_size_; }
     [[nodiscard]] const std::string& host_name() const noexcept { return host_name_; }
+    [[nodiscard]] const std::string& last_failure() const noexcept { return failure_; }
 
     /// Runs a started operation to completion: on the owned io_context when
     /// there is one, else by waiting for the executor's thread.
@@ -218,7 +219,8 @@ private:
     std::uint32_t max_record_size_ = 0;
     std::uint32_t max_frame_size_ = 0;
     std::string host_name_;
-    error_code broken_; // set once the connection has failed
+    error_code broken_;   // set once the connection has failed
+    std::string failure_; // why it last failed, for people
 };
 
 template <class T, class Start> T connection_impl::wait(Start&& start, std::error_code& ec)
