@@ -23,6 +23,8 @@ struct core::handle_entry {
 struct core::session {
     session_id id = 0;
     peer_info peer;
+    std::string client_name;
+    std::string plugin; // from the hello's token
     bool greeted = false;
     bool touched = false;
     bool resume = false;
@@ -44,6 +46,7 @@ session_id core::connect(peer_info peer)
     auto s = std::make_unique<session>();
     s->id = next_session_++;
     s->peer = peer;
+    ++totals_.connections;
     const auto id = s->id;
     sessions_.emplace(id, std::move(s));
     return id;
@@ -170,6 +173,8 @@ feed_result core::feed(session_id id, const frame_view& frame)
     }
     case frame_type::attach:
         return on_attach(s, frame.body);
+    case frame_type::admin:
+        return on_admin(s, frame.body);
     default:
         return fatal(s, error::invalid_data, "a host-to-client frame type was sent to the host");
     }
@@ -182,12 +187,20 @@ feed_result core::on_hello(session& s, byte_span body)
         return fatal(s, error::invalid_data, "malformed or repeated hello");
     if (m.min_version > protocol_version || m.max_version < protocol_version)
         return fatal(s, error::not_supported, "no protocol version in common; the host speaks 1");
+    if (!m.token.empty()) {
+        auto plugin = plugin_tokens_.find(std::string(m.token));
+        if (plugin == plugin_tokens_.end())
+            return fatal(s, error::invalid_handle,
+                         "unknown plugin token (the plugin was restarted or removed?)");
+        s.plugin = plugin->second;
+    }
     if (m.pid != 0)
         s.peer.pid = m.pid;
+    s.client_name = std::string(m.client_name);
     s.greeted = true;
     send(s, welcome_frame{protocol_version, limits_.max_record_size,
                           static_cast<std::uint32_t>(limits_.max_frame_size()), s.id,
-                          limits_.host_name});
+                          limits_.host_name, s.plugin});
     return feed_result::next;
 }
 
@@ -219,6 +232,8 @@ feed_result core::on_create(session& s, byte_span body)
     config.push_bytes = limits_.push_bytes;
     config.overflow = static_cast<overflow_policy>(m.overflow);
     slot& created = names_.insert(std::make_unique<slot>(std::move(name), config));
+    created.owner = {s.id, s.peer.pid, s.client_name, s.plugin};
+    ++totals_.slots_created;
     add_reader(s, created, m.handle);
     reply(s, m.request_id, {}, m.handle, config.read_timeout, config.max_message_size);
     return feed_result::next;
@@ -279,6 +294,9 @@ feed_result core::on_write(session& s, byte_span body)
     const auto size = m.data.bytes.size();
     auto result = [&](std::error_code ec, std::uint32_t delivered) {
         s.acks.add(static_cast<std::uint32_t>(ec.value()), delivered);
+        ++totals_.writes;
+        totals_.write_errors += ec ? 1 : 0;
+        totals_.deliveries += delivered;
         return feed_result::next;
     };
     handle_entry* h = find_handle(s, m.handle);
@@ -507,6 +525,39 @@ feed_result core::on_attach(session& s, byte_span body)
     reply(s, m.request_id, {}, m.handle, target.config().read_timeout,
           target.config().max_message_size);
     return feed_result::next;
+}
+
+feed_result core::on_admin(session& s, byte_span body)
+{
+    admin_frame m;
+    if (!decode(body, m))
+        return fatal(s, error::invalid_data, "malformed admin");
+    const std::string_view argument(reinterpret_cast<const char*>(m.argument.bytes.data()),
+                                    m.argument.bytes.size());
+    std::error_code ec;
+    std::string json;
+    if (!admin_handler_)
+        ec = error::invalid_function;
+    else
+        json = admin_handler_(s.id, m.command, argument, ec);
+    if (ec)
+        json = R"({"error":")" + ec.message() + R"("})";
+    s.acks.flush_to(s.out);
+    send(s,
+         admin_result_frame{m.request_id,
+                            static_cast<std::uint32_t>(ec.value()),
+                            {{reinterpret_cast<const std::uint8_t*>(json.data()), json.size()}}});
+    return feed_result::next;
+}
+
+void core::add_plugin_token(std::string token, std::string plugin)
+{
+    plugin_tokens_[std::move(token)] = std::move(plugin);
+}
+
+void core::revoke_plugin_token(const std::string& token)
+{
+    plugin_tokens_.erase(token);
 }
 
 core::handle_entry* core::find_handle(session& s, std::uint32_t handle)

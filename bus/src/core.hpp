@@ -8,7 +8,10 @@
 
 #include "slotbus/protocol.hpp"
 
+#include <boost/json/object.hpp>
+
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -46,6 +49,12 @@ struct peer_info {
     std::uint32_t uid = 0;
 };
 
+/// Answers admin frames (the host's I/O layer knows the plugins and how to
+/// stop): returns the JSON answer, or sets ec (error::invalid_function for an
+/// unknown command).
+using admin_handler = std::function<std::string(session_id, std::string_view command,
+                                                std::string_view argument, std::error_code& ec)>;
+
 /// What the I/O around the core does after a frame.
 enum class feed_result {
     next,    ///< go on with the next frame
@@ -81,6 +90,19 @@ public:
 
     [[nodiscard]] const namespace_tree& names() const noexcept { return names_; }
 
+    /// A plugin the host launches connects with this token; its connection,
+    /// and the slots it creates, are known by the plugin's name.
+    void add_plugin_token(std::string token, std::string plugin);
+    /// Later hellos with the token are refused; connections made with it stay.
+    void revoke_plugin_token(const std::string& token);
+    void set_admin_handler(admin_handler handler) { admin_handler_ = std::move(handler); }
+
+    /// The "slots" admin answer: every slot whose path starts with the
+    /// components of `prefix` (a name or short form; empty: all).
+    [[nodiscard]] boost::json::object slots(std::string_view prefix, std::error_code& ec) const;
+    /// The core's part of the "stats" answer: totals and every slot's counters.
+    [[nodiscard]] boost::json::object stats() const;
+
 private:
     struct handle_entry;
     struct session;
@@ -98,6 +120,7 @@ private:
     feed_result on_attach(session& s, byte_span body);
     feed_result on_subscribe(session& s, byte_span body);
     feed_result on_unsubscribe(session& s, byte_span body);
+    feed_result on_admin(session& s, byte_span body);
     /// The slot a subscribe or unsubscribe is about, or nullptr with ec set.
     slot* subscription_target(session& s, std::uint32_t handle, std::string_view text,
                               topic_pattern& pattern, std::error_code& ec);
@@ -126,7 +149,16 @@ private:
     std::uint64_t subscription_epoch_ = 0;
     std::uint64_t route_stamp_ = 0;
     std::unordered_map<session_id, std::unique_ptr<session>> sessions_;
-    std::unordered_map<std::string, slot*> tokens_; // duplicate tokens, each used once
+    std::unordered_map<std::string, slot*> tokens_;              // duplicate tokens, each used once
+    std::unordered_map<std::string, std::string> plugin_tokens_; // token -> plugin name
+    admin_handler admin_handler_;
+    struct totals {
+        std::uint64_t connections = 0; ///< accepted since start
+        std::uint64_t writes = 0;      ///< write frames taken
+        std::uint64_t write_errors = 0;
+        std::uint64_t deliveries = 0; ///< copies queued (a fanned-out write counts each)
+        std::uint64_t slots_created = 0;
+    } totals_;
     std::vector<session_id> touched_;
     session_id next_session_ = 1;
     std::mt19937_64 token_random_;

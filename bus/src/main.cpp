@@ -1,6 +1,7 @@
 // slotbusd: parse the options, run the host.
 #include "log.hpp"
 #include "server.hpp"
+#include "service.hpp"
 
 #include "slotbus/address.hpp"
 
@@ -8,6 +9,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/program_options.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -64,7 +66,8 @@ int main(int argc, char** argv)
     slotbus::bus::host_options options;
     auto& limits = options.limits;
     std::uint64_t slot_budget = limits.default_slot_budget;
-    std::string topic_types_file;
+    std::string topic_types_file, plugins_dir, pid_file, log_file;
+    bool daemon = false;
 
     po::options_description described("slotbusd — the slotbus host\n\nOptions");
     // clang-format off
@@ -96,6 +99,15 @@ int main(int argc, char** argv)
         ("topic-types", po::value(&topic_types_file),
          "JSON file {\"pattern\": [\"type\", ...]}: writes to matching names must be envelopes "
          "of those types, else error 13 for that record")
+        ("plugins-dir", po::value(&plugins_dir),
+         "run the plugins whose manifests (*.json) are in this directory; SIGHUP reloads them")
+        ("daemon", po::bool_switch(&daemon),
+         "run in the background: returns once the host is ready (or says why it failed)")
+        ("pid-file", po::value(&pid_file),
+         "write the host's pid here (default with --daemon: slotbusd.pid beside the socket)")
+        ("log-file", po::value(&log_file),
+         "append the log here (default with --daemon: slotbusd.log beside the socket); "
+         "SIGHUP reopens it")
         ("verbose,v", po::bool_switch(&options.verbose), "log every connection");
     // clang-format on
 
@@ -110,7 +122,8 @@ int main(int argc, char** argv)
     if (vm.count("help")) {
         std::cout << described
                   << "\nslotbusd prints \"slotbusd: ready on PATH\" on stdout once it accepts\n"
-                     "clients. SIGTERM or SIGINT stop it gracefully and remove the socket.\n";
+                     "clients. SIGTERM or SIGINT stop it gracefully: its plugins first, then\n"
+                     "the socket is removed. SIGHUP reloads the plugin manifests.\n";
         return 0;
     }
     limits.default_slot_budget = slot_budget;
@@ -120,16 +133,70 @@ int main(int argc, char** argv)
     ::gethostname(host_name, sizeof host_name - 1);
     limits.host_name = host_name;
 
+    // Paths are made absolute before a daemon leaves the working directory.
+    namespace fs = std::filesystem;
+    options.socket_path = fs::absolute(options.socket_path).string();
+    if (!plugins_dir.empty())
+        options.plugins_dir = fs::absolute(plugins_dir);
+    const auto beside_socket = fs::path(options.socket_path).parent_path();
+    if (daemon && pid_file.empty())
+        pid_file = (beside_socket / "slotbusd.pid").string();
+    if (daemon && log_file.empty())
+        log_file = (beside_socket / "slotbusd.log").string();
+    if (!pid_file.empty())
+        pid_file = fs::absolute(pid_file).string();
+    if (!log_file.empty())
+        log_file = fs::absolute(log_file).string();
+
+    slotbus::bus::daemon_handoff handoff;
+    std::string why;
+    if (daemon) {
+        if (!handoff.daemonize(log_file, why)) {
+            std::cerr << "slotbusd: " << why << '\n';
+            return 1;
+        }
+        std::error_code ignored;
+        fs::current_path("/", ignored); // hold no directory busy
+    } else if (!log_file.empty() && !slotbus::bus::reopen_log(log_file, why)) {
+        std::cerr << "slotbusd: " << why << '\n';
+        return 1;
+    }
+    if (!log_file.empty())
+        options.on_reload = [log_file] {
+            std::string reopen_why;
+            if (!slotbus::bus::reopen_log(log_file, reopen_why))
+                log(reopen_why);
+        };
+
     boost::asio::io_context io(1);
     slotbus::bus::server host(io, options);
     std::error_code ec;
     host.start(ec);
     if (ec) {
-        log("cannot listen on ", options.socket_path, ": ", ec.message());
+        const std::string message =
+            ec == slotbus::error::already_exists
+                ? "slotbusd: another host is running on " + options.socket_path +
+                      "; not starting a second"
+                : "slotbusd: cannot listen on " + options.socket_path + ": " + ec.message();
+        std::cerr << message << std::endl;
+        handoff.failed(message);
         return 1;
     }
-    std::cout << "slotbusd: ready on " << host.socket_path() << std::endl;
+    if (!pid_file.empty() && !slotbus::bus::write_pid_file(pid_file, why)) {
+        log(why);
+        handoff.failed("slotbusd: " + why);
+        return 1;
+    }
+    const std::string ready = "slotbusd: ready on " + host.socket_path();
+    std::cout << ready << std::endl;
+    handoff.ready(ready + " (pid " + std::to_string(::getpid()) + ")");
+    slotbus::bus::notify_service_manager("READY=1\nMAINPID=" + std::to_string(::getpid()));
     io.run();
+    slotbus::bus::notify_service_manager("STOPPING=1");
+    if (!pid_file.empty()) {
+        std::error_code ignored;
+        fs::remove(pid_file, ignored);
+    }
     log("stopped");
     return 0;
 }

@@ -4,11 +4,15 @@
 #include "session.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/json/serialize.hpp>
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace slotbus::bus {
 
@@ -26,11 +30,23 @@ peer_info credentials_of(local::socket& socket)
     return {static_cast<std::uint32_t>(cred.pid), static_cast<std::uint32_t>(cred.uid)};
 }
 
+std::uint64_t resident_bytes()
+{
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.starts_with("VmRSS:"))
+            return std::stoull(line.substr(6)) * 1024; // "VmRSS:   1234 kB"
+    return 0;
+}
+
 } // namespace
 
 server::server(asio::io_context& io, host_options options)
     : io_(io), options_(std::move(options)), core_(options_.limits), acceptor_(io), signals_(io)
 {
+    core_.set_admin_handler(
+        [this](session_id from, std::string_view command, std::string_view argument,
+               std::error_code& ec) { return answer_admin(from, command, argument, ec); });
 }
 
 server::~server() = default;
@@ -86,6 +102,50 @@ void server::start(std::error_code& ec)
     std::signal(SIGPIPE, SIG_IGN);
     wait_signal();
     accept();
+    if (!options_.plugins_dir.empty()) {
+        plugins_ = std::make_unique<supervisor>(
+            io_, core_,
+            supervisor_options{options_.plugins_dir, std::filesystem::absolute(path).string()});
+        plugins_->reload();
+    }
+}
+
+std::string server::answer_admin(session_id from, std::string_view command,
+                                 std::string_view argument, std::error_code& ec)
+{
+    namespace json = boost::json;
+    if (command == "slots") {
+        auto answer = core_.slots(argument, ec);
+        return ec ? std::string() : json::serialize(answer);
+    }
+    if (command == "stats") {
+        auto answer = core_.stats();
+        rusage usage{};
+        ::getrusage(RUSAGE_SELF, &usage);
+        auto ms = [](const timeval& t) { return t.tv_sec * 1000 + t.tv_usec / 1000; };
+        answer["pid"] = ::getpid();
+        answer["uptime_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - started_)
+                                  .count();
+        answer["rss_bytes"] = resident_bytes();
+        answer["peak_rss_bytes"] = usage.ru_maxrss * 1024;
+        answer["cpu_ms"] = ms(usage.ru_utime) + ms(usage.ru_stime);
+        answer["plugins_running"] = plugins_ ? plugins_->running() : 0;
+        return json::serialize(answer);
+    }
+    if (command == "plugins") {
+        if (plugins_)
+            return json::serialize(plugins_->describe());
+        return json::serialize(json::object{{"plugins_dir", nullptr}, {"plugins", json::array()}});
+    }
+    if (command == "stop") {
+        log("stop requested by connection ", from);
+        // After this answer is on its way.
+        asio::post(io_, [this] { stop(); });
+        return R"({"stopping":true})";
+    }
+    ec = error::invalid_function;
+    return {};
 }
 
 void server::wait_signal()
@@ -94,7 +154,14 @@ void server::wait_signal()
         if (ec)
             return;
         if (signo == SIGHUP) {
-            log("SIGHUP: nothing to reload");
+            if (options_.on_reload)
+                options_.on_reload();
+            if (plugins_) {
+                log("SIGHUP: reloading the plugin manifests");
+                plugins_->reload();
+            } else {
+                log("SIGHUP: no plugins directory to reload");
+            }
             wait_signal();
             return;
         }
@@ -151,6 +218,18 @@ void server::forget(session_id id)
 }
 
 void server::stop()
+{
+    if (stopping_)
+        return;
+    stopping_ = true;
+    // Plugins go first, while the bus still runs: they can finish their work.
+    if (plugins_)
+        plugins_->stop_all([this] { finish_stop(); });
+    else
+        finish_stop();
+}
+
+void server::finish_stop()
 {
     if (stopped_)
         return;

@@ -3,11 +3,15 @@
 #pragma once
 
 #include "core.hpp"
+#include "supervisor.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <chrono>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -19,7 +23,10 @@ struct host_options {
     core_limits limits;
     std::size_t max_outbox = 8u << 20; ///< unsent bytes to one client before its input is paused
     std::size_t max_held = 8u << 20;   ///< bytes held behind a full slot before input is paused
+    std::filesystem::path plugins_dir; ///< empty: no plugins
     bool verbose = false;
+    /// Called on SIGHUP after the manifests are reloaded (the log file is reopened).
+    std::function<void()> on_reload;
 };
 
 class session;
@@ -33,7 +40,8 @@ public:
     /// Binds the socket (mode 0600). Fails with error::already_exists when a
     /// live host answers on it; replaces the socket of a dead one.
     void start(std::error_code& ec);
-    /// Stops accepting, closes every connection and removes the socket.
+    /// Stops the plugins (SIGTERM, then SIGKILL after their grace period),
+    /// then stops accepting, closes every connection and removes the socket.
     void stop();
 
     [[nodiscard]] const std::string& socket_path() const noexcept { return options_.socket_path; }
@@ -46,6 +54,9 @@ private:
     /// Hands new output to the sockets and resumes held-back sessions.
     void flush_touched();
     void forget(session_id id);
+    void finish_stop();
+    std::string answer_admin(session_id from, std::string_view command, std::string_view argument,
+                             std::error_code& ec);
 
     boost::asio::io_context& io_;
     host_options options_;
@@ -53,6 +64,9 @@ private:
     boost::asio::local::stream_protocol::acceptor acceptor_;
     boost::asio::signal_set signals_;
     std::unordered_map<session_id, std::shared_ptr<session>> sessions_;
+    std::unique_ptr<supervisor> plugins_;
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    bool stopping_ = false;
     bool stopped_ = false;
 };
 

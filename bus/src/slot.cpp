@@ -48,6 +48,8 @@ bool slot::consume(reader& r, std::uint32_t n)
         const auto size = r.in_flight.front().rec->size();
         r.in_flight_bytes -= size;
         unread_bytes_ -= size;
+        ++traffic_.records_out;
+        traffic_.bytes_out += size;
         --unread_;
         r.in_flight.pop_front();
     }

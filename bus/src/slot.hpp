@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -43,6 +44,20 @@ struct slot_config {
     overflow_policy overflow = overflow_policy::block;
 };
 
+/// Who created a slot, for listings: its connection and, for a plugin, its name.
+struct slot_owner {
+    session_id session = 0;
+    std::uint32_t pid = 0;
+    std::string client; ///< the client name its hello gave
+    std::string plugin; ///< empty unless the creator connected with a plugin token
+};
+
+/// A slot's traffic since it was created.
+struct slot_traffic {
+    std::uint64_t records_in = 0, bytes_in = 0;   ///< queued into the slot
+    std::uint64_t records_out = 0, bytes_out = 0; ///< read by its readers
+};
+
 struct slot_counts {
     std::uint32_t messages = 0;
     std::uint32_t next_size = 0xffffffff;
@@ -70,6 +85,8 @@ public:
     /// Queues a record; it carries the count of records dropped just before it.
     void enqueue(record_ptr rec)
     {
+        ++traffic_.records_in;
+        traffic_.bytes_in += rec->size();
         unread_bytes_ += rec->size();
         ++unread_;
         pending_.push_back({next_seq_++, std::move(rec), std::exchange(pending_gap_, 0)});
@@ -117,6 +134,9 @@ public:
 
     /// Exact: every record not yet read, wherever it waits.
     [[nodiscard]] slot_counts counts() const noexcept;
+    [[nodiscard]] const slot_traffic& traffic() const noexcept { return traffic_; }
+
+    slot_owner owner;
 
     /// Sessions held back because this slot was full; resumed when it drains.
     std::vector<session_id> blocked_writers;
@@ -138,6 +158,7 @@ private:
     std::uint64_t unread_bytes_ = 0;
     std::uint64_t dropped_ = 0;
     std::uint32_t pending_gap_ = 0; // drops not yet attached to a record
+    slot_traffic traffic_;
 };
 
 } // namespace slotbus::bus

@@ -23,10 +23,10 @@ error_code to_error(std::uint32_t value)
 } // namespace
 
 connection_impl::connection_impl(std::optional<asio::any_io_executor> executor,
-                                 std::uint32_t window)
+                                 std::uint32_t window, std::string token)
     : own_(executor ? nullptr : std::make_unique<asio::io_context>(1)),
       executor_(executor ? *executor : own_->get_executor()), socket_(executor_), window_(window),
-      run_timer_(executor_)
+      token_(std::move(token)), run_timer_(executor_)
 {
 }
 
@@ -59,7 +59,7 @@ void connection_impl::connect_to(const std::string& address, const std::string& 
             }
             byte_buffer frame;
             encode(frame, hello_frame{protocol_magic, protocol_version, protocol_version,
-                                      static_cast<std::uint32_t>(::getpid()), name});
+                                      static_cast<std::uint32_t>(::getpid()), name, self->token_});
             self->send(std::move(frame));
             self->read_loop();
         });
@@ -323,6 +323,7 @@ void connection_impl::on_frame(const frame_view& frame)
         max_record_size_ = m.max_record_size;
         max_frame_size_ = m.max_frame_size;
         host_name_ = std::string(m.host_name);
+        plugin_name_ = std::string(m.plugin);
         auto h = std::move(*connecting_);
         connecting_.reset();
         asio::post(executor_, asio::append(std::move(h), error_code{}, reply{}));
@@ -421,6 +422,20 @@ void connection_impl::on_frame(const frame_view& frame)
             return malformed();
         if (auto it = readers_.find(m.handle); it != readers_.end())
             it->second.read_timeout = m.read_timeout;
+        return;
+    }
+    case frame_type::admin_result: {
+        admin_result_frame m;
+        if (!decode(frame.body, m))
+            return malformed();
+        auto it = requests_.find(m.request_id);
+        if (it == requests_.end())
+            return malformed();
+        auto h = std::move(it->second);
+        requests_.erase(it);
+        reply r;
+        r.text.assign(m.json.bytes.begin(), m.json.bytes.end());
+        asio::post(executor_, asio::append(std::move(h), to_error(m.error), std::move(r)));
         return;
     }
     case frame_type::fatal: {
@@ -801,13 +816,15 @@ void connection_impl::forget(std::uint32_t handle)
 // ---- connection -----------------------------------------------------------------------------
 
 connection::connection(connection_options options)
-    : impl_(std::make_shared<detail::connection_impl>(std::nullopt, options.window)),
+    : impl_(std::make_shared<detail::connection_impl>(std::nullopt, options.window,
+                                                      options.plugin_token)),
       options_(std::move(options))
 {
 }
 
 connection::connection(boost::asio::any_io_executor executor, connection_options options)
-    : impl_(std::make_shared<detail::connection_impl>(executor, options.window)),
+    : impl_(std::make_shared<detail::connection_impl>(executor, options.window,
+                                                      options.plugin_token)),
       options_(std::move(options))
 {
 }
@@ -881,6 +898,17 @@ std::uint32_t connection::max_record_size() const noexcept
 const std::string& connection::host_name() const noexcept
 {
     return impl_->host_name();
+}
+
+const std::string& connection::plugin_name() const noexcept
+{
+    return impl_->plugin_name();
+}
+
+std::string plugin_token_from_environment()
+{
+    const char* token = std::getenv("SLOTBUS_TOKEN");
+    return token ? token : "";
 }
 
 } // namespace slotbus

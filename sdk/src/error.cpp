@@ -10,6 +10,8 @@ public:
     std::string message(int value) const override
     {
         switch (static_cast<error>(value)) {
+        case error::invalid_function:
+            return "the host knows no such command";
         case error::file_not_found:
             return "no mailslot of that name has a receiver";
         case error::too_many_open_files:
@@ -47,6 +49,8 @@ public:
     std::error_condition default_error_condition(int value) const noexcept override
     {
         switch (static_cast<error>(value)) {
+        case error::invalid_function:
+            return std::errc::function_not_supported;
         case error::file_not_found:
             return std::errc::no_such_file_or_directory;
         case error::too_many_open_files:

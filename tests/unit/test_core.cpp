@@ -134,7 +134,7 @@ BOOST_AUTO_TEST_CASE(hello_comes_first_and_versions_must_meet)
     BOOST_TEST(rude.last<fatal_frame>().error == 13u);
 
     client future(host, false);
-    BOOST_TEST((future.feed(hello_frame{protocol_magic, 7, 9, 0, "x"}) == feed_result::close));
+    BOOST_TEST((future.feed(hello_frame{protocol_magic, 7, 9, 0, "x", ""}) == feed_result::close));
     BOOST_TEST(future.last<fatal_frame>().error == 50u);
 
     client twice(host);

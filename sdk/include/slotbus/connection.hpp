@@ -17,11 +17,18 @@ namespace slotbus {
 /// How async_run keeps a connection up: heartbeat period, reconnect back-off.
 using run_timing = detail::run_timing;
 
+/// `$SLOTBUS_TOKEN`: the token slotbusd gives a plugin it launches; empty otherwise.
+std::string plugin_token_from_environment();
+
 struct connection_options {
     /// Shown in the host's log and its listings.
     std::string client_name = "slotbus-client";
     /// Records the host may push to a reader ahead of its reads.
     std::uint32_t window = 256;
+    /// Identifies a plugin to the host that launched it (see plugin_name()).
+    /// A token the host does not know makes connecting fail with
+    /// error::invalid_handle.
+    std::string plugin_token = plugin_token_from_environment();
 };
 
 /// One connection to slotbusd. Slots created or opened through it share its socket.
@@ -117,6 +124,9 @@ public:
     [[nodiscard]] std::string last_failure() const;
     /// The host's machine name, learned when connecting.
     [[nodiscard]] const std::string& host_name() const noexcept;
+    /// The plugin the host knows this connection as (from its token), learned
+    /// when connecting; empty for a process the host did not launch.
+    [[nodiscard]] const std::string& plugin_name() const noexcept;
 
     /// Not API: the shared protocol state slots hold on to.
     [[nodiscard]] const std::shared_ptr<detail::connection_impl>& impl() const noexcept

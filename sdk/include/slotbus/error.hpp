@@ -13,6 +13,7 @@ namespace slotbus {
 /// Compare with the enumerators (`ec == slotbus::error::sem_timeout`) or with
 /// portable conditions (`ec == std::errc::timed_out`).
 enum class error : int {
+    invalid_function = 1,       ///< the host knows no such admin command
     file_not_found = 2,         ///< no slot of that name; a write found no receiver
     too_many_open_files = 4,    ///< a per-connection handle or slot limit was reached
     access_denied = 5,          ///< the creator wrote to its own slot; a writer changed the timeout

@@ -49,6 +49,7 @@ enum class frame_type : std::uint8_t {
     subscribe = 0x0c,
     unsubscribe = 0x0d,
     ping = 0x0e,
+    admin = 0x0f,
     // host -> client
     welcome = 0x81,
     result = 0x82,
@@ -58,6 +59,7 @@ enum class frame_type : std::uint8_t {
     timeout_changed = 0x86,
     gap = 0x87,
     pong = 0x88,
+    admin_result = 0x89,
     fatal = 0x8f,
 };
 
@@ -82,8 +84,11 @@ struct hello_frame {
     std::uint16_t max_version = protocol_version;
     std::uint32_t pid = 0;
     std::string_view client_name;
+    /// A plugin's token from the host that launched it ($SLOTBUS_TOKEN); empty
+    /// for everyone else. An unknown token is refused with a fatal frame.
+    std::string_view token;
 };
-BOOST_DESCRIBE_STRUCT(hello_frame, (), (magic, min_version, max_version, pid, client_name))
+BOOST_DESCRIBE_STRUCT(hello_frame, (), (magic, min_version, max_version, pid, client_name, token))
 
 struct welcome_frame {
     static constexpr frame_type type = frame_type::welcome;
@@ -92,9 +97,10 @@ struct welcome_frame {
     std::uint32_t max_frame_size = 0;
     std::uint64_t connection_id = 0;
     std::string_view host_name;
+    std::string_view plugin; ///< the plugin the hello's token named; empty without one
 };
 BOOST_DESCRIBE_STRUCT(welcome_frame, (),
-                      (version, max_record_size, max_frame_size, connection_id, host_name))
+                      (version, max_record_size, max_frame_size, connection_id, host_name, plugin))
 
 /// What a slot does with a record when its byte budget is used up.
 enum class overflow_policy : std::uint32_t {
@@ -292,6 +298,28 @@ struct pong_frame {
     std::uint32_t nonce = 0;
 };
 BOOST_DESCRIBE_STRUCT(pong_frame, (), (nonce))
+
+/// A question for the host itself (the admin plane the `slotbus` CLI uses):
+/// `command` is one of "slots", "stats", "plugins", "stop"; `argument` is
+/// the command's (a path prefix for "slots"). Answered by admin_result.
+struct admin_frame {
+    static constexpr frame_type type = frame_type::admin;
+    std::uint32_t request_id = 0;
+    std::string_view command;
+    payload argument;
+};
+BOOST_DESCRIBE_STRUCT(admin_frame, (), (request_id, command, argument))
+
+/// The answer to an admin frame: a JSON document (see docs/protocol.md), or
+/// an error (error::invalid_function for an unknown command) with JSON
+/// {"error": "why"}.
+struct admin_result_frame {
+    static constexpr frame_type type = frame_type::admin_result;
+    std::uint32_t request_id = 0;
+    std::uint32_t error = 0;
+    payload json;
+};
+BOOST_DESCRIBE_STRUCT(admin_result_frame, (), (request_id, error, json))
 
 /// The last frame on a connection the host is closing for a protocol error.
 struct fatal_frame {

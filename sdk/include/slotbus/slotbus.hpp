@@ -6,6 +6,7 @@
 #include "slotbus/connection.hpp"
 #include "slotbus/envelope.hpp"
 #include "slotbus/error.hpp"
+#include "slotbus/host_admin.hpp"
 #include "slotbus/publisher.hpp"
 #include "slotbus/request_reply.hpp"
 #include "slotbus/server_slot.hpp"

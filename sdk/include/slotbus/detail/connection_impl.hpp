@@ -74,7 +74,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 public:
     /// With no executor, the connection owns an io_context that its
     /// synchronous calls run on the calling thread.
-    explicit connection_impl(std::optional<asio::any_io_executor> executor, std::uint32_t window);
+    connection_impl(std::optional<asio::any_io_executor> executor, std::uint32_t window,
+                    std::string token);
     ~connection_impl();
 
     [[nodiscard]] asio::any_io_executor get_executor() const { return executor_; }
@@ -111,6 +112,7 @@ public:
     std::uint32_t next_handle() noexcept { return next_handle_++; }
     [[nodiscard]] std::uint32_t max_record_size() const noexcept { return max_record_size_; }
     [[nodiscard]] const std::string& host_name() const noexcept { return host_name_; }
+    [[nodiscard]] const std::string& plugin_name() const noexcept { return plugin_name_; }
     [[nodiscard]] const std::string& last_failure() const noexcept { return failure_; }
 
     /// Runs a started operation to completion: on the owned io_context when
@@ -174,6 +176,7 @@ private:
     asio::any_io_executor executor_;
     asio::local::stream_protocol::socket socket_;
     std::uint32_t window_;
+    std::string token_; // a plugin's token, sent in every hello
 
     frame_buffer in_;
     byte_buffer pending_, writing_;
@@ -219,6 +222,7 @@ private:
     std::uint32_t max_record_size_ = 0;
     std::uint32_t max_frame_size_ = 0;
     std::string host_name_;
+    std::string plugin_name_;
     error_code broken_;   // set once the connection has failed
     std::string failure_; // why it last failed, for people
 };

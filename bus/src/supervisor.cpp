@@ -1,0 +1,426 @@
+#include "supervisor.hpp"
+
+#include "log.hpp"
+
+#include <boost/asio/readable_pipe.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/array.hpp>
+#include <boost/process/v2/environment.hpp>
+#include <boost/process/v2/process.hpp>
+#include <boost/process/v2/start_dir.hpp>
+#include <boost/process/v2/stdio.hpp>
+// Boost 1.81 leaves this definition out of the header-only build.
+#include <boost/process/v2/impl/environment.ipp>
+
+#include <array>
+#include <csignal>
+#include <cstdio>
+#include <fcntl.h>
+#include <optional>
+#include <set>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace slotbus::bus {
+
+namespace asio = boost::asio;
+namespace bp = boost::process::v2;
+namespace json = boost::json;
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+// Runs in the child between fork and exec.
+struct plugin_launch_setup {
+    pid_t host = ::getpid();
+
+    bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&,
+                                 const char* const*)
+    {
+        ::setpgid(0, 0); // a group of its own: signals reach the plugin's children too
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL); // no orphans even if the host is killed
+        if (::getppid() != host)            // the host died before prctl took effect
+            ::_exit(127);
+        std::signal(SIGPIPE, SIG_DFL); // the host ignores it; an ignored signal is inherited
+        return {};
+    }
+};
+
+constexpr std::size_t max_line = 8192; // longer output lines are logged in pieces
+
+} // namespace
+
+enum class plugin_state { running, stopping, backoff, stopped, failed };
+
+static std::string_view to_string(plugin_state s)
+{
+    switch (s) {
+    case plugin_state::running:
+        return "running";
+    case plugin_state::stopping:
+        return "stopping";
+    case plugin_state::backoff:
+        return "backoff";
+    case plugin_state::stopped:
+        return "stopped";
+    case plugin_state::failed:
+        return "failed";
+    }
+    return "?";
+}
+
+struct supervisor::plugin {
+    explicit plugin(asio::io_context& io, plugin_manifest m) : manifest(std::move(m)), timer(io) {}
+
+    plugin_manifest manifest;
+    std::optional<plugin_manifest> next; // a changed manifest, started once this run ends
+    bool removed = false;                // its manifest is gone: erase when it has stopped
+    plugin_state state = plugin_state::stopped;
+    std::optional<bp::process> process;
+    std::unique_ptr<asio::readable_pipe> output;
+    std::array<char, 4096> buffer{};
+    std::string partial;
+    asio::steady_timer timer; // the restart back-off, or the SIGKILL deadline
+    std::string token;
+    int pid = 0;
+    std::uint64_t run = 0; // bumped per spawn: handlers of an older run stand down
+    unsigned restarts = 0;
+    unsigned failures_in_row = 0;
+    std::optional<int> last_code, last_signal;
+    clock::time_point started{};
+};
+
+supervisor::supervisor(asio::io_context& io, core& routing, supervisor_options options)
+    : io_(io), core_(routing), options_(std::move(options)), random_(std::random_device{}())
+{
+}
+
+supervisor::~supervisor()
+{
+    // Normally stop_all ran first; this is the last line against orphans.
+    for (auto& [name, p] : plugins_)
+        if (p->pid > 0 && p->state != plugin_state::stopped && p->state != plugin_state::failed)
+            ::kill(-p->pid, SIGKILL);
+}
+
+std::string supervisor::new_token()
+{
+    char token[33];
+    std::snprintf(token, sizeof token, "%016llx%016llx", static_cast<unsigned long long>(random_()),
+                  static_cast<unsigned long long>(random_()));
+    return token;
+}
+
+void supervisor::reload()
+{
+    if (shutting_down_)
+        return;
+    std::vector<manifest_error> errors;
+    auto manifests = load_manifests(options_.plugins_dir, errors);
+    std::set<std::filesystem::path> broken_files;
+    for (const auto& e : errors) {
+        broken_files.insert(e.file);
+        if (e.field.empty())
+            log("plugin manifest ", e.file.string(), ": ", e.what, "; skipped");
+        else
+            log("plugin manifest ", e.file.string(), ": field \"", e.field, "\" ", e.what,
+                "; skipped");
+    }
+    std::set<std::string> wanted;
+    for (auto& m : manifests) {
+        wanted.insert(m.name);
+        auto it = plugins_.find(m.name);
+        if (it == plugins_.end()) {
+            auto p = std::make_shared<plugin>(io_, std::move(m));
+            plugins_.emplace(p->manifest.name, p);
+            spawn(p);
+            continue;
+        }
+        const plugin_ptr& p = it->second;
+        if (p->manifest.fingerprint == m.fingerprint && !p->removed)
+            continue;
+        p->removed = false;
+        if (p->state == plugin_state::running || p->state == plugin_state::stopping) {
+            log("plugin ", m.name, ": manifest changed; restarting it");
+            p->next = std::move(m);
+            stop(p);
+        } else {
+            p->timer.cancel();
+            p->manifest = std::move(m);
+            p->failures_in_row = 0;
+            spawn(p);
+        }
+    }
+    for (auto& [name, p] : plugins_) {
+        if (wanted.count(name))
+            continue;
+        if (broken_files.count(p->manifest.file)) {
+            log("plugin ", name, ": keeps running under its previous manifest");
+            continue;
+        }
+        if (!p->removed)
+            log("plugin ", name, ": manifest removed; stopping it");
+        p->removed = true;
+        p->next.reset();
+        stop(p);
+    }
+    std::erase_if(plugins_, [](const auto& entry) {
+        const auto& p = entry.second;
+        return p->removed && p->state != plugin_state::running &&
+               p->state != plugin_state::stopping;
+    });
+}
+
+void supervisor::spawn(const plugin_ptr& p)
+{
+    const auto& m = p->manifest;
+    p->token = new_token();
+    core_.add_plugin_token(p->token, m.name);
+
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e)
+        env.emplace_back(*e);
+    auto set = [&](const std::string& key, const std::string& value) {
+        std::erase_if(env, [&](const std::string& v) { return v.starts_with(key + '='); });
+        env.push_back(key + '=' + value);
+    };
+    for (const auto& [key, value] : m.env)
+        set(key, value);
+    set("SLOTBUS_ADDRESS", options_.bus_address);
+    set("SLOTBUS_PLUGIN", m.name);
+    set("SLOTBUS_TOKEN", p->token);
+
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+        log("plugin ", m.name, ": cannot make its output pipe: ", std::strerror(errno));
+        on_exit(p, -1);
+        return;
+    }
+    ++p->run;
+    try {
+        p->process.emplace(io_, m.executable.string(), m.args,
+                           bp::process_stdio{nullptr, fds[1], fds[1]}, bp::process_environment(env),
+                           bp::process_start_dir(m.cwd.string()), plugin_launch_setup{});
+    } catch (const std::exception& e) {
+        ::close(fds[0]);
+        ::close(fds[1]);
+        log("plugin ", m.name, ": cannot start ", m.executable.string(), ": ", e.what());
+        p->process.reset();
+        p->pid = 0;
+        p->state = plugin_state::running; // so on_exit applies the restart policy
+        on_exit(p, W_EXITCODE(127, 0));
+        return;
+    }
+    ::close(fds[1]);
+    p->pid = p->process->id();
+    p->state = plugin_state::running;
+    p->started = clock::now();
+    p->partial.clear();
+    p->output = std::make_unique<asio::readable_pipe>(io_, fds[0]);
+    log("plugin ", m.name, ": started ", m.executable.string(), " (pid ", p->pid, ")");
+    read_output(p);
+    watch(p);
+}
+
+void supervisor::read_output(const plugin_ptr& p)
+{
+    p->output->async_read_some(asio::buffer(p->buffer), [this, p, run = p->run](
+                                                            const boost::system::error_code& ec,
+                                                            std::size_t n) {
+        if (run != p->run)
+            return; // the pipe of an earlier run
+        p->partial.append(p->buffer.data(), n);
+        std::size_t at;
+        while ((at = p->partial.find('\n')) != std::string::npos || p->partial.size() >= max_line) {
+            const auto cut = at == std::string::npos ? max_line : at;
+            log("[", p->manifest.name, "] ", std::string_view(p->partial).substr(0, cut));
+            p->partial.erase(0, at == std::string::npos ? cut : cut + 1);
+        }
+        if (ec) {
+            if (!p->partial.empty())
+                log("[", p->manifest.name, "] ", p->partial);
+            p->partial.clear();
+            return;
+        }
+        read_output(p);
+    });
+}
+
+void supervisor::watch(const plugin_ptr& p)
+{
+    p->process->async_wait([this, p, run = p->run](const boost::system::error_code& ec, int) {
+        if (run != p->run)
+            return;
+        int status = p->process->native_exit_code();
+        if (ec) { // not waitable through the pidfd: ask the kernel directly
+            if (::waitpid(p->pid, &status, 0) <= 0)
+                status = W_EXITCODE(127, 0);
+        }
+        on_exit(p, status);
+    });
+}
+
+void supervisor::on_exit(const plugin_ptr& p, int status)
+{
+    if (p->pid > 0)
+        ::kill(-p->pid, SIGKILL); // whatever the plugin left of its process group
+    core_.revoke_plugin_token(p->token);
+    p->timer.cancel();
+    const auto& name = p->manifest.name;
+    const bool signalled = status >= 0 && WIFSIGNALED(status);
+    p->last_code.reset();
+    p->last_signal.reset();
+    if (signalled)
+        p->last_signal = WTERMSIG(status);
+    else
+        p->last_code = status >= 0 ? WEXITSTATUS(status) : -1;
+    const bool failure = signalled || p->last_code != 0;
+    if (p->pid > 0) {
+        if (signalled)
+            log("plugin ", name, ": pid ", p->pid, " killed by signal ", *p->last_signal);
+        else
+            log("plugin ", name, ": pid ", p->pid, " exited with status ", *p->last_code);
+    }
+    const bool was_stopping = p->state == plugin_state::stopping;
+    p->pid = 0;
+    p->process.reset();
+
+    if (was_stopping || shutting_down_) {
+        p->state = plugin_state::stopped;
+        if (p->next && !shutting_down_) {
+            p->manifest = std::move(*p->next);
+            p->next.reset();
+            p->failures_in_row = 0;
+            spawn(p);
+        } else if (p->removed) {
+            plugins_.erase(name);
+        }
+        check_all_stopped();
+        return;
+    }
+    if (clock::now() - p->started >= options_.stable_after)
+        p->failures_in_row = 0;
+    const auto policy = p->manifest.restart;
+    const bool restart =
+        policy == restart_policy::always || (policy == restart_policy::on_failure && failure);
+    if (!restart) {
+        p->state = plugin_state::stopped;
+        return;
+    }
+    if (p->failures_in_row >= p->manifest.max_restarts) {
+        p->state = plugin_state::failed;
+        log("plugin ", name, ": gave up after ", p->failures_in_row,
+            " restarts in a row (max_restarts)");
+        return;
+    }
+    schedule_restart(p);
+}
+
+void supervisor::schedule_restart(const plugin_ptr& p)
+{
+    // 1st restart after backoff_ms, then doubling up to backoff_max_ms.
+    auto delay = p->manifest.backoff_initial;
+    for (unsigned i = 0; i < p->failures_in_row && delay < p->manifest.backoff_max; ++i)
+        delay *= 2;
+    delay = std::min(delay, p->manifest.backoff_max);
+    ++p->failures_in_row;
+    p->state = plugin_state::backoff;
+    log("plugin ", p->manifest.name, ": restarting in ", delay.count(), " ms (restart ",
+        p->failures_in_row, " of at most ", p->manifest.max_restarts, ")");
+    p->timer.expires_after(delay);
+    p->timer.async_wait([this, p](const boost::system::error_code& ec) {
+        if (ec || p->state != plugin_state::backoff || shutting_down_)
+            return;
+        ++p->restarts;
+        spawn(p);
+    });
+}
+
+void supervisor::stop(const plugin_ptr& p)
+{
+    if (p->state == plugin_state::backoff) {
+        p->timer.cancel();
+        p->state = plugin_state::stopped;
+    }
+    if (p->state != plugin_state::running) {
+        if (p->state == plugin_state::stopped || p->state == plugin_state::failed) {
+            if (p->next && !shutting_down_) {
+                p->manifest = std::move(*p->next);
+                p->next.reset();
+                spawn(p);
+            }
+        }
+        return;
+    }
+    p->state = plugin_state::stopping;
+    ::kill(-p->pid, SIGTERM);
+    p->timer.expires_after(p->manifest.stop_timeout);
+    p->timer.async_wait([p, run = p->run](const boost::system::error_code& ec) {
+        if (ec || run != p->run || p->state != plugin_state::stopping || p->pid <= 0)
+            return;
+        log("plugin ", p->manifest.name, ": still running ", p->manifest.stop_timeout.count(),
+            " ms after SIGTERM; sending SIGKILL");
+        ::kill(-p->pid, SIGKILL);
+    });
+}
+
+void supervisor::stop_all(std::function<void()> done)
+{
+    shutting_down_ = true;
+    on_all_stopped_ = std::move(done);
+    for (auto& [name, p] : plugins_)
+        stop(p);
+    check_all_stopped();
+}
+
+void supervisor::check_all_stopped()
+{
+    if (!shutting_down_ || !on_all_stopped_)
+        return;
+    for (const auto& [name, p] : plugins_)
+        if (p->state == plugin_state::running || p->state == plugin_state::stopping)
+            return;
+    auto done = std::move(on_all_stopped_);
+    on_all_stopped_ = nullptr;
+    done();
+}
+
+std::size_t supervisor::running() const
+{
+    return static_cast<std::size_t>(
+        std::count_if(plugins_.begin(), plugins_.end(),
+                      [](const auto& e) { return e.second->state == plugin_state::running; }));
+}
+
+json::object supervisor::describe() const
+{
+    json::array list;
+    const auto now = clock::now();
+    for (const auto& [name, p] : plugins_) {
+        json::object o{{"name", name},
+                       {"state", to_string(p->state)},
+                       {"pid", p->pid},
+                       {"restarts", p->restarts},
+                       {"failures_in_row", p->failures_in_row},
+                       {"restart", to_string(p->manifest.restart)},
+                       {"max_restarts", p->manifest.max_restarts},
+                       {"executable", p->manifest.executable.string()},
+                       {"manifest", p->manifest.file.string()}};
+        if (p->state == plugin_state::running)
+            o["uptime_ms"] =
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - p->started).count();
+        if (p->last_signal)
+            o["last_exit"] = {{"signal", *p->last_signal}};
+        else if (p->last_code)
+            o["last_exit"] = {{"code", *p->last_code}};
+        else
+            o["last_exit"] = nullptr;
+        list.push_back(std::move(o));
+    }
+    return {{"plugins_dir", options_.plugins_dir.string()}, {"plugins", std::move(list)}};
+}
+
+} // namespace slotbus::bus

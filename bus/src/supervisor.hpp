@@ -1,0 +1,77 @@
+// The plugin supervisor: launches the plugins of a manifests directory, keeps
+// them running by their restart policy, and stops them without leaving any
+// process behind.
+#pragma once
+
+#include "core.hpp"
+#include "manifest.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+
+namespace slotbus::bus {
+
+struct supervisor_options {
+    std::filesystem::path plugins_dir;
+    std::string bus_address; ///< given to every plugin as $SLOTBUS_ADDRESS
+    /// A run at least this long clears the failures in a row: the next crash
+    /// restarts after the first back-off step again.
+    std::chrono::milliseconds stable_after{10000};
+};
+
+/// Every plugin runs in a process group of its own (so its children are
+/// signalled with it) and gets SIGKILL if the host dies; when its main
+/// process exits, whatever is left of its group is killed.
+/// Single-threaded: lives on the host's io_context thread.
+class supervisor {
+public:
+    supervisor(boost::asio::io_context& io, core& routing, supervisor_options options);
+    ~supervisor();
+    supervisor(const supervisor&) = delete;
+    supervisor& operator=(const supervisor&) = delete;
+
+    /// Reads the manifests and brings the plugins in line with them: starts
+    /// new ones, stops removed ones, restarts changed ones. An invalid manifest
+    /// is logged (file and field) and skipped; a plugin already running from
+    /// that file keeps running as it was.
+    void reload();
+
+    /// Stops every plugin: SIGTERM, then SIGKILL after its stop timeout.
+    /// Calls `done` once every plugin process has exited.
+    void stop_all(std::function<void()> done);
+
+    /// The "plugins" admin answer.
+    [[nodiscard]] boost::json::object describe() const;
+    [[nodiscard]] std::size_t running() const;
+
+private:
+    struct plugin;
+    using plugin_ptr = std::shared_ptr<plugin>;
+
+    void spawn(const plugin_ptr& p);
+    void read_output(const plugin_ptr& p);
+    void watch(const plugin_ptr& p);
+    void on_exit(const plugin_ptr& p, int status);
+    void stop(const plugin_ptr& p);
+    void schedule_restart(const plugin_ptr& p);
+    void check_all_stopped();
+    std::string new_token();
+
+    boost::asio::io_context& io_;
+    core& core_;
+    supervisor_options options_;
+    std::map<std::string, plugin_ptr> plugins_;
+    std::mt19937_64 random_;
+    std::function<void()> on_all_stopped_;
+    bool shutting_down_ = false;
+};
+
+} // namespace slotbus::bus

@@ -1,0 +1,56 @@
+// The host's admin plane: what the `slotbus` CLI and the metrics plugin ask
+// slotbusd about itself.
+#pragma once
+
+#include "slotbus/connection.hpp"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/json/value.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace slotbus {
+
+namespace detail {
+using admin_handler =
+    boost::asio::any_completion_handler<void(boost::system::error_code, boost::json::value)>;
+void start_admin(std::shared_ptr<connection_impl> impl, std::string command, std::string argument,
+                 admin_handler h);
+} // namespace detail
+
+/// Asks the host a question about itself. Commands (docs/protocol.md gives
+/// each answer's JSON):
+/// - "slots", argument a path prefix ("" for all): every slot, its owner,
+///   queue, subscriptions and counters;
+/// - "stats": the host's totals and every slot's counters;
+/// - "plugins": the supervised plugins, their state, pid and restarts;
+/// - "stop": the host stops gracefully (answered first).
+/// Errors: error::invalid_function (a command this host does not know),
+/// error::invalid_data (an answer that is not JSON), error::broken_pipe.
+///
+/// @code
+/// auto stats = slotbus::admin(bus, "stats");
+/// std::cout << stats.at("slot_count") << '\n';
+/// @endcode
+boost::json::value admin(connection& bus, std::string_view command, std::string_view argument,
+                         std::error_code& ec);
+boost::json::value admin(connection& bus, std::string_view command, std::string_view argument = {});
+
+/// admin, asynchronously. Completion signature:
+/// void(boost::system::error_code, boost::json::value).
+template <boost::asio::completion_token_for<void(boost::system::error_code, boost::json::value)>
+              Token = boost::asio::deferred_t>
+auto async_admin(connection& bus, std::string command, std::string argument, Token&& token = {})
+{
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, boost::json::value)>(
+        [](auto handler, std::shared_ptr<detail::connection_impl> impl, std::string c,
+           std::string a) {
+            detail::start_admin(std::move(impl), std::move(c), std::move(a),
+                                detail::admin_handler(std::move(handler)));
+        },
+        token, bus.impl(), std::move(command), std::move(argument));
+}
+
+} // namespace slotbus
