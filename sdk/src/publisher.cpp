@@ -7,6 +7,8 @@ namespace slotbus {
 
 publisher::publisher(connection& bus, std::string plugin) : bus_(&bus)
 {
+    if (!bus.plugin_name().empty())
+        plugin = bus.plugin_name(); // the host's word, from the token it gave this plugin
     if (plugin.empty()) {
         const char* from_host = std::getenv("SLOTBUS_PLUGIN");
         plugin = from_host && *from_host ? from_host : "pid-" + std::to_string(::getpid());

@@ -20,7 +20,9 @@ namespace slotbus {
 /// @endcode
 class publisher {
 public:
-    /// `plugin` names the source; empty: $SLOTBUS_PLUGIN, else the program's pid.
+    /// `plugin` names the source; empty: $SLOTBUS_PLUGIN, else the program's
+    /// pid. A plugin the host launched is always named as the host knows it
+    /// (connection::plugin_name()), whatever `plugin` says.
     publisher(connection& bus, std::string plugin = {});
 
     /// Publishes one event; returns how many slots received it. Errors: those
