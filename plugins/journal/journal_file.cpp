@@ -45,9 +45,8 @@ std::uint64_t journal_file::open()
     off_t keep = end;
     char buffer[4096];
     while (keep > 0) {
-        const off_t from = keep > static_cast<off_t>(sizeof buffer)
-                               ? keep - static_cast<off_t>(sizeof buffer)
-                               : 0;
+        const off_t from =
+            keep > static_cast<off_t>(sizeof buffer) ? keep - static_cast<off_t>(sizeof buffer) : 0;
         const auto n = ::pread(fd_, buffer, static_cast<std::size_t>(keep - from), from);
         if (n < 0)
             fail("read " + path.string());

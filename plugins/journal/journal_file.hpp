@@ -11,7 +11,7 @@ namespace slotbus::journal {
 
 struct journal_options {
     std::filesystem::path dir;
-    std::string base = "journal.jsonl"; ///< the current file; rotated ones get .1, .2, …
+    std::string base = "journal.jsonl";  ///< the current file; rotated ones get .1, .2, …
     std::uint64_t max_bytes = 16u << 20; ///< rotate before the current file would pass this
     unsigned max_files = 5;              ///< rotated files kept (the oldest goes first)
     bool sync = false;                   ///< fdatasync after every append

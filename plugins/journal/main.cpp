@@ -45,18 +45,18 @@ public:
 
     void read_next()
     {
-        inbox_.async_read_batch(
-            1024, [this](boost::system::error_code ec, std::vector<slotbus::received_record> batch) {
-                if (ec) {
-                    if (ec != boost::asio::error::operation_aborted)
-                        std::cerr << "journal: reading: " << ec.message() << std::endl;
-                    failed_ = ec != boost::asio::error::operation_aborted;
-                    bus_.stop();
-                    return;
-                }
-                write(batch);
-                read_next();
-            });
+        inbox_.async_read_batch(1024, [this](boost::system::error_code ec,
+                                             std::vector<slotbus::received_record> batch) {
+            if (ec) {
+                if (ec != boost::asio::error::operation_aborted)
+                    std::cerr << "journal: reading: " << ec.message() << std::endl;
+                failed_ = ec != boost::asio::error::operation_aborted;
+                bus_.stop();
+                return;
+            }
+            write(batch);
+            read_next();
+        });
     }
 
     /// At SIGTERM: what the slot holds (the host's count is exact) goes to
@@ -82,8 +82,7 @@ private:
         std::string lines;
         for (const auto& record : batch) {
             if (record.missed_before) // only with a drop policy; never by default
-                std::cerr << "journal: " << record.missed_before << " records dropped"
-                          << std::endl;
+                std::cerr << "journal: " << record.missed_before << " records dropped" << std::endl;
             append_line(lines, record.data);
         }
         file_.append(lines); // one write for the whole batch
@@ -103,7 +102,8 @@ int main(int argc, char** argv)
     options.dir = default_dir();
     std::vector<std::string> patterns;
     std::string slot_name;
-    po::options_description described("journal — a slotbus plugin that keeps every record\n\nOptions");
+    po::options_description described(
+        "journal — a slotbus plugin that keeps every record\n\nOptions");
     // clang-format off
     described.add_options()
         ("help,h", "print this help")
@@ -137,8 +137,8 @@ int main(int argc, char** argv)
     slotbus::journal::journal_file file(options);
     try {
         if (const auto dropped = file.open())
-            std::cerr << "journal: dropped " << dropped
-                      << " bytes of a line cut short by a crash" << std::endl;
+            std::cerr << "journal: dropped " << dropped << " bytes of a line cut short by a crash"
+                      << std::endl;
     } catch (const std::exception& e) {
         std::cerr << "journal: " << e.what() << std::endl;
         return 1;

@@ -72,33 +72,34 @@ int main(int argc, char** argv)
 
     std::uint64_t published = 0, unheard = 0;
     std::function<void()> tick = [&] {
-        slotbus::async_admin(bus, "stats", "", [&](boost::system::error_code ec, json::value stats) {
-            if (ec) {
-                std::cerr << "metrics: stats: " << ec.message() << std::endl;
-                bus.stop();
-                return;
-            }
-            auto e = slotbus::make_envelope(out.source(), "slotbus.host.stats", subject,
-                                            summary_of(std::move(stats), max_slots));
-            std::error_code publish_ec;
-            out.publish(topic, e, publish_ec);
-            // Nobody listening is normal: the figures are simply not wanted now.
-            if (publish_ec && publish_ec != slotbus::error::file_not_found)
-                std::cerr << "metrics: publish: " << publish_ec.message() << std::endl;
-            unheard += publish_ec == slotbus::error::file_not_found;
-            if (count && ++published >= count) {
-                bus.stop();
-                return;
-            }
-            timer.expires_after(std::chrono::milliseconds(interval_ms));
-            timer.async_wait([&](boost::system::error_code wait_ec) {
-                if (!wait_ec)
-                    tick();
+        slotbus::async_admin(
+            bus, "stats", "", [&](boost::system::error_code ec, json::value stats) {
+                if (ec) {
+                    std::cerr << "metrics: stats: " << ec.message() << std::endl;
+                    bus.stop();
+                    return;
+                }
+                auto e = slotbus::make_envelope(out.source(), "slotbus.host.stats", subject,
+                                                summary_of(std::move(stats), max_slots));
+                std::error_code publish_ec;
+                out.publish(topic, e, publish_ec);
+                // Nobody listening is normal: the figures are simply not wanted now.
+                if (publish_ec && publish_ec != slotbus::error::file_not_found)
+                    std::cerr << "metrics: publish: " << publish_ec.message() << std::endl;
+                unheard += publish_ec == slotbus::error::file_not_found;
+                if (count && ++published >= count) {
+                    bus.stop();
+                    return;
+                }
+                timer.expires_after(std::chrono::milliseconds(interval_ms));
+                timer.async_wait([&](boost::system::error_code wait_ec) {
+                    if (!wait_ec)
+                        tick();
+                });
             });
-        });
     };
-    std::cerr << "metrics: publishing slotbus.host.stats on " << topic << " every "
-              << interval_ms << " ms" << std::endl;
+    std::cerr << "metrics: publishing slotbus.host.stats on " << topic << " every " << interval_ms
+              << " ms" << std::endl;
     tick();
     bus.run();
     std::cerr << "metrics: stopped (" << unheard << " intervals nobody listened)" << std::endl;

@@ -1,7 +1,13 @@
 #include "host_fixture.hpp"
 
+#include <boost/json/parse.hpp>
 #include <boost/test/results_collector.hpp>
 #include <boost/test/unit_test.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <sstream>
+#include <thread>
 
 namespace slotbus::test {
 
@@ -38,6 +44,57 @@ std::vector<std::string> records_of(const child& peer)
         if (line.rfind("record ", 0) == 0)
             out.push_back(line.substr(line.find(' ', 7) + 1));
     return out;
+}
+
+boost::json::value cli_result::json() const
+{
+    boost::system::error_code ec;
+    auto value = boost::json::parse(out, ec);
+    BOOST_CHECK_MESSAGE(!ec, "slotbus printed no JSON: " << out << err);
+    return value;
+}
+
+cli_result cli(const host& h, const std::vector<std::string>& args,
+               std::chrono::milliseconds deadline)
+{
+    child run(SLOTBUS_CLI_PATH, args, {h.env()});
+    cli_result r;
+    const auto code = run.wait_exit(deadline);
+    if (!code)
+        run.stop(1s);
+    r.code = code.value_or(-1);
+    r.out = run.stdout_text();
+    r.err = run.stderr_text();
+    return r;
+}
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds deadline)
+{
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= until)
+            return false;
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
+bool alive(int pid)
+{
+    if (pid <= 0 || ::kill(pid, 0) != 0)
+        return false;
+    std::ifstream status("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    std::getline(status, text);
+    const auto after_name = text.rfind(')');
+    return after_name == std::string::npos || text.substr(after_name + 2, 1) != "Z";
+}
+
+void write_manifest(const std::filesystem::path& dir, const std::string& name,
+                    const std::string& json)
+{
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / (name + ".json")) << json;
 }
 
 } // namespace slotbus::test

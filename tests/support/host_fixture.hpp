@@ -4,6 +4,10 @@
 
 #include "child.hpp"
 
+#include <boost/json/value.hpp>
+
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,5 +36,27 @@ std::unique_ptr<child> peer(const host& h, const std::vector<std::string>& args)
 
 /// The records a peer printed ("record SIZE DATA" lines), as DATA, in order.
 std::vector<std::string> records_of(const child& peer);
+
+/// What one run of the `slotbus` CLI did.
+struct cli_result {
+    int code = -1;
+    std::string out, err;
+    /// stdout parsed as JSON (a failed check when it is not).
+    [[nodiscard]] boost::json::value json() const;
+};
+
+/// Runs `slotbus ARGS` against `h` (through $SLOTBUS_ADDRESS), under a deadline.
+cli_result cli(const host& h, const std::vector<std::string>& args,
+               std::chrono::milliseconds deadline = 20s);
+
+/// Checks `done` every few milliseconds until it holds or the deadline passes.
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds deadline = 10s);
+
+/// True while a process of that pid exists (a zombie counts as gone).
+bool alive(int pid);
+
+/// Writes a plugin manifest `NAME.json` into `dir`.
+void write_manifest(const std::filesystem::path& dir, const std::string& name,
+                    const std::string& json);
 
 } // namespace slotbus::test

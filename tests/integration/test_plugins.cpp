@@ -1,0 +1,321 @@
+// The plugin supervisor, observed from outside: real slotbusd processes run
+// real plugin processes from manifests; the tests look through the CLI, the
+// host's log and the kernel's process table.
+#define BOOST_TEST_MODULE plugins
+#include "host_fixture.hpp"
+
+#include "slotbus/slotbus.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <csignal>
+#include <fstream>
+
+using namespace slotbus;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string peer_manifest(const std::string& name, const std::string& args,
+                          const std::string& extra = "")
+{
+    return R"({"name": ")" + name + R"(", "executable": ")" + SLOTBUS_PEER_PATH + R"(", "args": )" +
+           args + extra + "}";
+}
+
+/// The plugin's entry in `slotbus plugins --json`, or null.
+json::value plugin_entry(const test::host& h, const std::string& name)
+{
+    const auto r = test::cli(h, {"plugins", "--json"});
+    if (r.code != 0)
+        return nullptr;
+    const auto answer = r.json();
+    for (const auto& p : answer.at("plugins").as_array())
+        if (p.at("name").as_string() == name)
+            return p;
+    return nullptr;
+}
+
+int pid_of(const test::host& h, const std::string& name)
+{
+    const auto p = plugin_entry(h, name);
+    return p.is_null() ? 0 : static_cast<int>(p.at("pid").to_number<std::int64_t>());
+}
+
+bool state_is(const test::host& h, const std::string& name, std::string_view state)
+{
+    const auto p = plugin_entry(h, name);
+    return !p.is_null() && p.at("state").as_string() == state;
+}
+
+/// The owner pid `slotbus ls --json` shows for a slot, or 0 when there is no such slot.
+int slot_owner_pid(const test::host& h, const std::string& path, std::string* plugin = nullptr)
+{
+    const auto answer = test::cli(h, {"ls", "--json"}).json();
+    for (const auto& s : answer.at("slots").as_array())
+        if (fold_case(s.at("path").as_string()) == fold_case(path)) {
+            if (plugin)
+                *plugin = std::string(s.at("owner").at("plugin").as_string());
+            return static_cast<int>(s.at("owner").at("pid").to_number<std::int64_t>());
+        }
+    return 0;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_crashing_plugin_is_restarted_with_back_off_and_its_slot_comes_back)
+{
+    test::temp_dir plugins;
+    test::write_manifest(plugins.path, "crasher",
+                         peer_manifest("crasher", R"(["create", "plugins/crasher/inbox"])",
+                                       R"(, "restart": "on-failure", "backoff_ms": 150,
+                                          "backoff_max_ms": 1000, "max_restarts": 2)"));
+    test::host h({"--plugins-dir", plugins.path.string()});
+    BOOST_REQUIRE(test::eventually([&] { return state_is(h, "crasher", "running"); }));
+    int pid = pid_of(h, "crasher");
+    std::string owner;
+    BOOST_REQUIRE(test::eventually(
+        [&] { return slot_owner_pid(h, "plugins\\crasher\\inbox", &owner) == pid; }));
+    BOOST_TEST(owner == "crasher"); // the token names the plugin that owns the slot
+
+    // Three crashes: two restarts (after 150 ms, then 300 ms), then it is left failed.
+    for (int crash = 1; crash <= 3; ++crash) {
+        ::kill(pid, SIGKILL);
+        if (crash == 3)
+            break;
+        BOOST_REQUIRE(test::eventually([&] {
+            const int now = pid_of(h, "crasher");
+            return now != 0 && now != pid && state_is(h, "crasher", "running");
+        }));
+        pid = pid_of(h, "crasher");
+        // The restarted plugin re-created its slot, under its new pid.
+        BOOST_REQUIRE(
+            test::eventually([&] { return slot_owner_pid(h, "plugins\\crasher\\inbox") == pid; }));
+    }
+    BOOST_REQUIRE(test::eventually([&] { return state_is(h, "crasher", "failed"); }));
+    const auto entry = plugin_entry(h, "crasher");
+    BOOST_TEST(entry.at("restarts").to_number<int>() == 2);
+    BOOST_TEST(entry.at("last_exit").at("signal").to_number<int>() == SIGKILL);
+    BOOST_TEST(slot_owner_pid(h, "plugins\\crasher\\inbox") == 0); // gone with its reader
+    const auto log = h.log();
+    BOOST_TEST(log.find("crasher: restarting in 150 ms (restart 1 of at most 2)") !=
+               std::string::npos);
+    BOOST_TEST(log.find("crasher: restarting in 300 ms (restart 2 of at most 2)") !=
+               std::string::npos);
+    BOOST_TEST(log.find("crasher: gave up after 2 restarts") != std::string::npos);
+    // Its output is in the host's log, prefixed with its name.
+    BOOST_TEST(log.find("[crasher] created") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(sigkill_mid_stream_loses_nothing_queued_for_other_slots)
+{
+    test::temp_dir plugins;
+    test::host h({"--plugins-dir", plugins.path.string()});
+    connection bus;
+    bus.connect(h.socket());
+    slot_options options;
+    options.read_timeout = 0;
+    options.byte_budget = 256u << 10; // the writer is held back, mid-stream, when it is full
+    auto sink = server_slot::create(bus, "tests/sink", options);
+    auto other = server_slot::create(bus, "tests/other", options);
+    {
+        connection writer;
+        writer.connect(h.socket());
+        auto to_other = client_slot::open(writer, "tests/other");
+        for (int i = 0; i < 10; ++i)
+            to_other.write(boost::asio::buffer("other-" + std::to_string(i)));
+    }
+    test::write_manifest(plugins.path, "streamer",
+                         peer_manifest("streamer",
+                                       R"(["write", "tests/sink", "--count", "100000",
+                                           "--prefix", "k", "--size", "64"])",
+                                       R"(, "restart": "never")"));
+    ::kill(h.process().pid(), SIGHUP);
+    BOOST_REQUIRE(test::eventually([&] { return sink.info().message_count > 3000; }));
+    const int pid = pid_of(h, "streamer");
+    BOOST_TEST(sink.info().message_count < 100000u); // it is still writing
+    BOOST_REQUIRE(pid > 0);
+    ::kill(pid, SIGKILL);
+    BOOST_REQUIRE(test::eventually([&] { return state_is(h, "streamer", "stopped"); }));
+
+    // Every record that reached the sink is there, whole and in order, up to the cut.
+    const auto queued = sink.info().message_count;
+    for (std::uint32_t i = 0; i < queued; ++i) {
+        auto text = sink.read();
+        BOOST_REQUIRE_EQUAL(text.size(), 64u);
+        const auto expected = "k-" + std::to_string(i);
+        BOOST_REQUIRE_EQUAL(text.substr(0, text.find('.')), expected);
+    }
+    std::error_code ec;
+    (void)sink.read(ec);
+    BOOST_TEST((ec == error::sem_timeout));
+    // The other slot is untouched.
+    BOOST_TEST(other.info().message_count == 10u);
+    for (int i = 0; i < 10; ++i)
+        BOOST_TEST(other.read() == "other-" + std::to_string(i));
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_leaves_no_plugin_process_alive)
+{
+    test::temp_dir plugins;
+    // One that ignores SIGTERM and has a child of its own; one that behaves.
+    const auto script = plugins.path / "stubborn.sh";
+    std::ofstream(script) << "#!/bin/sh\ntrap '' TERM\nsleep 600 &\necho \"child $!\"\nwait\n";
+    fs::permissions(script, fs::perms::owner_all);
+    test::write_manifest(plugins.path, "stubborn",
+                         R"({"name": "stubborn", "executable": "stubborn.sh",
+                             "stop_timeout_ms": 300})");
+    test::write_manifest(plugins.path, "polite",
+                         peer_manifest("polite", R"(["create", "plugins/polite"])"));
+    auto h = std::make_unique<test::host>(
+        std::vector<std::string>{"--plugins-dir", plugins.path.string()});
+    BOOST_REQUIRE(test::eventually([&] {
+        return state_is(*h, "stubborn", "running") && state_is(*h, "polite", "running") &&
+               h->log().find("[stubborn] child ") != std::string::npos;
+    }));
+    const int stubborn = pid_of(*h, "stubborn");
+    const int polite = pid_of(*h, "polite");
+    const auto log = h->log();
+    const int grandchild = std::stoi(log.substr(log.find("[stubborn] child ") + 17));
+    BOOST_REQUIRE(test::alive(stubborn) && test::alive(polite) && test::alive(grandchild));
+
+    const int code = h->process().stop(10s);
+    BOOST_TEST(code == 0);
+    BOOST_TEST(!test::alive(stubborn));
+    BOOST_TEST(!test::alive(polite));
+    BOOST_TEST(!test::alive(grandchild));
+    const auto final_log = h->log();
+    BOOST_TEST(final_log.find("stubborn: still running 300 ms after SIGTERM; sending SIGKILL") !=
+               std::string::npos);
+    BOOST_TEST(final_log.find("plugin polite: pid " + std::to_string(polite) +
+                              " killed by signal 15") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_host_killed_outright_takes_its_plugins_with_it)
+{
+    test::temp_dir plugins;
+    test::write_manifest(plugins.path, "orphan", peer_manifest("orphan", R"(["create", "o"])"));
+    test::temp_dir run;
+    test::child host(SLOTBUSD_PATH, {"--socket", (run.path / "bus.sock").string(), "--plugins-dir",
+                                     plugins.path.string()});
+    BOOST_REQUIRE(host.wait_for_line("ready on"));
+    std::string log;
+    BOOST_REQUIRE(test::eventually([&] {
+        log = host.stderr_text();
+        return log.find("[orphan] created") != std::string::npos;
+    }));
+    const auto at = log.find("(pid ", log.find("plugin orphan: started"));
+    const int pid = std::stoi(log.substr(at + 5));
+    BOOST_REQUIRE(test::alive(pid));
+    host.signal(SIGKILL);
+    BOOST_TEST(test::eventually([&] { return !test::alive(pid); }));
+    host.wait_exit(5s);
+}
+
+BOOST_AUTO_TEST_CASE(reload_adds_removes_and_restarts_changed_plugins)
+{
+    test::temp_dir plugins;
+    test::write_manifest(plugins.path, "first", peer_manifest("first", R"(["create", "r/first"])"));
+    test::host h({"--plugins-dir", plugins.path.string()});
+    BOOST_REQUIRE(test::eventually([&] { return state_is(h, "first", "running"); }));
+    const int first = pid_of(h, "first");
+
+    test::write_manifest(plugins.path, "second",
+                         peer_manifest("second", R"(["create", "r/second"])"));
+    ::kill(h.process().pid(), SIGHUP);
+    BOOST_REQUIRE(test::eventually([&] { return state_is(h, "second", "running"); }));
+    BOOST_TEST(pid_of(h, "first") == first); // unchanged: left alone
+    const int second = pid_of(h, "second");
+
+    fs::remove(plugins.path / "first.json");
+    test::write_manifest(plugins.path, "second",
+                         peer_manifest("second", R"(["create", "r/second-v2"])"));
+    ::kill(h.process().pid(), SIGHUP);
+    BOOST_REQUIRE(test::eventually([&] {
+        return plugin_entry(h, "first").is_null() && pid_of(h, "second") != second &&
+               state_is(h, "second", "running");
+    }));
+    BOOST_TEST(test::eventually([&] { return !test::alive(first) && !test::alive(second); }));
+    BOOST_TEST(test::eventually([&] { return slot_owner_pid(h, "r\\second-v2") != 0; }));
+    BOOST_TEST(slot_owner_pid(h, "r\\first") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(an_invalid_manifest_is_named_with_its_field_and_the_rest_start)
+{
+    test::temp_dir plugins;
+    test::write_manifest(plugins.path, "bad-policy",
+                         R"({"name": "bad", "executable": "/bin/true", "restart": "sometimes"})");
+    test::write_manifest(plugins.path, "no-exe",
+                         R"({"name": "noexe", "executable": "no-such-program-here"})");
+    test::write_manifest(plugins.path, "typo", R"({"name": "typo", "executabel": "/bin/true"})");
+    std::ofstream(plugins.path / "broken.json") << "{ not json";
+    test::write_manifest(plugins.path, "good", peer_manifest("good", R"(["create", "g"])"));
+    test::host h({"--plugins-dir", plugins.path.string()});
+    BOOST_REQUIRE(test::eventually([&] { return state_is(h, "good", "running"); }));
+    const auto log = h.log();
+    auto logged = [&](const std::string& file, const std::string& text) {
+        const auto line = "plugin manifest " + (plugins.path / file).string() + ": " + text;
+        BOOST_TEST_CONTEXT(line)
+        {
+            BOOST_TEST(log.find(line) != std::string::npos);
+        }
+    };
+    logged("bad-policy.json", "field \"restart\" must be \"never\", \"on-failure\" or \"always\"");
+    logged("no-exe.json", "field \"executable\" \"no-such-program-here\" is not an executable");
+    logged("typo.json", "field \"executabel\" unknown field");
+    logged("broken.json", "not valid JSON");
+    BOOST_TEST(plugin_entry(h, "bad").is_null());
+}
+
+BOOST_AUTO_TEST_CASE(two_hosts_do_not_see_each_others_plugins)
+{
+    test::temp_dir one_dir, two_dir;
+    test::write_manifest(one_dir.path, "alpha", peer_manifest("alpha", R"(["create", "a"])"));
+    test::write_manifest(two_dir.path, "beta", peer_manifest("beta", R"(["create", "b"])"));
+    test::host one({"--plugins-dir", one_dir.path.string()});
+    test::host two({"--plugins-dir", two_dir.path.string()});
+    BOOST_REQUIRE(test::eventually([&] { return state_is(one, "alpha", "running"); }));
+    BOOST_REQUIRE(test::eventually([&] { return state_is(two, "beta", "running"); }));
+    BOOST_TEST(plugin_entry(one, "beta").is_null());
+    BOOST_TEST(plugin_entry(two, "alpha").is_null());
+    BOOST_TEST(slot_owner_pid(one, "b") == 0);
+    BOOST_TEST(slot_owner_pid(two, "a") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_token_the_host_did_not_issue_is_refused)
+{
+    test::host h;
+    connection_options options;
+    options.plugin_token = "0123456789abcdef0123456789abcdef";
+    connection impostor(options);
+    std::error_code ec;
+    impostor.connect(h.socket(), ec);
+    BOOST_TEST((ec == error::invalid_handle));
+    BOOST_TEST(impostor.last_failure().find("unknown plugin token") != std::string::npos);
+    // Without a token, a client is just a client.
+    connection plain(connection_options{"plain", 256, ""});
+    plain.connect(h.socket());
+    BOOST_TEST(plain.plugin_name().empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_plugin_publishes_under_the_name_its_token_gives_it)
+{
+    test::temp_dir plugins;
+    // The metrics plugin asks to be called "metrics"; the manifest's name wins.
+    test::write_manifest(plugins.path, "hoststats",
+                         std::string(R"({"name": "hoststats", "executable": ")") +
+                             SLOTBUS_METRICS_PATH +
+                             R"(", "args": ["--topic", "watch/stats", "--interval", "50"]})");
+    test::host h({"--plugins-dir", plugins.path.string()});
+    connection bus;
+    bus.connect(h.socket());
+    auto inbox = server_slot::create(bus, "tests/watch", 0, 5000);
+    auto sub = inbox.subscribe("watch/**");
+    std::error_code ec;
+    const auto e = parse_envelope(inbox.read(), ec);
+    BOOST_REQUIRE(!ec);
+    BOOST_TEST(e.source == "/plugins/hoststats");
+    BOOST_TEST(e.type == "slotbus.host.stats");
+}
