@@ -59,15 +59,15 @@ bool parse(const char* name, const char* args, const char* summary, po::options_
         "print JSON for scripts instead of a table")("help,h", "print this help");
     try {
         po::store(po::command_line_parser(argv).options(own).positional(positional).run(), vm);
+        if (vm.count("help")) { // before notify, which insists on the required arguments
+            std::cout << "usage: slotbus " << name << ' ' << args << "\n\n"
+                      << summary << "\n\n"
+                      << own << '\n';
+            return false;
+        }
         po::notify(vm);
     } catch (const po::error& e) {
         throw usage_error(std::string(name) + ": " + e.what());
-    }
-    if (vm.count("help")) {
-        std::cout << "usage: slotbus " << name << ' ' << args << "\n\n"
-                  << summary << "\n\n"
-                  << own << '\n';
-        return false;
     }
     return true;
 }
@@ -320,14 +320,18 @@ int cmd_send(common& c, std::vector<std::string>& argv)
         count(ec, n);
     } else {
         // Pipelined: every line is written at once; the results come back in order.
-        std::vector<std::shared_ptr<std::string>> in_flight;
-        for (std::string line; std::getline(std::cin, line);) {
+        std::uint64_t lines = 0;
+        for (std::string line; std::getline(std::cin, line); ++lines) {
             auto record = std::make_shared<std::string>(record_of(line));
-            slot.async_write(
-                boost::asio::buffer(*record),
-                [record, &count](boost::system::error_code e, std::uint32_t n) { count(e, n); });
+            slot.async_write(boost::asio::buffer(*record),
+                             [&, record](boost::system::error_code e, std::uint32_t n) {
+                                 count(e, n);
+                                 if (records == lines)
+                                     bus.stop();
+                             });
         }
-        bus.run();
+        if (records < lines)
+            bus.run(); // until the last result is in
     }
     if (c.json) {
         std::cout << json::serialize(json::object{{"records", records},

@@ -1,0 +1,245 @@
+// Every `slotbus` command against a live host: the tables people read, the
+// JSON scripts parse, and exit codes that mean something.
+#define BOOST_TEST_MODULE cli
+#include "host_fixture.hpp"
+
+#include "slotbus/slotbus.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+
+using namespace slotbus;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+/// A host with one slot, `events\orders`, read by this test and subscribed
+/// to `events\**`, and a second slot `events\audit`.
+struct fixture {
+    test::host h;
+    connection bus;
+    server_slot orders;
+    server_slot audit;
+    subscription all;
+
+    fixture()
+    {
+        bus.connect(h.socket());
+        orders = server_slot::create(bus, "events/orders", 0, 2000);
+        audit = server_slot::create(bus, "Events/Audit", 424, 0);
+        all = orders.subscribe("events/**");
+    }
+};
+
+const json::object* slot_named(const json::value& answer, std::string_view path)
+{
+    for (const auto& s : answer.at("slots").as_array())
+        if (fold_case(s.at("path").as_string()) == fold_case(path))
+            return &s.as_object();
+    return nullptr;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_CASE(ls_shows_the_tree_owners_queues_and_subscriptions, fixture)
+{
+    test::cli(h, {"send", "events/audit", "one"});
+    const auto table = test::cli(h, {"ls"});
+    BOOST_TEST(table.code == 0);
+    // The directory, then its slots below it, spelled as created.
+    BOOST_TEST(table.out.find("\nEvents\\\n  Audit ") != std::string::npos, table.out);
+    BOOST_TEST(table.out.find("1 (3 B)") != std::string::npos);
+    BOOST_TEST(table.out.find("events\\**") != std::string::npos);
+
+    const auto answer = test::cli(h, {"ls", "--json"}).json();
+    const auto* audit_entry = slot_named(answer, "events\\audit");
+    BOOST_REQUIRE(audit_entry);
+    BOOST_TEST(audit_entry->at("path").as_string() == "Events\\Audit"); // spelled as created
+    BOOST_TEST(audit_entry->at("depth").to_number<int>() == 1);
+    BOOST_TEST(audit_entry->at("owner").at("pid").to_number<int>() == ::getpid());
+    const auto* orders_entry = slot_named(answer, "events\\orders");
+    BOOST_REQUIRE(orders_entry);
+    BOOST_TEST(orders_entry->at("subscriptions").as_array().at(0).as_string() == "events\\**");
+
+    // A path narrows the listing; the short and the full form are the same.
+    const auto narrow = test::cli(h, {"ls", "events/audit", "--json"}).json();
+    BOOST_TEST(narrow.at("slots").as_array().size() == 1u);
+    const auto full = test::cli(h, {"ls", R"(\\.\mailslot\EVENTS)", "--json"}).json();
+    BOOST_TEST(full.at("slots").as_array().size() == 2u);
+    BOOST_TEST(test::cli(h, {"ls", "nothing/here"}).out == "no slots at or below nothing/here\n");
+}
+
+BOOST_FIXTURE_TEST_CASE(info_describes_one_slot_and_fails_for_a_missing_one, fixture)
+{
+    const auto table = test::cli(h, {"info", "events/audit"});
+    BOOST_TEST(table.code == 0);
+    BOOST_TEST(table.out.find("max record:      424 B") != std::string::npos, table.out);
+    BOOST_TEST(table.out.find("read timeout:    0 ms") != std::string::npos);
+
+    const auto answer = test::cli(h, {"info", R"(\\.\mailslot\events\orders)", "--json"}).json();
+    BOOST_TEST(answer.at("read_timeout").to_number<int>() == 2000);
+    BOOST_TEST(answer.at("overflow").as_string() == "block");
+
+    const auto missing = test::cli(h, {"info", "events/nope"});
+    BOOST_TEST(missing.code == 1);
+    BOOST_TEST(missing.err.find("no slot \\\\.\\mailslot\\events\\nope") != std::string::npos);
+    BOOST_TEST(test::cli(h, {"info", "bad*name"}).code == 2);
+}
+
+BOOST_FIXTURE_TEST_CASE(send_writes_one_record_or_one_per_stdin_line, fixture)
+{
+    // One record, to a name two slots receive (the slot and the subscription).
+    const auto one = test::cli(h, {"send", "events/audit", "hello", "--json"});
+    BOOST_TEST(one.code == 0);
+    BOOST_TEST(one.json().at("delivered").to_number<int>() == 2);
+    BOOST_TEST(audit.read() == "hello");
+    BOOST_TEST(orders.read() == "hello");
+
+    // One record per stdin line, through a shell pipe.
+    test::child piped("/bin/sh",
+                      {"-c", std::string("printf 'a\\nb\\nc\\n' | ") + SLOTBUS_CLI_PATH +
+                                 " send events/orders/eu"},
+                      {h.env()});
+    BOOST_REQUIRE(piped.wait_exit().value_or(-1) == 0);
+    BOOST_TEST(piped.stdout_text() == "sent 3 records to \\\\.\\mailslot\\events\\orders\\eu: 3 "
+                                      "deliveries\n");
+    BOOST_TEST(orders.read() == "a");
+    BOOST_TEST(orders.read() == "b");
+    BOOST_TEST(orders.read() == "c");
+
+    // --type wraps the data in an envelope.
+    BOOST_TEST(
+        test::cli(h, {"send", "events/orders", R"({"id": 7})", "--type", "orders.created"}).code ==
+        0);
+    std::error_code ec;
+    const auto e = parse_envelope(orders.read(), ec);
+    BOOST_REQUIRE(!ec);
+    BOOST_TEST(e.type == "orders.created");
+    BOOST_TEST(e.data.at("id").to_number<int>() == 7);
+
+    // Errors: nobody receives; too long for the slot.
+    const auto nobody = test::cli(h, {"send", "nowhere", "x"});
+    BOOST_TEST(nobody.code == 1);
+    BOOST_TEST(nobody.err.find("error 2") != std::string::npos);
+    const auto too_long = test::cli(h, {"send", "events/audit", std::string(500, 'x'), "--json"});
+    BOOST_TEST(too_long.code == 1);
+    BOOST_TEST(too_long.json().at("error").to_number<int>() == 4336);
+}
+
+BOOST_FIXTURE_TEST_CASE(tail_prints_envelopes_as_they_arrive, fixture)
+{
+    test::child tail(SLOTBUS_CLI_PATH, {"tail", "events/orders/*", "--count", "2", "--json"},
+                     {h.env()});
+    // Subscribed once the CLI's temporary slot shows its pattern.
+    BOOST_REQUIRE(test::eventually([&] {
+        const auto answer = test::cli(h, {"ls", "slotbus/cli", "--json"}).json();
+        return !answer.at("slots").as_array().empty();
+    }));
+    connection writer;
+    writer.connect(h.socket());
+    publisher out(writer, "cli-test");
+    std::error_code ec;
+    out.publish("events/orders/eu",
+                make_envelope(out.source(), "orders.created", "events\\orders\\eu", {{"n", 1}}),
+                ec);
+    BOOST_REQUIRE(!ec);
+    auto raw = client_slot::open(writer, "events/orders/us");
+    raw.write(boost::asio::buffer(std::string("not an envelope")));
+    BOOST_REQUIRE(tail.wait_exit(10s).value_or(-1) == 0);
+    BOOST_REQUIRE_EQUAL(tail.lines().size(), 2u);
+    const auto first = json::parse(tail.lines()[0]);
+    BOOST_TEST(first.at("type").as_string() == "orders.created");
+    BOOST_TEST(first.at("source").as_string() == "/plugins/cli-test");
+    BOOST_TEST(json::parse(tail.lines()[1]).at("raw").as_string() == "not an envelope");
+
+    // Pretty, and a deadline that runs out.
+    const auto quiet = test::cli(h, {"tail", "quiet/**", "--count", "1", "--for", "300"});
+    BOOST_TEST(quiet.code == 3);
+    BOOST_TEST(test::cli(h, {"tail", "bad/**/x"}).code == 2);
+}
+
+BOOST_FIXTURE_TEST_CASE(stats_counts_every_slots_traffic, fixture)
+{
+    for (int i = 0; i < 3; ++i)
+        test::cli(h, {"send", "events/audit", "abcd"});
+    (void)audit.read();
+    const auto answer = test::cli(h, {"stats", "--json"}).json();
+    BOOST_TEST(answer.at("slot_count").to_number<int>() == 2);
+    BOOST_TEST(answer.at("pid").to_number<int>() == h.process().pid());
+    BOOST_TEST(answer.at("rss_bytes").to_number<std::int64_t>() > 0);
+    const json::object* found = nullptr;
+    for (const auto& s : answer.at("slots").as_array())
+        if (fold_case(s.at("name").as_string()) == "\\\\.\\mailslot\\events\\audit")
+            found = &s.as_object();
+    BOOST_REQUIRE(found);
+    BOOST_TEST(found->at("records_in").to_number<int>() == 3);
+    BOOST_TEST(found->at("records_out").to_number<int>() == 1);
+    BOOST_TEST(found->at("bytes_in").to_number<int>() == 12);
+    BOOST_TEST(found->at("depth").to_number<int>() == 2);
+    BOOST_TEST(answer.at("deliveries").to_number<int>() == 6); // each also to the subscription
+
+    const auto table = test::cli(h, {"stats"});
+    BOOST_TEST(table.code == 0);
+    BOOST_TEST(table.out.find("SLOT") != std::string::npos);
+}
+
+BOOST_FIXTURE_TEST_CASE(plugins_without_a_plugins_dir_says_so, fixture)
+{
+    const auto table = test::cli(h, {"plugins"});
+    BOOST_TEST(table.code == 0);
+    BOOST_TEST(table.out.find("started without --plugins-dir") != std::string::npos);
+    BOOST_TEST(test::cli(h, {"plugins", "--json"}).json().at("plugins").as_array().empty());
+}
+
+BOOST_AUTO_TEST_CASE(plugins_lists_state_pid_and_restarts)
+{
+    test::temp_dir plugins;
+    test::write_manifest(plugins.path, "quitter",
+                         R"({"name": "quitter", "executable": "/bin/false", "restart": "never"})");
+    test::host h({"--plugins-dir", plugins.path.string()});
+    BOOST_REQUIRE(test::eventually([&] {
+        const auto answer = test::cli(h, {"plugins", "--json"}).json();
+        return answer.at("plugins").as_array().at(0).at("state").as_string() == "stopped";
+    }));
+    const auto answer = test::cli(h, {"plugins", "--json"}).json();
+    const auto& p = answer.at("plugins").as_array().at(0);
+    BOOST_TEST(p.at("last_exit").at("code").to_number<int>() == 1);
+    BOOST_TEST(p.at("restarts").to_number<int>() == 0);
+    const auto table = test::cli(h, {"plugins"});
+    BOOST_TEST(table.out.find("quitter  stopped  -    0         status 1") != std::string::npos,
+               table.out);
+}
+
+BOOST_AUTO_TEST_CASE(stop_returns_once_the_host_is_gone)
+{
+    test::host h;
+    const auto r = test::cli(h, {"stop", "--json"});
+    BOOST_TEST(r.code == 0);
+    BOOST_TEST(r.json().at("stopped").as_bool());
+    BOOST_TEST(h.process().wait_exit(5s).value_or(-1) == 0);
+    BOOST_TEST(!std::filesystem::exists(h.socket()));
+}
+
+BOOST_AUTO_TEST_CASE(usage_help_and_no_host_have_their_own_exit_codes)
+{
+    test::temp_dir nowhere;
+    test::host h;
+    for (const char* command : {"ls", "info", "send", "tail", "plugins", "stats", "stop"}) {
+        const auto help = test::cli(h, {command, "--help"});
+        BOOST_TEST_CONTEXT(command)
+        {
+            BOOST_TEST(help.code == 0);
+            BOOST_TEST(help.out.find(std::string("usage: slotbus ") + command) == 0u);
+        }
+    }
+    BOOST_TEST(test::cli(h, {"--help"}).code == 0);
+    BOOST_TEST(test::cli(h, {}).code == 2);
+    BOOST_TEST(test::cli(h, {"frobnicate"}).code == 2);
+    BOOST_TEST(test::cli(h, {"ls", "--no-such-option"}).code == 2);
+    const auto gone = test::cli(h, {"--address", (nowhere.path / "none.sock").string(), "ls"});
+    BOOST_TEST(gone.code == 69);
+    BOOST_TEST(gone.err.find("no host answers on") != std::string::npos);
+}
