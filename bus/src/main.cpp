@@ -157,14 +157,14 @@ int main(int argc, char** argv)
         }
         std::error_code ignored;
         fs::current_path("/", ignored); // hold no directory busy
-    } else if (!log_file.empty() && !slotbus::bus::reopen_log(log_file, why)) {
+    } else if (!log_file.empty() && !slotbus::bus::reopen_log(log_file, false, why)) {
         std::cerr << "slotbusd: " << why << '\n';
         return 1;
     }
     if (!log_file.empty())
-        options.on_reload = [log_file] {
+        options.on_reload = [log_file, daemon] {
             std::string reopen_why;
-            if (!slotbus::bus::reopen_log(log_file, reopen_why))
+            if (!slotbus::bus::reopen_log(log_file, daemon, reopen_why))
                 log(reopen_why);
         };
 

@@ -125,14 +125,15 @@ bool write_pid_file(const std::filesystem::path& path, std::string& why)
     return !ec;
 }
 
-bool reopen_log(const std::filesystem::path& log_file, std::string& why)
+bool reopen_log(const std::filesystem::path& log_file, bool with_stdout, std::string& why)
 {
     const int fd = open_log(log_file);
     if (fd < 0) {
         why = "cannot reopen the log file " + log_file.string() + ": " + errno_text();
         return false;
     }
-    ::dup2(fd, STDOUT_FILENO);
+    if (with_stdout)
+        ::dup2(fd, STDOUT_FILENO);
     ::dup2(fd, STDERR_FILENO);
     ::close(fd);
     return true;

@@ -26,8 +26,9 @@ private:
 /// Writes `pid` to `path` atomically (a temporary file renamed over it).
 bool write_pid_file(const std::filesystem::path& path, std::string& why);
 
-/// Points stdout and stderr at the log file again (after logrotate moved it).
-bool reopen_log(const std::filesystem::path& log_file, std::string& why);
+/// Points stderr (the log) at the log file, again after logrotate moved it;
+/// stdout too for a daemon, whose stdout nobody reads.
+bool reopen_log(const std::filesystem::path& log_file, bool with_stdout, std::string& why);
 
 /// Tells systemd (Type=notify) about the service's state, when $NOTIFY_SOCKET
 /// is set: "READY=1", "RELOADING=1", "STOPPING=1", "STATUS=...".
