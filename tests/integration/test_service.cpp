@@ -58,8 +58,9 @@ BOOST_AUTO_TEST_CASE(daemon_returns_once_ready_with_pid_and_log_files)
     BOOST_TEST(fs::exists(socket));
 
     // The log file gets the host's lines and its plugins' output.
-    BOOST_TEST(test::eventually(
-        [&] { return text_of(run.path / "slotbusd.log").find("[quiet] created") != std::string::npos; }));
+    BOOST_TEST(test::eventually([&] {
+        return text_of(run.path / "slotbusd.log").find("[quiet] created") != std::string::npos;
+    }));
 
     // A second host on the same socket refuses, and says why.
     test::child second(SLOTBUSD_PATH, {"--daemon", "--socket", socket});
@@ -80,9 +81,8 @@ BOOST_AUTO_TEST_CASE(daemon_reports_a_failed_start)
 {
     test::temp_dir run;
     std::ofstream(run.path / "not-a-socket") << "a file";
-    test::child start(SLOTBUSD_PATH,
-                      {"--daemon", "--socket", (run.path / "not-a-socket").string(),
-                       "--pid-file", (run.path / "pid").string()});
+    test::child start(SLOTBUSD_PATH, {"--daemon", "--socket", (run.path / "not-a-socket").string(),
+                                      "--pid-file", (run.path / "pid").string()});
     BOOST_TEST(start.wait_exit(10s).value_or(-1) == 1);
     BOOST_TEST(start.stderr_text().find("cannot listen on") != std::string::npos);
     BOOST_TEST(!fs::exists(run.path / "pid"));
@@ -94,18 +94,19 @@ BOOST_AUTO_TEST_CASE(tells_systemd_when_it_is_ready_and_when_it_stops)
     test::temp_dir run;
     asio::io_context io;
     const auto notify_path = (run.path / "notify").string();
-    asio::local::datagram_protocol::socket notify(io,
-                                                  asio::local::datagram_protocol::endpoint(notify_path));
+    asio::local::datagram_protocol::socket notify(
+        io, asio::local::datagram_protocol::endpoint(notify_path));
     test::child host(SLOTBUSD_PATH, {"--socket", (run.path / "bus.sock").string()},
                      {"NOTIFY_SOCKET=" + notify_path});
     BOOST_REQUIRE(host.wait_for_line("ready on"));
     auto receive = [&] {
         std::string message;
         char buffer[256];
-        notify.async_receive(asio::buffer(buffer), [&](boost::system::error_code ec, std::size_t n) {
-            if (!ec)
-                message.assign(buffer, n);
-        });
+        notify.async_receive(asio::buffer(buffer),
+                             [&](boost::system::error_code ec, std::size_t n) {
+                                 if (!ec)
+                                     message.assign(buffer, n);
+                             });
         io.restart();
         io.run_for(5s);
         return message;
@@ -125,8 +126,9 @@ BOOST_AUTO_TEST_CASE(sighup_reopens_the_log_file_after_it_was_moved)
     BOOST_REQUIRE(host.wait_for_line("ready on"));
     fs::rename(log, run.path / "host.log.1"); // what logrotate does
     host.signal(SIGHUP);
-    BOOST_TEST(test::eventually(
-        [&] { return text_of(log).find("SIGHUP: no plugins directory to reload") != std::string::npos; }));
+    BOOST_TEST(test::eventually([&] {
+        return text_of(log).find("SIGHUP: no plugins directory to reload") != std::string::npos;
+    }));
     BOOST_TEST(host.stop() == 0);
     BOOST_TEST(text_of(log).find("slotbusd: stopped") != std::string::npos);
 }
