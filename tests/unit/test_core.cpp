@@ -497,3 +497,73 @@ BOOST_AUTO_TEST_CASE(rebinding_writers_and_heartbeats)
     c.feed(ping_frame{42});
     BOOST_TEST(c.last<pong_frame>().nonce == 42u);
 }
+
+BOOST_AUTO_TEST_CASE(a_plugin_token_names_the_connection_and_the_slots_it_creates)
+{
+    core host(limits());
+    host.add_plugin_token("t0ken", "journal");
+    client plugin(host, false);
+    plugin.feed(hello_frame{protocol_magic, 1, 1, 42, "slotbus-journal", "t0ken"});
+    BOOST_TEST(plugin.last<welcome_frame>().plugin == "journal");
+    BOOST_TEST(plugin.create("journal/inbox").error == 0u);
+
+    std::error_code ec;
+    const auto listing = host.slots("journal", ec);
+    BOOST_REQUIRE(!ec);
+    const auto& owner = listing.at("slots").as_array().at(0).at("owner");
+    BOOST_TEST(owner.at("plugin").as_string() == "journal");
+    BOOST_TEST(owner.at("client").as_string() == "slotbus-journal");
+    BOOST_TEST(owner.at("pid").to_number<int>() == 42);
+
+    // A revoked (or made-up) token is refused before anything else happens.
+    host.revoke_plugin_token("t0ken");
+    client late(host, false);
+    BOOST_TEST(
+        (late.feed(hello_frame{protocol_magic, 1, 1, 0, "x", "t0ken"}) == feed_result::close));
+    const auto refused = late.last<fatal_frame>();
+    BOOST_TEST(refused.error == 6u);
+    BOOST_TEST(refused.message.find("unknown plugin token") != std::string_view::npos);
+}
+
+BOOST_AUTO_TEST_CASE(admin_frames_go_to_the_handler_and_counters_count)
+{
+    core host(limits());
+    client asker(host);
+    // No handler: every command is unknown.
+    asker.feed(admin_frame{9, "stats", {}});
+    BOOST_TEST(asker.last<admin_result_frame>().error == 1u);
+
+    host.set_admin_handler([&](session_id, std::string_view command, std::string_view argument,
+                               std::error_code& ec) -> std::string {
+        if (command != "echo") {
+            ec = error::invalid_function;
+            return {};
+        }
+        return std::string(argument);
+    });
+    const std::string arg = R"({"x":1})";
+    asker.feed(
+        admin_frame{10, "echo", {{reinterpret_cast<const std::uint8_t*>(arg.data()), arg.size()}}});
+    const auto answer = asker.last<admin_result_frame>();
+    BOOST_TEST(answer.request_id == 10u);
+    BOOST_TEST(answer.error == 0u);
+    BOOST_TEST(std::string(answer.json.bytes.begin(), answer.json.bytes.end()) == arg);
+
+    client reader(host);
+    const auto slot = reader.create("c/slot").handle;
+    reader.feed(subscribe_frame{reader.next_request++, slot, "t/**"});
+    const auto to_slot = asker.open("c/slot").handle;
+    const auto to_topic = asker.open("t/x").handle;
+    asker.write(to_slot, "abc");
+    asker.write(to_topic, "de");
+    asker.write(asker.open("c/other-name").handle, "x"); // file_not_found at open: no handle
+    const auto stats = host.stats();
+    BOOST_TEST(stats.at("slot_count").to_number<int>() == 1);
+    BOOST_TEST(stats.at("writes").to_number<int>() == 3);
+    BOOST_TEST(stats.at("write_errors").to_number<int>() == 1);
+    BOOST_TEST(stats.at("deliveries").to_number<int>() == 2);
+    const auto& traffic = stats.at("slots").as_array().at(0);
+    BOOST_TEST(traffic.at("records_in").to_number<int>() == 2);
+    BOOST_TEST(traffic.at("bytes_in").to_number<int>() == 5);
+    BOOST_TEST(traffic.at("depth").to_number<int>() == 2);
+}
