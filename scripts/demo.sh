@@ -1,45 +1,72 @@
 #!/usr/bin/env bash
-# The README's main command: build, start slotbusd in the background on its
-# default socket, run the seeds' reader and writer against it, show the
-# records flowing, then stop what it started.
+# The README's main command: build, start slotbusd in the background with the
+# shipped plugins (journal, metrics), and show it working through the CLI
+# while the seeds' writer/reader and the orders publisher/subscriber run.
+# It uses a socket of its own, so a host you already run is left alone.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 bin="$build_dir"
+slotbus="$bin/bus/slotbus"
 
-log=$(mktemp -t slotbusd.XXXXXX.log)
-echo "==> starting slotbusd in the background (log: $log)"
-"$bin/bus/slotbusd" --verbose >"$log.out" 2>"$log" &
-started=$!
-for _ in $(seq 100); do
-    grep -q "ready on" "$log.out" 2>/dev/null && break
-    kill -0 "$started" 2>/dev/null || break
+run_dir=$(mktemp -d -t slotbus-demo.XXXXXX)
+export SLOTBUS_ADDRESS="$run_dir/bus.sock" # the CLI and the samples find the host here
+export XDG_STATE_HOME="$run_dir/state"     # where the journal plugin writes
+show() { # runs a command, shown as a user would type it
+    local shown=("$@")
+    shown[0]=$(basename "$1")
+    echo; echo "\$ ${shown[*]}"
+    "$@" 2>&1 | sed 's/^/    /'
+}
+
+echo "==> starting slotbusd in the background with the plugins in $bin/plugins.d"
+"$bin/bus/slotbusd" --daemon --socket "$SLOTBUS_ADDRESS" --plugins-dir "$bin/plugins.d"
+trap '"$slotbus" stop >/dev/null 2>&1 || true' EXIT
+for _ in $(seq 100); do # the plugins are up once their slots are
+    "$slotbus" ls slotbus/journal --json | grep -q journal && break
     sleep 0.05
 done
-if grep -q "already running" "$log"; then
-    echo "==> $(cat "$log")"
-    echo "==> using the host that is already running"
-    started=""
-else
-    cat "$log.out"
-fi
-cleanup() {
-    if [ -n "$started" ]; then
-        echo "==> stopping the host (pid $started)"
-        kill -TERM "$started" 2>/dev/null || true
-        wait "$started" 2>/dev/null || true
-    fi
-}
-trap cleanup EXIT
+show "$slotbus" plugins
+show "$slotbus" ls
 
-echo "==> seeds_reader creates \\\\.\\mailslot\\sample_mailslot and waits"
+echo
+echo "\$ slotbus tail 'events/**' --count 4 &     # prints what the samples publish"
+"$slotbus" tail 'events/**' --count 4 2>/dev/null | sed 's/^/    tail | /' &
+tail_pid=$!
+for _ in $(seq 100); do
+    "$slotbus" ls slotbus/cli --json | grep -q tail && break
+    sleep 0.05
+done
+
+echo
+echo "==> the orders pair: a subscriber by C++ type, a coroutine publisher"
+"$bin/samples/orders/orders_subscriber" --count 3 | sed 's/^/    subscriber | /' &
+subscriber=$!
+for _ in $(seq 100); do
+    "$slotbus" ls --json | grep -q 'events\\\\orders\\\\\*\*' && break
+    sleep 0.05
+done
+"$bin/samples/orders/orders_publisher" --count 3 | sed 's/^/    publisher  | /'
+wait "$subscriber"
+
+echo
+echo "==> the seeds' reader and writer (the Windows mailslot documents' programs)"
 "$bin/samples/seeds/seeds_reader" --count 3 | sed 's/^/    reader | /' &
 reader=$!
-sleep 0.3
-echo "==> seeds_writer writes two records, pauses, writes a third"
-"$bin/samples/seeds/seeds_writer" --pause-ms 1000 | sed 's/^/    writer | /'
+for _ in $(seq 100); do
+    "$slotbus" ls sample_mailslot --json | grep -q sample_mailslot && break
+    sleep 0.05
+done
+"$bin/samples/seeds/seeds_writer" --pause-ms 300 | sed 's/^/    writer | /'
 wait "$reader"
-echo "==> host log:"
-sed 's/^/    /' "$log" 2>/dev/null || true
-if [ -n "$started" ]; then
-    echo "==> done; the host stops now. To keep one running: $bin/bus/slotbusd &  (stop it with: kill %1)"
-fi
+
+show "$slotbus" send events/demo '{"hello": "from the CLI"}' --type demo.greeting
+wait "$tail_pid" || true
+show "$slotbus" stats
+show "$slotbus" tail 'slotbus/metrics/**' --count 1
+echo
+echo "==> the journal plugin kept every event on events/**:"
+sed 's/^/    /' "$XDG_STATE_HOME/slotbus/journal/journal.jsonl"
+show "$slotbus" stop
+echo
+echo "==> the host's log ($run_dir/slotbusd.log):"
+sed 's/^/    /' "$run_dir/slotbusd.log"
