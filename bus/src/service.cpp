@@ -1,5 +1,6 @@
 #include "service.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -75,7 +76,14 @@ bool daemon_handoff::daemonize(const std::filesystem::path& log_file, std::strin
         std::_Exit(1);
     if (second > 0)
         std::_Exit(0);
+    // Whatever the starter left open without O_CLOEXEC (its end of a pipe on
+    // our stdout, say) must not live on in the daemon: it would keep that
+    // pipe open, and whoever waits for its end, waiting.
     report_fd_ = report[1];
+    ::close_range(3, static_cast<unsigned>(std::min(report_fd_, log_fd)) - 1, 0);
+    ::close_range(static_cast<unsigned>(std::max(report_fd_, log_fd)) + 1, ~0u, 0);
+    for (int fd = std::min(report_fd_, log_fd) + 1; fd < std::max(report_fd_, log_fd); ++fd)
+        ::close(fd);
     const int null_fd = ::open("/dev/null", O_RDONLY);
     ::dup2(null_fd, STDIN_FILENO);
     ::dup2(log_fd, STDOUT_FILENO);

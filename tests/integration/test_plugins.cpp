@@ -319,3 +319,21 @@ BOOST_AUTO_TEST_CASE(a_plugin_publishes_under_the_name_its_token_gives_it)
     BOOST_TEST(e.source == "/plugins/hoststats");
     BOOST_TEST(e.type == "slotbus.host.stats");
 }
+
+BOOST_AUTO_TEST_CASE(a_plugin_inherits_no_descriptor_of_the_host)
+{
+    test::temp_dir plugins;
+    // ls lists its own descriptors: 0-2, and 3 for the directory it reads.
+    test::write_manifest(plugins.path, "fds",
+                         R"({"name": "fds", "executable": "/bin/ls", "args": ["/proc/self/fd"],
+                             "restart": "never"})");
+    test::host h({"--plugins-dir", plugins.path.string()});
+    BOOST_REQUIRE(test::eventually([&] { return h.log().find("fds: pid ") != std::string::npos; }));
+    const auto log = h.log();
+    BOOST_TEST(log.find("[fds] 3") != std::string::npos); // it did list them
+    for (int fd = 4; fd < 64; ++fd)
+        BOOST_TEST_CONTEXT("fd " << fd)
+        {
+            BOOST_TEST(log.find("[fds] " + std::to_string(fd) + "\n") == std::string::npos);
+        }
+}
