@@ -540,8 +540,12 @@ feed_result core::on_admin(session& s, byte_span body)
         ec = error::invalid_function;
     else
         json = admin_handler_(s.id, m.command, argument, ec);
-    if (ec)
+    if (!ec && json.size() + 16 > limits_.max_frame_size()) {
+        json = R"({"error":"the answer is larger than a frame; ask about a narrower path"})";
+        ec = error::message_exceeds_max_size;
+    } else if (ec) {
         json = R"({"error":")" + ec.message() + R"("})";
+    }
     s.acks.flush_to(s.out);
     send(s,
          admin_result_frame{m.request_id,

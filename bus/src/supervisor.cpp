@@ -124,6 +124,12 @@ void supervisor::reload()
         return;
     std::vector<manifest_error> errors;
     auto manifests = load_manifests(options_.plugins_dir, errors);
+    if (!errors.empty() && errors.front().file == options_.plugins_dir) {
+        // The directory itself is unreadable: change nothing rather than stop everything.
+        log("plugins directory ", options_.plugins_dir.string(), ": ", errors.front().what,
+            "; the plugins stay as they are");
+        return;
+    }
     std::set<std::filesystem::path> broken_files;
     for (const auto& e : errors) {
         broken_files.insert(e.file);

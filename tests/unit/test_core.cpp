@@ -567,3 +567,18 @@ BOOST_AUTO_TEST_CASE(admin_frames_go_to_the_handler_and_counters_count)
     BOOST_TEST(traffic.at("bytes_in").to_number<int>() == 5);
     BOOST_TEST(traffic.at("depth").to_number<int>() == 2);
 }
+
+BOOST_AUTO_TEST_CASE(an_admin_answer_larger_than_a_frame_is_refused_not_sent)
+{
+    auto small = limits();
+    small.max_record_size = 1000;
+    core host(small);
+    host.set_admin_handler([](session_id, std::string_view, std::string_view, std::error_code&) {
+        return std::string(5000, ' ');
+    });
+    client asker(host);
+    asker.feed(admin_frame{1, "slots", {}});
+    const auto answer = asker.last<admin_result_frame>();
+    BOOST_TEST(answer.error == 4336u);
+    BOOST_TEST(answer.json.bytes.size() < 1000u);
+}
