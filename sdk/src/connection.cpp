@@ -202,8 +202,11 @@ void connection_impl::close()
     };
     if (own_) {
         // Nobody else runs the owned context: close here, then let every
-        // aborted operation finish so no handler keeps this object alive.
+        // aborted operation finish so no handler keeps this object alive —
+        // unless this is a handler, whose run() finishes them itself.
         stop(*this);
+        if (own_->get_executor().running_in_this_thread())
+            return;
         own_->restart();
         own_->run();
         return;

@@ -3,10 +3,17 @@
 // host is its own process.
 //
 //   slotbus-bench [--count N] [--sizes 16,128,1024,65536] [--rounds N] [--json]
+//                 [--plot PREFIX]
 //
-// Scenarios (first cut): one writer to one reader, and ping-pong round trips.
-// Baselines: raw one hop (writer -> reader) and raw two hops (writer -> a
-// byte relay -> reader), batched in 32 KiB writes like the slotbus client.
+// Scenarios: 1 writer -> 1 reader; 1 -> 4 subscribers (fan-out through a
+// topic); 4 writers -> 1 reader; typed envelopes 1 -> 1; ping-pong round
+// trips. Baselines: raw one hop (writer -> reader) and raw two hops (writer ->
+// a byte relay -> reader), batched in 32 KiB writes.
+//
+// Timing: every process of a run gets ready (connected, slots created), then
+// one start signal releases the writers; a rate is the records delivered over
+// the time from that signal to the last record read (steady_clock is
+// CLOCK_MONOTONIC, one clock for every process).
 #include <slotbus/slotbus.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -15,6 +22,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -25,6 +33,7 @@
 #include <functional>
 #include <future>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <sys/socket.h>
@@ -47,8 +56,14 @@ pid_t spawn(const std::function<int()>& f)
 {
     std::fflush(nullptr);
     const pid_t pid = ::fork();
-    if (pid == 0)
-        ::_exit(f());
+    if (pid == 0) {
+        try {
+            ::_exit(f());
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "slotbus-bench: a child process failed: %s\n", e.what());
+            ::_exit(9);
+        }
+    }
     return pid;
 }
 
@@ -96,17 +111,47 @@ struct report_pipe {
     }
 };
 
-std::string nanos_line(std::uint64_t count, clock_type::duration d)
+// The start signal: writers wait on it once they are ready; the parent gives
+// it, once, to all of them, and counts time from that moment.
+struct start_gate {
+    int fds[2];
+    start_gate() { (void)::pipe(fds); }
+    void wait() const
+    {
+        char c;
+        (void)::read(fds[0], &c, 1);
+    }
+    clock_type::time_point open(std::size_t writers) const
+    {
+        const auto t0 = clock_type::now();
+        const std::string go(writers, 'g');
+        write_all(fds[1], go.data(), go.size());
+        return t0;
+    }
+};
+
+std::int64_t now_ns()
 {
-    return std::to_string(count) + " " +
-           std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()) + "\n";
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               clock_type::now().time_since_epoch())
+        .count();
+}
+
+// A reader's report: records seen, and when (steady_clock ns) it read the last.
+std::string seen_line(std::uint64_t seen, std::int64_t last_ns)
+{
+    return std::to_string(seen) + " " + std::to_string(last_ns) + "\n";
 }
 
 // ---- raw baselines -----------------------------------------------------------------------------
 
-// Writes `count` records of `size` bytes as u32-length frames, in 32 KiB batches.
-int raw_writer(int fd, std::size_t count, std::size_t size)
+// Writes `count` records of `size` bytes as u32-length frames, in 32 KiB
+// batches, from the start signal on.
+int raw_writer(int fd, std::size_t count, std::size_t size, const report_pipe& ready,
+               const start_gate& gate)
 {
+    ready.send("ready\n");
+    gate.wait();
     std::vector<char> batch;
     batch.reserve(batch_bytes + size + 4);
     const std::string record(size, 'r');
@@ -125,19 +170,15 @@ int raw_writer(int fd, std::size_t count, std::size_t size)
     return 0;
 }
 
-// Reads frames until `count` records arrived; reports count and the time
-// from the first byte to the last record.
+// Reads frames until `count` records arrived; reports when the last did.
 int raw_reader(int fd, std::size_t count, const report_pipe& report)
 {
     std::vector<char> buffer(4 * batch_bytes + 70000);
     std::size_t have = 0, seen = 0;
-    clock_type::time_point first{};
     while (seen < count) {
         const auto n = ::read(fd, buffer.data() + have, buffer.size() - have);
         if (n <= 0)
             return 4;
-        if (first == clock_type::time_point{})
-            first = clock_type::now();
         have += static_cast<std::size_t>(n);
         std::size_t at = 0;
         while (have - at >= 4) {
@@ -151,7 +192,7 @@ int raw_reader(int fd, std::size_t count, const report_pipe& report)
         std::memmove(buffer.data(), buffer.data() + at, have - at);
         have -= at;
     }
-    report.send(nanos_line(seen, clock_type::now() - first));
+    report.send(seen_line(seen, now_ns()));
     return 0;
 }
 
@@ -198,22 +239,38 @@ std::vector<double> numbers_of(const std::string& line)
 struct rate {
     double records_per_s = 0;
     double mb_per_s = 0;
+    std::uint64_t delivered = 0;
+    std::uint64_t lost = 0; ///< expected minus delivered
 };
 
-rate rate_of(const std::string& line, std::size_t size)
+// Every reader's report line: the records they saw in all, over the time from
+// the start signal to the last record any of them read.
+rate rate_of(const std::vector<std::string>& lines, clock_type::time_point t0,
+             std::uint64_t expected, std::size_t size)
 {
-    std::istringstream in(line);
-    double count = 0, ns = 1;
-    in >> count >> ns;
     rate r;
-    r.records_per_s = count * 1e9 / std::max(ns, 1.0);
+    std::int64_t last = 0;
+    for (const auto& line : lines) {
+        std::istringstream in(line);
+        std::uint64_t seen = 0;
+        std::int64_t at = 0;
+        in >> seen >> at;
+        r.delivered += seen;
+        last = std::max(last, at);
+    }
+    const auto start =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(t0.time_since_epoch()).count();
+    r.records_per_s = static_cast<double>(r.delivered) * 1e9 /
+                      static_cast<double>(std::max<std::int64_t>(last - start, 1));
     r.mb_per_s = r.records_per_s * static_cast<double>(size) / 1e6;
+    r.lost = expected > r.delivered ? expected - r.delivered : 0;
     return r;
 }
 
 rate raw_one_to_one(std::size_t count, std::size_t size, bool through_relay)
 {
-    report_pipe report;
+    report_pipe report, ready;
+    start_gate gate;
     int ab[2], bc[2];
     ::socketpair(AF_UNIX, SOCK_STREAM, 0, ab);
     ::socketpair(AF_UNIX, SOCK_STREAM, 0, bc);
@@ -222,14 +279,16 @@ rate raw_one_to_one(std::size_t count, std::size_t size, bool through_relay)
     pid_t relayer = 0;
     if (through_relay)
         relayer = spawn([&] { return relay(ab[1], bc[0]); });
-    const pid_t writer = spawn([&] { return raw_writer(ab[0], count, size); });
+    const pid_t writer = spawn([&] { return raw_writer(ab[0], count, size, ready, gate); });
     for (int fd : {ab[0], ab[1], bc[0], bc[1]})
         ::close(fd);
+    (void)ready.receive();
+    const auto t0 = gate.open(1);
     const auto line = report.receive();
     reap(writer);
     reap(reader);
     stop(relayer);
-    return rate_of(line, size);
+    return rate_of({line}, t0, count, size);
 }
 
 // Ping-pong: one record out and back, `rounds` times; latencies in ns.
@@ -348,78 +407,143 @@ struct host_process {
     }
 };
 
-// The slotbus writer: pipelined async writes, at most `window` unacknowledged.
-int slotbus_writer(const std::string& socket, const std::string& name, std::size_t count,
-                   std::size_t size)
+// The typed scenario's event: a described struct of five fields.
+struct tick {
+    static constexpr std::string_view event_type = "bench.tick";
+    std::uint64_t seq = 0;
+    std::string symbol;
+    double price = 0;
+    std::int64_t quantity = 0;
+    bool buy = false;
+};
+BOOST_DESCRIBE_STRUCT(tick, (), (seq, symbol, price, quantity, buy))
+
+// One slotbus throughput scenario: who writes where, who reads.
+struct bus_scenario {
+    const char* name;
+    std::size_t writers = 1;
+    std::size_t readers = 1;
+    bool fan_out = false; ///< readers subscribe to a topic instead of owning the name
+    bool typed = false;   ///< publish `tick`s, receive them converted by a subscriber
+};
+
+// A writer: connects, opens, says it is ready, waits for the start signal,
+// then writes `count` records pipelined (at most `window` unacknowledged).
+int slotbus_writer(const std::string& socket, const bus_scenario& s, std::size_t count,
+                   std::size_t size, const report_pipe& ready, const start_gate& gate)
 {
-    asio::io_context io;
-    slotbus::connection bus(io.get_executor(), {"bench-writer", 256});
+    // A connection on its own context: the setup is synchronous, the writes
+    // are async and run by bus.run().
+    slotbus::connection bus({"bench-writer", 256, ""});
+    const std::string target = s.typed     ? "bench/typed/ticks"
+                               : s.fan_out ? "bench/fan/out"
+                                           : "bench/inbox";
     const std::string record(size, 'w');
+    std::optional<slotbus::publisher> pub;
+    slotbus::client_slot slot;
     std::size_t sent = 0, acked = 0;
     int status = 0;
-    slotbus::client_slot slot;
     std::function<void()> pump = [&] {
         constexpr std::size_t window = 4096;
+        auto on_ack = [&](boost::system::error_code ec, std::uint32_t) {
+            if (ec)
+                status = 5;
+            if (++acked == count)
+                bus.stop(); // run() returns; the destructor closes
+            else if (sent - acked < window / 2)
+                pump();
+        };
         while (sent < count && sent - acked < window) {
             ++sent;
-            slot.async_write(asio::buffer(record),
-                             [&](boost::system::error_code ec, std::uint32_t) {
-                                 if (ec)
-                                     status = 5;
-                                 if (++acked == count)
-                                     bus.close();
-                                 else
-                                     pump();
-                             });
+            if (pub)
+                pub->async_publish(target, tick{sent, "SLTB", 101.25, 7, true}, on_ack);
+            else
+                slot.async_write(asio::buffer(record), on_ack);
         }
     };
-    bus.async_connect(socket, [&](boost::system::error_code ec) {
-        if (ec)
-            return void(status = 6);
-        slotbus::client_slot::async_open(bus, name,
-                                         [&](boost::system::error_code e, slotbus::client_slot s) {
-                                             if (e)
-                                                 return void(status = 7);
-                                             slot = std::move(s);
-                                             pump();
-                                         });
-    });
-    io.run();
+    bus.connect(socket);
+    if (s.typed)
+        pub.emplace(bus, "bench");
+    else
+        slot = slotbus::client_slot::open(bus, target);
+    if (pub) // its first publish opens the topic: do it before the clock starts
+        pub->publish(target, tick{0, "SLTB", 0, 0, false});
+    ready.send("ready\n");
+    gate.wait();
+    pump();
+    bus.run();
     return status;
 }
 
-// The slotbus reader: an async read loop; reports like raw_reader.
-int slotbus_reader(const std::string& socket, const std::string& name, std::size_t count,
-                   const report_pipe& report, const report_pipe& ready)
+// A reader: its slot (or a subscriber's inbox) exists before it says ready;
+// it reports how many records it saw and when the last came. It gives up
+// after `idle` without a record, so a lost record shows as loss, not a hang.
+int slotbus_reader(const std::string& socket, const bus_scenario& s, std::size_t index,
+                   std::size_t expected, const report_pipe& report, const report_pipe& ready)
 {
     asio::io_context io;
-    slotbus::connection bus(io.get_executor(), {"bench-reader", 256});
+    slotbus::connection bus(io.get_executor(), {"bench-reader", 256, ""});
     std::thread runner([&] { io.run(); });
     auto work = asio::make_work_guard(io);
     bus.connect(socket);
-    auto slot = slotbus::server_slot::create(bus, name);
-    std::size_t seen = 0;
-    clock_type::time_point first{};
+    std::atomic<std::size_t> seen{0};
+    std::atomic<std::int64_t> last{0};
     std::promise<void> done;
+    std::atomic<bool> finished{false};
+    auto finish = [&] {
+        if (!finished.exchange(true))
+            done.set_value();
+    };
+    std::optional<slotbus::server_slot> slot;
+    std::optional<slotbus::subscriber> sub;
+    slotbus::subscription topic;
     std::function<void()> next = [&] {
-        slot.async_read_batch(
+        slot->async_read_batch(
             1024, [&](boost::system::error_code ec, std::vector<slotbus::received_record> records) {
                 if (ec)
-                    return done.set_value();
-                if (seen == 0)
-                    first = clock_type::now();
-                seen += records.size();
-                if (seen >= count)
-                    return done.set_value();
+                    return finish();
+                last = now_ns();
+                if ((seen += records.size()) >= expected)
+                    return finish();
                 next();
             });
     };
-    asio::post(io, next);
+    if (s.typed) {
+        sub.emplace(bus, "bench/typed/inbox");
+        topic = sub->on<tick>("bench/typed/**", [&](const tick& t) {
+            if (t.seq == 0)
+                return; // the writer's warm-up
+            last = now_ns();
+            if (++seen >= expected)
+                finish();
+        });
+        asio::post(io, [&] { sub->async_run([&](boost::system::error_code) { finish(); }); });
+    } else {
+        slot.emplace(slotbus::server_slot::create(
+            bus, s.fan_out ? "bench/sub/" + std::to_string(index) : "bench/inbox"));
+        if (s.fan_out)
+            topic = slot->subscribe("bench/fan/**");
+        asio::post(io, next);
+    }
     ready.send("ready\n");
-    done.get_future().wait();
-    report.send(nanos_line(seen, clock_type::now() - first));
+    auto future = done.get_future();
+    std::size_t progress = 0;
+    auto quiet_since = clock_type::now();
+    while (future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+        if (seen != progress) {
+            progress = seen;
+            quiet_since = clock_type::now();
+        } else if (clock_type::now() - quiet_since > std::chrono::seconds(5)) {
+            break; // nothing for 5 s: what did not come is lost
+        }
+    }
+    report.send(seen_line(seen, last));
     work.reset();
-    asio::post(io, [&] { bus.close(); });
+    asio::post(io, [&] {
+        if (sub)
+            sub->stop();
+        bus.close();
+    });
     runner.join();
     return 0;
 }
@@ -430,22 +554,41 @@ struct slotbus_result {
     long host_cpu_ms = 0;
 };
 
-slotbus_result slotbus_one_to_one(std::size_t count, std::size_t size)
+slotbus_result slotbus_throughput(const bus_scenario& s, std::size_t count, std::size_t size)
 {
     host_process host;
     report_pipe report, ready;
-    const pid_t reader =
-        spawn([&] { return slotbus_reader(host.socket, "bench/inbox", count, report, ready); });
-    (void)ready.receive(); // the slot exists
-    const pid_t writer =
-        spawn([&] { return slotbus_writer(host.socket, "bench/inbox", count, size); });
-    const auto line = report.receive();
-    reap(writer);
-    reap(reader);
+    start_gate gate;
+    std::vector<pid_t> pids;
+    for (std::size_t i = 0; i < s.readers; ++i)
+        pids.push_back(
+            spawn([&] { return slotbus_reader(host.socket, s, i, count, report, ready); }));
+    for (std::size_t i = 0; i < s.readers; ++i)
+        (void)ready.receive(); // every slot and subscription exists
+    const std::size_t per_writer = count / s.writers;
+    for (std::size_t i = 0; i < s.writers; ++i)
+        pids.push_back(
+            spawn([&] { return slotbus_writer(host.socket, s, per_writer, size, ready, gate); }));
+    for (std::size_t i = 0; i < s.writers; ++i)
+        (void)ready.receive();
+    const auto t0 = gate.open(s.writers);
+    std::vector<std::string> lines;
+    for (std::size_t i = 0; i < s.readers; ++i)
+        lines.push_back(report.receive());
+    for (auto pid : pids)
+        reap(pid);
     slotbus_result out;
-    out.r = rate_of(line, size);
+    out.r = rate_of(lines, t0, per_writer * s.writers * s.readers, size);
     std::tie(out.host_kib, out.host_cpu_ms) = host.usage();
     return out;
+}
+
+/// The size of one `tick` envelope as the typed scenario publishes it.
+std::size_t tick_envelope_size()
+{
+    return slotbus::serialize(slotbus::make_envelope("/plugins/bench", "bench\\typed\\ticks",
+                                                     tick{123456, "SLTB", 101.25, 7, true}))
+        .size();
 }
 
 std::vector<double> slotbus_round_trips(std::size_t rounds, std::size_t size)
@@ -511,11 +654,68 @@ std::vector<std::size_t> parse_sizes(const std::string& text)
 
 } // namespace
 
+// Writes PREFIX.dat and PREFIX.gp and runs gnuplot on them: throughput
+// against record size, and the round-trip percentiles, as PREFIX.png.
+void plot(const std::string& prefix, const boost::json::array& results)
+{
+    std::ofstream dat(prefix + ".dat");
+    for (const char* scenario : {"raw-1hop", "raw-2hop", "1->1", "1->4", "4->1"}) {
+        dat << "# " << scenario << "\n";
+        for (const auto& v : results) {
+            const auto& r = v.as_object();
+            if (r.at("scenario").as_string() == scenario)
+                dat << r.at("size").to_number<double>() << ' '
+                    << r.at("records_per_s").to_number<double>() << '\n';
+        }
+        dat << "\n\n";
+    }
+    std::ofstream latency(prefix + "-latency.dat");
+    for (const auto& v : results) {
+        const auto& r = v.as_object();
+        if (r.contains("p50_us"))
+            latency << '"' << r.at("scenario").as_string().c_str() << "\" "
+                    << r.at("p50_us").to_number<double>() << ' '
+                    << r.at("p99_us").to_number<double>() << ' '
+                    << r.at("p999_us").to_number<double>() << '\n';
+    }
+    std::ofstream gp(prefix + ".gp");
+    gp << "set terminal pngcairo size 1200,450 font ',10'\n"
+       << "set output '" << prefix << ".png'\n"
+       << "set multiplot layout 1,2\n"
+       << "set title 'throughput (records/s, one run, 2 cores)'\n"
+       << "set logscale xy\nset xlabel 'record size (bytes)'\nset ylabel 'records/s'\n"
+       << "set key bottom left\nset grid\n"
+       << "plot for [i=0:4] '" << prefix << ".dat' index i using 1:2 with linespoints "
+       << "title columnheader(1)\n"
+       << "unset logscale\nset logscale y\nset title 'round trip, 128 B (us)'\n"
+       << "set xlabel ''\nset ylabel 'us'\nset style data histograms\n"
+       << "set style fill solid 0.8\nset key top left\n"
+       << "plot '" << prefix << "-latency.dat' using 2:xtic(1) title 'p50', '' using 3 title "
+       << "'p99', '' using 4 title 'p99.9'\n"
+       << "unset multiplot\n";
+    gp.close();
+    // columnheader wants the name on the block's first line
+    dat.close();
+    std::ifstream in(prefix + ".dat");
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string fixed = text.str();
+    for (std::size_t at = 0; (at = fixed.find("# ", at)) != std::string::npos;)
+        fixed.replace(at, 2, "");
+    std::ofstream(prefix + ".dat") << fixed;
+    const std::string command = "gnuplot '" + prefix + ".gp'";
+    if (std::system(command.c_str()) != 0)
+        std::cerr << "slotbus-bench: gnuplot failed or is missing (apt-get install gnuplot-nox); "
+                     "the data is in "
+                  << prefix << ".dat\n";
+}
+
 int main(int argc, char** argv)
 {
     std::size_t count = 1'000'000, rounds = 20'000;
     std::vector<std::size_t> sizes{16, 128, 1024, 65536};
     bool json = false;
+    std::string plot_prefix;
     for (int i = 1; i < argc; ++i) {
         const std::string_view flag = argv[i];
         if (flag == "--count" && i + 1 < argc)
@@ -524,11 +724,13 @@ int main(int argc, char** argv)
             rounds = std::stoul(argv[++i]);
         else if (flag == "--sizes" && i + 1 < argc)
             sizes = parse_sizes(argv[++i]);
+        else if (flag == "--plot" && i + 1 < argc)
+            plot_prefix = argv[++i];
         else if (flag == "--json")
             json = true;
         else {
-            std::cerr
-                << "usage: slotbus-bench [--count N] [--rounds N] [--sizes 16,128,...] [--json]\n";
+            std::cerr << "usage: slotbus-bench [--count N] [--rounds N] [--sizes 16,128,...] "
+                         "[--json] [--plot PREFIX]\n";
             return 2;
         }
     }
@@ -536,33 +738,50 @@ int main(int argc, char** argv)
 
     boost::json::array results;
     if (!json)
-        std::printf("%-10s %8s %14s %10s %10s %12s %12s\n", "scenario", "size", "records/s", "MB/s",
-                    "vs raw 2h", "host KiB", "host CPU ms");
+        std::printf("%-10s %8s %14s %10s %10s %6s %10s %10s\n", "scenario", "size", "records/s",
+                    "MB/s", "vs raw 2h", "lost", "host KiB", "host ms");
+    double raw_two_at_128 = 0;
+    auto row = [&](const char* name, std::size_t size, std::size_t n, const rate& r, double raw_two,
+                   long kib, long cpu) {
+        const double ratio = raw_two > 0 ? r.records_per_s / raw_two : 0;
+        if (!json)
+            std::printf("%-10s %8zu %14.0f %10.1f %9.1f%% %6llu %10ld %10ld\n", name, size,
+                        r.records_per_s, r.mb_per_s, 100 * ratio,
+                        static_cast<unsigned long long>(r.lost), kib, cpu);
+        results.push_back({{"scenario", name},
+                           {"size", size},
+                           {"records_per_s", r.records_per_s},
+                           {"mb_per_s", r.mb_per_s},
+                           {"ratio_to_raw_two_hops", ratio},
+                           {"host_peak_kib", kib},
+                           {"host_cpu_ms", cpu},
+                           {"records", n},
+                           {"delivered", r.delivered},
+                           {"lost", r.lost}});
+    };
+    const bus_scenario one_to_one{"1->1"}, fan_out{"1->4", 1, 4, true}, fan_in{"4->1", 4, 1, false};
     for (const auto size : sizes) {
         // Big records: fewer of them, so every size takes about as long.
         const std::size_t n =
-            std::max<std::size_t>(1000, count * 128 / std::max<std::size_t>(size, 128));
+            std::max<std::size_t>(1000, count * 128 / std::max<std::size_t>(size, 128)) / 4 * 4;
         const auto one = raw_one_to_one(n, size, false);
         const auto two = raw_one_to_one(n, size, true);
-        const auto bus = slotbus_one_to_one(n, size);
-        auto row = [&](const char* name, const rate& r, long kib, long cpu) {
-            const double ratio = r.records_per_s / std::max(two.records_per_s, 1.0);
-            if (!json)
-                std::printf("%-10s %8zu %14.0f %10.1f %9.1f%% %12ld %12ld\n", name, size,
-                            r.records_per_s, r.mb_per_s, 100 * ratio, kib, cpu);
-            results.push_back({{"scenario", name},
-                               {"size", size},
-                               {"records_per_s", r.records_per_s},
-                               {"mb_per_s", r.mb_per_s},
-                               {"ratio_to_raw_two_hops", ratio},
-                               {"host_peak_kib", kib},
-                               {"host_cpu_ms", cpu},
-                               {"records", n},
-                               {"lost", 0}});
-        };
-        row("raw-1hop", one, 0, 0);
-        row("raw-2hop", two, 0, 0);
-        row("1->1", bus.r, bus.host_kib, bus.host_cpu_ms);
+        if (size == 128)
+            raw_two_at_128 = two.records_per_s;
+        row("raw-1hop", size, n, one, two.records_per_s, 0, 0);
+        row("raw-2hop", size, n, two, two.records_per_s, 0, 0);
+        for (const auto* s : {&one_to_one, &fan_out, &fan_in}) {
+            const auto bus = slotbus_throughput(*s, n, size);
+            row(s->name, size, n, bus.r, two.records_per_s, bus.host_kib, bus.host_cpu_ms);
+        }
+    }
+    {
+        // Typed: the figure that counts is envelopes/s (the target is absolute).
+        const std::size_t n = std::max<std::size_t>(1000, count / 4);
+        const auto typed =
+            slotbus_throughput({"typed", 1, 1, false, true}, n, tick_envelope_size());
+        row("typed 1->1", tick_envelope_size(), n, typed.r, raw_two_at_128, typed.host_kib,
+            typed.host_cpu_ms);
     }
     const std::size_t rt_size = 128;
     const auto raw_rt = raw_round_trips(rounds, rt_size, true);
@@ -584,5 +803,7 @@ int main(int argc, char** argv)
     }
     if (json)
         std::cout << boost::json::serialize(results) << '\n';
+    if (!plot_prefix.empty())
+        plot(plot_prefix, results);
     return 0;
 }

@@ -164,3 +164,24 @@ BOOST_AUTO_TEST_CASE(a_host_that_stops_answering_is_left_and_rejoined)
     BOOST_TEST(record == "hello again");
     p.bus.close();
 }
+
+BOOST_AUTO_TEST_CASE(a_connection_closed_from_its_own_handler_returns_from_run)
+{
+    test::host h;
+    slotbus::connection reader_bus, writer_bus;
+    reader_bus.connect(h.socket());
+    writer_bus.connect(h.socket());
+    auto inbox = slotbus::server_slot::create(reader_bus, "close/inbox");
+    auto slot = slotbus::client_slot::open(writer_bus, "close/inbox");
+    bool closed = false;
+    slot.async_write(boost::asio::buffer(std::string("last")),
+                     [&](boost::system::error_code ec, std::uint32_t) {
+                         BOOST_TEST(!ec);
+                         writer_bus.close(); // inside run(): must not run the context itself
+                         closed = true;
+                     });
+    auto done = std::async(std::launch::async, [&] { writer_bus.run(); });
+    BOOST_REQUIRE(done.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+    BOOST_TEST(closed);
+    BOOST_TEST(inbox.read() == "last");
+}
