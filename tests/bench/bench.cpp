@@ -654,55 +654,48 @@ std::vector<std::size_t> parse_sizes(const std::string& text)
 
 } // namespace
 
-// Writes PREFIX.dat and PREFIX.gp and runs gnuplot on them: throughput
-// against record size, and the round-trip percentiles, as PREFIX.png.
+// Writes PREFIX.dat, PREFIX-latency.dat and PREFIX.gp and runs gnuplot on
+// them: throughput against record size, and the round-trip percentiles, in
+// PREFIX.png.
 void plot(const std::string& prefix, const boost::json::array& results)
 {
-    std::ofstream dat(prefix + ".dat");
-    for (const char* scenario : {"raw-1hop", "raw-2hop", "1->1", "1->4", "4->1"}) {
-        dat << "# " << scenario << "\n";
+    {
+        std::ofstream dat(prefix + ".dat"); // one block per scenario, its name first
+        for (const char* scenario : {"raw-1hop", "raw-2hop", "1->1", "1->4", "4->1"}) {
+            dat << '"' << scenario << "\"\n";
+            for (const auto& v : results) {
+                const auto& r = v.as_object();
+                if (r.at("scenario").as_string() == scenario)
+                    dat << r.at("size").to_number<double>() << ' '
+                        << r.at("records_per_s").to_number<double>() << '\n';
+            }
+            dat << "\n\n";
+        }
+        std::ofstream latency(prefix + "-latency.dat");
         for (const auto& v : results) {
             const auto& r = v.as_object();
-            if (r.at("scenario").as_string() == scenario)
-                dat << r.at("size").to_number<double>() << ' '
-                    << r.at("records_per_s").to_number<double>() << '\n';
+            if (r.contains("p50_us"))
+                latency << '"' << r.at("scenario").as_string().c_str() << "\" "
+                        << r.at("p50_us").to_number<double>() << ' '
+                        << r.at("p99_us").to_number<double>() << ' '
+                        << r.at("p999_us").to_number<double>() << '\n';
         }
-        dat << "\n\n";
+        std::ofstream gp(prefix + ".gp");
+        gp << "set terminal pngcairo size 1200,450 font ',10'\n"
+           << "set output '" << prefix << ".png'\n"
+           << "set multiplot layout 1,2\n"
+           << "set title 'throughput (records/s; one run, 2 cores)'\n"
+           << "set logscale xy\nset xlabel 'record size (bytes)'\nset ylabel 'records/s'\n"
+           << "set key bottom left\nset grid\n"
+           << "plot for [i=0:4] '" << prefix
+           << ".dat' index i using 1:2 with linespoints title columnheader(1)\n"
+           << "unset logscale\nset title 'round trip, 128 B (us)'\nset xlabel ''\n"
+           << "set ylabel 'us'\nset xrange [-0.5:1.5]\nset yrange [0:*]\nset key top left\n"
+           << "plot '" << prefix << "-latency.dat' using 0:2:xtic(1) with linespoints title "
+           << "'p50', '' using 0:3 with linespoints title 'p99', '' using 0:4 with linespoints "
+           << "title 'p99.9'\n"
+           << "unset multiplot\n";
     }
-    std::ofstream latency(prefix + "-latency.dat");
-    for (const auto& v : results) {
-        const auto& r = v.as_object();
-        if (r.contains("p50_us"))
-            latency << '"' << r.at("scenario").as_string().c_str() << "\" "
-                    << r.at("p50_us").to_number<double>() << ' '
-                    << r.at("p99_us").to_number<double>() << ' '
-                    << r.at("p999_us").to_number<double>() << '\n';
-    }
-    std::ofstream gp(prefix + ".gp");
-    gp << "set terminal pngcairo size 1200,450 font ',10'\n"
-       << "set output '" << prefix << ".png'\n"
-       << "set multiplot layout 1,2\n"
-       << "set title 'throughput (records/s, one run, 2 cores)'\n"
-       << "set logscale xy\nset xlabel 'record size (bytes)'\nset ylabel 'records/s'\n"
-       << "set key bottom left\nset grid\n"
-       << "plot for [i=0:4] '" << prefix << ".dat' index i using 1:2 with linespoints "
-       << "title columnheader(1)\n"
-       << "unset logscale\nset logscale y\nset title 'round trip, 128 B (us)'\n"
-       << "set xlabel ''\nset ylabel 'us'\nset style data histograms\n"
-       << "set style fill solid 0.8\nset key top left\n"
-       << "plot '" << prefix << "-latency.dat' using 2:xtic(1) title 'p50', '' using 3 title "
-       << "'p99', '' using 4 title 'p99.9'\n"
-       << "unset multiplot\n";
-    gp.close();
-    // columnheader wants the name on the block's first line
-    dat.close();
-    std::ifstream in(prefix + ".dat");
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string fixed = text.str();
-    for (std::size_t at = 0; (at = fixed.find("# ", at)) != std::string::npos;)
-        fixed.replace(at, 2, "");
-    std::ofstream(prefix + ".dat") << fixed;
     const std::string command = "gnuplot '" + prefix + ".gp'";
     if (std::system(command.c_str()) != 0)
         std::cerr << "slotbus-bench: gnuplot failed or is missing (apt-get install gnuplot-nox); "
