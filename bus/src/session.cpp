@@ -71,6 +71,11 @@ void session::process()
     if (!holding()) {
         held_.clear();
         held_begin_ = 0;
+    } else if (held_begin_ > held_.size() / 2) {
+        // Under steady back-pressure the queue never empties: drop the fed
+        // front now and then, or the buffer grows without bound.
+        held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(held_begin_));
+        held_begin_ = 0;
     }
     while (!closing_) {
         auto found = in_.next(max_frame);

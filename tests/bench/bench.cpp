@@ -3,7 +3,7 @@
 // host is its own process.
 //
 //   slotbus-bench [--count N] [--sizes 16,128,1024,65536] [--rounds N] [--json]
-//                 [--plot PREFIX]
+//                 [--plot PREFIX] [--only 1->1|1->4|4->1]
 //
 // Scenarios: 1 writer -> 1 reader; 1 -> 4 subscribers (fan-out through a
 // topic); 4 writers -> 1 reader; typed envelopes 1 -> 1; ping-pong round
@@ -708,7 +708,7 @@ int main(int argc, char** argv)
     std::size_t count = 1'000'000, rounds = 20'000;
     std::vector<std::size_t> sizes{16, 128, 1024, 65536};
     bool json = false;
-    std::string plot_prefix;
+    std::string plot_prefix, only; // --only: one slotbus scenario, for profiling
     for (int i = 1; i < argc; ++i) {
         const std::string_view flag = argv[i];
         if (flag == "--count" && i + 1 < argc)
@@ -719,11 +719,13 @@ int main(int argc, char** argv)
             sizes = parse_sizes(argv[++i]);
         else if (flag == "--plot" && i + 1 < argc)
             plot_prefix = argv[++i];
+        else if (flag == "--only" && i + 1 < argc)
+            only = argv[++i];
         else if (flag == "--json")
             json = true;
         else {
             std::cerr << "usage: slotbus-bench [--count N] [--rounds N] [--sizes 16,128,...] "
-                         "[--json] [--plot PREFIX]\n";
+                         "[--json] [--plot PREFIX] [--only SCENARIO]\n";
             return 2;
         }
     }
@@ -764,6 +766,8 @@ int main(int argc, char** argv)
         row("raw-1hop", size, n, one, two.records_per_s, 0, 0);
         row("raw-2hop", size, n, two, two.records_per_s, 0, 0);
         for (const auto* s : {&one_to_one, &fan_out, &fan_in}) {
+            if (!only.empty() && only != s->name)
+                continue;
             const auto bus = slotbus_throughput(*s, n, size);
             row(s->name, size, n, bus.r, two.records_per_s, bus.host_kib, bus.host_cpu_ms);
         }

@@ -358,3 +358,33 @@ BOOST_AUTO_TEST_CASE(a_full_slot_holds_its_writer_back_and_loses_nothing)
     }
     BOOST_TEST(writer->wait_for_line("acked 200 failed 0", 10s));
 }
+
+BOOST_AUTO_TEST_CASE(steady_back_pressure_keeps_the_host_within_its_bounds)
+{
+    // A writer process streams 256 MiB at a slot of 256 KiB that this test
+    // drains as fast as it can: the writer is held back all along. The host
+    // must stay near its configured bounds, not grow with what went through.
+    test::host h;
+    connection bus;
+    bus.connect(h.socket());
+    slot_options options;
+    options.byte_budget = 256u << 10;
+    options.read_timeout = 10000;
+    auto inbox = server_slot::create(bus, "pressure/inbox", options);
+    constexpr int count = 256 * 1024;
+    auto writer = test::peer(
+        h, {"write", "pressure/inbox", "--count", std::to_string(count), "--size", "1024"});
+    std::string record(2048, '\0');
+    for (int i = 0; i < count; ++i) {
+        const auto n = inbox.read(boost::asio::buffer(record));
+        BOOST_REQUIRE_EQUAL(n, 1024u);
+    }
+    BOOST_REQUIRE(writer->wait_for_line("acked " + std::to_string(count) + " failed 0", 30s));
+    connection admin_bus;
+    admin_bus.connect(h.socket());
+    const auto stats = admin(admin_bus, "stats");
+    const auto peak = stats.at("peak_rss_bytes").to_number<std::int64_t>();
+    BOOST_TEST_MESSAGE("host peak RSS " << peak / 1024 << " KiB after 256 MiB under back-pressure");
+    // Bounds: 256 KiB queued, 8 MiB held, 8 MiB outbox, buffers; far from 256 MiB.
+    BOOST_TEST(peak < 32 * 1024 * 1024);
+}
