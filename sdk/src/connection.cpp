@@ -78,22 +78,49 @@ void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id,
     });
 }
 
-void connection_impl::start_write(byte_buffer frame, write_handler h)
+void connection_impl::start_write(std::uint32_t handle, asio::const_buffer record, write_handler h)
 {
+    const auto frame_size = frame_header_size + 4 + record.size();
+    const bool window_full = unacked_bytes_ > 0 && unacked_bytes_ + frame_size > max_unacked_bytes;
+    // The hot path: on the connection's own thread, the frame is encoded
+    // straight into the output, with no buffer of its own.
+    if (on_this_thread() && !broken_ && !window_full && deferred_writes_.empty()) {
+        emit_reports();
+        encode(pending_,
+               write_frame{handle, payload{{static_cast<const std::uint8_t*>(record.data()),
+                                            record.size()}}});
+        unacked_bytes_ += frame_size;
+        write_sizes_.push_back(frame_size);
+        writes_.push_back(std::move(h));
+        flush();
+        return;
+    }
+    byte_buffer frame;
+    frame.reserve(frame_size);
+    encode(frame, write_frame{handle, payload{{static_cast<const std::uint8_t*>(record.data()),
+                                               record.size()}}});
     on_executor([self = shared_from_this(), frame = std::move(frame), h = std::move(h)]() mutable {
         if (self->broken_) {
             asio::post(self->executor_,
                        asio::append(std::move(h), self->broken_, std::uint32_t{0}));
             return;
         }
-        const bool window_full =
+        const bool full =
             self->unacked_bytes_ > 0 && self->unacked_bytes_ + frame.size() > max_unacked_bytes;
-        if (window_full || !self->deferred_writes_.empty()) {
+        if (full || !self->deferred_writes_.empty()) {
             self->deferred_writes_.push_back({std::move(frame), std::move(h)});
             return;
         }
         self->send_write(std::move(frame), std::move(h));
     });
+}
+
+bool connection_impl::on_this_thread() const
+{
+    if (own_)
+        return true; // used by one thread at a time, by contract
+    const auto* io = executor_.target<asio::io_context::executor_type>();
+    return io && io->running_in_this_thread(); // other executors take the posted path
 }
 
 void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mutable_buffer into,
@@ -376,12 +403,10 @@ void connection_impl::on_frame(const frame_view& frame)
                          ok = false;
                          return;
                      }
-                     auto h = std::move(writes_.front());
+                     acked_.emplace_back(std::move(writes_.front()), run);
                      writes_.pop_front();
                      unacked_bytes_ -= write_sizes_.front();
                      write_sizes_.pop_front();
-                     asio::post(executor_,
-                                asio::append(std::move(h), to_error(run.error), run.delivered));
                  }
              });
         if (!ok)
@@ -393,6 +418,17 @@ void connection_impl::on_frame(const frame_view& frame)
             auto next = std::move(deferred_writes_.front());
             deferred_writes_.pop_front();
             send_write(std::move(next.frame), std::move(next.handler));
+        }
+        // The writes completed, in order. This is a read's completion, not the
+        // initiating function, so a handler on this executor runs here and now
+        // (no post per write); one that writes again appends to writes_ safely.
+        std::vector<std::pair<write_handler, ack_run>> done;
+        done.swap(acked_);
+        for (auto& [h, run] : done)
+            asio::dispatch(asio::append(std::move(h), to_error(run.error), run.delivered));
+        if (acked_.empty()) { // keep the capacity for the next frame
+            done.clear();
+            acked_.swap(done);
         }
         return;
     }

@@ -462,11 +462,7 @@ void client_slot::start_write(connection_impl& impl, std::uint32_t handle,
                           boost::asio::append(std::move(handler), ec, std::uint32_t{0}));
         return;
     }
-    byte_buffer frame;
-    frame.reserve(frame_header_size + 4 + data.size());
-    encode(frame, write_frame{handle, payload{{static_cast<const std::uint8_t*>(data.data()),
-                                               data.size()}}});
-    impl.start_write(std::move(frame), std::move(handler));
+    impl.start_write(handle, data, std::move(handler));
 }
 
 std::uint32_t client_slot::write(boost::asio::const_buffer record, std::error_code& ec)

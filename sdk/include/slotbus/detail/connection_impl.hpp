@@ -84,7 +84,8 @@ public:
     // Entry points: callable from any thread; they dispatch to the executor.
     void start_connect(std::string address, std::string client_name, reply_handler h);
     void start_request(byte_buffer frame, std::uint32_t request_id, reply_handler h);
-    void start_write(byte_buffer frame, write_handler h);
+    /// Writes one record to a writer handle; copies `record` before it returns.
+    void start_write(std::uint32_t handle, asio::const_buffer record, write_handler h);
     void start_read(std::uint32_t handle, read_handler h, asio::mutable_buffer into,
                     std::size_t batch = 1);
     /// Ends the handle's waiting reads with operation_aborted; the slot stays.
@@ -166,6 +167,7 @@ private:
     void flush();
     void send(byte_buffer&& frame);
     void send_write(byte_buffer&& frame, write_handler h);
+    [[nodiscard]] bool on_this_thread() const;
     void serve(std::uint32_t handle, reader_state& r);
     void complete_read(read_op& op, error_code ec, received_record record, std::size_t size);
     void report(std::uint32_t handle, reader_state& r);
@@ -215,7 +217,8 @@ private:
         byte_buffer frame;
         write_handler handler;
     };
-    std::deque<deferred_write> deferred_writes_; // past the window, in order
+    std::deque<deferred_write> deferred_writes_;           // past the window, in order
+    std::vector<std::pair<write_handler, ack_run>> acked_; // completed by one write_acks frame
     std::unordered_map<std::uint32_t, reader_state> readers_;
     std::optional<reply_handler> connecting_;
 
