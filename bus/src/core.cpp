@@ -661,22 +661,23 @@ bool core::reads(const session& s, const slot& target) const
 
 void core::pump(slot& target)
 {
+    session* owner = nullptr; // a slot's records mostly go to one reader: look it up once
     target.pump([&](reader& r, const queued_record& q) {
-        session& owner = *sessions_.at(r.owner);
+        if (!owner || owner->id != r.owner)
+            owner = sessions_.at(r.owner).get();
+        auto& out = owner->out;
         if (q.missed_before)
-            encode(owner.out, gap_frame{r.handle, q.missed_before});
+            encode(out, gap_frame{r.handle, q.missed_before});
         const record& rec = *q.rec;
-        // record_frame, written by hand: this is the hot path.
-        auto& out = owner.out;
-        const auto start = out.size();
-        out.resize(start + frame_header_size + 4 + rec.size());
-        auto* p = out.data() + start;
-        boost::endian::store_little_u32(p, 1 + 4 + rec.size());
-        p[4] = static_cast<std::uint8_t>(frame_type::record);
-        boost::endian::store_little_u32(p + 5, r.handle);
-        if (rec.size())
-            std::memcpy(p + 9, rec.data(), rec.size());
-        touch(owner);
+        // record_frame, written by hand: this is the hot path (and appended,
+        // not resized, so the bytes are not zeroed first).
+        std::uint8_t header[frame_header_size + 4];
+        boost::endian::store_little_u32(header, 1 + 4 + rec.size());
+        header[4] = static_cast<std::uint8_t>(frame_type::record);
+        boost::endian::store_little_u32(header + 5, r.handle);
+        out.insert(out.end(), header, header + sizeof header);
+        out.insert(out.end(), rec.data(), rec.data() + rec.size());
+        touch(*owner);
     });
 }
 

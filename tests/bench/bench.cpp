@@ -483,8 +483,8 @@ int slotbus_reader(const std::string& socket, const bus_scenario& s, std::size_t
 {
     asio::io_context io;
     slotbus::connection bus(io.get_executor(), {"bench-reader", 256, ""});
+    auto work = asio::make_work_guard(io); // before run(), or run() may find nothing to do
     std::thread runner([&] { io.run(); });
-    auto work = asio::make_work_guard(io);
     bus.connect(socket);
     std::atomic<std::size_t> seen{0};
     std::atomic<std::int64_t> last{0};
