@@ -711,7 +711,7 @@ void plot(const std::string& prefix, const boost::json::array& results)
         gp << "set terminal pngcairo size 1200,450 font ',10'\n"
            << "set output '" << prefix << ".png'\n"
            << "set multiplot layout 1,2\n"
-           << "set title 'throughput (records/s; one run, 2 cores)'\n"
+           << "set title 'throughput (records/s; median of the runs, 2 cores)'\n"
            << "set logscale xy\nset xlabel 'record size (bytes)'\nset ylabel 'records/s'\n"
            << "set key bottom left\nset grid\n"
            << "plot for [i=0:4] '" << prefix
