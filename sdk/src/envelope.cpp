@@ -1,9 +1,11 @@
 #include "slotbus/envelope.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -14,20 +16,51 @@ namespace json = boost::json;
 
 namespace {
 
+// "2026-11-22T05:07:49.606398Z". The date and time part changes once a second:
+// it is formatted then, and only the microseconds every time.
 std::string now_rfc3339()
 {
     const auto now = std::chrono::system_clock::now();
     const auto seconds = std::chrono::system_clock::to_time_t(now);
-    const auto micros =
+    const auto micros = static_cast<int>(
         std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() %
-        1000000;
-    std::tm utc{};
-    ::gmtime_r(&seconds, &utc);
-    char text[64];
-    std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", utc.tm_year + 1900,
-                  utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                  static_cast<long long>(micros));
+        1000000);
+    thread_local std::time_t cached_second = -1;
+    thread_local char cached[64]; // "2026-11-22T05:07:49"
+    if (seconds != cached_second) {
+        std::tm utc{};
+        ::gmtime_r(&seconds, &utc);
+        std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &utc);
+        cached_second = seconds;
+    }
+    std::string text(cached, 19);
+    text.resize(19 + 8);
+    text[19] = '.';
+    for (int i = 25, left = micros; i >= 20; --i, left /= 10)
+        text[static_cast<std::size_t>(i)] = static_cast<char>('0' + left % 10);
+    text[26] = 'Z';
     return text;
+}
+
+// Appends s as a JSON string: quoted, with what JSON requires escaped.
+void append_json_string(std::string& out, std::string_view s)
+{
+    out += '"';
+    for (const char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (u < 0x20) {
+            static constexpr char hex[] = "0123456789abcdef";
+            out += "\\u00";
+            out += hex[u >> 4];
+            out += hex[u & 15];
+        } else {
+            out += c;
+        }
+    }
+    out += '"';
 }
 
 } // namespace
@@ -39,10 +72,15 @@ std::string next_event_id()
         std::snprintf(text, sizeof text, "%016llx",
                       static_cast<unsigned long long>(std::random_device{}()) << 32 |
                           std::random_device{}());
-        return std::string(text);
+        return std::string(text) + "-";
     }();
     static std::atomic<std::uint64_t> counter{0};
-    return prefix + "-" + std::to_string(++counter);
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, ++counter).ptr;
+    std::string id;
+    id.reserve(prefix.size() + static_cast<std::size_t>(end - digits));
+    id.append(prefix).append(digits, end);
+    return id;
 }
 
 envelope make_envelope(std::string_view source, std::string_view type, std::string_view subject,
@@ -60,24 +98,33 @@ envelope make_envelope(std::string_view source, std::string_view type, std::stri
 
 std::string serialize(const envelope& e)
 {
-    json::object o;
-    o["specversion"] = e.specversion;
-    o["id"] = e.id;
-    o["source"] = e.source;
-    o["type"] = e.type;
-    if (!e.time.empty())
-        o["time"] = e.time;
-    if (!e.subject.empty())
-        o["subject"] = e.subject;
-    if (!e.datacontenttype.empty())
-        o["datacontenttype"] = e.datacontenttype;
-    if (!e.data.is_null())
-        o["data"] = e.data;
-    if (!e.replyto.empty())
-        o["replyto"] = e.replyto;
-    if (!e.correlationid.empty())
-        o["correlationid"] = e.correlationid;
-    return json::serialize(o);
+    // Written directly, attribute by attribute: building a json::object first
+    // cost an allocation per attribute and a copy of `data`.
+    std::string out;
+    out.reserve(192 + e.id.size() + e.source.size() + e.type.size() + e.subject.size());
+    auto attribute = [&](const char* name, const std::string& value, bool always) {
+        if (value.empty() && !always)
+            return;
+        out += out.empty() ? "{\"" : ",\"";
+        out += name;
+        out += "\":";
+        append_json_string(out, value);
+    };
+    attribute("specversion", e.specversion, true);
+    attribute("id", e.id, true);
+    attribute("source", e.source, true);
+    attribute("type", e.type, true);
+    attribute("time", e.time, false);
+    attribute("subject", e.subject, false);
+    attribute("datacontenttype", e.datacontenttype, false);
+    if (!e.data.is_null()) {
+        out += ",\"data\":";
+        out += json::serialize(e.data);
+    }
+    attribute("replyto", e.replyto, false);
+    attribute("correlationid", e.correlationid, false);
+    out += '}';
+    return out;
 }
 
 envelope parse_envelope(std::string_view text, std::error_code& ec, std::string* why)
@@ -88,8 +135,12 @@ envelope parse_envelope(std::string_view text, std::error_code& ec, std::string*
             *why = std::move(reason);
         return envelope{};
     };
+    // Parsed into a stack buffer (no allocation per key and string for a
+    // typical envelope); what the envelope keeps is copied out below.
+    unsigned char scratch[4096];
+    json::monotonic_resource parse_memory(scratch, sizeof scratch);
     boost::system::error_code jec;
-    json::value v = json::parse(text, jec);
+    json::value v = json::parse(text, jec, &parse_memory);
     if (jec)
         return fail("not JSON: " + jec.message());
     const json::object* o = v.if_object();
@@ -129,7 +180,7 @@ envelope parse_envelope(std::string_view text, std::error_code& ec, std::string*
     if (e.specversion != "1.0")
         return fail("specversion " + e.specversion + " is not 1.0");
     if (const json::value* data = o->if_contains("data"))
-        e.data = *data;
+        e.data = json::value(*data, json::storage_ptr()); // out of the scratch buffer
     ec.clear();
     return e;
 }

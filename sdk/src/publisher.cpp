@@ -31,6 +31,18 @@ client_slot* publisher::slot_for(std::string_view topic, std::error_code& ec)
     return &it->second;
 }
 
+const publisher::resolved_topic& publisher::resolve(std::string_view topic)
+{
+    if (last_.spelling != topic || (last_.key.empty() && last_.subject.empty())) {
+        std::error_code ec;
+        auto name = slot_name::parse(topic, ec);
+        last_.spelling = topic;
+        last_.key = ec ? std::string() : name.key();
+        last_.subject = ec ? std::string(topic) : name.path();
+    }
+    return last_;
+}
+
 std::string publisher::subject_of(std::string_view topic)
 {
     std::error_code ec;
@@ -40,29 +52,23 @@ std::string publisher::subject_of(std::string_view topic)
 
 void publisher::start_publish(std::string topic, std::string record, detail::write_handler handler)
 {
-    std::error_code ec;
-    const auto name = slot_name::parse(topic, ec);
-    if (auto it = ec ? slots_.end() : slots_.find(name.key()); it != slots_.end()) {
-        auto shared = std::make_shared<std::string>(std::move(record));
-        it->second.async_write(
-            boost::asio::buffer(*shared),
-            [shared, h = std::move(handler)](boost::system::error_code e, std::uint32_t n) mutable {
-                std::move(h)(e, n);
-            });
+    const std::string key = resolve(topic).key;
+    if (auto it = key.empty() ? slots_.end() : slots_.find(key); it != slots_.end()) {
+        // async_write copies the record before it returns.
+        it->second.async_write(boost::asio::buffer(record), std::move(handler));
         return;
     }
     // First publish to this topic: open it, keep the handle, then write.
-    client_slot::async_open(
-        *bus_, topic,
-        [this, key = name.key(), topic, record = std::move(record),
-         h = std::move(handler)](boost::system::error_code e, client_slot slot) mutable {
-            if (e) {
-                std::move(h)(e, 0u);
-                return;
-            }
-            slots_.try_emplace(key, std::move(slot));
-            start_publish(std::move(topic), std::move(record), std::move(h));
-        });
+    client_slot::async_open(*bus_, topic,
+                            [this, key, topic, record = std::move(record), h = std::move(handler)](
+                                boost::system::error_code e, client_slot slot) mutable {
+                                if (e) {
+                                    std::move(h)(e, 0u);
+                                    return;
+                                }
+                                slots_.try_emplace(key, std::move(slot));
+                                start_publish(std::move(topic), std::move(record), std::move(h));
+                            });
 }
 
 std::uint32_t publisher::publish(std::string_view topic, const envelope& e, std::error_code& ec)

@@ -44,8 +44,7 @@ void subscriber::dispatch(const received_record& record)
         ++stats_.duplicates;
         return;
     }
-    const auto subject = e.subject.empty() ? std::string{} : fold_case(e.subject);
-    std::string subject_key = subject;
+    std::string subject_key = fold_case(e.subject); // a name key: case-folded, `\` between
     for (auto& c : subject_key)
         if (c == '/')
             c = '\\';

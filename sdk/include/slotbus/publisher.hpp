@@ -30,7 +30,7 @@ public:
     template <event T>
     std::uint32_t publish(std::string_view topic, const T& data, std::error_code& ec)
     {
-        return publish(topic, make_envelope(source_, subject_of(topic), data), ec);
+        return publish(topic, make_envelope(source_, resolve(topic).subject, data), ec);
     }
     template <event T> std::uint32_t publish(std::string_view topic, const T& data)
     {
@@ -55,7 +55,8 @@ public:
                 start_publish(std::move(to), std::move(record),
                               detail::write_handler(std::move(handler)));
             },
-            token, std::string(topic), serialize(make_envelope(source_, subject_of(topic), data)));
+            token, std::string(topic),
+            serialize(make_envelope(source_, resolve(topic).subject, data)));
     }
 
     [[nodiscard]] const std::string& source() const noexcept { return source_; }
@@ -64,12 +65,20 @@ public:
     static std::string subject_of(std::string_view topic);
 
 private:
+    /// A topic as spelled, parsed once: publishers mostly repeat the last one.
+    struct resolved_topic {
+        std::string spelling;
+        std::string key;     ///< empty when the topic is not a valid name
+        std::string subject; ///< the path, or the spelling when invalid
+    };
+    const resolved_topic& resolve(std::string_view topic);
     client_slot* slot_for(std::string_view topic, std::error_code& ec);
     void start_publish(std::string topic, std::string record, detail::write_handler handler);
 
     connection* bus_;
     std::string source_;
     std::unordered_map<std::string, client_slot> slots_; // by name key
+    resolved_topic last_;
 };
 
 } // namespace slotbus
