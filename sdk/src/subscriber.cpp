@@ -13,12 +13,13 @@ subscriber::subscriber(connection& bus, std::string_view inbox, const slot_optio
 
 bool subscriber::seen_before(const envelope& e)
 {
-    std::string key = e.source;
+    auto& key = seen_order_.emplace_back(e.source);
     key += '\n';
     key += e.id;
-    if (!seen_.insert(key).second)
+    if (!seen_.insert(key).second) {
+        seen_order_.pop_back();
         return true;
-    seen_order_.push_back(std::move(key));
+    }
     if (seen_order_.size() > remembered_ids) {
         seen_.erase(seen_order_.front());
         seen_order_.pop_front();
@@ -44,10 +45,15 @@ void subscriber::dispatch(const received_record& record)
         ++stats_.duplicates;
         return;
     }
-    std::string subject_key = fold_case(e.subject); // a name key: case-folded, `\` between
-    for (auto& c : subject_key)
-        if (c == '/')
-            c = '\\';
+    // A stream mostly repeats its subject: its name key is worked out once.
+    if (e.subject != last_subject_) {
+        last_subject_ = e.subject;
+        last_subject_key_ = fold_case(e.subject); // a name key: case-folded, `\` between
+        for (auto& c : last_subject_key_)
+            if (c == '/')
+                c = '\\';
+    }
+    const std::string& subject_key = last_subject_key_;
     bool handled = false;
     for (auto& r : routes_) {
         if (r.type != e.type || (!subject_key.empty() && !r.pattern.matches(subject_key)))

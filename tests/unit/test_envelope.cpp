@@ -128,3 +128,24 @@ BOOST_AUTO_TEST_CASE(data_that_does_not_convert_is_an_error)
     BOOST_TEST(!data_as<shop::order_created>(e, ec, &why).has_value());
     BOOST_TEST(why.find("something.else") != std::string::npos);
 }
+
+BOOST_AUTO_TEST_CASE(attributes_with_quotes_backslashes_and_controls_round_trip)
+{
+    // serialize() writes the JSON itself: what JSON must escape is escaped.
+    auto e = make_envelope("/plugins/\"q\"", "t\\x\n\x01y", R"(a\b)", boost::json::value("d\"\n"));
+    e.correlationid = std::string("nul\0inside", 10);
+    const auto text = serialize(e);
+    boost::system::error_code jec;
+    (void)boost::json::parse(text, jec);
+    BOOST_TEST(!jec, text);
+    std::error_code ec;
+    const auto back = parse_envelope(text, ec);
+    BOOST_REQUIRE(!ec);
+    BOOST_TEST(back.source == e.source);
+    BOOST_TEST(back.type == e.type);
+    BOOST_TEST(back.subject == e.subject);
+    BOOST_TEST(back.correlationid == e.correlationid);
+    BOOST_TEST(back.data.as_string() == "d\"\n");
+    BOOST_TEST(back.time == e.time);
+    BOOST_TEST(back.id == e.id);
+}

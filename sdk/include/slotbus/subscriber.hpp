@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -112,8 +113,11 @@ private:
     error_handler on_error_;
     statistics stats_;
     std::deque<received_record> backlog_; // read in a batch, not handed out yet
-    std::unordered_set<std::string> seen_;
-    std::deque<std::string> seen_order_; // bounds seen_
+    // The keys live in seen_order_ (a deque keeps its elements in place as it
+    // grows and shrinks at the ends); seen_ only points at them.
+    std::unordered_set<std::string_view> seen_;
+    std::deque<std::string> seen_order_;          // bounds seen_
+    std::string last_subject_, last_subject_key_; // the subject's name key, for the last subject
     // In an optional, emplaced: Boost 1.81's any_completion_handler must never
     // be move-assigned (its operator= recurses without end).
     std::optional<boost::asio::any_completion_handler<void(boost::system::error_code)>> done_;
