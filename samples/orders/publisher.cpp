@@ -39,7 +39,7 @@ int main(int argc, char** argv)
             topic = argv[i + 1];
     }
     asio::io_context io;
-    slotbus::connection bus(io.get_executor(), {"orders-publisher", 256});
+    slotbus::connection bus(io.get_executor(), {"orders-publisher"});
     int status = 0;
     asio::co_spawn(io, publish_orders(bus, topic, count), [&](std::exception_ptr failure) {
         if (failure) {

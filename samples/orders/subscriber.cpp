@@ -24,7 +24,7 @@ int main(int argc, char** argv)
             callbacks = true;
     }
 
-    slotbus::connection bus({"orders-subscriber", 256});
+    slotbus::connection bus({"orders-subscriber"});
     bus.connect();
     slotbus::subscriber billing(bus, "billing/inbox");
     long seen = 0;

@@ -16,7 +16,7 @@ int main(int argc, char** argv)
     if (argc == 3 && std::string_view(argv[1]) == "--count")
         count = std::stoi(argv[2]);
 
-    slotbus::connection bus({"health-requester", 256});
+    slotbus::connection bus({"health-requester"});
     bus.connect();
     slotbus::requester ask(bus, "dashboard");
     for (int i = 1; i <= count; ++i) {

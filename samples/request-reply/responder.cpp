@@ -14,7 +14,7 @@ int main(int argc, char** argv)
     if (argc == 3 && std::string_view(argv[1]) == "--count")
         limit = std::stol(argv[2]);
 
-    slotbus::connection bus({"health-responder", 256});
+    slotbus::connection bus({"health-responder"});
     bus.connect();
     slotbus::responder service(bus, "services/health", "health");
     long answered = 0;

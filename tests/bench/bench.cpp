@@ -482,7 +482,7 @@ int slotbus_reader(const std::string& socket, const bus_scenario& s, std::size_t
                    std::size_t expected, const report_pipe& report, const report_pipe& ready)
 {
     asio::io_context io;
-    slotbus::connection bus(io.get_executor(), {"bench-reader", 256, ""});
+    slotbus::connection bus(io.get_executor(), {"bench-reader", 1024, ""});
     auto work = asio::make_work_guard(io); // before run(), or run() may find nothing to do
     std::thread runner([&] { io.run(); });
     bus.connect(socket);

@@ -24,7 +24,7 @@ struct connection_options {
     /// Shown in the host's log and its listings.
     std::string client_name = "slotbus-client";
     /// Records the host may push to a reader ahead of its reads.
-    std::uint32_t window = 256;
+    std::uint32_t window = 1024;
     /// Identifies a plugin to the host that launched it (see plugin_name()).
     /// A token the host does not know makes connecting fail with
     /// error::invalid_handle.
