@@ -31,6 +31,10 @@ struct core::session {
     byte_buffer out;
     ack_batch acks;
     std::unordered_map<std::uint32_t, handle_entry> handles;
+    // The handle of the last write: a writer mostly writes through one.
+    // (Elements of an unordered_map stay put when it rehashes.)
+    std::uint32_t last_write_handle = 0;
+    handle_entry* last_write_entry = nullptr;
 };
 
 core::core(core_limits limits) : limits_(std::move(limits)), token_random_(std::random_device{}())
@@ -58,6 +62,8 @@ void core::disconnect(session_id id)
     if (it == sessions_.end())
         return;
     session& s = *it->second;
+    if (fed_ == &s)
+        fed_ = nullptr;
     std::vector<std::uint32_t> open;
     for (const auto& [handle, entry] : s.handles)
         open.push_back(handle);
@@ -136,7 +142,10 @@ void core::reject(session_id id, std::string_view why)
 
 feed_result core::feed(session_id id, const frame_view& frame)
 {
-    session& s = *sessions_.at(id);
+    // Frames come in batches from one connection: look it up once per batch.
+    if (!fed_ || fed_->id != id)
+        fed_ = sessions_.at(id).get();
+    session& s = *fed_;
     if (!s.greeted && frame.type != frame_type::hello)
         return fatal(s, error::invalid_data, "the first frame must be hello");
     switch (frame.type) {
@@ -299,9 +308,12 @@ feed_result core::on_write(session& s, byte_span body)
         totals_.deliveries += delivered;
         return feed_result::next;
     };
-    handle_entry* h = find_handle(s, m.handle);
+    handle_entry* h =
+        m.handle == s.last_write_handle ? s.last_write_entry : find_handle(s, m.handle);
     if (!h)
         return result(error::invalid_handle, 0);
+    s.last_write_handle = m.handle;
+    s.last_write_entry = h;
     if (h->rd)
         return result(error::access_denied, 0); // the server's own handle does not write
     if (h->broadcast && size > max_broadcast_size)
@@ -601,6 +613,10 @@ void core::close_handle(session& s, std::uint32_t handle)
             destroy(target); // the last reader handle is gone: so is the slot
         else
             pump(target);
+    }
+    if (s.last_write_handle == handle) {
+        s.last_write_handle = 0;
+        s.last_write_entry = nullptr;
     }
     s.handles.erase(it);
 }

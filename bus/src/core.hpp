@@ -149,7 +149,8 @@ private:
     std::uint64_t subscription_epoch_ = 0;
     std::uint64_t route_stamp_ = 0;
     std::unordered_map<session_id, std::unique_ptr<session>> sessions_;
-    std::unordered_map<std::string, slot*> tokens_;              // duplicate tokens, each used once
+    session* fed_ = nullptr;                        // the session feed() last looked up
+    std::unordered_map<std::string, slot*> tokens_; // duplicate tokens, each used once
     std::unordered_map<std::string, std::string> plugin_tokens_; // token -> plugin name
     admin_handler admin_handler_;
     struct totals {

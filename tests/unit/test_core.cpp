@@ -582,3 +582,24 @@ BOOST_AUTO_TEST_CASE(an_admin_answer_larger_than_a_frame_is_refused_not_sent)
     BOOST_TEST(answer.error == 4336u);
     BOOST_TEST(answer.json.bytes.size() < 1000u);
 }
+
+BOOST_AUTO_TEST_CASE(a_handle_number_reused_after_close_writes_to_its_new_name)
+{
+    core host(limits());
+    client reader(host);
+    const auto x = reader.create("reuse/x").handle;
+    const auto y = reader.create("reuse/y").handle;
+    client writer(host);
+    writer.feed(open_frame{1, 50, 0, "reuse/x"});
+    BOOST_TEST(writer.last<result_frame>().error == 0u);
+    writer.write(50, "to x");
+    writer.feed(close_frame{2, 50});
+    writer.feed(open_frame{3, 50, 0, "reuse/y"});
+    BOOST_TEST(writer.last<result_frame>().error == 0u);
+    writer.write(50, "to y");
+    BOOST_TEST(reader.info(x).message_count == 1u);
+    BOOST_TEST(reader.info(y).message_count == 1u);
+    writer.feed(close_frame{4, 50});
+    BOOST_TEST((writer.write(50, "nowhere") == feed_result::next));
+    BOOST_TEST(first_ack_error(writer) == 6u); // invalid_handle: the cached entry is gone
+}
