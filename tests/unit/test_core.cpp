@@ -600,6 +600,7 @@ BOOST_AUTO_TEST_CASE(a_handle_number_reused_after_close_writes_to_its_new_name)
     BOOST_TEST(reader.info(x).message_count == 1u);
     BOOST_TEST(reader.info(y).message_count == 1u);
     writer.feed(close_frame{4, 50});
+    (void)writer.take();
     BOOST_TEST((writer.write(50, "nowhere") == feed_result::next));
     BOOST_TEST(first_ack_error(writer) == 6u); // invalid_handle: the cached entry is gone
 }
