@@ -140,7 +140,8 @@ std::string server::answer_admin(session_id from, std::string_view command,
     }
     if (command == "stop") {
         log("stop requested by connection ", from);
-        // After this answer is on its way.
+        // Posted, so the answer is queued first; it may still go down with the
+        // connection, which is why `slotbus stop` waits for the socket to go.
         asio::post(io_, [this] { stop(); });
         return R"({"stopping":true})";
     }
