@@ -67,12 +67,32 @@ std::uint64_t journal_file::open()
 
 void journal_file::append(std::string_view lines)
 {
-    if (lines.empty())
-        return;
-    if (size_ > 0 && size_ + lines.size() > options_.max_bytes)
-        rotate();
-    const char* p = lines.data();
-    std::size_t left = lines.size();
+    // Whole lines, as many as fit, in one write; the rest after a rotation.
+    // Only a single line longer than max_bytes makes a file pass it (alone).
+    while (!lines.empty()) {
+        std::size_t take = 0;
+        while (take < lines.size()) {
+            const auto end = lines.find('\n', take);
+            const auto next = end == std::string_view::npos ? lines.size() : end + 1;
+            if (size_ + next > options_.max_bytes && (size_ > 0 || take > 0))
+                break;
+            take = next;
+        }
+        if (take == 0) { // the next line does not fit here: a fresh file
+            rotate();
+            continue;
+        }
+        write_whole(lines.substr(0, take));
+        lines.remove_prefix(take);
+    }
+    if (options_.sync && ::fdatasync(fd_) != 0)
+        fail("fdatasync " + current().string());
+}
+
+void journal_file::write_whole(std::string_view bytes)
+{
+    const char* p = bytes.data();
+    std::size_t left = bytes.size();
     while (left > 0) {
         const auto n = ::write(fd_, p, left);
         if (n < 0 && errno == EINTR)
@@ -82,9 +102,7 @@ void journal_file::append(std::string_view lines)
         p += n;
         left -= static_cast<std::size_t>(n);
     }
-    size_ += lines.size();
-    if (options_.sync && ::fdatasync(fd_) != 0)
-        fail("fdatasync " + current().string());
+    size_ += bytes.size();
 }
 
 void journal_file::rotate()

@@ -17,8 +17,8 @@ struct journal_options {
     bool sync = false;                   ///< fdatasync after every append
 };
 
-/// Appends lines to `dir/base`. Each append is one write(2) of whole lines
-/// with O_APPEND, so a crash can only cut the last line short; opening the
+/// Appends lines to `dir/base`. Each write(2) is of whole lines with
+/// O_APPEND, so a crash can only cut the last line short; opening the
 /// journal again drops such a tail, never a complete line.
 /// Single-threaded.
 class journal_file {
@@ -32,8 +32,9 @@ public:
     /// it removed (0 normally). Throws std::system_error when it cannot.
     std::uint64_t open();
 
-    /// Appends `lines` (whole lines, each ending in '\n'), rotating first when
-    /// they would take the file past max_bytes. Throws std::system_error.
+    /// Appends `lines` (whole lines, each ending in '\n'): as many as fit under
+    /// max_bytes in one write, then a rotation and the rest. A single line
+    /// longer than max_bytes gets a file of its own. Throws std::system_error.
     void append(std::string_view lines);
 
     [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
@@ -42,6 +43,7 @@ public:
 
 private:
     void rotate();
+    void write_whole(std::string_view bytes);
 
     journal_options options_;
     int fd_ = -1;

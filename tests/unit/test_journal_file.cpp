@@ -46,16 +46,26 @@ BOOST_FIXTURE_TEST_CASE(rotates_before_a_file_would_pass_its_size, fixture)
     j.append("cccc\n"); // would pass 10: rotate first
     BOOST_TEST(text_of(j.rotated(1)) == "aaaa\nbbbb\n");
     BOOST_TEST(text_of(j.current()) == "cccc\n");
-    j.append("dddd\ndddd\n"); // rotate: .1 cccc, .2 aaaa bbbb
-    j.append("eeee\n");       // rotate again
+    j.append("dddd\ndddd\n"); // the first fills this file, the second starts the next
+    j.append("eeee\n");
     j.append("ffff\n");
     // Two rotated files kept, the newest as .1; the oldest lines are gone.
-    BOOST_TEST(text_of(j.rotated(1)) == "dddd\ndddd\n");
-    BOOST_TEST(text_of(j.rotated(2)) == "cccc\n");
-    BOOST_TEST(text_of(j.current()) == "eeee\nffff\n");
-    j.append("gggggggggg\n"); // a batch larger than the limit still goes, alone
+    BOOST_TEST(text_of(j.rotated(1)) == "dddd\neeee\n");
+    BOOST_TEST(text_of(j.rotated(2)) == "cccc\ndddd\n");
+    BOOST_TEST(text_of(j.current()) == "ffff\n");
+    j.append("gggggggggg\n"); // one line longer than the limit still goes, alone
     BOOST_TEST(text_of(j.current()) == "gggggggggg\n");
     BOOST_TEST(!fs::exists(j.rotated(3)));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_batch_larger_than_a_file_is_split_at_lines, fixture)
+{
+    journal_file j(options(10, 5));
+    j.open();
+    j.append("aaaa\nbbbb\ncccc\ndddd\neeee\n"); // 25 bytes in one append
+    BOOST_TEST(text_of(j.rotated(2)) == "aaaa\nbbbb\n");
+    BOOST_TEST(text_of(j.rotated(1)) == "cccc\ndddd\n");
+    BOOST_TEST(text_of(j.current()) == "eeee\n");
 }
 
 BOOST_FIXTURE_TEST_CASE(opening_drops_a_line_a_crash_cut_short_and_nothing_else, fixture)
