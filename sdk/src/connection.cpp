@@ -439,9 +439,10 @@ void connection_impl::on_frame(const frame_view& frame)
         auto it = readers_.find(m.handle);
         if (it == readers_.end())
             return; // closed here already; the host learns of the close in order
-        it->second.records.push_back({{}, std::exchange(it->second.gap, 0)});
-        it->second.records.back().data.assign(reinterpret_cast<const char*>(m.data.bytes.data()),
-                                              m.data.bytes.size());
+        auto& r = it->second;
+        r.records.push_back({static_cast<std::uint32_t>(m.data.bytes.size()),
+                             std::exchange(r.gap, 0)});
+        r.bytes.append(reinterpret_cast<const char*>(m.data.bytes.data()), m.data.bytes.size());
         serve(m.handle, it->second);
         return;
     }
@@ -491,19 +492,40 @@ void connection_impl::on_frame(const frame_view& frame)
 
 // ---- reads ----------------------------------------------------------------------------------
 
+void connection_impl::reader_state::pop_front()
+{
+    begin += records.front().size;
+    records.pop_front();
+    if (records.empty()) {
+        bytes.clear();
+        begin = 0;
+    } else if (begin > 64 * 1024 && begin > bytes.size() / 2) {
+        bytes.erase(0, begin); // now and then, so the buffer does not grow
+        begin = 0;
+    }
+}
+
 void connection_impl::serve(std::uint32_t handle, reader_state& r)
 {
     while (!r.waiting.empty() && !r.records.empty()) {
         read_op op = std::move(r.waiting.front());
         r.waiting.pop_front();
-        if (op.handler.index() == 3) {
+        const auto kind = op.handler.index();
+        if (kind == 3 || kind == 4) {
             // A batch: everything here, up to its limit, in one completion.
-            std::vector<received_record> batch;
             const auto n = std::min(op.batch, r.records.size());
-            batch.reserve(n);
+            std::vector<received_record> records;
+            record_batch views;
+            if (kind == 3)
+                records.reserve(n);
+            else
+                views.reserve(n, r.bytes.size() - r.begin);
             for (std::size_t i = 0; i < n; ++i) {
-                batch.push_back(std::move(r.records.front()));
-                r.records.pop_front();
+                if (kind == 3)
+                    records.push_back({std::string(r.front()), r.records.front().missed_before});
+                else
+                    views.append(r.front(), r.records.front().missed_before);
+                r.pop_front();
                 ++r.unreported;
             }
             --r.unreported; // report() counts the last one
@@ -512,21 +534,29 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r)
                 op.timer->cancel();
             std::visit([](auto& h) { asio::get_associated_cancellation_slot(h).clear(); },
                        op.handler);
-            asio::post(executor_, asio::append(std::move(std::get<3>(op.handler)), error_code{},
-                                               std::move(batch)));
+            if (kind == 3)
+                asio::post(executor_, asio::append(std::move(std::get<3>(op.handler)),
+                                                   error_code{}, std::move(records)));
+            else
+                asio::post(executor_, asio::append(std::move(std::get<4>(op.handler)),
+                                                   error_code{}, std::move(views)));
             continue;
         }
-        const std::size_t size = r.records.front().data.size();
-        const bool into_buffer = op.handler.index() == 1;
+        const std::size_t size = r.records.front().size;
+        const bool into_buffer = kind == 1;
         if (into_buffer && size > op.into.size()) {
             // Too small: the record stays, whole; the caller learns its size.
             complete_read(op, error::insufficient_buffer, {}, size);
             continue;
         }
-        received_record record = std::move(r.records.front());
-        r.records.pop_front();
-        if (into_buffer && size)
-            std::memcpy(op.into.data(), record.data.data(), size);
+        received_record record;
+        if (into_buffer) {
+            if (size)
+                std::memcpy(op.into.data(), r.front().data(), size);
+        } else {
+            record = {std::string(r.front()), r.records.front().missed_before};
+        }
+        r.pop_front();
         report(handle, r);
         complete_read(op, {}, std::move(record), size);
     }
@@ -581,12 +611,20 @@ void connection_impl::complete_read(read_op& op, error_code ec, received_record 
         asio::post(executor_,
                    asio::append(std::move(std::get<2>(op.handler)), ec, std::move(record)));
         break;
-    default: { // a batch ends without records only on an error
+    case 3: { // a batch ends without records only on an error
         std::vector<received_record> none;
         if (!ec)
             none.push_back(std::move(record));
         asio::post(executor_,
                    asio::append(std::move(std::get<3>(op.handler)), ec, std::move(none)));
+        break;
+    }
+    default: {
+        record_batch none;
+        if (!ec)
+            none.append(record.data, record.missed_before);
+        asio::post(executor_,
+                   asio::append(std::move(std::get<4>(op.handler)), ec, std::move(none)));
     }
     }
 }
@@ -629,7 +667,7 @@ void connection_impl::fail(error_code ec, std::string why)
         // waiting on them stay and are served by the slots re-created after
         // the reconnect.
         for (auto& [handle, r] : readers_) {
-            r.records.clear();
+            r.clear();
             r.gap = 0;
             r.unreported = 0;
             r.dirty = false;

@@ -498,8 +498,8 @@ int slotbus_reader(const std::string& socket, const bus_scenario& s, std::size_t
     std::optional<slotbus::subscriber> sub;
     slotbus::subscription topic;
     std::function<void()> next = [&] {
-        slot->async_read_batch(
-            1024, [&](boost::system::error_code ec, std::vector<slotbus::received_record> records) {
+        slot->async_read_records(
+            4096, [&](boost::system::error_code ec, slotbus::record_batch records) {
                 if (ec)
                     return finish();
                 last = now_ns();

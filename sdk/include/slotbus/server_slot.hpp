@@ -167,6 +167,28 @@ public:
             token, impl_, handle_, max);
     }
 
+    /// async_read_batch without a string per record: the records' bytes come
+    /// back to back in one record_batch — the fastest way to drain a busy
+    /// slot. Completion signature: void(boost::system::error_code, record_batch).
+    ///
+    /// @code
+    /// inbox.async_read_records(1024, [](boost::system::error_code ec, slotbus::record_batch b) {
+    ///     for (std::size_t i = 0; !ec && i < b.size(); ++i)
+    ///         handle(b[i]); // a std::string_view, valid while b lives
+    /// });
+    /// @endcode
+    template <boost::asio::completion_token_for<void(boost::system::error_code, record_batch)>
+                  Token = boost::asio::deferred_t>
+    auto async_read_records(std::size_t max, Token&& token = {})
+    {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code, record_batch)>(
+            [](auto handler, std::shared_ptr<detail::connection_impl> impl, std::uint32_t handle,
+               std::size_t n) {
+                impl->start_read(handle, detail::read_records_handler(std::move(handler)), {}, n);
+            },
+            token, impl_, handle_, max);
+    }
+
     /// Exact at the moment the host answers.
     slot_info info(std::error_code& ec) const;
     [[nodiscard]] slot_info info() const;

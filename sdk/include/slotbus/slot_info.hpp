@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace slotbus {
 
@@ -22,6 +24,46 @@ struct received_record {
     /// Records dropped (by the slot's overflow policy) between the previous
     /// record read and this one: the reader is told in order.
     std::uint32_t missed_before = 0;
+};
+
+/// Records read in one go, their bytes back to back in one buffer: no
+/// allocation per record (server_slot::async_read_records). Move-only in
+/// spirit, copyable in fact; views stay valid while the batch lives.
+class record_batch {
+public:
+    [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
+    [[nodiscard]] bool empty() const noexcept { return entries_.empty(); }
+    /// The bytes of record i.
+    [[nodiscard]] std::string_view operator[](std::size_t i) const noexcept
+    {
+        return {bytes_.data() + entries_[i].offset, entries_[i].size};
+    }
+    /// Records dropped (by the slot's overflow policy) just before record i.
+    [[nodiscard]] std::uint32_t missed_before(std::size_t i) const noexcept
+    {
+        return entries_[i].missed_before;
+    }
+
+    /// Not API: how the connection fills a batch.
+    void append(std::string_view record, std::uint32_t missed_before)
+    {
+        entries_.push_back({bytes_.size(), static_cast<std::uint32_t>(record.size()), missed_before});
+        bytes_.append(record);
+    }
+    void reserve(std::size_t records, std::size_t bytes)
+    {
+        entries_.reserve(records);
+        bytes_.reserve(bytes);
+    }
+
+private:
+    struct entry {
+        std::size_t offset;
+        std::uint32_t size;
+        std::uint32_t missed_before;
+    };
+    std::string bytes_;
+    std::vector<entry> entries_;
 };
 
 } // namespace slotbus

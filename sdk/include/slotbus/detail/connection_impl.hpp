@@ -65,10 +65,12 @@ using read_buffer_handler = asio::any_completion_handler<void(error_code, std::s
 using read_record_handler = asio::any_completion_handler<void(error_code, received_record)>;
 using read_batch_handler =
     asio::any_completion_handler<void(error_code, std::vector<received_record>)>;
+using read_records_handler = asio::any_completion_handler<void(error_code, record_batch)>;
 template <class Slot> using open_handler = asio::any_completion_handler<void(error_code, Slot)>;
 /// A read completes with the record's bytes, its size (read into a buffer), or both and its gap.
 using read_handler =
-    std::variant<read_string_handler, read_buffer_handler, read_record_handler, read_batch_handler>;
+    std::variant<read_string_handler, read_buffer_handler, read_record_handler, read_batch_handler,
+                 read_records_handler>;
 
 class connection_impl : public std::enable_shared_from_this<connection_impl> {
 public:
@@ -130,8 +132,28 @@ private:
     };
     struct reader_state {
         std::uint32_t read_timeout = 0;
-        std::deque<received_record> records; // pushed by the host, not read yet
-        std::uint32_t gap = 0;               // told of drops; goes with the next record
+        // Records pushed by the host, not read yet: their sizes and gaps here,
+        // their bytes back to back in `bytes` from `begin` (no allocation per
+        // record as they arrive).
+        struct pushed {
+            std::uint32_t size;
+            std::uint32_t missed_before;
+        };
+        std::deque<pushed> records;
+        std::string bytes;
+        std::size_t begin = 0;
+        [[nodiscard]] std::string_view front() const noexcept
+        {
+            return {bytes.data() + begin, records.front().size};
+        }
+        void pop_front();
+        void clear() noexcept
+        {
+            records.clear();
+            bytes.clear();
+            begin = 0;
+        }
+        std::uint32_t gap = 0; // told of drops; goes with the next record
         // A list: erasing from a deque move-assigns, and Boost 1.81's
         // any_completion_handler must never be move-assigned (it recurses).
         std::list<read_op> waiting;
