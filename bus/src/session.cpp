@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 namespace slotbus::bus {
@@ -26,7 +27,7 @@ void session::read()
 {
     // Past its bound, a held-back connection is not read at all: then only a
     // client that ignores the SDK's write window can wait on itself.
-    const bool held_full = held_.size() - held_begin_ > owner_.options_.max_held;
+    const bool held_full = held_bytes_ > owner_.options_.max_held;
     if (reading_ || held_full || closing_ || shut_ || output_full())
         return;
     const auto room = in_.prepare(owner_.core_.limits().max_frame_size());
@@ -60,22 +61,19 @@ void session::process()
     const std::size_t max_frame = c.limits().max_frame_size();
     // What was held back goes first, in order, until a write is held again.
     while (!closing_ && holding()) {
+        const auto& chunk = held_.front();
         const auto found =
-            decode_frame({held_.data() + held_begin_, held_.size() - held_begin_}, max_frame);
+            decode_frame({chunk.data() + held_begin_, chunk.size() - held_begin_}, max_frame);
         const auto result = c.feed(id_, found.frame);
         if (result == feed_result::blocked)
             break;
         held_begin_ += found.size;
+        held_bytes_ -= found.size;
+        if (held_begin_ == held_.front().size()) { // under steady back-pressure this
+            held_.pop_front();                     // is what keeps the queue bounded
+            held_begin_ = 0;
+        }
         closing_ = result == feed_result::close;
-    }
-    if (!holding()) {
-        held_.clear();
-        held_begin_ = 0;
-    } else if (held_begin_ > held_.size() / 2) {
-        // Under steady back-pressure the queue never empties: drop the fed
-        // front now and then, or the buffer grows without bound.
-        held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(held_begin_));
-        held_begin_ = 0;
     }
     while (!closing_) {
         auto found = in_.next(max_frame);
@@ -91,7 +89,7 @@ void session::process()
         const bool behind_held = holding() && !commutes(found.frame.type);
         const auto result = behind_held ? feed_result::blocked : c.feed(id_, found.frame);
         if (result == feed_result::blocked) // kept, in order, for resume()
-            held_.insert(held_.end(), bytes.begin(), bytes.end());
+            hold(bytes);
         in_.consume(found.size);
         if (result == feed_result::close) {
             closing_ = true;
@@ -101,6 +99,17 @@ void session::process()
     c.end_batch(id_);
     owner_.flush_touched();
     read();
+}
+
+void session::hold(byte_span frame)
+{
+    constexpr std::size_t chunk_size = 64 * 1024;
+    if (held_.empty() || held_.back().size() + frame.size() > chunk_size) {
+        held_.emplace_back();
+        held_.back().reserve(std::max(chunk_size, frame.size()));
+    }
+    held_.back().insert(held_.back().end(), frame.begin(), frame.end());
+    held_bytes_ += frame.size();
 }
 
 void session::resume()

@@ -6,6 +6,7 @@
 
 #include <boost/asio/local/stream_protocol.hpp>
 
+#include <deque>
 #include <memory>
 
 namespace slotbus::bus {
@@ -40,9 +41,13 @@ private:
     // that commute (read reports, pings), wait here in arrival order. Applying
     // read reports meanwhile is what keeps two connections that feed each
     // other's full slots from waiting on each other.
-    byte_buffer held_;
-    std::size_t held_begin_ = 0;
-    [[nodiscard]] bool holding() const noexcept { return held_begin_ < held_.size(); }
+    // In chunks of about one read each, so what was fed is dropped a chunk at
+    // a time and nothing is ever moved.
+    std::deque<byte_buffer> held_;
+    std::size_t held_begin_ = 0; // in the front chunk
+    std::size_t held_bytes_ = 0; // not fed yet, in all chunks
+    [[nodiscard]] bool holding() const noexcept { return held_bytes_ > 0; }
+    void hold(byte_span frame);
     bool reading_ = false;
     bool write_active_ = false;
     bool closing_ = false;

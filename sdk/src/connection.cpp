@@ -440,8 +440,8 @@ void connection_impl::on_frame(const frame_view& frame)
         if (it == readers_.end())
             return; // closed here already; the host learns of the close in order
         auto& r = it->second;
-        r.records.push_back({static_cast<std::uint32_t>(m.data.bytes.size()),
-                             std::exchange(r.gap, 0)});
+        r.records.push_back(
+            {static_cast<std::uint32_t>(m.data.bytes.size()), std::exchange(r.gap, 0)});
         r.bytes.append(reinterpret_cast<const char*>(m.data.bytes.data()), m.data.bytes.size());
         serve(m.handle, it->second);
         return;
@@ -535,11 +535,11 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r)
             std::visit([](auto& h) { asio::get_associated_cancellation_slot(h).clear(); },
                        op.handler);
             if (kind == 3)
-                asio::post(executor_, asio::append(std::move(std::get<3>(op.handler)),
-                                                   error_code{}, std::move(records)));
+                asio::post(executor_, asio::append(std::move(std::get<3>(op.handler)), error_code{},
+                                                   std::move(records)));
             else
-                asio::post(executor_, asio::append(std::move(std::get<4>(op.handler)),
-                                                   error_code{}, std::move(views)));
+                asio::post(executor_, asio::append(std::move(std::get<4>(op.handler)), error_code{},
+                                                   std::move(views)));
             continue;
         }
         const std::size_t size = r.records.front().size;

@@ -498,15 +498,15 @@ int slotbus_reader(const std::string& socket, const bus_scenario& s, std::size_t
     std::optional<slotbus::subscriber> sub;
     slotbus::subscription topic;
     std::function<void()> next = [&] {
-        slot->async_read_records(
-            4096, [&](boost::system::error_code ec, slotbus::record_batch records) {
-                if (ec)
-                    return finish();
-                last = now_ns();
-                if ((seen += records.size()) >= expected)
-                    return finish();
-                next();
-            });
+        slot->async_read_records(4096,
+                                 [&](boost::system::error_code ec, slotbus::record_batch records) {
+                                     if (ec)
+                                         return finish();
+                                     last = now_ns();
+                                     if ((seen += records.size()) >= expected)
+                                         return finish();
+                                     next();
+                                 });
     };
     if (s.typed) {
         sub.emplace(bus, "bench/typed/inbox");

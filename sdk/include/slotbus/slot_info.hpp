@@ -47,7 +47,8 @@ public:
     /// Not API: how the connection fills a batch.
     void append(std::string_view record, std::uint32_t missed_before)
     {
-        entries_.push_back({bytes_.size(), static_cast<std::uint32_t>(record.size()), missed_before});
+        entries_.push_back(
+            {bytes_.size(), static_cast<std::uint32_t>(record.size()), missed_before});
         bytes_.append(record);
     }
     void reserve(std::size_t records, std::size_t bytes)

@@ -68,9 +68,8 @@ using read_batch_handler =
 using read_records_handler = asio::any_completion_handler<void(error_code, record_batch)>;
 template <class Slot> using open_handler = asio::any_completion_handler<void(error_code, Slot)>;
 /// A read completes with the record's bytes, its size (read into a buffer), or both and its gap.
-using read_handler =
-    std::variant<read_string_handler, read_buffer_handler, read_record_handler, read_batch_handler,
-                 read_records_handler>;
+using read_handler = std::variant<read_string_handler, read_buffer_handler, read_record_handler,
+                                  read_batch_handler, read_records_handler>;
 
 class connection_impl : public std::enable_shared_from_this<connection_impl> {
 public:
