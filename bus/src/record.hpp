@@ -15,15 +15,14 @@ class record;
 using record_ptr = boost::intrusive_ptr<record>;
 
 // One allocation holds the count, the size and the bytes. The count is not
-// atomic: records live on the routing core's single thread. Small records
-// come from a free list (records are made and freed by the hundred per read;
-// malloc's per-thread cache holds only a few of each size).
+// atomic: records live on the routing core's single thread. Records up to
+// 248 bytes come from free lists by size (they are made and freed by the
+// hundred per read; malloc's per-thread cache holds only a few of each size).
 class record {
 public:
     static record_ptr make(std::span<const std::uint8_t> bytes)
     {
-        const bool small = bytes.size() <= small_payload;
-        void* memory = small ? take_small() : ::operator new(sizeof(record) + bytes.size());
+        void* memory = allocate(bytes.size());
         auto* r = new (memory) record(static_cast<std::uint32_t>(bytes.size()));
         if (!bytes.empty())
             std::memcpy(r->data(), bytes.data(), bytes.size());
@@ -45,49 +44,56 @@ public:
     friend void intrusive_ptr_release(record* r) noexcept
     {
         if (--r->refs_ == 0) {
-            const bool small = r->size_ <= small_payload;
+            const auto size = r->size_;
             r->~record();
-            if (small)
-                give_small(r);
-            else
-                ::operator delete(r);
+            release(r, size);
         }
     }
 
 private:
     explicit record(std::uint32_t size) noexcept : size_(size) {}
 
-    static constexpr std::size_t small_payload = 256 - 8; // a block of 256 bytes
-    static constexpr std::size_t max_free = 8192;         // 2 MiB of blocks kept at most
+    // Blocks of 32, 64, ... 256 bytes (header included), one free list each.
+    static constexpr std::size_t block_step = 32;
+    static constexpr std::size_t classes = 8;
+    static constexpr std::size_t max_free = 4096; // blocks kept per class, at most
 
-    struct free_list {
-        std::vector<void*> blocks;
-        ~free_list()
+    static constexpr std::size_t class_of(std::size_t size) noexcept
+    {
+        return (sizeof(record) + size + block_step - 1) / block_step - 1;
+    }
+    struct free_lists {
+        std::vector<void*> blocks[classes];
+        ~free_lists()
         {
-            for (void* b : blocks)
-                ::operator delete(b);
+            for (auto& list : blocks)
+                for (void* b : list)
+                    ::operator delete(b);
         }
     };
-    static free_list& spare() noexcept
+    static free_lists& spare() noexcept
     {
-        static free_list list; // the core's thread is the only user
-        return list;
+        static free_lists lists; // the core's thread is the only user
+        return lists;
     }
-    static void* take_small()
+    static void* allocate(std::size_t size)
     {
-        auto& list = spare().blocks;
+        const auto c = class_of(size);
+        if (c >= classes)
+            return ::operator new(sizeof(record) + size);
+        auto& list = spare().blocks[c];
         if (list.empty())
-            return ::operator new(sizeof(record) + small_payload);
+            return ::operator new((c + 1) * block_step);
         void* b = list.back();
         list.pop_back();
         return b;
     }
-    static void give_small(void* b) noexcept
+    static void release(void* b, std::size_t size) noexcept
     {
-        auto& list = spare().blocks;
-        if (list.size() < max_free) {
+        const auto c = class_of(size);
+        if (c < classes && spare().blocks[c].size() < max_free) {
             try {
-                list.push_back(b);
+                spare().blocks[c].push_back(b);
                 return;
             } catch (...) { // no room to remember it: give it back
             }

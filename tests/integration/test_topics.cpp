@@ -5,9 +5,11 @@
 
 #include <slotbus/slotbus.hpp>
 
+#include <boost/asio/use_future.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <future>
 #include <map>
 #include <thread>
 
@@ -236,4 +238,44 @@ BOOST_AUTO_TEST_CASE(two_connections_filling_each_others_slots_both_finish)
     BOOST_TEST(received_b == records);
     BOOST_TEST(acked_a == records);
     BOOST_TEST(acked_b == records);
+}
+
+BOOST_AUTO_TEST_CASE(read_records_hands_back_every_record_and_gap_in_one_buffer)
+{
+    test::host h;
+    connection bus;
+    bus.connect(h.socket());
+    slot_options options;
+    options.byte_budget = 300;
+    options.overflow = overflow_policy::drop_newest;
+    auto inbox = server_slot::create(bus, "views/inbox", options);
+    connection writer_bus;
+    writer_bus.connect(h.socket());
+    auto writer = client_slot::open(writer_bus, "views/inbox");
+    writer.write(std::string_view{}); // a zero-length record is a record
+    writer.write(std::string(100, 'a'));
+    writer.write(std::string(150, 'b'));
+    writer.write(std::string(100, 'c')); // does not fit: dropped, counted
+    std::vector<std::string> seen;
+    std::vector<std::uint32_t> missed;
+    while (seen.size() < 3) {
+        auto batch = inbox.async_read_records(16, boost::asio::use_future);
+        bus.run_for(std::chrono::milliseconds(200));
+        BOOST_REQUIRE(batch.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+        const auto b = batch.get();
+        for (std::size_t i = 0; i < b.size(); ++i) {
+            seen.emplace_back(b[i]);
+            missed.push_back(b.missed_before(i));
+        }
+    }
+    BOOST_TEST(seen[0].empty());
+    BOOST_TEST(seen[1] == std::string(100, 'a'));
+    BOOST_TEST(seen[2] == std::string(150, 'b'));
+    writer.write(std::string(10, 'd'));
+    auto after = inbox.async_read_records(16, boost::asio::use_future);
+    bus.run_for(std::chrono::milliseconds(200));
+    const auto b = after.get();
+    BOOST_REQUIRE_EQUAL(b.size(), 1u);
+    BOOST_TEST(b[0] == std::string(10, 'd'));
+    BOOST_TEST(b.missed_before(0) == 1u); // told of the drop, in order
 }
