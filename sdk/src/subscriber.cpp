@@ -29,8 +29,13 @@ bool subscriber::seen_before(const envelope& e)
 
 void subscriber::dispatch(const received_record& record)
 {
+    handle(record.data, record.missed_before);
+}
+
+void subscriber::handle(std::string_view data, std::uint32_t missed_before)
+{
     ++stats_.received;
-    stats_.missed += record.missed_before;
+    stats_.missed += missed_before;
     std::error_code ec;
     std::string why;
     auto malformed = [&] {
@@ -38,7 +43,7 @@ void subscriber::dispatch(const received_record& record)
         if (on_error_)
             on_error_(ec, why);
     };
-    const envelope e = parse_envelope(record.data, ec, &why);
+    const envelope e = parse_envelope(data, ec, &why);
     if (ec)
         return malformed();
     if (seen_before(e)) {
@@ -74,9 +79,18 @@ std::size_t subscriber::drain_backlog()
     // mid-batch leaves the rest for the next run, in order.
     std::size_t n = 0;
     while (!backlog_.empty() && !stopping_) {
-        auto record = std::move(backlog_.front());
-        backlog_.pop_front();
-        dispatch(record);
+        const record_batch& batch = backlog_.front();
+        const auto at = backlog_at_++;
+        if (backlog_at_ == batch.size()) {
+            // The batch's last record: the batch leaves the backlog first
+            // (moved, so the view stays valid while the handler runs).
+            record_batch last = std::move(backlog_.front());
+            backlog_.pop_front();
+            backlog_at_ = 0;
+            handle(last[at], last.missed_before(at));
+        } else {
+            handle(batch[at], batch.missed_before(at));
+        }
         ++n;
     }
     return n;
@@ -103,21 +117,20 @@ std::size_t subscriber::process_for(std::chrono::milliseconds idle)
 void subscriber::next()
 {
     // A batch per completion: a busy inbox costs one completion per batch.
-    inbox_.async_read_batch(
-        256, [this](boost::system::error_code ec, std::vector<received_record> records) {
-            if (!ec) {
-                backlog_.insert(backlog_.end(), std::make_move_iterator(records.begin()),
-                                std::make_move_iterator(records.end()));
-                drain_backlog();
-                if (!stopping_)
-                    return next();
-            }
-            if (done_) {
-                auto done = std::move(*done_);
-                done_.reset();
-                std::move(done)(stopping_ ? boost::asio::error::operation_aborted : ec);
-            }
-        });
+    inbox_.async_read_records(256, [this](boost::system::error_code ec, record_batch records) {
+        if (!ec) {
+            if (!records.empty())
+                backlog_.push_back(std::move(records));
+            drain_backlog();
+            if (!stopping_)
+                return next();
+        }
+        if (done_) {
+            auto done = std::move(*done_);
+            done_.reset();
+            std::move(done)(stopping_ ? boost::asio::error::operation_aborted : ec);
+        }
+    });
 }
 
 void subscriber::stop()

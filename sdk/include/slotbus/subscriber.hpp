@@ -112,7 +112,11 @@ private:
     std::vector<route> routes_;
     error_handler on_error_;
     statistics stats_;
-    std::deque<received_record> backlog_; // read in a batch, not handed out yet
+    // Read in a batch, not handed out yet: whole batches (one buffer each),
+    // and how far into the front one the handlers have got.
+    std::deque<record_batch> backlog_;
+    std::size_t backlog_at_ = 0;
+    void handle(std::string_view data, std::uint32_t missed_before);
     // The keys live in seen_order_ (a deque keeps its elements in place as it
     // grows and shrinks at the ends); seen_ only points at them.
     std::unordered_set<std::string_view> seen_;
