@@ -157,16 +157,26 @@ BOOST_AUTO_TEST_CASE(metrics_publishes_host_statistics_as_envelopes)
     bus.connect(h.socket());
     auto inbox = server_slot::create(bus, "tests/metrics", 0, 10000);
     auto sub = inbox.subscribe("slotbus/metrics/**");
+    // The figures of the first envelope may predate this slot (taken just
+    // before it was created, published just after): the next one lists it.
+    auto lists_inbox = [](const envelope& e) {
+        for (const auto& s : e.data.at("slots").as_array())
+            if (s.at("name").as_string() == "\\\\.\\mailslot\\tests\\metrics")
+                return true;
+        return false;
+    };
     std::error_code ec;
-    const auto e = parse_envelope(inbox.read(), ec);
-    BOOST_REQUIRE(!ec);
-    BOOST_TEST(e.type == "slotbus.host.stats");
-    BOOST_TEST(e.source == "/plugins/metrics");
-    BOOST_TEST(e.subject == "slotbus\\metrics\\host");
-    BOOST_TEST(e.data.at("slot_count").to_number<int>() >= 1);
-    BOOST_TEST(e.data.at("plugins_running").to_number<int>() == 1);
+    envelope e;
     bool listed = false;
-    for (const auto& s : e.data.at("slots").as_array())
-        listed = listed || s.at("name").as_string() == "\\\\.\\mailslot\\tests\\metrics";
+    for (int i = 0; i < 3 && !listed; ++i) {
+        e = parse_envelope(inbox.read(), ec);
+        BOOST_REQUIRE(!ec);
+        BOOST_TEST(e.type == "slotbus.host.stats");
+        BOOST_TEST(e.source == "/plugins/metrics");
+        BOOST_TEST(e.subject == "slotbus\\metrics\\host");
+        BOOST_TEST(e.data.at("plugins_running").to_number<int>() == 1);
+        listed = lists_inbox(e);
+    }
+    BOOST_TEST(e.data.at("slot_count").to_number<int>() >= 1);
     BOOST_TEST(listed);
 }
