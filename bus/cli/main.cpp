@@ -85,15 +85,19 @@ slotbus::connection connect(const common& c)
     return bus;
 }
 
+/// Says what failed, with the error number, and returns the exit code for it.
+int refused(std::string_view what, const std::error_code& ec)
+{
+    std::cerr << "slotbus: " << what << ": " << ec.message() << " (error " << ec.value() << ")\n";
+    return ec == slotbus::error::broken_pipe ? unavailable : failed;
+}
+
 json::value ask(slotbus::connection& bus, std::string_view command, std::string_view argument = {})
 {
     std::error_code ec;
     auto answer = slotbus::admin(bus, command, argument, ec);
-    if (ec) {
-        std::cerr << "slotbus: " << command << ": " << ec.message() << " (error " << ec.value()
-                  << ")\n";
-        std::exit(ec == slotbus::error::broken_pipe ? unavailable : failed);
-    }
+    if (ec)
+        std::exit(refused(command, ec));
     return answer;
 }
 
@@ -289,11 +293,8 @@ int cmd_send(common& c, std::vector<std::string>& argv)
         throw usage_error("send: " + name_text + ": " + ec.message());
     auto bus = connect(c);
     auto slot = slotbus::client_slot::open(bus, name.str(), ec);
-    if (ec) {
-        std::cerr << "slotbus: " << name.str() << ": " << ec.message() << " (error " << ec.value()
-                  << ")\n";
-        return ec == slotbus::error::broken_pipe ? unavailable : failed;
-    }
+    if (ec)
+        return refused(name.str(), ec);
     auto record_of = [&](const std::string& text) {
         if (type.empty())
             return text;
@@ -378,10 +379,8 @@ int cmd_tail(common& c, std::vector<std::string>& argv)
     const std::string inbox_name = "slotbus/cli/tail-" + std::to_string(::getpid());
     auto inbox = slotbus::server_slot::create(bus, inbox_name, options, ec);
     auto subscription = ec ? slotbus::subscription{} : inbox.subscribe(pattern.str(), ec);
-    if (ec) {
-        std::cerr << "slotbus: tail " << pattern.str() << ": " << ec.message() << '\n';
-        return ec == slotbus::error::broken_pipe ? unavailable : failed;
-    }
+    if (ec)
+        return refused("tail " + pattern.str(), ec);
     std::cerr << "slotbus: tailing " << pattern.str() << '\n';
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(for_ms);
     std::uint64_t seen = 0;
@@ -391,10 +390,8 @@ int cmd_tail(common& c, std::vector<std::string>& argv)
         auto record = inbox.read_record(ec);
         if (ec == slotbus::error::sem_timeout)
             continue;
-        if (ec) {
-            std::cerr << "slotbus: tail: " << ec.message() << '\n';
-            return ec == slotbus::error::broken_pipe ? unavailable : failed;
-        }
+        if (ec)
+            return refused("tail", ec);
         ++seen;
         if (record.missed_before && !c.json)
             std::cout << "... " << record.missed_before << " records dropped (tail too slow)\n";

@@ -370,28 +370,20 @@ void connection_impl::on_frame(const frame_view& frame)
             finish(handle, op_id, error::sem_timeout);
             return;
         }
-        auto it = requests_.find(m.request_id);
-        if (it == requests_.end())
+        if (!answer(m.request_id, m.error,
+                    {m.handle, m.value_a, m.value_b, std::string(m.text), {}}))
             return malformed();
-        auto h = std::move(it->second);
-        requests_.erase(it);
-        reply r{m.handle, m.value_a, m.value_b, std::string(m.text), {}};
-        asio::post(executor_, asio::append(std::move(h), to_error(m.error), std::move(r)));
         return;
     }
     case frame_type::info_result: {
         info_result_frame m;
         if (!decode(frame.body, m))
             return malformed();
-        auto it = requests_.find(m.request_id);
-        if (it == requests_.end())
-            return malformed();
-        auto h = std::move(it->second);
-        requests_.erase(it);
         reply r;
         r.info = {m.max_message_size, m.next_size,    m.message_count,
                   m.read_timeout,     m.queued_bytes, m.dropped};
-        asio::post(executor_, asio::append(std::move(h), to_error(m.error), std::move(r)));
+        if (!answer(m.request_id, m.error, std::move(r)))
+            return malformed();
         return;
     }
     case frame_type::write_acks: {
@@ -468,14 +460,10 @@ void connection_impl::on_frame(const frame_view& frame)
         admin_result_frame m;
         if (!decode(frame.body, m))
             return malformed();
-        auto it = requests_.find(m.request_id);
-        if (it == requests_.end())
-            return malformed();
-        auto h = std::move(it->second);
-        requests_.erase(it);
         reply r;
         r.text.assign(m.json.bytes.begin(), m.json.bytes.end());
-        asio::post(executor_, asio::append(std::move(h), to_error(m.error), std::move(r)));
+        if (!answer(m.request_id, m.error, std::move(r)))
+            return malformed();
         return;
     }
     case frame_type::fatal: {
@@ -488,6 +476,17 @@ void connection_impl::on_frame(const frame_view& frame)
     default:
         return malformed();
     }
+}
+
+bool connection_impl::answer(std::uint32_t request, std::uint32_t error, reply r)
+{
+    auto it = requests_.find(request);
+    if (it == requests_.end())
+        return false; // an answer to nothing asked
+    auto h = std::move(it->second);
+    requests_.erase(it);
+    asio::post(executor_, asio::append(std::move(h), to_error(error), std::move(r)));
+    return true;
 }
 
 // ---- reads ----------------------------------------------------------------------------------

@@ -25,18 +25,7 @@ std::string peer_manifest(const std::string& name, const std::string& args,
            args + extra + "}";
 }
 
-/// The plugin's entry in `slotbus plugins --json`, or null.
-json::value plugin_entry(const test::host& h, const std::string& name)
-{
-    const auto r = test::cli(h, {"plugins", "--json"});
-    if (r.code != 0)
-        return nullptr;
-    const auto answer = r.json();
-    for (const auto& p : answer.at("plugins").as_array())
-        if (p.at("name").as_string() == name)
-            return p;
-    return nullptr;
-}
+using test::plugin_entry;
 
 int pid_of(const test::host& h, const std::string& name)
 {

@@ -38,6 +38,22 @@ std::vector<json::value> journal_lines(const fs::path& dir)
     return out;
 }
 
+/// A journal plugin of the host, writing events/** to `dir`; `more` goes into the manifest.
+std::string journal_manifest(const fs::path& dir, const std::string& args = "",
+                             const std::string& more = "")
+{
+    return std::string(R"({"name": "journal", "executable": ")") + SLOTBUS_JOURNAL_PATH +
+           R"(", "args": ["--pattern", "events/**", "--dir", ")" + dir.string() + "\"" + args +
+           "]" + more + "}";
+}
+
+/// The journal's slot exists: it is subscribed and ready.
+bool journal_is_up(const test::host& h)
+{
+    const auto answer = test::cli(h, {"ls", "slotbus/journal", "--json"}).json();
+    return answer.at("slots").as_array().size() == 1;
+}
+
 struct order_created {
     static constexpr std::string_view event_type = "orders.created";
     int n = 0;
@@ -51,19 +67,10 @@ BOOST_AUTO_TEST_CASE(journal_keeps_every_envelope_rotates_and_survives_a_crash)
     test::temp_dir plugins, state;
     const auto dir = state.path / "journal";
     test::write_manifest(plugins.path, "journal",
-                         std::string(R"({"name": "journal", "executable": ")") +
-                             SLOTBUS_JOURNAL_PATH + R"(", "args": ["--pattern", "events/**", )" +
-                             R"("--dir", ")" + dir.string() +
-                             R"(", "--max-bytes", "4000", "--max-files", "10"],
-                             "backoff_ms": 1000})");
+                         journal_manifest(dir, R"(, "--max-bytes", "4000", "--max-files", "10")",
+                                          R"(, "backoff_ms": 1000)"));
     test::host h({"--plugins-dir", plugins.path.string()});
-    BOOST_REQUIRE(test::eventually([&] {
-        return test::cli(h, {"ls", "slotbus/journal", "--json"})
-                   .json()
-                   .at("slots")
-                   .as_array()
-                   .size() == 1;
-    }));
+    BOOST_REQUIRE(test::eventually([&] { return journal_is_up(h); }));
     connection bus;
     bus.connect(h.socket());
     publisher out(bus, "shop");
@@ -76,30 +83,18 @@ BOOST_AUTO_TEST_CASE(journal_keeps_every_envelope_rotates_and_survives_a_crash)
 
     // Killed; while it waits to restart, its last line is cut short (as a
     // crash mid-write would leave it).
-    const auto plugins_now = test::cli(h, {"plugins", "--json"}).json();
-    const int pid = plugins_now.at("plugins").as_array().at(0).at("pid").to_number<int>();
+    const int pid = test::plugin_entry(h, "journal").at("pid").to_number<int>();
     ::kill(pid, SIGKILL);
     BOOST_REQUIRE(test::eventually([&] {
-        return test::cli(h, {"plugins", "--json"})
-                   .json()
-                   .at("plugins")
-                   .as_array()
-                   .at(0)
-                   .at("state")
-                   .as_string() == "backoff";
+        const auto journal = test::plugin_entry(h, "journal");
+        return !journal.is_null() && journal.at("state").as_string() == "backoff";
     }));
     std::ofstream(dir / "journal.jsonl", std::ios::app) << R"({"specversion":"1.0","id":"cut)";
     BOOST_REQUIRE(test::eventually([&] {
         return h.log().find("journal: dropped 30 bytes of a line cut short by a crash") !=
                std::string::npos;
     }));
-    BOOST_REQUIRE(test::eventually([&] {
-        return test::cli(h, {"ls", "slotbus/journal", "--json"})
-                   .json()
-                   .at("slots")
-                   .as_array()
-                   .size() == 1;
-    }));
+    BOOST_REQUIRE(test::eventually([&] { return journal_is_up(h); }));
     for (int i = 50; i < 60; ++i)
         BOOST_REQUIRE(out.publish("events/orders", order_created{i}) == 1u);
     BOOST_REQUIRE(test::eventually([&] { return journal_lines(dir).size() == 60; }));
@@ -118,18 +113,9 @@ BOOST_AUTO_TEST_CASE(journal_writes_what_it_holds_before_it_stops)
 {
     test::temp_dir plugins, state;
     const auto dir = state.path / "journal";
-    test::write_manifest(plugins.path, "journal",
-                         std::string(R"({"name": "journal", "executable": ")") +
-                             SLOTBUS_JOURNAL_PATH + R"(", "args": ["--pattern", "events/**", )" +
-                             R"("--dir", ")" + dir.string() + R"("]})");
+    test::write_manifest(plugins.path, "journal", journal_manifest(dir));
     test::host h({"--plugins-dir", plugins.path.string()});
-    BOOST_REQUIRE(test::eventually([&] {
-        return test::cli(h, {"ls", "slotbus/journal", "--json"})
-                   .json()
-                   .at("slots")
-                   .as_array()
-                   .size() == 1;
-    }));
+    BOOST_REQUIRE(test::eventually([&] { return journal_is_up(h); }));
     {
         connection bus;
         bus.connect(h.socket());

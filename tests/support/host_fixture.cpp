@@ -68,6 +68,18 @@ cli_result cli(const host& h, const std::vector<std::string>& args,
     return r;
 }
 
+boost::json::value plugin_entry(const host& h, const std::string& name)
+{
+    const auto r = cli(h, {"plugins", "--json"});
+    if (r.code != 0)
+        return nullptr;
+    const auto answer = r.json();
+    for (const auto& p : answer.at("plugins").as_array())
+        if (p.at("name").as_string() == name)
+            return p;
+    return nullptr;
+}
+
 bool eventually(const std::function<bool()>& done, std::chrono::milliseconds deadline)
 {
     const auto until = std::chrono::steady_clock::now() + deadline;

@@ -49,6 +49,9 @@ struct cli_result {
 cli_result cli(const host& h, const std::vector<std::string>& args,
                std::chrono::milliseconds deadline = 20s);
 
+/// The plugin's entry in `slotbus plugins --json` against `h`, or null.
+boost::json::value plugin_entry(const host& h, const std::string& name);
+
 /// Checks `done` every few milliseconds until it holds or the deadline passes.
 bool eventually(const std::function<bool()>& done, std::chrono::milliseconds deadline = 10s);
 

@@ -182,6 +182,8 @@ private:
     void schedule_reconnect();
     [[nodiscard]] bool reconnecting() const noexcept { return run_ && !run_->stopping; }
     void on_frame(const frame_view& frame);
+    /// Completes the request an answer frame is for; false when none waits for it.
+    bool answer(std::uint32_t request, std::uint32_t error, reply r);
     void fail(error_code ec, std::string why = {});
     /// For good: every waiting read and the run end.
     void shut_down(error_code gone);
