@@ -79,8 +79,8 @@ json::object core::stats() const
     std::uint64_t depth = 0, queued_bytes = 0;
     names_.for_each([&](slot& s) {
         auto o = traffic_of(s);
-        depth += s.counts().messages;
-        queued_bytes += s.counts().bytes;
+        depth += o.at("depth").to_number<std::uint64_t>();
+        queued_bytes += o.at("queued_bytes").to_number<std::uint64_t>();
         slots.push_back(std::move(o));
     });
     return {
