@@ -29,6 +29,7 @@ struct core::session {
     bool touched = false;
     bool resume = false;
     byte_buffer out;
+    record_list_builder pushed{frame_type::records}; // over out
     ack_batch acks;
     std::unordered_map<std::uint32_t, handle_entry> handles;
     // The handle of the last write: a writer mostly writes through one.
@@ -73,9 +74,17 @@ void core::disconnect(session_id id)
     std::erase(touched_, id);
 }
 
-byte_buffer& core::outbox(session_id id)
+const byte_buffer& core::outbox(session_id id) const
 {
     return sessions_.at(id)->out;
+}
+
+void core::take_output(session_id id, byte_buffer& into)
+{
+    session& s = *sessions_.at(id);
+    into.clear();
+    into.swap(s.out);
+    s.pushed.reset();
 }
 
 std::vector<session_id> core::take_touched()
@@ -298,69 +307,89 @@ feed_result core::on_close(session& s, byte_span body)
 feed_result core::on_write(session& s, byte_span body)
 {
     write_frame m;
-    if (!decode(body, m))
+    std::uint32_t count = 0;
+    std::uint64_t total = 0;
+    // The whole list is checked before any record of it counts.
+    if (!decode(body, m) || !for_each_record(m.records.bytes, [&](byte_span record) {
+            ++count;
+            total += record.size();
+        }))
         return fatal(s, error::invalid_data, "malformed write");
-    const auto size = m.data.bytes.size();
-    auto result = [&](std::error_code ec, std::uint32_t delivered) {
-        s.acks.add(static_cast<std::uint32_t>(ec.value()), delivered);
-        ++totals_.writes;
-        totals_.write_errors += ec ? 1 : 0;
+    // Every record of the frame is a write with its own result.
+    auto result = [&](std::error_code ec, std::uint32_t delivered, std::uint32_t writes = 1) {
+        s.acks.add(static_cast<std::uint32_t>(ec.value()), delivered, writes);
+        totals_.writes += writes;
+        totals_.write_errors += ec ? writes : 0;
         totals_.deliveries += delivered;
         return feed_result::next;
     };
     handle_entry* h =
         m.handle == s.last_write_handle ? s.last_write_entry : find_handle(s, m.handle);
     if (!h)
-        return result(error::invalid_handle, 0);
+        return result(error::invalid_handle, 0, count);
     s.last_write_handle = m.handle;
     s.last_write_entry = h;
     if (h->rd)
-        return result(error::access_denied, 0); // the server's own handle does not write
-    if (h->broadcast && size > max_broadcast_size)
-        return result(error::bad_netpath, 0);
+        return result(error::access_denied, 0, count); // the server's own handle does not write
     route(*h);
-    if (h->targets.empty())
-        return result(error::file_not_found, 0);
-    if (!h->declared.empty() && !accepted(h->declared, m.data.bytes))
-        return result(error::invalid_data, 0); // this record only; the writer stays
-    auto fits = [&](slot* t) {
-        const auto max = t->config().max_message_size;
-        return max == 0 || size <= max;
-    };
-    if (slot* direct = h->direct) {
-        if (reads(s, *direct)) // a receiver writing to itself could wait on itself forever
-            return result(error::access_denied, 0);
-        if (!fits(direct))
-            return result(error::message_exceeds_max_size, 0);
-    }
-    // A full slot that holds writers back stops the write before any copy is
-    // queued, so it goes everywhere or (for now) nowhere. The writer's own
-    // subscriptions never hold it back: they drop instead.
-    for (slot* t : h->targets)
-        if (t->config().overflow == overflow_policy::block && fits(t) && !t->has_room_for(size) &&
-            !reads(s, *t)) {
+    slot* direct = h->direct;
+    // A receiver writing to itself could wait on itself forever.
+    const bool to_itself = direct && reads(s, *direct);
+    // A full slot that holds writers back stops the frame before any copy is
+    // queued, so its records go everywhere or (for now) nowhere; an empty slot
+    // takes a whole frame. The writer's own subscriptions never hold it back:
+    // they drop instead.
+    ++admit_stamp_;
+    for (slot* t : h->targets) {
+        if (t->config().overflow != overflow_policy::block || reads(s, *t))
+            continue;
+        if (!t->has_room_for(total)) {
             if (std::find(t->blocked_writers.begin(), t->blocked_writers.end(), s.id) ==
                 t->blocked_writers.end())
                 t->blocked_writers.push_back(s.id);
             return feed_result::blocked;
         }
-    // One record, shared by every queue it goes to.
-    const record_ptr rec = record::make(m.data.bytes);
-    std::uint32_t delivered = 0;
-    for (slot* t : h->targets) {
-        const bool room =
-            fits(t) &&
-            (t->has_room_for(size) ||
-             (t->config().overflow == overflow_policy::drop_oldest && t->make_room(size)));
-        if (!room) {
-            t->drop_newest(); // counted; its reader is told before the next record
-            continue;
-        }
-        t->enqueue(rec);
-        pump(*t);
-        ++delivered;
+        t->admit_stamp = admit_stamp_; // room for all of the frame
     }
-    return result({}, delivered);
+    for_each_record(m.records.bytes, [&](byte_span bytes) {
+        const auto size = bytes.size();
+        auto fits = [&](slot* t) {
+            const auto max = t->config().max_message_size;
+            return max == 0 || size <= max;
+        };
+        // Refused records fail alone; the writer stays.
+        std::error_code refused;
+        if (h->broadcast && size > max_broadcast_size)
+            refused = error::bad_netpath;
+        else if (h->targets.empty())
+            refused = error::file_not_found;
+        else if (!h->declared.empty() && !accepted(h->declared, bytes))
+            refused = error::invalid_data;
+        else if (to_itself)
+            refused = error::access_denied;
+        else if (direct && !fits(direct))
+            refused = error::message_exceeds_max_size;
+        if (refused)
+            return (void)result(refused, 0);
+        // One record, shared by every queue it goes to.
+        const record_ptr rec = record::make(bytes);
+        std::uint32_t delivered = 0;
+        for (slot* t : h->targets) {
+            const bool room =
+                fits(t) &&
+                (t->admit_stamp == admit_stamp_ || t->has_room_for(size) ||
+                 (t->config().overflow == overflow_policy::drop_oldest && t->make_room(size)));
+            if (!room) {
+                t->drop_newest(); // counted; its reader is told before the next record
+                continue;
+            }
+            t->enqueue(rec);
+            pump(*t);
+            ++delivered;
+        }
+        result({}, delivered);
+    });
+    return feed_result::next;
 }
 
 slot* core::subscription_target(session& s, std::uint32_t handle, std::string_view text,
@@ -681,18 +710,9 @@ void core::pump(slot& target)
     target.pump([&](reader& r, const queued_record& q) {
         if (!owner || owner->id != r.owner)
             owner = sessions_.at(r.owner).get();
-        auto& out = owner->out;
         if (q.missed_before)
-            encode(out, gap_frame{r.handle, q.missed_before});
-        const record& rec = *q.rec;
-        // record_frame, written by hand: this is the hot path (and appended,
-        // not resized, so the bytes are not zeroed first).
-        std::uint8_t header[frame_header_size + 4];
-        boost::endian::store_little_u32(header, 1 + 4 + rec.size());
-        header[4] = static_cast<std::uint8_t>(frame_type::record);
-        boost::endian::store_little_u32(header + 5, r.handle);
-        out.insert(out.end(), header, header + sizeof header);
-        out.insert(out.end(), rec.data(), rec.data() + rec.size());
+            encode(owner->out, gap_frame{r.handle, q.missed_before});
+        owner->pushed.append(owner->out, r.handle, q.rec->bytes());
         touch(*owner);
     });
 }

@@ -80,8 +80,10 @@ public:
     /// Ends a batch of frames read together: their write results go out as one frame.
     void end_batch(session_id id);
 
-    /// Frames waiting to be sent to the session; the I/O layer takes them.
-    [[nodiscard]] byte_buffer& outbox(session_id id);
+    /// Frames waiting to be sent to the session.
+    [[nodiscard]] const byte_buffer& outbox(session_id id) const;
+    /// Moves the waiting frames into `into` (cleared first) for the I/O layer to send.
+    void take_output(session_id id, byte_buffer& into);
 
     /// Sessions given output or resumed since the last call.
     std::vector<session_id> take_touched();
@@ -148,6 +150,7 @@ private:
     subscription_tree subscriptions_;
     std::uint64_t subscription_epoch_ = 0;
     std::uint64_t route_stamp_ = 0;
+    std::uint64_t admit_stamp_ = 0;
     std::unordered_map<session_id, std::unique_ptr<session>> sessions_;
     session* fed_ = nullptr;                        // the session feed() last looked up
     std::unordered_map<std::string, slot*> tokens_; // duplicate tokens, each used once

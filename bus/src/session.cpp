@@ -132,14 +132,12 @@ void session::flush()
 {
     if (write_active_ || shut_)
         return;
-    auto& outbox = owner_.core_.outbox(id_);
-    if (outbox.empty()) {
+    if (owner_.core_.outbox(id_).empty()) {
         if (closing_)
             shut();
         return;
     }
-    writing_.clear();
-    writing_.swap(outbox);
+    owner_.core_.take_output(id_, writing_);
     write_active_ = true;
     asio::async_write(socket_, asio::buffer(writing_),
                       [self = shared_from_this()](const boost::system::error_code& ec,

@@ -144,6 +144,8 @@ public:
     std::vector<topic_pattern> subscriptions;
     /// The last write routed here: one copy per slot, however many patterns match.
     std::uint64_t route_stamp = 0;
+    /// The last write frame this slot, holding writers back, had room for.
+    std::uint64_t admit_stamp = 0;
 
 private:
     reader* next_reader_with_room(std::uint32_t size);

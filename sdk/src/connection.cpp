@@ -80,25 +80,22 @@ void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id,
 
 void connection_impl::start_write(std::uint32_t handle, asio::const_buffer record, write_handler h)
 {
-    const auto frame_size = frame_header_size + 4 + record.size();
+    const byte_span bytes(static_cast<const std::uint8_t*>(record.data()), record.size());
+    const auto frame_size = frame_header_size + 8 + record.size(); // at most, on the wire
     const bool window_full = unacked_bytes_ > 0 && unacked_bytes_ + frame_size > max_unacked_bytes;
-    // The hot path: on the connection's own thread, the frame is encoded
-    // straight into the output, with no buffer of its own.
+    // The hot path: on the connection's own thread, the record goes straight
+    // into the output, joining the write frame before it when it can.
     if (on_this_thread() && !broken_ && !window_full && deferred_writes_.empty()) {
         emit_reports();
-        encode(pending_,
-               write_frame{handle, payload{{static_cast<const std::uint8_t*>(record.data()),
-                                            record.size()}}});
+        write_frames_.append(pending_, handle, bytes);
         unacked_bytes_ += frame_size;
-        write_sizes_.push_back(frame_size);
-        writes_.push_back(std::move(h));
+        writes_.push_back({std::move(h), frame_size});
         flush();
         return;
     }
     byte_buffer frame;
     frame.reserve(frame_size);
-    encode(frame, write_frame{handle, payload{{static_cast<const std::uint8_t*>(record.data()),
-                                               record.size()}}});
+    record_list_builder(frame_type::write).append(frame, handle, bytes);
     on_executor([self = shared_from_this(), frame = std::move(frame), h = std::move(h)]() mutable {
         if (self->broken_) {
             asio::post(self->executor_,
@@ -275,8 +272,7 @@ void connection_impl::emit_reports()
 void connection_impl::send_write(byte_buffer&& frame, write_handler h)
 {
     unacked_bytes_ += frame.size();
-    write_sizes_.push_back(frame.size());
-    writes_.push_back(std::move(h));
+    writes_.push_back({std::move(h), frame.size()});
     send(std::move(frame));
 }
 
@@ -289,6 +285,7 @@ void connection_impl::flush()
         return;
     writing_.clear();
     writing_.swap(pending_);
+    write_frames_.reset();
     write_active_ = true;
     // One write at a time; whatever queues meanwhile goes out with the next.
     asio::async_write(
@@ -395,10 +392,9 @@ void connection_impl::on_frame(const frame_view& frame)
                          ok = false;
                          return;
                      }
-                     acked_.emplace_back(std::move(writes_.front()), run);
+                     unacked_bytes_ -= writes_.front().frame_size;
+                     acked_.emplace_back(std::move(writes_.front().handler), run);
                      writes_.pop_front();
-                     unacked_bytes_ -= write_sizes_.front();
-                     write_sizes_.pop_front();
                  }
              });
         if (!ok)
@@ -412,30 +408,34 @@ void connection_impl::on_frame(const frame_view& frame)
             send_write(std::move(next.frame), std::move(next.handler));
         }
         // The writes completed, in order. This is a read's completion, not the
-        // initiating function, so a handler on this executor runs here and now
-        // (no post per write); one that writes again appends to writes_ safely.
+        // initiating function, so a handler runs here and now (no post per
+        // write); one that writes again appends to writes_ safely.
         std::vector<std::pair<write_handler, ack_run>> done;
         done.swap(acked_);
         for (auto& [h, run] : done)
-            asio::dispatch(asio::append(std::move(h), to_error(run.error), run.delivered));
+            h(to_error(run.error), run.delivered);
         if (acked_.empty()) { // keep the capacity for the next frame
             done.clear();
             acked_.swap(done);
         }
         return;
     }
-    case frame_type::record: {
-        record_frame m;
+    case frame_type::records: {
+        records_frame m;
         if (!decode(frame.body, m))
             return malformed();
         auto it = readers_.find(m.handle);
         if (it == readers_.end())
             return; // closed here already; the host learns of the close in order
         auto& r = it->second;
-        r.records.push_back(
-            {static_cast<std::uint32_t>(m.data.bytes.size()), std::exchange(r.gap, 0)});
-        r.bytes.append(reinterpret_cast<const char*>(m.data.bytes.data()), m.data.bytes.size());
-        serve(m.handle, it->second);
+        const bool ok = for_each_record(m.records.bytes, [&](byte_span record) {
+            r.records.push_back(
+                {static_cast<std::uint32_t>(record.size()), std::exchange(r.gap, 0)});
+            r.bytes.append(reinterpret_cast<const char*>(record.data()), record.size());
+        });
+        if (!ok)
+            return malformed();
+        serve(m.handle, r);
         return;
     }
     case frame_type::gap: {
@@ -639,6 +639,7 @@ void connection_impl::fail(error_code ec, std::string why)
     socket_.close(ignored);
     write_active_ = false;
     pending_.clear();
+    write_frames_.reset();
     in_.clear();
     dirty_readers_.clear();
     const error_code gone = error::broken_pipe;
@@ -650,10 +651,9 @@ void connection_impl::fail(error_code ec, std::string why)
     for (auto& [id, h] : requests_)
         asio::post(executor_, asio::append(std::move(h), gone, reply{}));
     requests_.clear();
-    for (auto& h : writes_)
-        asio::post(executor_, asio::append(std::move(h), gone, std::uint32_t{0}));
+    for (auto& w : writes_)
+        asio::post(executor_, asio::append(std::move(w.handler), gone, std::uint32_t{0}));
     writes_.clear();
-    write_sizes_.clear();
     unacked_bytes_ = 0;
     for (auto& d : deferred_writes_)
         asio::post(executor_, asio::append(std::move(d.handler), gone, std::uint32_t{0}));
@@ -723,6 +723,7 @@ void connection_impl::attempt()
     socket_ = asio::local::stream_protocol::socket(executor_);
     broken_ = {};
     pending_.clear();
+    write_frames_.reset();
     in_.clear();
     connect_to(run_->address, run_->client_name, [self = shared_from_this()](error_code ec, reply) {
         if (!self->reconnecting())

@@ -60,12 +60,30 @@ std::span<std::uint8_t> frame_buffer::prepare(std::size_t max_frame_size)
     return {bytes_.data() + end_, bytes_.size() - end_};
 }
 
-void ack_batch::add(std::uint32_t error, std::uint32_t delivered)
+void record_list_builder::append(byte_buffer& out, std::uint32_t handle, byte_span record)
+{
+    const bool joins = open_ != closed && end_ == out.size() && handle_ == handle &&
+                       end_ - open_ + 4 + record.size() <= frame_header_size + 4 + batch_bytes;
+    if (!joins) {
+        open_ = out.size();
+        handle_ = handle;
+        std::uint8_t header[frame_header_size + 4];
+        header[4] = static_cast<std::uint8_t>(type_);
+        boost::endian::store_little_u32(header + frame_header_size, handle);
+        out.insert(out.end(), header, header + sizeof header);
+    }
+    append_record(out, record);
+    end_ = out.size();
+    boost::endian::store_little_u32(out.data() + open_,
+                                    static_cast<std::uint32_t>(end_ - open_ - 4));
+}
+
+void ack_batch::add(std::uint32_t error, std::uint32_t delivered, std::uint32_t writes)
 {
     if (!runs_.empty() && runs_.back().error == error && runs_.back().delivered == delivered)
-        ++runs_.back().count;
+        runs_.back().count += writes;
     else
-        runs_.push_back({1, error, delivered});
+        runs_.push_back({writes, error, delivered});
 }
 
 void ack_batch::flush_to(byte_buffer& out)

@@ -302,8 +302,9 @@ BOOST_AUTO_TEST_CASE(a_writer_dying_mid_frame_delivers_nothing_half_done)
         dying.send_frame(open_frame{1, 1, 0, "bystander/inbox"});
         byte_buffer frame;
         const std::string record(1000, 'x');
-        encode(frame, write_frame{1, payload{{reinterpret_cast<const std::uint8_t*>(record.data()),
-                                              record.size()}}});
+        record_list_builder(frame_type::write)
+            .append(frame, 1,
+                    {reinterpret_cast<const std::uint8_t*>(record.data()), record.size()});
         dying.send(byte_span(frame).first(frame.size() / 2)); // and dies
     }
     BOOST_TEST(others.slot.info().message_count == 1u); // only "before"

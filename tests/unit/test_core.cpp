@@ -44,7 +44,8 @@ struct client {
     std::vector<decoded> take()
     {
         std::vector<decoded> out;
-        auto& box = c.outbox(id);
+        byte_buffer box;
+        c.take_output(id, box);
         byte_span rest(box);
         while (!rest.empty()) {
             auto found = decode_frame(rest, 1u << 30);
@@ -53,7 +54,6 @@ struct client {
                 {found.frame.type, byte_buffer(found.frame.body.begin(), found.frame.body.end())});
             rest = rest.subspan(found.size);
         }
-        box.clear();
         return out;
     }
 
@@ -89,8 +89,15 @@ struct client {
     }
     feed_result write(std::uint32_t handle, std::string_view data)
     {
-        return feed(write_frame{
-            handle, payload{{reinterpret_cast<const std::uint8_t*>(data.data()), data.size()}}});
+        return write_many(handle, {data});
+    }
+    /// One write frame with these records.
+    feed_result write_many(std::uint32_t handle, std::initializer_list<std::string_view> records)
+    {
+        byte_buffer list;
+        for (auto r : records)
+            append_record(list, {reinterpret_cast<const std::uint8_t*>(r.data()), r.size()});
+        return feed(write_frame{handle, payload{list}});
     }
     std::vector<ack_run> acks()
     {
@@ -115,6 +122,18 @@ core_limits limits()
     core_limits l;
     l.host_name = "ThisHost";
     return l;
+}
+
+// The records of a records frame.
+std::vector<std::string> records_of(const decoded& frame)
+{
+    BOOST_REQUIRE(frame.type == frame_type::records);
+    records_frame m;
+    BOOST_REQUIRE(decode(frame.body, m));
+    std::vector<std::string> out;
+    BOOST_REQUIRE(for_each_record(m.records.bytes,
+                                  [&](byte_span r) { out.emplace_back(r.begin(), r.end()); }));
+    return out;
 }
 
 std::uint32_t first_ack_error(client& c)
@@ -165,9 +184,9 @@ BOOST_AUTO_TEST_CASE(writes_are_acknowledged_in_one_batch)
     reader.create("q");
     const auto h = writer.open("q").handle;
     byte_buffer batch;
-    for (int i = 0; i < 100; ++i)
-        encode(batch, write_frame{h, payload{}});
-    encode(batch, write_frame{h + 50, payload{}}); // no such handle
+    for (int i = 0; i < 100; ++i) // a frame each
+        record_list_builder(frame_type::write).append(batch, h, {});
+    record_list_builder(frame_type::write).append(batch, h + 50, {}); // no such handle
     byte_span rest(batch);
     while (!rest.empty()) {
         auto found = decode_frame(rest, 1 << 20);
@@ -187,6 +206,84 @@ BOOST_AUTO_TEST_CASE(writes_are_acknowledged_in_one_batch)
     BOOST_TEST(runs[0].delivered == 1u);
     BOOST_TEST(runs[1].error == 6u);
     BOOST_TEST(writer.info(h).message_count == 100u);
+}
+
+BOOST_AUTO_TEST_CASE(every_record_of_a_write_frame_is_a_write_of_its_own)
+{
+    core host(limits());
+    client reader(host), writer(host);
+    const auto r = reader.create("q", 4).handle;
+    const auto w = writer.open("q").handle;
+    // The middle one is over the slot's maximum: it alone fails.
+    BOOST_TEST((writer.write_many(w, {"ab", "too long", "", "abcd"}) == feed_result::next));
+    const auto runs = writer.acks();
+    BOOST_TEST_REQUIRE(runs.size() == 3u);
+    BOOST_TEST(runs[0].count == 1u);
+    BOOST_TEST(runs[0].delivered == 1u);
+    BOOST_TEST(runs[1].error == 4336u);
+    BOOST_TEST(runs[2].count == 2u);
+    BOOST_TEST(runs[2].delivered == 1u);
+    reader.feed(read_report_frame{r, 0, 16});
+    auto frames = reader.take();
+    BOOST_TEST_REQUIRE(frames.size() == 1u);
+    BOOST_TEST((records_of(frames[0]) == std::vector<std::string>{"ab", "", "abcd"}));
+
+    // No such handle: every record of the frame says so.
+    writer.write_many(w + 50, {"a", "b", "c"});
+    const auto refused = writer.acks();
+    BOOST_TEST_REQUIRE(refused.size() == 1u);
+    BOOST_TEST(refused[0].count == 3u);
+    BOOST_TEST(refused[0].error == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(a_write_frame_with_a_lying_length_closes_only_its_connection)
+{
+    core host(limits());
+    client reader(host), writer(host), liar(host);
+    const auto r = reader.create("q").handle;
+    const auto w = writer.open("q").handle;
+    const auto l = liar.open("q").handle;
+    byte_buffer list;
+    append_record(list, byte_span(reinterpret_cast<const std::uint8_t*>("fine"), 4));
+    append_record(list, byte_span(reinterpret_cast<const std::uint8_t*>("cut"), 3));
+    list.pop_back(); // the last record is one byte short of its length
+    BOOST_TEST((liar.feed(write_frame{l, payload{list}}) == feed_result::close));
+    BOOST_TEST(liar.last<fatal_frame>().error == 13u);
+    BOOST_TEST(writer.info(w).message_count == 0u); // not even "fine" went in
+    client empty(host);
+    const auto e = empty.open("q").handle;
+    BOOST_TEST((empty.feed(write_frame{e, payload{}}) == feed_result::close)); // not one record
+    writer.write(w, "still here");
+    reader.feed(read_report_frame{r, 0, 16});
+    BOOST_TEST((records_of(reader.take().at(0)) == std::vector<std::string>{"still here"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_full_slot_holds_a_write_frame_back_whole)
+{
+    core host(limits());
+    client reader(host), writer(host);
+    const auto r = reader.create("q", 0, 30).handle;
+    const auto w = writer.open("q").handle;
+    writer.write(w, std::string(10, 'a'));
+    // 10 queued + 3 x 10 is over the budget: none of the three goes in yet.
+    BOOST_TEST((writer.write_many(w, {std::string(10, 'b'), std::string(10, 'c'),
+                                      std::string(10, 'd')}) == feed_result::blocked));
+    BOOST_TEST(writer.info(w).message_count == 1u);
+    reader.feed(read_report_frame{r, 0, 16});
+    reader.take();
+    reader.feed(read_report_frame{r, 1, 16}); // read: room for the frame now
+    BOOST_TEST(host.take_resume(writer.id));
+    BOOST_TEST((writer.write_many(w, {std::string(10, 'b'), std::string(10, 'c'),
+                                      std::string(10, 'd')}) == feed_result::next));
+    BOOST_TEST(writer.info(w).message_count == 3u);
+    // An empty slot takes a frame larger than its budget, whole.
+    reader.feed(read_report_frame{r, 0, 16});
+    reader.take();
+    reader.feed(read_report_frame{r, 3, 16});
+    BOOST_TEST(
+        (writer.write_many(w, {std::string(20, 'e'), std::string(20, 'f')}) == feed_result::next));
+    BOOST_TEST(writer.info(w).message_count == 2u);
+    BOOST_TEST(writer.info(w).dropped == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(direction_and_size_rules)
@@ -229,8 +326,8 @@ BOOST_AUTO_TEST_CASE(pushes_within_the_window_and_info_stays_exact)
     BOOST_TEST(reader.take().empty()); // no window yet: nothing pushed
     reader.feed(read_report_frame{r, 0, 2});
     auto frames = reader.take();
-    BOOST_TEST_REQUIRE(frames.size() == 2u);
-    BOOST_TEST((frames[0].type == frame_type::record));
+    BOOST_TEST_REQUIRE(frames.size() == 1u); // two records, one frame
+    BOOST_TEST((records_of(frames[0]) == std::vector<std::string>{"1", "22"}));
     auto info = writer.info(w);
     BOOST_TEST(info.message_count == 3u); // pushed is not read
     BOOST_TEST(info.next_size == 1u);
@@ -390,7 +487,7 @@ BOOST_AUTO_TEST_CASE(drop_newest_counts_and_tells_the_reader)
     gap_frame g;
     BOOST_TEST(decode(frames[0].body, g));
     BOOST_TEST(g.missed == 2u);
-    BOOST_TEST((frames[1].type == frame_type::record));
+    BOOST_TEST((frames[1].type == frame_type::records));
 }
 
 BOOST_AUTO_TEST_CASE(drop_oldest_keeps_the_newest_and_tells_the_reader)
@@ -406,13 +503,13 @@ BOOST_AUTO_TEST_CASE(drop_oldest_keeps_the_newest_and_tells_the_reader)
     BOOST_TEST(writer.info(w).dropped == 2u);
     reader.feed(read_report_frame{r, 0, 16});
     auto frames = reader.take();
-    BOOST_TEST_REQUIRE(frames.size() == 4u); // gap, c, d, e
+    BOOST_TEST_REQUIRE(frames.size() == 2u); // the gap, then c, d, e
     gap_frame g;
     BOOST_TEST(decode(frames[0].body, g));
     BOOST_TEST(g.missed == 2u);
-    record_frame first;
-    BOOST_TEST(decode(frames[1].body, first));
-    BOOST_TEST(first.data.bytes[0] == 'c');
+    const auto records = records_of(frames[1]);
+    BOOST_TEST_REQUIRE(records.size() == 3u);
+    BOOST_TEST(records[0] == std::string(10, 'c'));
 }
 
 BOOST_AUTO_TEST_CASE(a_writers_own_subscription_never_holds_it_back)

@@ -45,16 +45,91 @@ BOOST_AUTO_TEST_CASE(round_trip_every_field_type)
 BOOST_AUTO_TEST_CASE(payload_takes_the_rest_including_nothing)
 {
     const std::uint8_t data[] = {0, 1, 2, 0xff};
-    auto bytes = frame_of(write_frame{3, payload{data}});
-    write_frame m;
+    auto bytes = frame_of(admin_result_frame{3, 0, payload{data}});
+    admin_result_frame m;
     BOOST_TEST(decode(decode_frame(bytes, max_frame).frame.body, m));
-    BOOST_TEST(m.handle == 3u);
-    BOOST_TEST(m.data.bytes.size() == 4u);
-    BOOST_TEST(m.data.bytes[3] == 0xff);
+    BOOST_TEST(m.request_id == 3u);
+    BOOST_TEST(m.json.bytes.size() == 4u);
+    BOOST_TEST(m.json.bytes[3] == 0xff);
 
-    auto empty = frame_of(write_frame{3, payload{}}); // zero-length records are real
+    auto empty = frame_of(admin_result_frame{3, 0, payload{}});
     BOOST_TEST(decode(decode_frame(empty, max_frame).frame.body, m));
-    BOOST_TEST(m.data.bytes.empty());
+    BOOST_TEST(m.json.bytes.empty());
+}
+
+namespace {
+byte_span bytes_of(std::string_view s)
+{
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+std::vector<std::string> records_in(byte_span list, bool& ok)
+{
+    std::vector<std::string> out;
+    ok = for_each_record(list, [&](byte_span r) { out.emplace_back(r.begin(), r.end()); });
+    return out;
+}
+} // namespace
+
+BOOST_AUTO_TEST_CASE(record_lists_carry_empty_records_and_refuse_lying_lengths)
+{
+    byte_buffer list;
+    append_record(list, bytes_of("one"));
+    append_record(list, bytes_of("")); // zero-length records are real
+    append_record(list, bytes_of("three"));
+    bool ok = false;
+    BOOST_TEST((records_in(list, ok) == std::vector<std::string>{"one", "", "three"}));
+    BOOST_TEST(ok);
+
+    // A length past the end, a cut length and an empty list are refused
+    // before any record is handed out.
+    for (std::size_t cut : {list.size() - 1, std::size_t{9}, std::size_t{2}, std::size_t{0}}) {
+        BOOST_TEST(records_in(byte_span(list).first(cut), ok).empty());
+        BOOST_TEST(!ok);
+    }
+    byte_buffer lying = list;
+    lying[7 + 4] = 0xff; // the second record's length now claims far too much
+    BOOST_TEST(records_in(lying, ok).empty());
+    BOOST_TEST(!ok);
+}
+
+BOOST_AUTO_TEST_CASE(consecutive_records_for_one_handle_share_a_frame)
+{
+    byte_buffer out;
+    record_list_builder writes(frame_type::write);
+    writes.append(out, 1, bytes_of("a"));
+    writes.append(out, 1, bytes_of("bb"));
+    writes.append(out, 2, bytes_of("c")); // another handle: a new frame
+    encode(out, ping_frame{7});
+    writes.append(out, 2, bytes_of("d")); // something came between: a new frame
+    const std::string big(record_list_builder::batch_bytes, 'x');
+    writes.append(out, 2, bytes_of(big)); // past the batch size: a new frame
+
+    std::vector<std::pair<std::uint32_t, std::vector<std::string>>> frames;
+    for (byte_span rest(out); !rest.empty();) {
+        const auto found = decode_frame(rest, 2 * record_list_builder::batch_bytes);
+        BOOST_REQUIRE(found.status == decoded_frame::ok);
+        rest = rest.subspan(found.size);
+        if (found.frame.type == frame_type::ping)
+            continue;
+        write_frame m;
+        BOOST_REQUIRE(decode(found.frame.body, m));
+        bool ok = false;
+        frames.emplace_back(m.handle, records_in(m.records.bytes, ok));
+        BOOST_TEST(ok);
+    }
+    BOOST_REQUIRE(frames.size() == 4u);
+    BOOST_TEST((frames[0].second == std::vector<std::string>{"a", "bb"}));
+    BOOST_TEST(frames[1].first == 2u);
+    BOOST_TEST((frames[2].second == std::vector<std::string>{"d"}));
+    BOOST_TEST(frames[3].second.front().size() == big.size());
+
+    writes.reset(); // out was handed on: nothing in it is extended
+    byte_buffer other;
+    encode(other, ping_frame{1});
+    other.resize(out.size());
+    writes.append(other, 2, bytes_of("e"));
+    BOOST_TEST(decode_frame(byte_span(other).subspan(out.size()), max_frame).status ==
+               decoded_frame::ok);
 }
 
 BOOST_AUTO_TEST_CASE(truncated_frames_need_more)
@@ -164,8 +239,8 @@ BOOST_AUTO_TEST_CASE(frame_buffer_reassembles_partial_and_large_frames)
     byte_buffer stream;
     const std::string big(500, 'x'); // larger than the buffer starts
     encode(stream, open_frame{1, 1, 0, "a"});
-    encode(stream, write_frame{1, payload{{reinterpret_cast<const std::uint8_t*>(big.data()),
-                                           big.size()}}});
+    record_list_builder(frame_type::write)
+        .append(stream, 1, {reinterpret_cast<const std::uint8_t*>(big.data()), big.size()});
     encode(stream, close_frame{2, 1});
     // Feed the stream in awkward pieces, as reads deliver it.
     std::vector<frame_type> seen;
@@ -180,7 +255,7 @@ BOOST_AUTO_TEST_CASE(frame_buffer_reassembles_partial_and_large_frames)
              found = in.next(max_frame)) {
             seen.push_back(found.frame.type);
             if (found.frame.type == frame_type::write)
-                BOOST_TEST(found.frame.body.size() == 4u + big.size());
+                BOOST_TEST(found.frame.body.size() == 8u + big.size());
             in.consume(found.size);
         }
     }

@@ -53,7 +53,7 @@ enum class frame_type : std::uint8_t {
     // host -> client
     welcome = 0x81,
     result = 0x82,
-    record = 0x83,
+    records = 0x83,
     write_acks = 0x84,
     info_result = 0x85,
     timeout_changed = 0x86,
@@ -143,14 +143,16 @@ struct close_frame {
 };
 BOOST_DESCRIBE_STRUCT(close_frame, (), (request_id, handle))
 
-/// Pipelined: no request id. Writes on a connection are acknowledged in the
-/// order they were sent, in write_acks frames.
+/// Pipelined: no request id. One or more records for one writer handle
+/// (a record list, see for_each_record); each record is one write, and
+/// writes on a connection are acknowledged in the order they were sent, in
+/// write_acks frames.
 struct write_frame {
     static constexpr frame_type type = frame_type::write;
     std::uint32_t handle = 0;
-    payload data;
+    payload records;
 };
-BOOST_DESCRIBE_STRUCT(write_frame, (), (handle, data))
+BOOST_DESCRIBE_STRUCT(write_frame, (), (handle, records))
 
 struct info_frame {
     static constexpr frame_type type = frame_type::info;
@@ -232,12 +234,13 @@ struct result_frame {
 };
 BOOST_DESCRIBE_STRUCT(result_frame, (), (request_id, error, handle, value_a, value_b, text))
 
-struct record_frame {
-    static constexpr frame_type type = frame_type::record;
+/// Records pushed to one reader handle, in slot order (a record list).
+struct records_frame {
+    static constexpr frame_type type = frame_type::records;
     std::uint32_t handle = 0;
-    payload data;
+    payload records;
 };
-BOOST_DESCRIBE_STRUCT(record_frame, (), (handle, data))
+BOOST_DESCRIBE_STRUCT(records_frame, (), (handle, records))
 
 /// Results of the connection's next writes, in order: runs of
 /// {u32 count, u32 error, u32 delivered}.
@@ -473,6 +476,57 @@ private:
     std::size_t end_ = 0;   // one past the last byte read
 };
 
+/// A record list — the body of write and records frames after the handle —
+/// is one or more records, each a u32 length and its bytes.
+inline void append_record(byte_buffer& list, byte_span record)
+{
+    detail::put(list, static_cast<std::uint32_t>(record.size()));
+    list.insert(list.end(), record.begin(), record.end());
+}
+
+/// Calls f(byte_span) for each record of a list, after checking all of it:
+/// false, and no call at all, when it is empty or a length lies.
+template <class F> bool for_each_record(byte_span list, F&& f)
+{
+    if (list.empty())
+        return false;
+    for (std::size_t at = 0; at < list.size();) {
+        if (list.size() - at < 4)
+            return false;
+        const std::size_t n = boost::endian::load_little_u32(list.data() + at);
+        if (list.size() - at - 4 < n)
+            return false;
+        at += 4 + n;
+    }
+    for (std::size_t at = 0; at < list.size();) {
+        const std::size_t n = boost::endian::load_little_u32(list.data() + at);
+        f(list.subspan(at + 4, n));
+        at += 4 + n;
+    }
+    return true;
+}
+
+/// Builds write and records frames a record at a time. A record for the
+/// handle of the frame last started, with nothing appended after that frame
+/// and room left under `batch_bytes`, joins it: the reader of the frame then
+/// finds the handle once for all of them. Otherwise a new frame starts.
+class record_list_builder {
+public:
+    static constexpr std::size_t batch_bytes = 64 * 1024;
+
+    explicit record_list_builder(frame_type type) noexcept : type_(type) {}
+    void append(byte_buffer& out, std::uint32_t handle, byte_span record);
+    /// `out` was cleared or handed on: what it held is no frame to extend.
+    void reset() noexcept { open_ = closed; }
+
+private:
+    static constexpr std::size_t closed = ~std::size_t{0};
+    frame_type type_;
+    std::size_t open_ = closed; // where the open frame starts in out
+    std::size_t end_ = 0;       // where it ended
+    std::uint32_t handle_ = 0;
+};
+
 /// Iterates the runs of a write_acks frame; false on a malformed list.
 template <class F> bool for_each_ack_run(byte_span runs, F&& f)
 {
@@ -489,7 +543,8 @@ template <class F> bool for_each_ack_run(byte_span runs, F&& f)
 /// Builds a write_acks frame, merging consecutive equal results into runs.
 class ack_batch {
 public:
-    void add(std::uint32_t error, std::uint32_t delivered);
+    /// `writes` writes in a row with this result.
+    void add(std::uint32_t error, std::uint32_t delivered, std::uint32_t writes = 1);
     [[nodiscard]] bool empty() const noexcept { return runs_.empty(); }
     /// Appends the frame to out and starts a new batch.
     void flush_to(byte_buffer& out);

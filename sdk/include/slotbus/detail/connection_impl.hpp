@@ -2,6 +2,7 @@
 // executor; every member function but the start_* entry points runs there.
 #pragma once
 
+#include "slotbus/detail/write_handler.hpp"
 #include "slotbus/protocol.hpp"
 #include "slotbus/slot_info.hpp"
 
@@ -59,7 +60,6 @@ struct restorable {
     bool recreate = true;              ///< false for an attached duplicate: its token is spent
     int conflicts = 0;                 ///< reconnects in a row that found the name taken
 };
-using write_handler = asio::any_completion_handler<void(error_code, std::uint32_t)>;
 using read_string_handler = asio::any_completion_handler<void(error_code, std::string)>;
 using read_buffer_handler = asio::any_completion_handler<void(error_code, std::size_t)>;
 using read_record_handler = asio::any_completion_handler<void(error_code, received_record)>;
@@ -205,6 +205,7 @@ private:
 
     frame_buffer in_;
     byte_buffer pending_, writing_;
+    record_list_builder write_frames_{frame_type::write}; // over pending_
     bool write_active_ = false;
     std::vector<std::uint32_t> dirty_readers_;
 
@@ -228,9 +229,12 @@ private:
     std::uint64_t next_read_op_ = 1;
     std::unordered_map<std::uint32_t, reply_handler> requests_;
     std::unordered_map<std::uint32_t, std::pair<std::uint32_t, std::uint64_t>>
-        polls_;                           // request -> (handle, op)
-    std::deque<write_handler> writes_;    // awaiting acknowledgement, in send order
-    std::deque<std::size_t> write_sizes_; // their frame sizes, in the same order
+        polls_; // request -> (handle, op)
+    struct unacked_write {
+        write_handler handler;
+        std::size_t frame_size;
+    };
+    std::deque<unacked_write> writes_; // awaiting acknowledgement, in send order
     // At most this many unacknowledged write bytes on the wire, well under
     // the host's --max-held: so the host can always go on reading this
     // connection's read reports while a write of it waits for room.
