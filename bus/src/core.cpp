@@ -65,6 +65,8 @@ void core::disconnect(session_id id)
     session& s = *it->second;
     if (fed_ == &s)
         fed_ = nullptr;
+    if (emitted_ == &s)
+        emitted_ = nullptr;
     std::vector<std::uint32_t> open;
     for (const auto& [handle, entry] : s.handles)
         open.push_back(handle);
@@ -383,8 +385,7 @@ feed_result core::on_write(session& s, byte_span body)
                 t->drop_newest(); // counted; its reader is told before the next record
                 continue;
             }
-            t->enqueue(rec);
-            pump(*t);
+            t->enqueue(rec, [this](reader& r, const queued_record& q) { emit(r, q); });
             ++delivered;
         }
         result({}, delivered);
@@ -706,15 +707,19 @@ bool core::reads(const session& s, const slot& target) const
 
 void core::pump(slot& target)
 {
-    session* owner = nullptr; // a slot's records mostly go to one reader: look it up once
-    target.pump([&](reader& r, const queued_record& q) {
-        if (!owner || owner->id != r.owner)
-            owner = sessions_.at(r.owner).get();
-        if (q.missed_before)
-            encode(owner->out, gap_frame{r.handle, q.missed_before});
-        owner->pushed.append(owner->out, r.handle, q.rec->bytes());
-        touch(*owner);
-    });
+    target.pump([this](reader& r, const queued_record& q) { emit(r, q); });
+}
+
+void core::emit(reader& r, const queued_record& q)
+{
+    // A slot's records mostly go to one reader: its session is looked up once.
+    if (!emitted_ || emitted_->id != r.owner)
+        emitted_ = sessions_.at(r.owner).get();
+    session& owner = *emitted_;
+    if (q.missed_before)
+        encode(owner.out, gap_frame{r.handle, q.missed_before});
+    owner.pushed.append(owner.out, r.handle, q.rec->bytes());
+    touch(owner);
 }
 
 void core::wake_writers(slot& target)

@@ -141,6 +141,8 @@ private:
     [[nodiscard]] bool reads(const session& s, const slot& target) const;
     static bool accepted(const std::vector<const topic_types*>& rules, byte_span record);
     void pump(slot& target);
+    /// Appends a record pushed to r to its session's output.
+    void emit(reader& r, const queued_record& q);
     void wake_writers(slot& target);
     void destroy(slot& target);
     void touch(session& s);
@@ -153,6 +155,7 @@ private:
     std::uint64_t admit_stamp_ = 0;
     std::unordered_map<session_id, std::unique_ptr<session>> sessions_;
     session* fed_ = nullptr;                        // the session feed() last looked up
+    session* emitted_ = nullptr;                    // the session emit() last looked up
     std::unordered_map<std::string, slot*> tokens_; // duplicate tokens, each used once
     std::unordered_map<std::string, std::string> plugin_tokens_; // token -> plugin name
     admin_handler admin_handler_;

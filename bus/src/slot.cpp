@@ -73,12 +73,16 @@ slot_counts slot::counts() const noexcept
 
 reader* slot::next_reader_with_room(std::uint32_t size)
 {
-    for (std::size_t tried = 0; tried < readers_.size(); ++tried) {
-        reader* r = readers_[(turn_ + tried) % readers_.size()];
+    const std::size_t n = readers_.size();
+    std::size_t at = turn_ < n ? turn_ : 0;
+    for (std::size_t tried = 0; tried < n; ++tried) {
+        reader* r = readers_[at];
+        if (++at == n)
+            at = 0;
         const bool room = r->in_flight.size() < r->window &&
                           (r->in_flight.empty() || r->in_flight_bytes + size <= config_.push_bytes);
         if (room) {
-            turn_ = (turn_ + tried + 1) % readers_.size();
+            turn_ = at; // the next record tries the next reader first
             return r;
         }
     }

@@ -82,14 +82,23 @@ public:
         return unread_ == 0 || unread_bytes_ + size <= config_.byte_budget;
     }
 
-    /// Queues a record; it carries the count of records dropped just before it.
-    void enqueue(record_ptr rec)
+    /// Queues a record; it carries the count of records dropped just before
+    /// it. When nothing waits ahead of it and a reader has room, it is pushed
+    /// at once: emit(reader&, const queued_record&) sends it.
+    template <class Emit> void enqueue(record_ptr rec, Emit&& emit)
     {
+        const auto size = rec->size();
         ++traffic_.records_in;
-        traffic_.bytes_in += rec->size();
-        unread_bytes_ += rec->size();
+        traffic_.bytes_in += size;
+        unread_bytes_ += size;
         ++unread_;
-        pending_.push_back({next_seq_++, std::move(rec), std::exchange(pending_gap_, 0)});
+        queued_record q{next_seq_++, std::move(rec), std::exchange(pending_gap_, 0)};
+        if (pending_.empty())
+            if (reader* to = next_reader_with_room(size)) {
+                push(*to, std::move(q), emit);
+                return;
+            }
+        pending_.push_back(std::move(q));
     }
 
     /// drop_oldest: drops the oldest records not yet pushed until `size` fits.
@@ -120,10 +129,7 @@ public:
             reader* to = next_reader_with_room(pending_.front().rec->size());
             if (!to)
                 return;
-            queued_record& front = pending_.front();
-            emit(*to, front);
-            to->in_flight_bytes += front.rec->size();
-            to->in_flight.push_back(std::move(front));
+            push(*to, std::move(pending_.front()), emit);
             pending_.pop_front();
         }
     }
@@ -149,6 +155,12 @@ public:
 
 private:
     reader* next_reader_with_room(std::uint32_t size);
+    template <class Emit> static void push(reader& to, queued_record&& q, Emit& emit)
+    {
+        emit(to, q);
+        to.in_flight_bytes += q.rec->size();
+        to.in_flight.push_back(std::move(q));
+    }
 
     slot_name name_;
     slot_config config_;

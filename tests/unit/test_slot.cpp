@@ -27,10 +27,15 @@ struct fixture {
     reader r2{&s, 2, 1, 2, {}, 0};
     std::vector<std::pair<std::uint64_t, std::string>> pushed;
 
+    void emit(reader& r, const queued_record& q) { pushed.emplace_back(r.owner, text(*q.rec)); }
+    // Queues a record; pushed at once when nothing waits and a reader has room.
+    void put(std::string_view t)
+    {
+        s.enqueue(rec(t), [&](reader& r, const queued_record& q) { emit(r, q); });
+    }
     void pump()
     {
-        s.pump(
-            [&](reader& r, const queued_record& q) { pushed.emplace_back(r.owner, text(*q.rec)); });
+        s.pump([&](reader& r, const queued_record& q) { emit(r, q); });
     }
 };
 
@@ -41,13 +46,22 @@ BOOST_FIXTURE_TEST_CASE(counts_are_exact_and_fifo, fixture)
     s.add_reader(&r1);
     BOOST_TEST(s.counts().messages == 0u);
     BOOST_TEST(s.counts().next_size == 0xffffffffu);
-    s.enqueue(rec("one"));
-    s.enqueue(rec(""));
-    s.enqueue(rec("three"));
+    r1.window = 0; // nothing pushed until it reads
+    put("zero");
+    BOOST_TEST(pushed.empty());
+    r1.window = 2;
+    pump();
+    BOOST_TEST(pushed.size() == 1u); // once it may
+    BOOST_TEST(s.consume(r1, 1));
+    pushed.clear();
+    put("one");
+    put("");
+    put("three");
     BOOST_TEST(s.counts().messages == 3u);
     BOOST_TEST(s.counts().next_size == 3u);
     BOOST_TEST(s.counts().bytes == 8u);
-    pump(); // window 2: two pushed, still counted
+    BOOST_TEST(pushed.size() == 2u); // window 2: two pushed as they came, still counted
+    pump();
     BOOST_TEST(pushed.size() == 2u);
     BOOST_TEST(s.counts().messages == 3u);
     BOOST_TEST(s.consume(r1, 1));
@@ -64,7 +78,7 @@ BOOST_FIXTURE_TEST_CASE(budget_holds_back_but_never_starves, fixture)
 {
     s.add_reader(&r1);
     BOOST_TEST(s.has_room_for(1000)); // empty: anything moves
-    s.enqueue(rec(std::string(90, 'x')));
+    put(std::string(90, 'x'));
     BOOST_TEST(s.has_room_for(10));
     BOOST_TEST(!s.has_room_for(11));
 }
@@ -74,7 +88,7 @@ BOOST_FIXTURE_TEST_CASE(readers_take_turns_and_returned_records_keep_order, fixt
     s.add_reader(&r1);
     s.add_reader(&r2);
     for (auto t : {"a", "b", "c", "d", "e"})
-        s.enqueue(rec(t));
+        put(t);
     pump();
     BOOST_TEST(pushed.size() == 4u); // two each
     BOOST_TEST(r1.in_flight.size() == 2u);
@@ -99,7 +113,7 @@ BOOST_FIXTURE_TEST_CASE(push_bytes_bound_a_reader, fixture)
     r1.window = 100;
     s.add_reader(&r1);
     for (int i = 0; i < 5; ++i)
-        s.enqueue(rec(std::string(400, 'x')));
+        put(std::string(400, 'x'));
     pump();
     BOOST_TEST(pushed.size() == 2u); // 1000 bytes ahead at most, but always one
 }
