@@ -56,7 +56,7 @@ private:
     // Blocks of 32, 64, ... 256 bytes (header included), one free list each.
     static constexpr std::size_t block_step = 32;
     static constexpr std::size_t classes = 8;
-    static constexpr std::size_t max_free = 4096; // blocks kept per class, at most
+    static constexpr std::size_t max_free = 16384; // blocks kept per class, at most
 
     static constexpr std::size_t class_of(std::size_t size) noexcept
     {

@@ -254,6 +254,8 @@ void connection_impl::send(byte_buffer&& frame)
 
 void connection_impl::emit_reports()
 {
+    if (dirty_readers_.empty())
+        return; // the usual case, on every write
     // Between connections, and until a reconnect has re-created its slots,
     // reports wait: the host must see the slots before any report on them.
     if (run_ && !run_->connected)

@@ -133,24 +133,38 @@ std::string serialize(const envelope& e)
 
 envelope parse_envelope(std::string_view text, std::error_code& ec, std::string* why)
 {
-    auto fail = [&](std::string reason) {
+    // Parsed into a stack buffer (no allocation per key and string for a
+    // typical envelope); what the envelope keeps is copied out of it.
+    unsigned char scratch[4096];
+    json::monotonic_resource parse_memory(scratch, sizeof scratch);
+    json::value document(&parse_memory);
+    envelope e;
+    const json::value* data = detail::parse_envelope_into(text, e, document, ec, why);
+    if (ec)
+        return envelope{};
+    if (data)
+        e.data = json::value(*data, json::storage_ptr()); // out of the scratch buffer
+    return e;
+}
+
+namespace detail {
+
+const json::value* parse_envelope_into(std::string_view text, envelope& e, json::value& document,
+                                       std::error_code& ec, std::string* why)
+{
+    auto fail = [&](std::string reason) -> const json::value* {
         ec = error::invalid_data;
         if (why)
             *why = std::move(reason);
-        return envelope{};
+        return nullptr;
     };
-    // Parsed into a stack buffer (no allocation per key and string for a
-    // typical envelope); what the envelope keeps is copied out below.
-    unsigned char scratch[4096];
-    json::monotonic_resource parse_memory(scratch, sizeof scratch);
     boost::system::error_code jec;
-    json::value v = json::parse(text, jec, &parse_memory);
+    const auto& v = document = json::parse(text, jec, document.storage());
     if (jec)
         return fail("not JSON: " + jec.message());
     const json::object* o = v.if_object();
     if (!o)
         return fail("not a JSON object");
-    envelope e;
     // Required string attributes first, then optional ones.
     struct attribute {
         const char* name;
@@ -183,10 +197,11 @@ envelope parse_envelope(std::string_view text, std::error_code& ec, std::string*
     }
     if (e.specversion != "1.0")
         return fail("specversion " + e.specversion + " is not 1.0");
-    if (const json::value* data = o->if_contains("data"))
-        e.data = json::value(*data, json::storage_ptr()); // out of the scratch buffer
+    e.data = nullptr;
     ec.clear();
-    return e;
+    return o->if_contains("data");
 }
+
+} // namespace detail
 
 } // namespace slotbus

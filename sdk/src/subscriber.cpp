@@ -1,5 +1,7 @@
 #include "slotbus/subscriber.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
+
 namespace slotbus {
 
 namespace {
@@ -43,7 +45,26 @@ void subscriber::handle(std::string_view data, std::uint32_t missed_before)
         if (on_error_)
             on_error_(ec, why);
     };
-    const envelope e = parse_envelope(data, ec, &why);
+    // Parsed into a stack buffer; typed handlers convert `data` from there,
+    // and it is copied into the envelope only for one that takes the envelope.
+    unsigned char scratch[4096];
+    boost::json::monotonic_resource parse_memory(scratch, sizeof scratch);
+    boost::json::value document(&parse_memory);
+    // A handler that dispatches into this subscriber again gets an envelope of its own.
+    envelope nested;
+    envelope& e = handling_ ? nested : current_;
+    const bool outermost = !std::exchange(handling_, true);
+    struct end_of_handling {
+        bool& flag;
+        bool outermost;
+        ~end_of_handling()
+        {
+            if (outermost)
+                flag = false;
+        }
+    } ending{handling_, outermost};
+    const boost::json::value* parsed_data =
+        detail::parse_envelope_into(data, e, document, ec, &why);
     if (ec)
         return malformed();
     if (seen_before(e)) {
@@ -64,7 +85,9 @@ void subscriber::handle(std::string_view data, std::uint32_t missed_before)
         if (r.type != e.type || (!subject_key.empty() && !r.pattern.matches(subject_key)))
             continue;
         handled = true;
-        r.call(e, ec, why);
+        if (r.wants_envelope && parsed_data && e.data.is_null())
+            e.data = boost::json::value(*parsed_data, boost::json::storage_ptr());
+        r.call(e, parsed_data ? *parsed_data : e.data, ec, why);
         if (ec)
             return malformed();
         ++stats_.dispatched;

@@ -71,8 +71,9 @@ public:
     auto async_write(boost::asio::const_buffer record, Token&& token = {})
     {
         return boost::asio::async_initiate<Token, void(boost::system::error_code, std::uint32_t)>(
-            [](auto handler, std::shared_ptr<detail::connection_impl> impl, std::uint32_t handle,
-               boost::asio::const_buffer data) {
+            // By reference: a copy of the shared_ptr would cost two atomic operations a write.
+            [](auto handler, const std::shared_ptr<detail::connection_impl>& impl,
+               std::uint32_t handle, boost::asio::const_buffer data) {
                 start_write(*impl, handle, data, detail::write_handler(std::move(handler)));
             },
             token, impl_, handle_, record);

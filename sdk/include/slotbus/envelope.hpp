@@ -58,6 +58,16 @@ concept event = requires
         } -> std::convertible_to<std::string_view>;
 };
 
+namespace detail {
+/// parse_envelope without copying `data` out: the attributes are assigned into
+/// `e` (the storage of its strings reused), `e.data` is left null, and the
+/// parsed text goes into `document` (in its storage). Returns `data` in it
+/// (nullptr when absent); on an error, nullptr with ec and `why` set.
+const boost::json::value* parse_envelope_into(std::string_view text, envelope& e,
+                                              boost::json::value& document, std::error_code& ec,
+                                              std::string* why);
+} // namespace detail
+
 /// `data` as a T. Errors: error::invalid_data when the type or the data do not fit.
 template <event T>
 std::optional<T> data_as(const envelope& e, std::error_code& ec, std::string* why = nullptr)

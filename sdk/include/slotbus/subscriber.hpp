@@ -51,14 +51,18 @@ public:
     template <event T, class Handler> subscription on(std::string_view pattern, Handler handler)
     {
         auto parsed = topic_pattern::parse(pattern);
+        constexpr bool wants_envelope = std::is_invocable_v<Handler&, const T&, const envelope&>;
         routes_.push_back(
-            {parsed, std::string(T::event_type),
-             [h = std::move(handler)](const envelope& e, std::error_code& ec,
-                                      std::string& why) mutable {
-                 auto value = data_as<T>(e, ec, &why);
-                 if (!value)
+            {parsed, std::string(T::event_type), wants_envelope,
+             [h = std::move(handler)](const envelope& e, const boost::json::value& data,
+                                      std::error_code& ec, std::string& why) mutable {
+                 auto value = boost::json::try_value_to<T>(data);
+                 if (!value) {
+                     ec = error::invalid_data;
+                     why = "data does not convert: " + value.error().message();
                      return;
-                 if constexpr (std::is_invocable_v<Handler&, const T&, const envelope&>)
+                 }
+                 if constexpr (wants_envelope)
                      h(*value, e);
                  else
                      h(*value);
@@ -101,7 +105,10 @@ private:
     struct route {
         topic_pattern pattern;
         std::string type;
-        std::function<void(const envelope&, std::error_code&, std::string&)> call;
+        bool wants_envelope; // its data too: else it is converted straight from the parse
+        std::function<void(const envelope&, const boost::json::value& data, std::error_code&,
+                           std::string&)>
+            call;
     };
 
     void next();
@@ -122,6 +129,8 @@ private:
     std::unordered_set<std::string_view> seen_;
     std::deque<std::string> seen_order_;          // bounds seen_
     std::string last_subject_, last_subject_key_; // the subject's name key, for the last subject
+    envelope current_; // the event being handled: its strings' storage serves the next one
+    bool handling_ = false;
     // In an optional, emplaced: Boost 1.81's any_completion_handler must never
     // be move-assigned (its operator= recurses without end).
     std::optional<boost::asio::any_completion_handler<void(boost::system::error_code)>> done_;
