@@ -346,9 +346,12 @@ feed_result core::on_write(session& s, byte_span body)
         if (t->config().overflow != overflow_policy::block || reads(s, *t))
             continue;
         if (!t->has_room_for(total)) {
-            if (std::find(t->blocked_writers.begin(), t->blocked_writers.end(), s.id) ==
-                t->blocked_writers.end())
-                t->blocked_writers.push_back(s.id);
+            auto held = std::find_if(t->blocked_writers.begin(), t->blocked_writers.end(),
+                                     [&](const blocked_writer& b) { return b.session == s.id; });
+            if (held == t->blocked_writers.end())
+                t->blocked_writers.push_back({s.id, total});
+            else
+                held->need = total;
             return feed_result::blocked;
         }
         t->admit_stamp = admit_stamp_; // room for all of the frame
@@ -724,14 +727,17 @@ void core::emit(reader& r, const queued_record& q)
 
 void core::wake_writers(slot& target)
 {
-    if (target.blocked_writers.empty() || !target.has_room_for(1))
-        return;
-    for (auto id : target.blocked_writers)
-        if (auto it = sessions_.find(id); it != sessions_.end()) {
+    // Only a writer whose frame fits now goes on: waking one that would be
+    // held back again at once costs a retry of its frame per read report.
+    std::erase_if(target.blocked_writers, [&](const blocked_writer& b) {
+        if (!target.has_room_for(b.need))
+            return false;
+        if (auto it = sessions_.find(b.session); it != sessions_.end()) {
             it->second->resume = true;
             touch(*it->second);
         }
-    target.blocked_writers.clear();
+        return true;
+    });
 }
 
 void core::destroy(slot& target)
@@ -741,8 +747,8 @@ void core::destroy(slot& target)
     subscription_epoch_ += !target.subscriptions.empty();
     std::erase_if(tokens_, [&](const auto& t) { return t.second == &target; });
     // Held-back writers go on; their writes now find no receiver.
-    for (auto id : target.blocked_writers)
-        if (auto it = sessions_.find(id); it != sessions_.end()) {
+    for (const auto& b : target.blocked_writers)
+        if (auto it = sessions_.find(b.session); it != sessions_.end()) {
             it->second->resume = true;
             touch(*it->second);
         }

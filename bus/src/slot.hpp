@@ -44,6 +44,12 @@ struct slot_config {
     overflow_policy overflow = overflow_policy::block;
 };
 
+/// A session held back by a full slot, and the room its held frame needs.
+struct blocked_writer {
+    session_id session = 0;
+    std::uint64_t need = 0;
+};
+
 /// Who created a slot, for listings: its connection and, for a plugin, its name.
 struct slot_owner {
     session_id session = 0;
@@ -145,7 +151,7 @@ public:
     slot_owner owner;
 
     /// Sessions held back because this slot was full; resumed when it drains.
-    std::vector<session_id> blocked_writers;
+    std::vector<blocked_writer> blocked_writers;
     /// The patterns this slot is subscribed to.
     std::vector<topic_pattern> subscriptions;
     /// The last write routed here: one copy per slot, however many patterns match.

@@ -78,38 +78,48 @@ void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id,
     });
 }
 
-void connection_impl::start_write(std::uint32_t handle, asio::const_buffer record, write_handler h)
+void connection_impl::start_write(std::uint32_t handle, std::span<const asio::const_buffer> records,
+                                  write_handler h)
 {
-    const byte_span bytes(static_cast<const std::uint8_t*>(record.data()), record.size());
-    const auto frame_size = frame_header_size + 8 + record.size(); // at most, on the wire
+    auto bytes = [](const asio::const_buffer& r) {
+        return byte_span(static_cast<const std::uint8_t*>(r.data()), r.size());
+    };
+    std::size_t frame_size = 0; // at most, on the wire
+    for (const auto& r : records)
+        frame_size += frame_header_size + 8 + r.size();
+    const auto count = static_cast<std::uint32_t>(records.size());
     const bool window_full = unacked_bytes_ > 0 && unacked_bytes_ + frame_size > max_unacked_bytes;
-    // The hot path: on the connection's own thread, the record goes straight
-    // into the output, joining the write frame before it when it can.
+    // The hot path: on the connection's own thread, the records go straight
+    // into the output, joining the write frame before them when they can.
     if (on_this_thread() && !broken_ && !window_full && deferred_writes_.empty()) {
         emit_reports();
-        write_frames_.append(pending_, handle, bytes);
+        for (const auto& r : records)
+            write_frames_.append(pending_, handle, bytes(r));
         unacked_bytes_ += frame_size;
-        writes_.push_back({std::move(h), frame_size});
+        writes_.push_back({std::move(h), frame_size, count});
         flush();
         return;
     }
     byte_buffer frame;
     frame.reserve(frame_size);
-    record_list_builder(frame_type::write).append(frame, handle, bytes);
-    on_executor([self = shared_from_this(), frame = std::move(frame), h = std::move(h)]() mutable {
-        if (self->broken_) {
-            asio::post(self->executor_,
-                       asio::append(std::move(h), self->broken_, std::uint32_t{0}));
-            return;
-        }
-        const bool full =
-            self->unacked_bytes_ > 0 && self->unacked_bytes_ + frame.size() > max_unacked_bytes;
-        if (full || !self->deferred_writes_.empty()) {
-            self->deferred_writes_.push_back({std::move(frame), std::move(h)});
-            return;
-        }
-        self->send_write(std::move(frame), std::move(h));
-    });
+    record_list_builder builder(frame_type::write);
+    for (const auto& r : records)
+        builder.append(frame, handle, bytes(r));
+    on_executor(
+        [self = shared_from_this(), frame = std::move(frame), h = std::move(h), count]() mutable {
+            if (self->broken_) {
+                asio::post(self->executor_,
+                           asio::append(std::move(h), self->broken_, std::uint32_t{0}));
+                return;
+            }
+            const bool full =
+                self->unacked_bytes_ > 0 && self->unacked_bytes_ + frame.size() > max_unacked_bytes;
+            if (full || !self->deferred_writes_.empty()) {
+                self->deferred_writes_.push_back({std::move(frame), std::move(h), count});
+                return;
+            }
+            self->send_write(std::move(frame), std::move(h), count);
+        });
 }
 
 bool connection_impl::on_this_thread() const
@@ -271,10 +281,10 @@ void connection_impl::emit_reports()
     dirty_readers_.clear();
 }
 
-void connection_impl::send_write(byte_buffer&& frame, write_handler h)
+void connection_impl::send_write(byte_buffer&& frame, write_handler h, std::uint32_t records)
 {
     unacked_bytes_ += frame.size();
-    writes_.push_back({std::move(h), frame.size()});
+    writes_.push_back({std::move(h), frame.size(), records});
     send(std::move(frame));
 }
 
@@ -388,14 +398,23 @@ void connection_impl::on_frame(const frame_view& frame)
     case frame_type::write_acks: {
         write_acks_frame m;
         bool ok = decode(frame.body, m);
+        // A run may end part-way into a batch, or cover several batches.
         ok = ok && for_each_ack_run(m.runs.bytes, [&](const ack_run& run) {
-                 for (std::uint32_t i = 0; i < run.count && ok; ++i) {
+                 for (std::uint32_t left = run.count; left > 0 && ok;) {
                      if (writes_.empty()) {
                          ok = false;
                          return;
                      }
-                     unacked_bytes_ -= writes_.front().frame_size;
-                     acked_.emplace_back(std::move(writes_.front().handler), run);
+                     auto& w = writes_.front();
+                     const auto taken = std::min(left, w.records);
+                     left -= taken;
+                     w.records -= taken;
+                     w.error = w.error ? w.error : run.error; // the first one
+                     w.delivered += run.delivered * taken;
+                     if (w.records > 0)
+                         continue;
+                     unacked_bytes_ -= w.frame_size;
+                     acked_.emplace_back(std::move(w.handler), ack_run{1, w.error, w.delivered});
                      writes_.pop_front();
                  }
              });
@@ -407,7 +426,7 @@ void connection_impl::on_frame(const frame_view& frame)
                 unacked_bytes_ + deferred_writes_.front().frame.size() <= max_unacked_bytes)) {
             auto next = std::move(deferred_writes_.front());
             deferred_writes_.pop_front();
-            send_write(std::move(next.frame), std::move(next.handler));
+            send_write(std::move(next.frame), std::move(next.handler), next.records);
         }
         // The writes completed, in order. This is a read's completion, not the
         // initiating function, so a handler runs here and now (no post per

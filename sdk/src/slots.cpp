@@ -4,6 +4,8 @@
 #include <boost/asio/append.hpp>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
+
 namespace slotbus {
 namespace {
 
@@ -452,17 +454,22 @@ client_slot::~client_slot()
 }
 
 void client_slot::start_write(connection_impl& impl, std::uint32_t handle,
-                              boost::asio::const_buffer data, detail::write_handler handler)
+                              std::span<const boost::asio::const_buffer> records,
+                              detail::write_handler handler)
 {
     // A frame over the host's limit would cost the whole connection: refuse it here.
-    if (handle == 0 || data.size() > impl.max_record_size()) {
-        const boost::system::error_code ec =
-            handle == 0 ? error::invalid_handle : error::message_exceeds_max_size;
+    const bool too_large = std::any_of(records.begin(), records.end(), [&](const auto& r) {
+        return r.size() > impl.max_record_size();
+    });
+    if (handle == 0 || too_large || records.empty()) {
+        const boost::system::error_code ec = handle == 0 ? error::invalid_handle
+                                             : too_large ? error::message_exceeds_max_size
+                                                         : boost::system::error_code{};
         boost::asio::post(impl.get_executor(),
                           boost::asio::append(std::move(handler), ec, std::uint32_t{0}));
         return;
     }
-    impl.start_write(handle, data, std::move(handler));
+    impl.start_write(handle, records, std::move(handler));
 }
 
 std::uint32_t client_slot::write(boost::asio::const_buffer record, std::error_code& ec)
@@ -472,7 +479,21 @@ std::uint32_t client_slot::write(boost::asio::const_buffer record, std::error_co
         return 0;
     }
     return impl_->wait<std::uint32_t>(
-        [&](auto h) { start_write(*impl_, handle_, record, std::move(h)); }, ec);
+        [&](auto h) {
+            start_write(*impl_, handle_, {&record, 1}, std::move(h));
+        },
+        ec);
+}
+
+std::uint32_t client_slot::write_batch(std::span<const boost::asio::const_buffer> records,
+                                       std::error_code& ec)
+{
+    if (!impl_) {
+        ec = error::invalid_handle;
+        return 0;
+    }
+    return impl_->wait<std::uint32_t>(
+        [&](auto h) { start_write(*impl_, handle_, records, std::move(h)); }, ec);
 }
 
 std::uint32_t client_slot::write(boost::asio::const_buffer record)

@@ -425,6 +425,7 @@ struct bus_scenario {
     std::size_t readers = 1;
     bool fan_out = false; ///< readers subscribe to a topic instead of owning the name
     bool typed = false;   ///< publish `tick`s, receive them converted by a subscriber
+    bool each = false;    ///< a handler per write (async_write), not per batch of 64
 };
 
 // A writer: connects, opens, says it is ready, waits for the start signal,
@@ -443,22 +444,29 @@ int slotbus_writer(const std::string& socket, const bus_scenario& s, std::size_t
     slotbus::client_slot slot;
     std::size_t sent = 0, acked = 0;
     int status = 0;
+    constexpr std::size_t batch = 64;
+    const std::vector<asio::const_buffer> records(batch, asio::buffer(record));
     std::function<void()> pump = [&] {
         constexpr std::size_t window = 4096;
-        auto on_ack = [&](boost::system::error_code ec, std::uint32_t) {
-            if (ec)
-                status = 5;
-            if (++acked == count)
-                bus.stop(); // run() returns; the destructor closes
-            else if (sent - acked < window / 2)
-                pump();
+        auto on_ack = [&](std::size_t n) {
+            return [&, n](boost::system::error_code ec, std::uint32_t) {
+                if (ec)
+                    status = 5;
+                if ((acked += n) == count)
+                    bus.stop(); // run() returns; the destructor closes
+                else if (sent - acked < window / 2)
+                    pump();
+            };
         };
         while (sent < count && sent - acked < window) {
-            ++sent;
+            const auto n = pub || s.each ? 1 : std::min(batch, count - sent);
+            sent += n;
             if (pub)
-                pub->async_publish(target, tick{sent, "SLTB", 101.25, 7, true}, on_ack);
+                pub->async_publish(target, tick{sent, "SLTB", 101.25, 7, true}, on_ack(1));
+            else if (s.each)
+                slot.async_write(asio::buffer(record), on_ack(1));
             else
-                slot.async_write(asio::buffer(record), on_ack);
+                slot.async_write_batch(std::span(records).first(n), on_ack(n));
         }
     };
     bus.connect(socket);
@@ -688,7 +696,7 @@ void plot(const std::string& prefix, const boost::json::array& results)
 {
     {
         std::ofstream dat(prefix + ".dat"); // one block per scenario, its name first
-        for (const char* scenario : {"raw-1hop", "raw-2hop", "1->1", "1->4", "4->1"}) {
+        for (const char* scenario : {"raw-1hop", "raw-2hop", "1->1", "1->1 each", "1->4", "4->1"}) {
             dat << '"' << scenario << "\"\n";
             for (const auto& v : results) {
                 const auto& r = v.as_object();
@@ -714,7 +722,7 @@ void plot(const std::string& prefix, const boost::json::array& results)
            << "set title 'throughput (records/s; median of the runs, 2 cores)'\n"
            << "set logscale xy\nset xlabel 'record size (bytes)'\nset ylabel 'records/s'\n"
            << "set key bottom left\nset grid\n"
-           << "plot for [i=0:4] '" << prefix
+           << "plot for [i=0:5] '" << prefix
            << ".dat' index i using 1:2 with linespoints title columnheader(1)\n"
            << "unset logscale\nset title 'round trip, 128 B (us)'\nset xlabel ''\n"
            << "set ylabel 'us'\nset xrange [-0.5:1.5]\nset yrange [0:*]\nset key top left\n"
@@ -783,7 +791,8 @@ int main(int argc, char** argv)
                            {"delivered", r.delivered},
                            {"lost", r.lost}});
     };
-    const bus_scenario one_to_one{"1->1"}, fan_out{"1->4", 1, 4, true}, fan_in{"4->1", 4, 1, false};
+    const bus_scenario one_to_one{"1->1"}, one_each{"1->1 each", 1, 1, false, false, true},
+        fan_out{"1->4", 1, 4, true}, fan_in{"4->1", 4, 1, false};
     for (const auto size : sizes) {
         // Big records: fewer of them, so every size takes about as long.
         const std::size_t n =
@@ -794,7 +803,7 @@ int main(int argc, char** argv)
             raw_two_at_128 = two.records_per_s;
         row("raw-1hop", size, n, one, two.records_per_s, 0, 0);
         row("raw-2hop", size, n, two, two.records_per_s, 0, 0);
-        for (const auto* s : {&one_to_one, &fan_out, &fan_in}) {
+        for (const auto* s : {&one_to_one, &one_each, &fan_out, &fan_in}) {
             if (!only.empty() && only != s->name)
                 continue;
             const auto bus = median_run(repeat, [&] { return slotbus_throughput(*s, n, size); });

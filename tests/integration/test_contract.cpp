@@ -356,6 +356,58 @@ BOOST_AUTO_TEST_CASE(one_write_is_one_record_in_order)
     BOOST_TEST(slot.read() == "end");
 }
 
+BOOST_AUTO_TEST_CASE(a_batch_is_many_writes_with_one_completion)
+{
+    auto slot = server_slot::create(reader_bus, "batched", 5, 0); // at most 5 bytes a record
+    auto writer = client_slot::open(writer_bus, "batched");
+    const std::vector<std::string> texts{"one", "two", "", "three"};
+    std::vector<boost::asio::const_buffer> records;
+    for (const auto& t : texts)
+        records.push_back(boost::asio::buffer(t));
+    auto delivered = writer.async_write_batch(records, boost::asio::use_future);
+    records.clear(); // copied when the write started
+    writer.write("end");
+    BOOST_TEST_REQUIRE((delivered.wait_for(0s) == std::future_status::ready));
+    BOOST_TEST(delivered.get() == 4u); // each record reached the one slot
+    for (const auto& t : texts)
+        BOOST_TEST(slot.read() == t); // each a record of its own, in order
+    BOOST_TEST(slot.read() == "end");
+
+    // One record too long for the slot fails alone; the first error is the batch's.
+    const std::string too_long = "six!!!";
+    const std::vector<boost::asio::const_buffer> mixed{boost::asio::buffer(texts[0]),
+                                                       boost::asio::buffer(too_long),
+                                                       boost::asio::buffer(texts[1])};
+    std::error_code ec;
+    BOOST_TEST(writer.write_batch(mixed, ec) == 2u);
+    BOOST_TEST((ec == error::message_exceeds_max_size));
+    BOOST_TEST(slot.read() == "one");
+    BOOST_TEST(slot.read() == "two");
+
+    // Many batches pipelined, with single writes between them: one order.
+    std::vector<std::future<std::uint32_t>> results;
+    std::vector<std::string> numbers;
+    for (int i = 0; i < 3000; ++i)
+        numbers.push_back(std::to_string(i));
+    for (int i = 0; i < 3000; i += 100) {
+        std::vector<boost::asio::const_buffer> batch;
+        for (int j = i; j < i + 99; ++j)
+            batch.push_back(boost::asio::buffer(numbers[j]));
+        results.push_back(writer.async_write_batch(batch, boost::asio::use_future));
+        results.push_back(
+            writer.async_write(boost::asio::buffer(numbers[i + 99]), boost::asio::use_future));
+    }
+    writer.write("end");
+    for (std::size_t k = 0; k < results.size(); ++k)
+        BOOST_TEST_REQUIRE(results[k].get() == (k % 2 == 0 ? 99u : 1u));
+    for (const auto& n : numbers)
+        BOOST_TEST_REQUIRE(slot.read() == n);
+    BOOST_TEST(slot.read() == "end");
+
+    BOOST_TEST(writer.write_batch({}, ec) == 0u); // nothing to write: done at once
+    BOOST_TEST(!ec);
+}
+
 BOOST_AUTO_TEST_CASE(closing_the_reader_destroys_the_slot_and_frees_the_name)
 {
     auto writer = [&] {

@@ -85,8 +85,11 @@ public:
     // Entry points: callable from any thread; they dispatch to the executor.
     void start_connect(std::string address, std::string client_name, reply_handler h);
     void start_request(byte_buffer frame, std::uint32_t request_id, reply_handler h);
-    /// Writes one record to a writer handle; copies `record` before it returns.
-    void start_write(std::uint32_t handle, asio::const_buffer record, write_handler h);
+    /// Writes records to a writer handle, each a write of its own, with one
+    /// completion for all (the first error, the deliveries summed); copies
+    /// them before it returns. At least one record.
+    void start_write(std::uint32_t handle, std::span<const asio::const_buffer> records,
+                     write_handler h);
     void start_read(std::uint32_t handle, read_handler h, asio::mutable_buffer into,
                     std::size_t batch = 1);
     /// Ends the handle's waiting reads with operation_aborted; the slot stays.
@@ -189,7 +192,7 @@ private:
     void shut_down(error_code gone);
     void flush();
     void send(byte_buffer&& frame);
-    void send_write(byte_buffer&& frame, write_handler h);
+    void send_write(byte_buffer&& frame, write_handler h, std::uint32_t records);
     [[nodiscard]] bool on_this_thread() const;
     void serve(std::uint32_t handle, reader_state& r);
     void complete_read(read_op& op, error_code ec, received_record record, std::size_t size);
@@ -229,10 +232,13 @@ private:
     std::uint64_t next_read_op_ = 1;
     std::unordered_map<std::uint32_t, reply_handler> requests_;
     std::unordered_map<std::uint32_t, std::pair<std::uint32_t, std::uint64_t>>
-        polls_; // request -> (handle, op)
-    struct unacked_write {
+        polls_;            // request -> (handle, op)
+    struct unacked_write { // one start_write: a record, or a batch of them
         write_handler handler;
         std::size_t frame_size;
+        std::uint32_t records;       // not acknowledged yet
+        std::uint32_t error = 0;     // the first of the batch
+        std::uint32_t delivered = 0; // summed over the batch
     };
     std::deque<unacked_write> writes_; // awaiting acknowledgement, in send order
     // At most this many unacknowledged write bytes on the wire, well under
@@ -243,6 +249,7 @@ private:
     struct deferred_write {
         byte_buffer frame;
         write_handler handler;
+        std::uint32_t records;
     };
     std::deque<deferred_write> deferred_writes_;           // past the window, in order
     std::vector<std::pair<write_handler, ack_run>> acked_; // completed by one write_acks frame
