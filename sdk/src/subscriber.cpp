@@ -2,6 +2,8 @@
 
 #include <boost/json/monotonic_resource.hpp>
 
+#include <optional>
+
 namespace slotbus {
 
 namespace {
@@ -51,8 +53,8 @@ void subscriber::handle(std::string_view data, std::uint32_t missed_before)
     boost::json::monotonic_resource parse_memory(scratch, sizeof scratch);
     boost::json::value document(&parse_memory);
     // A handler that dispatches into this subscriber again gets an envelope of its own.
-    envelope nested;
-    envelope& e = handling_ ? nested : current_;
+    std::optional<envelope> nested;
+    envelope& e = handling_ ? nested.emplace() : current_;
     const bool outermost = !std::exchange(handling_, true);
     struct end_of_handling {
         bool& flag;
