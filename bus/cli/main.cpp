@@ -86,6 +86,16 @@ slotbus::connection connect(const common& c)
 }
 
 /// Says what failed, with the error number, and returns the exit code for it.
+// A slot name given on the command line; a malformed one is a usage error.
+slotbus::slot_name name_argument(std::string_view command, const std::string& text)
+{
+    std::error_code ec;
+    auto name = slotbus::slot_name::parse(text, ec);
+    if (ec)
+        throw usage_error(std::string(command) + ": " + text + ": " + ec.message());
+    return name;
+}
+
 int refused(std::string_view what, const std::error_code& ec)
 {
     std::cerr << "slotbus: " << what << ": " << ec.message() << " (error " << ec.value() << ")\n";
@@ -228,10 +238,7 @@ int cmd_info(common& c, std::vector<std::string>& argv)
                "One slot: limits, queue, owner, readers, subscriptions and traffic.", own,
                positional, c, argv, vm))
         return ok;
-    std::error_code ec;
-    const auto name = slotbus::slot_name::parse(name_text, ec);
-    if (ec)
-        throw usage_error("info: " + name_text + ": " + ec.message());
+    const auto name = name_argument("info", name_text);
     auto bus = connect(c);
     const auto answer = ask(bus, "slots", name.str());
     const auto* slot = find_slot(answer, name);
@@ -287,10 +294,8 @@ int cmd_send(common& c, std::vector<std::string>& argv)
                "Writes records to a slot or topic; prints how many slots received them.", own,
                positional, c, argv, vm))
         return ok;
+    const auto name = name_argument("send", name_text);
     std::error_code ec;
-    const auto name = slotbus::slot_name::parse(name_text, ec);
-    if (ec)
-        throw usage_error("send: " + name_text + ": " + ec.message());
     auto bus = connect(c);
     auto slot = slotbus::client_slot::open(bus, name.str(), ec);
     if (ec)
