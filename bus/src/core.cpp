@@ -376,8 +376,9 @@ feed_result core::on_write(session& s, byte_span body)
             refused = error::message_exceeds_max_size;
         if (refused)
             return (void)result(refused, 0);
-        // One record, shared by every queue it goes to.
-        const record_ptr rec = record::make(bytes);
+        // A small record is copied into each queue it goes to; a larger one
+        // is stored once and shared by them.
+        const record_ptr shared = size > record_queue::inline_limit ? record::make(bytes) : nullptr;
         std::uint32_t delivered = 0;
         for (slot* t : h->targets) {
             const bool room =
@@ -388,7 +389,8 @@ feed_result core::on_write(session& s, byte_span body)
                 t->drop_newest(); // counted; its reader is told before the next record
                 continue;
             }
-            t->enqueue(rec, [this](reader& r, const queued_record& q) { emit(r, q); });
+            t->enqueue(bytes, shared.get(),
+                       [this](reader& r, const queued_record& q) { emit(r, q); });
             ++delivered;
         }
         result({}, delivered);
@@ -721,7 +723,7 @@ void core::emit(reader& r, const queued_record& q)
     session& owner = *emitted_;
     if (q.missed_before)
         encode(owner.out, gap_frame{r.handle, q.missed_before});
-    owner.pushed.append(owner.out, r.handle, q.rec->bytes());
+    owner.pushed.append(owner.out, r.handle, q.bytes());
     touch(owner);
 }
 

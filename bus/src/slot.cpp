@@ -8,14 +8,17 @@ void slot::remove_reader(reader* r)
 {
     std::erase(readers_, r);
     if (!r->in_flight.empty()) {
-        std::deque<queued_record> merged;
-        std::merge(std::make_move_iterator(r->in_flight.begin()),
-                   std::make_move_iterator(r->in_flight.end()),
-                   std::make_move_iterator(pending_.begin()),
-                   std::make_move_iterator(pending_.end()), std::back_inserter(merged),
-                   [](const queued_record& a, const queued_record& b) { return a.seq < b.seq; });
+        record_queue merged;
+        auto& returned = r->in_flight;
+        while (!returned.empty() || !pending_.empty()) {
+            const bool from_returned =
+                !returned.empty() &&
+                (pending_.empty() || returned.front().seq < pending_.front().seq);
+            auto& from = from_returned ? returned : pending_;
+            merged.push(from.front());
+            from.pop_front();
+        }
         pending_ = std::move(merged);
-        r->in_flight.clear();
         r->in_flight_bytes = 0;
     }
     r->target = nullptr;
@@ -27,7 +30,7 @@ bool slot::make_room(std::size_t size)
     while (!has_room_for(size) && !pending_.empty()) {
         auto& oldest = pending_.front();
         gap += 1 + oldest.missed_before;
-        unread_bytes_ -= oldest.rec->size();
+        unread_bytes_ -= oldest.size;
         --unread_;
         ++dropped_;
         pending_.pop_front();
@@ -45,7 +48,7 @@ bool slot::consume(reader& r, std::uint32_t n)
     if (n > r.in_flight.size())
         return false;
     for (std::uint32_t i = 0; i < n; ++i) {
-        const auto size = r.in_flight.front().rec->size();
+        const auto size = r.in_flight.front().size;
         r.in_flight_bytes -= size;
         unread_bytes_ -= size;
         ++traffic_.records_out;
@@ -67,7 +70,7 @@ slot_counts slot::counts() const noexcept
         if (!r->in_flight.empty() && (!oldest || r->in_flight.front().seq < oldest->seq))
             oldest = &r->in_flight.front();
     if (oldest)
-        c.next_size = oldest->rec->size();
+        c.next_size = oldest->size;
     return c;
 }
 

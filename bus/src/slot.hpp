@@ -1,14 +1,14 @@
 // A mailslot at the host: its queue, its readers and its flow control.
 #pragma once
 
-#include "record.hpp"
+#include "record_queue.hpp"
 
 #include "slotbus/protocol.hpp"
 #include "slotbus/slot_name.hpp"
 #include "slotbus/topic_pattern.hpp"
 
 #include <cstdint>
-#include <deque>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,12 +19,6 @@ using session_id = std::uint64_t;
 
 class slot;
 
-struct queued_record {
-    std::uint64_t seq; ///< arrival order within the slot
-    record_ptr rec;
-    std::uint32_t missed_before = 0; ///< records dropped just ahead of this one
-};
-
 /// One reader handle of a slot (the creator's, or a duplicate's). Records
 /// pushed to it stay counted in the slot until the reader reports them read.
 struct reader {
@@ -32,7 +26,7 @@ struct reader {
     session_id owner = 0;
     std::uint32_t handle = 0;
     std::uint32_t window = 0; ///< records it lets the host push ahead
-    std::deque<queued_record> in_flight;
+    record_queue in_flight;
     std::uint64_t in_flight_bytes = 0;
 };
 
@@ -88,23 +82,28 @@ public:
         return unread_ == 0 || unread_bytes_ + size <= config_.byte_budget;
     }
 
-    /// Queues a record; it carries the count of records dropped just before
-    /// it. When nothing waits ahead of it and a reader has room, it is pushed
-    /// at once: emit(reader&, const queued_record&) sends it.
-    template <class Emit> void enqueue(record_ptr rec, Emit&& emit)
+    /// Queues a record (copied in, or `shared` referenced: see record_queue);
+    /// it carries the count of records dropped just before it. When nothing
+    /// waits ahead of it and a reader has room, it is pushed at once:
+    /// emit(reader&, const queued_record&) sends it.
+    template <class Emit>
+    void enqueue(std::span<const std::uint8_t> bytes, record* shared, Emit&& emit)
     {
-        const auto size = rec->size();
+        const auto size = static_cast<std::uint32_t>(bytes.size());
         ++traffic_.records_in;
         traffic_.bytes_in += size;
         unread_bytes_ += size;
         ++unread_;
-        queued_record q{next_seq_++, std::move(rec), std::exchange(pending_gap_, 0)};
+        const auto seq = next_seq_++;
+        const auto gap = std::exchange(pending_gap_, 0);
         if (pending_.empty())
             if (reader* to = next_reader_with_room(size)) {
-                push(*to, std::move(q), emit);
+                to->in_flight.push(seq, gap, bytes, shared);
+                to->in_flight_bytes += size;
+                emit(*to, to->in_flight.back());
                 return;
             }
-        pending_.push_back(std::move(q));
+        pending_.push(seq, gap, bytes, shared);
     }
 
     /// drop_oldest: drops the oldest records not yet pushed until `size` fits.
@@ -132,10 +131,13 @@ public:
     template <class Emit> void pump(Emit&& emit)
     {
         while (!pending_.empty()) {
-            reader* to = next_reader_with_room(pending_.front().rec->size());
+            const queued_record& q = pending_.front();
+            reader* to = next_reader_with_room(q.size);
             if (!to)
                 return;
-            push(*to, std::move(pending_.front()), emit);
+            to->in_flight.push(q);
+            to->in_flight_bytes += q.size;
+            emit(*to, to->in_flight.back());
             pending_.pop_front();
         }
     }
@@ -161,16 +163,10 @@ public:
 
 private:
     reader* next_reader_with_room(std::uint32_t size);
-    template <class Emit> static void push(reader& to, queued_record&& q, Emit& emit)
-    {
-        emit(to, q);
-        to.in_flight_bytes += q.rec->size();
-        to.in_flight.push_back(std::move(q));
-    }
 
     slot_name name_;
     slot_config config_;
-    std::deque<queued_record> pending_;
+    record_queue pending_;
     std::vector<reader*> readers_;
     std::size_t turn_ = 0;
     std::uint64_t next_seq_ = 0;
