@@ -309,13 +309,9 @@ feed_result core::on_close(session& s, byte_span body)
 feed_result core::on_write(session& s, byte_span body)
 {
     write_frame m;
-    std::uint32_t count = 0;
-    std::uint64_t total = 0;
+    record_list_summary list;
     // The whole list is checked before any record of it counts.
-    if (!decode(body, m) || !for_each_record(m.records.bytes, [&](byte_span record) {
-            ++count;
-            total += record.size();
-        }))
+    if (!decode(body, m) || !(list = check_record_list(m.records.bytes)).valid)
         return fatal(s, error::invalid_data, "malformed write");
     // Every record of the frame is a write with its own result.
     auto result = [&](std::error_code ec, std::uint32_t delivered, std::uint32_t writes = 1) {
@@ -328,11 +324,12 @@ feed_result core::on_write(session& s, byte_span body)
     handle_entry* h =
         m.handle == s.last_write_handle ? s.last_write_entry : find_handle(s, m.handle);
     if (!h)
-        return result(error::invalid_handle, 0, count);
+        return result(error::invalid_handle, 0, list.count);
     s.last_write_handle = m.handle;
     s.last_write_entry = h;
     if (h->rd)
-        return result(error::access_denied, 0, count); // the server's own handle does not write
+        return result(error::access_denied, 0,
+                      list.count); // the server's own handle does not write
     route(*h);
     slot* direct = h->direct;
     // A receiver writing to itself could wait on itself forever.
@@ -345,18 +342,18 @@ feed_result core::on_write(session& s, byte_span body)
     for (slot* t : h->targets) {
         if (t->config().overflow != overflow_policy::block || reads(s, *t))
             continue;
-        if (!t->has_room_for(total)) {
+        if (!t->has_room_for(list.bytes)) {
             auto held = std::find_if(t->blocked_writers.begin(), t->blocked_writers.end(),
                                      [&](const blocked_writer& b) { return b.session == s.id; });
             if (held == t->blocked_writers.end())
-                t->blocked_writers.push_back({s.id, total});
+                t->blocked_writers.push_back({s.id, list.bytes});
             else
-                held->need = total;
+                held->need = list.bytes;
             return feed_result::blocked;
         }
         t->admit_stamp = admit_stamp_; // room for all of the frame
     }
-    for_each_record(m.records.bytes, [&](byte_span bytes) {
+    for_each_checked_record(m.records.bytes, [&](byte_span bytes) {
         const auto size = bytes.size();
         auto fits = [&](slot* t) {
             const auto max = t->config().max_message_size;

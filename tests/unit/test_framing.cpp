@@ -79,12 +79,17 @@ BOOST_AUTO_TEST_CASE(record_lists_carry_empty_records_and_refuse_lying_lengths)
     bool ok = false;
     BOOST_TEST((records_in(list, ok) == std::vector<std::string>{"one", "", "three"}));
     BOOST_TEST(ok);
+    const auto summary = check_record_list(list);
+    BOOST_TEST(summary.valid);
+    BOOST_TEST(summary.count == 3u);
+    BOOST_TEST(summary.bytes == 8u);
 
     // A length past the end, a cut length and an empty list are refused
     // before any record is handed out.
     for (std::size_t cut : {list.size() - 1, std::size_t{9}, std::size_t{2}, std::size_t{0}}) {
         BOOST_TEST(records_in(byte_span(list).first(cut), ok).empty());
         BOOST_TEST(!ok);
+        BOOST_TEST(!check_record_list(byte_span(list).first(cut)).valid);
     }
     byte_buffer lying = list;
     lying[7 + 4] = 0xff; // the second record's length now claims far too much

@@ -484,25 +484,50 @@ inline void append_record(byte_buffer& list, byte_span record)
     list.insert(list.end(), record.begin(), record.end());
 }
 
-/// Calls f(byte_span) for each record of a list, after checking all of it:
-/// false, and no call at all, when it is empty or a length lies.
-template <class F> bool for_each_record(byte_span list, F&& f)
+/// What check_record_list found: how many records, how many bytes in them.
+struct record_list_summary {
+    bool valid = false; ///< false when the list is empty or a length lies
+    std::uint32_t count = 0;
+    std::uint64_t bytes = 0;
+};
+
+/// Walks a record list's lengths once, trusting none of them.
+[[nodiscard]] inline record_list_summary check_record_list(byte_span list) noexcept
 {
+    record_list_summary summary;
     if (list.empty())
-        return false;
+        return summary;
     for (std::size_t at = 0; at < list.size();) {
         if (list.size() - at < 4)
-            return false;
+            return summary;
         const std::size_t n = boost::endian::load_little_u32(list.data() + at);
         if (list.size() - at - 4 < n)
-            return false;
+            return summary;
         at += 4 + n;
+        ++summary.count;
+        summary.bytes += n;
     }
+    summary.valid = true;
+    return summary;
+}
+
+/// Calls f(byte_span) for each record of a list check_record_list found valid.
+template <class F> void for_each_checked_record(byte_span list, F&& f)
+{
     for (std::size_t at = 0; at < list.size();) {
         const std::size_t n = boost::endian::load_little_u32(list.data() + at);
         f(list.subspan(at + 4, n));
         at += 4 + n;
     }
+}
+
+/// Calls f(byte_span) for each record of a list, after checking all of it:
+/// false, and no call at all, when it is empty or a length lies.
+template <class F> bool for_each_record(byte_span list, F&& f)
+{
+    if (!check_record_list(list).valid)
+        return false;
+    for_each_checked_record(list, f);
     return true;
 }
 
