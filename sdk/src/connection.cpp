@@ -449,13 +449,15 @@ void connection_impl::on_frame(const frame_view& frame)
         if (it == readers_.end())
             return; // closed here already; the host learns of the close in order
         auto& r = it->second;
-        const bool ok = for_each_record(m.records.bytes, [&](byte_span record) {
+        if (!check_record_list(m.records.bytes).valid)
+            return malformed();
+        // The list is kept as it came, lengths and all: one copy per frame.
+        r.bytes.append(reinterpret_cast<const char*>(m.records.bytes.data()),
+                       m.records.bytes.size());
+        for_each_checked_record(m.records.bytes, [&](byte_span record) {
             r.records.push_back(
                 {static_cast<std::uint32_t>(record.size()), std::exchange(r.gap, 0)});
-            r.bytes.append(reinterpret_cast<const char*>(record.data()), record.size());
         });
-        if (!ok)
-            return malformed();
         serve(m.handle, r);
         return;
     }
@@ -514,7 +516,7 @@ bool connection_impl::answer(std::uint32_t request, std::uint32_t error, reply r
 
 void connection_impl::reader_state::pop_front()
 {
-    begin += records.front().size;
+    begin += 4 + records.front().size;
     records.pop_front();
     if (records.empty()) {
         bytes.clear();

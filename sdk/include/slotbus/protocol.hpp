@@ -480,8 +480,13 @@ private:
 /// is one or more records, each a u32 length and its bytes.
 inline void append_record(byte_buffer& list, byte_span record)
 {
-    detail::put(list, static_cast<std::uint32_t>(record.size()));
-    list.insert(list.end(), record.begin(), record.end());
+    // One resize, then two plain copies: cheaper per record than two inserts
+    // (the zero-filling costs less than the second insert's bookkeeping).
+    const std::size_t at = list.size();
+    list.resize(at + 4 + record.size());
+    boost::endian::store_little_u32(list.data() + at, static_cast<std::uint32_t>(record.size()));
+    if (!record.empty())
+        std::memcpy(list.data() + at + 4, record.data(), record.size());
 }
 
 /// What check_record_list found: how many records, how many bytes in them.

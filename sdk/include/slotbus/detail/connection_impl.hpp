@@ -135,8 +135,8 @@ private:
     struct reader_state {
         std::uint32_t read_timeout = 0;
         // Records pushed by the host, not read yet: their sizes and gaps here,
-        // their bytes back to back in `bytes` from `begin` (no allocation per
-        // record as they arrive).
+        // their bytes in `bytes` from `begin`, as the host's record lists had
+        // them (a u32 length before each; no allocation per record).
         struct pushed {
             std::uint32_t size;
             std::uint32_t missed_before;
@@ -146,7 +146,7 @@ private:
         std::size_t begin = 0;
         [[nodiscard]] std::string_view front() const noexcept
         {
-            return {bytes.data() + begin, records.front().size};
+            return {bytes.data() + begin + 4, records.front().size};
         }
         void pop_front();
         void clear() noexcept
