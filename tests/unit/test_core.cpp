@@ -459,6 +459,49 @@ BOOST_AUTO_TEST_CASE(fan_out_one_copy_per_slot_and_exact_counts)
     BOOST_TEST(first_ack_error(writer) == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(records_either_side_of_the_copy_limit_arrive_whole_and_come_back_unread)
+{
+    // Up to record_queue::inline_limit a record is copied into each queue,
+    // past it one copy is shared: either way every reader gets the bytes, in
+    // order, and a reader that closes unread hands its pushed records on.
+    core host(limits());
+    client owner(host), subscriber(host), writer(host), heir(host);
+    const auto o = owner.create("events/x").handle;
+    const auto s = subscriber.create("audit/x").handle;
+    subscriber.feed(subscribe_frame{1, s, "events/**"});
+    BOOST_TEST(subscriber.last<result_frame>().error == 0u);
+    owner.feed(read_report_frame{o, 0, 16});
+    subscriber.feed(read_report_frame{s, 0, 16});
+
+    std::vector<std::string> sent;
+    for (std::size_t size : {0, 1, 511, 512, 513, 5000})
+        sent.push_back(std::string(size, static_cast<char>('a' + sent.size())));
+    const auto w = writer.open("events/x").handle;
+    writer.write_many(w, {sent[0], sent[1], sent[2], sent[3], sent[4], sent[5]});
+    BOOST_TEST(writer.acks().front().delivered == 2u);
+    auto received = [](client& c) {
+        std::vector<std::string> all;
+        for (auto& f : c.take())
+            if (f.type == frame_type::records)
+                for (auto& r : records_of(f))
+                    all.push_back(std::move(r));
+        return all;
+    };
+    BOOST_TEST(received(subscriber) == sent);
+    BOOST_TEST(received(owner) == sent); // pushed, not yet reported read
+
+    // The owner hands the slot on and closes without reading: what was
+    // pushed to it goes to the heir, in order, shared records included.
+    owner.feed(duplicate_frame{2, o});
+    const auto token = std::string(owner.last<result_frame>().text);
+    heir.feed(attach_frame{1, heir.next_handle++, token});
+    const auto h = heir.last<result_frame>().handle;
+    owner.feed(close_frame{3, o});
+    BOOST_TEST(heir.info(h).message_count == 6u);
+    heir.feed(read_report_frame{h, 0, 16});
+    BOOST_TEST(received(heir) == sent);
+}
+
 BOOST_AUTO_TEST_CASE(drop_newest_counts_and_tells_the_reader)
 {
     core host(limits());
