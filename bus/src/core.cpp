@@ -327,9 +327,8 @@ feed_result core::on_write(session& s, byte_span body)
         return result(error::invalid_handle, 0, list.count);
     s.last_write_handle = m.handle;
     s.last_write_entry = h;
-    if (h->rd)
-        return result(error::access_denied, 0,
-                      list.count); // the server's own handle does not write
+    if (h->rd) // the server's own handle does not write
+        return result(error::access_denied, 0, list.count);
     route(*h);
     slot* direct = h->direct;
     // A receiver writing to itself could wait on itself forever.
