@@ -352,12 +352,25 @@ feed_result core::on_write(session& s, byte_span body)
         }
         t->admit_stamp = admit_stamp_; // room for all of the frame
     }
+    auto fits = [](const slot* t, std::size_t size) {
+        const auto max = t->config().max_message_size;
+        return max == 0 || size <= max;
+    };
+    const auto push = [this](reader& r, const auto& records) { emit(r, records); };
+    // The common case, one receiving slot with room for the whole frame and
+    // nothing to refuse: its list is queued at once, with one result.
+    if (h->targets.size() == 1 && h->declared.empty() && !to_itself &&
+        list.largest <= record_queue::inline_limit &&
+        !(h->broadcast && list.largest > max_broadcast_size)) {
+        slot* t = h->targets.front();
+        if (fits(t, list.largest) &&
+            (t->admit_stamp == admit_stamp_ || t->has_room_for(list.bytes))) {
+            t->enqueue_list(m.records.bytes, list.count, list.bytes, push);
+            return result({}, 1, list.count);
+        }
+    }
     for_each_checked_record(m.records.bytes, [&](byte_span bytes) {
         const auto size = bytes.size();
-        auto fits = [&](slot* t) {
-            const auto max = t->config().max_message_size;
-            return max == 0 || size <= max;
-        };
         // Refused records fail alone; the writer stays.
         std::error_code refused;
         if (h->broadcast && size > max_broadcast_size)
@@ -368,7 +381,7 @@ feed_result core::on_write(session& s, byte_span body)
             refused = error::invalid_data;
         else if (to_itself)
             refused = error::access_denied;
-        else if (direct && !fits(direct))
+        else if (direct && !fits(direct, size))
             refused = error::message_exceeds_max_size;
         if (refused)
             return (void)result(refused, 0);
@@ -378,15 +391,14 @@ feed_result core::on_write(session& s, byte_span body)
         std::uint32_t delivered = 0;
         for (slot* t : h->targets) {
             const bool room =
-                fits(t) &&
+                fits(t, size) &&
                 (t->admit_stamp == admit_stamp_ || t->has_room_for(size) ||
                  (t->config().overflow == overflow_policy::drop_oldest && t->make_room(size)));
             if (!room) {
                 t->drop_newest(); // counted; its reader is told before the next record
                 continue;
             }
-            t->enqueue(bytes, shared.get(),
-                       [this](reader& r, const queued_record& q) { emit(r, q); });
+            t->enqueue(bytes, shared.get(), push);
             ++delivered;
         }
         result({}, delivered);
@@ -708,19 +720,31 @@ bool core::reads(const session& s, const slot& target) const
 
 void core::pump(slot& target)
 {
-    target.pump([this](reader& r, const queued_record& q) { emit(r, q); });
+    target.pump([this](reader& r, const auto& records) { emit(r, records); });
 }
 
 void core::emit(reader& r, const queued_record& q)
 {
-    // A slot's records mostly go to one reader: its session is looked up once.
-    if (!emitted_ || emitted_->id != r.owner)
-        emitted_ = sessions_.at(r.owner).get();
-    session& owner = *emitted_;
+    session& owner = session_of(r);
     if (q.missed_before)
         encode(owner.out, gap_frame{r.handle, q.missed_before});
     owner.pushed.append(owner.out, r.handle, q.bytes());
     touch(owner);
+}
+
+void core::emit(reader& r, byte_span records)
+{
+    session& owner = session_of(r);
+    owner.pushed.append_list(owner.out, r.handle, records);
+    touch(owner);
+}
+
+core::session& core::session_of(const reader& r)
+{
+    // A slot's records mostly go to one reader: its session is looked up once.
+    if (!emitted_ || emitted_->id != r.owner)
+        emitted_ = sessions_.at(r.owner).get();
+    return *emitted_;
 }
 
 void core::wake_writers(slot& target)

@@ -143,6 +143,9 @@ private:
     void pump(slot& target);
     /// Appends a record pushed to r to its session's output.
     void emit(reader& r, const queued_record& q);
+    /// Appends a run of records pushed to r, in wire form, to its session's output.
+    void emit(reader& r, byte_span records);
+    session& session_of(const reader& r);
     void wake_writers(slot& target);
     void destroy(slot& target);
     void touch(session& s);

@@ -1,9 +1,12 @@
 // A FIFO of records as a slot or a reader holds them. Small records are
-// copied in, one after another, into chunks; a larger one is held by
-// reference to its one shared copy.
+// copied into a log in their wire form (length, then bytes), so records that
+// were queued one after another go out again as one span; a larger one is
+// held by reference to its one shared copy.
 #pragma once
 
 #include "record.hpp"
+
+#include <boost/circular_buffer.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -13,22 +16,20 @@
 
 namespace slotbus::bus {
 
-/// One record in a queue; a small one's bytes follow it in the chunk.
+/// One record in a queue.
 struct queued_record {
-    std::uint64_t seq = 0;           ///< arrival order within the slot
-    std::uint32_t size = 0;          ///< of the record
-    std::uint32_t missed_before = 0; ///< records dropped just ahead of this one
-    record* shared = nullptr;        ///< null when the bytes follow
+    std::uint64_t seq = 0;              ///< arrival order within the slot
+    std::uint32_t size = 0;             ///< of the record
+    std::uint32_t missed_before = 0;    ///< records dropped just ahead of this one
+    const std::uint8_t* data = nullptr; ///< in the queue's log, or the shared copy's
+    record* shared = nullptr;           ///< null when the bytes are in the log
 
-    [[nodiscard]] std::span<const std::uint8_t> bytes() const noexcept
-    {
-        return {shared ? shared->data() : reinterpret_cast<const std::uint8_t*>(this + 1), size};
-    }
+    [[nodiscard]] std::span<const std::uint8_t> bytes() const noexcept { return {data, size}; }
 };
 
-/// Why chunks: a 128-byte record costs one copy and a few stores here, where
-/// a record of its own cost an allocation, a reference count and a node in a
-/// std::deque, and the queue stays in a few contiguous blocks the cache likes.
+/// Why a log: a 128-byte record costs one copy and a few stores here, and a
+/// run of them, as a write frame brought them, is copied in and out whole.
+/// The log is a few contiguous blocks the cache likes.
 /// Single-threaded: used only on the routing core's thread.
 class record_queue {
 public:
@@ -46,58 +47,65 @@ public:
               record* shared);
     /// Appends a copy of a record from another queue (a shared one stays shared).
     void push(const queued_record& q) { push(q.seq, q.missed_before, q.bytes(), q.shared); }
+    /// Appends a whole record list (checked; no record over inline_limit),
+    /// numbered from `seq`, the first carrying `missed_before`.
+    void push_list(std::uint64_t seq, std::uint32_t missed_before,
+                   std::span<const std::uint8_t> list);
 
-    [[nodiscard]] queued_record& front() noexcept { return at(chunks_.front(), head_); }
-    [[nodiscard]] const queued_record& front() const noexcept { return at(chunks_.front(), head_); }
-    [[nodiscard]] const queued_record& back() const noexcept { return at(chunks_.back(), last_); }
+    [[nodiscard]] queued_record& front() noexcept { return records_.front(); }
+    [[nodiscard]] const queued_record& front() const noexcept { return records_.front(); }
+    [[nodiscard]] const queued_record& back() const noexcept { return records_.back(); }
+    [[nodiscard]] const queued_record& operator[](std::size_t i) const noexcept
+    {
+        return records_[i];
+    }
     void pop_front() noexcept;
 
-    [[nodiscard]] bool empty() const noexcept { return count_ == 0; }
-    [[nodiscard]] std::size_t size() const noexcept { return count_; }
+    [[nodiscard]] bool empty() const noexcept { return records_.empty(); }
+    [[nodiscard]] std::size_t size() const noexcept { return records_.size(); }
 
     /// Calls f(const queued_record&) for each record, oldest first.
     template <class F> void for_each(F&& f) const
     {
-        std::size_t at_offset = head_;
-        for (const chunk& c : chunks_) {
-            for (; at_offset < c.end; at_offset += stride(at(c, at_offset)))
-                f(at(c, at_offset));
-            at_offset = 0;
-        }
+        for (const queued_record& q : records_)
+            f(q);
+    }
+
+    /// True when `next` directly follows `q` in the log: their wire forms
+    /// (length and bytes) make one span.
+    [[nodiscard]] static bool adjacent(const queued_record& q, const queued_record& next) noexcept
+    {
+        return !q.shared && !next.shared && next.data == q.data + q.size + 4;
+    }
+    /// The wire form of the records from `first` to `last`, adjacent all along.
+    [[nodiscard]] static std::span<const std::uint8_t> wire(const queued_record& first,
+                                                            const queued_record& last) noexcept
+    {
+        return {first.data - 4, last.data + last.size};
     }
 
 private:
     struct chunk {
-        std::unique_ptr<std::byte[]> bytes;
+        std::unique_ptr<std::uint8_t[]> bytes;
         std::size_t capacity = 0;
-        std::size_t end = 0; // one past the last record in it
+        std::size_t end = 0; // one past the last byte written
     };
     // A queue that holds little stays in one small chunk; a busy one grows in
     // large chunks and keeps one spare, so it allocates once per chunk at most.
     static constexpr std::size_t small_chunk = 4 * 1024;
     static constexpr std::size_t large_chunk = 64 * 1024;
 
-    static queued_record& at(const chunk& c, std::size_t offset) noexcept
-    {
-        return *reinterpret_cast<queued_record*>(c.bytes.get() + offset);
-    }
-    static std::size_t stride(const queued_record& q) noexcept
-    {
-        return stride_of(q.shared ? 0 : q.size);
-    }
-    static constexpr std::size_t stride_of(std::size_t inline_bytes) noexcept
-    {
-        return (sizeof(queued_record) + inline_bytes + alignof(queued_record) - 1) &
-               ~(alignof(queued_record) - 1);
-    }
+    /// Room for `need` more bytes at the end of the back chunk.
+    chunk& room_for(std::size_t need);
+    /// One more entry; the ring doubles when full.
+    void add(const queued_record& q);
     void clear() noexcept;
 
+    boost::circular_buffer<queued_record> records_;
     std::deque<chunk> chunks_;
     chunk spare_;
-    std::size_t head_ = 0; // offset of the front record in the front chunk
-    std::size_t last_ = 0; // offset of the back record in the back chunk
-    std::size_t count_ = 0;
-    std::size_t bytes_ = 0; // strides of the records held
+    std::size_t head_ = 0;  // where the front record's bytes start in the front chunk
+    std::size_t bytes_ = 0; // log bytes held
 };
 
 } // namespace slotbus::bus

@@ -4,58 +4,82 @@
 
 namespace slotbus::bus {
 
+void slot::add_reader(reader* r)
+{
+    // A second reader: what the first was pushed moves to its own in_flight,
+    // so the queue holds only what waits.
+    if (solo_pushed_ != 0) {
+        auto& first = readers_.front()->in_flight;
+        for (; solo_pushed_ != 0; --solo_pushed_) {
+            first.push(queue_.front());
+            queue_.pop_front();
+        }
+    }
+    readers_.push_back(r);
+}
+
 void slot::remove_reader(reader* r)
 {
     std::erase(readers_, r);
+    // A solo reader's records are at the front of the queue already.
+    solo_pushed_ = 0;
     if (!r->in_flight.empty()) {
         record_queue merged;
         auto& returned = r->in_flight;
-        while (!returned.empty() || !pending_.empty()) {
+        while (!returned.empty() || !queue_.empty()) {
             const bool from_returned =
-                !returned.empty() &&
-                (pending_.empty() || returned.front().seq < pending_.front().seq);
-            auto& from = from_returned ? returned : pending_;
+                !returned.empty() && (queue_.empty() || returned.front().seq < queue_.front().seq);
+            auto& from = from_returned ? returned : queue_;
             merged.push(from.front());
             from.pop_front();
         }
-        pending_ = std::move(merged);
-        r->in_flight_bytes = 0;
+        queue_ = std::move(merged);
     }
+    r->pushed = 0;
+    r->pushed_bytes = 0;
     r->target = nullptr;
 }
 
 bool slot::make_room(std::size_t size)
 {
+    // Never solo (see solo()): everything in the queue waits.
     std::uint32_t gap = 0;
-    while (!has_room_for(size) && !pending_.empty()) {
-        auto& oldest = pending_.front();
+    while (!has_room_for(size) && !queue_.empty()) {
+        auto& oldest = queue_.front();
         gap += 1 + oldest.missed_before;
         unread_bytes_ -= oldest.size;
         --unread_;
         ++dropped_;
-        pending_.pop_front();
+        queue_.pop_front();
     }
     // The reader hears of the gap before whatever comes next, in order.
-    if (pending_.empty())
+    if (queue_.empty())
         pending_gap_ += gap;
     else
-        pending_.front().missed_before += gap;
+        queue_.front().missed_before += gap;
     return has_room_for(size);
 }
 
 bool slot::consume(reader& r, std::uint32_t n)
 {
-    if (n > r.in_flight.size())
+    if (n > r.pushed)
         return false;
+    // A solo reader's records are the front of the queue; else its own.
+    const bool at_front = solo_pushed_ != 0;
+    auto& held = at_front ? queue_ : r.in_flight;
+    std::uint64_t bytes = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
-        const auto size = r.in_flight.front().size;
-        r.in_flight_bytes -= size;
-        unread_bytes_ -= size;
-        ++traffic_.records_out;
-        traffic_.bytes_out += size;
-        --unread_;
-        r.in_flight.pop_front();
+        bytes += held.front().size;
+        held.pop_front();
     }
+    if (at_front)
+        solo_pushed_ -= n;
+    r.pushed -= n;
+    r.pushed_bytes -= bytes;
+    unread_ -= n;
+    unread_bytes_ -= bytes;
+    traffic_.records_out += n;
+    traffic_.bytes_out += bytes;
     return true;
 }
 
@@ -65,7 +89,7 @@ slot_counts slot::counts() const noexcept
     c.messages = unread_;
     c.bytes = unread_bytes_;
     c.dropped = dropped_;
-    const queued_record* oldest = pending_.empty() ? nullptr : &pending_.front();
+    const queued_record* oldest = queue_.empty() ? nullptr : &queue_.front();
     for (const reader* r : readers_)
         if (!r->in_flight.empty() && (!oldest || r->in_flight.front().seq < oldest->seq))
             oldest = &r->in_flight.front();
@@ -82,9 +106,7 @@ reader* slot::next_reader_with_room(std::uint32_t size)
         reader* r = readers_[at];
         if (++at == n)
             at = 0;
-        const bool room = r->in_flight.size() < r->window &&
-                          (r->in_flight.empty() || r->in_flight_bytes + size <= config_.push_bytes);
-        if (room) {
+        if (has_room(*r, size)) {
             turn_ = at; // the next record tries the next reader first
             return r;
         }

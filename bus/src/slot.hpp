@@ -26,8 +26,11 @@ struct reader {
     session_id owner = 0;
     std::uint32_t handle = 0;
     std::uint32_t window = 0; ///< records it lets the host push ahead
+    std::uint32_t pushed = 0; ///< records pushed to it, not yet read
+    std::uint64_t pushed_bytes = 0;
+    /// Where its pushed records wait when the slot has other readers (else
+    /// they stay at the front of the slot's queue: see slot).
     record_queue in_flight;
-    std::uint64_t in_flight_bytes = 0;
 };
 
 struct slot_config {
@@ -65,15 +68,24 @@ struct slot_counts {
     std::uint64_t dropped = 0;
 };
 
-/// A slot's queue: records not yet pushed wait in `pending`; pushed ones sit in
-/// their reader's `in_flight` until read. Records leave in arrival order.
-/// Single-threaded: used only on the routing core's thread.
+/// A slot's queue. Records not yet pushed wait in `queue_`; pushed ones stay
+/// counted until their reader reads them, and stay held so that, should that
+/// reader close unread, another reader of the slot gets them. A slot with one
+/// reader (the usual case) keeps them at the front of `queue_`, so pushing a
+/// record moves a cursor and a run of records goes out as one span; with
+/// duplicates, each reader holds its own in `in_flight`. Records leave in
+/// arrival order. Single-threaded: used only on the routing core's thread.
+///
+/// Emit, below, is called as emit(reader&, const queued_record&) to send one
+/// record (with its gap, if any) and emit(reader&, byte_span) to send a run
+/// of records in wire form.
 class slot {
 public:
     slot(slot_name name, const slot_config& config) : name_(std::move(name)), config_(config) {}
 
     [[nodiscard]] const slot_name& name() const noexcept { return name_; }
     [[nodiscard]] slot_config& config() noexcept { return config_; }
+    [[nodiscard]] const slot_config& config() const noexcept { return config_; }
 
     /// An empty slot takes any record, so one larger than the budget still
     /// moves, alone.
@@ -84,26 +96,37 @@ public:
 
     /// Queues a record (copied in, or `shared` referenced: see record_queue);
     /// it carries the count of records dropped just before it. When nothing
-    /// waits ahead of it and a reader has room, it is pushed at once:
-    /// emit(reader&, const queued_record&) sends it.
+    /// waits ahead of it and a reader has room, it is pushed at once.
     template <class Emit>
     void enqueue(std::span<const std::uint8_t> bytes, record* shared, Emit&& emit)
     {
         const auto size = static_cast<std::uint32_t>(bytes.size());
-        ++traffic_.records_in;
-        traffic_.bytes_in += size;
-        unread_bytes_ += size;
-        ++unread_;
+        count_in(1, size);
         const auto seq = next_seq_++;
         const auto gap = std::exchange(pending_gap_, 0);
-        if (pending_.empty())
+        if (waiting() == 0)
             if (reader* to = next_reader_with_room(size)) {
-                to->in_flight.push(seq, gap, bytes, shared);
-                to->in_flight_bytes += size;
-                emit(*to, to->in_flight.back());
+                note_pushed(*to, size);
+                const bool at_front = solo();
+                auto& held = at_front ? queue_ : to->in_flight;
+                held.push(seq, gap, bytes, shared);
+                solo_pushed_ += at_front;
+                emit(*to, held.back());
                 return;
             }
-        pending_.push(seq, gap, bytes, shared);
+        queue_.push(seq, gap, bytes, shared);
+    }
+
+    /// Queues a write frame's whole record list (checked; no record over the
+    /// copy limit), then pushes what readers have room for.
+    template <class Emit>
+    void enqueue_list(std::span<const std::uint8_t> list, std::uint32_t count, std::uint64_t bytes,
+                      Emit&& emit)
+    {
+        count_in(count, bytes);
+        queue_.push_list(next_seq_, std::exchange(pending_gap_, 0), list);
+        next_seq_ += count;
+        pump(emit);
     }
 
     /// drop_oldest: drops the oldest records not yet pushed until `size` fits.
@@ -118,7 +141,7 @@ public:
         ++pending_gap_;
     }
 
-    void add_reader(reader* r) { readers_.push_back(r); }
+    void add_reader(reader* r);
 
     /// Returns what was pushed to r but not read to the front of the queue, in
     /// arrival order, so another reader of the slot gets it.
@@ -126,19 +149,22 @@ public:
 
     [[nodiscard]] const std::vector<reader*>& readers() const noexcept { return readers_; }
 
-    /// Pushes pending records to readers with room in their window, in turn;
-    /// emit(reader&, const queued_record&) sends one (with its gap, if any).
+    /// Pushes waiting records to readers with room in their window, in turn.
     template <class Emit> void pump(Emit&& emit)
     {
-        while (!pending_.empty()) {
-            const queued_record& q = pending_.front();
+        if (solo()) {
+            pump_solo(emit);
+            return;
+        }
+        while (!queue_.empty()) {
+            const queued_record& q = queue_.front();
             reader* to = next_reader_with_room(q.size);
             if (!to)
                 return;
+            note_pushed(*to, q.size);
             to->in_flight.push(q);
-            to->in_flight_bytes += q.size;
             emit(*to, to->in_flight.back());
-            pending_.pop_front();
+            queue_.pop_front();
         }
     }
 
@@ -162,11 +188,70 @@ public:
     std::uint64_t admit_stamp = 0;
 
 private:
+    /// One reader whose pushed records are the first solo_pushed_ of queue_.
+    /// Not with drop_oldest, which drops from the front of what waits.
+    [[nodiscard]] bool solo() const noexcept
+    {
+        return readers_.size() == 1 && readers_.front()->in_flight.empty() &&
+               config_.overflow != overflow_policy::drop_oldest;
+    }
+    /// Records queued and not yet pushed to any reader.
+    [[nodiscard]] std::size_t waiting() const noexcept { return queue_.size() - solo_pushed_; }
+
+    /// Pushes in runs: records adjacent in the queue's log, none with a gap,
+    /// go out as one span, up to one frame's worth.
+    template <class Emit> void pump_solo(Emit&& emit)
+    {
+        reader& to = *readers_.front();
+        while (waiting() != 0) {
+            const queued_record& first = queue_[solo_pushed_];
+            if (!has_room(to, first.size))
+                return;
+            note_pushed(to, first.size);
+            std::size_t end = solo_pushed_ + 1;
+            if (first.missed_before || first.shared) {
+                emit(to, first);
+            } else {
+                const queued_record* last = &first;
+                std::size_t run_bytes = 4 + first.size;
+                for (; end < queue_.size(); ++end) {
+                    const queued_record& next = queue_[end];
+                    run_bytes += 4 + next.size;
+                    if (next.missed_before || !record_queue::adjacent(*last, next) ||
+                        run_bytes > record_list_builder::batch_bytes || !has_room(to, next.size))
+                        break;
+                    note_pushed(to, next.size);
+                    last = &next;
+                }
+                emit(to, record_queue::wire(first, *last));
+            }
+            solo_pushed_ = end;
+        }
+    }
+
+    [[nodiscard]] bool has_room(const reader& r, std::uint32_t size) const noexcept
+    {
+        return r.pushed < r.window &&
+               (r.pushed == 0 || r.pushed_bytes + size <= config_.push_bytes);
+    }
+    static void note_pushed(reader& r, std::uint32_t size) noexcept
+    {
+        ++r.pushed;
+        r.pushed_bytes += size;
+    }
+    void count_in(std::uint32_t records, std::uint64_t bytes) noexcept
+    {
+        traffic_.records_in += records;
+        traffic_.bytes_in += bytes;
+        unread_ += records;
+        unread_bytes_ += bytes;
+    }
     reader* next_reader_with_room(std::uint32_t size);
 
     slot_name name_;
     slot_config config_;
-    record_queue pending_;
+    record_queue queue_;
+    std::size_t solo_pushed_ = 0; // records at queue_'s front pushed to the one reader
     std::vector<reader*> readers_;
     std::size_t turn_ = 0;
     std::uint64_t next_seq_ = 0;

@@ -60,22 +60,39 @@ std::span<std::uint8_t> frame_buffer::prepare(std::size_t max_frame_size)
     return {bytes_.data() + end_, bytes_.size() - end_};
 }
 
-void record_list_builder::append(byte_buffer& out, std::uint32_t handle, byte_span record)
+void record_list_builder::open(byte_buffer& out, std::uint32_t handle, std::size_t list_bytes)
 {
     const bool joins = open_ != closed && end_ == out.size() && handle_ == handle &&
-                       end_ - open_ + 4 + record.size() <= frame_header_size + 4 + batch_bytes;
-    if (!joins) {
-        open_ = out.size();
-        handle_ = handle;
-        std::uint8_t header[frame_header_size + 4];
-        header[4] = static_cast<std::uint8_t>(type_);
-        boost::endian::store_little_u32(header + frame_header_size, handle);
-        out.insert(out.end(), header, header + sizeof header);
-    }
-    append_record(out, record);
+                       end_ - open_ + list_bytes <= frame_header_size + 4 + batch_bytes;
+    if (joins)
+        return;
+    open_ = out.size();
+    handle_ = handle;
+    std::uint8_t header[frame_header_size + 4];
+    header[4] = static_cast<std::uint8_t>(type_);
+    boost::endian::store_little_u32(header + frame_header_size, handle);
+    out.insert(out.end(), header, header + sizeof header);
+}
+
+void record_list_builder::close(byte_buffer& out)
+{
     end_ = out.size();
     boost::endian::store_little_u32(out.data() + open_,
                                     static_cast<std::uint32_t>(end_ - open_ - 4));
+}
+
+void record_list_builder::append(byte_buffer& out, std::uint32_t handle, byte_span record)
+{
+    open(out, handle, 4 + record.size());
+    append_record(out, record);
+    close(out);
+}
+
+void record_list_builder::append_list(byte_buffer& out, std::uint32_t handle, byte_span list)
+{
+    open(out, handle, list.size());
+    out.insert(out.end(), list.begin(), list.end());
+    close(out);
 }
 
 void ack_batch::add(std::uint32_t error, std::uint32_t delivered, std::uint32_t writes)

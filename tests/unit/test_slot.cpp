@@ -23,20 +23,29 @@ std::string text(std::span<const std::uint8_t> b)
 struct fixture {
     slot_config config{0, 0, 100, 1000};
     slot s{slotbus::slot_name::parse("a/b"), config};
-    reader r1{&s, 1, 1, 2, {}, 0};
-    reader r2{&s, 2, 1, 2, {}, 0};
+    reader r1{.target = &s, .owner = 1, .handle = 1, .window = 2, .in_flight = {}};
+    reader r2{.target = &s, .owner = 2, .handle = 1, .window = 2, .in_flight = {}};
     std::vector<std::pair<std::uint64_t, std::string>> pushed;
+    std::size_t runs = 0; // emitted as one span of several records
 
-    void emit(reader& r, const queued_record& q) { pushed.emplace_back(r.owner, text(q.bytes())); }
+    // What the core would send: one record, or a run of them in wire form.
+    struct emitter {
+        fixture& f;
+        void operator()(reader& r, const queued_record& q) const
+        {
+            f.pushed.emplace_back(r.owner, text(q.bytes()));
+        }
+        void operator()(reader& r, std::span<const std::uint8_t> list) const
+        {
+            ++f.runs;
+            BOOST_TEST_REQUIRE(slotbus::for_each_record(list, [&](std::span<const std::uint8_t> b) {
+                f.pushed.emplace_back(r.owner, text(b));
+            }));
+        }
+    };
     // Queues a record; pushed at once when nothing waits and a reader has room.
-    void put(std::string_view t)
-    {
-        s.enqueue(bytes(t), nullptr, [&](reader& r, const queued_record& q) { emit(r, q); });
-    }
-    void pump()
-    {
-        s.pump([&](reader& r, const queued_record& q) { emit(r, q); });
-    }
+    void put(std::string_view t) { s.enqueue(bytes(t), nullptr, emitter{*this}); }
+    void pump() { s.pump(emitter{*this}); }
 };
 
 } // namespace

@@ -10,6 +10,7 @@
 #include <boost/endian/conversion.hpp>
 #include <boost/mp11/algorithm.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -494,6 +495,7 @@ struct record_list_summary {
     bool valid = false; ///< false when the list is empty or a length lies
     std::uint32_t count = 0;
     std::uint64_t bytes = 0;
+    std::uint32_t largest = 0; ///< the size of the largest record
 };
 
 /// Walks a record list's lengths once, trusting none of them.
@@ -511,6 +513,7 @@ struct record_list_summary {
         at += 4 + n;
         ++summary.count;
         summary.bytes += n;
+        summary.largest = std::max(summary.largest, static_cast<std::uint32_t>(n));
     }
     summary.valid = true;
     return summary;
@@ -546,11 +549,17 @@ public:
 
     explicit record_list_builder(frame_type type) noexcept : type_(type) {}
     void append(byte_buffer& out, std::uint32_t handle, byte_span record);
+    /// Appends a whole record list (lengths included, checked already) at once.
+    void append_list(byte_buffer& out, std::uint32_t handle, byte_span list);
     /// `out` was cleared or handed on: what it held is no frame to extend.
     void reset() noexcept { open_ = closed; }
 
 private:
     static constexpr std::size_t closed = ~std::size_t{0};
+    /// Joins the open frame or starts one, for `list_bytes` more of the list.
+    void open(byte_buffer& out, std::uint32_t handle, std::size_t list_bytes);
+    /// Sets the open frame's length to end where out ends now.
+    void close(byte_buffer& out);
     frame_type type_;
     std::size_t open_ = closed; // where the open frame starts in out
     std::size_t end_ = 0;       // where it ended
