@@ -127,6 +127,78 @@ BOOST_FIXTURE_TEST_CASE(push_bytes_bound_a_reader, fixture)
     BOOST_TEST(pushed.size() == 2u); // 1000 bytes ahead at most, but always one
 }
 
+namespace {
+// A record list in wire form, as a write frame brings it.
+slotbus::byte_buffer list_of(std::initializer_list<std::string_view> records)
+{
+    slotbus::byte_buffer list;
+    for (auto r : records)
+        slotbus::append_record(list, bytes(r));
+    return list;
+}
+} // namespace
+
+BOOST_FIXTURE_TEST_CASE(a_lone_reader_is_pushed_runs_that_stop_at_gaps_and_its_window, fixture)
+{
+    r1.window = 5;
+    s.add_reader(&r1);
+    const auto list = list_of({"a", "bb", "ccc"});
+    s.enqueue_list(list, 3, 6, emitter{*this});
+    BOOST_TEST(runs == 1u); // one span, as it came
+    s.drop_newest();
+    put("d"); // carries the gap: goes alone, so its gap goes first
+    put("e");
+    BOOST_TEST(runs == 1u);
+    BOOST_TEST(r1.pushed == 5u);
+    put("f");
+    put("g");
+    BOOST_TEST(pushed.size() == 5u); // the window is full: f and g wait
+    BOOST_TEST(s.counts().messages == 7u);
+    BOOST_TEST(s.counts().next_size == 1u);
+    BOOST_TEST(s.consume(r1, 5));
+    BOOST_TEST(s.counts().messages == 2u);
+    pump();
+    BOOST_TEST(runs == 2u);
+    std::vector<std::string> order;
+    for (auto& [owner, t] : pushed)
+        order.push_back(t);
+    BOOST_TEST((order == std::vector<std::string>{"a", "bb", "ccc", "d", "e", "f", "g"}));
+    BOOST_TEST(!s.consume(r1, 3)); // two were pushed since
+}
+
+BOOST_FIXTURE_TEST_CASE(a_second_reader_takes_over_and_the_first_ones_records_stay_in_order,
+                        fixture)
+{
+    r1.window = 3;
+    s.add_reader(&r1);
+    const auto list = list_of({"a", "b", "c", "d", "e"});
+    s.enqueue_list(list, 5, 5, emitter{*this});
+    BOOST_TEST(pushed.size() == 3u); // a, b, c to r1; d, e wait
+    s.add_reader(&r2);               // r1's pushed records move to its own queue
+    BOOST_TEST(r1.in_flight.size() == 3u);
+    pump();
+    BOOST_TEST_REQUIRE(pushed.size() == 5u);
+    BOOST_TEST(pushed[3].first == 2u); // d, e to r2
+    BOOST_TEST(pushed[4].second == "e");
+    // r1 closes unread: a, b, c wait again, ahead of anything newer.
+    s.remove_reader(&r1);
+    BOOST_TEST(s.counts().messages == 5u);
+    BOOST_TEST(s.counts().next_size == 1u);
+    BOOST_TEST(s.consume(r2, 2));
+    pushed.clear();
+    pump(); // r2 is alone now: a, b at the front of the queue, as one run
+    BOOST_TEST_REQUIRE(pushed.size() == 2u);
+    BOOST_TEST(pushed[0].second == "a");
+    BOOST_TEST(pushed[1].second == "b");
+    BOOST_TEST(s.consume(r2, 2));
+    pushed.clear();
+    pump();
+    BOOST_TEST_REQUIRE(pushed.size() == 1u);
+    BOOST_TEST(pushed[0].second == "c");
+    BOOST_TEST(s.consume(r2, 1));
+    BOOST_TEST(s.counts().messages == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(a_queue_keeps_order_across_chunks_and_sizes)
 {
     // Sizes from 0 to inline_limit and past it, so records straddle many
@@ -178,4 +250,41 @@ BOOST_AUTO_TEST_CASE(a_shared_record_outlives_every_queue_but_the_last)
     record_queue moved = std::move(b);
     BOOST_TEST(b.empty());
     BOOST_TEST(text(moved.front().bytes()) == t);
+}
+
+BOOST_AUTO_TEST_CASE(a_list_is_queued_in_runs_that_keep_its_wire_form)
+{
+    // Sizes 0..512 so runs break at many chunk ends; each record adjacent
+    // to the next in the log reads back as the list's own bytes.
+    std::vector<std::string> sent;
+    slotbus::byte_buffer list;
+    for (std::uint32_t i = 0; i < 2000; ++i) {
+        sent.emplace_back(i * 7 % (record_queue::inline_limit + 1),
+                          static_cast<char>('a' + i % 26));
+        slotbus::append_record(list, bytes(sent.back()));
+    }
+    record_queue q;
+    q.push(99, 0, bytes("before"), nullptr);
+    q.push_list(100, 4, list);
+    BOOST_TEST_REQUIRE(q.size() == 2001u);
+    BOOST_TEST(q[1].missed_before == 4u);
+    BOOST_TEST(q[2].missed_before == 0u);
+    std::size_t at = 0, breaks = 0;
+    for (std::size_t i = 1; i < q.size(); ++i) {
+        BOOST_TEST(q[i].seq == 99 + i);
+        BOOST_TEST(text(q[i].bytes()) == sent[i - 1]);
+        std::size_t end = i;
+        while (end + 1 < q.size() && record_queue::adjacent(q[end], q[end + 1]))
+            ++end;
+        const auto wire = record_queue::wire(q[i], q[end]);
+        BOOST_TEST(std::equal(wire.begin(), wire.end(), list.begin() + at));
+        at += wire.size();
+        breaks += end + 1 < q.size();
+        i = end;
+    }
+    BOOST_TEST(at == list.size());
+    BOOST_TEST(breaks > 0u); // it did cross chunks
+    for (std::size_t i = 0; i < 2001; ++i)
+        q.pop_front();
+    BOOST_TEST(q.empty());
 }
