@@ -53,8 +53,6 @@ record_queue::chunk& record_queue::room_for(std::size_t need)
 
 void record_queue::add(const queued_record& q)
 {
-    if (records_.full())
-        records_.set_capacity(std::max<std::size_t>(16, records_.capacity() * 2));
     records_.push_back(q);
 }
 
@@ -137,8 +135,6 @@ void record_queue::clear() noexcept
     }
     spare_ = {};
     head_ = bytes_ = 0;
-    if (records_.capacity() > 1024)
-        records_.set_capacity(64);
 }
 
 } // namespace slotbus::bus

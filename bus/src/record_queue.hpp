@@ -6,8 +6,6 @@
 
 #include "record.hpp"
 
-#include <boost/circular_buffer.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -101,7 +99,7 @@ private:
     void add(const queued_record& q);
     void clear() noexcept;
 
-    boost::circular_buffer<queued_record> records_;
+    std::deque<queued_record> records_;
     std::deque<chunk> chunks_;
     chunk spare_;
     std::size_t head_ = 0;  // where the front record's bytes start in the front chunk
