@@ -27,6 +27,12 @@ public:
         return record_ptr(r);
     }
 
+    /// The record whose bytes start at `data` (from its data()).
+    static record* of(const std::uint8_t* data) noexcept
+    {
+        return reinterpret_cast<record*>(const_cast<std::uint8_t*>(data)) - 1;
+    }
+
     [[nodiscard]] std::uint32_t size() const noexcept { return size_; }
     [[nodiscard]] std::uint8_t* data() noexcept
     {

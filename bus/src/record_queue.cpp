@@ -30,8 +30,8 @@ record_queue& record_queue::operator=(record_queue&& other) noexcept
 record_queue::~record_queue()
 {
     for (const queued_record& q : records_)
-        if (q.shared)
-            intrusive_ptr_release(q.shared);
+        if (q.is_shared)
+            intrusive_ptr_release(q.shared());
 }
 
 record_queue::chunk& record_queue::room_for(std::size_t need)
@@ -51,9 +51,16 @@ record_queue::chunk& record_queue::room_for(std::size_t need)
     return chunks_.back();
 }
 
-void record_queue::add(const queued_record& q)
+queued_record record_queue::entry(std::uint64_t seq, const std::uint8_t* data, std::uint32_t size,
+                                  std::uint32_t missed_before, bool shared) noexcept
 {
-    records_.push_back(q);
+    queued_record q;
+    q.seq = seq;
+    q.data = data;
+    q.size = size;
+    q.missed_before = std::min(missed_before, 0x7fffffffu) & 0x7fffffffu; // saturates
+    q.is_shared = shared;
+    return q;
 }
 
 void record_queue::push(std::uint64_t seq, std::uint32_t missed_before,
@@ -62,7 +69,7 @@ void record_queue::push(std::uint64_t seq, std::uint32_t missed_before,
     const auto size = static_cast<std::uint32_t>(bytes.size());
     if (shared) {
         intrusive_ptr_add_ref(shared);
-        add({seq, size, missed_before, shared->data(), shared});
+        add(entry(seq, shared->data(), size, missed_before, true));
         return;
     }
     chunk& c = room_for(4 + bytes.size());
@@ -72,7 +79,7 @@ void record_queue::push(std::uint64_t seq, std::uint32_t missed_before,
         std::memcpy(at + 4, bytes.data(), size);
     c.end += 4 + size;
     bytes_ += 4 + size;
-    add({seq, size, missed_before, at + 4, nullptr});
+    add(entry(seq, at + 4, size, missed_before, false));
 }
 
 void record_queue::push_list(std::uint64_t seq, std::uint32_t missed_before,
@@ -88,7 +95,7 @@ void record_queue::push_list(std::uint64_t seq, std::uint32_t missed_before,
             const auto size = boost::endian::load_little_u32(list.data() + end);
             if (c.end + (end - at) + 4 + size > c.capacity)
                 break;
-            add({seq++, size, std::exchange(missed_before, 0), to + (end - at) + 4, nullptr});
+            add(entry(seq++, to + (end - at) + 4, size, std::exchange(missed_before, 0), false));
             end += 4 + size;
         }
         std::memcpy(to, list.data() + at, end - at);
@@ -102,8 +109,8 @@ void record_queue::pop_front() noexcept
 {
     const queued_record q = records_.front();
     records_.pop_front();
-    if (q.shared) {
-        intrusive_ptr_release(q.shared);
+    if (q.is_shared) {
+        intrusive_ptr_release(q.shared());
     } else {
         head_ += 4 + q.size;
         bytes_ -= 4 + q.size;

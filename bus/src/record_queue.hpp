@@ -16,13 +16,15 @@ namespace slotbus::bus {
 
 /// One record in a queue.
 struct queued_record {
-    std::uint64_t seq = 0;              ///< arrival order within the slot
-    std::uint32_t size = 0;             ///< of the record
-    std::uint32_t missed_before = 0;    ///< records dropped just ahead of this one
-    const std::uint8_t* data = nullptr; ///< in the queue's log, or the shared copy's
-    record* shared = nullptr;           ///< null when the bytes are in the log
+    std::uint64_t seq = 0;                ///< arrival order within the slot
+    const std::uint8_t* data = nullptr;   ///< in the queue's log, or the shared copy's
+    std::uint32_t size = 0;               ///< of the record
+    std::uint32_t missed_before : 31 = 0; ///< records dropped just ahead of this one
+    std::uint32_t is_shared : 1 = 0;
 
     [[nodiscard]] std::span<const std::uint8_t> bytes() const noexcept { return {data, size}; }
+    /// The one shared copy, or null when the bytes are in the log.
+    [[nodiscard]] record* shared() const noexcept { return is_shared ? record::of(data) : nullptr; }
 };
 
 /// Why a log: a 128-byte record costs one copy and a few stores here, and a
@@ -44,7 +46,7 @@ public:
     void push(std::uint64_t seq, std::uint32_t missed_before, std::span<const std::uint8_t> bytes,
               record* shared);
     /// Appends a copy of a record from another queue (a shared one stays shared).
-    void push(const queued_record& q) { push(q.seq, q.missed_before, q.bytes(), q.shared); }
+    void push(const queued_record& q) { push(q.seq, q.missed_before, q.bytes(), q.shared()); }
     /// Appends a whole record list (checked; no record over inline_limit),
     /// numbered from `seq`, the first carrying `missed_before`.
     void push_list(std::uint64_t seq, std::uint32_t missed_before,
@@ -73,7 +75,7 @@ public:
     /// (length and bytes) make one span.
     [[nodiscard]] static bool adjacent(const queued_record& q, const queued_record& next) noexcept
     {
-        return !q.shared && !next.shared && next.data == q.data + q.size + 4;
+        return !q.is_shared && !next.is_shared && next.data == q.data + q.size + 4;
     }
     /// The wire form of the records from `first` to `last`, adjacent all along.
     [[nodiscard]] static std::span<const std::uint8_t> wire(const queued_record& first,
@@ -95,8 +97,9 @@ private:
 
     /// Room for `need` more bytes at the end of the back chunk.
     chunk& room_for(std::size_t need);
-    /// One more entry; the ring doubles when full.
-    void add(const queued_record& q);
+    static queued_record entry(std::uint64_t seq, const std::uint8_t* data, std::uint32_t size,
+                               std::uint32_t missed_before, bool shared) noexcept;
+    void add(const queued_record& q) { records_.push_back(q); }
     void clear() noexcept;
 
     std::deque<queued_record> records_;

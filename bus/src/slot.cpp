@@ -56,7 +56,8 @@ bool slot::make_room(std::size_t size)
     if (queue_.empty())
         pending_gap_ += gap;
     else
-        queue_.front().missed_before += gap;
+        queue_.front().missed_before =
+            std::min<std::uint32_t>(queue_.front().missed_before + gap, 0x7fffffff) & 0x7fffffff;
     return has_room_for(size);
 }
 

@@ -209,7 +209,7 @@ private:
                 return;
             note_pushed(to, first.size);
             std::size_t end = solo_pushed_ + 1;
-            if (first.missed_before || first.shared) {
+            if (first.missed_before || first.is_shared) {
                 emit(to, first);
             } else {
                 const queued_record* last = &first;

@@ -220,7 +220,7 @@ BOOST_AUTO_TEST_CASE(a_queue_keeps_order_across_chunks_and_sizes)
     for (std::uint32_t i = 0; i < 3000; ++i) {
         BOOST_TEST_REQUIRE(!q.empty());
         BOOST_TEST(q.front().seq == i);
-        BOOST_TEST(q.front().missed_before == i % 3);
+        BOOST_TEST(std::uint32_t{q.front().missed_before} == i % 3);
         BOOST_TEST(text(q.front().bytes()) == sent[i]);
         // Refilled as it drains: chunks are reused, order holds.
         if (i % 2 == 0)
@@ -267,8 +267,8 @@ BOOST_AUTO_TEST_CASE(a_list_is_queued_in_runs_that_keep_its_wire_form)
     q.push(99, 0, bytes("before"), nullptr);
     q.push_list(100, 4, list);
     BOOST_TEST_REQUIRE(q.size() == 2001u);
-    BOOST_TEST(q[1].missed_before == 4u);
-    BOOST_TEST(q[2].missed_before == 0u);
+    BOOST_TEST(std::uint32_t{q[1].missed_before} == 4u);
+    BOOST_TEST(std::uint32_t{q[2].missed_before} == 0u);
     std::size_t at = 0, breaks = 0;
     for (std::size_t i = 1; i < q.size(); ++i) {
         BOOST_TEST(q[i].seq == 99 + i);
