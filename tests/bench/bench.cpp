@@ -740,7 +740,7 @@ void plot(const std::string& prefix, const boost::json::array& results)
 
 int main(int argc, char** argv)
 {
-    std::size_t count = 1'000'000, rounds = 20'000, repeat = 3;
+    std::size_t count = 5'000'000, rounds = 20'000, repeat = 3;
     std::vector<std::size_t> sizes{16, 128, 1024, 65536};
     bool json = false;
     std::string plot_prefix, only; // --only: one slotbus scenario, for profiling
