@@ -132,8 +132,7 @@ void record_queue::pop_front() noexcept
 
 void record_queue::clear() noexcept
 {
-    // An empty queue keeps one small chunk at most, and a small ring: a host
-    // has many idle slots.
+    // An empty queue keeps one small chunk at most: a host has many idle slots.
     if (!chunks_.empty() && chunks_.back().capacity == small_chunk) {
         chunks_.erase(chunks_.begin(), chunks_.end() - 1);
         chunks_.back().end = 0;

@@ -64,13 +64,6 @@ public:
     [[nodiscard]] bool empty() const noexcept { return records_.empty(); }
     [[nodiscard]] std::size_t size() const noexcept { return records_.size(); }
 
-    /// Calls f(const queued_record&) for each record, oldest first.
-    template <class F> void for_each(F&& f) const
-    {
-        for (const queued_record& q : records_)
-            f(q);
-    }
-
     /// True when `next` directly follows `q` in the log: their wire forms
     /// (length and bytes) make one span.
     [[nodiscard]] static bool adjacent(const queued_record& q, const queued_record& next) noexcept

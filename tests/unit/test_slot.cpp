@@ -214,9 +214,8 @@ BOOST_AUTO_TEST_CASE(a_queue_keeps_order_across_chunks_and_sizes)
         sent.push_back(std::move(t));
     }
     BOOST_TEST(q.size() == 3000u);
-    std::size_t walked = 0;
-    q.for_each([&](const queued_record& r) { BOOST_TEST(r.seq == walked++); });
-    BOOST_TEST(walked == 3000u);
+    for (std::size_t i = 0; i < q.size(); ++i)
+        BOOST_TEST(q[i].seq == i);
     for (std::uint32_t i = 0; i < 3000; ++i) {
         BOOST_TEST_REQUIRE(!q.empty());
         BOOST_TEST(q.front().seq == i);
