@@ -187,6 +187,8 @@ void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mut
             }
         }
         self->serve(handle, r);
+        if (!r.waiting.empty())
+            self->reports_due_ = true; // it waits: the host must know what it has read
         self->flush();
     });
 }
@@ -264,8 +266,10 @@ void connection_impl::send(byte_buffer&& frame)
 
 void connection_impl::emit_reports()
 {
-    if (dirty_readers_.empty())
-        return; // the usual case, on every write
+    if (dirty_readers_.empty()) {
+        reports_due_ = false; // nothing owed
+        return;               // the usual case, on every write
+    }
     // Between connections, and until a reconnect has re-created its slots,
     // reports wait: the host must see the slots before any report on them.
     if (run_ && !run_->connected)
@@ -279,6 +283,7 @@ void connection_impl::emit_reports()
         it->second.dirty = false;
     }
     dirty_readers_.clear();
+    reports_due_ = false;
 }
 
 void connection_impl::send_write(byte_buffer&& frame, write_handler h, std::uint32_t records)
@@ -292,7 +297,8 @@ void connection_impl::flush()
 {
     if (write_active_ || broken_)
         return; // reports coalesce until the write under way is done
-    emit_reports();
+    if (reports_due_ || !pending_.empty())
+        emit_reports();
     if (pending_.empty())
         return;
     writing_.clear();
@@ -592,12 +598,22 @@ void connection_impl::report(std::uint32_t handle, reader_state& r)
         dirty_readers_.push_back(handle);
     }
     // Reads are reported in batches: when a quarter of the window was read
-    // (so the host refills it early), when this reader has read all it holds
-    // (and will wait), or ahead of any other frame this connection sends —
-    // which keeps info() through this connection exact. One frame per read
-    // would cost a syscall each way per record.
-    if (r.unreported >= std::max<std::uint32_t>(1, window_ / 4) || r.records.empty())
+    // (so the host refills it early), or ahead of any other frame this
+    // connection sends — which keeps info() through this connection exact.
+    // One frame per read would cost a syscall each way per record. A reader
+    // that has read all it holds reports when it waits again (start_read), or
+    // with what it sends first: a reply and its request's report then share
+    // one socket write and one wake-up of the host.
+    if (r.unreported >= std::max<std::uint32_t>(1, window_ / 4)) {
+        reports_due_ = true;
         flush();
+    } else if (r.records.empty() && !own_) {
+        // On an executor: after the handlers that run now, if none sent it.
+        asio::post(executor_, [self = shared_from_this()] {
+            self->reports_due_ = true;
+            self->flush();
+        });
+    }
 }
 
 void connection_impl::finish(std::uint32_t handle, std::uint64_t op_id, error_code ec)
@@ -665,6 +681,7 @@ void connection_impl::fail(error_code ec, std::string why)
     write_frames_.reset();
     in_.clear();
     dirty_readers_.clear();
+    reports_due_ = false;
     const error_code gone = error::broken_pipe;
     if (connecting_) {
         auto h = std::move(*connecting_);
@@ -842,6 +859,7 @@ void connection_impl::restore()
             r.dirty = true;
             dirty_readers_.push_back(handle);
         }
+    reports_due_ = true;
     flush();
 }
 

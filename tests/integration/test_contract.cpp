@@ -8,6 +8,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
@@ -336,6 +337,60 @@ BOOST_AUTO_TEST_CASE(info_is_exact_through_both_handles_and_zero_length_counts)
     BOOST_TEST(slot.read(boost::asio::buffer(none, 0)) == 0u);
     BOOST_TEST(slot.info().next_size == mailslot_no_message);
     BOOST_TEST(writer_sees(writer, 0, mailslot_no_message));
+}
+
+// A reader that has read all it holds reports it with the next frame its
+// connection sends (one socket write for a reply and its report), when it
+// waits again, or — on an executor — after the handlers that run now.
+BOOST_AUTO_TEST_CASE(a_read_is_reported_with_the_next_frame_or_wait)
+{
+    auto slot = server_slot::create(reader_bus, "rides");
+    auto writer = client_slot::open(writer_bus, "rides");
+    auto reply_slot = server_slot::create(writer_bus, "rides/reply");
+    auto replier = client_slot::open(reader_bus, "rides/reply");
+    writer.write("question");
+    BOOST_TEST(slot.read() == "question");
+    // The reader's own connection writes: its report goes along.
+    BOOST_TEST(replier.write("answer") == 1u);
+    BOOST_TEST(writer_sees(writer, 0, mailslot_no_message));
+    BOOST_TEST(reply_slot.read() == "answer");
+
+    // A reader waiting again has reported what it read, or a writer held
+    // back by those records would wait on it for ever.
+    auto small = server_slot::create(reader_bus, "rides/small", slot_options{0, 2000, 1000});
+    std::thread held([&] {
+        connection bus;
+        bus.connect(host.socket());
+        auto w = client_slot::open(bus, "rides/small");
+        for (int i = 0; i < 5; ++i)
+            w.write(std::string(900, static_cast<char>('a' + i))); // one fits at a time
+    });
+    for (int i = 0; i < 5; ++i) {
+        std::error_code ec;
+        const auto r = small.read(ec);
+        BOOST_TEST_REQUIRE(!ec, ec.message());
+        BOOST_TEST(r == std::string(900, static_cast<char>('a' + i)));
+    }
+    held.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_reader_on_an_executor_reports_after_its_handlers)
+{
+    boost::asio::io_context io;
+    auto work = boost::asio::make_work_guard(io);
+    connection bus(io.get_executor());
+    std::thread runner([&] { io.run(); });
+    bus.connect(host.socket());
+    auto slot = server_slot::create(bus, "executor/reader");
+    auto writer = client_slot::open(writer_bus, "executor/reader");
+    writer.write("one");
+    auto got = slot.async_read(boost::asio::use_future);
+    BOOST_TEST(got.get() == "one");
+    // Nothing else runs on that connection: the report went by itself.
+    BOOST_TEST(writer_sees(writer, 0, mailslot_no_message));
+    bus.close();
+    work.reset();
+    runner.join();
 }
 
 BOOST_AUTO_TEST_CASE(one_write_is_one_record_in_order)

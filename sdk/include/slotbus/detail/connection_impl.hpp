@@ -211,6 +211,9 @@ private:
     record_list_builder write_frames_{frame_type::write}; // over pending_
     bool write_active_ = false;
     std::vector<std::uint32_t> dirty_readers_;
+    // Reports must go out now (a quarter window read, a reader about to
+    // wait); otherwise they ride along with the next frame this end sends.
+    bool reports_due_ = false;
 
     std::atomic<std::uint32_t> next_request_{1};
     std::atomic<std::uint32_t> next_handle_{1};
