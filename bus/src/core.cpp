@@ -31,6 +31,8 @@ struct core::session {
     byte_buffer out;
     record_list_builder pushed{frame_type::records}; // over out
     ack_batch acks;
+    bool acks_due = false;      // a prompt write is among the results not yet sent
+    std::size_t held_posts = 0; // bytes of posted writes whose results wait
     std::unordered_map<std::uint32_t, handle_entry> handles;
     // The handle of the last write: a writer mostly writes through one.
     // (Elements of an unordered_map stay put when it rehashes.)
@@ -84,6 +86,7 @@ const byte_buffer& core::outbox(session_id id) const
 void core::take_output(session_id id, byte_buffer& into)
 {
     session& s = *sessions_.at(id);
+    flush_acks(s); // they ride along: no frame, and no wake-up of the client, of their own
     into.clear();
     into.swap(s.out);
     s.pushed.reset();
@@ -119,14 +122,24 @@ void core::touch(session& s)
 void core::end_batch(session_id id)
 {
     session& s = *sessions_.at(id);
-    if (!s.acks.empty()) {
-        s.acks.flush_to(s.out);
+    const bool held_enough = s.held_posts >= max_held_post_bytes || s.acks.runs() >= max_held_runs;
+    if (!s.acks.empty() && (s.acks_due || held_enough)) {
+        flush_acks(s);
         touch(s);
     }
 }
 
+void core::flush_acks(session& s)
+{
+    s.acks.flush_to(s.out);
+    s.acks_due = false;
+    s.held_posts = 0;
+}
+
 template <class Message> void core::send(session& s, const Message& m)
 {
+    // Answers never overtake the results of writes sent before them.
+    flush_acks(s);
     encode(s.out, m);
     touch(s);
 }
@@ -134,14 +147,11 @@ template <class Message> void core::send(session& s, const Message& m)
 void core::reply(session& s, std::uint32_t request, std::error_code ec, std::uint32_t handle,
                  std::uint32_t a, std::uint32_t b, std::string_view text)
 {
-    // Results never overtake the acknowledgements of writes sent before them.
-    s.acks.flush_to(s.out);
     send(s, result_frame{request, static_cast<std::uint32_t>(ec.value()), handle, a, b, text});
 }
 
 feed_result core::fatal(session& s, error e, std::string_view why)
 {
-    s.acks.flush_to(s.out);
     send(s, fatal_frame{static_cast<std::uint32_t>(e), why});
     return feed_result::close;
 }
@@ -169,7 +179,9 @@ feed_result core::feed(session_id id, const frame_view& frame)
     case frame_type::close:
         return on_close(s, frame.body);
     case frame_type::write:
-        return on_write(s, frame.body);
+        return on_write(s, frame.body, true);
+    case frame_type::post:
+        return on_write(s, frame.body, false);
     case frame_type::info:
         return on_info(s, frame.body);
     case frame_type::set_timeout:
@@ -306,8 +318,12 @@ feed_result core::on_close(session& s, byte_span body)
     return feed_result::next;
 }
 
-feed_result core::on_write(session& s, byte_span body)
+feed_result core::on_write(session& s, byte_span body, bool prompt)
 {
+    if (prompt)
+        s.acks_due = true;
+    else
+        s.held_posts += body.size();
     write_frame m;
     record_list_summary list;
     // The whole list is checked before any record of it counts.
@@ -484,7 +500,6 @@ feed_result core::on_info(session& s, byte_span body)
         r.queued_bytes = counts.bytes;
         r.dropped = counts.dropped;
     }
-    s.acks.flush_to(s.out);
     send(s, r);
     return feed_result::next;
 }
@@ -601,7 +616,6 @@ feed_result core::on_admin(session& s, byte_span body)
     } else if (ec) {
         json = R"({"error":")" + ec.message() + R"("})";
     }
-    s.acks.flush_to(s.out);
     send(s,
          admin_result_frame{m.request_id,
                             static_cast<std::uint32_t>(ec.value()),

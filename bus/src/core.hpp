@@ -77,12 +77,19 @@ public:
     feed_result feed(session_id id, const frame_view& frame);
     /// The I/O layer found bytes that are no frame: queue a fatal frame saying why.
     void reject(session_id id, std::string_view why);
-    /// Ends a batch of frames read together: their write results go out as one frame.
+    /// Ends a batch of frames read together: their write results go out as one
+    /// frame — unless all came in `post` frames, whose results wait for the
+    /// session's next output (or for max_held_post_bytes of them).
     void end_batch(session_id id);
+    /// The most the host holds of a session's posted writes' results: their
+    /// frames' bytes (the SDK keeps 4 MiB unacknowledged), and runs of results.
+    static constexpr std::size_t max_held_post_bytes = 1u << 20;
+    static constexpr std::size_t max_held_runs = 1024;
 
     /// Frames waiting to be sent to the session.
     [[nodiscard]] const byte_buffer& outbox(session_id id) const;
-    /// Moves the waiting frames into `into` (cleared first) for the I/O layer to send.
+    /// Moves the waiting frames into `into` (cleared first) for the I/O layer
+    /// to send, with any write results held until now.
     void take_output(session_id id, byte_buffer& into);
 
     /// Sessions given output or resumed since the last call.
@@ -113,7 +120,8 @@ private:
     feed_result on_create(session& s, byte_span body);
     feed_result on_open(session& s, byte_span body);
     feed_result on_close(session& s, byte_span body);
-    feed_result on_write(session& s, byte_span body);
+    /// A `write` (prompt: its results go out with this batch) or a `post`.
+    feed_result on_write(session& s, byte_span body, bool prompt);
     feed_result on_info(session& s, byte_span body);
     feed_result on_set_timeout(session& s, byte_span body);
     feed_result on_read_report(session& s, byte_span body);
@@ -128,6 +136,8 @@ private:
                               topic_pattern& pattern, std::error_code& ec);
 
     feed_result fatal(session& s, error e, std::string_view why);
+    /// Write results go out ahead of whatever the session is sent next.
+    static void flush_acks(session& s);
     template <class Message> void send(session& s, const Message& m);
     void reply(session& s, std::uint32_t request, std::error_code ec, std::uint32_t handle = 0,
                std::uint32_t a = 0, std::uint32_t b = 0, std::string_view text = {});

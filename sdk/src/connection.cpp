@@ -79,8 +79,9 @@ void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id,
 }
 
 void connection_impl::start_write(std::uint32_t handle, std::span<const asio::const_buffer> records,
-                                  write_handler h)
+                                  write_handler h, results pace)
 {
+    const bool post = pace == results::when_convenient;
     auto bytes = [](const asio::const_buffer& r) {
         return byte_span(static_cast<const std::uint8_t*>(r.data()), r.size());
     };
@@ -93,33 +94,42 @@ void connection_impl::start_write(std::uint32_t handle, std::span<const asio::co
     // into the output, joining the write frame before them when they can.
     if (on_this_thread() && !broken_ && !window_full && deferred_writes_.empty()) {
         emit_reports();
+        auto& frames = post ? post_frames_ : write_frames_;
         for (const auto& r : records)
-            write_frames_.append(pending_, handle, bytes(r));
+            frames.append(pending_, handle, bytes(r));
         unacked_bytes_ += frame_size;
-        writes_.push_back({std::move(h), frame_size, count});
+        posts_unacked_ += post ? 1 : 0;
+        writes_.push_back({std::move(h), frame_size, count, pace});
         flush();
         return;
     }
     byte_buffer frame;
     frame.reserve(frame_size);
-    record_list_builder builder(frame_type::write);
+    record_list_builder builder(post ? frame_type::post : frame_type::write);
     for (const auto& r : records)
         builder.append(frame, handle, bytes(r));
-    on_executor(
-        [self = shared_from_this(), frame = std::move(frame), h = std::move(h), count]() mutable {
-            if (self->broken_) {
-                asio::post(self->executor_,
-                           asio::append(std::move(h), self->broken_, std::uint32_t{0}));
-                return;
+    on_executor([self = shared_from_this(), frame = std::move(frame), h = std::move(h), count,
+                 pace]() mutable {
+        if (self->broken_) {
+            asio::post(self->executor_,
+                       asio::append(std::move(h), self->broken_, std::uint32_t{0}));
+            return;
+        }
+        const bool full =
+            self->unacked_bytes_ > 0 && self->unacked_bytes_ + frame.size() > max_unacked_bytes;
+        if (full || !self->deferred_writes_.empty()) {
+            self->deferred_writes_.push_back({std::move(frame), std::move(h), count, pace});
+            if (self->posts_unacked_ > 0 && !self->asked_for_results_) {
+                // Posted writes hold the window: their results come before the pong.
+                self->asked_for_results_ = true;
+                byte_buffer ping;
+                encode(ping, ping_frame{++self->ping_nonce_});
+                self->send(std::move(ping));
             }
-            const bool full =
-                self->unacked_bytes_ > 0 && self->unacked_bytes_ + frame.size() > max_unacked_bytes;
-            if (full || !self->deferred_writes_.empty()) {
-                self->deferred_writes_.push_back({std::move(frame), std::move(h), count});
-                return;
-            }
-            self->send_write(std::move(frame), std::move(h), count);
-        });
+            return;
+        }
+        self->send_write(std::move(frame), std::move(h), count, pace);
+    });
 }
 
 bool connection_impl::on_this_thread() const
@@ -286,10 +296,12 @@ void connection_impl::emit_reports()
     reports_due_ = false;
 }
 
-void connection_impl::send_write(byte_buffer&& frame, write_handler h, std::uint32_t records)
+void connection_impl::send_write(byte_buffer&& frame, write_handler h, std::uint32_t records,
+                                 results pace)
 {
+    posts_unacked_ += pace == results::when_convenient ? 1 : 0;
     unacked_bytes_ += frame.size();
-    writes_.push_back({std::move(h), frame.size(), records});
+    writes_.push_back({std::move(h), frame.size(), records, pace});
     send(std::move(frame));
 }
 
@@ -304,6 +316,7 @@ void connection_impl::flush()
     writing_.clear();
     writing_.swap(pending_);
     write_frames_.reset();
+    post_frames_.reset();
     write_active_ = true;
     // One write at a time; whatever queues meanwhile goes out with the next.
     asio::async_write(
@@ -404,6 +417,7 @@ void connection_impl::on_frame(const frame_view& frame)
     case frame_type::write_acks: {
         write_acks_frame m;
         bool ok = decode(frame.body, m);
+        asked_for_results_ = false;
         // A run may end part-way into a batch, or cover several batches.
         ok = ok && for_each_ack_run(m.runs.bytes, [&](const ack_run& run) {
                  for (std::uint32_t left = run.count; left > 0 && ok;) {
@@ -420,6 +434,7 @@ void connection_impl::on_frame(const frame_view& frame)
                      if (w.records > 0)
                          continue;
                      unacked_bytes_ -= w.frame_size;
+                     posts_unacked_ -= w.pace == results::when_convenient ? 1 : 0;
                      acked_.emplace_back(std::move(w.handler), ack_run{1, w.error, w.delivered});
                      writes_.pop_front();
                  }
@@ -432,7 +447,7 @@ void connection_impl::on_frame(const frame_view& frame)
                 unacked_bytes_ + deferred_writes_.front().frame.size() <= max_unacked_bytes)) {
             auto next = std::move(deferred_writes_.front());
             deferred_writes_.pop_front();
-            send_write(std::move(next.frame), std::move(next.handler), next.records);
+            send_write(std::move(next.frame), std::move(next.handler), next.records, next.pace);
         }
         // The writes completed, in order. This is a read's completion, not the
         // initiating function, so a handler runs here and now (no post per
@@ -679,6 +694,7 @@ void connection_impl::fail(error_code ec, std::string why)
     write_active_ = false;
     pending_.clear();
     write_frames_.reset();
+    post_frames_.reset();
     in_.clear();
     dirty_readers_.clear();
     reports_due_ = false;
@@ -695,6 +711,8 @@ void connection_impl::fail(error_code ec, std::string why)
         asio::post(executor_, asio::append(std::move(w.handler), gone, std::uint32_t{0}));
     writes_.clear();
     unacked_bytes_ = 0;
+    posts_unacked_ = 0;
+    asked_for_results_ = false;
     for (auto& d : deferred_writes_)
         asio::post(executor_, asio::append(std::move(d.handler), gone, std::uint32_t{0}));
     deferred_writes_.clear();
@@ -764,6 +782,7 @@ void connection_impl::attempt()
     broken_ = {};
     pending_.clear();
     write_frames_.reset();
+    post_frames_.reset();
     in_.clear();
     connect_to(run_->address, run_->client_name, [self = shared_from_this()](error_code ec, reply) {
         if (!self->reconnecting())

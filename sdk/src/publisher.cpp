@@ -50,24 +50,28 @@ std::string publisher::subject_of(std::string_view topic)
     return ec ? std::string(topic) : name.path();
 }
 
-void publisher::start_publish(std::string topic, std::string record, detail::write_handler handler)
+void publisher::start_publish(std::string topic, std::string record, detail::write_handler handler,
+                              detail::results pace)
 {
     const std::string key = resolve(topic).key;
     if (auto it = key.empty() ? slots_.end() : slots_.find(key); it != slots_.end()) {
-        // async_write copies the record before it returns.
-        it->second.async_write(boost::asio::buffer(record), std::move(handler));
+        // start_write copies the record before it returns.
+        const boost::asio::const_buffer data = boost::asio::buffer(record);
+        client_slot::start_write(*bus_->impl(), it->second.handle_, {&data, 1}, std::move(handler),
+                                 pace);
         return;
     }
     // First publish to this topic: open it, keep the handle, then write.
     client_slot::async_open(*bus_, topic,
-                            [this, key, topic, record = std::move(record), h = std::move(handler)](
-                                boost::system::error_code e, client_slot slot) mutable {
+                            [this, key, topic, record = std::move(record), h = std::move(handler),
+                             pace](boost::system::error_code e, client_slot slot) mutable {
                                 if (e) {
                                     std::move(h)(e, 0u);
                                     return;
                                 }
                                 slots_.try_emplace(key, std::move(slot));
-                                start_publish(std::move(topic), std::move(record), std::move(h));
+                                start_publish(std::move(topic), std::move(record), std::move(h),
+                                              pace);
                             });
 }
 

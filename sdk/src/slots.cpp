@@ -455,7 +455,7 @@ client_slot::~client_slot()
 
 void client_slot::start_write(connection_impl& impl, std::uint32_t handle,
                               std::span<const boost::asio::const_buffer> records,
-                              detail::write_handler handler)
+                              detail::write_handler handler, detail::results pace)
 {
     // A frame over the host's limit would cost the whole connection: refuse it here.
     const bool too_large = std::any_of(records.begin(), records.end(), [&](const auto& r) {
@@ -469,7 +469,7 @@ void client_slot::start_write(connection_impl& impl, std::uint32_t handle,
                           boost::asio::append(std::move(handler), ec, std::uint32_t{0}));
         return;
     }
-    impl.start_write(handle, records, std::move(handler));
+    impl.start_write(handle, records, std::move(handler), pace);
 }
 
 std::uint32_t client_slot::write(boost::asio::const_buffer record, std::error_code& ec)

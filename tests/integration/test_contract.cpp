@@ -411,6 +411,76 @@ BOOST_AUTO_TEST_CASE(one_write_is_one_record_in_order)
     BOOST_TEST(slot.read() == "end");
 }
 
+// A write nobody waits for (asio::detached) goes as a `post`: its result
+// rides with the host's next frame to the writer, in order with the rest.
+BOOST_AUTO_TEST_CASE(detached_writes_arrive_in_order_and_keep_results_in_step)
+{
+    auto slot = server_slot::create(reader_bus, "posted");
+    auto gone = server_slot::create(reader_bus, "posted/gone");
+    auto writer = client_slot::open(writer_bus, "posted");
+    auto to_gone = client_slot::open(writer_bus, "posted/gone");
+    gone.close();
+    std::vector<std::future<std::uint32_t>> results;
+    for (int i = 0; i < 1000; ++i) {
+        const auto text = std::to_string(i);
+        if (i % 3 == 0)
+            results.push_back(
+                writer.async_write(boost::asio::buffer(text), boost::asio::use_future));
+        else
+            writer.async_write(boost::asio::buffer(text), boost::asio::detached);
+        if (i % 100 == 0) // fails, unseen: the results after it still match their writes
+            to_gone.async_write(boost::asio::buffer(text), boost::asio::detached);
+    }
+    const std::vector<boost::asio::const_buffer> tail{boost::asio::buffer("a", 1),
+                                                      boost::asio::buffer("b", 1)};
+    writer.async_write_batch(tail, boost::asio::detached);
+    BOOST_TEST(writer.write("end") == 1u);
+    for (auto& r : results) {
+        BOOST_TEST_REQUIRE((r.wait_for(0s) == std::future_status::ready));
+        BOOST_TEST_REQUIRE(r.get() == 1u);
+    }
+    std::error_code ec;
+    BOOST_TEST(to_gone.write("seen", ec) == 0u);
+    BOOST_TEST((ec == error::file_not_found));
+    for (int i = 0; i < 1000; ++i)
+        BOOST_TEST_REQUIRE(slot.read() == std::to_string(i));
+    BOOST_TEST(slot.read() == "a");
+    BOOST_TEST(slot.read() == "b");
+    BOOST_TEST(slot.read() == "end");
+}
+
+BOOST_AUTO_TEST_CASE(posted_writes_never_hold_the_write_window_shut)
+{
+    // Records up to 4 MiB: a posted 0.9 MiB, whose result the host may hold,
+    // and a 3.5 MiB one that does not fit the SDK's 4 MiB window beside it.
+    test::host big({"--max-record-size", std::to_string(4u << 20)});
+    connection reader;
+    reader.connect(big.socket());
+    auto slot = server_slot::create(reader, "big", slot_options{0, 5000, 16u << 20});
+    boost::asio::io_context io;
+    auto work = boost::asio::make_work_guard(io);
+    connection bus(io.get_executor());
+    std::thread runner([&] { io.run(); });
+    bus.connect(big.socket());
+    auto writer = client_slot::open(bus, "big");
+    const std::string first(900u << 10, 'f'), second((7u << 20) / 2, 's');
+    writer.async_write(boost::asio::buffer(first), boost::asio::detached);
+    writer.async_write(boost::asio::buffer(second), boost::asio::detached);
+    auto last = writer.async_write(boost::asio::buffer("end", 3), boost::asio::use_future);
+    for (const auto* expected : {&first, &second}) {
+        std::error_code ec;
+        const auto r = slot.read(ec);
+        BOOST_TEST_REQUIRE(!ec, ec.message());
+        BOOST_TEST((r == *expected));
+    }
+    BOOST_TEST(slot.read() == "end");
+    BOOST_TEST_REQUIRE((last.wait_for(10s) == std::future_status::ready));
+    BOOST_TEST(last.get() == 1u);
+    bus.close();
+    work.reset();
+    runner.join();
+}
+
 BOOST_AUTO_TEST_CASE(a_batch_is_many_writes_with_one_completion)
 {
     auto slot = server_slot::create(reader_bus, "batched", 5, 0); // at most 5 bytes a record

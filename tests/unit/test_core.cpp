@@ -236,6 +236,73 @@ BOOST_AUTO_TEST_CASE(every_record_of_a_write_frame_is_a_write_of_its_own)
     BOOST_TEST(refused[0].error == 6u);
 }
 
+BOOST_AUTO_TEST_CASE(posted_writes_results_wait_for_the_next_output_in_order)
+{
+    core host(limits());
+    client reader(host), writer(host);
+    const auto r = reader.create("q").handle;
+    const auto w = writer.open("q").handle;
+    reader.create("back");
+    const auto back = writer.open("back").handle;
+    const auto answer = writer.create("answer").handle; // the writer reads here
+    const auto reply = reader.open("answer").handle;
+    auto post = [&](std::uint32_t handle, std::string_view data) {
+        byte_buffer list;
+        append_record(list, {reinterpret_cast<const std::uint8_t*>(data.data()), data.size()});
+        return writer.feed(post_frame{handle, payload{list}});
+    };
+    // Posted: queued at once, the results held.
+    BOOST_TEST((post(w, "one") == feed_result::next));
+    BOOST_TEST((post(w + 50, "nowhere") == feed_result::next)); // fails: still held
+    BOOST_TEST(host.outbox(writer.id).empty());
+    reader.feed(read_report_frame{r, 0, 16});
+    BOOST_TEST_REQUIRE(reader.take().size() == 1u);
+
+    // A record pushed to the writer's connection carries them along.
+    writer.feed(read_report_frame{answer, 0, 16});
+    reader.write(reply, "pushed");
+    (void)reader.acks();
+    auto frames = writer.take();
+    BOOST_TEST_REQUIRE(frames.size() == 2u);
+    BOOST_TEST((records_of(frames[0]) == std::vector<std::string>{"pushed"}));
+    BOOST_TEST_REQUIRE((frames[1].type == frame_type::write_acks));
+    write_acks_frame m;
+    BOOST_TEST_REQUIRE(decode(frames[1].body, m));
+    std::vector<ack_run> runs;
+    for_each_ack_run(m.runs.bytes, [&](const ack_run& run) { runs.push_back(run); });
+    BOOST_TEST_REQUIRE(runs.size() == 2u);
+    BOOST_TEST(runs[0].delivered == 1u);
+    BOOST_TEST(runs[1].error == 6u);
+
+    // An answer never overtakes them: a pong comes after the held results.
+    post(w, "two");
+    writer.feed(ping_frame{7});
+    frames = writer.take();
+    BOOST_TEST_REQUIRE(frames.size() == 2u);
+    BOOST_TEST((frames[0].type == frame_type::write_acks));
+    BOOST_TEST((frames[1].type == frame_type::pong));
+    // Nor does a prompt write's result wait: it takes the posted ones with it.
+    post(w, "three");
+    BOOST_TEST(host.outbox(writer.id).empty());
+    writer.write(w, "four");
+    runs = writer.acks();
+    BOOST_TEST_REQUIRE(runs.size() == 1u);
+    BOOST_TEST(runs[0].count == 2u);
+
+    // The host holds at most max_held_post_bytes of them.
+    const std::string big(64 * 1024, 'b');
+    std::size_t posted = 0;
+    while (host.outbox(writer.id).empty() && posted < 2 * core::max_held_post_bytes) {
+        post(back, big);
+        posted += big.size();
+    }
+    BOOST_TEST(posted >= core::max_held_post_bytes - big.size());
+    BOOST_TEST(posted <= core::max_held_post_bytes + big.size());
+    runs = writer.acks();
+    BOOST_TEST_REQUIRE(runs.size() == 1u);
+    BOOST_TEST(runs[0].count * big.size() == posted);
+}
+
 BOOST_AUTO_TEST_CASE(a_write_frame_with_a_lying_length_closes_only_its_connection)
 {
     core host(limits());

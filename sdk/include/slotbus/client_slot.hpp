@@ -8,6 +8,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
 
 #include <span>
 #include <string_view>
@@ -20,7 +21,10 @@ namespace slotbus {
 ///
 /// Every write is one record and gets a real result: the number of slots that
 /// received it, or an error. Writes are pipelined; write() waits only for its
-/// own acknowledgement, async_write() for none.
+/// own acknowledgement, async_write() for none. An async_write with
+/// boost::asio::detached (nobody waits for its result) lets the host send
+/// that result with the next thing it sends this connection, instead of in a
+/// frame — and a wake-up of this process — of its own.
 ///
 /// @code
 /// auto slot = slotbus::client_slot::open(bus, "taxes/sue");
@@ -75,7 +79,8 @@ public:
             // By reference: a copy of the shared_ptr would cost two atomic operations a write.
             [](auto handler, const std::shared_ptr<detail::connection_impl>& impl,
                std::uint32_t handle, boost::asio::const_buffer data) {
-                start_write(*impl, handle, {&data, 1}, detail::write_handler(std::move(handler)));
+                start_write(*impl, handle, {&data, 1}, detail::write_handler(std::move(handler)),
+                            pace_for<Token>);
             },
             token, impl_, handle_, record);
     }
@@ -94,7 +99,8 @@ public:
         return boost::asio::async_initiate<Token, void(boost::system::error_code, std::uint32_t)>(
             [](auto handler, const std::shared_ptr<detail::connection_impl>& impl,
                std::uint32_t handle, std::span<const boost::asio::const_buffer> all) {
-                start_write(*impl, handle, all, detail::write_handler(std::move(handler)));
+                start_write(*impl, handle, all, detail::write_handler(std::move(handler)),
+                            pace_for<Token>);
             },
             token, impl_, handle_, records);
     }
@@ -122,7 +128,14 @@ private:
                            detail::open_handler<client_slot> handler);
     static void start_write(detail::connection_impl& impl, std::uint32_t handle,
                             std::span<const boost::asio::const_buffer> records,
-                            detail::write_handler handler);
+                            detail::write_handler handler,
+                            detail::results pace = detail::results::prompt);
+    template <class Token>
+    static constexpr detail::results pace_for =
+        std::is_same_v<std::decay_t<Token>, boost::asio::detached_t>
+            ? detail::results::when_convenient
+            : detail::results::prompt;
+    friend class publisher;
 
     std::shared_ptr<detail::connection_impl> impl_;
     std::uint32_t handle_ = 0;

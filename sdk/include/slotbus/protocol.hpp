@@ -51,6 +51,7 @@ enum class frame_type : std::uint8_t {
     unsubscribe = 0x0d,
     ping = 0x0e,
     admin = 0x0f,
+    post = 0x10, // a write whose results may wait for the host's next frame
     // host -> client
     welcome = 0x81,
     result = 0x82,
@@ -154,6 +155,15 @@ struct write_frame {
     payload records;
 };
 BOOST_DESCRIBE_STRUCT(write_frame, (), (handle, records))
+
+/// A write whose sender does not wait for its results: the host may hold
+/// them until it sends the connection anything else (see docs/protocol.md).
+struct post_frame {
+    static constexpr frame_type type = frame_type::post;
+    std::uint32_t handle = 0;
+    payload records;
+};
+BOOST_DESCRIBE_STRUCT(post_frame, (), (handle, records))
 
 struct info_frame {
     static constexpr frame_type type = frame_type::info;
@@ -585,6 +595,7 @@ public:
     /// `writes` writes in a row with this result.
     void add(std::uint32_t error, std::uint32_t delivered, std::uint32_t writes = 1);
     [[nodiscard]] bool empty() const noexcept { return runs_.empty(); }
+    [[nodiscard]] std::size_t runs() const noexcept { return runs_.size(); }
     /// Appends the frame to out and starts a new batch.
     void flush_to(byte_buffer& out);
 

@@ -45,6 +45,8 @@ public:
     /// Publishes without waiting for the result; the first publish to a topic
     /// opens it asynchronously too, so this never blocks. Completion
     /// signature: void(boost::system::error_code, std::uint32_t delivered).
+    /// With boost::asio::detached, the result may come late, as for
+    /// client_slot::async_write.
     template <event T,
               boost::asio::completion_token_for<void(boost::system::error_code, std::uint32_t)>
                   Token = boost::asio::deferred_t>
@@ -53,7 +55,8 @@ public:
         return boost::asio::async_initiate<Token, void(boost::system::error_code, std::uint32_t)>(
             [this](auto handler, std::string to, std::string record) {
                 start_publish(std::move(to), std::move(record),
-                              detail::write_handler(std::move(handler)));
+                              detail::write_handler(std::move(handler)),
+                              client_slot::pace_for<Token>);
             },
             token, std::string(topic),
             serialize(make_envelope(source_, resolve(topic).subject, data)));
@@ -73,7 +76,8 @@ private:
     };
     const resolved_topic& resolve(std::string_view topic);
     client_slot* slot_for(std::string_view topic, std::error_code& ec);
-    void start_publish(std::string topic, std::string record, detail::write_handler handler);
+    void start_publish(std::string topic, std::string record, detail::write_handler handler,
+                       detail::results pace);
 
     connection* bus_;
     std::string source_;

@@ -42,6 +42,11 @@ struct reply {
 };
 
 using reply_handler = asio::any_completion_handler<void(error_code, reply)>;
+
+/// When the host answers a write: with the batch of frames it came in, or —
+/// for a write nobody waits for — with the next thing it sends this
+/// connection (a `post` frame: no frame and no wake-up of its own).
+enum class results { prompt, when_convenient };
 using run_handler = asio::any_completion_handler<void(error_code)>;
 
 /// How a running connection keeps itself alive.
@@ -89,7 +94,7 @@ public:
     /// completion for all (the first error, the deliveries summed); copies
     /// them before it returns. At least one record.
     void start_write(std::uint32_t handle, std::span<const asio::const_buffer> records,
-                     write_handler h);
+                     write_handler h, results pace = results::prompt);
     void start_read(std::uint32_t handle, read_handler h, asio::mutable_buffer into,
                     std::size_t batch = 1);
     /// Ends the handle's waiting reads with operation_aborted; the slot stays.
@@ -192,7 +197,7 @@ private:
     void shut_down(error_code gone);
     void flush();
     void send(byte_buffer&& frame);
-    void send_write(byte_buffer&& frame, write_handler h, std::uint32_t records);
+    void send_write(byte_buffer&& frame, write_handler h, std::uint32_t records, results pace);
     [[nodiscard]] bool on_this_thread() const;
     void serve(std::uint32_t handle, reader_state& r);
     void complete_read(read_op& op, error_code ec, received_record record, std::size_t size);
@@ -209,6 +214,7 @@ private:
     frame_buffer in_;
     byte_buffer pending_, writing_;
     record_list_builder write_frames_{frame_type::write}; // over pending_
+    record_list_builder post_frames_{frame_type::post};   // over pending_ too
     bool write_active_ = false;
     std::vector<std::uint32_t> dirty_readers_;
     // Reports must go out now (a quarter window read, a reader about to
@@ -239,7 +245,8 @@ private:
     struct unacked_write { // one start_write: a record, or a batch of them
         write_handler handler;
         std::size_t frame_size;
-        std::uint32_t records;       // not acknowledged yet
+        std::uint32_t records; // not acknowledged yet
+        results pace;
         std::uint32_t error = 0;     // the first of the batch
         std::uint32_t delivered = 0; // summed over the batch
     };
@@ -249,10 +256,15 @@ private:
     // connection's read reports while a write of it waits for room.
     static constexpr std::size_t max_unacked_bytes = 4u << 20;
     std::size_t unacked_bytes_ = 0;
+    // Posted writes not acknowledged yet: when they hold the window full, a
+    // ping fetches their results (the host answers nothing before them).
+    std::uint32_t posts_unacked_ = 0;
+    bool asked_for_results_ = false;
     struct deferred_write {
         byte_buffer frame;
         write_handler handler;
         std::uint32_t records;
+        results pace;
     };
     std::deque<deferred_write> deferred_writes_;           // past the window, in order
     std::vector<std::pair<write_handler, ack_run>> acked_; // completed by one write_acks frame
