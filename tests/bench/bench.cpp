@@ -14,6 +14,11 @@
 // one start signal releases the writers; a rate is the records delivered over
 // the time from that signal to the last record read (steady_clock is
 // CLOCK_MONOTONIC, one clock for every process).
+//
+// Ratios: the machine's speed drifts between runs (a shared VM), so every
+// slotbus run is paired with a raw two-hop run made just before it, and a
+// scenario's ratio is the median of its runs' own ratios; round trips
+// alternate raw and slotbus in chunks, pooled.
 #include <slotbus/slotbus.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -600,14 +605,10 @@ rate& rate_in(slotbus_result& r)
     return r.r;
 }
 
-// Runs a measurement `repeat` times and keeps the median by records/s (one
-// unlucky schedule on a shared 2-core machine moves a single run a lot); a
-// loss in any run is kept, never hidden.
-template <class Measure> auto median_run(std::size_t repeat, Measure measure)
+// The median of runs by records/s (one unlucky schedule on a shared 2-core
+// machine moves a single run a lot); a loss in any run is kept, never hidden.
+template <class Run> Run median_of(std::vector<Run> runs)
 {
-    std::vector<decltype(measure())> runs;
-    for (std::size_t i = 0; i < std::max<std::size_t>(repeat, 1); ++i)
-        runs.push_back(measure());
     std::uint64_t lost = 0;
     for (auto& run : runs)
         lost = std::max(lost, rate_in(run).lost);
@@ -616,6 +617,41 @@ template <class Measure> auto median_run(std::size_t repeat, Measure measure)
     auto median = runs[runs.size() / 2];
     rate_in(median).lost = lost;
     return median;
+}
+
+double median_of(std::vector<double> v)
+{
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Runs a measurement `repeat` times and keeps the median run.
+template <class Measure> auto median_run(std::size_t repeat, Measure measure)
+{
+    std::vector<decltype(measure())> runs;
+    for (std::size_t i = 0; i < std::max<std::size_t>(repeat, 1); ++i)
+        runs.push_back(measure());
+    return median_of(std::move(runs));
+}
+
+/// A slotbus scenario's median run, and the median of its runs' ratios to
+/// the raw two-hop run made just before each.
+struct paired_result {
+    slotbus_result median;
+    double ratio = 0;
+};
+
+paired_result paired_runs(std::size_t repeat, const bus_scenario& s, std::size_t n,
+                          std::size_t size, std::vector<rate>& raw_two_runs)
+{
+    std::vector<slotbus_result> runs;
+    std::vector<double> ratios;
+    for (std::size_t i = 0; i < std::max<std::size_t>(repeat, 1); ++i) {
+        raw_two_runs.push_back(raw_one_to_one(n, size, true));
+        runs.push_back(slotbus_throughput(s, n, size));
+        ratios.push_back(runs.back().r.records_per_s / raw_two_runs.back().records_per_s);
+    }
+    return {median_of(std::move(runs)), median_of(std::move(ratios))};
 }
 
 /// The size of one `tick` envelope as the typed scenario publishes it.
@@ -773,9 +809,8 @@ int main(int argc, char** argv)
         std::printf("%-10s %8s %14s %10s %10s %6s %10s %10s\n", "scenario", "size", "records/s",
                     "MB/s", "vs raw 2h", "lost", "host KiB", "host ms");
     double raw_two_at_128 = 0;
-    auto row = [&](const char* name, std::size_t size, std::size_t n, const rate& r, double raw_two,
+    auto row = [&](const char* name, std::size_t size, std::size_t n, const rate& r, double ratio,
                    long kib, long cpu) {
-        const double ratio = raw_two > 0 ? r.records_per_s / raw_two : 0;
         if (!json)
             std::printf("%-10s %8zu %14.0f %10.1f %9.1f%% %6llu %10ld %10ld\n", name, size,
                         r.records_per_s, r.mb_per_s, 100 * ratio,
@@ -798,17 +833,22 @@ int main(int argc, char** argv)
         const std::size_t n =
             std::max<std::size_t>(1000, count * 128 / std::max<std::size_t>(size, 128)) / 4 * 4;
         const auto one = median_run(repeat, [&] { return raw_one_to_one(n, size, false); });
-        const auto two = median_run(repeat, [&] { return raw_one_to_one(n, size, true); });
+        std::vector<rate> raw_twos;
+        for (std::size_t i = 0; i < repeat; ++i)
+            raw_twos.push_back(raw_one_to_one(n, size, true));
+        std::vector<std::pair<const bus_scenario*, paired_result>> bus_rows;
+        for (const auto* s : {&one_to_one, &one_each, &fan_out, &fan_in})
+            if (only.empty() || only == s->name)
+                bus_rows.emplace_back(s, paired_runs(repeat, *s, n, size, raw_twos));
+        // The raw two-hop row: every raw two-hop run at this size.
+        const auto two = median_of(raw_twos);
         if (size == 128)
             raw_two_at_128 = two.records_per_s;
-        row("raw-1hop", size, n, one, two.records_per_s, 0, 0);
-        row("raw-2hop", size, n, two, two.records_per_s, 0, 0);
-        for (const auto* s : {&one_to_one, &one_each, &fan_out, &fan_in}) {
-            if (!only.empty() && only != s->name)
-                continue;
-            const auto bus = median_run(repeat, [&] { return slotbus_throughput(*s, n, size); });
-            row(s->name, size, n, bus.r, two.records_per_s, bus.host_kib, bus.host_cpu_ms);
-        }
+        row("raw-1hop", size, n, one, one.records_per_s / two.records_per_s, 0, 0);
+        row("raw-2hop", size, n, two, 1, 0, 0);
+        for (const auto& [s, bus] : bus_rows)
+            row(s->name, size, n, bus.median.r, bus.ratio, bus.median.host_kib,
+                bus.median.host_cpu_ms);
     }
     if (only.empty() || only == "typed") {
         // Typed: the figure that counts is envelopes/s (the target is absolute).
@@ -816,12 +856,21 @@ int main(int argc, char** argv)
         const auto typed = median_run(repeat, [&] {
             return slotbus_throughput({"typed", 1, 1, false, true}, n, tick_envelope_size());
         });
-        row("typed 1->1", tick_envelope_size(), n, typed.r, raw_two_at_128, typed.host_kib,
+        row("typed 1->1", tick_envelope_size(), n, typed.r,
+            raw_two_at_128 > 0 ? typed.r.records_per_s / raw_two_at_128 : 0, typed.host_kib,
             typed.host_cpu_ms);
     }
     const std::size_t rt_size = 128;
-    const auto raw_rt = raw_round_trips(rounds, rt_size, true);
-    const auto bus_rt = slotbus_round_trips(rounds, rt_size);
+    // In chunks, alternating, so both see the machine's same moods.
+    constexpr std::size_t chunks = 4;
+    std::vector<double> raw_rt, bus_rt;
+    for (std::size_t i = 0; i < chunks; ++i) {
+        const std::size_t part = std::max<std::size_t>(1, rounds / chunks);
+        const auto raw = raw_round_trips(part, rt_size, true);
+        raw_rt.insert(raw_rt.end(), raw.begin(), raw.end());
+        const auto bus = slotbus_round_trips(part, rt_size);
+        bus_rt.insert(bus_rt.end(), bus.begin(), bus.end());
+    }
     if (!json)
         std::printf("\n%-10s %8s %10s %10s %10s   (round trip, us)\n", "scenario", "size", "p50",
                     "p99", "p99.9");
