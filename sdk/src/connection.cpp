@@ -94,9 +94,7 @@ void connection_impl::start_write(std::uint32_t handle, std::span<const asio::co
     // into the output, joining the write frame before them when they can.
     if (on_this_thread() && !broken_ && !window_full && deferred_writes_.empty()) {
         emit_reports();
-        auto& frames = post ? post_frames_ : write_frames_;
-        for (const auto& r : records)
-            frames.append(pending_, handle, bytes(r));
+        (post ? post_frames_ : write_frames_).append_all(pending_, handle, records, bytes);
         unacked_bytes_ += frame_size;
         posts_unacked_ += post ? 1 : 0;
         writes_.push_back({std::move(h), frame_size, count, pace});
@@ -470,15 +468,19 @@ void connection_impl::on_frame(const frame_view& frame)
         if (it == readers_.end())
             return; // closed here already; the host learns of the close in order
         auto& r = it->second;
-        if (!check_record_list(m.records.bytes).valid)
+        // One walk: each record is counted as its length is checked; a
+        // length that lies undoes the frame's records (the connection ends).
+        const auto had = r.records.size();
+        if (!scan_record_list(m.records.bytes, [&](byte_span record) {
+                r.records.push_back(
+                    {static_cast<std::uint32_t>(record.size()), std::exchange(r.gap, 0)});
+            })) {
+            r.records.resize(had);
             return malformed();
+        }
         // The list is kept as it came, lengths and all: one copy per frame.
         r.bytes.append(reinterpret_cast<const char*>(m.records.bytes.data()),
                        m.records.bytes.size());
-        for_each_checked_record(m.records.bytes, [&](byte_span record) {
-            r.records.push_back(
-                {static_cast<std::uint32_t>(record.size()), std::exchange(r.gap, 0)});
-        });
         serve(m.handle, r);
         return;
     }
@@ -535,10 +537,10 @@ bool connection_impl::answer(std::uint32_t request, std::uint32_t error, reply r
 
 // ---- reads ----------------------------------------------------------------------------------
 
-void connection_impl::reader_state::pop_front()
+void connection_impl::reader_state::pop_front(std::size_t n, std::size_t wire)
 {
-    begin += 4 + records.front().size;
-    records.pop_front();
+    begin += wire;
+    records.erase(records.begin(), records.begin() + static_cast<std::ptrdiff_t>(n));
     if (records.empty()) {
         bytes.clear();
         begin = 0;
@@ -559,19 +561,26 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r)
             const auto n = std::min(op.batch, r.records.size());
             std::vector<received_record> records;
             record_batch views;
-            if (kind == 3)
+            if (kind == 3) {
                 records.reserve(n);
-            else
-                views.reserve(n, r.bytes.size() - r.begin);
-            for (std::size_t i = 0; i < n; ++i) {
-                if (kind == 3)
+                for (std::size_t i = 0; i < n; ++i) {
                     records.push_back({std::string(r.front()), r.records.front().missed_before});
-                else
-                    views.append(r.front(), r.records.front().missed_before);
-                r.pop_front();
-                ++r.unreported;
+                    r.pop_front();
+                }
+            } else {
+                // Views: the bytes as they are held, lengths and all, in one copy.
+                std::size_t wire = 0;
+                for (std::size_t i = 0; i < n; ++i)
+                    wire += 4 + r.records[i].size;
+                views.reserve(n, wire);
+                std::size_t at = views.append_wire({r.bytes.data() + r.begin, wire});
+                for (std::size_t i = 0; i < n; ++i) {
+                    views.append_entry(at + 4, r.records[i].size, r.records[i].missed_before);
+                    at += 4 + r.records[i].size;
+                }
+                r.pop_front(n, wire);
             }
-            --r.unreported; // report() counts the last one
+            r.unreported += static_cast<std::uint32_t>(n) - 1; // report() counts the last one
             report(handle, r);
             if (op.timer)
                 op.timer->cancel();

@@ -508,24 +508,34 @@ struct record_list_summary {
     std::uint32_t largest = 0; ///< the size of the largest record
 };
 
+/// Calls f(byte_span) for each record of a list as soon as its length is
+/// checked, trusting none: false when the list is empty or a length lies
+/// (f has then seen the records before that length).
+template <class F> bool scan_record_list(byte_span list, F&& f)
+{
+    if (list.empty())
+        return false;
+    for (std::size_t at = 0; at < list.size();) {
+        if (list.size() - at < 4)
+            return false;
+        const std::size_t n = boost::endian::load_little_u32(list.data() + at);
+        if (list.size() - at - 4 < n)
+            return false;
+        f(list.subspan(at + 4, n));
+        at += 4 + n;
+    }
+    return true;
+}
+
 /// Walks a record list's lengths once, trusting none of them.
 [[nodiscard]] inline record_list_summary check_record_list(byte_span list) noexcept
 {
     record_list_summary summary;
-    if (list.empty())
-        return summary;
-    for (std::size_t at = 0; at < list.size();) {
-        if (list.size() - at < 4)
-            return summary;
-        const std::size_t n = boost::endian::load_little_u32(list.data() + at);
-        if (list.size() - at - 4 < n)
-            return summary;
-        at += 4 + n;
+    summary.valid = scan_record_list(list, [&](byte_span record) {
         ++summary.count;
-        summary.bytes += n;
-        summary.largest = std::max(summary.largest, static_cast<std::uint32_t>(n));
-    }
-    summary.valid = true;
+        summary.bytes += record.size();
+        summary.largest = std::max(summary.largest, static_cast<std::uint32_t>(record.size()));
+    });
     return summary;
 }
 
@@ -561,6 +571,32 @@ public:
     void append(byte_buffer& out, std::uint32_t handle, byte_span record);
     /// Appends a whole record list (lengths included, checked already) at once.
     void append_list(byte_buffer& out, std::uint32_t handle, byte_span list);
+    /// Appends every record of `records` (`bytes(r)` gives one's byte_span)
+    /// as append() would, growing `out` once when they fit one frame.
+    template <class Records, class Bytes>
+    void append_all(byte_buffer& out, std::uint32_t handle, const Records& records, Bytes&& bytes)
+    {
+        std::size_t list_bytes = 0;
+        for (const auto& r : records)
+            list_bytes += 4 + bytes(r).size();
+        if (list_bytes > batch_bytes) {
+            for (const auto& r : records)
+                append(out, handle, bytes(r));
+            return;
+        }
+        open(out, handle, list_bytes);
+        std::size_t at = out.size();
+        out.resize(at + list_bytes);
+        for (const auto& r : records) {
+            const byte_span record = bytes(r);
+            boost::endian::store_little_u32(out.data() + at,
+                                            static_cast<std::uint32_t>(record.size()));
+            if (!record.empty())
+                std::memcpy(out.data() + at + 4, record.data(), record.size());
+            at += 4 + record.size();
+        }
+        close(out);
+    }
     /// `out` was cleared or handed on: what it held is no frame to extend.
     void reset() noexcept { open_ = closed; }
 

@@ -51,6 +51,19 @@ public:
             {bytes_.size(), static_cast<std::uint32_t>(record.size()), missed_before});
         bytes_.append(record);
     }
+    /// Not API: records as the connection holds them, a u32 length before
+    /// each, in one copy; then append_entry for each (its offset from the
+    /// start this returns).
+    std::size_t append_wire(std::string_view wire)
+    {
+        const auto at = bytes_.size();
+        bytes_.append(wire);
+        return at;
+    }
+    void append_entry(std::size_t offset, std::uint32_t size, std::uint32_t missed_before)
+    {
+        entries_.push_back({offset, size, missed_before});
+    }
     void reserve(std::size_t records, std::size_t bytes)
     {
         entries_.reserve(records);

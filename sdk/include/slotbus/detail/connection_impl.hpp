@@ -153,7 +153,9 @@ private:
         {
             return {bytes.data() + begin + 4, records.front().size};
         }
-        void pop_front();
+        /// Drops the first n records, whose bytes (lengths included) are `wire`.
+        void pop_front(std::size_t n, std::size_t wire);
+        void pop_front() { pop_front(1, 4 + records.front().size); }
         void clear() noexcept
         {
             records.clear();
