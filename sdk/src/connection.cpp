@@ -81,7 +81,7 @@ void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id,
 void connection_impl::start_write(std::uint32_t handle, std::span<const asio::const_buffer> records,
                                   write_handler h, results pace)
 {
-    const bool post = pace == results::when_convenient;
+    const bool posted = pace == results::when_convenient;
     auto bytes = [](const asio::const_buffer& r) {
         return byte_span(static_cast<const std::uint8_t*>(r.data()), r.size());
     };
@@ -94,16 +94,16 @@ void connection_impl::start_write(std::uint32_t handle, std::span<const asio::co
     // into the output, joining the write frame before them when they can.
     if (on_this_thread() && !broken_ && !window_full && deferred_writes_.empty()) {
         emit_reports();
-        (post ? post_frames_ : write_frames_).append_all(pending_, handle, records, bytes);
+        (posted ? post_frames_ : write_frames_).append_all(pending_, handle, records, bytes);
         unacked_bytes_ += frame_size;
-        posts_unacked_ += post ? 1 : 0;
+        posts_unacked_ += posted ? 1 : 0;
         writes_.push_back({std::move(h), frame_size, count, pace});
         flush();
         return;
     }
     byte_buffer frame;
     frame.reserve(frame_size);
-    record_list_builder builder(post ? frame_type::post : frame_type::write);
+    record_list_builder builder(posted ? frame_type::post : frame_type::write);
     for (const auto& r : records)
         builder.append(frame, handle, bytes(r));
     on_executor([self = shared_from_this(), frame = std::move(frame), h = std::move(h), count,
