@@ -58,6 +58,21 @@ bool writer_sees(const client_slot& writer, std::uint32_t count, std::uint32_t n
     return false;
 }
 
+// A connection run by an executor on a thread of its own, as in a plugin with an event loop.
+struct executor_connection {
+    boost::asio::io_context io;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work =
+        boost::asio::make_work_guard(io);
+    connection bus{io.get_executor()};
+    std::thread runner{[this] { io.run(); }};
+    ~executor_connection()
+    {
+        bus.close();
+        work.reset();
+        runner.join();
+    }
+};
+
 long ms_since(clock_type::time_point start)
 {
     return static_cast<long>(
@@ -376,21 +391,15 @@ BOOST_AUTO_TEST_CASE(a_read_is_reported_with_the_next_frame_or_wait)
 
 BOOST_AUTO_TEST_CASE(a_reader_on_an_executor_reports_after_its_handlers)
 {
-    boost::asio::io_context io;
-    auto work = boost::asio::make_work_guard(io);
-    connection bus(io.get_executor());
-    std::thread runner([&] { io.run(); });
-    bus.connect(host.socket());
-    auto slot = server_slot::create(bus, "executor/reader");
+    executor_connection run;
+    run.bus.connect(host.socket());
+    auto slot = server_slot::create(run.bus, "executor/reader");
     auto writer = client_slot::open(writer_bus, "executor/reader");
     writer.write("one");
     auto got = slot.async_read(boost::asio::use_future);
     BOOST_TEST(got.get() == "one");
     // Nothing else runs on that connection: the report went by itself.
     BOOST_TEST(writer_sees(writer, 0, mailslot_no_message));
-    bus.close();
-    work.reset();
-    runner.join();
 }
 
 BOOST_AUTO_TEST_CASE(one_write_is_one_record_in_order)
@@ -457,12 +466,9 @@ BOOST_AUTO_TEST_CASE(posted_writes_never_hold_the_write_window_shut)
     connection reader;
     reader.connect(big.socket());
     auto slot = server_slot::create(reader, "big", slot_options{0, 5000, 16u << 20});
-    boost::asio::io_context io;
-    auto work = boost::asio::make_work_guard(io);
-    connection bus(io.get_executor());
-    std::thread runner([&] { io.run(); });
-    bus.connect(big.socket());
-    auto writer = client_slot::open(bus, "big");
+    executor_connection run;
+    run.bus.connect(big.socket());
+    auto writer = client_slot::open(run.bus, "big");
     const std::string first(900u << 10, 'f'), second((7u << 20) / 2, 's');
     writer.async_write(boost::asio::buffer(first), boost::asio::detached);
     writer.async_write(boost::asio::buffer(second), boost::asio::detached);
@@ -476,9 +482,6 @@ BOOST_AUTO_TEST_CASE(posted_writes_never_hold_the_write_window_shut)
     BOOST_TEST(slot.read() == "end");
     BOOST_TEST_REQUIRE((last.wait_for(10s) == std::future_status::ready));
     BOOST_TEST(last.get() == 1u);
-    bus.close();
-    work.reset();
-    runner.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_batch_is_many_writes_with_one_completion)

@@ -17,6 +17,17 @@ struct decoded {
     byte_buffer body;
 };
 
+// The runs of a write_acks frame.
+std::vector<ack_run> ack_runs_of(const decoded& frame)
+{
+    BOOST_REQUIRE(frame.type == frame_type::write_acks);
+    write_acks_frame m;
+    BOOST_REQUIRE(decode(frame.body, m));
+    std::vector<ack_run> runs;
+    BOOST_REQUIRE(for_each_ack_run(m.runs.bytes, [&](const ack_run& r) { runs.push_back(r); }));
+    return runs;
+}
+
 // One client of the core: encodes frames in, decodes what comes out.
 struct client {
     core& c;
@@ -103,11 +114,9 @@ struct client {
     {
         std::vector<ack_run> runs;
         for (auto& f : take())
-            if (f.type == frame_type::write_acks) {
-                write_acks_frame m;
-                BOOST_REQUIRE(decode(f.body, m));
-                for_each_ack_run(m.runs.bytes, [&](const ack_run& r) { runs.push_back(r); });
-            }
+            if (f.type == frame_type::write_acks)
+                for (const auto& r : ack_runs_of(f))
+                    runs.push_back(r);
         return runs;
     }
     info_result_frame info(std::uint32_t handle)
@@ -197,10 +206,7 @@ BOOST_AUTO_TEST_CASE(writes_are_acknowledged_in_one_batch)
     host.end_batch(writer.id);
     auto frames = writer.take();
     BOOST_TEST_REQUIRE(frames.size() == 1u);
-    write_acks_frame m;
-    BOOST_TEST(decode(frames[0].body, m));
-    std::vector<ack_run> runs;
-    for_each_ack_run(m.runs.bytes, [&](const ack_run& r) { runs.push_back(r); });
+    const auto runs = ack_runs_of(frames[0]);
     BOOST_TEST_REQUIRE(runs.size() == 2u);
     BOOST_TEST(runs[0].count == 100u);
     BOOST_TEST(runs[0].delivered == 1u);
@@ -265,11 +271,7 @@ BOOST_AUTO_TEST_CASE(posted_writes_results_wait_for_the_next_output_in_order)
     auto frames = writer.take();
     BOOST_TEST_REQUIRE(frames.size() == 2u);
     BOOST_TEST((records_of(frames[0]) == std::vector<std::string>{"pushed"}));
-    BOOST_TEST_REQUIRE((frames[1].type == frame_type::write_acks));
-    write_acks_frame m;
-    BOOST_TEST_REQUIRE(decode(frames[1].body, m));
-    std::vector<ack_run> runs;
-    for_each_ack_run(m.runs.bytes, [&](const ack_run& run) { runs.push_back(run); });
+    auto runs = ack_runs_of(frames[1]);
     BOOST_TEST_REQUIRE(runs.size() == 2u);
     BOOST_TEST(runs[0].delivered == 1u);
     BOOST_TEST(runs[1].error == 6u);
