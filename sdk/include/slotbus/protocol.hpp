@@ -489,15 +489,22 @@ private:
 
 /// A record list — the body of write and records frames after the handle —
 /// is one or more records, each a u32 length and its bytes.
+/// Writes one record in list form at `to` (room for 4 + its size); returns its end.
+inline std::uint8_t* put_record(std::uint8_t* to, byte_span record) noexcept
+{
+    boost::endian::store_little_u32(to, static_cast<std::uint32_t>(record.size()));
+    if (!record.empty())
+        std::memcpy(to + 4, record.data(), record.size());
+    return to + 4 + record.size();
+}
+
 inline void append_record(byte_buffer& list, byte_span record)
 {
     // One resize, then two plain copies: cheaper per record than two inserts
     // (the zero-filling costs less than the second insert's bookkeeping).
     const std::size_t at = list.size();
     list.resize(at + 4 + record.size());
-    boost::endian::store_little_u32(list.data() + at, static_cast<std::uint32_t>(record.size()));
-    if (!record.empty())
-        std::memcpy(list.data() + at + 4, record.data(), record.size());
+    put_record(list.data() + at, record);
 }
 
 /// What check_record_list found: how many records, how many bytes in them.
@@ -585,16 +592,11 @@ public:
             return;
         }
         open(out, handle, list_bytes);
-        std::size_t at = out.size();
+        const std::size_t at = out.size();
         out.resize(at + list_bytes);
-        for (const auto& r : records) {
-            const byte_span record = bytes(r);
-            boost::endian::store_little_u32(out.data() + at,
-                                            static_cast<std::uint32_t>(record.size()));
-            if (!record.empty())
-                std::memcpy(out.data() + at + 4, record.data(), record.size());
-            at += 4 + record.size();
-        }
+        std::uint8_t* to = out.data() + at;
+        for (const auto& r : records)
+            to = put_record(to, bytes(r));
         close(out);
     }
     /// `out` was cleared or handed on: what it held is no frame to extend.
