@@ -98,8 +98,39 @@ struct supervisor::plugin {
 };
 
 supervisor::supervisor(asio::io_context& io, core& routing, supervisor_options options)
-    : io_(io), core_(routing), options_(std::move(options)), random_(std::random_device{}())
+    : io_(io), core_(routing), options_(std::move(options)), random_(std::random_device{}()),
+      child_exits_(io, SIGCHLD)
 {
+    // A plugin's orphaned descendants come to the host instead of init, so the
+    // host can reap them and knows when the last of a plugin's group is gone.
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+    reap_orphans_on_sigchld();
+}
+
+void supervisor::reap_orphans_on_sigchld()
+{
+    child_exits_.async_wait([this](const boost::system::error_code& ec, int) {
+        if (ec)
+            return;
+        reap_orphans();
+        reap_orphans_on_sigchld();
+    });
+}
+
+void supervisor::reap_orphans()
+{
+    // Orphans that left their plugin's group (setsid) still come to the host;
+    // reap them as they exit. A plugin's own main process is left to its
+    // watcher, which calls this again once it has reaped it.
+    siginfo_t info{};
+    while (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid != 0) {
+        const pid_t pid = info.si_pid;
+        for (const auto& [name, p] : plugins_)
+            if (p->pid == pid)
+                return;
+        ::waitpid(pid, nullptr, 0);
+        info = {};
+    }
 }
 
 supervisor::~supervisor()
@@ -275,8 +306,11 @@ void supervisor::watch(const plugin_ptr& p)
 
 void supervisor::on_exit(const plugin_ptr& p, int status)
 {
-    if (p->pid > 0)
+    if (p->pid > 0) {
         ::kill(-p->pid, SIGKILL); // whatever the plugin left of its process group
+        reap_group(p->manifest.name, p->pid, clock::now() + group_reap_limit);
+        reap_orphans();
+    }
     core_.revoke_plugin_token(p->token);
     p->timer.cancel();
     const auto& name = p->manifest.name;
@@ -386,9 +420,33 @@ void supervisor::stop_all(std::function<void()> done)
     check_all_stopped();
 }
 
+void supervisor::reap_group(const std::string& name, int group, clock::time_point give_up)
+{
+    // The group's leader is reaped already; what is left of the group are the
+    // host's children now (it is their subreaper), dying of the SIGKILL.
+    int status = 0;
+    pid_t reaped = 0;
+    while ((reaped = ::waitpid(-group, &status, WNOHANG)) > 0) {
+    }
+    const bool gone = reaped < 0;
+    if (!gone && clock::now() >= give_up)
+        log("plugin ", name, ": process group ", group, " still has members ",
+            group_reap_limit.count(), " ms after SIGKILL; no longer waiting for them");
+    if (gone || clock::now() >= give_up) {
+        lingering_groups_.erase(group);
+        check_all_stopped();
+        return;
+    }
+    lingering_groups_.insert(group);
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(2));
+    timer->async_wait([this, timer, name, group, give_up](const boost::system::error_code&) {
+        reap_group(name, group, give_up);
+    });
+}
+
 void supervisor::check_all_stopped()
 {
-    if (!shutting_down_ || !on_all_stopped_)
+    if (!shutting_down_ || !on_all_stopped_ || !lingering_groups_.empty())
         return;
     for (const auto& [name, p] : plugins_)
         if (p->state == plugin_state::running || p->state == plugin_state::stopping)

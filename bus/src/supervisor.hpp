@@ -7,6 +7,7 @@
 #include "manifest.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/json/object.hpp>
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 
 namespace slotbus::bus {
@@ -29,7 +31,8 @@ struct supervisor_options {
 
 /// Every plugin runs in a process group of its own (so its children are
 /// signalled with it) and gets SIGKILL if the host dies; when its main
-/// process exits, whatever is left of its group is killed.
+/// process exits, whatever is left of its group is killed, and reaped by the
+/// host (a child subreaper) before it counts as stopped at shutdown.
 /// Single-threaded: lives on the host's io_context thread.
 class supervisor {
 public:
@@ -62,7 +65,13 @@ private:
     void on_exit(const plugin_ptr& p, int status);
     void stop(const plugin_ptr& p);
     void schedule_restart(const plugin_ptr& p);
+    /// Reaps what is left of an exited plugin's process group, polling until
+    /// none is left or `give_up`; shutdown waits for it.
+    void reap_group(const std::string& name, int group,
+                    std::chrono::steady_clock::time_point give_up);
     void check_all_stopped();
+    void reap_orphans_on_sigchld();
+    void reap_orphans();
     std::string new_token();
 
     boost::asio::io_context& io_;
@@ -72,6 +81,9 @@ private:
     std::mt19937_64 random_;
     std::function<void()> on_all_stopped_;
     bool shutting_down_ = false;
+    boost::asio::signal_set child_exits_; ///< SIGCHLD: orphans to reap
+    std::set<int> lingering_groups_;      ///< exited plugins' groups with members still dying
+    static constexpr std::chrono::milliseconds group_reap_limit{2000};
 };
 
 } // namespace slotbus::bus

@@ -149,9 +149,13 @@ BOOST_AUTO_TEST_CASE(sigkill_mid_stream_loses_nothing_queued_for_other_slots)
 BOOST_AUTO_TEST_CASE(shutdown_leaves_no_plugin_process_alive)
 {
     test::temp_dir plugins;
-    // One that ignores SIGTERM and has a child of its own; one that behaves.
+    // One that ignores SIGTERM and has children of its own, one of them with a
+    // child in turn; one that behaves.
     const auto script = plugins.path / "stubborn.sh";
-    std::ofstream(script) << "#!/bin/sh\ntrap '' TERM\nsleep 600 &\necho \"child $!\"\nwait\n";
+    std::ofstream(script) << "#!/bin/sh\ntrap '' TERM\n"
+                             "for i in 1 2 3 4 5 6 7 8; do sleep 600 & echo \"child $!\"; done\n"
+                             "sh -c 'sleep 600 & echo \"child $!\"; wait' &\n"
+                             "wait\n";
     fs::permissions(script, fs::perms::owner_all);
     test::write_manifest(plugins.path, "stubborn",
                          R"({"name": "stubborn", "executable": "stubborn.sh",
@@ -160,26 +164,59 @@ BOOST_AUTO_TEST_CASE(shutdown_leaves_no_plugin_process_alive)
                          peer_manifest("polite", R"(["create", "plugins/polite"])"));
     auto h = std::make_unique<test::host>(
         std::vector<std::string>{"--plugins-dir", plugins.path.string()});
+    const auto descendants = [&] {
+        std::vector<int> pids;
+        const auto log = h->log();
+        for (auto at = log.find("[stubborn] child "); at != std::string::npos;
+             at = log.find("[stubborn] child ", at + 1))
+            pids.push_back(std::stoi(log.substr(at + 17)));
+        return pids;
+    };
     BOOST_REQUIRE(test::eventually([&] {
         return state_is(*h, "stubborn", "running") && state_is(*h, "polite", "running") &&
-               h->log().find("[stubborn] child ") != std::string::npos;
+               descendants().size() == 9;
     }));
     const int stubborn = pid_of(*h, "stubborn");
     const int polite = pid_of(*h, "polite");
-    const auto log = h->log();
-    const int grandchild = std::stoi(log.substr(log.find("[stubborn] child ") + 17));
-    BOOST_REQUIRE(test::alive(stubborn) && test::alive(polite) && test::alive(grandchild));
+    BOOST_REQUIRE(test::alive(stubborn) && test::alive(polite));
+    for (const int pid : descendants())
+        BOOST_REQUIRE(test::alive(pid));
 
     const int code = h->process().stop(10s);
     BOOST_TEST(code == 0);
     BOOST_TEST(!test::alive(stubborn));
     BOOST_TEST(!test::alive(polite));
-    BOOST_TEST(!test::alive(grandchild));
+    for (const int pid : descendants())
+        BOOST_TEST(!test::alive(pid), "descendant " << pid << " outlived the host");
     const auto final_log = h->log();
     BOOST_TEST(final_log.find("stubborn: still running 300 ms after SIGTERM; sending SIGKILL") !=
                std::string::npos);
     BOOST_TEST(final_log.find("plugin polite: pid " + std::to_string(polite) +
                               " killed by signal 15") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(an_orphan_that_left_its_plugins_group_is_reaped_not_left_a_zombie)
+{
+    test::temp_dir plugins;
+    // The plugin starts a process in a session of its own (out of reach of its
+    // group's SIGKILL) and exits; the orphan comes to the host, its subreaper.
+    const auto script = plugins.path / "escaper.sh";
+    std::ofstream(script) << "#!/bin/sh\n"
+                             "setsid sh -c 'echo \"escaped $$\"; exec sleep 0.5' &\n"
+                             "sleep 0.1\n";
+    fs::permissions(script, fs::perms::owner_all);
+    test::write_manifest(plugins.path, "escaper",
+                         R"({"name": "escaper", "executable": "escaper.sh", "restart": "never"})");
+    test::host h({"--plugins-dir", plugins.path.string()});
+    BOOST_REQUIRE(test::eventually([&] {
+        return state_is(h, "escaper", "stopped") &&
+               h.log().find("[escaper] escaped ") != std::string::npos;
+    }));
+    const auto log = h.log();
+    const int orphan = std::stoi(log.substr(log.find("[escaper] escaped ") + 18));
+    // Gone from the process table altogether: no zombie left with the host.
+    BOOST_TEST(test::eventually([&] { return !fs::exists("/proc/" + std::to_string(orphan)); }));
+    BOOST_TEST(test::alive(h.process().pid()));
 }
 
 BOOST_AUTO_TEST_CASE(a_host_killed_outright_takes_its_plugins_with_it)
