@@ -325,9 +325,7 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
     else
         s.held_posts += body.size();
     write_frame m;
-    record_list_summary list;
-    // The whole list is checked before any record of it counts.
-    if (!decode(body, m) || !(list = check_record_list(m.records.bytes)).valid)
+    if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed write");
     // Every record of the frame is a write with its own result.
     auto result = [&](std::error_code ec, std::uint32_t delivered, std::uint32_t writes = 1) {
@@ -339,52 +337,70 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
     };
     handle_entry* h =
         m.handle == s.last_write_handle ? s.last_write_entry : find_handle(s, m.handle);
+    if (h) {
+        s.last_write_handle = m.handle;
+        s.last_write_entry = h;
+    }
+    const auto push = [this](reader& r, const auto& records) { emit(r, records); };
+    const bool may_write = h && !h->rd; // the server's own handle does not write
+    if (may_write)
+        route(*h);
+    // A receiver writing to itself could wait on itself forever.
+    const bool to_itself = may_write && h->direct && reads(s, *h->direct);
+    const auto wire = m.records.bytes.size(); // what the frame's records take in a slot
+    if (may_write) {
+        // The common case: one receiving slot, nothing to refuse and room for
+        // the whole frame. Its list is queued at once, with one result, and
+        // checked as it is copied (its lengths walked once); a list that fails
+        // that check (a lie, or a record too large to copy in or for the slot)
+        // is taken out again and goes the long way.
+        slot* t = h->targets.size() == 1 ? h->targets.front() : nullptr;
+        if (t && h->declared.empty() && !to_itself && t->has_room_for(wire)) {
+            std::size_t limit = record_queue::inline_limit;
+            if (const auto max = t->config().max_message_size; max != 0)
+                limit = std::min<std::size_t>(limit, max);
+            if (h->broadcast)
+                limit = std::min(limit, max_broadcast_size);
+            if (const auto count =
+                    t->enqueue_list(m.records.bytes, static_cast<std::uint32_t>(limit), push))
+                return result({}, 1, count);
+        }
+        // A full slot that holds writers back stops the frame before any copy
+        // is queued, so its records go everywhere or (for now) nowhere; an
+        // empty slot takes a whole frame. Its lengths are checked when it goes
+        // on. The writer's own subscriptions never hold it back: they drop
+        // instead.
+        ++admit_stamp_;
+        for (slot* target : h->targets) {
+            if (target->config().overflow != overflow_policy::block || reads(s, *target))
+                continue;
+            if (!target->has_room_for(wire)) {
+                auto& blocked = target->blocked_writers;
+                auto held =
+                    std::find_if(blocked.begin(), blocked.end(),
+                                 [&](const blocked_writer& b) { return b.session == s.id; });
+                if (held == blocked.end())
+                    blocked.push_back({s.id, wire});
+                else
+                    held->need = wire;
+                return feed_result::blocked;
+            }
+            target->admit_stamp = admit_stamp_; // room for all of the frame
+        }
+    }
+    // The whole list is checked before any record counts.
+    const auto list = check_record_list(m.records.bytes);
+    if (!list.valid)
+        return fatal(s, error::invalid_data, "malformed write");
     if (!h)
         return result(error::invalid_handle, 0, list.count);
-    s.last_write_handle = m.handle;
-    s.last_write_entry = h;
-    if (h->rd) // the server's own handle does not write
+    if (!may_write)
         return result(error::access_denied, 0, list.count);
-    route(*h);
     slot* direct = h->direct;
-    // A receiver writing to itself could wait on itself forever.
-    const bool to_itself = direct && reads(s, *direct);
-    // A full slot that holds writers back stops the frame before any copy is
-    // queued, so its records go everywhere or (for now) nowhere; an empty slot
-    // takes a whole frame. The writer's own subscriptions never hold it back:
-    // they drop instead.
-    ++admit_stamp_;
-    for (slot* t : h->targets) {
-        if (t->config().overflow != overflow_policy::block || reads(s, *t))
-            continue;
-        if (!t->has_room_for(list.bytes)) {
-            auto held = std::find_if(t->blocked_writers.begin(), t->blocked_writers.end(),
-                                     [&](const blocked_writer& b) { return b.session == s.id; });
-            if (held == t->blocked_writers.end())
-                t->blocked_writers.push_back({s.id, list.bytes});
-            else
-                held->need = list.bytes;
-            return feed_result::blocked;
-        }
-        t->admit_stamp = admit_stamp_; // room for all of the frame
-    }
     auto fits = [](const slot* t, std::size_t size) {
         const auto max = t->config().max_message_size;
         return max == 0 || size <= max;
     };
-    const auto push = [this](reader& r, const auto& records) { emit(r, records); };
-    // The common case, one receiving slot with room for the whole frame and
-    // nothing to refuse: its list is queued at once, with one result.
-    if (h->targets.size() == 1 && h->declared.empty() && !to_itself &&
-        list.largest <= record_queue::inline_limit &&
-        !(h->broadcast && list.largest > max_broadcast_size)) {
-        slot* t = h->targets.front();
-        if (fits(t, list.largest) &&
-            (t->admit_stamp == admit_stamp_ || t->has_room_for(list.bytes))) {
-            t->enqueue_list(m.records.bytes, list.count, list.bytes, push);
-            return result({}, 1, list.count);
-        }
-    }
     for_each_checked_record(m.records.bytes, [&](byte_span bytes) {
         const auto size = bytes.size();
         // Refused records fail alone; the writer stays.
@@ -408,8 +424,8 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         for (slot* t : h->targets) {
             const bool room =
                 fits(t, size) &&
-                (t->admit_stamp == admit_stamp_ || t->has_room_for(size) ||
-                 (t->config().overflow == overflow_policy::drop_oldest && t->make_room(size)));
+                (t->admit_stamp == admit_stamp_ || t->has_room_for(4 + size) ||
+                 (t->config().overflow == overflow_policy::drop_oldest && t->make_room(4 + size)));
             if (!room) {
                 t->drop_newest(); // counted; its reader is told before the next record
                 continue;

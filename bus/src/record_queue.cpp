@@ -82,20 +82,37 @@ void record_queue::push(std::uint64_t seq, std::uint32_t missed_before,
     add(entry(seq, at + 4, size, missed_before, false));
 }
 
-void record_queue::push_list(std::uint64_t seq, std::uint32_t missed_before,
-                             std::span<const std::uint8_t> list)
+record_queue::list_push record_queue::push_list(std::uint64_t seq, std::uint32_t missed_before,
+                                                std::span<const std::uint8_t> list,
+                                                std::uint32_t limit)
 {
+    // Checked as it is copied, so its lengths are walked once; a list that
+    // fails a check is taken out again.
+    const std::size_t records_before = records_.size(), chunks_before = chunks_.size();
+    const std::size_t end_before = chunks_.empty() ? 0 : chunks_.back().end;
+    list_push pushed;
     // The longest run of records that fits in the back chunk, copied at once.
     for (std::size_t at = 0; at < list.size();) {
-        const std::size_t first = 4 + boost::endian::load_little_u32(list.data() + at);
-        chunk& c = room_for(first);
+        const std::size_t left = list.size() - at;
+        const std::uint32_t first = left < 4 ? 0 : boost::endian::load_little_u32(list.data() + at);
+        if (left < 4 || first > limit || first > left - 4)
+            return undo_push(records_before, chunks_before, end_before);
+        chunk& c = room_for(4 + first);
         std::uint8_t* to = c.bytes.get() + c.end;
+        const std::size_t room = c.capacity - c.end;
         std::size_t end = at;
         while (end < list.size()) {
+            const std::size_t rest = list.size() - end;
+            if (rest < 4)
+                return undo_push(records_before, chunks_before, end_before);
             const auto size = boost::endian::load_little_u32(list.data() + end);
-            if (c.end + (end - at) + 4 + size > c.capacity)
+            if (size > limit || size > rest - 4)
+                return undo_push(records_before, chunks_before, end_before);
+            if (end - at + 4 + size > room)
                 break;
             add(entry(seq++, to + (end - at) + 4, size, std::exchange(missed_before, 0), false));
+            ++pushed.count;
+            pushed.bytes += size;
             end += 4 + size;
         }
         std::memcpy(to, list.data() + at, end - at);
@@ -103,31 +120,63 @@ void record_queue::push_list(std::uint64_t seq, std::uint32_t missed_before,
         bytes_ += end - at;
         at = end;
     }
+    if (pushed.count == 0) // not a record list (see check_record_list)
+        return undo_push(records_before, chunks_before, end_before);
+    return pushed;
 }
 
-void record_queue::pop_front() noexcept
+record_queue::list_push record_queue::undo_push(std::size_t records, std::size_t chunks,
+                                                std::size_t back_end) noexcept
 {
-    const queued_record q = records_.front();
-    records_.pop_front();
-    if (q.is_shared) {
-        intrusive_ptr_release(q.shared());
-    } else {
-        head_ += 4 + q.size;
-        bytes_ -= 4 + q.size;
+    records_.erase_end(records_.size() - records);
+    while (chunks_.size() > chunks) {
+        bytes_ -= chunks_.back().end;
+        if (chunks_.back().capacity == large_chunk && !spare_.bytes)
+            spare_ = std::move(chunks_.back());
+        chunks_.pop_back();
+    }
+    if (!chunks_.empty()) {
+        bytes_ -= chunks_.back().end - back_end;
+        chunks_.back().end = back_end;
+    }
+    if (records_.empty())
+        clear();
+    return {};
+}
+
+std::uint64_t record_queue::pop_front(std::size_t n) noexcept
+{
+    // Counted in locals and stored once: through the members, each record
+    // would wait for the previous one's store.
+    std::uint64_t bytes = 0;
+    std::size_t head = head_, log_bytes = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const queued_record& q = records_[i];
+        bytes += q.size;
+        if (q.is_shared) {
+            intrusive_ptr_release(q.shared());
+            continue;
+        }
+        head += 4 + q.size;
+        log_bytes += 4 + q.size;
         chunk& c = chunks_.front();
-        if (head_ == c.end) { // drained; what is left is in the chunks after it
+        if (head == c.end) { // drained; what is left is in the chunks after it
             if (chunks_.size() == 1) {
-                c.end = head_ = 0;
+                c.end = head = 0;
             } else {
                 if (c.capacity == large_chunk && !spare_.bytes)
                     spare_ = std::move(c);
                 chunks_.pop_front();
-                head_ = 0;
+                head = 0;
             }
         }
     }
+    head_ = head;
+    bytes_ -= log_bytes;
+    records_.erase_begin(n);
     if (records_.empty())
         clear();
+    return bytes;
 }
 
 void record_queue::clear() noexcept
@@ -141,6 +190,9 @@ void record_queue::clear() noexcept
     }
     spare_ = {};
     head_ = bytes_ = 0;
+    // A ring grown by a burst is given back; a steady one regrows in a few doublings.
+    if (records_.capacity() > small_ring)
+        records_.set_capacity(0);
 }
 
 } // namespace slotbus::bus

@@ -6,6 +6,9 @@
 
 #include "record.hpp"
 
+#include <boost/circular_buffer.hpp>
+
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -47,10 +50,17 @@ public:
               record* shared);
     /// Appends a copy of a record from another queue (a shared one stays shared).
     void push(const queued_record& q) { push(q.seq, q.missed_before, q.bytes(), q.shared()); }
-    /// Appends a whole record list (checked; no record over inline_limit),
-    /// numbered from `seq`, the first carrying `missed_before`.
-    void push_list(std::uint64_t seq, std::uint32_t missed_before,
-                   std::span<const std::uint8_t> list);
+    /// What push_list queued: nothing (count 0) when the list was refused.
+    struct list_push {
+        std::uint32_t count = 0;
+        std::uint64_t bytes = 0; ///< in its records, lengths not counted
+    };
+    /// Appends a whole record list, numbered from `seq`, the first carrying
+    /// `missed_before`; `limit` (at most inline_limit) is the largest record
+    /// it takes. Refuses, queuing none of it, a list that is not one (see
+    /// check_record_list) or holds a larger record.
+    [[nodiscard]] list_push push_list(std::uint64_t seq, std::uint32_t missed_before,
+                                      std::span<const std::uint8_t> list, std::uint32_t limit);
 
     [[nodiscard]] queued_record& front() noexcept { return records_.front(); }
     [[nodiscard]] const queued_record& front() const noexcept { return records_.front(); }
@@ -59,7 +69,8 @@ public:
     {
         return records_[i];
     }
-    void pop_front() noexcept;
+    /// Removes the first n records (n <= size()); returns their bytes.
+    std::uint64_t pop_front(std::size_t n = 1) noexcept;
 
     [[nodiscard]] bool empty() const noexcept { return records_.empty(); }
     [[nodiscard]] std::size_t size() const noexcept { return records_.size(); }
@@ -87,15 +98,26 @@ private:
     // large chunks and keeps one spare, so it allocates once per chunk at most.
     static constexpr std::size_t small_chunk = 4 * 1024;
     static constexpr std::size_t large_chunk = 64 * 1024;
+    static constexpr std::size_t small_ring = 512; // entries an empty queue may keep
 
     /// Room for `need` more bytes at the end of the back chunk.
     chunk& room_for(std::size_t need);
     static queued_record entry(std::uint64_t seq, const std::uint8_t* data, std::uint32_t size,
                                std::uint32_t missed_before, bool shared) noexcept;
-    void add(const queued_record& q) { records_.push_back(q); }
+    /// Takes a refused push_list out again: back to `records` entries and
+    /// `chunks` chunks, the last of them ending at `back_end`.
+    list_push undo_push(std::size_t records, std::size_t chunks, std::size_t back_end) noexcept;
+    void add(const queued_record& q)
+    {
+        if (records_.full())
+            records_.set_capacity(std::max<std::size_t>(64, 2 * records_.capacity()));
+        records_.push_back(q);
+    }
     void clear() noexcept;
 
-    std::deque<queued_record> records_;
+    // A ring, not a deque: indexing and pushing cost a compare and an add,
+    // and an idle queue holds no block (see clear()).
+    boost::circular_buffer<queued_record> records_;
     std::deque<chunk> chunks_;
     chunk spare_;
     std::size_t head_ = 0;  // where the front record's bytes start in the front chunk

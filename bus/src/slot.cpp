@@ -40,11 +40,11 @@ void slot::remove_reader(reader* r)
     r->target = nullptr;
 }
 
-bool slot::make_room(std::size_t size)
+bool slot::make_room(std::size_t wire)
 {
     // Never solo (see solo()): everything in the queue waits.
     std::uint32_t gap = 0;
-    while (!has_room_for(size) && !queue_.empty()) {
+    while (!has_room_for(wire) && !queue_.empty()) {
         auto& oldest = queue_.front();
         gap += 1 + oldest.missed_before;
         unread_bytes_ -= oldest.size;
@@ -58,7 +58,7 @@ bool slot::make_room(std::size_t size)
     else
         queue_.front().missed_before =
             std::min<std::uint32_t>(queue_.front().missed_before + gap, 0x7fffffff) & 0x7fffffff;
-    return has_room_for(size);
+    return has_room_for(wire);
 }
 
 bool slot::consume(reader& r, std::uint32_t n)
@@ -68,11 +68,7 @@ bool slot::consume(reader& r, std::uint32_t n)
     // A solo reader's records are the front of the queue; else its own.
     const bool at_front = solo_pushed_ != 0;
     auto& held = at_front ? queue_ : r.in_flight;
-    std::uint64_t bytes = 0;
-    for (std::uint32_t i = 0; i < n; ++i) {
-        bytes += held.front().size;
-        held.pop_front();
-    }
+    const std::uint64_t bytes = held.pop_front(n);
     if (at_front)
         solo_pushed_ -= n;
     r.pushed -= n;

@@ -87,11 +87,13 @@ public:
     [[nodiscard]] slot_config& config() noexcept { return config_; }
     [[nodiscard]] const slot_config& config() const noexcept { return config_; }
 
-    /// An empty slot takes any record, so one larger than the budget still
-    /// moves, alone.
-    [[nodiscard]] bool has_room_for(std::size_t size) const noexcept
+    /// Room for `wire` more bytes of records in their wire form (each with
+    /// its 4-byte length, so a write frame's list is measured by its size and
+    /// even empty records fill a slot). An empty slot takes any record, so
+    /// one larger than the budget still moves, alone.
+    [[nodiscard]] bool has_room_for(std::size_t wire) const noexcept
     {
-        return unread_ == 0 || unread_bytes_ + size <= config_.byte_budget;
+        return unread_ == 0 || unread_bytes_ + 4 * unread_ + wire <= config_.byte_budget;
     }
 
     /// Queues a record (copied in, or `shared` referenced: see record_queue);
@@ -117,21 +119,27 @@ public:
         queue_.push(seq, gap, bytes, shared);
     }
 
-    /// Queues a write frame's whole record list (checked; no record over the
-    /// copy limit), then pushes what readers have room for.
+    /// Queues a write frame's whole record list, checking it on the way (see
+    /// record_queue::push_list: `limit` is the largest record it takes), then
+    /// pushes what readers have room for. Returns the records queued: none
+    /// when the list was refused.
     template <class Emit>
-    void enqueue_list(std::span<const std::uint8_t> list, std::uint32_t count, std::uint64_t bytes,
-                      Emit&& emit)
+    std::uint32_t enqueue_list(std::span<const std::uint8_t> list, std::uint32_t limit, Emit&& emit)
     {
-        count_in(count, bytes);
-        queue_.push_list(next_seq_, std::exchange(pending_gap_, 0), list);
-        next_seq_ += count;
+        const auto pushed = queue_.push_list(next_seq_, pending_gap_, list, limit);
+        if (pushed.count == 0)
+            return 0;
+        pending_gap_ = 0;
+        count_in(pushed.count, pushed.bytes);
+        next_seq_ += pushed.count;
         pump(emit);
+        return pushed.count;
     }
 
-    /// drop_oldest: drops the oldest records not yet pushed until `size` fits.
-    /// False when it cannot fit even so (the rest was pushed ahead already).
-    bool make_room(std::size_t size);
+    /// drop_oldest: drops the oldest records not yet pushed until `wire`
+    /// bytes fit (see has_room_for). False when they cannot even so (the
+    /// rest was pushed ahead already).
+    bool make_room(std::size_t wire);
 
     /// Counts a record dropped instead of queued; the reader hears of it
     /// before the next record.

@@ -234,6 +234,24 @@ BOOST_AUTO_TEST_CASE(every_record_of_a_write_frame_is_a_write_of_its_own)
     BOOST_TEST_REQUIRE(frames.size() == 1u);
     BOOST_TEST((records_of(frames[0]) == std::vector<std::string>{"ab", "", "abcd"}));
 
+    // The same in a frame long enough to fill several blocks of the slot's
+    // queue before the record over the maximum comes: it alone fails still.
+    client big_reader(host), big_writer(host);
+    big_reader.create("big", 200);
+    const auto bw = big_writer.open("big").handle;
+    byte_buffer list;
+    for (int i = 0; i < 1500; ++i) {
+        const std::string record(i == 1399 ? 201 : 100, 'r');
+        append_record(list, {reinterpret_cast<const std::uint8_t*>(record.data()), record.size()});
+    }
+    BOOST_TEST((big_writer.feed(write_frame{bw, payload{list}}) == feed_result::next));
+    const auto big_runs = big_writer.acks();
+    BOOST_TEST_REQUIRE(big_runs.size() == 3u);
+    BOOST_TEST(big_runs[0].count == 1399u);
+    BOOST_TEST(big_runs[1].error == 4336u);
+    BOOST_TEST(big_runs[2].count == 100u);
+    BOOST_TEST(big_writer.info(bw).message_count == 1499u);
+
     // No such handle: every record of the frame says so.
     writer.write_many(w + 50, {"a", "b", "c"});
     const auto refused = writer.acks();
@@ -325,6 +343,21 @@ BOOST_AUTO_TEST_CASE(a_write_frame_with_a_lying_length_closes_only_its_connectio
     writer.write(w, "still here");
     reader.feed(read_report_frame{r, 0, 16});
     BOOST_TEST((records_of(reader.take().at(0)) == std::vector<std::string>{"still here"}));
+
+    // To a full slot the same lie is held back first (the frame's size says
+    // it does not fit), and closes its connection when it goes on.
+    client full_reader(host), late_liar(host);
+    const auto fr = full_reader.create("full", 0, 20).handle;
+    const auto ll = late_liar.open("full").handle;
+    writer.write(writer.open("full").handle, std::string(16, 'x'));
+    BOOST_TEST((late_liar.feed(write_frame{ll, payload{list}}) == feed_result::blocked));
+    full_reader.feed(read_report_frame{fr, 0, 16});
+    full_reader.take();
+    full_reader.feed(read_report_frame{fr, 1, 16});
+    BOOST_TEST(host.take_resume(late_liar.id));
+    BOOST_TEST((late_liar.feed(write_frame{ll, payload{list}}) == feed_result::close));
+    BOOST_TEST(late_liar.last<fatal_frame>().error == 13u);
+    BOOST_TEST(full_reader.info(fr).message_count == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_full_slot_holds_a_write_frame_back_whole)
@@ -575,10 +608,10 @@ BOOST_AUTO_TEST_CASE(drop_newest_counts_and_tells_the_reader)
 {
     core host(limits());
     client reader(host), writer(host);
-    const auto r = reader.create("q", 0, 30, overflow_policy::drop_newest).handle;
+    const auto r = reader.create("q", 0, 42, overflow_policy::drop_newest).handle;
     const auto w = writer.open("q").handle;
     for (int i = 0; i < 5; ++i)
-        writer.write(w, "0123456789"); // three fit in 30 bytes
+        writer.write(w, "0123456789"); // three fit in 42 bytes: 14 each, length and all
     std::vector<std::uint32_t> delivered;
     for (const auto& run : writer.acks())
         for (std::uint32_t i = 0; i < run.count; ++i)
@@ -606,7 +639,7 @@ BOOST_AUTO_TEST_CASE(drop_oldest_keeps_the_newest_and_tells_the_reader)
 {
     core host(limits());
     client reader(host), writer(host);
-    const auto r = reader.create("q", 0, 30, overflow_policy::drop_oldest).handle;
+    const auto r = reader.create("q", 0, 42, overflow_policy::drop_oldest).handle;
     const auto w = writer.open("q").handle;
     for (char c = 'a'; c <= 'e'; ++c)
         writer.write(w, std::string(10, c));

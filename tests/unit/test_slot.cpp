@@ -87,9 +87,15 @@ BOOST_FIXTURE_TEST_CASE(budget_holds_back_but_never_starves, fixture)
 {
     s.add_reader(&r1);
     BOOST_TEST(s.has_room_for(1000)); // empty: anything moves
-    put(std::string(90, 'x'));
-    BOOST_TEST(s.has_room_for(10));
-    BOOST_TEST(!s.has_room_for(11));
+    put(std::string(90, 'x'));        // 94 bytes in its wire form
+    BOOST_TEST(s.has_room_for(6));
+    BOOST_TEST(!s.has_room_for(7));
+    BOOST_TEST(s.consume(r1, 1));
+    // Even empty records fill a slot: 4 bytes each, their length.
+    for (int i = 0; i < 25; ++i)
+        put("");
+    BOOST_TEST(!s.has_room_for(4));
+    BOOST_TEST(s.counts().messages == 25u);
 }
 
 BOOST_FIXTURE_TEST_CASE(readers_take_turns_and_returned_records_keep_order, fixture)
@@ -143,7 +149,7 @@ BOOST_FIXTURE_TEST_CASE(a_lone_reader_is_pushed_runs_that_stop_at_gaps_and_its_w
     r1.window = 5;
     s.add_reader(&r1);
     const auto list = list_of({"a", "bb", "ccc"});
-    s.enqueue_list(list, 3, 6, emitter{*this});
+    BOOST_TEST(s.enqueue_list(list, record_queue::inline_limit, emitter{*this}) == 3u);
     BOOST_TEST(runs == 1u); // one span, as it came
     s.drop_newest();
     put("d"); // carries the gap: goes alone, so its gap goes first
@@ -172,7 +178,7 @@ BOOST_FIXTURE_TEST_CASE(a_second_reader_takes_over_and_the_first_ones_records_st
     r1.window = 3;
     s.add_reader(&r1);
     const auto list = list_of({"a", "b", "c", "d", "e"});
-    s.enqueue_list(list, 5, 5, emitter{*this});
+    BOOST_TEST(s.enqueue_list(list, record_queue::inline_limit, emitter{*this}) == 5u);
     BOOST_TEST(pushed.size() == 3u); // a, b, c to r1; d, e wait
     s.add_reader(&r2);               // r1's pushed records move to its own queue
     BOOST_TEST(r1.in_flight.size() == 3u);
@@ -264,7 +270,8 @@ BOOST_AUTO_TEST_CASE(a_list_is_queued_in_runs_that_keep_its_wire_form)
     }
     record_queue q;
     q.push(99, 0, bytes("before"), nullptr);
-    q.push_list(100, 4, list);
+    const auto pushed = q.push_list(100, 4, list, record_queue::inline_limit);
+    BOOST_TEST(pushed.count == 2000u);
     BOOST_TEST_REQUIRE(q.size() == 2001u);
     BOOST_TEST(std::uint32_t{q[1].missed_before} == 4u);
     BOOST_TEST(std::uint32_t{q[2].missed_before} == 0u);
@@ -283,7 +290,42 @@ BOOST_AUTO_TEST_CASE(a_list_is_queued_in_runs_that_keep_its_wire_form)
     }
     BOOST_TEST(at == list.size());
     BOOST_TEST(breaks > 0u); // it did cross chunks
-    for (std::size_t i = 0; i < 2001; ++i)
-        q.pop_front();
+    std::uint64_t total = 0;
+    for (const auto& r : sent)
+        total += r.size();
+    BOOST_TEST(pushed.bytes == total);
+    BOOST_TEST(q.pop_front(1) == 6u); // "before"
+    BOOST_TEST(q.pop_front(1000) + q.pop_front(1000) == total);
+    BOOST_TEST(q.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_list_leaves_the_queue_as_it_was)
+{
+    // Lists long enough to cross several chunks, refused at their end: by a
+    // lying length, by a record over the limit, or by holding no record.
+    slotbus::byte_buffer good;
+    for (int i = 0; i < 2000; ++i)
+        slotbus::append_record(good, bytes(std::string(100, static_cast<char>('a' + i % 26))));
+    auto lying = good;
+    lying.resize(lying.size() - 1); // the last record one byte short
+    auto too_large = good;
+    slotbus::append_record(too_large, bytes(std::string(101, 'z')));
+
+    record_queue q;
+    const auto shared = record::make(bytes(std::string(600, 's')));
+    q.push(1, 0, bytes("before"), nullptr);
+    q.push(2, 0, shared->bytes(), shared.get());
+    for (const auto* refused : {&lying, &too_large, &good}) {
+        const std::uint32_t limit = refused == &good ? 99 : 100;
+        BOOST_TEST(q.push_list(3, 0, *refused, limit).count == 0u);
+        BOOST_TEST(q.push_list(3, 0, {}, limit).count == 0u);
+        BOOST_TEST_REQUIRE(q.size() == 2u);
+        BOOST_TEST(text(q[0].bytes()) == "before");
+        BOOST_TEST(q[1].shared() == shared.get());
+    }
+    // What comes next goes where the refused lists started: right after "before".
+    BOOST_TEST(q.push_list(3, 0, good, 100).count == 2000u);
+    BOOST_TEST(static_cast<const void*>(q[2].data) == static_cast<const void*>(q[0].data + 6 + 4));
+    BOOST_TEST(q.pop_front(2002) == 6u + 600u + 2000u * 100u);
     BOOST_TEST(q.empty());
 }
