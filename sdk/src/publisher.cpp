@@ -21,14 +21,34 @@ client_slot* publisher::slot_for(std::string_view topic, std::error_code& ec)
     auto name = slot_name::parse(topic, ec);
     if (ec)
         return nullptr;
-    auto it = slots_.find(name.key());
-    if (it == slots_.end()) {
-        auto slot = client_slot::open(*bus_, topic, ec);
-        if (ec)
-            return nullptr;
-        it = slots_.emplace(name.key(), std::move(slot)).first;
+    if (client_slot* open = find_open(name.key()))
+        return open;
+    auto slot = client_slot::open(*bus_, topic, ec);
+    if (ec)
+        return nullptr;
+    return keep_open(name.key(), std::move(slot));
+}
+
+client_slot* publisher::find_open(std::string_view key)
+{
+    const auto it = by_key_.find(key);
+    if (it == by_key_.end())
+        return nullptr;
+    open_.splice(open_.begin(), open_, it->second);
+    return &it->second->second;
+}
+
+client_slot* publisher::keep_open(std::string key, client_slot slot)
+{
+    if (client_slot* kept = find_open(key))
+        return kept; // opened twice by publishes that raced: `slot` closes
+    open_.emplace_front(std::move(key), std::move(slot));
+    by_key_.emplace(open_.front().first, open_.begin());
+    if (open_.size() > max_open_topics) {
+        by_key_.erase(open_.back().first);
+        open_.pop_back(); // closes the handle; writes already sent on it stand
     }
-    return &it->second;
+    return &open_.front().second;
 }
 
 const publisher::resolved_topic& publisher::resolve(std::string_view topic)
@@ -54,10 +74,10 @@ void publisher::start_publish(std::string topic, std::string record, detail::wri
                               detail::results pace)
 {
     const std::string key = resolve(topic).key;
-    if (auto it = key.empty() ? slots_.end() : slots_.find(key); it != slots_.end()) {
+    if (client_slot* open = key.empty() ? nullptr : find_open(key)) {
         // start_write copies the record before it returns.
         const boost::asio::const_buffer data = boost::asio::buffer(record);
-        client_slot::start_write(*bus_->impl(), it->second.handle_, {&data, 1}, std::move(handler),
+        client_slot::start_write(*bus_->impl(), open->handle_, {&data, 1}, std::move(handler),
                                  pace);
         return;
     }
@@ -69,7 +89,7 @@ void publisher::start_publish(std::string topic, std::string record, detail::wri
                                     std::move(h)(e, 0u);
                                     return;
                                 }
-                                slots_.try_emplace(key, std::move(slot));
+                                keep_open(key, std::move(slot));
                                 start_publish(std::move(topic), std::move(record), std::move(h),
                                               pace);
                             });

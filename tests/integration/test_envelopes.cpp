@@ -89,6 +89,26 @@ BOOST_FIXTURE_TEST_CASE(typed_events_by_type_and_pattern, buses)
     BOOST_TEST(billing.stats().malformed == 0u);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_publisher_keeps_its_recent_topics_open_and_reopens_older_ones, buses)
+{
+    subscriber billing(sub_bus, "billing/inbox");
+    std::vector<std::string> ids;
+    auto s = billing.on<shop::order_created>(
+        "events/orders/*", [&](const shop::order_created& o) { ids.push_back(o.order_id); });
+    publisher shop(pub_bus, "shop");
+    // One topic more than it keeps open, then the first again (closed by now).
+    const auto topics = publisher::max_open_topics + 1;
+    std::vector<std::string> sent;
+    for (std::size_t i = 0; i <= topics; ++i) {
+        const auto n = std::to_string(i % topics);
+        sent.push_back("A-" + std::to_string(i));
+        BOOST_TEST_REQUIRE(shop.publish("events/orders/t" + n, order(sent.back())) == 1u);
+    }
+    while (ids.size() < sent.size() && billing.process_for(200ms) != 0) {
+    }
+    BOOST_TEST(ids == sent);
+}
+
 BOOST_FIXTURE_TEST_CASE(malformed_records_are_counted_and_later_ones_flow, buses)
 {
     subscriber billing(sub_bus, "billing/inbox");

@@ -158,3 +158,22 @@ BOOST_AUTO_TEST_CASE(a_late_reply_is_not_taken_for_the_next_one)
     BOOST_TEST_REQUIRE(second.has_value());
     BOOST_TEST(second->value == 42);
 }
+
+BOOST_AUTO_TEST_CASE(a_responder_answers_more_requesters_than_it_may_hold_handles)
+{
+    // Every requester has a reply slot of its own; the responder must not
+    // keep a handle open to each one it ever answered (it keeps
+    // publisher::max_open_topics, 64, under the host's limit here).
+    test::host host({"--max-handles", "80"});
+    calculator calc(host);
+    for (int i = 0; i < 120; ++i) {
+        connection bus;
+        bus.connect(host.socket());
+        requester ask(bus, "tester");
+        std::error_code ec;
+        const auto reply = ask.request<calc::sum>("services/calc", calc::add{i, 1}, 2s, ec);
+        BOOST_TEST_REQUIRE(!ec, "request " << i << ": " << ec.message());
+        BOOST_TEST(reply->value == i + 1);
+    }
+    BOOST_TEST(calc.service->undeliverable() == 0u);
+}

@@ -4,14 +4,17 @@
 #include "slotbus/client_slot.hpp"
 #include "slotbus/envelope.hpp"
 
+#include <list>
 #include <memory>
 #include <string>
 #include <unordered_map>
 
 namespace slotbus {
 
-/// Publishes envelopes whose `source` is `/plugins/NAME`. Keeps one writer
-/// handle per topic it has published to. Not thread-safe; use it where its
+/// Publishes envelopes whose `source` is `/plugins/NAME`. Keeps a writer
+/// handle open per topic it publishes to, for the `max_open_topics` topics
+/// published to last (the host limits a connection's handles; a responder
+/// answers a reply slot per requester). Not thread-safe; use it where its
 /// connection is used.
 ///
 /// @code
@@ -64,6 +67,10 @@ public:
 
     [[nodiscard]] const std::string& source() const noexcept { return source_; }
 
+    /// Writer handles kept open; publishing to one more topic closes the
+    /// handle of the topic published to least recently.
+    static constexpr std::size_t max_open_topics = 64;
+
     /// The envelope subject for a topic: its path, however it was spelled.
     static std::string subject_of(std::string_view topic);
 
@@ -76,12 +83,18 @@ private:
     };
     const resolved_topic& resolve(std::string_view topic);
     client_slot* slot_for(std::string_view topic, std::error_code& ec);
+    /// The open handle for a name key, now the most recently used; or null.
+    client_slot* find_open(std::string_view key);
+    /// Keeps a newly opened handle (or the one already kept for `key`),
+    /// closing the least recently used past max_open_topics.
+    client_slot* keep_open(std::string key, client_slot slot);
     void start_publish(std::string topic, std::string record, detail::write_handler handler,
                        detail::results pace);
 
     connection* bus_;
     std::string source_;
-    std::unordered_map<std::string, client_slot> slots_; // by name key
+    std::list<std::pair<std::string, client_slot>> open_; // by name key, most recent first
+    std::unordered_map<std::string_view, decltype(open_)::iterator> by_key_; // keys in open_
     resolved_topic last_;
 };
 
