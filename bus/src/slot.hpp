@@ -87,13 +87,20 @@ public:
     [[nodiscard]] slot_config& config() noexcept { return config_; }
     [[nodiscard]] const slot_config& config() const noexcept { return config_; }
 
+    /// What the host holds for an unread record beside its bytes: its 4-byte
+    /// length and its entry in the queue. Counted against the budget, so a
+    /// full slot's memory is its budget, whatever the records' size.
+    static constexpr std::size_t record_cost = 4 + sizeof(queued_record);
+
     /// Room for `wire` more bytes of records in their wire form (each with
-    /// its 4-byte length, so a write frame's list is measured by its size and
-    /// even empty records fill a slot). An empty slot takes any record, so
-    /// one larger than the budget still moves, alone.
+    /// its 4-byte length: a write frame's list is measured by its size, with
+    /// no walk) beside what the unread records cost. The incoming records'
+    /// entries count once they are queued, so a slot goes over its budget by
+    /// one frame's entries at most. An empty slot takes any record, so one
+    /// larger than the budget still moves, alone.
     [[nodiscard]] bool has_room_for(std::size_t wire) const noexcept
     {
-        return unread_ == 0 || unread_bytes_ + 4 * unread_ + wire <= config_.byte_budget;
+        return unread_ == 0 || unread_bytes_ + record_cost * unread_ + wire <= config_.byte_budget;
     }
 
     /// Queues a record (copied in, or `shared` referenced: see record_queue);

@@ -106,7 +106,7 @@ BOOST_AUTO_TEST_CASE(sigkill_mid_stream_loses_nothing_queued_for_other_slots)
     bus.connect(h.socket());
     slot_options options;
     options.read_timeout = 0;
-    options.byte_budget = 256u << 10; // the writer is held back, mid-stream, when it is full
+    options.byte_budget = 512u << 10; // the writer is held back, mid-stream, when it is full
     auto sink = server_slot::create(bus, "tests/sink", options);
     auto other = server_slot::create(bus, "tests/other", options);
     {

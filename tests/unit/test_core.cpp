@@ -608,10 +608,12 @@ BOOST_AUTO_TEST_CASE(drop_newest_counts_and_tells_the_reader)
 {
     core host(limits());
     client reader(host), writer(host);
-    const auto r = reader.create("q", 0, 42, overflow_policy::drop_newest).handle;
+    // Each record costs 38 of the budget (10 bytes, its length, the host's
+    // entry): three fit in 100, as the third comes in with its 14 bytes.
+    const auto r = reader.create("q", 0, 100, overflow_policy::drop_newest).handle;
     const auto w = writer.open("q").handle;
     for (int i = 0; i < 5; ++i)
-        writer.write(w, "0123456789"); // three fit in 42 bytes: 14 each, length and all
+        writer.write(w, "0123456789");
     std::vector<std::uint32_t> delivered;
     for (const auto& run : writer.acks())
         for (std::uint32_t i = 0; i < run.count; ++i)
@@ -639,7 +641,7 @@ BOOST_AUTO_TEST_CASE(drop_oldest_keeps_the_newest_and_tells_the_reader)
 {
     core host(limits());
     client reader(host), writer(host);
-    const auto r = reader.create("q", 0, 42, overflow_policy::drop_oldest).handle;
+    const auto r = reader.create("q", 0, 100, overflow_policy::drop_oldest).handle;
     const auto w = writer.open("q").handle;
     for (char c = 'a'; c <= 'e'; ++c)
         writer.write(w, std::string(10, c));

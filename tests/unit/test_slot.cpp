@@ -86,16 +86,18 @@ BOOST_FIXTURE_TEST_CASE(counts_are_exact_and_fifo, fixture)
 BOOST_FIXTURE_TEST_CASE(budget_holds_back_but_never_starves, fixture)
 {
     s.add_reader(&r1);
-    BOOST_TEST(s.has_room_for(1000)); // empty: anything moves
-    put(std::string(90, 'x'));        // 94 bytes in its wire form
-    BOOST_TEST(s.has_room_for(6));
-    BOOST_TEST(!s.has_room_for(7));
+    static_assert(slot::record_cost == 28); // a record's length and its 24-byte entry
+    BOOST_TEST(s.has_room_for(1000));       // empty: anything moves
+    put(std::string(40, 'x'));              // costs 68 of the budget of 100
+    BOOST_TEST(s.has_room_for(32));
+    BOOST_TEST(!s.has_room_for(33));
     BOOST_TEST(s.consume(r1, 1));
-    // Even empty records fill a slot: 4 bytes each, their length.
-    for (int i = 0; i < 25; ++i)
+    // Even empty records fill a slot: 28 each.
+    for (int i = 0; i < 3; ++i)
         put("");
-    BOOST_TEST(!s.has_room_for(4));
-    BOOST_TEST(s.counts().messages == 25u);
+    BOOST_TEST(s.has_room_for(16));
+    BOOST_TEST(!s.has_room_for(17));
+    BOOST_TEST(s.counts().messages == 3u);
 }
 
 BOOST_FIXTURE_TEST_CASE(readers_take_turns_and_returned_records_keep_order, fixture)

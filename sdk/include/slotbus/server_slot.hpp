@@ -20,7 +20,8 @@ namespace slotbus {
 struct slot_options {
     std::uint32_t max_message_size = 0;                 ///< 0: any size
     std::uint32_t read_timeout = mailslot_wait_forever; ///< ms; 0: no wait
-    /// Unread bytes it holds, each record counted with its 4-byte length; 0: the host's default.
+    /// Unread bytes it holds, each record costing its size plus 28 (its length
+    /// and the host's entry for it); 0: the host's default.
     std::uint64_t byte_budget = 0;
     overflow_policy overflow = overflow_policy::block; ///< what a full slot does
 };
