@@ -383,6 +383,8 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
                     blocked.push_back({s.id, wire});
                 else
                     held->need = wire;
+                if (!prompt) // counted when it is fed again
+                    s.held_posts -= body.size();
                 return feed_result::blocked;
             }
             target->admit_stamp = admit_stamp_; // room for all of the frame

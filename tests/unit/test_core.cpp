@@ -323,6 +323,29 @@ BOOST_AUTO_TEST_CASE(posted_writes_results_wait_for_the_next_output_in_order)
     BOOST_TEST(runs[0].count * big.size() == posted);
 }
 
+BOOST_AUTO_TEST_CASE(a_post_held_back_by_a_full_slot_counts_once_toward_the_results_bound)
+{
+    core host(limits());
+    client reader(host), writer(host);
+    const auto r = reader.create("q", 0, 100).handle;
+    const auto w = writer.open("q").handle;
+    writer.write(w, "first");
+    (void)writer.acks();
+    // Over half the bound: counted twice (held back, then let in), it would
+    // reach the bound and flush the results.
+    const std::string big(core::max_held_post_bytes / 2 + 4096, 'p');
+    byte_buffer list;
+    append_record(list, {reinterpret_cast<const std::uint8_t*>(big.data()), big.size()});
+    BOOST_TEST((writer.feed(post_frame{w, payload{list}}) == feed_result::blocked));
+    reader.feed(read_report_frame{r, 0, 16});
+    reader.take();
+    reader.feed(read_report_frame{r, 1, 16});
+    BOOST_TEST(host.take_resume(writer.id));
+    BOOST_TEST((writer.feed(post_frame{w, payload{list}}) == feed_result::next));
+    BOOST_TEST(host.outbox(writer.id).empty()); // its result still held
+    BOOST_TEST(writer.info(w).message_count == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(a_write_frame_with_a_lying_length_closes_only_its_connection)
 {
     core host(limits());
