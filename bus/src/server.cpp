@@ -9,6 +9,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <string_view>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -30,12 +31,14 @@ peer_info credentials_of(local::socket& socket)
     return {static_cast<std::uint32_t>(cred.pid), static_cast<std::uint32_t>(cred.uid)};
 }
 
-std::uint64_t resident_bytes()
+/// A "Vm...:   1234 kB" figure of /proc/self/status, in bytes. Its VmHWM is
+/// the peak; getrusage's ru_maxrss lags behind it (and behind VmRSS).
+std::uint64_t status_bytes(std::string_view field)
 {
     std::ifstream status("/proc/self/status");
     for (std::string line; std::getline(status, line);)
-        if (line.starts_with("VmRSS:"))
-            return std::stoull(line.substr(6)) * 1024; // "VmRSS:   1234 kB"
+        if (line.starts_with(field) && line.size() > field.size() && line[field.size()] == ':')
+            return std::stoull(line.substr(field.size() + 1)) * 1024;
     return 0;
 }
 
@@ -127,8 +130,8 @@ std::string server::answer_admin(session_id from, std::string_view command,
         answer["uptime_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
                                   std::chrono::steady_clock::now() - started_)
                                   .count();
-        answer["rss_bytes"] = resident_bytes();
-        answer["peak_rss_bytes"] = usage.ru_maxrss * 1024;
+        answer["rss_bytes"] = status_bytes("VmRSS");
+        answer["peak_rss_bytes"] = status_bytes("VmHWM");
         answer["cpu_ms"] = ms(usage.ru_utime) + ms(usage.ru_stime);
         answer["plugins_running"] = plugins_ ? plugins_->running() : 0;
         return json::serialize(answer);

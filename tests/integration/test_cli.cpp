@@ -171,6 +171,8 @@ BOOST_FIXTURE_TEST_CASE(stats_counts_every_slots_traffic, fixture)
     BOOST_TEST(answer.at("slot_count").to_number<int>() == 2);
     BOOST_TEST(answer.at("pid").to_number<int>() == h.process().pid());
     BOOST_TEST(answer.at("rss_bytes").to_number<std::int64_t>() > 0);
+    BOOST_TEST(answer.at("peak_rss_bytes").to_number<std::int64_t>() >=
+               answer.at("rss_bytes").to_number<std::int64_t>());
     const json::object* found = nullptr;
     for (const auto& s : answer.at("slots").as_array())
         if (fold_case(s.at("name").as_string()) == "\\\\.\\mailslot\\events\\audit")
