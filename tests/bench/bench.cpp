@@ -434,7 +434,9 @@ struct bus_scenario {
 };
 
 // A writer: connects, opens, says it is ready, waits for the start signal,
-// then writes `count` records pipelined (at most `window` unacknowledged).
+// then writes `count` records pipelined (at most `window` unacknowledged:
+// 4096 records, fewer when they would be over 8 MiB, as a writer that minds
+// its memory would; the SDK keeps what the host has no room for yet).
 int slotbus_writer(const std::string& socket, const bus_scenario& s, std::size_t count,
                    std::size_t size, const report_pipe& ready, const start_gate& gate)
 {
@@ -451,8 +453,8 @@ int slotbus_writer(const std::string& socket, const bus_scenario& s, std::size_t
     int status = 0;
     constexpr std::size_t batch = 64;
     const std::vector<asio::const_buffer> records(batch, asio::buffer(record));
+    const std::size_t window = std::clamp<std::size_t>((8u << 20) / (size + 8), 2 * batch, 4096);
     std::function<void()> pump = [&] {
-        constexpr std::size_t window = 4096;
         auto on_ack = [&](std::size_t n) {
             return [&, n](boost::system::error_code ec, std::uint32_t) {
                 if (ec)
