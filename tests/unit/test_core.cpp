@@ -119,6 +119,14 @@ struct client {
                     runs.push_back(r);
         return runs;
     }
+    /// As a reader reads: opens its window, takes what it is pushed, and
+    /// reports `n` of those records read.
+    void read_pushed(std::uint32_t handle, std::uint32_t n)
+    {
+        feed(read_report_frame{handle, 0, 16});
+        take();
+        feed(read_report_frame{handle, n, 16});
+    }
     info_result_frame info(std::uint32_t handle)
     {
         feed(info_frame{next_request++, handle});
@@ -337,9 +345,7 @@ BOOST_AUTO_TEST_CASE(a_post_held_back_by_a_full_slot_counts_once_toward_the_resu
     byte_buffer list;
     append_record(list, {reinterpret_cast<const std::uint8_t*>(big.data()), big.size()});
     BOOST_TEST((writer.feed(post_frame{w, payload{list}}) == feed_result::blocked));
-    reader.feed(read_report_frame{r, 0, 16});
-    reader.take();
-    reader.feed(read_report_frame{r, 1, 16});
+    reader.read_pushed(r, 1);
     BOOST_TEST(host.take_resume(writer.id));
     BOOST_TEST((writer.feed(post_frame{w, payload{list}}) == feed_result::next));
     BOOST_TEST(host.outbox(writer.id).empty()); // its result still held
@@ -374,9 +380,7 @@ BOOST_AUTO_TEST_CASE(a_write_frame_with_a_lying_length_closes_only_its_connectio
     const auto ll = late_liar.open("full").handle;
     writer.write(writer.open("full").handle, std::string(16, 'x'));
     BOOST_TEST((late_liar.feed(write_frame{ll, payload{list}}) == feed_result::blocked));
-    full_reader.feed(read_report_frame{fr, 0, 16});
-    full_reader.take();
-    full_reader.feed(read_report_frame{fr, 1, 16});
+    full_reader.read_pushed(fr, 1);
     BOOST_TEST(host.take_resume(late_liar.id));
     BOOST_TEST((late_liar.feed(write_frame{ll, payload{list}}) == feed_result::close));
     BOOST_TEST(late_liar.last<fatal_frame>().error == 13u);
@@ -394,17 +398,13 @@ BOOST_AUTO_TEST_CASE(a_full_slot_holds_a_write_frame_back_whole)
     BOOST_TEST((writer.write_many(w, {std::string(10, 'b'), std::string(10, 'c'),
                                       std::string(10, 'd')}) == feed_result::blocked));
     BOOST_TEST(writer.info(w).message_count == 1u);
-    reader.feed(read_report_frame{r, 0, 16});
-    reader.take();
-    reader.feed(read_report_frame{r, 1, 16}); // read: room for the frame now
+    reader.read_pushed(r, 1); // read: room for the frame now
     BOOST_TEST(host.take_resume(writer.id));
     BOOST_TEST((writer.write_many(w, {std::string(10, 'b'), std::string(10, 'c'),
                                       std::string(10, 'd')}) == feed_result::next));
     BOOST_TEST(writer.info(w).message_count == 3u);
     // An empty slot takes a frame larger than its budget, whole.
-    reader.feed(read_report_frame{r, 0, 16});
-    reader.take();
-    reader.feed(read_report_frame{r, 3, 16});
+    reader.read_pushed(r, 3);
     BOOST_TEST(
         (writer.write_many(w, {std::string(20, 'e'), std::string(20, 'f')}) == feed_result::next));
     BOOST_TEST(writer.info(w).message_count == 2u);
@@ -647,9 +647,7 @@ BOOST_AUTO_TEST_CASE(drop_newest_counts_and_tells_the_reader)
     BOOST_TEST(info.message_count == 3u);
     BOOST_TEST(info.dropped == 2u);
     // Read everything: the next record written carries the gap of 2.
-    reader.feed(read_report_frame{r, 0, 16});
-    reader.take();
-    reader.feed(read_report_frame{r, 3, 16});
+    reader.read_pushed(r, 3);
     writer.write(w, "after");
     auto frames = reader.take();
     BOOST_TEST_REQUIRE(frames.size() == 2u);
