@@ -424,15 +424,15 @@ void supervisor::reap_group(const std::string& name, int group, clock::time_poin
 {
     // The group's leader is reaped already; what is left of the group are the
     // host's children now (it is their subreaper), dying of the SIGKILL.
-    int status = 0;
     pid_t reaped = 0;
-    while ((reaped = ::waitpid(-group, &status, WNOHANG)) > 0) {
+    while ((reaped = ::waitpid(-group, nullptr, WNOHANG)) > 0) {
     }
-    const bool gone = reaped < 0;
-    if (!gone && clock::now() >= give_up)
+    const bool gone = reaped < 0; // ECHILD: no child of that group is left
+    const bool given_up = !gone && clock::now() >= give_up;
+    if (given_up)
         log("plugin ", name, ": process group ", group, " still has members ",
             group_reap_limit.count(), " ms after SIGKILL; no longer waiting for them");
-    if (gone || clock::now() >= give_up) {
+    if (gone || given_up) {
         lingering_groups_.erase(group);
         check_all_stopped();
         return;
