@@ -125,6 +125,7 @@ void session::resume()
 
 bool session::output_full() const
 {
+    // writing_ holds only what is under way: on_written empties it.
     return writing_.size() + owner_.core_.outbox(id_).size() > owner_.options_.max_outbox;
 }
 
@@ -147,6 +148,7 @@ void session::flush()
 void session::on_written(const boost::system::error_code& ec)
 {
     write_active_ = false;
+    writing_.clear(); // sent: it no longer counts toward the outbox (its capacity is kept)
     if (shut_)
         return;
     if (ec) {

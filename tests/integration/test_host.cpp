@@ -5,6 +5,7 @@
 
 #include <slotbus/slotbus.hpp>
 
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/test/unit_test.hpp>
@@ -133,4 +134,64 @@ BOOST_AUTO_TEST_CASE(no_host_is_a_clear_connect_error)
     std::error_code ec;
     bus.connect((dir.path / "nobody.sock").string(), ec);
     BOOST_TEST((ec == std::errc::no_such_file_or_directory), ec.message());
+}
+
+// The output bound (--max-outbox) pauses reading a connection while its
+// output waits, and only then: once a flush larger than the bound is sent,
+// the host reads that connection again.
+BOOST_AUTO_TEST_CASE(a_connection_is_read_again_after_an_admin_answer_over_the_output_bound)
+{
+    test::host host({"--max-outbox", "65536"});
+    connection bus;
+    bus.connect(host.socket());
+    std::vector<server_slot> slots;
+    const std::string padding(100, 'x');
+    for (int i = 0; i < 1000; ++i) // a listing of ~200 KiB: over the bound, within a frame
+        slots.push_back(server_slot::create(bus, "big/" + padding + std::to_string(i)));
+    BOOST_REQUIRE(admin(bus, "slots").at("slots").as_array().size() == 1000u);
+    // The next call on the same connection is answered (it used to wait for good).
+    bool answered = false;
+    async_admin(bus, "stats", "", [&](boost::system::error_code ec, boost::json::value) {
+        answered = !ec;
+        bus.stop();
+    });
+    bus.run_for(5s);
+    BOOST_TEST(answered);
+}
+
+BOOST_AUTO_TEST_CASE(many_pushed_slots_on_one_connection_keep_flowing)
+{
+    // 16 subscriber slots of one connection, each pushed up to --push-bytes
+    // (1 MiB) ahead of its reads, and a quarter of that again for each read
+    // report: flushes carry more than --max-outbox (1 MiB here; the default
+    // 8 MiB needs ~64 such slots), and the readers' reports must still be read.
+    test::host host({"--max-outbox", "1048576"});
+    connection reader_bus, writer_bus;
+    reader_bus.connect(host.socket());
+    writer_bus.connect(host.socket());
+    constexpr int slot_count = 16, records = 4000;
+    std::vector<server_slot> slots;
+    std::vector<subscription> subscriptions;
+    for (int i = 0; i < slot_count; ++i) {
+        slots.push_back(server_slot::create(reader_bus, "fan/" + std::to_string(i), 0, 10'000));
+        subscriptions.push_back(slots.back().subscribe("fan/feed"));
+    }
+    // All is written (within each slot's budget) before the reader starts:
+    // the host's output to it piles up past the bound while it does not read.
+    auto feed = client_slot::open(writer_bus, "fan/feed");
+    const std::string record(1024, 'r');
+    for (int i = 0; i < records; ++i)
+        (void)feed.async_write(boost::asio::buffer(record), boost::asio::detached);
+    BOOST_REQUIRE(feed.write("last") == static_cast<std::uint32_t>(slot_count));
+    int read = 0;
+    std::error_code ec;
+    for (int n = 0; n < records + 1 && !ec; ++n)
+        for (auto& slot : slots) {
+            (void)slot.read(ec); // a 10 s timeout: a stalled connection fails here
+            if (ec)
+                break;
+            ++read;
+        }
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST(read == slot_count * (records + 1));
 }
