@@ -227,6 +227,12 @@ void connection_impl::drop_reader(std::uint32_t handle)
         auto it = self->readers_.find(handle);
         if (it == self->readers_.end())
             return;
+        // Reads not reported yet go ahead of the close that follows: the
+        // host would otherwise hand them to a duplicate as unread.
+        if (it->second.dirty && !(self->run_ && !self->run_->connected)) {
+            encode(self->pending_, read_report_frame{handle, it->second.unreported, 0});
+            std::erase(self->dirty_readers_, handle);
+        }
         auto waiting = std::move(it->second.waiting);
         self->readers_.erase(it);
         for (auto& op : waiting)

@@ -15,6 +15,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -616,6 +617,36 @@ BOOST_AUTO_TEST_CASE(duplicates_share_one_queue_and_one_timeout)
     slot.close();
     writer.write("still here");
     BOOST_TEST(child.read() == "still here");
+}
+
+BOOST_AUTO_TEST_CASE(a_closed_reader_never_hands_back_what_it_read)
+{
+    // Its reads are reported ahead of its close, whether by close() or by the
+    // destructor: the duplicate gets only what was not read.
+    for (const bool by_destructor : {false, true}) {
+        const std::string name = by_destructor ? "handed/dtor" : "handed/close";
+        auto first = std::make_unique<server_slot>(server_slot::create(reader_bus, name, 0, 0));
+        connection child_bus;
+        child_bus.connect(host.socket());
+        auto child = server_slot::attach(child_bus, first->duplicate());
+        auto writer = client_slot::open(writer_bus, name);
+        for (int i = 0; i < 5; ++i)
+            writer.write("h" + std::to_string(i));
+        BOOST_TEST(first->read() == "h0");
+        if (by_destructor) {
+            first.reset(); // its close is sent, not waited for
+            BOOST_TEST(test::eventually([&] { return child.info().message_count == 4u; }));
+        } else {
+            first->close();
+        }
+        std::vector<std::string> rest;
+        std::error_code ec;
+        for (std::string r = child.read(ec); !ec; r = child.read(ec))
+            rest.push_back(r);
+        BOOST_TEST(ec == error::sem_timeout);
+        BOOST_TEST(rest == (std::vector<std::string>{"h1", "h2", "h3", "h4"}),
+                   boost::test_tools::per_element());
+    }
 }
 
 BOOST_AUTO_TEST_CASE(two_hosts_are_independent)

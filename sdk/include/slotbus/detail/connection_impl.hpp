@@ -99,7 +99,8 @@ public:
                     std::size_t batch = 1);
     /// Ends the handle's waiting reads with operation_aborted; the slot stays.
     void cancel_reads(std::uint32_t handle);
-    /// Forgets a reader handle locally (its waiting reads end with operation_aborted).
+    /// Forgets a reader handle locally (its waiting reads end with operation_aborted);
+    /// what it read and did not report yet is reported ahead of the next frame.
     void drop_reader(std::uint32_t handle);
     /// Registers a reader handle the host confirmed, with the slot's timeout.
     void add_reader(std::uint32_t handle, std::uint32_t read_timeout);
