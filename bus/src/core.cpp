@@ -1,9 +1,10 @@
 #include "core.hpp"
 
+#include "random_token.hpp"
+
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
-#include <cstdio>
 
 namespace slotbus::bus {
 
@@ -24,7 +25,8 @@ struct core::session {
     session_id id = 0;
     peer_info peer;
     std::string client_name;
-    std::string plugin; // from the hello's token
+    std::uint32_t claimed_pid = 0; // the hello's word, shown only as a claim
+    std::string plugin;            // from the hello's token
     bool greeted = false;
     bool touched = false;
     bool resume = false;
@@ -33,6 +35,7 @@ struct core::session {
     ack_batch acks;
     bool acks_due = false;      // a prompt write is among the results not yet sent
     std::size_t held_posts = 0; // bytes of posted writes whose results wait
+    std::vector<std::string> tokens; // duplicate tokens it issued, not used or gone yet
     std::unordered_map<std::uint32_t, handle_entry> handles;
     // The handle of the last write: a writer mostly writes through one.
     // (Elements of an unordered_map stay put when it rehashes.)
@@ -40,7 +43,7 @@ struct core::session {
     handle_entry* last_write_entry = nullptr;
 };
 
-core::core(core_limits limits) : limits_(std::move(limits)), token_random_(std::random_device{}())
+core::core(core_limits limits) : limits_(std::move(limits))
 {
     limits_.host_name = fold_case(limits_.host_name);
     limits_.domain = fold_case(limits_.domain);
@@ -226,8 +229,7 @@ feed_result core::on_hello(session& s, byte_span body)
                          "unknown plugin token (the plugin was restarted or removed?)");
         s.plugin = plugin->second;
     }
-    if (m.pid != 0)
-        s.peer.pid = m.pid;
+    s.claimed_pid = m.pid; // a claim: the kernel's pid stays the identity
     s.client_name = std::string(m.client_name);
     s.greeted = true;
     send(s, welcome_frame{protocol_version, limits_.max_record_size,
@@ -264,7 +266,7 @@ feed_result core::on_create(session& s, byte_span body)
     config.push_bytes = limits_.push_bytes;
     config.overflow = static_cast<overflow_policy>(m.overflow);
     slot& created = names_.insert(std::make_unique<slot>(std::move(name), config));
-    created.owner = {s.id, s.peer.pid, s.client_name, s.plugin};
+    created.owner = {s.id, s.peer.pid, s.peer.uid, s.claimed_pid, s.client_name, s.plugin};
     ++totals_.slots_created;
     add_reader(s, created, m.handle);
     reply(s, m.request_id, {}, m.handle, config.read_timeout, config.max_message_size);
@@ -584,13 +586,34 @@ feed_result core::on_duplicate(session& s, byte_span body)
         reply(s, m.request_id, h ? error::invalid_parameter : error::invalid_handle);
         return feed_result::next;
     }
-    char token[33];
-    std::snprintf(token, sizeof token, "%016llx%016llx",
-                  static_cast<unsigned long long>(token_random_()),
-                  static_cast<unsigned long long>(token_random_()));
-    tokens_.emplace(token, h->rd->target);
+    const auto now = now_();
+    if (s.tokens.size() >= limits_.max_tokens) { // make room: its own expired ones go
+        auto mine = s.tokens;
+        for (const auto& t : mine)
+            if (auto it = tokens_.find(t); it->second.expires <= now)
+                erase_token(it);
+    }
+    // Tokens outlive their issuer's connection (a parent may hand a slot to
+    // a child and exit): a cap on all of them bounds what that can pile up.
+    if (tokens_.size() >= max_tokens_in_all)
+        for (auto it = tokens_.begin(); it != tokens_.end();)
+            it = it->second.expires <= now ? erase_token(it) : std::next(it);
+    if (s.tokens.size() >= limits_.max_tokens || tokens_.size() >= max_tokens_in_all) {
+        reply(s, m.request_id, error::too_many_open_files);
+        return feed_result::next;
+    }
+    auto token = random_token();
+    tokens_.emplace(token, duplicate_token{h->rd->target, s.id, now + limits_.token_lifetime});
+    s.tokens.push_back(token);
     reply(s, m.request_id, {}, m.handle, 0, 0, token);
     return feed_result::next;
+}
+
+core::token_map::iterator core::erase_token(token_map::iterator it)
+{
+    if (auto issuer = sessions_.find(it->second.issuer); issuer != sessions_.end())
+        std::erase(issuer->second->tokens, it->first);
+    return tokens_.erase(it);
 }
 
 feed_result core::on_attach(session& s, byte_span body)
@@ -599,6 +622,8 @@ feed_result core::on_attach(session& s, byte_span body)
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed attach");
     auto it = tokens_.find(std::string(m.token));
+    if (it != tokens_.end() && it->second.expires <= now_())
+        it = (erase_token(it), tokens_.end());
     if (it == tokens_.end()) {
         reply(s, m.request_id, error::invalid_handle);
         return feed_result::next;
@@ -607,8 +632,8 @@ feed_result core::on_attach(session& s, byte_span body)
         reply(s, m.request_id, ec);
         return feed_result::next;
     }
-    slot& target = *it->second;
-    tokens_.erase(it);
+    slot& target = *it->second.target;
+    erase_token(it);
     add_reader(s, target, m.handle);
     reply(s, m.request_id, {}, m.handle, target.config().read_timeout,
           target.config().max_message_size);
@@ -799,7 +824,8 @@ void core::destroy(slot& target)
     for (const auto& pattern : target.subscriptions)
         subscriptions_.remove(pattern, &target);
     subscription_epoch_ += !target.subscriptions.empty();
-    std::erase_if(tokens_, [&](const auto& t) { return t.second == &target; });
+    for (auto it = tokens_.begin(); it != tokens_.end();)
+        it = it->second.target == &target ? erase_token(it) : std::next(it);
     // Held-back writers go on; their writes now find no receiver.
     for (const auto& b : target.blocked_writers)
         if (auto it = sessions_.find(b.session); it != sessions_.end()) {

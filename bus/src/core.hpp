@@ -10,10 +10,11 @@
 
 #include <boost/json/object.hpp>
 
+#include <chrono>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -37,6 +38,9 @@ struct core_limits {
     std::uint64_t push_bytes = 1u << 20;          ///< bytes pushed ahead to one reader
     std::string host_name;                        ///< `\\HOST\` names that mean this machine
     std::string domain = "workgroup";             ///< `\\DOMAIN\` names that mean a broadcast
+    /// A duplicate token is good for one attach within this long.
+    std::chrono::milliseconds token_lifetime{60'000};
+    std::uint32_t max_tokens = 64; ///< duplicate tokens one connection may hold unused
     /// A write to a name some of these match must be an envelope whose type
     /// every matching entry accepts; else error::invalid_data, for that record.
     std::vector<topic_types> declared_types;
@@ -65,6 +69,8 @@ enum class feed_result {
 /// Single-threaded: every call comes from the thread that runs the host's io_context.
 class core {
 public:
+    using clock = std::chrono::steady_clock;
+
     explicit core(core_limits limits);
     ~core();
 
@@ -105,6 +111,8 @@ public:
     /// Later hellos with the token are refused; connections made with it stay.
     void revoke_plugin_token(const std::string& token);
     void set_admin_handler(admin_handler handler) { admin_handler_ = std::move(handler); }
+    /// What the core takes for now (token lifetimes); tests step it by hand.
+    void set_clock(std::function<clock::time_point()> now) { now_ = std::move(now); }
 
     /// The "slots" admin answer: every slot whose path starts with the
     /// components of `prefix` (a name or short form; empty: all).
@@ -169,7 +177,16 @@ private:
     std::unordered_map<session_id, std::unique_ptr<session>> sessions_;
     session* fed_ = nullptr;                        // the session feed() last looked up
     session* emitted_ = nullptr;                    // the session emit() last looked up
-    std::unordered_map<std::string, slot*> tokens_; // duplicate tokens, each used once
+    struct duplicate_token {
+        slot* target;
+        session_id issuer;
+        clock::time_point expires;
+    };
+    using token_map = std::unordered_map<std::string, duplicate_token>;
+    static constexpr std::size_t max_tokens_in_all = 1u << 16;
+    token_map tokens_; // each used once, then gone
+    token_map::iterator erase_token(token_map::iterator it);
+    std::function<clock::time_point()> now_ = [] { return clock::now(); };
     std::unordered_map<std::string, std::string> plugin_tokens_; // token -> plugin name
     admin_handler admin_handler_;
     struct totals {
@@ -181,7 +198,6 @@ private:
     } totals_;
     std::vector<session_id> touched_;
     session_id next_session_ = 1;
-    std::mt19937_64 token_random_;
 };
 
 } // namespace slotbus::bus

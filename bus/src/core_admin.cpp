@@ -56,6 +56,8 @@ json::object core::slots(std::string_view prefix, std::error_code& ec) const
         o["owner"] = {{"plugin", s.owner.plugin},
                       {"client", s.owner.client},
                       {"pid", s.owner.pid},
+                      {"uid", s.owner.uid},
+                      {"claimed_pid", s.owner.claimed_pid},
                       {"connection", s.owner.session}};
         o["readers"] = s.readers().size();
         const auto counts = s.counts();

@@ -50,8 +50,9 @@ struct blocked_writer {
 /// Who created a slot, for listings: its connection and, for a plugin, its name.
 struct slot_owner {
     session_id session = 0;
-    std::uint32_t pid = 0;
-    std::string client; ///< the client name its hello gave
+    std::uint32_t pid = 0, uid = 0; ///< the kernel's word (SO_PEERCRED), never the hello's
+    std::uint32_t claimed_pid = 0;  ///< what its hello said, shown as a claim
+    std::string client;             ///< the client name its hello gave
     std::string plugin; ///< empty unless the creator connected with a plugin token
 };
 

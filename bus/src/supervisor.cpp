@@ -1,6 +1,7 @@
 #include "supervisor.hpp"
 
 #include "log.hpp"
+#include "random_token.hpp"
 
 #include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -98,7 +99,7 @@ struct supervisor::plugin {
 };
 
 supervisor::supervisor(asio::io_context& io, core& routing, supervisor_options options)
-    : io_(io), core_(routing), options_(std::move(options)), random_(std::random_device{}()),
+    : io_(io), core_(routing), options_(std::move(options)),
       child_exits_(io, SIGCHLD)
 {
     // A plugin's orphaned descendants come to the host instead of init, so the
@@ -139,14 +140,6 @@ supervisor::~supervisor()
     for (auto& [name, p] : plugins_)
         if (p->pid > 0 && p->state != plugin_state::stopped && p->state != plugin_state::failed)
             ::kill(-p->pid, SIGKILL);
-}
-
-std::string supervisor::new_token()
-{
-    char token[33];
-    std::snprintf(token, sizeof token, "%016llx%016llx", static_cast<unsigned long long>(random_()),
-                  static_cast<unsigned long long>(random_()));
-    return token;
 }
 
 void supervisor::reload()
@@ -218,7 +211,7 @@ void supervisor::reload()
 void supervisor::spawn(const plugin_ptr& p)
 {
     const auto& m = p->manifest;
-    p->token = new_token();
+    p->token = random_token();
     core_.add_plugin_token(p->token, m.name);
 
     std::vector<std::string> env;

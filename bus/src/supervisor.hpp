@@ -15,7 +15,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <random>
 #include <set>
 #include <string>
 
@@ -72,13 +71,11 @@ private:
     void check_all_stopped();
     void reap_orphans_on_sigchld();
     void reap_orphans();
-    std::string new_token();
 
     boost::asio::io_context& io_;
     core& core_;
     supervisor_options options_;
     std::map<std::string, plugin_ptr> plugins_;
-    std::mt19937_64 random_;
     std::function<void()> on_all_stopped_;
     bool shutting_down_ = false;
     boost::asio::signal_set child_exits_; ///< SIGCHLD: orphans to reap

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include <cstdlib>
 #include <unistd.h>
 
 namespace slotbus {
@@ -1059,8 +1060,15 @@ const std::string& connection::plugin_name() const noexcept
 
 std::string plugin_token_from_environment()
 {
-    const char* token = std::getenv("SLOTBUS_TOKEN");
-    return token ? token : "";
+    // Read once and taken out of the environment, so the plugin's own
+    // children (a shell, a helper) do not inherit its identity.
+    static const std::string token = [] {
+        const char* value = std::getenv("SLOTBUS_TOKEN");
+        std::string read = value ? value : "";
+        ::unsetenv("SLOTBUS_TOKEN");
+        return read;
+    }();
+    return token;
 }
 
 } // namespace slotbus

@@ -9,6 +9,8 @@
 //   peer write NAME --count N [--prefix P] [--size BYTES]
 //       pipelined writes "P-0", "P-1", ... (padded to BYTES); print
 //       "acked OK FAILED" when every write has its result
+//   peer child-env X   connect (as a plugin, with $SLOTBUS_TOKEN), print
+//       "plugin NAME", then what a child shell sees: "child-token=T" or "none"
 #include <slotbus/slotbus.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -16,6 +18,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <thread>
@@ -157,6 +160,13 @@ int main(int argc, char** argv)
         runner.join();
         std::fflush(stdout);
         return code;
+    }
+    if (command == "child-env") {
+        slotbus::connection bus({"peer"});
+        bus.connect();
+        std::printf("plugin %s\n", bus.plugin_name().c_str());
+        std::fflush(stdout);
+        return std::system("echo child-token=${SLOTBUS_TOKEN:-none}");
     }
     std::fprintf(stderr, "peer: unknown command %s\n", command.c_str());
     return 2;

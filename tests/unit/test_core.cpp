@@ -540,6 +540,57 @@ BOOST_AUTO_TEST_CASE(duplicate_tokens_work_once_and_share_the_queue)
     BOOST_TEST(host.names().size() == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(duplicate_tokens_are_random_expire_and_are_bounded_per_connection)
+{
+    auto l = limits();
+    l.token_lifetime = std::chrono::seconds(10);
+    l.max_tokens = 3;
+    core host(l);
+    auto now = core::clock::now();
+    host.set_clock([&] { return now; });
+    client owner(host), child(host);
+    const auto r = owner.create("q").handle;
+    auto duplicate = [&] {
+        owner.feed(duplicate_frame{9, r});
+        const auto m = owner.last<result_frame>();
+        return std::pair{m.error, std::string(m.text)};
+    };
+    auto attach = [&](const std::string& token) {
+        child.feed(attach_frame{1, child.next_handle++, token});
+        return child.last<result_frame>().error;
+    };
+    std::vector<std::string> tokens;
+    for (int i = 0; i < 3; ++i)
+        tokens.push_back(duplicate().second);
+    BOOST_TEST(tokens[0] != tokens[1]);
+    BOOST_TEST(tokens[0].find_first_not_of("0123456789abcdef") == std::string::npos);
+    BOOST_TEST(duplicate().first == 4u); // a fourth unused one: too_many_open_files
+    BOOST_TEST(attach(tokens[0]) == 0u); // using one makes room
+    tokens.push_back(duplicate().second);
+    BOOST_TEST(!tokens.back().empty());
+    now += std::chrono::seconds(11);
+    BOOST_TEST(attach(tokens[1]) == 6u); // expired: invalid_handle
+    BOOST_TEST(duplicate().first == 0u); // the expired ones made room
+}
+
+BOOST_AUTO_TEST_CASE(a_slot_owner_is_the_kernels_pid_and_uid_not_the_hellos)
+{
+    core host(limits());
+    client liar(host, false);
+    host.disconnect(liar.id);
+    liar.id = host.connect({4242, 1001}); // what SO_PEERCRED said
+    hello_frame hello;
+    hello.pid = 1; // a lie
+    liar.feed(hello);
+    (void)liar.take();
+    BOOST_TEST(liar.create("mine").error == 0u);
+    std::error_code ec;
+    const auto owner = host.slots("", ec).at("slots").as_array().at(0).at("owner").as_object();
+    BOOST_TEST(owner.at("pid").to_number<std::uint32_t>() == 4242u);
+    BOOST_TEST(owner.at("uid").to_number<std::uint32_t>() == 1001u);
+    BOOST_TEST(owner.at("claimed_pid").to_number<std::uint32_t>() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(fan_out_one_copy_per_slot_and_exact_counts)
 {
     core host(limits());
@@ -778,7 +829,7 @@ BOOST_AUTO_TEST_CASE(a_plugin_token_names_the_connection_and_the_slots_it_create
     const auto& owner = listing.at("slots").as_array().at(0).at("owner");
     BOOST_TEST(owner.at("plugin").as_string() == "journal");
     BOOST_TEST(owner.at("client").as_string() == "slotbus-journal");
-    BOOST_TEST(owner.at("pid").to_number<int>() == 42);
+    BOOST_TEST(owner.at("claimed_pid").to_number<int>() == 42); // the hello's word: a claim
 
     // A revoked (or made-up) token is refused before anything else happens.
     host.revoke_plugin_token("t0ken");

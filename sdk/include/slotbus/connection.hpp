@@ -18,6 +18,8 @@ namespace slotbus {
 using run_timing = detail::run_timing;
 
 /// `$SLOTBUS_TOKEN`: the token slotbusd gives a plugin it launches; empty otherwise.
+/// Read at the first call, then removed from the environment (children of the
+/// plugin do not inherit it); later calls return what was read.
 std::string plugin_token_from_environment();
 
 struct connection_options {
