@@ -33,8 +33,8 @@ struct core::session {
     byte_buffer out;
     record_list_builder pushed{frame_type::records}; // over out
     ack_batch acks;
-    bool acks_due = false;      // a prompt write is among the results not yet sent
-    std::size_t held_posts = 0; // bytes of posted writes whose results wait
+    bool acks_due = false;           // a prompt write is among the results not yet sent
+    std::size_t held_posts = 0;      // bytes of posted writes whose results wait
     std::vector<std::string> tokens; // duplicate tokens it issued, not used or gone yet
     std::unordered_map<std::uint32_t, handle_entry> handles;
     // The handle of the last write: a writer mostly writes through one.

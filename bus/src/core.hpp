@@ -11,7 +11,6 @@
 #include <boost/json/object.hpp>
 
 #include <chrono>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -175,8 +174,8 @@ private:
     std::uint64_t route_stamp_ = 0;
     std::uint64_t admit_stamp_ = 0;
     std::unordered_map<session_id, std::unique_ptr<session>> sessions_;
-    session* fed_ = nullptr;                        // the session feed() last looked up
-    session* emitted_ = nullptr;                    // the session emit() last looked up
+    session* fed_ = nullptr;     // the session feed() last looked up
+    session* emitted_ = nullptr; // the session emit() last looked up
     struct duplicate_token {
         slot* target;
         session_id issuer;

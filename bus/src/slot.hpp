@@ -53,7 +53,7 @@ struct slot_owner {
     std::uint32_t pid = 0, uid = 0; ///< the kernel's word (SO_PEERCRED), never the hello's
     std::uint32_t claimed_pid = 0;  ///< what its hello said, shown as a claim
     std::string client;             ///< the client name its hello gave
-    std::string plugin; ///< empty unless the creator connected with a plugin token
+    std::string plugin;             ///< empty unless the creator connected with a plugin token
 };
 
 /// A slot's traffic since it was created.

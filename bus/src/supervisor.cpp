@@ -99,8 +99,7 @@ struct supervisor::plugin {
 };
 
 supervisor::supervisor(asio::io_context& io, core& routing, supervisor_options options)
-    : io_(io), core_(routing), options_(std::move(options)),
-      child_exits_(io, SIGCHLD)
+    : io_(io), core_(routing), options_(std::move(options)), child_exits_(io, SIGCHLD)
 {
     // A plugin's orphaned descendants come to the host instead of init, so the
     // host can reap them and knows when the last of a plugin's group is gone.

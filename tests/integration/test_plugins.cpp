@@ -367,8 +367,9 @@ BOOST_AUTO_TEST_CASE(a_plugin_inherits_no_descriptor_of_the_host)
 BOOST_AUTO_TEST_CASE(a_plugins_children_do_not_inherit_its_token)
 {
     test::temp_dir plugins;
-    test::write_manifest(plugins.path, "envtest",
-                         peer_manifest("envtest", R"(["child-env", "x"])", R"(, "restart": "never")"));
+    test::write_manifest(
+        plugins.path, "envtest",
+        peer_manifest("envtest", R"(["child-env", "x"])", R"(, "restart": "never")"));
     test::host h({"--plugins-dir", plugins.path.string()});
     BOOST_REQUIRE(test::eventually(
         [&] { return h.log().find("[envtest] child-token=") != std::string::npos; }));
