@@ -77,6 +77,10 @@ slotbus::connection connect(const common& c)
     slotbus::connection bus(slotbus::connection_options{"slotbus-cli", 256, ""});
     std::error_code ec;
     bus.connect(c.address, ec);
+    if (ec == slotbus::error::access_denied) { // the listener is not ours to trust
+        std::cerr << "slotbus: " << bus.last_failure() << '\n';
+        std::exit(unavailable);
+    }
     if (ec) {
         std::cerr << "slotbus: no host answers on " << slotbus::socket_path_of(c.address) << " ("
                   << ec.message() << ")\n";

@@ -150,6 +150,11 @@ int main(int argc, char** argv)
 
     slotbus::bus::daemon_handoff handoff;
     std::string why;
+    // First of all: the files the host makes beside its socket go nowhere else.
+    if (!slotbus::bus::ensure_private_directory(beside_socket, why)) {
+        std::cerr << "slotbusd: " << why << '\n';
+        return 1;
+    }
     if (daemon) {
         if (!handoff.daemonize(log_file, why)) {
             std::cerr << "slotbusd: " << why << '\n';

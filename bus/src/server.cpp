@@ -1,6 +1,7 @@
 #include "server.hpp"
 
 #include "log.hpp"
+#include "service.hpp"
 #include "session.hpp"
 
 #include <boost/asio/post.hpp>
@@ -58,12 +59,11 @@ void server::start(std::error_code& ec)
 {
     namespace fs = std::filesystem;
     ec.clear();
-    const fs::path path(options_.socket_path);
-    if (path.has_parent_path() && !fs::exists(path.parent_path())) {
-        fs::create_directories(path.parent_path(), ec);
-        if (ec)
-            return;
-        fs::permissions(path.parent_path(), fs::perms::owner_all, ec);
+    const fs::path path = fs::absolute(options_.socket_path);
+    if (std::string why; !ensure_private_directory(path.parent_path(), why)) {
+        log(why);
+        ec = std::make_error_code(std::errc::permission_denied);
+        return;
     }
     if (fs::exists(fs::symlink_status(path))) {
         if (!fs::is_socket(fs::symlink_status(path))) {

@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
-#include <fstream>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,9 +21,19 @@ std::string errno_text()
     return std::strerror(errno);
 }
 
+// Never through a symlink, and only a plain file of our own: a log path
+// another user could point elsewhere must not make this host write there.
 int open_log(const std::filesystem::path& log_file)
 {
-    return ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    const int fd =
+        ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    struct stat st {};
+    if (fd >= 0 && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid())) {
+        ::close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
 }
 
 } // namespace
@@ -113,21 +124,56 @@ void daemon_handoff::failed(std::string_view why)
     report_fd_ = -1;
 }
 
+bool ensure_private_directory(const std::filesystem::path& dir, std::string& why)
+{
+    std::error_code ec;
+    if (dir.has_parent_path())
+        std::filesystem::create_directories(dir.parent_path(), ec);
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        why = "cannot create " + dir.string() + ": " + errno_text();
+        return false;
+    }
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0) {
+        why = "cannot read " + dir.string() + ": " + errno_text();
+        return false;
+    }
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    if (!S_ISDIR(st.st_mode))
+        why = dir.string() + " is not a directory (a symlink?)";
+    else if (st.st_uid != ::geteuid())
+        why = dir.string() + " belongs to uid " + std::to_string(st.st_uid) +
+              ", not to this host's (" + std::to_string(::geteuid()) + ")";
+    else if ((st.st_mode & 077) != 0)
+        why = dir.string() + " has mode " + mode + "; it must be 0700";
+    if (!why.empty())
+        why = "refusing to start: " + why +
+              ". Another user could replace the socket or the host's files there; remove it or "
+              "choose another --socket";
+    return why.empty();
+}
+
 bool write_pid_file(const std::filesystem::path& path, std::string& why)
 {
     std::error_code ec;
     if (path.has_parent_path())
         std::filesystem::create_directories(path.parent_path(), ec);
+    // A fresh file, never one that is there already (a symlink to root's files, say).
     const auto temporary = path.string() + ".tmp";
-    {
-        std::ofstream out(temporary, std::ios::trunc);
-        out << ::getpid() << '\n';
-        if (!out) {
-            why = "cannot write " + temporary;
-            return false;
-        }
+    ::unlink(temporary.c_str());
+    const int fd =
+        ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    const auto text = std::to_string(::getpid()) + "\n";
+    const bool written =
+        fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    if (fd >= 0)
+        ::close(fd);
+    if (!written) {
+        why = "cannot write " + temporary + ": " + errno_text();
+        return false;
     }
-    std::filesystem::rename(temporary, path, ec);
+    std::filesystem::rename(temporary, path, ec); // replaces a symlink, never follows it
     if (ec)
         why = "cannot write " + path.string() + ": " + ec.message();
     return !ec;

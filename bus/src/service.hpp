@@ -23,11 +23,18 @@ private:
     int report_fd_ = -1;
 };
 
-/// Writes `pid` to `path` atomically (a temporary file renamed over it).
+/// Creates `dir` (mode 0700) if it is missing; then it must be a directory
+/// (no symlink) of this process's uid with no access for group or others,
+/// else false with `why` for the operator.
+bool ensure_private_directory(const std::filesystem::path& dir, std::string& why);
+
+/// Writes `pid` to `path` atomically: a new temporary file (never through a
+/// symlink) renamed over it.
 bool write_pid_file(const std::filesystem::path& path, std::string& why);
 
 /// Points stderr (the log) at the log file, again after logrotate moved it;
-/// stdout too for a daemon, whose stdout nobody reads.
+/// stdout too for a daemon, whose stdout nobody reads. The file is opened
+/// without following a symlink and must be a plain file of this uid.
 bool reopen_log(const std::filesystem::path& log_file, bool with_stdout, std::string& why);
 
 /// Tells systemd (Type=notify) about the service's state, when $NOTIFY_SOCKET

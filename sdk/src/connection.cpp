@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 
 #include <cstdlib>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace slotbus {
@@ -46,24 +47,45 @@ void connection_impl::connect_to(const std::string& address, const std::string& 
                                  reply_handler h)
 {
     connecting_.emplace(std::move(h));
-    socket_.async_connect(
-        asio::local::stream_protocol::endpoint(socket_path_of(address)),
-        [self = shared_from_this(), generation = generation_,
-         name = client_name](const error_code& ec) {
-            if (generation != self->generation_ || !self->connecting_)
-                return; // given up on already
-            if (ec) {
-                auto handler = std::move(*self->connecting_);
-                self->connecting_.reset();
-                asio::post(self->executor_, asio::append(std::move(handler), ec, reply{}));
-                return;
+    auto path = socket_path_of(address);
+    socket_.async_connect(asio::local::stream_protocol::endpoint(path), [self = shared_from_this(),
+                                                                         generation = generation_,
+                                                                         name = client_name,
+                                                                         path](error_code ec) {
+        if (generation != self->generation_ || !self->connecting_)
+            return; // given up on already
+        if (!ec) {
+            // Whoever listens there hears our writes and answers our reads:
+            // it must be our own uid or root (a socket another user put in
+            // a shared directory is not our host).
+            ucred cred{};
+            socklen_t len = sizeof cred;
+            if (::getsockopt(self->socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) !=
+                0) {
+                ec = error_code(errno, boost::system::system_category());
+            } else if (cred.uid != ::geteuid() && cred.uid != 0) {
+                self->failure_ = "the host on " + path + " runs as uid " +
+                                 std::to_string(cred.uid) + ", not as this user (uid " +
+                                 std::to_string(::geteuid()) + ") or root: not trusted";
+                ec = error::access_denied;
             }
-            byte_buffer frame;
-            encode(frame, hello_frame{protocol_magic, protocol_version, protocol_version,
-                                      static_cast<std::uint32_t>(::getpid()), name, self->token_});
-            self->send(std::move(frame));
-            self->read_loop();
-        });
+            if (ec) {
+                error_code ignored;
+                self->socket_.close(ignored);
+            }
+        }
+        if (ec) {
+            auto handler = std::move(*self->connecting_);
+            self->connecting_.reset();
+            asio::post(self->executor_, asio::append(std::move(handler), ec, reply{}));
+            return;
+        }
+        byte_buffer frame;
+        encode(frame, hello_frame{protocol_magic, protocol_version, protocol_version,
+                                  static_cast<std::uint32_t>(::getpid()), name, self->token_});
+        self->send(std::move(frame));
+        self->read_loop();
+    });
 }
 
 void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id, reply_handler h)
@@ -998,7 +1020,9 @@ void connection::connect(const std::string& address)
 {
     std::error_code ec;
     connect(address, ec);
-    throw_if(ec, "slotbus::connection::connect");
+    // The host's or the check's words say more than the code alone.
+    const auto why = last_failure();
+    throw_if(ec, why.empty() ? "slotbus::connection::connect" : why.c_str());
 }
 
 void connection::connect()

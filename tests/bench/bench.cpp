@@ -360,6 +360,7 @@ struct host_process {
         dir = std::filesystem::temp_directory_path() /
               ("slotbus-bench-" + std::to_string(::getpid()));
         std::filesystem::create_directories(dir);
+        std::filesystem::permissions(dir, std::filesystem::perms::owner_all); // as slotbusd wants
         socket = (dir / "bus.sock").string();
         int out[2];
         (void)::pipe(out);

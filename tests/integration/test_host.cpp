@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace slotbus;
 using namespace std::chrono_literals;
@@ -194,4 +196,149 @@ BOOST_AUTO_TEST_CASE(many_pushed_slots_on_one_connection_keep_flowing)
         }
     BOOST_TEST(!ec, ec.message());
     BOOST_TEST(read == slot_count * (records + 1));
+}
+
+// Safe paths: the socket's directory is the host's own, mode 0700, or it does
+// not start; its pid and log files are never written through a symlink.
+namespace {
+
+std::string read_file(const fs::path& p)
+{
+    std::ifstream in(p);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+unsigned mode_of(const fs::path& p)
+{
+    struct stat st {};
+    BOOST_REQUIRE(::lstat(p.c_str(), &st) == 0);
+    return st.st_mode & 07777;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_daemon_makes_its_socket_directory_private)
+{
+    test::temp_dir dir;
+    test::child host(SLOTBUSD_PATH, {"--daemon"}, {"XDG_RUNTIME_DIR=" + dir.path.string()});
+    BOOST_REQUIRE(host.wait_exit(10s).value_or(-999) == 0);
+    const auto socket = dir.path / "slotbus" / "bus.sock";
+    BOOST_TEST(mode_of(socket.parent_path()) == 0700u); // was 0755 with --daemon
+    BOOST_TEST(mode_of(socket.parent_path() / "slotbusd.log") == 0600u);
+    connection bus;
+    bus.connect(socket.string());
+    (void)admin(bus, "stop");
+    BOOST_TEST(test::eventually([&] { return !fs::exists(socket); }));
+}
+
+BOOST_AUTO_TEST_CASE(refuses_a_socket_directory_others_can_enter)
+{
+    for (const bool daemon : {false, true}) {
+        test::temp_dir dir;
+        const auto shared = dir.path / "shared";
+        fs::create_directories(shared);
+        fs::permissions(shared, fs::perms::owner_all | fs::perms::group_read |
+                                    fs::perms::group_exec | fs::perms::others_read |
+                                    fs::perms::others_exec);
+        std::vector<std::string> args{"--socket", (shared / "bus.sock").string()};
+        if (daemon)
+            args.push_back("--daemon");
+        test::child host(SLOTBUSD_PATH, args);
+        BOOST_TEST(host.wait_exit(5s).value_or(-999) == 1);
+        BOOST_TEST(host.stderr_text().find("has mode 0755; it must be 0700") != std::string::npos,
+                   host.stderr_text());
+        BOOST_TEST(!fs::exists(shared / "bus.sock"));
+        BOOST_TEST(!fs::exists(shared / "slotbusd.log"));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(refuses_a_socket_directory_another_user_made)
+{
+    if (::geteuid() != 0) {
+        BOOST_TEST_MESSAGE("skipped: giving a directory to another uid needs root");
+        return;
+    }
+    // What another local user can do to a root host that uses /tmp: make the
+    // directory first, with symlinks to root's files where the host writes.
+    test::temp_dir dir;
+    const auto squat = dir.path / "slotbus-0";
+    fs::create_directories(squat);
+    fs::permissions(dir.path, fs::perms::owner_all | fs::perms::others_exec);
+    std::ofstream(dir.path / "precious") << "root's";
+    fs::create_symlink(dir.path / "precious", squat / "slotbusd.pid");
+    fs::create_symlink(dir.path / "precious", squat / "slotbusd.log");
+    BOOST_REQUIRE(::chown(squat.c_str(), 65534, 65534) == 0);
+    test::child host(SLOTBUSD_PATH, {"--daemon", "--socket", (squat / "bus.sock").string()});
+    BOOST_TEST(host.wait_exit(5s).value_or(-999) == 1);
+    BOOST_TEST(host.stderr_text().find("belongs to uid 65534") != std::string::npos,
+               host.stderr_text());
+    BOOST_TEST(read_file(dir.path / "precious") == "root's");
+    BOOST_TEST(!fs::exists(squat / "bus.sock"));
+}
+
+BOOST_AUTO_TEST_CASE(pid_and_log_files_are_never_written_through_a_symlink)
+{
+    test::temp_dir dir;
+    std::ofstream(dir.path / "precious") << "keep";
+    // The pid file's temporary and the pid file itself are symlinks: both are replaced.
+    fs::create_symlink(dir.path / "precious", dir.path / "host.pid.tmp");
+    fs::create_symlink(dir.path / "precious", dir.path / "host.pid");
+    const auto socket = (dir.path / "bus.sock").string();
+    {
+        test::child host(SLOTBUSD_PATH,
+                         {"--socket", socket, "--pid-file", (dir.path / "host.pid").string()});
+        BOOST_REQUIRE(host.wait_for_line("ready on"));
+        BOOST_TEST(read_file(dir.path / "precious") == "keep");
+        BOOST_TEST(fs::is_regular_file(fs::symlink_status(dir.path / "host.pid")));
+        BOOST_TEST(read_file(dir.path / "host.pid") == std::to_string(host.pid()) + "\n");
+        BOOST_TEST(host.stop() == 0);
+    }
+    // A log file that is a symlink: the host refuses to start.
+    fs::create_symlink(dir.path / "precious", dir.path / "host.log");
+    test::child host(SLOTBUSD_PATH,
+                     {"--socket", socket, "--log-file", (dir.path / "host.log").string()});
+    BOOST_TEST(host.wait_exit(5s).value_or(-999) == 1);
+    BOOST_TEST(host.stderr_text().find("host.log") != std::string::npos, host.stderr_text());
+    BOOST_TEST(read_file(dir.path / "precious") == "keep");
+}
+
+BOOST_AUTO_TEST_CASE(a_client_refuses_a_host_of_another_user)
+{
+    if (::geteuid() != 0) {
+        BOOST_TEST_MESSAGE("skipped: listening as another uid needs root");
+        return;
+    }
+    // A socket another user listens on, where this user's host would be.
+    test::temp_dir dir;
+    fs::permissions(dir.path, fs::perms::all);
+    const auto socket = (dir.path / "bus.sock").string();
+    int ready[2];
+    BOOST_REQUIRE(::pipe(ready) == 0);
+    const pid_t impostor = ::fork();
+    if (impostor == 0) {
+        if (::setgid(65534) != 0 || ::setuid(65534) != 0)
+            ::_exit(1);
+        boost::asio::io_context io;
+        boost::asio::local::stream_protocol::acceptor listening(
+            io, boost::asio::local::stream_protocol::endpoint(socket));
+        [[maybe_unused]] auto n = ::write(ready[1], "r", 1);
+        ::pause();
+        ::_exit(0);
+    }
+    char byte = 0;
+    BOOST_REQUIRE(::read(ready[0], &byte, 1) == 1);
+    connection bus;
+    std::error_code ec;
+    bus.connect(socket, ec);
+    BOOST_TEST((ec == error::access_denied), ec.message());
+    BOOST_TEST(bus.last_failure().find(socket) != std::string::npos, bus.last_failure());
+    BOOST_TEST(bus.last_failure().find("uid 65534") != std::string::npos, bus.last_failure());
+    // The CLI says so too.
+    test::child cli(SLOTBUS_CLI_PATH, {"ls"}, {"SLOTBUS_ADDRESS=" + socket});
+    BOOST_TEST(cli.wait_exit(10s).value_or(-999) != 0);
+    BOOST_TEST(cli.stderr_text().find("uid 65534") != std::string::npos, cli.stderr_text());
+    ::kill(impostor, SIGKILL);
+    ::waitpid(impostor, nullptr, 0);
+    ::close(ready[0]);
+    ::close(ready[1]);
 }

@@ -185,6 +185,8 @@ temp_dir::temp_dir()
     path = std::filesystem::temp_directory_path() /
            ("slotbus-test-" + std::to_string(::getpid()) + "-" + std::to_string(random()));
     std::filesystem::create_directories(path);
+    // Private, as slotbusd wants the directory of its socket.
+    std::filesystem::permissions(path, std::filesystem::perms::owner_all);
 }
 
 temp_dir::~temp_dir()

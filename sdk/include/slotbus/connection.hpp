@@ -55,7 +55,9 @@ public:
 
     /// Connects and greets the host. Errors: the socket's own (no host:
     /// std::errc::no_such_file_or_directory or connection_refused),
-    /// error::not_supported (no common protocol version).
+    /// error::access_denied (the process listening there runs as another
+    /// user than this one or root: not trusted; last_failure() names the
+    /// socket and its uid), error::not_supported (no common protocol version).
     void connect(const std::string& address, std::error_code& ec);
     void connect(const std::string& address);
     /// Connects to default_address().
