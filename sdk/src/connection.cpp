@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -201,20 +202,15 @@ void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mut
             }
             if (r.read_timeout == 0) {
                 // Records may be on their way: ask the host, which answers
-                // after pushing whatever it has.
+                // after pushing whatever it has — and after telling of a
+                // timeout another handle of the slot set meanwhile.
                 const auto request = self->next_request_id();
                 self->polls_.emplace(request, std::make_pair(handle, queued.id));
                 byte_buffer frame;
                 encode(frame, poll_frame{request, handle});
                 self->send(std::move(frame));
-            } else if (r.read_timeout != mailslot_wait_forever) {
-                queued.timer = std::make_unique<asio::steady_timer>(
-                    self->executor_, std::chrono::milliseconds(r.read_timeout));
-                queued.timer->async_wait(
-                    [weak = std::weak_ptr(self), handle, id = queued.id](const error_code& ec) {
-                        if (auto strong = weak.lock(); strong && !ec)
-                            strong->finish(handle, id, error::sem_timeout);
-                    });
+            } else {
+                self->arm_wait(handle, queued, r.read_timeout);
             }
         }
         self->serve(handle, r);
@@ -419,10 +415,17 @@ void connection_impl::on_frame(const frame_view& frame)
         if (!decode(frame.body, m))
             return malformed();
         if (auto poll = polls_.find(m.request_id); poll != polls_.end()) {
-            // Everything the host had is here now: a poll still waiting times out.
+            // Everything the host had is here now, and so is any change of
+            // the slot's timeout: a read still waiting times out now if it is
+            // still 0, else waits as the slot's timeout says.
             const auto [handle, op_id] = poll->second;
             polls_.erase(poll);
-            finish(handle, op_id, error::sem_timeout);
+            if (auto it = readers_.find(handle); it != readers_.end())
+                for (auto& op : it->second.waiting)
+                    if (op.id == op_id) {
+                        arm_wait(handle, op, it->second.read_timeout);
+                        break;
+                    }
             return;
         }
         if (!answer(m.request_id, m.error,
@@ -527,8 +530,14 @@ void connection_impl::on_frame(const frame_view& frame)
         timeout_changed_frame m;
         if (!decode(frame.body, m))
             return malformed();
-        if (auto it = readers_.find(m.handle); it != readers_.end())
+        // The slot's timeout, set through another handle: reads waiting now
+        // wait by it too (0 ends them at once, forever waits on).
+        if (auto it = readers_.find(m.handle); it != readers_.end()) {
             it->second.read_timeout = m.read_timeout;
+            auto& waiting = it->second.waiting; // a list: arm_wait erases only its own op
+            for (auto op = waiting.begin(); op != waiting.end();)
+                arm_wait(m.handle, *std::exchange(op, std::next(op)), m.read_timeout);
+        }
         return;
     }
     case frame_type::admin_result: {
@@ -667,6 +676,26 @@ void connection_impl::report(std::uint32_t handle, reader_state& r)
             self->flush();
         });
     }
+}
+
+void connection_impl::arm_wait(std::uint32_t handle, read_op& op, std::uint32_t timeout)
+{
+    if (op.timer)
+        op.timer->cancel();
+    op.timer.reset();
+    if (timeout == 0) {
+        finish(handle, op.id, error::sem_timeout);
+        return;
+    }
+    if (timeout == mailslot_wait_forever)
+        return;
+    op.timer =
+        std::make_unique<asio::steady_timer>(executor_, std::chrono::milliseconds(timeout));
+    op.timer->async_wait([weak = std::weak_ptr(shared_from_this()), handle,
+                          id = op.id](const error_code& ec) {
+        if (auto strong = weak.lock(); strong && !ec)
+            strong->finish(handle, id, error::sem_timeout);
+    });
 }
 
 void connection_impl::finish(std::uint32_t handle, std::uint64_t op_id, error_code ec)

@@ -49,15 +49,25 @@ std::span<std::uint8_t> frame_buffer::prepare(std::size_t max_frame_size)
         end_ -= begin_;
         begin_ = 0;
     }
-    // Grow for a frame larger than the buffer; a length over the limit is
-    // refused by next() before any of it is awaited.
-    if (end_ - begin_ >= 4) {
+    // Grow with what came, never to a length merely claimed: a buffer full of
+    // one partial frame doubles, up to that frame's length (a length over the
+    // limit is refused by next() before any of it is awaited); a buffer the
+    // last read filled whole doubles up to read_size, so a busy peer is read
+    // in large gulps.
+    std::size_t want = bytes_.size();
+    if (end_ - begin_ == bytes_.size()) {
         const std::size_t need =
             4 + std::size_t{boost::endian::load_little_u32(bytes_.data() + begin_)};
-        if (need > bytes_.size() && need <= max_frame_size + 4)
-            bytes_.resize(need);
+        if (need <= max_frame_size + 4)
+            want = std::max(want, std::min(2 * want, need));
+    } else if (filled_ && want < read_size) {
+        want = 2 * want;
     }
-    return {bytes_.data() + end_, bytes_.size() - end_};
+    if (want > bytes_.size())
+        bytes_.resize(want);
+    filled_ = false;
+    offered_ = bytes_.size() - end_;
+    return {bytes_.data() + end_, offered_};
 }
 
 void record_list_builder::open(byte_buffer& out, std::uint32_t handle, std::size_t list_bytes)

@@ -15,6 +15,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <future>
 #include <memory>
 #include <set>
 #include <thread>
@@ -647,6 +648,40 @@ BOOST_AUTO_TEST_CASE(a_closed_reader_never_hands_back_what_it_read)
         BOOST_TEST(rest == (std::vector<std::string>{"h1", "h2", "h3", "h4"}),
                    boost::test_tools::per_element());
     }
+}
+
+BOOST_AUTO_TEST_CASE(a_timeout_set_through_one_handle_governs_every_handles_next_read)
+{
+    // 0 -> 300 ms through the creator: the duplicate's next read waits ~300 ms,
+    // though its connection may not have heard of the change when it starts.
+    auto slot = server_slot::create(reader_bus, "timed/shared", 0, 0);
+    connection child_bus;
+    child_bus.connect(host.socket());
+    auto child = server_slot::attach(child_bus, slot.duplicate());
+    slot.set_read_timeout(300);
+    const auto start = clock_type::now();
+    BOOST_TEST(error_of([&](std::error_code& ec) { (void)child.read(ec); }) == error::sem_timeout);
+    BOOST_TEST(ms_since(start) >= 280);
+
+    // forever -> 0: a read waiting forever through a duplicate ends at once.
+    slot.set_read_timeout(mailslot_wait_forever);
+    executor_connection waiter;
+    waiter.bus.connect(host.socket());
+    auto waiting = server_slot::attach(waiter.bus, slot.duplicate());
+    auto result = waiting.async_read(boost::asio::use_future);
+    // Waiting forever, it does not end by itself (had it not started yet, it
+    // would start with 0 below and end the same way).
+    BOOST_TEST((result.wait_for(200ms) == std::future_status::timeout));
+    const auto changed = clock_type::now();
+    slot.set_read_timeout(0);
+    BOOST_REQUIRE((result.wait_for(5s) == std::future_status::ready));
+    try {
+        (void)result.get();
+        BOOST_FAIL("the read should have timed out");
+    } catch (const boost::system::system_error& e) {
+        BOOST_TEST((e.code() == error::sem_timeout), e.code().message());
+    }
+    BOOST_TEST(ms_since(changed) < 2000);
 }
 
 BOOST_AUTO_TEST_CASE(two_hosts_are_independent)

@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE framing
 #include "slotbus/protocol.hpp"
 
+#include <boost/endian/conversion.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <random>
@@ -276,4 +277,47 @@ BOOST_AUTO_TEST_CASE(frame_buffer_reassembles_partial_and_large_frames)
     small.commit(5);
     BOOST_TEST(small.prepare(max_frame).size() <= 64u);
     BOOST_TEST(small.next(max_frame).status == decoded_frame::invalid);
+}
+
+BOOST_AUTO_TEST_CASE(frame_buffer_grows_with_bytes_received_never_to_a_claimed_length)
+{
+    constexpr std::size_t limit = (1u << 20) + 64;
+    frame_buffer in;
+    const std::size_t start = in.capacity();
+    // A header that claims a 1 MiB frame, and nothing more: no growth.
+    byte_buffer header(9, 0);
+    boost::endian::store_little_u32(header.data(), 1u << 20);
+    auto room = in.prepare(limit);
+    std::memcpy(room.data(), header.data(), header.size());
+    in.commit(header.size());
+    for (int i = 0; i < 3; ++i)
+        BOOST_TEST(in.prepare(limit).size() == start - header.size());
+    BOOST_TEST(in.capacity() == start);
+    // As its bytes come, the buffer grows to hold them: never past twice what
+    // came (and the start), never past the frame.
+    std::size_t received = header.size();
+    while (received < (1u << 20) + 4) {
+        room = in.prepare(limit);
+        const auto n = std::min<std::size_t>(room.size(), (1u << 20) + 4 - received);
+        std::memset(room.data(), 0, n);
+        in.commit(n);
+        received += n;
+        BOOST_TEST_REQUIRE(in.capacity() <= std::max(start, 2 * received));
+    }
+    BOOST_TEST(in.capacity() == (1u << 20) + 4u);
+    // Reads that fill the buffer whole double it, up to read_size.
+    frame_buffer busy;
+    byte_buffer pings;
+    while (pings.size() < 4 * frame_buffer::read_size)
+        encode(pings, ping_frame{1});
+    for (std::size_t at = 0; at < pings.size();) {
+        room = busy.prepare(limit);
+        const auto n = std::min(room.size(), pings.size() - at);
+        std::memcpy(room.data(), pings.data() + at, n);
+        busy.commit(n);
+        at += n;
+        for (auto f = busy.next(limit); f.status == decoded_frame::ok; f = busy.next(limit))
+            busy.consume(f.size);
+    }
+    BOOST_TEST(busy.capacity() == frame_buffer::read_size);
 }

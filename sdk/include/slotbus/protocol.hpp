@@ -463,12 +463,24 @@ decoded_frame decode_frame(byte_span bytes, std::size_t max_frame_size) noexcept
 /// past the frame limit), so every read goes into one contiguous buffer.
 class frame_buffer {
 public:
-    explicit frame_buffer(std::size_t initial = 64 * 1024) : bytes_(initial) {}
+    /// Grows only with bytes that arrived: a frame's claimed length costs
+    /// nothing until its bytes come (then the buffer doubles as they fill
+    /// it), and reads that fill it whole double it up to read_size.
+    static constexpr std::size_t initial_size = 4 * 1024;
+    static constexpr std::size_t read_size = 64 * 1024;
+
+    explicit frame_buffer(std::size_t initial = initial_size) : bytes_(initial) {}
 
     /// Where the next read goes (never empty).
     [[nodiscard]] std::span<std::uint8_t> prepare(std::size_t max_frame_size);
     /// `n` bytes were read into what prepare() gave.
-    void commit(std::size_t n) noexcept { end_ += n; }
+    void commit(std::size_t n) noexcept
+    {
+        filled_ = n == offered_;
+        end_ += n;
+    }
+    /// The bytes it holds room for now.
+    [[nodiscard]] std::size_t capacity() const noexcept { return bytes_.size(); }
     /// The frame at the front; its views are valid until the next prepare().
     [[nodiscard]] decoded_frame next(std::size_t max_frame_size) const noexcept
     {
@@ -483,8 +495,10 @@ public:
 
 private:
     byte_buffer bytes_;
-    std::size_t begin_ = 0; // first byte not consumed
-    std::size_t end_ = 0;   // one past the last byte read
+    std::size_t begin_ = 0;   // first byte not consumed
+    std::size_t end_ = 0;     // one past the last byte read
+    std::size_t offered_ = 0; // the room prepare() gave last
+    bool filled_ = false;     // the last read took all of it
 };
 
 /// A record list — the body of write and records frames after the handle —

@@ -205,6 +205,9 @@ private:
     void serve(std::uint32_t handle, reader_state& r);
     void complete_read(read_op& op, error_code ec, received_record record, std::size_t size);
     void report(std::uint32_t handle, reader_state& r);
+    /// Makes a waiting read wait by `timeout`, from now: 0 ends it with
+    /// sem_timeout at once, mailslot_wait_forever waits without a timer.
+    void arm_wait(std::uint32_t handle, read_op& op, std::uint32_t timeout);
     /// Ends one waiting read with ec (a timeout, a cancellation), if it still waits.
     void finish(std::uint32_t handle, std::uint64_t op_id, error_code ec);
 
