@@ -30,6 +30,10 @@ struct core::session {
     bool greeted = false;
     bool touched = false;
     bool resume = false;
+    bool output_paused = false; // out is over max_outbox: see reader::paused
+    // Reader handles owed a timeout_changed: one notice each, with the slot's
+    // timeout when it goes out, however often it changed (bounded by handles).
+    std::vector<std::uint32_t> owed_timeouts;
     byte_buffer out;
     record_list_builder pushed{frame_type::records}; // over out
     ack_batch acks;
@@ -90,9 +94,16 @@ void core::take_output(session_id id, byte_buffer& into)
 {
     session& s = *sessions_.at(id);
     flush_acks(s); // they ride along: no frame, and no wake-up of the client, of their own
+    flush_notices(s);
     into.clear();
     into.swap(s.out);
     s.pushed.reset();
+    if (s.output_paused) { // its readers may be pushed to again
+        s.output_paused = false;
+        for (auto& [handle, entry] : s.handles)
+            if (entry.rd)
+                pump(*entry.rd->target);
+    }
 }
 
 std::vector<session_id> core::take_touched()
@@ -132,6 +143,16 @@ void core::end_batch(session_id id)
     }
 }
 
+void core::flush_notices(session& s)
+{
+    for (auto handle : s.owed_timeouts)
+        if (auto* h = find_handle(s, handle); h && h->rd && h->rd->timeout_owed) {
+            h->rd->timeout_owed = false;
+            encode(s.out, timeout_changed_frame{handle, h->rd->target->config().read_timeout});
+        }
+    s.owed_timeouts.clear();
+}
+
 void core::flush_acks(session& s)
 {
     s.acks.flush_to(s.out);
@@ -141,8 +162,10 @@ void core::flush_acks(session& s)
 
 template <class Message> void core::send(session& s, const Message& m)
 {
-    // Answers never overtake the results of writes sent before them.
+    // Answers never overtake the results of writes sent before them, nor a
+    // change of timeout made before them (a poll's answer relies on that).
     flush_acks(s);
+    flush_notices(s);
     encode(s.out, m);
     touch(s);
 }
@@ -534,11 +557,17 @@ feed_result core::on_set_timeout(session& s, byte_span body)
         reply(s, m.request_id, h ? error::access_denied : error::invalid_handle);
         return feed_result::next;
     }
-    // One timeout per slot, shared by every duplicate: tell them all.
+    // One timeout per slot, shared by every duplicate: tell them all, once
+    // each however often it changes before they hear (a peer that never
+    // reads cannot make this grow).
     slot& target = *h->rd->target;
     target.config().read_timeout = m.read_timeout;
     for (reader* r : target.readers())
-        send(*sessions_.at(r->owner), timeout_changed_frame{r->handle, m.read_timeout});
+        if (!std::exchange(r->timeout_owed, true)) {
+            session& owner = *sessions_.at(r->owner);
+            owner.owed_timeouts.push_back(r->handle);
+            touch(owner);
+        }
     reply(s, m.request_id, {});
     return feed_result::next;
 }
@@ -698,6 +727,7 @@ void core::add_reader(session& s, slot& target, std::uint32_t handle)
     entry.rd->target = &target;
     entry.rd->owner = s.id;
     entry.rd->handle = handle;
+    entry.rd->paused = &s.output_paused;
     target.add_reader(entry.rd.get());
 }
 
@@ -787,6 +817,7 @@ void core::emit(reader& r, const queued_record& q)
         encode(owner.out, gap_frame{r.handle, q.missed_before});
     owner.pushed.append(owner.out, r.handle, q.bytes());
     touch(owner);
+    owner.output_paused = owner.out.size() >= limits_.max_outbox;
 }
 
 void core::emit(reader& r, byte_span records)
@@ -794,6 +825,7 @@ void core::emit(reader& r, byte_span records)
     session& owner = session_of(r);
     owner.pushed.append_list(owner.out, r.handle, records);
     touch(owner);
+    owner.output_paused = owner.out.size() >= limits_.max_outbox;
 }
 
 core::session& core::session_of(const reader& r)

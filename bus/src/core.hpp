@@ -35,8 +35,12 @@ struct core_limits {
     std::uint32_t max_subscriptions = 1024;       ///< patterns per slot
     std::uint32_t max_window = 4096;              ///< records pushed ahead to one reader
     std::uint64_t push_bytes = 1u << 20;          ///< bytes pushed ahead to one reader
-    std::string host_name;                        ///< `\\HOST\` names that mean this machine
-    std::string domain = "workgroup";             ///< `\\DOMAIN\` names that mean a broadcast
+    /// Output waiting for one connection: past it, nothing more is pushed to
+    /// its readers (their records wait in their slots, under the slots'
+    /// budgets) and the I/O layer stops reading it, until it has gone.
+    std::size_t max_outbox = 8u << 20;
+    std::string host_name;            ///< `\\HOST\` names that mean this machine
+    std::string domain = "workgroup"; ///< `\\DOMAIN\` names that mean a broadcast
     /// A duplicate token is good for one attach within this long.
     std::chrono::milliseconds token_lifetime{60'000};
     std::uint32_t max_tokens = 64; ///< duplicate tokens one connection may hold unused
@@ -145,6 +149,8 @@ private:
     feed_result fatal(session& s, error e, std::string_view why);
     /// Write results go out ahead of whatever the session is sent next.
     static void flush_acks(session& s);
+    /// So do owed timeout_changed notices.
+    void flush_notices(session& s);
     template <class Message> void send(session& s, const Message& m);
     void reply(session& s, std::uint32_t request, std::error_code ec, std::uint32_t handle = 0,
                std::uint32_t a = 0, std::uint32_t b = 0, std::string_view text = {});

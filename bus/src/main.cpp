@@ -89,8 +89,9 @@ int main(int argc, char** argv)
          "records the host pushes ahead to one reader at most")
         ("push-bytes", po::value(&limits.push_bytes)->default_value(limits.push_bytes),
          "bytes the host pushes ahead to one reader at most")
-        ("max-outbox", po::value(&options.max_outbox)->default_value(options.max_outbox),
-         "unsent bytes to one client before the host stops reading from it")
+        ("max-outbox", po::value(&limits.max_outbox)->default_value(limits.max_outbox),
+         "unsent bytes to one client before the host stops pushing records to it and "
+         "reading from it")
         ("max-held", po::value(&options.max_held)->default_value(options.max_held),
          "bytes of a client's frames the host keeps behind a write to a full slot before it "
          "stops reading from that client (the SDK keeps well under it)")

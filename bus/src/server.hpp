@@ -21,7 +21,6 @@ namespace slotbus::bus {
 struct host_options {
     std::string socket_path;
     core_limits limits;
-    std::size_t max_outbox = 8u << 20; ///< unsent bytes to one client before its input is paused
     std::size_t max_held = 8u << 20;   ///< bytes held behind a full slot before input is paused
     std::filesystem::path plugins_dir; ///< empty: no plugins
     bool verbose = false;

@@ -126,7 +126,7 @@ void session::resume()
 bool session::output_full() const
 {
     // writing_ holds only what is under way: on_written empties it.
-    return writing_.size() + owner_.core_.outbox(id_).size() > owner_.options_.max_outbox;
+    return writing_.size() + owner_.core_.outbox(id_).size() > owner_.core_.limits().max_outbox;
 }
 
 void session::flush()

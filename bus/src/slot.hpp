@@ -28,6 +28,11 @@ struct reader {
     std::uint32_t window = 0; ///< records it lets the host push ahead
     std::uint32_t pushed = 0; ///< records pushed to it, not yet read
     std::uint64_t pushed_bytes = 0;
+    /// Its connection's output is over the host's bound: nothing is pushed
+    /// to it until that output has gone (the records wait in the slot).
+    const bool* paused = &never_paused;
+    bool timeout_owed = false; ///< its connection owes it a timeout_changed
+    static constexpr bool never_paused = false;
     /// Where its pushed records wait when the slot has other readers (else
     /// they stay at the front of the slot's queue: see slot).
     record_queue in_flight;
@@ -247,7 +252,7 @@ private:
 
     [[nodiscard]] bool has_room(const reader& r, std::uint32_t size) const noexcept
     {
-        return r.pushed < r.window &&
+        return r.pushed < r.window && !*r.paused &&
                (r.pushed == 0 || r.pushed_bytes + size <= config_.push_bytes);
     }
     static void note_pushed(reader& r, std::uint32_t size) noexcept

@@ -689,13 +689,12 @@ void connection_impl::arm_wait(std::uint32_t handle, read_op& op, std::uint32_t 
     }
     if (timeout == mailslot_wait_forever)
         return;
-    op.timer =
-        std::make_unique<asio::steady_timer>(executor_, std::chrono::milliseconds(timeout));
-    op.timer->async_wait([weak = std::weak_ptr(shared_from_this()), handle,
-                          id = op.id](const error_code& ec) {
-        if (auto strong = weak.lock(); strong && !ec)
-            strong->finish(handle, id, error::sem_timeout);
-    });
+    op.timer = std::make_unique<asio::steady_timer>(executor_, std::chrono::milliseconds(timeout));
+    op.timer->async_wait(
+        [weak = std::weak_ptr(shared_from_this()), handle, id = op.id](const error_code& ec) {
+            if (auto strong = weak.lock(); strong && !ec)
+                strong->finish(handle, id, error::sem_timeout);
+        });
 }
 
 void connection_impl::finish(std::uint32_t handle, std::uint64_t op_id, error_code ec)

@@ -591,6 +591,59 @@ BOOST_AUTO_TEST_CASE(a_slot_owner_is_the_kernels_pid_and_uid_not_the_hellos)
     BOOST_TEST(owner.at("claimed_pid").to_number<std::uint32_t>() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(timeout_notices_to_a_peer_that_never_reads_are_coalesced)
+{
+    core host(limits());
+    client owner(host), lurker(host);
+    const auto r = owner.create("q").handle;
+    owner.feed(duplicate_frame{2, r});
+    const auto token = std::string(owner.last<result_frame>().text);
+    lurker.feed(attach_frame{1, lurker.next_handle++, token});
+    const auto dup = lurker.last<result_frame>().handle;
+    for (std::uint32_t t = 0; t < 100'000; ++t) {
+        owner.feed(set_timeout_frame{3, r, t});
+        (void)owner.take();
+    }
+    BOOST_TEST(host.outbox(lurker.id).size() < 64u); // one notice is owed, not 100 000
+    const auto frames = lurker.take();
+    BOOST_REQUIRE(frames.size() == 1u);
+    timeout_changed_frame m;
+    BOOST_REQUIRE(decode(frames[0].body, m));
+    BOOST_TEST(m.handle == dup);
+    BOOST_TEST(m.read_timeout == 99'999u); // the slot's timeout as it is now
+}
+
+BOOST_AUTO_TEST_CASE(pushes_to_a_connection_pause_while_its_output_is_over_the_bound)
+{
+    auto l = limits();
+    l.max_outbox = 64 * 1024;
+    core host(l);
+    client reader(host), writer(host);
+    // Eight slots of one connection, each with room to be pushed 1 MiB.
+    std::vector<std::uint32_t> readers, writers;
+    for (int i = 0; i < 8; ++i) {
+        readers.push_back(reader.create("fan/" + std::to_string(i)).handle);
+        reader.feed(read_report_frame{readers.back(), 0, 4096});
+        writers.push_back(writer.open("fan/" + std::to_string(i)).handle);
+    }
+    const std::string record(1000, 'x');
+    for (int n = 0; n < 100; ++n)
+        for (auto w : writers)
+            writer.write(w, record);
+    // 800 KB were written; the connection is given only about its bound.
+    const auto held = host.outbox(reader.id).size();
+    BOOST_TEST(held >= l.max_outbox);
+    BOOST_TEST(held < l.max_outbox + 2 * 1024);
+    // Once its output is taken, pushing goes on, a bound's worth at a time.
+    std::size_t records = 0, rounds = 0;
+    for (auto frames = reader.take(); !frames.empty(); frames = reader.take(), ++rounds)
+        for (const auto& f : frames)
+            if (f.type == frame_type::records)
+                records += records_of(f).size();
+    BOOST_TEST(records == 800u);
+    BOOST_TEST(rounds >= 10u);
+}
+
 BOOST_AUTO_TEST_CASE(fan_out_one_copy_per_slot_and_exact_counts)
 {
     core host(limits());
