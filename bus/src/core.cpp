@@ -90,6 +90,12 @@ const byte_buffer& core::outbox(session_id id) const
     return sessions_.at(id)->out;
 }
 
+bool core::has_output(session_id id) const
+{
+    const session& s = *sessions_.at(id);
+    return !s.out.empty() || !s.owed_timeouts.empty();
+}
+
 void core::take_output(session_id id, byte_buffer& into)
 {
     session& s = *sessions_.at(id);

@@ -133,7 +133,7 @@ void session::flush()
 {
     if (write_active_ || shut_)
         return;
-    if (owner_.core_.outbox(id_).empty()) {
+    if (!owner_.core_.has_output(id_)) {
         if (closing_)
             shut();
         return;
