@@ -90,6 +90,11 @@ const byte_buffer& core::outbox(session_id id) const
     return sessions_.at(id)->out;
 }
 
+bool core::greeted(session_id id) const
+{
+    return sessions_.at(id)->greeted;
+}
+
 bool core::has_output(session_id id) const
 {
     const session& s = *sessions_.at(id);

@@ -97,6 +97,8 @@ public:
 
     /// Frames waiting to be sent to the session.
     [[nodiscard]] const byte_buffer& outbox(session_id id) const;
+    /// The session's hello was taken.
+    [[nodiscard]] bool greeted(session_id id) const;
     /// Something to send: frames, or notices owed and made at take_output.
     [[nodiscard]] bool has_output(session_id id) const;
     /// Moves the waiting frames into `into` (cleared first) for the I/O layer

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <sys/resource.h>
 #include <unistd.h>
 
 namespace po = boost::program_options;
@@ -68,6 +69,8 @@ int main(int argc, char** argv)
     std::uint64_t slot_budget = limits.default_slot_budget;
     std::string topic_types_file, plugins_dir, pid_file, log_file;
     bool daemon = false;
+    auto hello_timeout_ms = static_cast<std::uint64_t>(options.hello_timeout.count());
+    auto stall_timeout_ms = static_cast<std::uint64_t>(options.stall_timeout.count());
 
     po::options_description described("slotbusd — the slotbus host\n\nOptions");
     // clang-format off
@@ -95,6 +98,15 @@ int main(int argc, char** argv)
         ("max-held", po::value(&options.max_held)->default_value(options.max_held),
          "bytes of a client's frames the host keeps behind a write to a full slot before it "
          "stops reading from that client (the SDK keeps well under it)")
+        ("max-connections", po::value(&options.max_connections)->default_value(options.max_connections),
+         "open connections in all; more are refused (error 71)")
+        ("max-connections-per-uid",
+         po::value(&options.max_connections_per_uid)->default_value(options.max_connections_per_uid),
+         "open connections of one uid; more are refused (error 71)")
+        ("hello-timeout", po::value(&hello_timeout_ms)->default_value(hello_timeout_ms),
+         "ms a new connection has to say hello before it is closed")
+        ("stall-timeout", po::value(&stall_timeout_ms)->default_value(stall_timeout_ms),
+         "ms a connection whose output is over --max-outbox may read none of it before it is closed")
         ("domain", po::value(&limits.domain)->default_value(limits.domain),
          "the primary domain: \\\\DOMAIN\\mailslot\\ names broadcast")
         ("topic-types", po::value(&topic_types_file),
@@ -128,6 +140,15 @@ int main(int argc, char** argv)
         return 0;
     }
     limits.default_slot_budget = slot_budget;
+    options.hello_timeout = std::chrono::milliseconds(hello_timeout_ms);
+    options.stall_timeout = std::chrono::milliseconds(stall_timeout_ms);
+    // Connections cost a descriptor each: take all the kernel lets this
+    // process have (the soft limit is often 1024 of a far larger hard one).
+    if (rlimit files{};
+        ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &files);
+    }
     if (!topic_types_file.empty() && !load_topic_types(topic_types_file, limits.declared_types))
         return 2;
     char host_name[256] = {};

@@ -46,7 +46,8 @@ std::uint64_t status_bytes(std::string_view field)
 } // namespace
 
 server::server(asio::io_context& io, host_options options)
-    : io_(io), options_(std::move(options)), core_(options_.limits), acceptor_(io), signals_(io)
+    : io_(io), options_(std::move(options)), core_(options_.limits), acceptor_(io), signals_(io),
+      accept_pause_(io), sweep_timer_(io)
 {
     core_.set_admin_handler(
         [this](session_id from, std::string_view command, std::string_view argument,
@@ -105,6 +106,7 @@ void server::start(std::error_code& ec)
     std::signal(SIGPIPE, SIG_IGN);
     wait_signal();
     accept();
+    sweep();
     if (!options_.plugins_dir.empty()) {
         plugins_ = std::make_unique<supervisor>(
             io_, core_,
@@ -177,21 +179,79 @@ void server::wait_signal()
 void server::accept()
 {
     acceptor_.async_accept([this](const boost::system::error_code& ec, local::socket socket) {
+        if (ec == asio::error::operation_aborted || stopped_)
+            return;
         if (ec) {
-            if (ec != asio::error::operation_aborted && !stopped_) {
-                log("accept failed: ", ec.message());
-                accept();
-            }
+            // Out of descriptors (EMFILE, ENFILE) or memory: the connection
+            // waits in the backlog; trying again at once would only spin.
+            accept_failures_("accept failed: ", ec.message(), "; pausing accepts for 100 ms");
+            accept_pause_.expires_after(std::chrono::milliseconds(100));
+            accept_pause_.async_wait([this](const boost::system::error_code& wait_ec) {
+                if (!wait_ec)
+                    accept();
+            });
             return;
         }
         const auto peer = credentials_of(socket);
-        const auto id = core_.connect(peer);
-        if (options_.verbose)
-            log("connection ", id, " from pid ", peer.pid, " uid ", peer.uid);
-        auto s = std::make_shared<session>(*this, std::move(socket), id);
-        sessions_.emplace(id, s);
-        s->start();
+        auto& of_uid = connections_of_uid_[peer.uid];
+        if (sessions_.size() >= options_.max_connections) {
+            refuse(socket, "the host has --max-connections " +
+                               std::to_string(options_.max_connections) + " connections");
+        } else if (of_uid >= options_.max_connections_per_uid) {
+            refuse(socket, "uid " + std::to_string(peer.uid) + " has --max-connections-per-uid " +
+                               std::to_string(options_.max_connections_per_uid) + " connections");
+        } else {
+            const auto id = core_.connect(peer);
+            if (options_.verbose)
+                log("connection ", id, " from pid ", peer.pid, " uid ", peer.uid);
+            ++of_uid;
+            uid_of_.emplace(id, peer.uid);
+            auto s = std::make_shared<session>(*this, std::move(socket), id);
+            sessions_.emplace(id, s);
+            s->start();
+        }
+        if (of_uid == 0)
+            connections_of_uid_.erase(peer.uid);
         accept();
+    });
+}
+
+void server::refuse(local::socket& socket, std::string_view why)
+{
+    refusals_("refusing a connection: ", why);
+    // Small enough for any socket buffer: written at once, or not at all.
+    byte_buffer frame;
+    encode(frame, fatal_frame{static_cast<std::uint32_t>(error::req_not_accep), why});
+    boost::system::error_code ignored;
+    socket.non_blocking(true, ignored);
+    (void)socket.write_some(asio::buffer(frame), ignored);
+    socket.close(ignored);
+}
+
+void server::sweep()
+{
+    const auto now = session::clock::now();
+    std::vector<std::shared_ptr<session>> late, stalled;
+    for (const auto& [id, s] : sessions_) {
+        if (!core_.greeted(id) && now - s->connected_at() > options_.hello_timeout)
+            late.push_back(s);
+        else if (s->stalled(now, options_.stall_timeout))
+            stalled.push_back(s);
+    }
+    for (auto& s : late) {
+        refusals_("closing connection ", s->id(), ": no hello within ",
+                  options_.hello_timeout.count(), " ms");
+        s->shut();
+    }
+    for (auto& s : stalled) {
+        refusals_("closing connection ", s->id(), ": it has read none of its ", "output for ",
+                  options_.stall_timeout.count(), " ms");
+        s->shut();
+    }
+    sweep_timer_.expires_after(std::chrono::milliseconds(250));
+    sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec && !stopped_)
+            sweep();
     });
 }
 
@@ -215,6 +275,11 @@ void server::forget(session_id id)
         return;
     auto keep = it->second;
     sessions_.erase(it);
+    if (auto uid = uid_of_.find(id); uid != uid_of_.end()) {
+        if (--connections_of_uid_[uid->second] == 0)
+            connections_of_uid_.erase(uid->second);
+        uid_of_.erase(uid);
+    }
     core_.disconnect(id);
     if (options_.verbose)
         log("connection ", id, " closed");
@@ -241,6 +306,8 @@ void server::finish_stop()
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     signals_.cancel(ignored);
+    accept_pause_.cancel();
+    sweep_timer_.cancel();
     std::error_code fs_ec;
     std::filesystem::remove(options_.socket_path, fs_ec);
     while (!sessions_.empty())

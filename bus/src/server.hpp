@@ -3,11 +3,13 @@
 #pragma once
 
 #include "core.hpp"
+#include "log.hpp"
 #include "supervisor.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -21,7 +23,14 @@ namespace slotbus::bus {
 struct host_options {
     std::string socket_path;
     core_limits limits;
-    std::size_t max_held = 8u << 20;   ///< bytes held behind a full slot before input is paused
+    std::size_t max_held = 8u << 20;      ///< bytes held behind a full slot before input is paused
+    std::uint32_t max_connections = 1024; ///< open connections in all
+    std::uint32_t max_connections_per_uid = 512; ///< open connections of one uid
+    /// A connection says hello within this long, or is closed.
+    std::chrono::milliseconds hello_timeout{5000};
+    /// A connection whose output is over --max-outbox and whose socket took
+    /// none of it for this long has stopped reading: it is closed.
+    std::chrono::milliseconds stall_timeout{30'000};
     std::filesystem::path plugins_dir; ///< empty: no plugins
     bool verbose = false;
     /// Called on SIGHUP after the manifests are reloaded (the log file is reopened).
@@ -49,6 +58,10 @@ private:
     friend class session;
 
     void accept();
+    /// Turns a connection away before it costs anything: a fatal frame saying why.
+    void refuse(boost::asio::local::stream_protocol::socket& socket, std::string_view why);
+    /// Closes connections past their hello deadline or stalled (every ~quarter second).
+    void sweep();
     void wait_signal();
     /// Hands new output to the sockets and resumes held-back sessions.
     void flush_touched();
@@ -62,7 +75,13 @@ private:
     core core_;
     boost::asio::local::stream_protocol::acceptor acceptor_;
     boost::asio::signal_set signals_;
+    boost::asio::steady_timer accept_pause_; // after accept failed: no spinning on EMFILE
+    boost::asio::steady_timer sweep_timer_;
     std::unordered_map<session_id, std::shared_ptr<session>> sessions_;
+    std::unordered_map<session_id, std::uint32_t> uid_of_;
+    std::unordered_map<std::uint32_t, std::uint32_t> connections_of_uid_;
+    rate_limited_log accept_failures_{std::chrono::seconds(5)};
+    rate_limited_log refusals_{std::chrono::seconds(5)};
     std::unique_ptr<supervisor> plugins_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     bool stopping_ = false;

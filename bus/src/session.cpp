@@ -140,9 +140,30 @@ void session::flush()
     }
     owner_.core_.take_output(id_, writing_);
     write_active_ = true;
-    asio::async_write(socket_, asio::buffer(writing_),
-                      [self = shared_from_this()](const boost::system::error_code& ec,
-                                                  std::size_t) { self->on_written(ec); });
+    written_ = 0;
+    last_progress_ = clock::now();
+    write_some();
+}
+
+void session::write_some()
+{
+    // Piece by piece rather than asio::async_write, so that each piece the
+    // socket takes counts as progress (see stalled()).
+    socket_.async_write_some(
+        asio::buffer(writing_.data() + written_, writing_.size() - written_),
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+            self->written_ += n;
+            self->last_progress_ = clock::now();
+            if (!ec && !self->shut_ && self->written_ < self->writing_.size())
+                self->write_some();
+            else
+                self->on_written(ec);
+        });
+}
+
+bool session::stalled(clock::time_point now, clock::duration limit) const
+{
+    return write_active_ && output_full() && now - last_progress_ > limit;
 }
 
 void session::on_written(const boost::system::error_code& ec)

@@ -6,6 +6,7 @@
 
 #include <boost/asio/local/stream_protocol.hpp>
 
+#include <chrono>
 #include <deque>
 #include <memory>
 
@@ -26,9 +27,18 @@ public:
     /// Closes the socket now and leaves the core.
     void shut();
 
+    [[nodiscard]] session_id id() const noexcept { return id_; }
+    using clock = std::chrono::steady_clock;
+    /// When it connected, for the hello deadline.
+    [[nodiscard]] clock::time_point connected_at() const noexcept { return connected_at_; }
+    /// Its output is over the bound and none of it went for `limit`: a peer
+    /// that stopped reading.
+    [[nodiscard]] bool stalled(clock::time_point now, clock::duration limit) const;
+
 private:
     void read();
     void process();
+    void write_some();
     void on_written(const boost::system::error_code& ec);
     [[nodiscard]] bool output_full() const;
 
@@ -37,6 +47,9 @@ private:
     session_id id_;
     frame_buffer in_;
     byte_buffer writing_;
+    std::size_t written_ = 0; // of writing_, sent
+    clock::time_point connected_at_ = clock::now();
+    clock::time_point last_progress_ = connected_at_; // the socket last took bytes
     // A write held back by a full slot, and every frame after it but the ones
     // that commute (read reports, pings), wait here in arrival order. Applying
     // read reports meanwhile is what keeps two connections that feed each

@@ -26,6 +26,8 @@ public:
             return "protocol version not supported";
         case error::bad_netpath:
             return "the network path was not found";
+        case error::req_not_accep:
+            return "the host takes no more connections now";
         case error::invalid_parameter:
             return "the parameter is incorrect for this handle";
         case error::broken_pipe:
@@ -65,6 +67,8 @@ public:
             return std::errc::protocol_not_supported;
         case error::bad_netpath:
             return std::errc::host_unreachable;
+        case error::req_not_accep:
+            return std::errc::resource_unavailable_try_again;
         case error::invalid_parameter:
             return std::errc::invalid_argument;
         case error::broken_pipe:
