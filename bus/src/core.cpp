@@ -50,6 +50,8 @@ struct core::session {
 core::core(core_limits limits) : limits_(std::move(limits))
 {
     limits_.host_name = fold_case(limits_.host_name);
+    if (limits_.min_slot_budget == 0)
+        limits_.min_slot_budget = std::uint64_t{limits_.max_record_size} + 4 + slot::record_cost;
     limits_.domain = fold_case(limits_.domain);
 }
 
@@ -294,9 +296,12 @@ feed_result core::on_create(session& s, byte_span body)
     slot_config config;
     config.max_message_size = m.max_message_size;
     config.read_timeout = m.read_timeout;
-    config.byte_budget = m.byte_budget
-                             ? std::min<std::uint64_t>(m.byte_budget, limits_.max_slot_budget)
-                             : limits_.default_slot_budget;
+    // A budget holds at least one record of the host's largest size (a
+    // smaller one would hold writers of large records back on every record).
+    config.byte_budget =
+        std::max(m.byte_budget ? std::min<std::uint64_t>(m.byte_budget, limits_.max_slot_budget)
+                               : limits_.default_slot_budget,
+                 limits_.min_slot_budget);
     config.push_bytes = limits_.push_bytes;
     config.overflow = static_cast<overflow_policy>(m.overflow);
     slot& created = names_.insert(std::make_unique<slot>(std::move(name), config));
@@ -405,13 +410,19 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         // is queued, so its records go everywhere or (for now) nowhere; an
         // empty slot takes a whole frame. Its lengths are checked when it goes
         // on. The writer's own subscriptions never hold it back: they drop
-        // instead.
+        // instead; nor does a slot marked slow (see tick()).
         ++admit_stamp_;
         for (slot* target : h->targets) {
-            if (target->config().overflow != overflow_policy::block || reads(s, *target))
+            if (target->config().overflow != overflow_policy::block || target->slow ||
+                reads(s, *target))
                 continue;
             if (!target->has_room_for(wire)) {
                 auto& blocked = target->blocked_writers;
+                if (!target->holding) { // it starts holding writers back: the clock runs
+                    target->holding = true;
+                    target->holding_since = now_();
+                    holding_.push_back(target);
+                }
                 auto held =
                     std::find_if(blocked.begin(), blocked.end(),
                                  [&](const blocked_writer& b) { return b.session == s.id; });
@@ -594,6 +605,12 @@ feed_result core::on_read_report(session& s, byte_span body)
     slot& target = *h->rd->target;
     if (!target.consume(*h->rd, m.consumed))
         return fatal(s, error::invalid_data, "read_report claims more records than were pushed");
+    if (m.consumed)
+        target.last_read = now_();
+    if (target.slow && target.caught_up()) {
+        target.slow = false;
+        slow_events_.push_back({target.name().str(), false});
+    }
     h->rd->window = std::min(m.window, limits_.max_window);
     pump(target);
     if (m.consumed)
@@ -862,19 +879,52 @@ void core::wake_writers(slot& target)
     });
 }
 
+void core::tick()
+{
+    const auto now = now_();
+    std::erase_if(holding_, [&](slot* t) {
+        if (t->blocked_writers.empty()) { // they went on: its reader reads
+            t->holding = false;
+            return true;
+        }
+        if (now - std::max(t->holding_since, t->last_read) < limits_.slow_after)
+            return false; // a reader that reads, however slowly, paces its writers
+        // Its reader has held writers back too long: they go on, and it
+        // drops what does not fit until it has caught up.
+        t->slow = true;
+        t->holding = false;
+        ++t->slow_marks;
+        slow_events_.push_back({t->name().str(), true});
+        release_writers(*t);
+        return true;
+    });
+}
+
+std::vector<core::slow_event> core::take_slow_events()
+{
+    return std::exchange(slow_events_, {});
+}
+
+void core::release_writers(slot& target)
+{
+    for (const auto& b : target.blocked_writers)
+        if (auto it = sessions_.find(b.session); it != sessions_.end()) {
+            it->second->resume = true;
+            touch(*it->second);
+        }
+    target.blocked_writers.clear();
+}
+
 void core::destroy(slot& target)
 {
+    std::erase(holding_, &target);
     for (const auto& pattern : target.subscriptions)
         subscriptions_.remove(pattern, &target);
     subscription_epoch_ += !target.subscriptions.empty();
     for (auto it = tokens_.begin(); it != tokens_.end();)
         it = it->second.target == &target ? erase_token(it) : std::next(it);
     // Held-back writers go on; their writes now find no receiver.
-    for (const auto& b : target.blocked_writers)
-        if (auto it = sessions_.find(b.session); it != sessions_.end()) {
-            it->second->resume = true;
-            touch(*it->second);
-        }
+    release_writers(target);
     names_.erase(target.name().key());
 }
 

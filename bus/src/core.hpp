@@ -10,6 +10,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -31,10 +32,14 @@ struct core_limits {
     std::uint32_t max_record_size = 1u << 20;     ///< largest record the host takes (1 MiB)
     std::uint64_t default_slot_budget = 8u << 20; ///< unread bytes per slot unless create asks
     std::uint64_t max_slot_budget = 256u << 20;   ///< the most a create may ask for
-    std::uint32_t max_handles = 4096;             ///< open handles per connection
-    std::uint32_t max_subscriptions = 1024;       ///< patterns per slot
-    std::uint32_t max_window = 4096;              ///< records pushed ahead to one reader
-    std::uint64_t push_bytes = 1u << 20;          ///< bytes pushed ahead to one reader
+    /// The least a slot's budget is: 0 means one record of max_record_size
+    /// with its bookkeeping (a smaller budget would hold a writer of large
+    /// records back on every record). The core's own tests set it lower.
+    std::uint64_t min_slot_budget = 0;
+    std::uint32_t max_handles = 4096;       ///< open handles per connection
+    std::uint32_t max_subscriptions = 1024; ///< patterns per slot
+    std::uint32_t max_window = 4096;        ///< records pushed ahead to one reader
+    std::uint64_t push_bytes = 1u << 20;    ///< bytes pushed ahead to one reader
     /// Output waiting for one connection: past it, nothing more is pushed to
     /// its readers (their records wait in their slots, under the slots'
     /// budgets) and the I/O layer stops reading it, until it has gone.
@@ -44,11 +49,21 @@ struct core_limits {
     /// A duplicate token is good for one attach within this long.
     std::chrono::milliseconds token_lifetime{60'000};
     std::uint32_t max_tokens = 64; ///< duplicate tokens one connection may hold unused
+    /// A full slot whose readers read nothing holds its writers back this
+    /// long at most; then it is marked slow and drops (counting) what does
+    /// not fit, until it has read down to half its budget. Checked by tick().
+    std::chrono::milliseconds slow_after{1000};
     /// A write to a name some of these match must be an envelope whose type
     /// every matching entry accepts; else error::invalid_data, for that record.
     std::vector<topic_types> declared_types;
 
-    [[nodiscard]] std::size_t max_frame_size() const noexcept { return max_record_size + 64; }
+    /// A frame holds one record of the largest size, or a batch of smaller
+    /// ones (the SDK joins records into frames of up to 64 KiB, whatever
+    /// the largest record is).
+    [[nodiscard]] std::size_t max_frame_size() const noexcept
+    {
+        return std::max<std::size_t>(max_record_size, record_list_builder::batch_bytes) + 64;
+    }
 };
 
 struct peer_info {
@@ -121,6 +136,16 @@ public:
     /// What the core takes for now (token lifetimes); tests step it by hand.
     void set_clock(std::function<clock::time_point()> now) { now_ = std::move(now); }
 
+    /// Marks slow the slots that have held writers back for slow_after; the
+    /// I/O layer calls it a few times a second.
+    void tick();
+    /// A slot marked slow, or caught up again, since the last call: for the log.
+    struct slow_event {
+        std::string slot;
+        bool slow;
+    };
+    std::vector<slow_event> take_slow_events();
+
     /// The "slots" admin answer: every slot whose path starts with the
     /// components of `prefix` (a name or short form; empty: all).
     [[nodiscard]] boost::json::object slots(std::string_view prefix, std::error_code& ec) const;
@@ -174,6 +199,8 @@ private:
     void emit(reader& r, byte_span records);
     session& session_of(const reader& r);
     void wake_writers(slot& target);
+    /// Every writer the slot holds back goes on (resumed), now.
+    void release_writers(slot& target);
     void destroy(slot& target);
     void touch(session& s);
 
@@ -206,6 +233,8 @@ private:
         std::uint64_t slots_created = 0;
     } totals_;
     std::vector<session_id> touched_;
+    std::vector<slot*> holding_; // slots that hold writers back, for tick()
+    std::vector<slow_event> slow_events_;
     session_id next_session_ = 1;
 };
 

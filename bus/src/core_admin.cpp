@@ -26,10 +26,11 @@ json::object traffic_of(const slot& s)
 {
     const auto& t = s.traffic();
     const auto counts = s.counts();
-    return {{"name", s.name().str()},       {"records_in", t.records_in},
-            {"records_out", t.records_out}, {"bytes_in", t.bytes_in},
-            {"bytes_out", t.bytes_out},     {"dropped", counts.dropped},
-            {"depth", counts.messages},     {"queued_bytes", counts.bytes}};
+    return {
+        {"name", s.name().str()},    {"records_in", t.records_in},   {"records_out", t.records_out},
+        {"bytes_in", t.bytes_in},    {"bytes_out", t.bytes_out},     {"dropped", counts.dropped},
+        {"depth", counts.messages},  {"queued_bytes", counts.bytes}, {"slow", s.slow},
+        {"slow_marks", s.slow_marks}};
 }
 
 } // namespace
@@ -78,8 +79,9 @@ json::object core::slots(std::string_view prefix, std::error_code& ec) const
 json::object core::stats() const
 {
     json::array slots;
-    std::uint64_t depth = 0, queued_bytes = 0;
+    std::uint64_t depth = 0, queued_bytes = 0, slow = 0;
     names_.for_each([&](slot& s) {
+        slow += s.slow;
         auto o = traffic_of(s);
         depth += o.at("depth").to_number<std::uint64_t>();
         queued_bytes += o.at("queued_bytes").to_number<std::uint64_t>();
@@ -90,7 +92,8 @@ json::object core::stats() const
         {"slot_count", names_.size()},      {"slots_created", totals_.slots_created},
         {"writes", totals_.writes},         {"write_errors", totals_.write_errors},
         {"deliveries", totals_.deliveries}, {"depth", depth},
-        {"queued_bytes", queued_bytes},     {"slots", std::move(slots)},
+        {"queued_bytes", queued_bytes},     {"slow_slots", slow},
+        {"slots", std::move(slots)},
     };
 }
 

@@ -71,6 +71,7 @@ int main(int argc, char** argv)
     bool daemon = false;
     auto hello_timeout_ms = static_cast<std::uint64_t>(options.hello_timeout.count());
     auto stall_timeout_ms = static_cast<std::uint64_t>(options.stall_timeout.count());
+    auto slow_after_ms = static_cast<std::uint64_t>(limits.slow_after.count());
 
     po::options_description described("slotbusd — the slotbus host\n\nOptions");
     // clang-format off
@@ -103,6 +104,9 @@ int main(int argc, char** argv)
         ("max-connections-per-uid",
          po::value(&options.max_connections_per_uid)->default_value(options.max_connections_per_uid),
          "open connections of one uid; more are refused (error 71)")
+        ("slow-after", po::value(&slow_after_ms)->default_value(slow_after_ms),
+         "ms a full slot may hold its writers back; then it is marked slow and drops (counted) "
+         "what does not fit until its reader has read it down to half its budget")
         ("hello-timeout", po::value(&hello_timeout_ms)->default_value(hello_timeout_ms),
          "ms a new connection has to say hello before it is closed")
         ("stall-timeout", po::value(&stall_timeout_ms)->default_value(stall_timeout_ms),
@@ -142,6 +146,7 @@ int main(int argc, char** argv)
     limits.default_slot_budget = slot_budget;
     options.hello_timeout = std::chrono::milliseconds(hello_timeout_ms);
     options.stall_timeout = std::chrono::milliseconds(stall_timeout_ms);
+    limits.slow_after = std::chrono::milliseconds(slow_after_ms);
     // Connections cost a descriptor each: take all the kernel lets this
     // process have (the soft limit is often 1024 of a far larger hard one).
     if (rlimit files{};

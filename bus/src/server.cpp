@@ -230,6 +230,14 @@ void server::refuse(local::socket& socket, std::string_view why)
 
 void server::sweep()
 {
+    core_.tick();
+    flush_touched(); // writers a slot marked slow let go
+    for (const auto& e : core_.take_slow_events())
+        slow_log_(e.slow ? "slot " + e.slot + " is slow: it held writers back for " +
+                               std::to_string(options_.limits.slow_after.count()) +
+                               " ms; what does not fit is dropped and counted until it has "
+                               "read down to half its budget"
+                         : "slot " + e.slot + " has caught up");
     const auto now = session::clock::now();
     std::vector<std::shared_ptr<session>> late, stalled;
     for (const auto& [id, s] : sessions_) {

@@ -82,6 +82,7 @@ private:
     std::unordered_map<std::uint32_t, std::uint32_t> connections_of_uid_;
     rate_limited_log accept_failures_{std::chrono::seconds(5)};
     rate_limited_log refusals_{std::chrono::seconds(5)};
+    rate_limited_log slow_log_{std::chrono::seconds(1)};
     std::unique_ptr<supervisor> plugins_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     bool stopping_ = false;

@@ -7,6 +7,7 @@
 #include "slotbus/slot_name.hpp"
 #include "slotbus/topic_pattern.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -201,6 +202,21 @@ public:
 
     /// Sessions held back because this slot was full; resumed when it drains.
     std::vector<blocked_writer> blocked_writers;
+    /// Its reader held writers back for longer than the host allows (see
+    /// core_limits::slow_after): until it has read its queue down to half its
+    /// budget, records that do not fit are dropped (counted, and told to the
+    /// reader in order) instead of holding anyone back.
+    bool slow = false;
+    std::uint64_t slow_marks = 0; ///< times it was marked slow
+    /// Since when it holds writers back, and when its readers last read:
+    /// the later of the two is when it last made progress.
+    std::chrono::steady_clock::time_point holding_since{}, last_read{};
+    bool holding = false; ///< listed in the core's holding_
+    /// It was slow and has read down to half its budget: it may hold writers again.
+    [[nodiscard]] bool caught_up() const noexcept
+    {
+        return unread_bytes_ <= config_.byte_budget / 2;
+    }
     /// The patterns this slot is subscribed to.
     std::vector<topic_pattern> subscriptions;
     /// The last write routed here: one copy per slot, however many patterns match.

@@ -63,7 +63,8 @@ BOOST_AUTO_TEST_CASE(help_documents_every_option)
     for (auto option :
          {"--socket", "--max-record-size", "--slot-budget", "--max-slot-budget", "--max-handles",
           "--push-window", "--push-bytes", "--max-outbox", "--domain", "--verbose", "--help",
-          "--max-subscriptions", "--topic-types", "--max-held"})
+          "--max-subscriptions", "--topic-types", "--max-held", "--max-connections",
+          "--max-connections-per-uid", "--hello-timeout", "--stall-timeout"})
         BOOST_TEST(text.find(option) != std::string::npos, option);
     test::child wrong(SLOTBUSD_PATH, {"--no-such-option"});
     BOOST_TEST(wrong.wait_exit(5s).value_or(-999) == 2);

@@ -337,7 +337,8 @@ BOOST_AUTO_TEST_CASE(a_flooding_client_is_paused_not_the_host)
 
 BOOST_AUTO_TEST_CASE(a_full_slot_holds_its_writer_back_and_loses_nothing)
 {
-    test::host host;
+    // Budgets this small; and it reads within --slow-after, so it is not marked slow.
+    test::host host({"--max-record-size", "1024", "--slow-after", "10000"});
     connection bus;
     bus.connect(host.socket());
     // A 2 KiB budget and a reader that does not read yet.

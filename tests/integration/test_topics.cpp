@@ -130,7 +130,7 @@ BOOST_AUTO_TEST_CASE(unsubscribing_by_dropping_the_subscription)
 
 BOOST_AUTO_TEST_CASE(slow_drop_subscribers_never_slow_a_fast_one)
 {
-    test::host host;
+    test::host host({"--max-record-size", "1024"}); // so budgets may be this small
     connection bus;
     bus.connect(host.socket());
     // Two slow subscribers that read nothing until the end, 4 KiB each.
@@ -172,7 +172,8 @@ BOOST_AUTO_TEST_CASE(slow_drop_subscribers_never_slow_a_fast_one)
 
 BOOST_AUTO_TEST_CASE(a_stalled_subscriber_holds_writers_back_and_loses_nothing)
 {
-    test::host host;
+    // Budgets this small; and it reads within --slow-after, so it is not marked slow.
+    test::host host({"--max-record-size", "1024", "--slow-after", "10000"});
     connection bus;
     bus.connect(host.socket());
     auto stalled =
@@ -242,7 +243,7 @@ BOOST_AUTO_TEST_CASE(two_connections_filling_each_others_slots_both_finish)
 
 BOOST_AUTO_TEST_CASE(read_records_hands_back_every_record_and_gap_in_one_buffer)
 {
-    test::host h;
+    test::host h({"--max-record-size", "256"}); // so budgets may be this small
     connection bus;
     bus.connect(h.socket());
     slot_options options;
@@ -280,4 +281,55 @@ BOOST_AUTO_TEST_CASE(read_records_hands_back_every_record_and_gap_in_one_buffer)
     BOOST_REQUIRE_EQUAL(b.size(), 1u);
     BOOST_TEST(b[0] == std::string(10, 'd'));
     BOOST_TEST(b.missed_before(0) == 1u); // told of the drop, in order
+}
+
+// One slow consumer cannot stall the bus: a subscriber that never reads holds
+// the topic's writer back for --slow-after at most, then is marked slow and
+// drops (counted, told in order) while the live subscriber gets everything.
+BOOST_AUTO_TEST_CASE(a_lurker_on_a_topic_cannot_stall_its_live_subscribers)
+{
+    constexpr int records = 100'000;
+    auto run = [&](test::host& host, bool with_lurker) {
+        connection bus;
+        bus.connect(host.socket());
+        server_slot lurker;
+        subscription lurking;
+        if (with_lurker) { // the smallest budget a slot may have, never read
+            lurker = server_slot::create(bus, "lurker", slot_options{0, 0, 1});
+            lurking = lurker.subscribe("events/**");
+        }
+        const auto start = std::chrono::steady_clock::now();
+        auto live = test::peer(host, {"create", "live", "--subscribe", "events/*", "--count",
+                                      std::to_string(records)});
+        BOOST_REQUIRE(live->wait_for_line("created"));
+        auto writer = test::peer(
+            host, {"write", "events/x", "--count", std::to_string(records), "--size", "64"});
+        BOOST_TEST(live->wait_exit(60s).value_or(-999) == 0);
+        const auto took = std::chrono::steady_clock::now() - start;
+        BOOST_TEST(writer->wait_for_line("acked " + std::to_string(records) + " failed 0", 10s),
+                   writer->stdout_text());
+        BOOST_TEST(per_writer_in_order(test::records_of(*live))['w'] == records);
+        if (with_lurker) {
+            const auto info = lurker.info();
+            BOOST_TEST(info.dropped > 0u);
+            BOOST_TEST(info.message_count + info.dropped == static_cast<std::uint64_t>(records));
+            const auto listed = test::cli(host, {"ls", "lurker", "--json"}).json();
+            BOOST_TEST(listed.at("slots").at(0).at("slow").as_bool());
+            BOOST_TEST(admin(bus, "stats").at("slow_slots").to_number<int>() == 1);
+            BOOST_TEST(host.log().find("lurker is slow") != std::string::npos, host.log());
+            // What it kept, then the count of what it missed, in order.
+            const long kept = read_checking_gaps(lurker, 0);
+            BOOST_TEST(kept == static_cast<long>(info.message_count));
+        }
+        return std::chrono::duration_cast<std::chrono::milliseconds>(took);
+    };
+    test::host plain;
+    const auto alone = run(plain, false);
+    test::host host({"--slow-after", "300"});
+    const auto beside_lurker = run(host, true);
+    BOOST_TEST_MESSAGE("live subscriber, " << records << " records: " << alone.count()
+                                           << " ms alone, " << beside_lurker.count()
+                                           << " ms beside a lurker");
+    // Held back for --slow-after once, then at full rate (generous for noise).
+    BOOST_TEST(beside_lurker.count() < 300 + 3 * alone.count() + 2000);
 }
