@@ -40,6 +40,8 @@ struct core::session {
     bool acks_due = false;           // a prompt write is among the results not yet sent
     std::size_t held_posts = 0;      // bytes of posted writes whose results wait
     std::vector<std::string> tokens; // duplicate tokens it issued, not used or gone yet
+    std::uint64_t budget = 0;        // budgets of the slots it created and that live
+    std::uint32_t subscriptions = 0; // patterns it subscribed and that stand
     std::unordered_map<std::uint32_t, handle_entry> handles;
     // The handle of the last write: a writer mostly writes through one.
     // (Elements of an unordered_map stay put when it rehashes.)
@@ -289,6 +291,17 @@ feed_result core::on_create(session& s, byte_span body)
         ec = error::already_exists;
     if (!ec && m.overflow > static_cast<std::uint32_t>(overflow_policy::drop_newest))
         ec = error::invalid_parameter;
+    if (!ec && names_.size() >= limits_.max_slots)
+        ec = error::too_many_open_files;
+    // A budget holds at least one record of the host's largest size (a
+    // smaller one would hold writers of large records back on every record).
+    const auto budget =
+        std::max(m.byte_budget ? std::min<std::uint64_t>(m.byte_budget, limits_.max_slot_budget)
+                               : limits_.default_slot_budget,
+                 limits_.min_slot_budget);
+    if (!ec && (s.budget + budget > limits_.max_connection_budget ||
+                total_budget_ + budget > limits_.max_total_budget))
+        ec = error::not_enough_quota;
     if (ec) {
         reply(s, m.request_id, ec);
         return feed_result::next;
@@ -296,16 +309,13 @@ feed_result core::on_create(session& s, byte_span body)
     slot_config config;
     config.max_message_size = m.max_message_size;
     config.read_timeout = m.read_timeout;
-    // A budget holds at least one record of the host's largest size (a
-    // smaller one would hold writers of large records back on every record).
-    config.byte_budget =
-        std::max(m.byte_budget ? std::min<std::uint64_t>(m.byte_budget, limits_.max_slot_budget)
-                               : limits_.default_slot_budget,
-                 limits_.min_slot_budget);
+    config.byte_budget = budget;
     config.push_bytes = limits_.push_bytes;
     config.overflow = static_cast<overflow_policy>(m.overflow);
     slot& created = names_.insert(std::make_unique<slot>(std::move(name), config));
     created.owner = {s.id, s.peer.pid, s.peer.uid, s.claimed_pid, s.client_name, s.plugin};
+    s.budget += budget; // charged to its creator while it lives
+    total_budget_ += budget;
     ++totals_.slots_created;
     add_reader(s, created, m.handle);
     reply(s, m.request_id, {}, m.handle, config.read_timeout, config.max_message_size);
@@ -509,11 +519,16 @@ feed_result core::on_subscribe(session& s, byte_span body)
         if (std::any_of(target->subscriptions.begin(), target->subscriptions.end(),
                         [&](const topic_pattern& p) { return p.key() == key; }))
             ec = error::already_exists;
-        else if (target->subscriptions.size() >= limits_.max_subscriptions)
+        else if (target->subscriptions.size() >= limits_.max_subscriptions ||
+                 s.subscriptions >= limits_.max_connection_subscriptions ||
+                 total_subscriptions_ >= limits_.max_total_subscriptions)
             ec = error::too_many_open_files;
         else {
             subscriptions_.add(pattern, target);
             target->subscriptions.push_back(std::move(pattern));
+            target->subscribed_by.push_back(s.id);
+            ++s.subscriptions;
+            ++total_subscriptions_;
             ++subscription_epoch_;
         }
     }
@@ -536,8 +551,11 @@ feed_result core::on_unsubscribe(session& s, byte_span body)
         if (it == list.end()) {
             ec = error::file_not_found;
         } else {
+            const auto at = it - list.begin();
             subscriptions_.remove(*it, target);
             list.erase(it);
+            uncharge_subscription(target->subscribed_by[static_cast<std::size_t>(at)]);
+            target->subscribed_by.erase(target->subscribed_by.begin() + at);
             ++subscription_epoch_;
         }
     }
@@ -879,6 +897,13 @@ void core::wake_writers(slot& target)
     });
 }
 
+void core::uncharge_subscription(session_id by)
+{
+    --total_subscriptions_;
+    if (auto it = sessions_.find(by); it != sessions_.end())
+        --it->second->subscriptions;
+}
+
 void core::tick()
 {
     const auto now = now_();
@@ -920,6 +945,11 @@ void core::destroy(slot& target)
     std::erase(holding_, &target);
     for (const auto& pattern : target.subscriptions)
         subscriptions_.remove(pattern, &target);
+    for (auto by : target.subscribed_by)
+        uncharge_subscription(by);
+    total_budget_ -= target.config().byte_budget;
+    if (auto creator = sessions_.find(target.owner.session); creator != sessions_.end())
+        creator->second->budget -= target.config().byte_budget;
     subscription_epoch_ += !target.subscriptions.empty();
     for (auto it = tokens_.begin(); it != tokens_.end();)
         it = it->second.target == &target ? erase_token(it) : std::next(it);

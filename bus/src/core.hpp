@@ -38,8 +38,16 @@ struct core_limits {
     std::uint64_t min_slot_budget = 0;
     std::uint32_t max_handles = 4096;       ///< open handles per connection
     std::uint32_t max_subscriptions = 1024; ///< patterns per slot
-    std::uint32_t max_window = 4096;        ///< records pushed ahead to one reader
-    std::uint64_t push_bytes = 1u << 20;    ///< bytes pushed ahead to one reader
+    // What one connection, and everyone together, may make the host hold:
+    // past these a create or subscribe fails (too_many_open_files for
+    // counts, not_enough_quota for budgets), never the connection.
+    std::uint32_t max_connection_subscriptions = 4096; ///< patterns one connection subscribed
+    std::uint64_t max_connection_budget = 1ull << 30;  ///< budgets of the slots it created
+    std::uint32_t max_slots = 65536;                   ///< slots in all
+    std::uint32_t max_total_subscriptions = 1u << 18;  ///< patterns in all
+    std::uint64_t max_total_budget = 4ull << 30;       ///< budgets of every slot
+    std::uint32_t max_window = 4096;                   ///< records pushed ahead to one reader
+    std::uint64_t push_bytes = 1u << 20;               ///< bytes pushed ahead to one reader
     /// Output waiting for one connection: past it, nothing more is pushed to
     /// its readers (their records wait in their slots, under the slots'
     /// budgets) and the I/O layer stops reading it, until it has gone.
@@ -199,6 +207,7 @@ private:
     void emit(reader& r, byte_span records);
     session& session_of(const reader& r);
     void wake_writers(slot& target);
+    void uncharge_subscription(session_id by);
     /// Every writer the slot holds back goes on (resumed), now.
     void release_writers(slot& target);
     void destroy(slot& target);
@@ -225,6 +234,8 @@ private:
     std::function<clock::time_point()> now_ = [] { return clock::now(); };
     std::unordered_map<std::string, std::string> plugin_tokens_; // token -> plugin name
     admin_handler admin_handler_;
+    std::uint64_t total_budget_ = 0;        // budgets of every slot
+    std::uint64_t total_subscriptions_ = 0; // patterns of every slot
     struct totals {
         std::uint64_t connections = 0; ///< accepted since start
         std::uint64_t writes = 0;      ///< write frames taken

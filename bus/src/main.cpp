@@ -89,6 +89,18 @@ int main(int argc, char** argv)
          "open slot handles per connection")
         ("max-subscriptions", po::value(&limits.max_subscriptions)->default_value(limits.max_subscriptions),
          "topic patterns per slot")
+        ("max-connection-subscriptions",
+         po::value(&limits.max_connection_subscriptions)->default_value(limits.max_connection_subscriptions),
+         "topic patterns one connection may have subscribed")
+        ("max-connection-budget",
+         po::value(&limits.max_connection_budget)->default_value(limits.max_connection_budget),
+         "bytes of budget of the slots one connection created (error 1816 past it)")
+        ("max-slots", po::value(&limits.max_slots)->default_value(limits.max_slots), "slots in all")
+        ("max-total-subscriptions",
+         po::value(&limits.max_total_subscriptions)->default_value(limits.max_total_subscriptions),
+         "topic patterns in all")
+        ("max-total-budget", po::value(&limits.max_total_budget),
+         "bytes of budget of all slots together (error 1816 past it; default: half the RAM)")
         ("push-window", po::value(&limits.max_window)->default_value(limits.max_window),
          "records the host pushes ahead to one reader at most")
         ("push-bytes", po::value(&limits.push_bytes)->default_value(limits.push_bytes),
@@ -144,6 +156,9 @@ int main(int argc, char** argv)
         return 0;
     }
     limits.default_slot_budget = slot_budget;
+    if (!vm.count("max-total-budget")) // half of the machine's memory
+        limits.max_total_budget = static_cast<std::uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
+                                  static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)) / 2;
     options.hello_timeout = std::chrono::milliseconds(hello_timeout_ms);
     options.stall_timeout = std::chrono::milliseconds(stall_timeout_ms);
     limits.slow_after = std::chrono::milliseconds(slow_after_ms);

@@ -217,8 +217,10 @@ public:
     {
         return unread_bytes_ <= config_.byte_budget / 2;
     }
-    /// The patterns this slot is subscribed to.
+    /// The patterns this slot is subscribed to, and the connection that
+    /// subscribed each (charged for it).
     std::vector<topic_pattern> subscriptions;
+    std::vector<session_id> subscribed_by;
     /// The last write routed here: one copy per slot, however many patterns match.
     std::uint64_t route_stamp = 0;
     /// The last write frame this slot, holding writers back, had room for.

@@ -42,6 +42,8 @@ public:
             return "a mailslot of that name already exists";
         case error::filename_exced_range:
             return "the mailslot name is too long";
+        case error::not_enough_quota:
+            return "the host's budget for slots (this connection's or in all) is used up";
         case error::message_exceeds_max_size:
             return "the record is larger than the slot allows";
         }
@@ -83,6 +85,8 @@ public:
             return std::errc::file_exists;
         case error::filename_exced_range:
             return std::errc::filename_too_long;
+        case error::not_enough_quota:
+            return std::errc::not_enough_memory;
         case error::message_exceeds_max_size:
             return std::errc::message_size;
         }

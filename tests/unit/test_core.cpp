@@ -645,6 +645,46 @@ BOOST_AUTO_TEST_CASE(pushes_to_a_connection_pause_while_its_output_is_over_the_b
     BOOST_TEST(rounds >= 10u);
 }
 
+BOOST_AUTO_TEST_CASE(caps_on_slots_subscriptions_and_budgets_per_connection_and_in_all)
+{
+    auto l = limits();
+    l.max_slots = 3;
+    l.max_connection_budget = 2000;
+    l.max_total_budget = 2550;
+    l.max_connection_subscriptions = 2;
+    l.max_total_subscriptions = 3;
+    core host(l);
+    client a(host), b(host);
+    // Budgets: 2000 for a connection, 2550 in all.
+    const auto a1 = a.create("a1", 0, 1500).handle;
+    BOOST_TEST(a.create("a2", 0, 600).error == 1816u);  // a's 2000
+    BOOST_TEST(b.create("b1", 0, 1100).error == 1816u); // 2550 in all
+    const auto b1 = b.create("b1", 0, 1000).handle;
+    BOOST_TEST(b1 != 0u);
+    // Slots: 3 in all.
+    const auto a2 = a.create("a2", 0, 1).handle;
+    BOOST_TEST(b.create("b2", 0, 1).error == 4u);
+    // Subscriptions: 2 for a connection, 3 in all.
+    auto subscribe = [](client& c, std::uint32_t h, std::string_view p) {
+        c.feed(subscribe_frame{c.next_request++, h, p});
+        return c.last<result_frame>().error;
+    };
+    BOOST_TEST(subscribe(a, a1, "x/1") == 0u);
+    BOOST_TEST(subscribe(a, a2, "x/2") == 0u);
+    BOOST_TEST(subscribe(a, a1, "x/3") == 4u); // a's 2
+    BOOST_TEST(subscribe(b, b1, "x/4") == 0u);
+    BOOST_TEST(subscribe(b, b1, "x/5") == 4u); // 3 in all
+    // What goes is given back: an unsubscribe, a closed slot.
+    a.feed(unsubscribe_frame{a.next_request++, a2, "x/2"});
+    BOOST_TEST(a.last<result_frame>().error == 0u);
+    BOOST_TEST(subscribe(b, b1, "x/5") == 0u);
+    a.feed(close_frame{a.next_request++, a1});
+    (void)a.take();
+    BOOST_TEST(subscribe(a, a2, "x/6") == 0u);      // x/1 went with a1
+    BOOST_TEST(b.create("b2", 0, 900).error == 0u); // and so did a1's budget
+    BOOST_TEST(a.create("a3", 0, 1).error == 4u);   // 3 slots again
+}
+
 BOOST_AUTO_TEST_CASE(fan_out_one_copy_per_slot_and_exact_counts)
 {
     core host(limits());

@@ -29,6 +29,7 @@ enum class error : int {
     invalid_name = 123,         ///< not a mailslot name (or not one a server may create)
     already_exists = 183,       ///< a slot of that name (in any case) exists
     filename_exced_range = 206, ///< the name is longer than max_path_length
+    not_enough_quota = 1816,    ///< a budget cap of the host (per connection or in all) is reached
     message_exceeds_max_size = 4336, ///< the record is larger than the slot's maximum
 };
 
