@@ -42,7 +42,7 @@ struct core_limits {
     // past these a create or subscribe fails (too_many_open_files for
     // counts, not_enough_quota for budgets), never the connection.
     std::uint32_t max_connection_subscriptions = 4096; ///< patterns one connection subscribed
-    std::uint64_t max_connection_budget = 1ull << 30;  ///< budgets of the slots it created
+    std::uint64_t max_connection_budget = 4ull << 30;  ///< budgets of the slots it created
     std::uint32_t max_slots = 65536;                   ///< slots in all
     std::uint32_t max_total_subscriptions = 1u << 18;  ///< patterns in all
     std::uint64_t max_total_budget = 4ull << 30;       ///< budgets of every slot

@@ -150,7 +150,8 @@ BOOST_AUTO_TEST_CASE(a_connection_is_read_again_after_an_admin_answer_over_the_o
     std::vector<server_slot> slots;
     const std::string padding(100, 'x');
     for (int i = 0; i < 1000; ++i) // a listing of ~200 KiB: over the bound, within a frame
-        slots.push_back(server_slot::create(bus, "big/" + padding + std::to_string(i)));
+        slots.push_back( // the least budget each: 1000 of them stay within the host's caps
+            server_slot::create(bus, "big/" + padding + std::to_string(i), slot_options{0, 0, 1}));
     BOOST_REQUIRE(admin(bus, "slots").at("slots").as_array().size() == 1000u);
     // The next call on the same connection is answered (it used to wait for good).
     bool answered = false;
