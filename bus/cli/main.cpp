@@ -115,6 +115,16 @@ json::value ask(slotbus::connection& bus, std::string_view command, std::string_
     return answer;
 }
 
+/// The "slots" listing at or below `prefix`, every page of it, as one answer.
+json::value ask_slots(slotbus::connection& bus, std::string_view prefix)
+{
+    std::error_code ec;
+    auto all = slotbus::list_slots(bus, prefix, ec);
+    if (ec)
+        std::exit(refused("slots", ec));
+    return json::object{{"slots", std::move(all)}};
+}
+
 std::string bytes_text(std::uint64_t n)
 {
     std::ostringstream out;
@@ -181,7 +191,7 @@ int cmd_ls(common& c, std::vector<std::string>& argv)
                positional, c, argv, vm))
         return ok;
     auto bus = connect(c);
-    const auto answer = ask(bus, "slots", path);
+    const auto answer = ask_slots(bus, path);
     if (c.json) {
         std::cout << json::serialize(answer) << '\n';
         return ok;
@@ -244,7 +254,7 @@ int cmd_info(common& c, std::vector<std::string>& argv)
         return ok;
     const auto name = name_argument("info", name_text);
     auto bus = connect(c);
-    const auto answer = ask(bus, "slots", name.str());
+    const auto answer = ask_slots(bus, name.str());
     const auto* slot = find_slot(answer, name);
     if (!slot) {
         std::cerr << "slotbus: no slot " << name.str() << " (error 2)\n";
@@ -474,8 +484,8 @@ int cmd_stats(common& c, std::vector<std::string>& argv)
     po::options_description own("Options");
     po::variables_map vm;
     if (!parse("stats", "[--json]",
-               "The host's totals and every slot's traffic: records and bytes in and out,\n"
-               "drops, depth.",
+               "The host's totals and the traffic of its 100 busiest slots: records and\n"
+               "bytes in and out, drops, depth.",
                own, {}, c, argv, vm))
         return ok;
     auto bus = connect(c);

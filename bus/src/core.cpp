@@ -268,7 +268,8 @@ feed_result core::on_hello(session& s, byte_span body)
         s.plugin = plugin->second;
     }
     s.claimed_pid = m.pid; // a claim: the kernel's pid stays the identity
-    s.client_name = std::string(m.client_name);
+    // Shown in listings (JSON): a claim, kept to valid text of a sane length.
+    s.client_name = to_valid_utf8(m.client_name.substr(0, 256));
     s.greeted = true;
     send(s, welcome_frame{protocol_version, limits_.max_record_size,
                           static_cast<std::uint32_t>(limits_.max_frame_size()), s.id,

@@ -154,11 +154,16 @@ public:
     };
     std::vector<slow_event> take_slow_events();
 
-    /// The "slots" admin answer: every slot whose path starts with the
-    /// components of `prefix` (a name or short form; empty: all).
-    [[nodiscard]] boost::json::object slots(std::string_view prefix, std::error_code& ec) const;
+    /// The "slots" admin answer: the slots whose path starts with the
+    /// components of a prefix (a name or short form; empty: all), a page at a
+    /// time so it fits a frame. `argument` is the prefix, or a JSON object
+    /// {"prefix": P, "after": KEY, "limit": N}; the answer's "next" is the
+    /// key to ask for after, or null on the last page. The
+    /// host's listing is in the order a walk of the tree gives.
+    [[nodiscard]] boost::json::object slots(std::string_view argument, std::error_code& ec) const;
     /// The core's part of the "stats" answer: totals and every slot's counters.
-    [[nodiscard]] boost::json::object stats() const;
+    /// `top`: how many of the busiest slots its "slots" lists (1000 at most).
+    [[nodiscard]] boost::json::object stats(std::size_t top = 100) const;
 
 private:
     struct handle_entry;

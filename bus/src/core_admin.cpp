@@ -2,6 +2,10 @@
 #include "core.hpp"
 
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
 
 namespace slotbus::bus {
 
@@ -33,24 +37,72 @@ json::object traffic_of(const slot& s)
         {"slow_marks", s.slow_marks}};
 }
 
+/// The order for_each walks the tree in (depth first, children by name): keys
+/// compared with the separator below every other character.
+bool walks_before(std::string_view a, std::string_view b)
+{
+    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+        return (x == '\\' ? '\0' : x) < (y == '\\' ? '\0' : y);
+    });
+}
+
+/// The "slots" argument: a name prefix, or {"prefix", "after", "limit"}.
+struct listing_request {
+    std::string prefix, after;
+    std::size_t limit = 1000;
+};
+
+listing_request listing_request_of(std::string_view argument, std::error_code& ec)
+{
+    listing_request r;
+    if (!argument.starts_with('{')) {
+        r.prefix = std::string(argument);
+        return r;
+    }
+    boost::system::error_code parse_ec;
+    const auto v = json::parse(argument, parse_ec);
+    const auto* o = parse_ec ? nullptr : v.if_object();
+    if (!o) {
+        ec = error::invalid_parameter;
+        return r;
+    }
+    if (const auto* p = o->if_contains("prefix"); p && p->is_string())
+        r.prefix = std::string(p->get_string());
+    if (const auto* a = o->if_contains("after"); a && a->is_string())
+        r.after = std::string(a->get_string());
+    if (const auto* l = o->if_contains("limit"); l && l->is_int64() && l->get_int64() > 0)
+        r.limit = std::min<std::size_t>(static_cast<std::size_t>(l->get_int64()), 1000);
+    return r;
+}
+
 } // namespace
 
-json::object core::slots(std::string_view prefix, std::error_code& ec) const
+json::object core::slots(std::string_view argument, std::error_code& ec) const
 {
+    const auto request = listing_request_of(argument, ec);
+    if (ec)
+        return {};
     std::string prefix_key;
-    if (!prefix.empty()) {
-        const auto name = slot_name::parse(prefix, ec);
+    if (!request.prefix.empty()) {
+        const auto name = slot_name::parse(request.prefix, ec);
         if (ec)
             return {};
         prefix_key = name.key();
     }
+    // A page fits a frame whatever is in the tree: slots go in while their
+    // JSON fits half a frame (one slot alone always goes, its subscriptions
+    // cut to fit); `next` says where the next page starts.
+    const std::size_t page_bytes = limits_.max_frame_size() / 2;
+    std::size_t bytes = 0;
     json::array slots;
+    std::string last_key; // of the last slot given
+    bool more = false;
     names_.for_each([&](slot& s) {
         const auto& key = s.name().key();
         const bool below = prefix_key.empty() ||
                            (key.starts_with(prefix_key) &&
                             (key.size() == prefix_key.size() || key[prefix_key.size()] == '\\'));
-        if (!below)
+        if (!below || more || (!request.after.empty() && !walks_before(request.after, key)))
             return;
         json::object o = traffic_of(s);
         o["path"] = s.name().path();
@@ -68,25 +120,54 @@ json::object core::slots(std::string_view prefix, std::error_code& ec) const
         o["byte_budget"] = s.config().byte_budget;
         o["overflow"] = to_string(s.config().overflow);
         json::array patterns;
-        for (const auto& p : s.subscriptions)
+        std::size_t size = json::serialize(o).size() + 32;
+        for (const auto& p : s.subscriptions) {
+            size += p.str().size() + 3;
+            if (size > page_bytes) {
+                o["subscriptions_cut"] = true; // more than a frame holds
+                break;
+            }
             patterns.emplace_back(p.str());
+        }
         o["subscriptions"] = std::move(patterns);
+        if (!slots.empty() && (slots.size() == request.limit || bytes + size > page_bytes)) {
+            more = true;
+            return;
+        }
+        bytes += size;
+        last_key = key;
         slots.push_back(std::move(o));
     });
-    return {{"slots", std::move(slots)}};
+    json::value next = nullptr;
+    if (more)
+        next = json::string(last_key);
+    return {{"slots", std::move(slots)}, {"next", std::move(next)}};
 }
 
-json::object core::stats() const
+json::object core::stats(std::size_t top) const
 {
-    json::array slots;
+    // The busiest slots (by depth, then records in), so the answer fits a
+    // frame however many slots there are; "slots" of the listing has all.
+    top = std::min<std::size_t>(top, 1000);
+    std::vector<const slot*> busiest;
     std::uint64_t depth = 0, queued_bytes = 0, slow = 0;
     names_.for_each([&](slot& s) {
         slow += s.slow;
-        auto o = traffic_of(s);
-        depth += o.at("depth").to_number<std::uint64_t>();
-        queued_bytes += o.at("queued_bytes").to_number<std::uint64_t>();
-        slots.push_back(std::move(o));
+        const auto counts = s.counts();
+        depth += counts.messages;
+        queued_bytes += counts.bytes;
+        busiest.push_back(&s);
     });
+    const auto busier = [](const slot* a, const slot* b) {
+        return std::pair(a->counts().messages, a->traffic().records_in) >
+               std::pair(b->counts().messages, b->traffic().records_in);
+    };
+    const auto shown = std::min(top, busiest.size());
+    std::partial_sort(busiest.begin(), busiest.begin() + static_cast<std::ptrdiff_t>(shown),
+                      busiest.end(), busier);
+    json::array slots;
+    for (std::size_t i = 0; i < shown; ++i)
+        slots.push_back(traffic_of(*busiest[i]));
     return {
         {"connections", sessions_.size()},  {"connections_accepted", totals_.connections},
         {"slot_count", names_.size()},      {"slots_created", totals_.slots_created},

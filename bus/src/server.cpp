@@ -5,6 +5,7 @@
 #include "session.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <csignal>
@@ -124,7 +125,13 @@ std::string server::answer_admin(session_id from, std::string_view command,
         return ec ? std::string() : json::serialize(answer);
     }
     if (command == "stats") {
-        auto answer = core_.stats();
+        std::size_t top = 100;
+        boost::system::error_code parse_ec;
+        if (const auto v = json::parse(argument, parse_ec); !parse_ec && v.is_object())
+            if (const auto* n = v.as_object().if_contains("top");
+                n && n->is_int64() && n->get_int64() >= 0)
+                top = static_cast<std::size_t>(n->get_int64());
+        auto answer = core_.stats(top);
         rusage usage{};
         ::getrusage(RUSAGE_SELF, &usage);
         auto ms = [](const timeval& t) { return t.tv_sec * 1000 + t.tv_usec / 1000; };

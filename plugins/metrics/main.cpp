@@ -4,6 +4,7 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/program_options.hpp>
 
 #include <chrono>
@@ -71,13 +72,31 @@ int main(int argc, char** argv)
     signals.async_wait([&](boost::system::error_code, int) { bus.stop(); });
 
     std::uint64_t published = 0, unheard = 0;
-    std::function<void()> tick = [&] {
+    std::function<void()> tick;
+    auto again = [&] {
+        timer.expires_after(std::chrono::milliseconds(interval_ms));
+        timer.async_wait([&](boost::system::error_code wait_ec) {
+            if (!wait_ec)
+                tick();
+        });
+    };
+    const std::string ask = json::serialize(json::object{{"top", max_slots}});
+    tick = [&] {
         slotbus::async_admin(
-            bus, "stats", "", [&](boost::system::error_code ec, json::value stats) {
-                if (ec) {
+            bus, "stats", ask, [&](boost::system::error_code ec, json::value stats) {
+                // The connection gone is the end (the host stops us, or a
+                // restart reconnects us); anything else skips one interval:
+                // nothing a client can create in the tree may stop us.
+                if (ec == slotbus::error::broken_pipe) {
                     std::cerr << "metrics: stats: " << ec.message() << std::endl;
                     bus.stop();
                     return;
+                }
+                if (ec || !stats.is_object() || !stats.as_object().contains("slots")) {
+                    std::cerr << "metrics: stats: "
+                              << (ec ? ec.message() : "an answer without slots")
+                              << "; trying again next interval" << std::endl;
+                    return again();
                 }
                 auto e = slotbus::make_envelope(out.source(), "slotbus.host.stats", subject,
                                                 summary_of(std::move(stats), max_slots));
@@ -91,11 +110,7 @@ int main(int argc, char** argv)
                     bus.stop();
                     return;
                 }
-                timer.expires_after(std::chrono::milliseconds(interval_ms));
-                timer.async_wait([&](boost::system::error_code wait_ec) {
-                    if (!wait_ec)
-                        tick();
-                });
+                again();
             });
     };
     std::cerr << "metrics: publishing slotbus.host.stats on " << topic << " every " << interval_ms

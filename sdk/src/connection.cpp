@@ -809,7 +809,6 @@ void connection_impl::shut_down(error_code gone)
         for (auto& op : r.waiting)
             complete_read(op, gone, {}, 0);
     readers_.clear();
-    error_code ignored;
     run_timer_.cancel();
     if (run_ && run_->done) {
         auto done = std::move(*run_->done);
@@ -826,7 +825,7 @@ void connection_impl::start_run(std::string address, std::string client_name, ru
 {
     on_executor([self = shared_from_this(), address = std::move(address),
                  name = std::move(client_name), timing, h = std::move(h)]() mutable {
-        self->run_.emplace();
+        self->run_.emplace(run_state{}); // (clang 14: no emplace() of a nested aggregate)
         self->run_->address = std::move(address);
         self->run_->client_name = std::move(name);
         self->run_->timing = timing;

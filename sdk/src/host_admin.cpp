@@ -1,6 +1,7 @@
 #include "slotbus/host_admin.hpp"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 namespace slotbus {
 
@@ -39,6 +40,35 @@ boost::json::value admin(connection& bus, std::string_view command, std::string_
                                 std::move(h));
         },
         ec);
+}
+
+boost::json::array list_slots(connection& bus, std::string_view prefix, std::error_code& ec)
+{
+    boost::json::array all;
+    boost::json::object ask{{"prefix", prefix}};
+    while (true) {
+        auto page = admin(bus, "slots", boost::json::serialize(ask), ec);
+        const auto* o = ec ? nullptr : page.if_object();
+        const auto* slots = o ? o->if_contains("slots") : nullptr;
+        if (!ec && (!slots || !slots->is_array()))
+            ec = error::invalid_data;
+        if (ec)
+            return {};
+        for (auto& s : slots->get_array())
+            all.push_back(std::move(s));
+        const auto* next = o->if_contains("next");
+        if (!next || !next->is_string())
+            return all;
+        ask["after"] = next->get_string();
+    }
+}
+
+boost::json::array list_slots(connection& bus, std::string_view prefix)
+{
+    std::error_code ec;
+    auto all = list_slots(bus, prefix, ec);
+    throw_if(ec, "slotbus::list_slots");
+    return all;
 }
 
 boost::json::value admin(connection& bus, std::string_view command, std::string_view argument)

@@ -46,7 +46,63 @@ bool valid_component(std::string_view c)
     });
 }
 
+/// The length of the well-formed sequence at the front of `s`, or 0.
+std::size_t utf8_sequence(std::string_view s) noexcept
+{
+    const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+    const auto c0 = b(0);
+    if (c0 < 0x80)
+        return 1;
+    std::size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xbf; // the second byte's range (Unicode table 3-7)
+    if (c0 >= 0xc2 && c0 <= 0xdf)
+        n = 2;
+    else if (c0 >= 0xe0 && c0 <= 0xef) {
+        n = 3;
+        lo = c0 == 0xe0 ? 0xa0 : 0x80; // no overlong forms
+        hi = c0 == 0xed ? 0x9f : 0xbf; // no surrogates
+    } else if (c0 >= 0xf0 && c0 <= 0xf4) {
+        n = 4;
+        lo = c0 == 0xf0 ? 0x90 : 0x80;
+        hi = c0 == 0xf4 ? 0x8f : 0xbf; // nothing past U+10FFFF
+    } else {
+        return 0;
+    }
+    if (s.size() < n || b(1) < lo || b(1) > hi)
+        return 0;
+    for (std::size_t i = 2; i < n; ++i)
+        if (b(i) < 0x80 || b(i) > 0xbf)
+            return 0;
+    return n;
+}
+
 } // namespace
+
+bool is_valid_utf8(std::string_view text) noexcept
+{
+    while (!text.empty()) {
+        const auto n = utf8_sequence(text);
+        if (n == 0)
+            return false;
+        text.remove_prefix(n);
+    }
+    return true;
+}
+
+std::string to_valid_utf8(std::string_view text)
+{
+    std::string out;
+    out.reserve(text.size());
+    while (!text.empty()) {
+        const auto n = utf8_sequence(text);
+        if (n == 0)
+            out += "\xEF\xBF\xBD"; // U+FFFD for the byte that starts no sequence
+        else
+            out.append(text.substr(0, n));
+        text.remove_prefix(n ? n : 1);
+    }
+    return out;
+}
 
 std::string fold_case(std::string_view text)
 {
@@ -59,6 +115,10 @@ slot_name slot_name::parse(std::string_view text, std::error_code& ec)
 {
     ec.clear();
     slot_name name;
+    if (!is_valid_utf8(text)) {
+        ec = error::invalid_name;
+        return {};
+    }
     std::string_view rest = text;
 
     if (rest.size() >= 2 && is_separator(rest[0]) && is_separator(rest[1])) {

@@ -166,3 +166,42 @@ BOOST_AUTO_TEST_CASE(metrics_publishes_host_statistics_as_envelopes)
     BOOST_TEST(e.data.at("slot_count").to_number<int>() >= 1);
     BOOST_TEST(listed);
 }
+
+BOOST_AUTO_TEST_CASE(a_tree_of_twenty_thousand_slots_is_listed_and_metered)
+{
+    // More slots than one frame of listing holds, names in several scripts:
+    // the CLI lists them all (in pages), metrics goes on publishing.
+    test::temp_dir plugins;
+    test::write_manifest(plugins.path, "metrics",
+                         std::string(R"({"name": "metrics", "executable": ")") +
+                             SLOTBUS_METRICS_PATH +
+                             R"(", "args": ["--topic", "watch/stats", "--interval", "100"]})");
+    // Budgets are bounds, not memory taken: let 20 000 slots of the least one be.
+    test::host h({"--plugins-dir", plugins.path.string(), "--max-connection-budget", "68719476736",
+                  "--max-total-budget", "68719476736"});
+    constexpr int per_connection = 4000, connections = 5;
+    std::vector<connection> buses(connections);
+    std::vector<server_slot> slots;
+    for (int c = 0; c < connections; ++c) {
+        buses[c].connect(h.socket());
+        for (int i = 0; i < per_connection; ++i)
+            slots.push_back(server_slot::create(buses[c],
+                                                "tree/caf\xc3\xa9-" + std::to_string(c) +
+                                                    "/\xe2\x82\xac" + std::to_string(i),
+                                                slot_options{0, 0, 1}));
+    }
+    connection bus;
+    bus.connect(h.socket());
+    auto inbox = server_slot::create(bus, "tests/watch", 0, 10000);
+    auto sub = inbox.subscribe("watch/**");
+    for (int i = 0; i < 3; ++i) { // three envelopes, over the whole tree
+        std::error_code ec;
+        const auto e = parse_envelope(inbox.read(), ec);
+        BOOST_REQUIRE(!ec);
+        BOOST_TEST(e.data.at("slot_count").to_number<int>() >= connections * per_connection);
+    }
+    const auto listed = test::cli(h, {"ls", "tree", "--json"}, 60s).json();
+    BOOST_TEST(listed.at("slots").as_array().size() ==
+               static_cast<std::size_t>(connections * per_connection));
+    BOOST_TEST(plugin_entry(h, "metrics").at("restarts").to_number<int>() == 0);
+}

@@ -2,8 +2,11 @@
 // The routing core step by step: frames in, frames out, no sockets.
 #include "core.hpp"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -683,6 +686,51 @@ BOOST_AUTO_TEST_CASE(caps_on_slots_subscriptions_and_budgets_per_connection_and_
     BOOST_TEST(subscribe(a, a2, "x/6") == 0u);      // x/1 went with a1
     BOOST_TEST(b.create("b2", 0, 900).error == 0u); // and so did a1's budget
     BOOST_TEST(a.create("a3", 0, 1).error == 4u);   // 3 slots again
+}
+
+BOOST_AUTO_TEST_CASE(admin_answers_are_valid_json_and_listings_come_in_pages)
+{
+    auto l = limits();
+    l.max_record_size = 1000; // frames of 64 KiB: a listing of 1000 slots takes pages
+    core host(l);
+    host.set_admin_handler(
+        [&](session_id, std::string_view, std::string_view argument, std::error_code& ec) {
+            return boost::json::serialize(host.slots(argument, ec));
+        });
+    client odd(host, false);
+    odd.feed(hello_frame{protocol_magic, 1, 1, 0, "\xff\xfe name \xc3", {}}); // not UTF-8
+    (void)odd.take();
+    // Enough slots that no one frame holds the listing (a frame is at least 64 KiB).
+    const std::string padding(200, 'p');
+    for (int i = 0; i < 1000; ++i)
+        BOOST_REQUIRE(odd.create("many/" + padding + std::to_string(i), 0, 1).error == 0u);
+    std::set<std::string> seen;
+    std::string after;
+    int pages = 0;
+    do {
+        const auto ask = boost::json::serialize(boost::json::object{{"after", after}});
+        odd.feed(admin_frame{
+            1, "slots", {{reinterpret_cast<const std::uint8_t*>(ask.data()), ask.size()}}});
+        const auto m = odd.last<admin_result_frame>();
+        BOOST_REQUIRE(m.error == 0u);
+        BOOST_REQUIRE(m.json.bytes.size() < host.limits().max_frame_size());
+        boost::system::error_code ec;
+        const auto page =
+            boost::json::parse(std::string_view(reinterpret_cast<const char*>(m.json.bytes.data()),
+                                                m.json.bytes.size()),
+                               ec);
+        BOOST_REQUIRE(!ec); // valid JSON, though the client's name was not valid text
+        for (const auto& s : page.at("slots").as_array()) {
+            BOOST_TEST(seen.insert(std::string(s.at("path").as_string())).second);
+            BOOST_TEST(s.at("owner").at("client").as_string() ==
+                       "\xef\xbf\xbd\xef\xbf\xbd name \xef\xbf\xbd");
+        }
+        const auto& next = page.at("next");
+        after = next.is_string() ? std::string(next.as_string()) : "";
+        ++pages;
+    } while (!after.empty());
+    BOOST_TEST(seen.size() == 1000u);
+    BOOST_TEST(pages > 1);
 }
 
 BOOST_AUTO_TEST_CASE(fan_out_one_copy_per_slot_and_exact_counts)

@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE names
 #include "slotbus/error.hpp"
 #include "slotbus/slot_name.hpp"
+#include "slotbus/topic_pattern.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -106,4 +107,25 @@ BOOST_AUTO_TEST_CASE(throwing_form_carries_the_code)
     } catch (const slotbus::system_error& e) {
         BOOST_TEST(e.code() == slotbus::error::invalid_name);
     }
+}
+
+BOOST_AUTO_TEST_CASE(names_and_patterns_are_valid_utf8_or_refused)
+{
+    auto refused = [](std::string_view text) {
+        std::error_code ec;
+        (void)slot_name::parse(text, ec);
+        return ec == slotbus::error::invalid_name;
+    };
+    BOOST_TEST(!refused("caf\xc3\xa9/\xe2\x82\xac/\xf0\x9f\x93\xae")); // é, €, 📮
+    for (const char* bad : {"a/\xff", "a/\xc3",               // a stray byte, a cut sequence
+                            "a/\xc0\xaf", "a/\xe0\x80\xaf",   // overlong forms of '/'
+                            "a/\xed\xa0\x80",                 // a surrogate
+                            "a/\xf4\x90\x80\x80", "a/\x80x"}) // past U+10FFFF; a lone continuation
+        BOOST_TEST(refused(bad),
+                   "accepted: " << std::string_view(bad).substr(2).size() << " bytes");
+    std::error_code ec;
+    (void)slotbus::topic_pattern::parse("events/\xff/**", ec);
+    BOOST_TEST((ec == slotbus::error::invalid_name));
+    BOOST_TEST(slotbus::to_valid_utf8("ok\xff\xc3") == "ok\xef\xbf\xbd\xef\xbf\xbd");
+    BOOST_TEST(slotbus::to_valid_utf8("caf\xc3\xa9") == "caf\xc3\xa9");
 }

@@ -22,9 +22,12 @@ void start_admin(std::shared_ptr<connection_impl> impl, std::string command, std
 
 /// Asks the host a question about itself. Commands (docs/protocol.md gives
 /// each answer's JSON):
-/// - "slots", argument a path prefix ("" for all): every slot, its owner,
-///   queue, subscriptions and counters;
-/// - "stats": the host's totals and every slot's counters;
+/// - "slots", argument a path prefix ("" for all) or {"prefix", "after",
+///   "limit"}: a page of the slots there, each with its owner, queue,
+///   subscriptions and counters, and "next" (where the next page starts, or
+///   null); list_slots() walks every page;
+/// - "stats", argument "" or {"top": N}: the host's totals and the counters
+///   of its N busiest slots (100 unless asked; 1000 at most);
 /// - "plugins": the supervised plugins, their state, pid and restarts;
 /// - "stop": the host stops gracefully (answered first).
 /// Errors: error::invalid_function (a command this host does not know),
@@ -37,6 +40,12 @@ void start_admin(std::shared_ptr<connection_impl> impl, std::string command, std
 boost::json::value admin(connection& bus, std::string_view command, std::string_view argument,
                          std::error_code& ec);
 boost::json::value admin(connection& bus, std::string_view command, std::string_view argument = {});
+
+/// Every slot at or below `prefix` (empty: all), as the "slots" answer
+/// lists them, fetched a page at a time (a listing of any size). Errors as
+/// admin's.
+boost::json::array list_slots(connection& bus, std::string_view prefix, std::error_code& ec);
+boost::json::array list_slots(connection& bus, std::string_view prefix = {});
 
 /// admin, asynchronously. Completion signature:
 /// void(boost::system::error_code, boost::json::value).

@@ -66,4 +66,11 @@ private:
 /// ASCII lower-casing, the case folding names use.
 std::string fold_case(std::string_view text);
 
+/// Well-formed UTF-8: no stray continuation bytes, overlong forms, surrogates
+/// or code points past U+10FFFF. Names and patterns must be.
+bool is_valid_utf8(std::string_view text) noexcept;
+/// `text` with each ill-formed sequence replaced by U+FFFD: for showing what
+/// a peer claimed (a client name) where only valid text may go (JSON).
+std::string to_valid_utf8(std::string_view text);
+
 } // namespace slotbus
