@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what slotbus needs (Debian bookworm packages), then configures and
 # builds with a CMake preset. Sourced by test.sh and demo.sh.
-#   PRESET=dev|ci|asan (default: dev)
+#   PRESET=dev|ci|asan|tsan (default: dev)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 preset=${PRESET:-dev}
 
-packages=(g++ cmake ninja-build clang-format
+packages=(g++ cmake ninja-build clang-format clang libclang-rt-14-dev
           libboost1.81-dev libboost-json1.81-dev libboost-test1.81-dev
           libboost-program-options1.81-dev libboost-filesystem1.81-dev)
 

@@ -14,3 +14,21 @@ fi
 
 echo "==> running the tests"
 ctest --preset "$PRESET"
+
+# The whole suite again under ASan+UBSan (clang), then each fuzz target for a
+# bounded time over a copy of its seed corpus (docs/fuzzing.md runs them long).
+if [ "${SLOTBUS_SANITIZE:-1}" = 1 ]; then
+    echo "==> building and running the tests under ASan+UBSan"
+    cmake --preset asan -S "$root" >/dev/null
+    cmake --build --preset asan
+    ctest --preset asan
+    seconds=${FUZZ_SECONDS:-60}
+    for target in fuzz_frames fuzz_core; do
+        corpus=$(mktemp -d)
+        cp "$root/tests/fuzz/corpus/${target#fuzz_}/"* "$corpus/"
+        echo "==> fuzzing $target for $seconds s"
+        "$root/build/asan/tests/fuzz/$target" -max_total_time="$seconds" -print_final_stats=1 \
+            -artifact_prefix="$corpus/" "$corpus" 2>&1 | tail -n 12
+        rm -rf "$corpus"
+    done
+fi

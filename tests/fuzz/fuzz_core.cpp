@@ -89,7 +89,7 @@ void take_output(core& c, fuzz_session& s)
         case frame_type::write_acks: {
             write_acks_frame m;
             check(decode(body, m));
-            check(for_each_ack_run(m.runs.bytes, [&](const ack_run& r) { s.results += r.writes; }));
+            check(for_each_ack_run(m.runs.bytes, [&](const ack_run& r) { s.results += r.count; }));
             break;
         }
         case frame_type::admin_result: {
@@ -180,11 +180,11 @@ byte_buffer make_frame(script& in, fuzz_session& s)
         encode(f, hello_frame{protocol_magic, 1, 1, in.u32(), in.text(8), {}});
         break;
     case 1:
-        encode(f, create_frame{in.u32(), handle, in.byte() % 2 ? 0u : in.u32() % 64, in.byte() % 3,
-                               in.byte() % 2 ? 0u : in.u32() % 4096, in.byte() % 4, in.name()});
+        encode(f, create_frame{in.u32(), handle, in.byte() % 2 ? 0u : in.u32() % 64, in.small() % 3,
+                               in.byte() % 2 ? 0u : in.u32() % 4096, in.small() % 4, in.name()});
         break;
     case 2:
-        encode(f, open_frame{in.u32(), handle, in.byte() % 2, in.name()});
+        encode(f, open_frame{in.u32(), handle, in.small() % 2, in.name()});
         break;
     case 3:
         encode(f, close_frame{in.u32(), handle});
@@ -304,7 +304,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             feed(c, s, make_frame(in, s));
         }
         // The I/O layer's turn: output out, held frames on where the core says so.
-        c.end_batch(s.id);
+        if (s.open)
+            c.end_batch(s.id);
         for (auto id : c.take_touched())
             for (auto& t : sessions)
                 if (t.open && t.id == id) {

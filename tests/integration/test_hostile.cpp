@@ -84,6 +84,8 @@ std::size_t count_of(const std::string& text, std::string_view needle)
 
 BOOST_AUTO_TEST_CASE(headers_that_claim_a_megabyte_cost_a_few_kilobytes_each)
 {
+    if (test::measuring_under_a_sanitizer())
+        return;
     test::host host;
     connection bus;
     bus.connect(host.socket());
@@ -152,6 +154,8 @@ BOOST_AUTO_TEST_CASE(connection_caps_refuse_with_a_clear_error)
 
 BOOST_AUTO_TEST_CASE(at_the_descriptor_limit_the_host_backs_off_and_logs_rarely)
 {
+    if (test::measuring_under_a_sanitizer())
+        return;
     test::temp_dir dir;
     const auto socket = (dir.path / "bus.sock").string();
     // A hard limit of 48 descriptors: the host cannot raise it.
@@ -227,7 +231,8 @@ BOOST_AUTO_TEST_CASE(a_ping_flood_that_never_reads_is_bounded_then_closed)
     const auto during = host_stat(bus, "rss_bytes");
     const auto per_flooder = (during > before ? during - before : 0) / flooders.size();
     BOOST_TEST_MESSAGE("RSS per ping flooder: " << per_flooder << " bytes");
-    BOOST_TEST(per_flooder < 3u * 1048576u + 256u * 1024u);
+    if (!test::measuring_under_a_sanitizer())
+        BOOST_TEST(per_flooder < 3u * 1048576u + 256u * 1024u);
     // None of them reads: each is closed once its output stalls.
     for (auto& p : flooders)
         BOOST_TEST(p->closed_by_host(10s));

@@ -5,6 +5,7 @@
 #include "child.hpp"
 
 #include <boost/json/value.hpp>
+#include <boost/test/unit_test.hpp>
 
 #include <filesystem>
 #include <functional>
@@ -54,6 +55,19 @@ boost::json::value plugin_entry(const host& h, const std::string& name);
 
 /// Checks `done` every few milliseconds until it holds or the deadline passes.
 bool eventually(const std::function<bool()>& done, std::chrono::milliseconds deadline = 10s);
+
+/// Under a sanitizer a host's memory and descriptors are the sanitizer's as
+/// much as its own: a test that measures them says so and skips that part
+/// (the plain build, run first by scripts/test.sh, checks it).
+inline bool measuring_under_a_sanitizer()
+{
+#ifdef SLOTBUS_SANITIZED
+    BOOST_TEST_MESSAGE("not measured under a sanitizer: the host's memory or descriptors");
+    return true;
+#else
+    return false;
+#endif
+}
 
 /// True while a process of that pid exists (a zombie counts as gone).
 bool alive(int pid);
