@@ -113,10 +113,13 @@ void connection_impl::start_write(std::uint32_t handle, std::span<const asio::co
     for (const auto& r : records)
         frame_size += frame_header_size + 8 + r.size();
     const auto count = static_cast<std::uint32_t>(records.size());
-    const bool window_full = unacked_bytes_ > 0 && unacked_bytes_ + frame_size > max_unacked_bytes;
     // The hot path: on the connection's own thread, the records go straight
     // into the output, joining the write frame before them when they can.
-    if (on_this_thread() && !broken_ && !window_full && deferred_writes_.empty()) {
+    // (The window is read only there: off that thread it belongs to another.)
+    const auto window_full = [&] {
+        return unacked_bytes_ > 0 && unacked_bytes_ + frame_size > max_unacked_bytes;
+    };
+    if (on_this_thread() && !broken_ && !window_full() && deferred_writes_.empty()) {
         emit_reports();
         (posted ? post_frames_ : write_frames_).append_all(pending_, handle, records, bytes);
         unacked_bytes_ += frame_size;
