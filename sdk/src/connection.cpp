@@ -93,8 +93,8 @@ void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id,
 {
     on_executor([self = shared_from_this(), frame = std::move(frame), request_id,
                  h = std::move(h)]() mutable {
-        if (self->broken_) {
-            asio::post(self->executor_, asio::append(std::move(h), self->broken_, reply{}));
+        if (const auto failed = self->call_error()) {
+            asio::post(self->executor_, asio::append(std::move(h), failed, reply{}));
             return;
         }
         self->requests_.emplace(request_id, std::move(h));
@@ -119,7 +119,7 @@ void connection_impl::start_write(std::uint32_t handle, std::span<const asio::co
     const auto window_full = [&] {
         return unacked_bytes_ > 0 && unacked_bytes_ + frame_size > max_unacked_bytes;
     };
-    if (on_this_thread() && !broken_ && !window_full() && deferred_writes_.empty()) {
+    if (on_this_thread() && !call_error() && !window_full() && deferred_writes_.empty()) {
         emit_reports();
         (posted ? post_frames_ : write_frames_).append_all(pending_, handle, records, bytes);
         unacked_bytes_ += frame_size;
@@ -135,9 +135,10 @@ void connection_impl::start_write(std::uint32_t handle, std::span<const asio::co
         builder.append(frame, handle, bytes(r));
     on_executor([self = shared_from_this(), frame = std::move(frame), h = std::move(h), count,
                  pace]() mutable {
-        if (self->broken_) {
-            asio::post(self->executor_,
-                       asio::append(std::move(h), self->broken_, std::uint32_t{0}));
+        if (const auto failed = self->call_error()) {
+            // Never sent: it was not delivered (a write the host may have
+            // taken fails with netname_deleted instead, in fail()).
+            asio::post(self->executor_, asio::append(std::move(h), failed, std::uint32_t{0}));
             return;
         }
         const bool full =
@@ -157,6 +158,16 @@ void connection_impl::start_write(std::uint32_t handle, std::span<const asio::co
     });
 }
 
+error_code connection_impl::call_error() const noexcept
+{
+    const bool restoring = run_ && !run_->stopping && !run_->connected;
+    if (!broken_ && !restoring)
+        return {};
+    if (broken_ && std::error_code(broken_).category() == error_category())
+        return broken_; // the host's reason (invalid_data, …) or broken_pipe
+    return error::broken_pipe;
+}
+
 bool connection_impl::on_this_thread() const
 {
     if (own_)
@@ -174,7 +185,7 @@ void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mut
         auto it = self->readers_.find(handle);
         if ((self->broken_ && !self->reconnecting()) || it == self->readers_.end()) {
             self->complete_read(
-                op, self->broken_ ? self->broken_ : error_code(error::invalid_handle), {}, 0);
+                op, self->broken_ ? self->call_error() : error_code(error::invalid_handle), {}, 0);
             return;
         }
         reader_state& r = it->second;
@@ -198,7 +209,7 @@ void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mut
                         strong->finish(handle, id, asio::error::operation_aborted);
                 });
         if (r.records.empty()) {
-            if (r.read_timeout == 0 && self->broken_) {
+            if (r.read_timeout == 0 && self->call_error()) {
                 // Between connections: nothing is queued here, say so at once.
                 self->finish(handle, queued.id, error::sem_timeout);
                 return;
@@ -524,7 +535,9 @@ void connection_impl::on_frame(const frame_view& frame)
         if (!decode(frame.body, m))
             return malformed();
         if (auto it = readers_.find(m.handle); it != readers_.end())
-            it->second.gap += m.missed;
+            if (auto& gap = it->second.gap; gap != gap_unknown) // saturates short of it
+                gap = static_cast<std::uint32_t>(
+                    std::min<std::uint64_t>(std::uint64_t{gap} + m.missed, gap_unknown - 1));
         return;
     }
     case frame_type::pong: // a heartbeat's answer: hearing anything is what counts
@@ -621,8 +634,7 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r)
                 }
                 r.pop_front(n, wire);
             }
-            r.unreported += static_cast<std::uint32_t>(n) - 1; // report() counts the last one
-            report(handle, r);
+            report(handle, r, static_cast<std::uint32_t>(n));
             if (op.timer)
                 op.timer->cancel();
             std::visit([](auto& h) { asio::get_associated_cancellation_slot(h).clear(); },
@@ -650,14 +662,18 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r)
             record = {std::string(r.front()), r.records.front().missed_before};
         }
         r.pop_front();
-        report(handle, r);
+        report(handle, r, 1);
         complete_read(op, {}, std::move(record), size);
     }
 }
 
-void connection_impl::report(std::uint32_t handle, reader_state& r)
+void connection_impl::report(std::uint32_t handle, reader_state& r, std::uint32_t n)
 {
-    ++r.unreported;
+    const auto from_before = std::min(n, r.stale); // held across a reconnect: not the new slot's
+    r.stale -= from_before;
+    if (n == from_before)
+        return;
+    r.unreported += n - from_before;
     if (!r.dirty) {
         r.dirty = true;
         dirty_readers_.push_back(handle);
@@ -776,8 +792,10 @@ void connection_impl::fail(error_code ec, std::string why)
     for (auto& [id, h] : requests_)
         asio::post(executor_, asio::append(std::move(h), gone, reply{}));
     requests_.clear();
+    // Sent, and no result came: the host may have delivered them or not.
+    const error_code unknown = error::netname_deleted;
     for (auto& w : writes_)
-        asio::post(executor_, asio::append(std::move(w.handler), gone, std::uint32_t{0}));
+        asio::post(executor_, asio::append(std::move(w.handler), unknown, std::uint32_t{0}));
     writes_.clear();
     unacked_bytes_ = 0;
     posts_unacked_ = 0;
@@ -789,12 +807,15 @@ void connection_impl::fail(error_code ec, std::string why)
         finish(read.first, read.second, gone);
     polls_.clear();
     if (reconnecting()) {
-        // The slots went with the connection, unread records included; reads
-        // waiting on them stay and are served by the slots re-created after
-        // the reconnect.
+        // The slots went with the connection, the records the host held
+        // included; reads waiting on them stay and are served by the slots
+        // re-created after the reconnect. What this end holds already is
+        // still read first (and never reported: the new slot never had it),
+        // then the first record of the new slot says records may have been
+        // lost between them, how many unknown.
         for (auto& [handle, r] : readers_) {
-            r.clear();
-            r.gap = 0;
+            r.stale = static_cast<std::uint32_t>(r.records.size());
+            r.gap = gap_unknown;
             r.unreported = 0;
             r.dirty = false;
             r.window_sent = false;

@@ -1,9 +1,16 @@
 #include "slotbus/error.hpp"
 
+#include <boost/system/error_category.hpp>
+#include <boost/system/error_condition.hpp>
+
 namespace slotbus {
 namespace {
 
-class category final : public std::error_category {
+// A Boost.System category, seen by std::error_code through Boost's adapter:
+// a boost::system::error_code made from such a std::error_code unwraps it,
+// so async completions' value() is the Windows number too (a plain
+// std::error_category would come back wrapped, its value() a hash).
+class category final : public boost::system::error_category {
 public:
     const char* name() const noexcept override { return "slotbus"; }
 
@@ -28,6 +35,9 @@ public:
             return "the network path was not found";
         case error::req_not_accep:
             return "the host takes no more connections now";
+        case error::netname_deleted:
+            return "the connection went before the write's result came: it may or may not have "
+                   "been delivered";
         case error::invalid_parameter:
             return "the parameter is incorrect for this handle";
         case error::broken_pipe:
@@ -50,7 +60,15 @@ public:
         return "slotbus error " + std::to_string(value);
     }
 
-    std::error_condition default_error_condition(int value) const noexcept override
+    boost::system::error_condition default_error_condition(int value) const noexcept override
+    {
+        if (const auto c = std_condition(value); c != std::errc{})
+            return {static_cast<int>(c), boost::system::generic_category()};
+        return {value, *this};
+    }
+
+private:
+    static std::errc std_condition(int value) noexcept
     {
         switch (static_cast<error>(value)) {
         case error::invalid_function:
@@ -71,6 +89,8 @@ public:
             return std::errc::host_unreachable;
         case error::req_not_accep:
             return std::errc::resource_unavailable_try_again;
+        case error::netname_deleted:
+            return std::errc::connection_aborted;
         case error::invalid_parameter:
             return std::errc::invalid_argument;
         case error::broken_pipe:
@@ -90,7 +110,7 @@ public:
         case error::message_exceeds_max_size:
             return std::errc::message_size;
         }
-        return {value, *this};
+        return std::errc{}; // not one of ours: its condition is itself
     }
 };
 
@@ -99,7 +119,7 @@ public:
 const std::error_category& error_category() noexcept
 {
     static const category instance;
-    return instance;
+    return instance; // Boost's std adapter of it
 }
 
 void throw_if(const std::error_code& ec, const char* what)

@@ -21,6 +21,7 @@ enum class error : int {
     invalid_data = 13,          ///< a malformed frame, or a record the topic does not accept
     not_supported = 50,         ///< the peer speaks no protocol version this side does
     bad_netpath = 53,           ///< broadcast record over 424 bytes; unknown remote host
+    netname_deleted = 64,       ///< the connection went before a sent write's result came
     req_not_accep = 71,         ///< the host takes no more connections (its caps) now
     invalid_parameter = 87,     ///< a writer handle was used to read
     broken_pipe = 109,          ///< the connection to the host is gone

@@ -18,11 +18,17 @@ struct slot_info {
     std::uint64_t dropped = 0;            ///< records its overflow policy dropped, ever
 };
 
+/// missed_before of the first record after a reconnect to a restarted host:
+/// records may have been lost between it and the one before (the host's
+/// queue went with it), how many is not known.
+inline constexpr std::uint32_t gap_unknown = 0xffffffff;
+
 /// A record as read, with what a drop policy cost just before it.
 struct received_record {
     std::string data;
     /// Records dropped (by the slot's overflow policy) between the previous
-    /// record read and this one: the reader is told in order.
+    /// record read and this one: the reader is told in order. gap_unknown:
+    /// some may have been lost in a reconnect to a restarted host.
     std::uint32_t missed_before = 0;
 };
 

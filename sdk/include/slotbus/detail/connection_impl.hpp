@@ -168,6 +168,7 @@ private:
         // any_completion_handler must never be move-assigned (it recurses).
         std::list<read_op> waiting;
         std::uint32_t unreported = 0; // read since the last read_report
+        std::uint32_t stale = 0;      // at the front, held from before a reconnect: not reported
         bool dirty = false;           // a read_report is owed
         bool window_sent = false;
     };
@@ -192,6 +193,11 @@ private:
     void heartbeat();
     void schedule_reconnect();
     [[nodiscard]] bool reconnecting() const noexcept { return run_ && !run_->stopping; }
+    /// What a call made now fails with, or nothing: broken_pipe between
+    /// connections (and until a reconnect has restored every handle) or
+    /// after a failure — never the socket's own errno — or the host's error
+    /// from its fatal frame.
+    [[nodiscard]] error_code call_error() const noexcept;
     void on_frame(const frame_view& frame);
     /// Completes the request an answer frame is for; false when none waits for it.
     bool answer(std::uint32_t request, std::uint32_t error, reply r);
@@ -204,7 +210,8 @@ private:
     [[nodiscard]] bool on_this_thread() const;
     void serve(std::uint32_t handle, reader_state& r);
     void complete_read(read_op& op, error_code ec, received_record record, std::size_t size);
-    void report(std::uint32_t handle, reader_state& r);
+    /// The reader read n records: counted for the next read_report.
+    void report(std::uint32_t handle, reader_state& r, std::uint32_t n);
     /// Makes a waiting read wait by `timeout`, from now: 0 ends it with
     /// sem_timeout at once, mailslot_wait_forever waits without a timer.
     void arm_wait(std::uint32_t handle, read_op& op, std::uint32_t timeout);
