@@ -392,3 +392,66 @@ BOOST_AUTO_TEST_CASE(steady_back_pressure_keeps_the_host_within_its_bounds)
     if (!test::measuring_under_a_sanitizer())
         BOOST_TEST(peak < 32 * 1024 * 1024);
 }
+
+// Faults under load: a million records fanned out while subscriber processes
+// are SIGKILLed and restarted and one reader is SIGSTOPped for seconds. The
+// live subscriber loses nothing, another slot's traffic is untouched, the
+// stopped reader is marked slow and told what it missed, the host stays bounded.
+BOOST_AUTO_TEST_CASE(faults_under_load_cost_live_receivers_nothing)
+{
+    test::host host({"--slow-after", "500"});
+    constexpr long records = 1'000'000;
+    auto live = test::peer(
+        host, {"create", "live", "--subscribe", "load/*", "--count", std::to_string(records)});
+    auto frozen = test::peer(host, {"create", "frozen", "--subscribe", "load/*"});
+    auto other = test::peer(host, {"create", "other/inbox", "--count", "20000"});
+    for (auto* p : {&live, &frozen, &other})
+        BOOST_REQUIRE((*p)->wait_for_line("created"));
+    auto writer =
+        test::peer(host, {"write", "load/x", "--count", std::to_string(records), "--size", "16"});
+    auto other_writer =
+        test::peer(host, {"write", "other/inbox", "--count", "20000", "--prefix", "o"});
+    frozen->signal(SIGSTOP);
+    // Subscribers that die mid-stream, three times over, and come back.
+    for (int round = 0; round < 3; ++round) {
+        std::vector<std::unique_ptr<test::child>> victims;
+        for (int v = 0; v < 2; ++v) {
+            victims.push_back(test::peer(
+                host, {"create", "victim/" + std::to_string(v), "--subscribe", "load/*"}));
+            BOOST_REQUIRE(victims.back()->wait_for_line("created"));
+        }
+        std::this_thread::sleep_for(300ms); // the fault schedule: they read a while
+        for (auto& v : victims)
+            v->signal(SIGKILL);
+        for (auto& v : victims)
+            BOOST_REQUIRE(v->wait_exit(5s).has_value());
+    }
+    frozen->signal(SIGCONT);
+    BOOST_TEST(live->wait_exit(120s).value_or(-999) == 0);
+    BOOST_TEST(writer->wait_for_line("acked " + std::to_string(records) + " failed 0", 30s),
+               writer->stdout_text());
+    BOOST_TEST(other->wait_exit(30s).value_or(-999) == 0);
+    BOOST_TEST(other_writer->wait_for_line("acked 20000 failed 0", 30s));
+    // Every record, in order, to the live subscriber and to the other slot.
+    const auto got = test::records_of(*live);
+    BOOST_TEST(got.size() == static_cast<std::size_t>(records));
+    long next = 0;
+    for (const auto& r : got)
+        if (std::stol(r.substr(2)) != next++) {
+            BOOST_TEST(false, "out of order or missing at " << next - 1 << ": " << r);
+            break;
+        }
+    BOOST_TEST(test::records_of(*other).size() == 20000u);
+    // The stopped reader: every record either queued for it or counted.
+    const auto listing = test::cli(host, {"ls", "frozen", "--json"}).json();
+    const auto& f = listing.at("slots").at(0);
+    BOOST_TEST(f.at("records_in").to_number<long>() + f.at("dropped").to_number<long>() == records);
+    BOOST_TEST(f.at("slow_marks").to_number<long>() >= 1);
+    connection bus;
+    bus.connect(host.socket());
+    const auto peak = admin(bus, "stats").at("peak_rss_bytes").to_number<std::int64_t>();
+    BOOST_TEST_MESSAGE("host peak RSS under faults: " << peak / 1024 << " KiB");
+    if (!test::measuring_under_a_sanitizer())
+        BOOST_TEST(peak < 256 * 1024 * 1024); // slots' budgets and outboxes, not the traffic
+    frozen->signal(SIGKILL);
+}
