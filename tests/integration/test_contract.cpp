@@ -684,6 +684,20 @@ BOOST_AUTO_TEST_CASE(a_timeout_set_through_one_handle_governs_every_handles_next
     BOOST_TEST(ms_since(changed) < 2000);
 }
 
+BOOST_AUTO_TEST_CASE(a_stop_during_a_blocking_call_in_a_handler_still_ends_run)
+{
+    // A plugin's SIGTERM handler stops run(); a blocking call the handler
+    // makes after it (or one it interrupts) must not swallow that stop.
+    auto slot = server_slot::create(reader_bus, "stopper", 0, 0);
+    boost::asio::post(reader_bus.get_executor(), [&] {
+        reader_bus.stop();
+        (void)slot.info();
+    });
+    const auto start = clock_type::now();
+    reader_bus.run_for(5s);
+    BOOST_TEST(ms_since(start) < 2000); // it ran on until the 5 s were up
+}
+
 BOOST_AUTO_TEST_CASE(two_hosts_are_independent)
 {
     test::host other;

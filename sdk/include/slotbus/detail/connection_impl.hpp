@@ -297,13 +297,20 @@ template <class T, class Start> T connection_impl::wait(Start&& start, std::erro
     std::optional<std::pair<error_code, T>> out;
     if (own_) {
         start([&out](error_code e, T v) { out.emplace(e, std::move(v)); });
+        // A stop() asked for before or during this call (a signal handler
+        // run by it) must still stop the run() this call may be inside.
+        bool stop_again = false;
         while (!out) {
-            if (own_->stopped())
+            if (own_->stopped()) {
                 own_->restart();
+                stop_again = true;
+            }
             own_->run_one();
         }
         // Let finished writes hand over what queued behind them (read reports).
         own_->poll();
+        if (stop_again || own_->stopped())
+            own_->stop();
     } else {
         std::promise<std::pair<error_code, T>> promise;
         auto future = promise.get_future();
