@@ -86,8 +86,11 @@ public:
     /// reconnects with exponential back-off and re-creates every slot,
     /// writer handle and subscription made through it, with the same
     /// handles. Reads waiting on a slot stay waiting across the reconnect
-    /// (the slot's unread records went with it, as a mailslot's do); other
-    /// calls made between connections fail with error::broken_pipe. A
+    /// (the host's unread records went with it, as a mailslot's do: records
+    /// held here are read first, then the new slot's first record has
+    /// missed_before == gap_unknown); other calls made between connections,
+    /// and until every handle is restored, fail with error::broken_pipe; a
+    /// write sent whose result never came fails with error::netname_deleted. A
     /// duplicate attached with a token cannot come back (the token is spent):
     /// its reads end with error::broken_pipe. Completes with
     /// boost::asio::error::operation_aborted when close() is called.
