@@ -15,6 +15,7 @@
 #include <boost/describe/class.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <fstream>
 #include <future>
 #include <thread>
@@ -178,6 +179,8 @@ BOOST_AUTO_TEST_CASE(coroutines_publish_and_subscribe)
     BOOST_TEST(shop.publish("events/orders", order("0")) == 1u); // opens the topic
 
     std::promise<boost::system::error_code> run_result;
+    std::atomic<int> undelivered{
+        0}; // counted on the io thread, checked here (Boost.Test is not thread-safe)
     asio::post(io, [&] {
         billing.async_run([&](boost::system::error_code ec) { run_result.set_value(ec); });
         asio::co_spawn(
@@ -186,7 +189,7 @@ BOOST_AUTO_TEST_CASE(coroutines_publish_and_subscribe)
                 for (int i = 1; i < 100; ++i) {
                     auto delivered = co_await shop.async_publish(
                         "events/orders", order(std::to_string(i)), asio::use_awaitable);
-                    BOOST_TEST_REQUIRE(delivered == 1u);
+                    undelivered += delivered == 1u ? 0 : 1;
                 }
             },
             asio::detached);
@@ -200,6 +203,7 @@ BOOST_AUTO_TEST_CASE(coroutines_publish_and_subscribe)
         sub_bus.close();
     });
     io_thread.join();
+    BOOST_TEST(undelivered == 0);
     BOOST_TEST_REQUIRE(ids.size() == 100u);
     BOOST_TEST(ids.front() == "0");
     BOOST_TEST(ids.back() == "99");
