@@ -183,7 +183,8 @@ void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mut
         read_op op{self->next_read_op_++, std::move(h), into, nullptr,
                    std::max<std::size_t>(batch, 1)};
         auto it = self->readers_.find(handle);
-        if ((self->broken_ && !self->reconnecting()) || it == self->readers_.end()) {
+        const bool gone_for_good = self->broken_ && !self->reconnecting();
+        if (it == self->readers_.end() || (gone_for_good && it->second.records.empty())) {
             self->complete_read(
                 op, self->broken_ ? self->call_error() : error_code(error::invalid_handle), {}, 0);
             return;
@@ -829,10 +830,16 @@ void connection_impl::fail(error_code ec, std::string why)
 
 void connection_impl::shut_down(error_code gone)
 {
-    for (auto& [handle, r] : readers_)
+    // Reads waiting end; records this end holds stay readable (then reads
+    // fail with `gone`): they were pushed before the connection went.
+    for (auto& [handle, r] : readers_) {
         for (auto& op : r.waiting)
             complete_read(op, gone, {}, 0);
-    readers_.clear();
+        r.waiting.clear();
+        r.unreported = 0;
+        r.dirty = false;
+    }
+    dirty_readers_.clear();
     run_timer_.cancel();
     if (run_ && run_->done) {
         auto done = std::move(*run_->done);

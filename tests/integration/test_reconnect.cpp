@@ -276,3 +276,29 @@ BOOST_AUTO_TEST_CASE(a_restart_fails_calls_only_with_documented_codes_and_says_w
     BOOST_TEST(first_new_gap.value_or(0) == gap_unknown);
     p.bus.close();
 }
+
+BOOST_AUTO_TEST_CASE(records_held_when_the_host_dies_are_still_read)
+{
+    // A connection without async_run: the host goes, what it had pushed to
+    // this end is still read, in order, then reads fail with broken_pipe.
+    test::temp_dir dir;
+    const auto socket = (dir.path / "bus.sock").string();
+    auto host = start_host(socket);
+    connection reader_bus, writer_bus;
+    reader_bus.connect(socket);
+    writer_bus.connect(socket);
+    auto inbox = server_slot::create(reader_bus, "held/inbox", 0, 1000);
+    auto writer = client_slot::open(writer_bus, "held/inbox");
+    for (int i = 0; i < 4; ++i)
+        BOOST_TEST(writer.write("h" + std::to_string(i)) == 1u);
+    BOOST_TEST(inbox.read() == "h0"); // the others are pushed along with it
+    host->signal(SIGKILL);
+    BOOST_REQUIRE(host->wait_exit(5s).has_value());
+    std::vector<std::string> rest;
+    std::error_code ec;
+    for (auto r = inbox.read(ec); !ec; r = inbox.read(ec))
+        rest.push_back(r);
+    BOOST_TEST(ec == error::broken_pipe, ec.message());
+    BOOST_TEST(rest == (std::vector<std::string>{"h1", "h2", "h3"}),
+               boost::test_tools::per_element());
+}
