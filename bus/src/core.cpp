@@ -5,6 +5,7 @@
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
+#include <unistd.h>
 
 namespace slotbus::bus {
 
@@ -19,14 +20,16 @@ struct core::handle_entry {
     std::vector<slot*> targets;
     std::vector<const topic_types*> declared; // type rules that match the name
     std::uint64_t routed_epoch = ~std::uint64_t{0};
+    bool created = false; // a reader handle of the slot its session created
+    bool revoked = false; // closed by a policy reload: its operations are denied
 };
 
 struct core::session {
     session_id id = 0;
-    peer_info peer;
+    identity who;           // decided by the host: the kernel's word, a plugin's token
+    std::uint32_t pgid = 0; // the peer's process group, for a plugin token's check
     std::string client_name;
     std::uint32_t claimed_pid = 0; // the hello's word, shown only as a claim
-    std::string plugin;            // from the hello's token
     bool greeted = false;
     bool touched = false;
     bool resume = false;
@@ -49,7 +52,8 @@ struct core::session {
     handle_entry* last_write_entry = nullptr;
 };
 
-core::core(core_limits limits) : limits_(std::move(limits))
+core::core(core_limits limits)
+    : limits_(std::move(limits)), policy_(std::make_shared<const policy>(::geteuid()))
 {
     limits_.host_name = fold_case(limits_.host_name);
     if (limits_.min_slot_budget == 0)
@@ -63,7 +67,11 @@ session_id core::connect(peer_info peer)
 {
     auto s = std::make_unique<session>();
     s->id = next_session_++;
-    s->peer = peer;
+    s->who.uid = peer.uid;
+    s->who.gid = peer.gid;
+    s->who.pid = peer.pid;
+    s->who.groups = std::move(peer.groups);
+    s->pgid = peer.pgid;
     ++totals_.connections;
     const auto id = s->id;
     sessions_.emplace(id, std::move(s));
@@ -259,13 +267,23 @@ feed_result core::on_hello(session& s, byte_span body)
     if (s.greeted || !decode(body, m) || m.magic != protocol_magic)
         return fatal(s, error::invalid_data, "malformed or repeated hello");
     if (m.min_version > protocol_version || m.max_version < protocol_version)
-        return fatal(s, error::not_supported, "no protocol version in common; the host speaks 1");
+        return fatal(s, error::not_supported,
+                     "no protocol version in common; the host speaks " +
+                         std::to_string(protocol_version) + " (a client of an older SDK?)");
     if (!m.token.empty()) {
         auto plugin = plugin_tokens_.find(std::string(m.token));
         if (plugin == plugin_tokens_.end())
             return fatal(s, error::invalid_handle,
                          "unknown plugin token (the plugin was restarted or removed?)");
-        s.plugin = plugin->second;
+        // Bound to the process the supervisor launched: a copy elsewhere is
+        // not the plugin, whatever its uid.
+        const auto pid = plugin->second.pid;
+        if (pid == 0 || (s.who.pid != pid && s.pgid != pid))
+            return fatal(s, error::access_denied,
+                         "this plugin token belongs to another process (pid " +
+                             std::to_string(pid) + "); a copied token is refused");
+        s.who.plugin = plugin->second.plugin;
+        s.who.permissions = plugin->second.permissions;
     }
     s.claimed_pid = m.pid; // a claim: the kernel's pid stays the identity
     // Shown in listings (JSON): a claim, kept to valid text of a sane length.
@@ -273,7 +291,7 @@ feed_result core::on_hello(session& s, byte_span body)
     s.greeted = true;
     send(s, welcome_frame{protocol_version, limits_.max_record_size,
                           static_cast<std::uint32_t>(limits_.max_frame_size()), s.id,
-                          limits_.host_name, s.plugin});
+                          limits_.host_name, s.who.plugin});
     return feed_result::next;
 }
 
@@ -288,6 +306,8 @@ feed_result core::on_create(session& s, byte_span body)
         ec = error::invalid_name; // a server creates only `\\.\` names
     if (!ec)
         ec = handle_check(s, m.handle);
+    if (!ec && !allowed(s, right::create, literal_pattern(name.key())))
+        ec = error::access_denied;
     if (!ec && names_.find(name.key()))
         ec = error::already_exists;
     if (!ec && m.overflow > static_cast<std::uint32_t>(overflow_policy::drop_newest))
@@ -314,11 +334,12 @@ feed_result core::on_create(session& s, byte_span body)
     config.push_bytes = limits_.push_bytes;
     config.overflow = static_cast<overflow_policy>(m.overflow);
     slot& created = names_.insert(std::make_unique<slot>(std::move(name), config));
-    created.owner = {s.id, s.peer.pid, s.peer.uid, s.claimed_pid, s.client_name, s.plugin};
+    created.owner = {s.id, s.who.pid, s.who.uid, s.claimed_pid, s.client_name, s.who.plugin};
     s.budget += budget; // charged to its creator while it lives
     total_budget_ += budget;
     ++totals_.slots_created;
     add_reader(s, created, m.handle);
+    s.handles[m.handle].created = true;
     reply(s, m.request_id, {}, m.handle, config.read_timeout, config.max_message_size);
     return feed_result::next;
 }
@@ -341,6 +362,9 @@ feed_result core::on_open(session& s, byte_span body)
     // A broadcast cannot know its receivers, so it opens whether or not one
     // exists; a reconnecting client rebinds its writers the same way.
     const bool rebind = broadcast || (m.flags & open_rebind) != 0;
+    // Before whether it exists: a name one may not write to tells nothing.
+    if (!ec && !allowed(s, right::write, literal_pattern(name.key())))
+        ec = error::access_denied;
     if (!ec && !rebind && !names_.find(name.key()) && !subscriptions_.any_match(name.key()))
         ec = error::file_not_found;
     if (!ec)
@@ -365,7 +389,7 @@ feed_result core::on_close(session& s, byte_span body)
         reply(s, m.request_id, error::invalid_handle);
         return feed_result::next;
     }
-    close_handle(s, m.handle);
+    close_handle(s, m.handle); // a revoked one too: its number is free again
     reply(s, m.request_id, {});
     return feed_result::next;
 }
@@ -394,7 +418,7 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         s.last_write_entry = h;
     }
     const auto push = [this](reader& r, const auto& records) { emit(r, records); };
-    const bool may_write = h && !h->rd; // the server's own handle does not write
+    const bool may_write = h && !h->rd && !h->revoked; // a server's own handle does not write
     if (may_write)
         route(*h);
     // A receiver writing to itself could wait on itself forever.
@@ -503,8 +527,10 @@ slot* core::subscription_target(session& s, std::uint32_t handle, std::string_vi
 {
     pattern = topic_pattern::parse(text, ec);
     handle_entry* h = find_handle(s, handle);
-    if (!h || !h->rd)
-        ec = h ? error::invalid_parameter : error::invalid_handle; // only a reader subscribes
+    if (!h || !h->rd) // only a reader subscribes
+        ec = !h           ? error::invalid_handle
+             : h->revoked ? error::access_denied
+                          : error::invalid_parameter;
     return ec ? nullptr : h->rd->target;
 }
 
@@ -517,8 +543,10 @@ feed_result core::on_subscribe(session& s, byte_span body)
     topic_pattern pattern;
     if (slot* target = subscription_target(s, m.handle, m.pattern, pattern, ec)) {
         const auto key = pattern.key();
-        if (std::any_of(target->subscriptions.begin(), target->subscriptions.end(),
-                        [&](const topic_pattern& p) { return p.key() == key; }))
+        if (!allowed(s, right::read, pattern))
+            ec = error::access_denied;
+        else if (std::any_of(target->subscriptions.begin(), target->subscriptions.end(),
+                             [&](const topic_pattern& p) { return p.key() == key; }))
             ec = error::already_exists;
         else if (target->subscriptions.size() >= limits_.max_subscriptions ||
                  s.subscriptions >= limits_.max_connection_subscriptions ||
@@ -574,7 +602,9 @@ feed_result core::on_info(session& s, byte_span body)
     handle_entry* h = find_handle(s, m.handle);
     slot* target = h ? target_of(*h) : nullptr;
     if (!h || !target) {
-        r.error = static_cast<std::uint32_t>(h ? error::file_not_found : error::invalid_handle);
+        r.error = static_cast<std::uint32_t>(!h           ? error::invalid_handle
+                                             : h->revoked ? error::access_denied
+                                                          : error::file_not_found);
     } else {
         const auto counts = target->counts();
         r.max_message_size = target->config().max_message_size;
@@ -619,6 +649,8 @@ feed_result core::on_read_report(session& s, byte_span body)
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed read_report");
     handle_entry* h = find_handle(s, m.handle);
+    if (h && h->revoked)
+        return feed_result::next; // sent before the client heard it was revoked
     if (!h || !h->rd)
         return fatal(s, error::invalid_data, "read_report for a handle that is not a reader");
     slot& target = *h->rd->target;
@@ -644,7 +676,10 @@ feed_result core::on_poll(session& s, byte_span body)
         return fatal(s, error::invalid_data, "malformed poll");
     handle_entry* h = find_handle(s, m.handle);
     if (!h || !h->rd) {
-        reply(s, m.request_id, h ? error::invalid_parameter : error::invalid_handle);
+        reply(s, m.request_id,
+              !h           ? error::invalid_handle
+              : h->revoked ? error::access_denied
+                           : error::invalid_parameter);
         return feed_result::next;
     }
     pump(*h->rd->target);
@@ -659,7 +694,10 @@ feed_result core::on_duplicate(session& s, byte_span body)
         return fatal(s, error::invalid_data, "malformed duplicate");
     handle_entry* h = find_handle(s, m.handle);
     if (!h || !h->rd) {
-        reply(s, m.request_id, h ? error::invalid_parameter : error::invalid_handle);
+        reply(s, m.request_id,
+              !h           ? error::invalid_handle
+              : h->revoked ? error::access_denied
+                           : error::invalid_parameter);
         return feed_result::next;
     }
     const auto now = now_();
@@ -704,7 +742,11 @@ feed_result core::on_attach(session& s, byte_span body)
         reply(s, m.request_id, error::invalid_handle);
         return feed_result::next;
     }
-    if (auto ec = handle_check(s, m.handle)) {
+    std::error_code ec = handle_check(s, m.handle);
+    // A token hands over a slot, not a right: the one attaching must be allowed to read it.
+    if (!ec && !allowed(s, right::read, literal_pattern(it->second.target->name().key())))
+        ec = error::access_denied;
+    if (ec) {
         reply(s, m.request_id, ec);
         return feed_result::next;
     }
@@ -725,7 +767,12 @@ feed_result core::on_admin(session& s, byte_span body)
                                     m.argument.bytes.size());
     std::error_code ec;
     std::string json;
-    if (!admin_handler_)
+    // Questions need `list`; anything else (stop, and commands to come) `admin`.
+    const bool question = m.command == "slots" || m.command == "stats" || m.command == "plugins" ||
+                          m.command == "explain";
+    if (!allowed(s, question ? right::list : right::admin, {}))
+        ec = error::access_denied;
+    else if (!admin_handler_)
         ec = error::invalid_function;
     else
         json = admin_handler_(s.id, m.command, argument, ec);
@@ -742,9 +789,90 @@ feed_result core::on_admin(session& s, byte_span body)
     return feed_result::next;
 }
 
-void core::add_plugin_token(std::string token, std::string plugin)
+void core::add_plugin_token(std::string token, std::string plugin,
+                            std::shared_ptr<const grant_list> permissions)
 {
-    plugin_tokens_[std::move(token)] = std::move(plugin);
+    plugin_tokens_[std::move(token)] = {std::move(plugin), std::move(permissions), 0};
+}
+
+void core::bind_plugin_token(const std::string& token, std::uint32_t pid)
+{
+    if (auto it = plugin_tokens_.find(token); it != plugin_tokens_.end())
+        it->second.pid = pid;
+}
+
+bool core::allowed(session& s, right r, const topic_pattern& name)
+{
+    if (policy_->decide(s.who, r, name).allowed)
+        return true;
+    auto key = s.who.str();
+    if (!denials_.count(key) && denials_.size() >= max_denial_identities)
+        key = "others";
+    ++denials_[key][r];
+    return false;
+}
+
+std::size_t core::set_policy(std::shared_ptr<const policy> rules)
+{
+    policy_ = std::move(rules);
+    std::size_t revoked = 0;
+    for (auto& [id, owner] : sessions_) {
+        session& s = *owner;
+        std::vector<std::uint32_t> denied;
+        for (auto& [handle, h] : s.handles) {
+            if (h.revoked)
+                continue;
+            const auto need = h.rd ? (h.created ? right::create : right::read) : right::write;
+            const auto name = literal_pattern(h.rd ? h.rd->target->name().key() : h.key);
+            if (!policy_->decide(s.who, need, name).allowed)
+                denied.push_back(handle);
+        }
+        for (auto handle : denied)
+            revoke(s, handle);
+        revoked += denied.size();
+    }
+    // Subscriptions: each decided for the connection that made it.
+    std::vector<std::pair<slot*, std::size_t>> gone;
+    names_.for_each([&](slot& target) {
+        for (std::size_t i = target.subscriptions.size(); i-- > 0;) {
+            auto by = sessions_.find(target.subscribed_by[i]);
+            if (by != sessions_.end() &&
+                !policy_->decide(by->second->who, right::read, target.subscriptions[i]).allowed)
+                gone.emplace_back(&target, i);
+        }
+    });
+    for (auto [target, i] : gone) { // highest index of each slot first
+        session& by = *sessions_.at(target->subscribed_by[i]);
+        std::uint32_t handle = 0;
+        for (const auto& [number, h] : by.handles)
+            if (h.rd && h.rd->target == target)
+                handle = number;
+        send(by, revoked_frame{handle, static_cast<std::uint32_t>(error::access_denied),
+                               target->subscriptions[i].str()});
+        subscriptions_.remove(target->subscriptions[i], target);
+        target->subscriptions.erase(target->subscriptions.begin() + static_cast<std::ptrdiff_t>(i));
+        uncharge_subscription(target->subscribed_by[i]);
+        target->subscribed_by.erase(target->subscribed_by.begin() + static_cast<std::ptrdiff_t>(i));
+        ++subscription_epoch_;
+    }
+    return revoked + gone.size();
+}
+
+void core::revoke(session& s, std::uint32_t handle)
+{
+    auto& h = s.handles.at(handle);
+    if (h.rd) {
+        drop_reader(*h.rd);
+        h.rd.reset();
+    }
+    h.revoked = true;
+    h.targets.clear();
+    h.direct = nullptr;
+    if (s.last_write_handle == handle) {
+        s.last_write_handle = 0;
+        s.last_write_entry = nullptr;
+    }
+    send(s, revoked_frame{handle, static_cast<std::uint32_t>(error::access_denied), {}});
 }
 
 void core::revoke_plugin_token(const std::string& token)
@@ -783,14 +911,8 @@ void core::close_handle(session& s, std::uint32_t handle)
     auto it = s.handles.find(handle);
     if (it == s.handles.end())
         return;
-    if (reader* r = it->second.rd.get()) {
-        slot& target = *r->target;
-        target.remove_reader(r);
-        if (target.readers().empty())
-            destroy(target); // the last reader handle is gone: so is the slot
-        else
-            pump(target);
-    }
+    if (reader* r = it->second.rd.get())
+        drop_reader(*r);
     if (s.last_write_handle == handle) {
         s.last_write_handle = 0;
         s.last_write_entry = nullptr;
@@ -798,8 +920,20 @@ void core::close_handle(session& s, std::uint32_t handle)
     s.handles.erase(it);
 }
 
+void core::drop_reader(reader& r)
+{
+    slot& target = *r.target;
+    target.remove_reader(&r);
+    if (target.readers().empty())
+        destroy(target); // the last reader handle is gone: so is the slot
+    else
+        pump(target);
+}
+
 slot* core::target_of(handle_entry& h)
 {
+    if (h.revoked)
+        return nullptr;
     if (h.rd)
         return h.rd->target;
     route(h);

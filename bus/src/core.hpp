@@ -3,6 +3,7 @@
 #pragma once
 
 #include "namespace_tree.hpp"
+#include "policy.hpp"
 #include "slot.hpp"
 #include "subscription_tree.hpp"
 
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -74,9 +76,13 @@ struct core_limits {
     }
 };
 
+/// What the kernel says of a local peer (SO_PEERCRED, SO_PEERGROUPS).
 struct peer_info {
     std::uint32_t pid = 0;
     std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    std::uint32_t pgid = 0; ///< its process group when it connected
+    std::vector<std::uint32_t> groups;
 };
 
 /// Answers admin frames (the host's I/O layer knows the plugins and how to
@@ -136,10 +142,21 @@ public:
     [[nodiscard]] const namespace_tree& names() const noexcept { return names_; }
 
     /// A plugin the host launches connects with this token; its connection,
-    /// and the slots it creates, are known by the plugin's name.
-    void add_plugin_token(std::string token, std::string plugin);
+    /// and the slots it creates, are known by the plugin's name and may do
+    /// what its manifest's permissions (and the policy) say.
+    void add_plugin_token(std::string token, std::string plugin,
+                          std::shared_ptr<const grant_list> permissions);
+    /// The token is good only for connections of this process (or of its
+    /// process group): a copy in another process is refused.
+    void bind_plugin_token(const std::string& token, std::uint32_t pid);
     /// Later hellos with the token are refused; connections made with it stay.
     void revoke_plugin_token(const std::string& token);
+
+    /// Takes a new policy and checks every open handle and subscription
+    /// against it: those it no longer allows are closed (a subscription is
+    /// removed) and their owners told with a `revoked` frame. Returns how many.
+    std::size_t set_policy(std::shared_ptr<const policy> rules);
+    [[nodiscard]] const policy& rules() const noexcept { return *policy_; }
     void set_admin_handler(admin_handler handler) { admin_handler_ = std::move(handler); }
     /// What the core takes for now (token lifetimes); tests step it by hand.
     void set_clock(std::function<clock::time_point()> now) { now_ = std::move(now); }
@@ -189,6 +206,11 @@ private:
                               topic_pattern& pattern, std::error_code& ec);
 
     feed_result fatal(session& s, error e, std::string_view why);
+    /// Decides, and counts a denial against the session's identity.
+    bool allowed(session& s, right r, const topic_pattern& name);
+    /// Closes a handle the policy no longer allows and tells its owner; the
+    /// handle's number stays taken (its operations fail with access_denied).
+    void revoke(session& s, std::uint32_t handle);
     /// Write results go out ahead of whatever the session is sent next.
     static void flush_acks(session& s);
     /// So do owed timeout_changed notices.
@@ -201,6 +223,8 @@ private:
     void add_reader(session& s, slot& target, std::uint32_t handle);
     [[nodiscard]] std::error_code handle_check(const session& s, std::uint32_t handle) const;
     void close_handle(session& s, std::uint32_t handle);
+    /// What closing a reader handle does to its slot (the last reader destroys it).
+    void drop_reader(reader& r);
     slot* target_of(handle_entry& h);
     void route(handle_entry& h);
     [[nodiscard]] bool reads(const session& s, const slot& target) const;
@@ -237,7 +261,16 @@ private:
     token_map tokens_; // each used once, then gone
     token_map::iterator erase_token(token_map::iterator it);
     std::function<clock::time_point()> now_ = [] { return clock::now(); };
-    std::unordered_map<std::string, std::string> plugin_tokens_; // token -> plugin name
+    struct plugin_token {
+        std::string plugin;
+        std::shared_ptr<const grant_list> permissions;
+        std::uint32_t pid = 0; // 0 until bound: good for no one
+    };
+    std::unordered_map<std::string, plugin_token> plugin_tokens_;
+    std::shared_ptr<const policy> policy_;
+    // Denials by identity and right, for stats; a bounded number of identities.
+    static constexpr std::size_t max_denial_identities = 1024;
+    std::map<std::string, std::map<right, std::uint64_t>> denials_;
     admin_handler admin_handler_;
     std::uint64_t total_budget_ = 0;        // budgets of every slot
     std::uint64_t total_subscriptions_ = 0; // patterns of every slot

@@ -168,12 +168,27 @@ json::object core::stats(std::size_t top) const
     json::array slots;
     for (std::size_t i = 0; i < shown; ++i)
         slots.push_back(traffic_of(*busiest[i]));
+    json::object denied; // {"uid 1001": {"write": 2, "admin": 1}, ...}
+    for (const auto& [who, counts] : denials_) {
+        json::object by_right;
+        for (const auto& [r, n] : counts)
+            by_right[to_string(r)] = n;
+        denied[who] = std::move(by_right);
+    }
     return {
-        {"connections", sessions_.size()},  {"connections_accepted", totals_.connections},
-        {"slot_count", names_.size()},      {"slots_created", totals_.slots_created},
-        {"writes", totals_.writes},         {"write_errors", totals_.write_errors},
-        {"deliveries", totals_.deliveries}, {"depth", depth},
-        {"queued_bytes", queued_bytes},     {"slow_slots", slow},
+        {"policy",
+         policy_->source().empty() ? json::value(nullptr) : json::value(policy_->source())},
+        {"denied", std::move(denied)},
+        {"connections", sessions_.size()},
+        {"connections_accepted", totals_.connections},
+        {"slot_count", names_.size()},
+        {"slots_created", totals_.slots_created},
+        {"writes", totals_.writes},
+        {"write_errors", totals_.write_errors},
+        {"deliveries", totals_.deliveries},
+        {"depth", depth},
+        {"queued_bytes", queued_bytes},
+        {"slow_slots", slow},
         {"slots", std::move(slots)},
     };
 }

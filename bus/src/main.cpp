@@ -9,8 +9,10 @@
 #include <boost/json/parse.hpp>
 #include <boost/program_options.hpp>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <grp.h>
 #include <iostream>
 #include <sstream>
 #include <sys/resource.h>
@@ -67,7 +69,8 @@ int main(int argc, char** argv)
     slotbus::bus::host_options options;
     auto& limits = options.limits;
     std::uint64_t slot_budget = limits.default_slot_budget;
-    std::string topic_types_file, plugins_dir, pid_file, log_file;
+    std::string topic_types_file, plugins_dir, pid_file, log_file, policy_file;
+    std::string socket_mode = "0600", socket_group;
     bool daemon = false;
     auto hello_timeout_ms = static_cast<std::uint64_t>(options.hello_timeout.count());
     auto stall_timeout_ms = static_cast<std::uint64_t>(options.stall_timeout.count());
@@ -79,6 +82,14 @@ int main(int argc, char** argv)
         ("help,h", "print this help and exit")
         ("socket,s", po::value(&options.socket_path)->default_value(slotbus::default_socket_path()),
          "Unix socket to listen on (created mode 0600; its directory is created 0700)")
+        ("socket-mode", po::value(&socket_mode)->default_value(socket_mode),
+         "share the socket: 0660 with --socket-group, 0666 with everyone (the policy says "
+         "what each may do; its directory becomes searchable as far)")
+        ("socket-group", po::value(&socket_group),
+         "the group (name or gid) the socket and its directory belong to")
+        ("policy", po::value(&policy_file),
+         "JSON policy: which uids, groups and plugins may create, write, read, list and "
+         "administer; SIGHUP reloads it (default: this uid and root everything, others nothing)")
         ("max-record-size", po::value(&limits.max_record_size)->default_value(limits.max_record_size),
          "largest record the host accepts, in bytes; larger frames close the connection")
         ("slot-budget", po::value(&slot_budget)->default_value(slot_budget),
@@ -152,10 +163,37 @@ int main(int argc, char** argv)
         std::cout << described
                   << "\nslotbusd prints \"slotbusd: ready on PATH\" on stdout once it accepts\n"
                      "clients. SIGTERM or SIGINT stop it gracefully: its plugins first, then\n"
-                     "the socket is removed. SIGHUP reloads the plugin manifests.\n";
+                     "the socket is removed. SIGHUP reloads the plugin manifests and the\n"
+                     "policy (a bad policy file keeps the one in force, and the log says why).\n";
         return 0;
     }
     limits.default_slot_budget = slot_budget;
+    {
+        char* end = nullptr;
+        const auto mode = std::strtoul(socket_mode.c_str(), &end, 8);
+        // Read and write go together for a socket; the owner keeps both.
+        if (socket_mode.empty() || *end != '\0' || (mode & ~0666ul) != 0 || (mode & 0600) != 0600 ||
+            ((mode & 0060) != 0 && (mode & 0060) != 0060) ||
+            ((mode & 0006) != 0 && (mode & 0006) != 0006)) {
+            std::cerr << "slotbusd: --socket-mode " << socket_mode
+                      << ": must be 0600, 0660, 0606 or 0666\n";
+            return 2;
+        }
+        options.socket_mode = static_cast<unsigned>(mode);
+    }
+    if (!socket_group.empty()) {
+        char* end = nullptr;
+        const auto gid = std::strtoul(socket_group.c_str(), &end, 10);
+        if (*end == '\0') {
+            options.socket_group = static_cast<unsigned>(gid);
+        } else if (const group* g = ::getgrnam(socket_group.c_str())) {
+            options.socket_group = g->gr_gid;
+        } else {
+            std::cerr << "slotbusd: --socket-group " << socket_group
+                      << ": no such group on this machine\n";
+            return 2;
+        }
+    }
     if (!vm.count("max-total-budget")) // half of the machine's memory
         limits.max_total_budget = static_cast<std::uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
                                   static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)) / 2;
@@ -180,6 +218,8 @@ int main(int argc, char** argv)
     options.socket_path = fs::absolute(options.socket_path).string();
     if (!plugins_dir.empty())
         options.plugins_dir = fs::absolute(plugins_dir);
+    if (!policy_file.empty())
+        options.policy_file = fs::absolute(policy_file);
     const auto beside_socket = fs::path(options.socket_path).parent_path();
     if (daemon && pid_file.empty())
         pid_file = (beside_socket / "slotbusd.pid").string();
@@ -193,7 +233,8 @@ int main(int argc, char** argv)
     slotbus::bus::daemon_handoff handoff;
     std::string why;
     // First of all: the files the host makes beside its socket go nowhere else.
-    if (!slotbus::bus::ensure_private_directory(beside_socket, why)) {
+    if (!slotbus::bus::ensure_host_directory(beside_socket, options.socket_mode,
+                                             options.socket_group, why)) {
         std::cerr << "slotbusd: " << why << '\n';
         return 1;
     }

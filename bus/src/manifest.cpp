@@ -2,6 +2,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -134,6 +135,7 @@ std::optional<plugin_manifest> parse_manifest(const fs::path& file, std::string_
                                                   "backoff_ms",
                                                   "backoff_max_ms",
                                                   "stop_timeout_ms",
+                                                  "permissions",
                                                   "description"};
     for (const auto& [key, value] : o)
         if (!known.count(key)) {
@@ -205,6 +207,24 @@ std::optional<plugin_manifest> parse_manifest(const fs::path& file, std::string_
         return take_millis(v, m.backoff_max, 3600000);
     }) && fields.get("stop_timeout_ms", [&](const json::value& v) {
         return take_millis(v, m.stop_timeout, 600000);
+    }) && fields.get("permissions", [&](const json::value& v) -> std::string {
+        const auto* list = v.if_array();
+        if (!list)
+            return "must be a list of {\"allow\": [RIGHT...], \"names\": [PATTERN...]}";
+        grant_list grants;
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            if (const auto* entry = (*list)[i].if_object())
+                for (const auto& [key, field] : *entry)
+                    if (key != "allow" && key != "names")
+                        return "entry " + std::to_string(i + 1) + ": unknown field \"" +
+                               std::string(key) + "\" (a typo?)";
+            std::string why;
+            grants.push_back(parse_grant((*list)[i], "allow", why));
+            if (!why.empty())
+                return "entry " + std::to_string(i + 1) + ": " + why;
+        }
+        m.permissions = std::make_shared<const grant_list>(std::move(grants));
+        return {};
     }) && fields.get("description", [&](const json::value& v) {
         std::string ignored;
         return take_string(v, ignored);

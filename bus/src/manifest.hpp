@@ -2,9 +2,12 @@
 // what to run and how to keep it running.
 #pragma once
 
+#include "policy.hpp"
+
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +32,9 @@ struct plugin_manifest {
     std::chrono::milliseconds backoff_initial{200};
     std::chrono::milliseconds backoff_max{30000};
     std::chrono::milliseconds stop_timeout{5000}; ///< SIGTERM, then SIGKILL after this
+    /// What the plugin may do beyond its own subtree (plugins\NAME\**):
+    /// least privilege, none unless the manifest says.
+    std::shared_ptr<const grant_list> permissions = std::make_shared<const grant_list>();
     /// The manifest's content, normalised: a reload restarts the plugin when it changes.
     std::string fingerprint;
 };

@@ -11,6 +11,8 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <grp.h>
+#include <pwd.h>
 #include <string_view>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -24,13 +26,57 @@ using local = asio::local::stream_protocol;
 
 namespace {
 
+/// The kernel's word on the peer: its uid, gid and pid when it connected,
+/// its supplementary groups, and its process group (for a plugin's token).
+/// A peer the kernel says nothing of is nobody (uid and gid 65534).
 peer_info credentials_of(local::socket& socket)
 {
+    constexpr std::uint32_t nobody = 65534;
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-        return {};
-    return {static_cast<std::uint32_t>(cred.pid), static_cast<std::uint32_t>(cred.uid)};
+        return {0, nobody, nobody, 0, {}};
+    peer_info peer{static_cast<std::uint32_t>(cred.pid),
+                   static_cast<std::uint32_t>(cred.uid),
+                   static_cast<std::uint32_t>(cred.gid),
+                   0,
+                   {}};
+    if (const pid_t group = ::getpgid(cred.pid); group > 0)
+        peer.pgid = static_cast<std::uint32_t>(group);
+    std::vector<gid_t> groups(64);
+    for (int tries = 0; tries < 4; ++tries) {
+        socklen_t bytes = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+        if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERGROUPS, groups.data(),
+                         &bytes) == 0) {
+            groups.resize(bytes / sizeof(gid_t));
+            peer.groups.assign(groups.begin(), groups.end());
+            break;
+        }
+        if (errno != ERANGE)
+            break;
+        groups.resize(bytes / sizeof(gid_t) + 1);
+    }
+    return peer;
+}
+
+/// The identity `explain` asks about: a uid with its groups as this machine
+/// has them, or a plugin.
+identity identity_of_uid(std::uint32_t uid)
+{
+    identity who;
+    who.uid = uid;
+    if (const passwd* p = ::getpwuid(uid)) {
+        who.gid = p->pw_gid;
+        int count = 64;
+        std::vector<gid_t> groups(static_cast<std::size_t>(count));
+        if (::getgrouplist(p->pw_name, p->pw_gid, groups.data(), &count) < 0) {
+            groups.resize(static_cast<std::size_t>(count));
+            ::getgrouplist(p->pw_name, p->pw_gid, groups.data(), &count);
+        }
+        groups.resize(static_cast<std::size_t>(std::max(count, 0)));
+        who.groups.assign(groups.begin(), groups.end());
+    }
+    return who;
 }
 
 /// A "Vm...:   1234 kB" figure of /proc/self/status, in bytes. Its VmHWM is
@@ -62,10 +108,22 @@ void server::start(std::error_code& ec)
     namespace fs = std::filesystem;
     ec.clear();
     const fs::path path = fs::absolute(options_.socket_path);
-    if (std::string why; !ensure_private_directory(path.parent_path(), why)) {
+    if (std::string why; !ensure_host_directory(path.parent_path(), options_.socket_mode,
+                                                options_.socket_group, why)) {
         log(why);
         ec = std::make_error_code(std::errc::permission_denied);
         return;
+    }
+    if (!options_.policy_file.empty()) {
+        std::string why;
+        auto rules = policy::load(options_.policy_file, ::geteuid(), why);
+        if (!rules) {
+            log("refusing to start: the policy ", options_.policy_file.string(), " ", why);
+            ec = std::make_error_code(std::errc::invalid_argument);
+            return;
+        }
+        log("policy ", options_.policy_file.string(), ": ", rules->size(), " rules");
+        core_.set_policy(std::make_shared<const policy>(std::move(*rules)));
     }
     if (fs::exists(fs::symlink_status(path))) {
         if (!fs::is_socket(fs::symlink_status(path))) {
@@ -94,6 +152,13 @@ void server::start(std::error_code& ec)
     if (!bec)
         acceptor_.bind(local::endpoint(options_.socket_path), bec);
     ::umask(old_mask);
+    // Shared on purpose only once it is there as 0600: never wider than asked.
+    if (!bec && options_.socket_group &&
+        ::chown(options_.socket_path.c_str(), static_cast<uid_t>(-1), *options_.socket_group) != 0)
+        bec.assign(errno, boost::system::system_category());
+    if (!bec && options_.socket_mode != 0600 &&
+        ::chmod(options_.socket_path.c_str(), options_.socket_mode) != 0)
+        bec.assign(errno, boost::system::system_category());
     if (!bec)
         acceptor_.listen(asio::socket_base::max_listen_connections, bec);
     if (bec) {
@@ -150,6 +215,8 @@ std::string server::answer_admin(session_id from, std::string_view command,
             return json::serialize(plugins_->describe());
         return json::serialize(json::object{{"plugins_dir", nullptr}, {"plugins", json::array()}});
     }
+    if (command == "explain")
+        return explain(argument, ec);
     if (command == "stop") {
         log("stop requested by connection ", from);
         // Posted, so the answer is queued first; it may still go down with the
@@ -161,6 +228,75 @@ std::string server::answer_admin(session_id from, std::string_view command,
     return {};
 }
 
+void server::reload_policy()
+{
+    if (options_.policy_file.empty())
+        return;
+    std::string why;
+    auto rules = policy::load(options_.policy_file, ::geteuid(), why);
+    if (!rules) {
+        log("SIGHUP: the policy ", options_.policy_file.string(), " ", why,
+            "; the policy in force stays");
+        return;
+    }
+    const auto count = rules->size();
+    const auto revoked = core_.set_policy(std::make_shared<const policy>(std::move(*rules)));
+    log("SIGHUP: policy ", options_.policy_file.string(), " reloaded: ", count, " rules; ", revoked,
+        " handles or subscriptions it no longer allows were closed");
+    flush_touched();
+}
+
+std::string server::explain(std::string_view argument, std::error_code& ec) const
+{
+    namespace json = boost::json;
+    boost::system::error_code parse_ec;
+    const auto doc = json::parse(argument, parse_ec);
+    const auto* o = parse_ec ? nullptr : doc.if_object();
+    const auto* uid = o ? o->if_contains("uid") : nullptr;
+    const auto* plugin = o ? o->if_contains("plugin") : nullptr;
+    const auto* right_text = o ? o->if_contains("right") : nullptr;
+    const auto* name_text = o ? o->if_contains("name") : nullptr;
+    const auto asked = right_text && right_text->is_string()
+                           ? right_from_string(right_text->get_string())
+                           : std::nullopt;
+    if (!asked) {
+        ec = error::invalid_parameter;
+        return {};
+    }
+    const right r = *asked;
+    identity who;
+    if (uid && uid->is_int64() && uid->get_int64() >= 0 && !plugin) {
+        who = identity_of_uid(static_cast<std::uint32_t>(uid->get_int64()));
+    } else if (plugin && plugin->is_string() && !uid) {
+        who.plugin = std::string(plugin->get_string());
+        if (plugins_)
+            who.permissions = plugins_->permissions_of(who.plugin);
+    } else {
+        ec = error::invalid_parameter;
+        return {};
+    }
+    topic_pattern name;
+    if (names_a_slot(r)) {
+        std::error_code name_ec;
+        if (name_text && name_text->is_string())
+            name = topic_pattern::parse(name_text->get_string(), name_ec);
+        if (!name_text || name_ec) {
+            ec = error::invalid_name;
+            return {};
+        }
+    }
+    const auto d = core_.rules().decide(who, r, name);
+    const auto& source = core_.rules().source();
+    return json::serialize(json::object{
+        {"identity", who.str()},
+        {"right", to_string(r)},
+        {"name", names_a_slot(r) ? json::value(name.str()) : json::value(nullptr)},
+        {"allowed", d.allowed},
+        {"by", d.by},
+        {"policy", source.empty() ? json::value(nullptr) : json::value(source)},
+    });
+}
+
 void server::wait_signal()
 {
     signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
@@ -169,6 +305,7 @@ void server::wait_signal()
         if (signo == SIGHUP) {
             if (options_.on_reload)
                 options_.on_reload();
+            reload_policy();
             if (plugins_) {
                 log("SIGHUP: reloading the plugin manifests");
                 plugins_->reload();

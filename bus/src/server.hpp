@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -22,6 +23,12 @@ namespace slotbus::bus {
 
 struct host_options {
     std::string socket_path;
+    /// Who may connect: mode 0600 (this uid) unless the operator shares the
+    /// socket with a group (0660 and socket_group) or everyone (0666); what
+    /// each may do is the policy's to say.
+    unsigned socket_mode = 0600;
+    std::optional<unsigned> socket_group;
+    std::filesystem::path policy_file; ///< empty: the built-in default policy
     core_limits limits;
     std::size_t max_held = 8u << 20;      ///< bytes held behind a full slot before input is paused
     std::uint32_t max_connections = 1024; ///< open connections in all
@@ -67,6 +74,9 @@ private:
     void flush_touched();
     void forget(session_id id);
     void finish_stop();
+    /// Reads --policy again (SIGHUP); a bad file keeps the policy in force.
+    void reload_policy();
+    std::string explain(std::string_view argument, std::error_code& ec) const;
     std::string answer_admin(session_id from, std::string_view command, std::string_view argument,
                              std::error_code& ec);
 

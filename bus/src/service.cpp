@@ -126,6 +126,14 @@ void daemon_handoff::failed(std::string_view why)
 
 bool ensure_private_directory(const std::filesystem::path& dir, std::string& why)
 {
+    return ensure_host_directory(dir, 0600, std::nullopt, why);
+}
+
+bool ensure_host_directory(const std::filesystem::path& dir, unsigned socket_mode,
+                           std::optional<unsigned> group, std::string& why)
+{
+    // Search access for those the socket is shared with; write for no one.
+    const mode_t shared = ((socket_mode & 0060) ? 0050 : 0) | ((socket_mode & 0006) ? 0005 : 0);
     std::error_code ec;
     if (dir.has_parent_path())
         std::filesystem::create_directories(dir.parent_path(), ec);
@@ -145,13 +153,26 @@ bool ensure_private_directory(const std::filesystem::path& dir, std::string& why
     else if (st.st_uid != ::geteuid())
         why = dir.string() + " belongs to uid " + std::to_string(st.st_uid) +
               ", not to this host's (" + std::to_string(::geteuid()) + ")";
-    else if ((st.st_mode & 077) != 0)
-        why = dir.string() + " has mode " + mode + "; it must be 0700";
-    if (!why.empty())
+    else if ((st.st_mode & 077 & ~shared) != 0)
+        why = dir.string() + " has mode " + mode + "; it must be 0700" +
+              (shared ? " or allow only search and read to those the socket is shared with" : "");
+    if (!why.empty()) {
         why = "refusing to start: " + why +
               ". Another user could replace the socket or the host's files there; remove it or "
               "choose another --socket";
-    return why.empty();
+        return false;
+    }
+    // Ours and safe: open it as far as the socket is shared, no further.
+    if (group && ::chown(dir.c_str(), static_cast<uid_t>(-1), *group) != 0) {
+        why = "cannot give " + dir.string() + " to group " + std::to_string(*group) + ": " +
+              errno_text();
+        return false;
+    }
+    if ((st.st_mode & 077) != shared && ::chmod(dir.c_str(), 0700 | shared) != 0) {
+        why = "cannot set the mode of " + dir.string() + ": " + errno_text();
+        return false;
+    }
+    return true;
 }
 
 bool write_pid_file(const std::filesystem::path& path, std::string& why)

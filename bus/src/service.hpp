@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,11 @@ private:
 /// (no symlink) of this process's uid with no access for group or others,
 /// else false with `why` for the operator.
 bool ensure_private_directory(const std::filesystem::path& dir, std::string& why);
+/// The same for the socket's directory when the socket is shared (D-Bus
+/// system bus style): group or others may search it as far as
+/// `socket_mode` shares the socket with them, and `group` owns it.
+bool ensure_host_directory(const std::filesystem::path& dir, unsigned socket_mode,
+                           std::optional<unsigned> group, std::string& why);
 
 /// Writes `pid` to `path` atomically: a new temporary file (never through a
 /// symlink) renamed over it.

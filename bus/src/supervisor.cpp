@@ -211,7 +211,7 @@ void supervisor::spawn(const plugin_ptr& p)
 {
     const auto& m = p->manifest;
     p->token = random_token();
-    core_.add_plugin_token(p->token, m.name);
+    core_.add_plugin_token(p->token, m.name, m.permissions);
 
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e)
@@ -249,6 +249,7 @@ void supervisor::spawn(const plugin_ptr& p)
     }
     ::close(fds[1]);
     p->pid = p->process->id();
+    core_.bind_plugin_token(p->token, static_cast<std::uint32_t>(p->pid));
     p->state = plugin_state::running;
     p->started = clock::now();
     p->partial.clear();
@@ -453,6 +454,12 @@ std::size_t supervisor::running() const
     return static_cast<std::size_t>(
         std::count_if(plugins_.begin(), plugins_.end(),
                       [](const auto& e) { return e.second->state == plugin_state::running; }));
+}
+
+std::shared_ptr<const grant_list> supervisor::permissions_of(std::string_view name) const
+{
+    auto it = plugins_.find(std::string(name));
+    return it == plugins_.end() ? nullptr : it->second->manifest.permissions;
 }
 
 json::object supervisor::describe() const

@@ -52,6 +52,8 @@ public:
 
     /// The "plugins" admin answer.
     [[nodiscard]] boost::json::object describe() const;
+    /// The permissions the manifest of plugin `name` gives it; null for no such plugin.
+    [[nodiscard]] std::shared_ptr<const grant_list> permissions_of(std::string_view name) const;
     [[nodiscard]] std::size_t running() const;
 
 private:

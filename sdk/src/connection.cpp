@@ -1,6 +1,8 @@
 #include "slotbus/connection.hpp"
 
 #include "slotbus/address.hpp"
+#include "slotbus/slot_name.hpp"
+#include "slotbus/topic_pattern.hpp"
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -10,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace slotbus {
@@ -22,6 +25,20 @@ error_code to_error(std::uint32_t value)
     if (value == 0)
         return {};
     return std::error_code(static_cast<int>(value), error_category());
+}
+
+/// A host of another uid is trusted when the socket, and the directory it is
+/// in, are that uid's and nobody else can write there: then no one else can
+/// have put a listener on that path (a shared bus, D-Bus system bus style).
+bool shared_by_its_owner(const std::string& socket_path, std::uint32_t uid)
+{
+    struct stat socket_st {
+    }, dir_st{};
+    const auto slash = socket_path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : socket_path.substr(0, slash + 1);
+    return ::lstat(socket_path.c_str(), &socket_st) == 0 && socket_st.st_uid == uid &&
+           ::lstat(dir.c_str(), &dir_st) == 0 && S_ISDIR(dir_st.st_mode) && dir_st.st_uid == uid &&
+           (dir_st.st_mode & 022) == 0;
 }
 } // namespace
 
@@ -64,10 +81,13 @@ void connection_impl::connect_to(const std::string& address, const std::string& 
             if (::getsockopt(self->socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) !=
                 0) {
                 ec = error_code(errno, boost::system::system_category());
-            } else if (cred.uid != ::geteuid() && cred.uid != 0) {
+            } else if (cred.uid != ::geteuid() && cred.uid != 0 &&
+                       !shared_by_its_owner(path, cred.uid)) {
                 self->failure_ = "the host on " + path + " runs as uid " +
                                  std::to_string(cred.uid) + ", not as this user (uid " +
-                                 std::to_string(::geteuid()) + ") or root: not trusted";
+                                 std::to_string(::geteuid()) +
+                                 ") or root, and the socket's directory is not that uid's "
+                                 "alone: not trusted";
                 ec = error::access_denied;
             }
             if (ec) {
@@ -190,6 +210,10 @@ void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mut
             return;
         }
         reader_state& r = it->second;
+        if (r.revoked) {
+            self->complete_read(op, r.revoked, {}, 0);
+            return;
+        }
         if (!r.window_sent) {
             // The host pushes nothing ahead until a reader first reads: a
             // handle that never reads holds back no records from its duplicates.
@@ -567,6 +591,13 @@ void connection_impl::on_frame(const frame_view& frame)
             return malformed();
         return;
     }
+    case frame_type::revoked: {
+        revoked_frame m;
+        if (!decode(frame.body, m))
+            return malformed();
+        on_revoked(m.handle, to_error(m.error), m.pattern);
+        return;
+    }
     case frame_type::fatal: {
         fatal_frame m;
         if (!decode(frame.body, m))
@@ -577,6 +608,37 @@ void connection_impl::on_frame(const frame_view& frame)
     default:
         return malformed();
     }
+}
+
+void connection_impl::on_revoked(std::uint32_t handle, error_code ec, std::string_view pattern)
+{
+    auto restorable = restore_.find(handle);
+    if (!pattern.empty()) { // one subscription is gone: a reconnect does not bring it back
+        if (restorable != restore_.end()) {
+            const auto key = slotbus::fold_case(pattern);
+            std::erase_if(restorable->second.patterns, [&](const std::string& p) {
+                std::error_code parse_ec;
+                return topic_pattern::parse(p, parse_ec).key() == key;
+            });
+        }
+        return;
+    }
+    if (restorable != restore_.end())
+        restore_.erase(restorable);
+    auto it = readers_.find(handle);
+    if (it == readers_.end())
+        return; // a writer: its writes fail at the host
+    // What the host pushed and took back is not this reader's any more.
+    auto& r = it->second;
+    r.clear();
+    r.unreported = r.stale = 0;
+    r.dirty = false;
+    std::erase(dirty_readers_, handle);
+    r.revoked = ec ? ec : error_code(error::access_denied);
+    auto waiting = std::move(r.waiting);
+    r.waiting.clear();
+    for (auto& op : waiting)
+        complete_read(op, r.revoked, {}, 0);
 }
 
 bool connection_impl::answer(std::uint32_t request, std::uint32_t error, reply r)

@@ -177,7 +177,9 @@ byte_buffer make_frame(script& in, fuzz_session& s)
     const auto handle = 1 + in.small();
     switch (in.byte() % 18) {
     case 0:
-        encode(f, hello_frame{protocol_magic, 1, 1, in.u32(), in.text(8), {}});
+        encode(f,
+               hello_frame{
+                   protocol_magic, protocol_version, protocol_version, in.u32(), in.text(8), {}});
         break;
     case 1:
         encode(f, create_frame{in.u32(), handle, in.byte() % 2 ? 0u : in.u32() % 64, in.small() % 3,
@@ -284,7 +286,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto op = in.byte() % 16;
         if (!s.open) {
             s = {};
-            s.id = c.connect({in.u32(), in.byte()});
+            s.id = c.connect({in.u32(), in.byte(), 0, 0, {}}); // uid 0 may do all; others little
             s.open = true;
             if (op < 12) // mostly greeted
                 feed(c, s, [] {

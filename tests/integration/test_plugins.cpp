@@ -18,11 +18,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+/// A test peer as a plugin; these tests are about supervision, so it may
+/// create, write and read any name (least privilege has tests of its own).
 std::string peer_manifest(const std::string& name, const std::string& args,
                           const std::string& extra = "")
 {
     return R"({"name": ")" + name + R"(", "executable": ")" + SLOTBUS_PEER_PATH + R"(", "args": )" +
-           args + extra + "}";
+           args + R"(, "permissions": [{"allow": ["create", "write", "read"]}])" + extra + "}";
 }
 
 using test::plugin_entry;
@@ -333,7 +335,9 @@ BOOST_AUTO_TEST_CASE(a_plugin_publishes_under_the_name_its_token_gives_it)
     test::write_manifest(plugins.path, "hoststats",
                          std::string(R"({"name": "hoststats", "executable": ")") +
                              SLOTBUS_METRICS_PATH +
-                             R"(", "args": ["--topic", "watch/stats", "--interval", "50"]})");
+                             R"(", "args": ["--topic", "watch/stats", "--interval", "50"],
+                                   "permissions": [{"allow": ["write"], "names": ["watch/**"]},
+                                                   {"allow": ["list"]}]})");
     test::host h({"--plugins-dir", plugins.path.string()});
     connection bus;
     bus.connect(h.socket());

@@ -43,7 +43,7 @@ BOOST_AUTO_TEST_CASE(daemon_returns_once_ready_with_pid_and_log_files)
     test::temp_dir run, plugins;
     test::write_manifest(plugins.path, "quiet",
                          std::string(R"({"name": "quiet", "executable": ")") + SLOTBUS_PEER_PATH +
-                             R"(", "args": ["create", "d/quiet"]})");
+                             R"(", "args": ["create", "plugins/quiet/d"]})");
     const auto socket = (run.path / "bus.sock").string();
     daemon_guard guard{run.path / "slotbusd.pid"};
 

@@ -44,7 +44,9 @@ std::string journal_manifest(const fs::path& dir, const std::string& args = "",
 {
     return std::string(R"({"name": "journal", "executable": ")") + SLOTBUS_JOURNAL_PATH +
            R"(", "args": ["--pattern", "events/**", "--dir", ")" + dir.string() + "\"" + args +
-           "]" + more + "}";
+           "]" + R"(, "permissions": [{"allow": ["create"], "names": ["slotbus/journal/**"]},
+                                     {"allow": ["read"], "names": ["events/**"]}])" +
+           more + "}";
 }
 
 /// The journal's slot exists: it is subscribed and ready.
@@ -175,7 +177,9 @@ BOOST_AUTO_TEST_CASE(a_tree_of_twenty_thousand_slots_is_listed_and_metered)
     test::write_manifest(plugins.path, "metrics",
                          std::string(R"({"name": "metrics", "executable": ")") +
                              SLOTBUS_METRICS_PATH +
-                             R"(", "args": ["--topic", "watch/stats", "--interval", "100"]})");
+                             R"(", "args": ["--topic", "watch/stats", "--interval", "100"],
+                                   "permissions": [{"allow": ["write"], "names": ["watch/**"]},
+                                                   {"allow": ["list"]}]})");
     // Budgets are bounds, not memory taken: let 20 000 slots of the least one be.
     test::host h({"--plugins-dir", plugins.path.string(), "--max-connection-budget", "68719476736",
                   "--max-total-budget", "68719476736"});

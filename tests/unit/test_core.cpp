@@ -8,6 +8,7 @@
 
 #include <set>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 using namespace slotbus;
@@ -38,7 +39,9 @@ struct client {
     std::uint32_t next_request = 1;
     std::uint32_t next_handle = 1; // clients number their handles
 
-    explicit client(core& host, bool greet = true) : c(host), id(host.connect({}))
+    explicit client(core& host, bool greet = true) : client(host, peer_info{}, greet) {}
+    /// A client the kernel says is `peer` (uid 0, root, by default).
+    client(core& host, peer_info peer, bool greet = true) : c(host), id(host.connect(peer))
     {
         if (greet)
             hello();
@@ -176,6 +179,9 @@ BOOST_AUTO_TEST_CASE(hello_comes_first_and_versions_must_meet)
     client future(host, false);
     BOOST_TEST((future.feed(hello_frame{protocol_magic, 7, 9, 0, "x", ""}) == feed_result::close));
     BOOST_TEST(future.last<fatal_frame>().error == 50u);
+    client old(host, false); // an SDK of protocol 1
+    BOOST_TEST((old.feed(hello_frame{protocol_magic, 1, 1, 0, "x", ""}) == feed_result::close));
+    BOOST_TEST(old.last<fatal_frame>().message.find("the host speaks 2") != std::string_view::npos);
 
     client twice(host);
     BOOST_TEST((twice.feed(hello_frame{}) == feed_result::close));
@@ -582,7 +588,7 @@ BOOST_AUTO_TEST_CASE(a_slot_owner_is_the_kernels_pid_and_uid_not_the_hellos)
     core host(limits());
     client liar(host, false);
     host.disconnect(liar.id);
-    liar.id = host.connect({4242, 1001}); // what SO_PEERCRED said
+    liar.id = host.connect({4242, 0, 0, 0, {}}); // what SO_PEERCRED said (root may create)
     hello_frame hello;
     hello.pid = 1; // a lie
     liar.feed(hello);
@@ -591,7 +597,7 @@ BOOST_AUTO_TEST_CASE(a_slot_owner_is_the_kernels_pid_and_uid_not_the_hellos)
     std::error_code ec;
     const auto owner = host.slots("", ec).at("slots").as_array().at(0).at("owner").as_object();
     BOOST_TEST(owner.at("pid").to_number<std::uint32_t>() == 4242u);
-    BOOST_TEST(owner.at("uid").to_number<std::uint32_t>() == 1001u);
+    BOOST_TEST(owner.at("uid").to_number<std::uint32_t>() == 0u);
     BOOST_TEST(owner.at("claimed_pid").to_number<std::uint32_t>() == 1u);
 }
 
@@ -698,7 +704,12 @@ BOOST_AUTO_TEST_CASE(admin_answers_are_valid_json_and_listings_come_in_pages)
             return boost::json::serialize(host.slots(argument, ec));
         });
     client odd(host, false);
-    odd.feed(hello_frame{protocol_magic, 1, 1, 0, "\xff\xfe name \xc3", {}}); // not UTF-8
+    odd.feed(hello_frame{protocol_magic,
+                         protocol_version,
+                         protocol_version,
+                         0,
+                         "\xff\xfe name \xc3",
+                         {}}); // not UTF-8
     (void)odd.take();
     // Enough slots that no one frame holds the listing (a frame is at least 64 KiB).
     const std::string padding(200, 'p');
@@ -959,14 +970,16 @@ BOOST_AUTO_TEST_CASE(rebinding_writers_and_heartbeats)
 BOOST_AUTO_TEST_CASE(a_plugin_token_names_the_connection_and_the_slots_it_creates)
 {
     core host(limits());
-    host.add_plugin_token("t0ken", "journal");
-    client plugin(host, false);
-    plugin.feed(hello_frame{protocol_magic, 1, 1, 42, "slotbus-journal", "t0ken"});
+    host.add_plugin_token("t0ken", "journal", nullptr);
+    host.bind_plugin_token("t0ken", 4242);
+    client plugin(host, {4242, 1000, 1000, 4242, {}}, false);
+    plugin.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 42,
+                            "slotbus-journal", "t0ken"});
     BOOST_TEST(plugin.last<welcome_frame>().plugin == "journal");
-    BOOST_TEST(plugin.create("journal/inbox").error == 0u);
+    BOOST_TEST(plugin.create("plugins/journal/inbox").error == 0u);
 
     std::error_code ec;
-    const auto listing = host.slots("journal", ec);
+    const auto listing = host.slots("plugins", ec);
     BOOST_REQUIRE(!ec);
     const auto& owner = listing.at("slots").as_array().at(0).at("owner");
     BOOST_TEST(owner.at("plugin").as_string() == "journal");
@@ -976,8 +989,8 @@ BOOST_AUTO_TEST_CASE(a_plugin_token_names_the_connection_and_the_slots_it_create
     // A revoked (or made-up) token is refused before anything else happens.
     host.revoke_plugin_token("t0ken");
     client late(host, false);
-    BOOST_TEST(
-        (late.feed(hello_frame{protocol_magic, 1, 1, 0, "x", "t0ken"}) == feed_result::close));
+    BOOST_TEST((late.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0, "x",
+                                      "t0ken"}) == feed_result::close));
     const auto refused = late.last<fatal_frame>();
     BOOST_TEST(refused.error == 6u);
     BOOST_TEST(refused.message.find("unknown plugin token") != std::string_view::npos);
@@ -1061,4 +1074,185 @@ BOOST_AUTO_TEST_CASE(a_handle_number_reused_after_close_writes_to_its_new_name)
     (void)writer.take();
     BOOST_TEST((writer.write(50, "nowhere") == feed_result::next));
     BOOST_TEST(first_ack_error(writer) == 6u); // invalid_handle: the cached entry is gone
+}
+
+// ---- who may do what ------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::uint32_t stranger = 4321; // a uid neither the host's nor root
+
+std::shared_ptr<const policy> rules_of(std::string_view text)
+{
+    std::string why;
+    auto p = policy::parse(text, ::geteuid(), why);
+    BOOST_REQUIRE_MESSAGE(p, why);
+    return std::make_shared<const policy>(std::move(*p));
+}
+
+std::uint32_t subscribe(client& c, std::uint32_t handle, std::string_view pattern)
+{
+    c.feed(subscribe_frame{c.next_request++, handle, pattern});
+    return c.last<result_frame>().error;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(by_default_another_uid_may_do_nothing_and_each_refusal_is_counted)
+{
+    core host(limits());
+    client owner(host);
+    BOOST_TEST(owner.create("events/x").error == 0u);
+    client other(host, {77, stranger, stranger, 77, {}});
+    BOOST_TEST(other.create("mine").error == 5u);
+    BOOST_TEST(other.open("events/x").error == 5u);
+    BOOST_TEST(other.open("no/such/name").error == 5u); // refused before it is looked up
+    other.feed(admin_frame{other.next_request++, "stop", {}});
+    BOOST_TEST(other.last<admin_result_frame>().error == 5u);
+    other.feed(admin_frame{other.next_request++, "slots", {}});
+    BOOST_TEST(other.last<admin_result_frame>().error == 5u);
+    // Refusals are per operation: the connection goes on.
+    other.feed(ping_frame{7});
+    BOOST_TEST(other.last<pong_frame>().nonce == 7u);
+
+    const auto denied = host.stats().at("denied").as_object();
+    const auto& of = denied.at("uid " + std::to_string(stranger)).as_object();
+    BOOST_TEST(of.at("create").to_number<int>() == 1);
+    BOOST_TEST(of.at("write").to_number<int>() == 2);
+    BOOST_TEST(of.at("admin").to_number<int>() == 1);
+    BOOST_TEST(of.at("list").to_number<int>() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_policy_gives_rights_on_names_decided_when_the_handle_is_made)
+{
+    core host(limits());
+    host.set_policy(rules_of(R"({"rules": [
+        {"uid": 4321, "allow": ["create", "read"], "names": ["inbox/**"]},
+        {"uid": 4321, "allow": ["write"], "names": ["events/**"]}]})"));
+    client owner(host);
+    const auto events = owner.create("events/orders").handle;
+    client other(host, {77, stranger, stranger, 77, {}});
+    BOOST_TEST(other.create("events/mine").error == 5u);
+    const auto inbox = other.create("inbox/a").handle;
+    BOOST_TEST(inbox != 0u);
+    BOOST_TEST(subscribe(other, inbox, "events/**") == 5u); // no read on events
+    BOOST_TEST(subscribe(other, inbox, "inbox/b/*") == 0u);
+    const auto writer = other.open("events/orders").handle;
+    BOOST_TEST(writer != 0u);
+    other.write(writer, "hello");
+    BOOST_TEST(other.acks().front().delivered == 1u);
+    owner.read_pushed(events, 0);
+    BOOST_TEST(owner.info(events).message_count == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_policy_reload_closes_what_it_no_longer_allows_and_tells_the_owner)
+{
+    core host(limits());
+    const auto before = R"({"rules": [
+        {"uid": 4321, "allow": ["create", "read", "write"], "names": ["shared/**"]}]})";
+    host.set_policy(rules_of(before));
+    client owner(host);
+    const auto target = owner.create("shared/target").handle;
+    client other(host, {77, stranger, stranger, 77, {}});
+    const auto mine = other.create("shared/mine").handle;
+    BOOST_TEST(subscribe(other, mine, "shared/*") == 0u);
+    const auto writer = other.open("shared/target").handle;
+
+    // Writing stays; creating and reading go.
+    const auto revoked = host.set_policy(
+        rules_of(R"({"rules": [{"uid": 4321, "allow": ["write"], "names": ["shared/**"]}]})"));
+    BOOST_TEST(revoked == 1u); // the created slot (its subscription goes with it)
+    auto frames = other.take();
+    BOOST_REQUIRE(frames.size() == 1u);
+    revoked_frame told;
+    BOOST_REQUIRE(frames[0].type == frame_type::revoked);
+    BOOST_REQUIRE(decode(frames[0].body, told));
+    BOOST_TEST(told.handle == mine);
+    BOOST_TEST(told.error == 5u);
+    BOOST_TEST(told.pattern.empty());
+    std::error_code ec;
+    BOOST_TEST(host.slots("shared/mine", ec).at("slots").as_array().empty()); // destroyed
+    BOOST_TEST(other.info(mine).error == 5u);   // the number stays taken, denied
+    other.feed(read_report_frame{mine, 0, 16}); // in flight when it went: ignored
+    other.write(writer, "still allowed");
+    BOOST_TEST(other.acks().front().delivered == 1u);
+
+    // Now writing goes too: the writer is revoked, its writes fail with 5.
+    host.set_policy(rules_of(R"({"rules": []})"));
+    BOOST_TEST(other.last<revoked_frame>().handle == writer);
+    other.write(writer, "no more");
+    BOOST_TEST(other.acks().front().error == 5u);
+    BOOST_TEST(owner.info(target).message_count == 1u); // what it wrote while allowed
+    BOOST_TEST(other.create("shared/again").error == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(a_reload_removes_a_subscription_it_no_longer_allows_and_names_it)
+{
+    core host(limits());
+    host.set_policy(rules_of(R"({"rules": [
+        {"uid": 4321, "allow": ["create"], "names": ["inbox"]},
+        {"uid": 4321, "allow": ["read"], "names": ["events/**", "logs/**"]}]})"));
+    client other(host, {77, stranger, stranger, 77, {}});
+    const auto inbox = other.create("inbox").handle;
+    BOOST_TEST(subscribe(other, inbox, "events/**") == 0u);
+    BOOST_TEST(subscribe(other, inbox, "logs/*") == 0u);
+    host.set_policy(rules_of(R"({"rules": [
+        {"uid": 4321, "allow": ["create"], "names": ["inbox"]},
+        {"uid": 4321, "allow": ["read"], "names": ["logs/**"]}]})"));
+    const auto told = other.last<revoked_frame>();
+    BOOST_TEST(told.handle == inbox);
+    BOOST_TEST(told.pattern == "events\\**");
+    client writer(host);
+    BOOST_TEST(writer.open("events/x").error == 2u); // no receiver left
+    writer.write(writer.open("logs/x").handle, "kept");
+    BOOST_TEST(writer.acks().front().delivered == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_plugin_token_is_good_only_in_the_process_it_was_given_to)
+{
+    core host(limits());
+    host.add_plugin_token("t0ken", "journal", nullptr);
+    client before_bound(host, {500, 1000, 1000, 500, {}}, false);
+    BOOST_TEST((before_bound.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0,
+                                              "x", "t0ken"}) == feed_result::close));
+    host.bind_plugin_token("t0ken", 500);
+    client copy(host, {501, 1000, 1000, 501, {}}, false); // another process, same uid
+    BOOST_TEST((copy.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0, "x",
+                                      "t0ken"}) == feed_result::close));
+    const auto refused = copy.last<fatal_frame>();
+    BOOST_TEST(refused.error == 5u);
+    BOOST_TEST(refused.message.find("a copied token is refused") != std::string_view::npos);
+    client child(host, {502, 1000, 1000, 500, {}}, false); // in the plugin's process group
+    child.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0, "x", "t0ken"});
+    BOOST_TEST(child.last<welcome_frame>().plugin == "journal");
+    client itself(host, {500, 1000, 1000, 500, {}}, false); // a second connection of it
+    itself.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0, "x", "t0ken"});
+    BOOST_TEST(itself.last<welcome_frame>().plugin == "journal");
+}
+
+BOOST_AUTO_TEST_CASE(a_plugin_may_do_what_its_manifest_says_and_is_refused_the_rest)
+{
+    core host(limits());
+    auto permissions = std::make_shared<grant_list>();
+    permissions->push_back(
+        {static_cast<rights>(right::write), {topic_pattern::parse("events/**")}});
+    host.add_plugin_token("t0ken", "metrics", permissions);
+    host.bind_plugin_token("t0ken", 600);
+    client owner(host);
+    owner.create("events/x");
+    owner.create("other/x");
+    client plugin(host, {600, ::geteuid(), 0, 600, {}}, false);
+    plugin.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0, "m", "t0ken"});
+    BOOST_TEST(plugin.last<welcome_frame>().plugin == "metrics");
+    BOOST_TEST(plugin.open("events/x").error == 0u);
+    BOOST_TEST(plugin.open("other/x").error == 5u); // beyond the manifest: that operation only
+    BOOST_TEST(plugin.create("events/y").error == 5u);
+    const auto own = plugin.create("plugins/metrics/inbox").handle; // its own subtree
+    BOOST_TEST(own != 0u);
+    BOOST_TEST(subscribe(plugin, own, "events/**") == 5u);
+    plugin.feed(admin_frame{plugin.next_request++, "stats", {}});
+    BOOST_TEST(plugin.last<admin_result_frame>().error == 5u);
+    BOOST_TEST(host.stats().at("denied").at("plugin metrics").at("write").to_number<int>() == 1);
+    // Nobody else may take its name first.
+    BOOST_TEST(owner.create("plugins/metrics/other").error == 5u);
 }

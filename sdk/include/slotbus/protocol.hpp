@@ -21,7 +21,7 @@
 namespace slotbus {
 
 inline constexpr std::uint32_t protocol_magic = 0x53424c53; // "SLBS" little-endian
-inline constexpr std::uint16_t protocol_version = 1;
+inline constexpr std::uint16_t protocol_version = 2;
 
 /// `read_timeout` value: a read waits until a record arrives.
 inline constexpr std::uint32_t mailslot_wait_forever = 0xffffffff;
@@ -62,6 +62,7 @@ enum class frame_type : std::uint8_t {
     gap = 0x87,
     pong = 0x88,
     admin_result = 0x89,
+    revoked = 0x8a,
     fatal = 0x8f,
 };
 
@@ -299,6 +300,17 @@ struct gap_frame {
     std::uint32_t missed = 0;
 };
 BOOST_DESCRIBE_STRUCT(gap_frame, (), (handle, missed))
+
+/// A policy reload took a right away: the handle is closed (its number stays
+/// taken until the client closes it; its operations fail with `error`), or,
+/// with a pattern, only that subscription of the reader handle is removed.
+struct revoked_frame {
+    static constexpr frame_type type = frame_type::revoked;
+    std::uint32_t handle = 0;
+    std::uint32_t error = 0;
+    std::string_view pattern;
+};
+BOOST_DESCRIBE_STRUCT(revoked_frame, (), (handle, error, pattern))
 
 /// A heartbeat: the host answers each ping with a pong carrying its nonce.
 struct ping_frame {

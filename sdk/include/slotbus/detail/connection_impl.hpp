@@ -171,6 +171,7 @@ private:
         std::uint32_t stale = 0;      // at the front, held from before a reconnect: not reported
         bool dirty = false;           // a read_report is owed
         bool window_sent = false;
+        error_code revoked; // the host closed it (a policy reload): reads fail with this
     };
 
     /// Runs an entry point's work where its state lives: at once on an owned
@@ -202,6 +203,8 @@ private:
     /// Completes the request an answer frame is for; false when none waits for it.
     bool answer(std::uint32_t request, std::uint32_t error, reply r);
     void fail(error_code ec, std::string why = {});
+    /// The host closed a handle (or one subscription of it) a new policy no longer allows.
+    void on_revoked(std::uint32_t handle, error_code ec, std::string_view pattern);
     /// For good: every waiting read and the run end.
     void shut_down(error_code gone);
     void flush();

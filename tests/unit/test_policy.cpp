@@ -1,0 +1,179 @@
+#define BOOST_TEST_MODULE policy
+// The policy on its own: who a rule matches, which names a pattern covers,
+// what is reserved, and what a bad file is told.
+#include "policy.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+using namespace slotbus;
+using namespace slotbus::bus;
+
+namespace {
+
+constexpr std::uint32_t host = 1000, other = 1001, monitor = 1002, staff = 50;
+
+policy parsed(std::string_view text)
+{
+    std::string why;
+    auto p = policy::parse(text, host, why);
+    BOOST_REQUIRE_MESSAGE(p, why);
+    return *p;
+}
+
+std::string refused(std::string_view text)
+{
+    std::string why;
+    BOOST_TEST(!policy::parse(text, host, why));
+    return why;
+}
+
+identity uid(std::uint32_t u, std::vector<std::uint32_t> groups = {})
+{
+    identity who;
+    who.uid = u;
+    who.gid = u;
+    who.groups = std::move(groups);
+    return who;
+}
+
+identity plugin(std::string name, grant_list permissions = {})
+{
+    identity who;
+    who.uid = host;
+    who.plugin = std::move(name);
+    who.permissions = std::make_shared<const grant_list>(std::move(permissions));
+    return who;
+}
+
+bool may(const policy& p, const identity& who, right r, std::string_view name = {})
+{
+    return p.decide(who, r, name.empty() ? topic_pattern{} : topic_pattern::parse(name)).allowed;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(the_default_gives_the_hosts_uid_and_root_everything_and_others_nothing)
+{
+    const policy p(host);
+    for (auto r : {right::create, right::write, right::read}) {
+        BOOST_TEST(may(p, uid(host), r, "events/x"));
+        BOOST_TEST(may(p, uid(0), r, "events/x"));
+        BOOST_TEST(!may(p, uid(other), r, "events/x"));
+    }
+    BOOST_TEST(may(p, uid(host), right::admin));
+    BOOST_TEST(!may(p, uid(other), right::list));
+    BOOST_TEST(
+        p.decide(uid(other), right::write, topic_pattern::parse("a")).by.find("built-in default") !=
+        std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(the_first_rule_that_matches_decides)
+{
+    const auto p = parsed(R"({"rules": [
+        {"uid": 1001, "deny": ["write"], "names": ["events/payments/**"]},
+        {"gid": 50, "allow": ["write", "read"], "names": ["events/**"]},
+        {"uid": 1002, "allow": ["read", "list"]}
+    ]})");
+    const auto member = uid(other, {staff});
+    BOOST_TEST(may(p, member, right::write, "events/orders"));
+    BOOST_TEST(!may(p, member, right::write, "events/payments/eu")); // rule 1 came first
+    BOOST_TEST(may(p, member, right::read, "events/payments/*"));
+    BOOST_TEST(!may(p, member, right::create, "events/orders"));    // no rule gives create
+    BOOST_TEST(!may(p, member, right::write, "events"));            // ** is one or more below
+    BOOST_TEST(!may(p, uid(other), right::write, "events/orders")); // not in group 50
+    BOOST_TEST(p.decide(member, right::write, topic_pattern::parse("events/payments/eu")).by ==
+               "rule 1 (uid 1001)");
+    // A monitoring user: reads anything, lists, and may not stop the host.
+    BOOST_TEST(may(p, uid(monitor), right::read, "**"));
+    BOOST_TEST(may(p, uid(monitor), right::list));
+    BOOST_TEST(!may(p, uid(monitor), right::admin));
+    BOOST_TEST(!may(p, uid(monitor), right::write, "events/x"));
+    // The host's uid still has the built-in default after the rules.
+    BOOST_TEST(may(p, uid(host), right::admin));
+}
+
+BOOST_AUTO_TEST_CASE(a_read_right_covers_a_pattern_only_when_it_covers_every_name_it_matches)
+{
+    const auto p = parsed(R"({"rules": [{"uid": 1001, "allow": ["read"],
+                                         "names": ["events/*/eu", "logs/**"]}]})");
+    const auto who = uid(other);
+    BOOST_TEST(may(p, who, right::read, "events/orders/eu"));
+    BOOST_TEST(may(p, who, right::read, "events/*/eu"));
+    BOOST_TEST(!may(p, who, right::read, "events/**"));
+    BOOST_TEST(!may(p, who, right::read, "events/*/*"));
+    BOOST_TEST(!may(p, who, right::read, "**"));
+    BOOST_TEST(may(p, who, right::read, "logs/**"));
+    BOOST_TEST(may(p, who, right::read, "logs/*/x"));
+    BOOST_TEST(may(p, who, right::read, "LOGS/App")); // names compare without case
+    BOOST_TEST(!may(p, who, right::read, "logs"));
+}
+
+BOOST_AUTO_TEST_CASE(reserved_subtrees_are_created_by_their_owners_only)
+{
+    const auto p = parsed(R"({"rules": [{"uid": 1001, "allow": ["create"]}]})");
+    // A rule that gives every name still gives no reserved one.
+    BOOST_TEST(may(p, uid(other), right::create, "events/x"));
+    BOOST_TEST(!may(p, uid(other), right::create, "plugins/journal/inbox"));
+    BOOST_TEST(!may(p, uid(host), right::create, "plugins/journal"));
+    BOOST_TEST(!may(p, uid(other), right::create, "slotbus/cli/tail-1"));
+    BOOST_TEST(may(p, uid(host), right::create, "slotbus/cli/tail-1"));
+    // A plugin has its own subtree, and nothing else it was not given.
+    const auto journal = plugin("journal");
+    BOOST_TEST(may(p, journal, right::create, "plugins/journal/inbox"));
+    BOOST_TEST(may(p, journal, right::read, "plugins/journal/**"));
+    BOOST_TEST(!may(p, journal, right::create, "plugins/metrics/inbox"));
+    BOOST_TEST(!may(p, journal, right::create, "slotbus/journal/journal"));
+    BOOST_TEST(!may(p, journal, right::write, "events/x"));
+    BOOST_TEST(p.decide(journal, right::write, topic_pattern::parse("events/x"))
+                   .by.find("beyond its manifest") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_manifest_gives_a_plugin_what_it_names_and_a_rule_can_take_it_away)
+{
+    grant writes{static_cast<rights>(right::write), {topic_pattern::parse("events/**")}};
+    grant own{static_cast<rights>(right::create), {topic_pattern::parse("slotbus/journal/**")}};
+    grant lists{static_cast<rights>(right::list), {}};
+    const auto metrics = plugin("metrics", {writes, own, lists});
+    const policy none(host);
+    BOOST_TEST(may(none, metrics, right::write, "events/x"));
+    BOOST_TEST(!may(none, metrics, right::read, "events/x"));
+    BOOST_TEST(may(none, metrics, right::create, "slotbus/journal/x")); // named: allowed
+    BOOST_TEST(may(none, metrics, right::list));
+    BOOST_TEST(!may(none, metrics, right::admin));
+    const auto p = parsed(R"({"rules": [{"plugin": "metrics", "deny": ["write"]}]})");
+    BOOST_TEST(!may(p, metrics, right::write, "events/x"));
+    // A uid rule is not about plugins, whatever uid they run as.
+    const auto q = parsed(R"({"rules": [{"uid": 1000, "allow": ["read"]}]})");
+    BOOST_TEST(!may(q, metrics, right::read, "events/x"));
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_policy_says_which_rule_and_field)
+{
+    BOOST_TEST(refused("{ nope").find("not valid JSON") == 0u);
+    BOOST_TEST(refused(R"({"rule": []})").find("one field, \"rules\"") != std::string::npos);
+    BOOST_TEST(refused(R"({"rules": [{"uid": 1, "allow": ["wrte"]}]})") ==
+               "rule 1: \"allow\" names \"wrte\", not a right (create, write, read, list, admin)");
+    BOOST_TEST(refused(R"({"rules": [{"uid": 1, "allow": ["read"]}, {"allow": ["read"]}]})")
+                   .find("rule 2: needs exactly one of \"uid\"") == 0u);
+    BOOST_TEST(refused(R"({"rules": [{"uid": 1, "gid": 2, "allow": ["read"]}]})")
+                   .find("rule 1: needs exactly one of") == 0u);
+    BOOST_TEST(refused(R"({"rules": [{"uid": 1, "allow": ["read"], "deny": ["read"]}]})") ==
+               "rule 1: needs exactly one of \"allow\" and \"deny\"");
+    BOOST_TEST(refused(R"({"rules": [{"uid": 1, "allow": ["read"], "names": ["a/**/b"]}]})")
+                   .find("not a topic pattern") != std::string::npos);
+    BOOST_TEST(refused(R"({"rules": [{"uid": 1, "allow": ["read"], "nmaes": ["a"]}]})") ==
+               "rule 1: unknown field \"nmaes\" (a typo?)");
+    BOOST_TEST(refused(R"({"rules": [{"user": "no-such-user-here", "allow": ["read"]}]})")
+                   .find("is no user of this machine") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(users_and_groups_are_looked_up_by_name)
+{
+    const auto p = parsed(R"({"rules": [{"user": "root", "deny": ["admin"]},
+                                        {"group": "root", "allow": ["list"]}]})");
+    BOOST_TEST(!may(p, uid(0), right::admin));
+    BOOST_TEST(may(p, uid(4242, {0}), right::list));
+    BOOST_TEST(!may(p, uid(4242, {1}), right::list));
+}
