@@ -375,14 +375,16 @@ int cmd_tail(common& c, std::vector<std::string>& argv)
     po::options_description own("Options");
     po::positional_options_description positional;
     positional.add("pattern", 1);
-    std::string pattern_text;
+    std::string pattern_text, inbox_name;
     std::uint64_t count = 0, for_ms = 0;
     own.add_options()("pattern", po::value(&pattern_text)->required(),
                       "a topic pattern: events/orders, events/*, events/**")(
         "count,n", po::value(&count), "exit after this many records")(
-        "for", po::value(&for_ms), "exit after this many milliseconds");
+        "inbox", po::value(&inbox_name),
+        "the temporary slot's name (default slotbus/cli/tail-PID, which only the host's uid "
+        "may create)")("for", po::value(&for_ms), "exit after this many milliseconds");
     po::variables_map vm;
-    if (!parse("tail", "PATTERN [--count N] [--for MS] [--json]",
+    if (!parse("tail", "PATTERN [--count N] [--for MS] [--inbox NAME] [--json]",
                "Prints records as they arrive on topics matching PATTERN (through a temporary\n"
                "slot that drops its oldest records rather than slow the bus down).",
                own, positional, c, argv, vm))
@@ -395,7 +397,8 @@ int cmd_tail(common& c, std::vector<std::string>& argv)
     slotbus::slot_options options;
     options.read_timeout = 200;
     options.overflow = slotbus::overflow_policy::drop_oldest;
-    const std::string inbox_name = "slotbus/cli/tail-" + std::to_string(::getpid());
+    if (inbox_name.empty())
+        inbox_name = "slotbus/cli/tail-" + std::to_string(::getpid());
     auto inbox = slotbus::server_slot::create(bus, inbox_name, options, ec);
     auto subscription = ec ? slotbus::subscription{} : inbox.subscribe(pattern.str(), ec);
     if (ec)
@@ -514,7 +517,64 @@ int cmd_stats(common& c, std::vector<std::string>& argv)
                         str(t.at("depth"))});
     }
     print_table(rows);
+    if (const auto& denied = s.at("denied").as_object(); !denied.empty()) {
+        std::vector<std::vector<std::string>> refusals{{"DENIED TO", "RIGHT", "COUNT"}};
+        for (const auto& [who, by_right] : denied)
+            for (const auto& [r, n] : by_right.as_object())
+                refusals.push_back({std::string(who), std::string(r), str(n)});
+        std::cout << '\n';
+        print_table(refusals);
+    }
     return ok;
+}
+
+int cmd_policy(common& c, std::vector<std::string>& argv)
+{
+    po::options_description own("Options");
+    std::string verb, name, right_text;
+    std::int64_t uid = -1;
+    std::string plugin;
+    own.add_options()("verb", po::value(&verb)->required(), "explain")(
+        "name", po::value(&name), "a slot name or topic pattern (not for list and admin)")(
+        "right", po::value(&right_text), "create, write, read, list or admin")(
+        "uid", po::value(&uid), "the uid asked about (its groups as this machine has them)")(
+        "plugin", po::value(&plugin), "the plugin asked about (its manifest's permissions)");
+    po::positional_options_description positional;
+    positional.add("verb", 1).add("name", 1).add("right", 1);
+    po::variables_map vm;
+    if (!parse("policy", "explain (--uid U | --plugin P) [NAME] RIGHT [--json]",
+               "Which rule of the host's policy decides whether a uid or a plugin has RIGHT\n"
+               "on NAME (a slot name, or a pattern for read), and what it decides.",
+               own, positional, c, argv, vm))
+        return ok;
+    if (verb != "explain")
+        throw usage_error("policy: the only verb is explain, not " + verb);
+    if (right_text.empty() && (name == "list" || name == "admin"))
+        std::swap(name, right_text); // `explain --uid U admin`: no name to ask about
+    if (right_text.empty())
+        throw usage_error("policy explain: which RIGHT? create, write, read, list or admin");
+    if ((uid >= 0) == !plugin.empty())
+        throw usage_error("policy explain: give --uid U or --plugin P");
+    json::object question{{"right", right_text}};
+    if (!name.empty())
+        question["name"] = name;
+    if (uid >= 0)
+        question["uid"] = uid;
+    else
+        question["plugin"] = plugin;
+    auto bus = connect(c);
+    const auto answer = ask(bus, "explain", json::serialize(question));
+    if (c.json) {
+        std::cout << json::serialize(answer) << '\n';
+        return ok;
+    }
+    const auto& a = answer.as_object();
+    std::cout << str(a.at("identity")) << ' ' << (a.at("allowed").as_bool() ? "may" : "may not")
+              << ' ' << str(a.at("right"));
+    if (!a.at("name").is_null())
+        std::cout << ' ' << str(a.at("name"));
+    std::cout << ": " << str(a.at("by")) << '\n';
+    return a.at("allowed").as_bool() ? ok : failed;
 }
 
 int cmd_stop(common& c, std::vector<std::string>& argv)
@@ -563,6 +623,7 @@ const command commands[] = {
     {"tail", "PATTERN", "print records as they arrive on matching topics", cmd_tail},
     {"plugins", "", "the supervised plugins: state, pid, restarts, last exit", cmd_plugins},
     {"stats", "", "per-slot records and bytes in/out, drops, depth; host totals", cmd_stats},
+    {"policy", "explain", "which rule decides what a uid or plugin may do", cmd_policy},
     {"stop", "", "stop the host gracefully", cmd_stop},
 };
 

@@ -9,10 +9,12 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <grp.h>
 #include <random>
 #include <sstream>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 extern char** environ;
 
@@ -20,11 +22,20 @@ namespace {
 
 // A test killed half-way must not leave its hosts and peers behind: each
 // child gets SIGKILL when the test process dies.
+// With `as`, it becomes that user first (which clears a death signal set before).
 struct die_with_parent {
+    std::optional<slotbus::test::run_as> as;
+
     boost::process::v2::error_code on_exec_setup(boost::process::v2::posix::default_launcher&,
                                                  const boost::process::v2::filesystem::path&,
                                                  const char* const*)
     {
+        if (as) {
+            const std::vector<gid_t> groups(as->groups.begin(), as->groups.end());
+            if (::setgroups(groups.size(), groups.data()) != 0 || ::setgid(as->gid) != 0 ||
+                ::setuid(as->uid) != 0)
+                return {errno, boost::system::system_category()};
+        }
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         return {};
     }
@@ -37,7 +48,7 @@ namespace slotbus::test {
 namespace bp = boost::process::v2;
 
 child::child(const std::string& exe, const std::vector<std::string>& args,
-             const std::vector<std::string>& env)
+             const std::vector<std::string>& env, std::optional<run_as> as)
     : out_(io_)
 {
     static std::atomic<int> counter{0};
@@ -54,7 +65,7 @@ child::child(const std::string& exe, const std::vector<std::string>& args,
     }
     FILE* err = std::fopen(err_path_.c_str(), "w");
     proc_.emplace(io_, exe, args, bp::process_stdio{{}, out_, err},
-                  bp::process_environment(environment), die_with_parent{});
+                  bp::process_environment(environment), die_with_parent{std::move(as)});
     std::fclose(err);
     start_read();
     start_wait();

@@ -17,11 +17,18 @@ namespace slotbus::test {
 
 using namespace std::chrono_literals;
 
+/// A Unix user a child runs as (the test must be root to start one).
+struct run_as {
+    unsigned uid = 0, gid = 0;
+    std::vector<unsigned> groups; ///< supplementary
+};
+
 class child {
 public:
-    /// Starts `exe` with `args`; `env` entries ("K=V") are added to this process's environment.
+    /// Starts `exe` with `args`; `env` entries ("K=V") are added to this
+    /// process's environment; with `as`, it runs as that user.
     child(const std::string& exe, const std::vector<std::string>& args,
-          const std::vector<std::string>& env = {});
+          const std::vector<std::string>& env = {}, std::optional<run_as> as = std::nullopt);
     ~child();
     child(const child&) = delete;
     child& operator=(const child&) = delete;

@@ -11,6 +11,10 @@
 //       "acked OK FAILED" when every write has its result
 //   peer child-env X   connect (as a plugin, with $SLOTBUS_TOKEN), print
 //       "plugin NAME", then what a child shell sees: "child-token=T" or "none"
+//   peer try OP...     each of create:NAME, subscribe:PATTERN (the slot last
+//       created), write:NAME (open it and write one record), admin:COMMAND
+//       in turn, printing "OP ARG ERROR" (0 for success); then "done".
+//       A connection the host refuses prints "connect ERROR".
 #include <slotbus/slotbus.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -160,6 +164,43 @@ int main(int argc, char** argv)
         runner.join();
         std::fflush(stdout);
         return code;
+    }
+    if (command == "try") {
+        slotbus::connection bus({"peer"});
+        std::error_code ec;
+        bus.connect(slotbus::default_address(), ec);
+        if (ec) {
+            std::printf("connect %d\n", ec.value());
+            return 1;
+        }
+        slotbus::server_slot slot;
+        std::vector<slotbus::subscription> subscriptions;
+        for (int i = 2; i < argc; ++i) {
+            const std::string op = argv[i];
+            const auto colon = op.find(':');
+            const std::string verb = op.substr(0, colon), what = op.substr(colon + 1);
+            ec.clear();
+            if (verb == "create") {
+                auto created = slotbus::server_slot::create(bus, what, {}, ec);
+                if (!ec)
+                    slot = std::move(created);
+            } else if (verb == "subscribe") {
+                subscriptions.push_back(slot.subscribe(what, ec));
+            } else if (verb == "write") {
+                auto writer = slotbus::client_slot::open(bus, what, ec);
+                if (!ec)
+                    writer.write("probe", ec);
+            } else if (verb == "admin") {
+                (void)slotbus::admin(bus, what, {}, ec);
+            } else {
+                std::fprintf(stderr, "peer try: unknown operation %s\n", op.c_str());
+                return 2;
+            }
+            std::printf("%s %s %d\n", verb.c_str(), what.c_str(), ec.value());
+        }
+        std::printf("done\n");
+        std::fflush(stdout);
+        return 0;
     }
     if (command == "child-env") {
         slotbus::connection bus({"peer"});
