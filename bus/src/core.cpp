@@ -20,6 +20,7 @@ struct core::handle_entry {
     std::vector<slot*> targets;
     std::vector<const topic_types*> declared; // type rules that match the name
     std::uint64_t routed_epoch = ~std::uint64_t{0};
+    origin_ptr from;      // a writer's stamp: who writes, to which name
     bool created = false; // a reader handle of the slot its session created
     bool revoked = false; // closed by a policy reload: its operations are denied
 };
@@ -50,7 +51,17 @@ struct core::session {
     // (Elements of an unordered_map stay put when it rehashes.)
     std::uint32_t last_write_handle = 0;
     handle_entry* last_write_entry = nullptr;
+    // Origins its readers were told of (bounded: past max_origins the table
+    // starts again, with an origins_forgotten frame), and the last one used.
+    std::unordered_map<const origin*, std::pair<std::uint32_t, origin_ptr>> origins;
+    std::uint32_t next_origin = 1;
+    const origin* last_origin = nullptr;
+    std::uint32_t last_origin_id = 0;
 };
+
+namespace {
+constexpr std::size_t max_origins = 4096; // per connection
+}
 
 core::core(core_limits limits)
     : limits_(std::move(limits)), policy_(std::make_shared<const policy>(::geteuid()))
@@ -376,6 +387,7 @@ feed_result core::on_open(session& s, byte_span body)
     auto& entry = s.handles[m.handle];
     entry.key = name.key();
     entry.broadcast = broadcast;
+    entry.from = origin_ptr(new origin{s.who.uid, s.who.pid, s.who.plugin, name.path()});
     reply(s, m.request_id, {}, m.handle);
     return feed_result::next;
 }
@@ -417,7 +429,8 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         s.last_write_handle = m.handle;
         s.last_write_entry = h;
     }
-    const auto push = [this](reader& r, const auto& records) { emit(r, records); };
+    const auto push = [this](reader& r, const auto&... records) { emit(r, records...); };
+    origin* from = h ? h->from.get() : nullptr;
     const bool may_write = h && !h->rd && !h->revoked; // a server's own handle does not write
     if (may_write)
         route(*h);
@@ -438,7 +451,7 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
             if (h->broadcast)
                 limit = std::min(limit, max_broadcast_size);
             if (const auto count =
-                    t->enqueue_list(m.records.bytes, static_cast<std::uint32_t>(limit), push))
+                    t->enqueue_list(m.records.bytes, static_cast<std::uint32_t>(limit), from, push))
                 return result({}, 1, count);
         }
         // A full slot that holds writers back stops the frame before any copy
@@ -514,7 +527,7 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
                 t->drop_newest(); // counted; its reader is told before the next record
                 continue;
             }
-            t->enqueue(bytes, shared.get(), push);
+            t->enqueue(bytes, shared.get(), from, push);
             ++delivered;
         }
         result({}, delivered);
@@ -988,7 +1001,7 @@ bool core::reads(const session& s, const slot& target) const
 
 void core::pump(slot& target)
 {
-    target.pump([this](reader& r, const auto& records) { emit(r, records); });
+    target.pump([this](reader& r, const auto&... records) { emit(r, records...); });
 }
 
 void core::emit(reader& r, const queued_record& q)
@@ -996,17 +1009,38 @@ void core::emit(reader& r, const queued_record& q)
     session& owner = session_of(r);
     if (q.missed_before)
         encode(owner.out, gap_frame{r.handle, q.missed_before});
-    owner.pushed.append(owner.out, r.handle, q.bytes());
+    const auto id = origin_id(owner, q.from);
+    owner.pushed.append(owner.out, r.handle, q.bytes(), id);
     touch(owner);
     owner.output_paused = owner.out.size() >= limits_.max_outbox;
 }
 
-void core::emit(reader& r, byte_span records)
+void core::emit(reader& r, byte_span records, origin* from)
 {
     session& owner = session_of(r);
-    owner.pushed.append_list(owner.out, r.handle, records);
+    const auto id = origin_id(owner, from);
+    owner.pushed.append_list(owner.out, r.handle, records, id);
     touch(owner);
     owner.output_paused = owner.out.size() >= limits_.max_outbox;
+}
+
+std::uint32_t core::origin_id(session& s, origin* from)
+{
+    if (from == s.last_origin || !from) // a writer mostly writes through one handle
+        return from ? s.last_origin_id : 0;
+    auto it = s.origins.find(from);
+    if (it == s.origins.end()) {
+        if (s.origins.size() >= max_origins) {
+            encode(s.out, origins_forgotten_frame{s.next_origin});
+            s.origins.clear();
+        }
+        const auto id = s.next_origin++;
+        it = s.origins.emplace(from, std::pair(id, origin_ptr(from))).first;
+        encode(s.out, origin_frame{id, from->uid, from->pid, from->plugin, from->name});
+    }
+    s.last_origin = from;
+    s.last_origin_id = it->second.first;
+    return s.last_origin_id;
 }
 
 core::session& core::session_of(const reader& r)

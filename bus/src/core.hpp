@@ -232,8 +232,11 @@ private:
     void pump(slot& target);
     /// Appends a record pushed to r to its session's output.
     void emit(reader& r, const queued_record& q);
-    /// Appends a run of records pushed to r, in wire form, to its session's output.
-    void emit(reader& r, byte_span records);
+    /// Appends a run of records of one origin pushed to r, in wire form, to its session's output.
+    void emit(reader& r, byte_span records, origin* from);
+    /// The id of `from` on the session's connection: announced (an origin
+    /// frame) the first time.
+    std::uint32_t origin_id(session& s, origin* from);
     session& session_of(const reader& r);
     void wake_writers(slot& target);
     void uncharge_subscription(session_id by);

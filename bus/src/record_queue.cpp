@@ -29,9 +29,12 @@ record_queue& record_queue::operator=(record_queue&& other) noexcept
 
 record_queue::~record_queue()
 {
-    for (const queued_record& q : records_)
+    for (const queued_record& q : records_) {
         if (q.is_shared)
             intrusive_ptr_release(q.shared());
+        if (q.from)
+            intrusive_ptr_release(q.from);
+    }
 }
 
 record_queue::chunk& record_queue::room_for(std::size_t need)
@@ -52,9 +55,10 @@ record_queue::chunk& record_queue::room_for(std::size_t need)
 }
 
 queued_record record_queue::entry(std::uint64_t seq, const std::uint8_t* data, std::uint32_t size,
-                                  std::uint32_t missed_before, bool shared) noexcept
+                                  std::uint32_t missed_before, bool shared, origin* from) noexcept
 {
     queued_record q;
+    q.from = from;
     q.seq = seq;
     q.data = data;
     q.size = size;
@@ -64,12 +68,14 @@ queued_record record_queue::entry(std::uint64_t seq, const std::uint8_t* data, s
 }
 
 void record_queue::push(std::uint64_t seq, std::uint32_t missed_before,
-                        std::span<const std::uint8_t> bytes, record* shared)
+                        std::span<const std::uint8_t> bytes, record* shared, origin* from)
 {
     const auto size = static_cast<std::uint32_t>(bytes.size());
+    if (from)
+        intrusive_ptr_add_ref(from);
     if (shared) {
         intrusive_ptr_add_ref(shared);
-        add(entry(seq, shared->data(), size, missed_before, true));
+        add(entry(seq, shared->data(), size, missed_before, true, from));
         return;
     }
     chunk& c = room_for(4 + bytes.size());
@@ -79,12 +85,12 @@ void record_queue::push(std::uint64_t seq, std::uint32_t missed_before,
         std::memcpy(at + 4, bytes.data(), size);
     c.end += 4 + size;
     bytes_ += 4 + size;
-    add(entry(seq, at + 4, size, missed_before, false));
+    add(entry(seq, at + 4, size, missed_before, false, from));
 }
 
 record_queue::list_push record_queue::push_list(std::uint64_t seq, std::uint32_t missed_before,
                                                 std::span<const std::uint8_t> list,
-                                                std::uint32_t limit)
+                                                std::uint32_t limit, origin* from)
 {
     // Checked as it is copied, so its lengths are walked once; a list that
     // fails a check is taken out again.
@@ -110,7 +116,8 @@ record_queue::list_push record_queue::push_list(std::uint64_t seq, std::uint32_t
                 return undo_push(records_before, chunks_before, end_before);
             if (end - at + 4 + size > room)
                 break;
-            add(entry(seq++, to + (end - at) + 4, size, std::exchange(missed_before, 0), false));
+            add(entry(seq++, to + (end - at) + 4, size, std::exchange(missed_before, 0), false,
+                      from));
             ++pushed.count;
             pushed.bytes += size;
             end += 4 + size;
@@ -122,6 +129,8 @@ record_queue::list_push record_queue::push_list(std::uint64_t seq, std::uint32_t
     }
     if (pushed.count == 0) // not a record list (see check_record_list)
         return undo_push(records_before, chunks_before, end_before);
+    if (from) // one reference per record, taken at once
+        from->refs += pushed.count;
     return pushed;
 }
 
@@ -153,6 +162,8 @@ std::uint64_t record_queue::pop_front(std::size_t n) noexcept
     for (std::size_t i = 0; i < n; ++i) {
         const queued_record& q = records_[i];
         bytes += q.size;
+        if (q.from)
+            intrusive_ptr_release(q.from);
         if (q.is_shared) {
             intrusive_ptr_release(q.shared());
             continue;

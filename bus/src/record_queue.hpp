@@ -4,6 +4,7 @@
 // held by reference to its one shared copy.
 #pragma once
 
+#include "origin.hpp"
 #include "record.hpp"
 
 #include <boost/circular_buffer.hpp>
@@ -24,6 +25,7 @@ struct queued_record {
     std::uint32_t size = 0;               ///< of the record
     std::uint32_t missed_before : 31 = 0; ///< records dropped just ahead of this one
     std::uint32_t is_shared : 1 = 0;
+    origin* from = nullptr; ///< who wrote it, to which name (one reference held)
 
     [[nodiscard]] std::span<const std::uint8_t> bytes() const noexcept { return {data, size}; }
     /// The one shared copy, or null when the bytes are in the log.
@@ -44,12 +46,16 @@ public:
     record_queue& operator=(record_queue&& other) noexcept;
     ~record_queue();
 
-    /// Appends a record: its bytes are copied in, unless `shared` (the same
-    /// bytes, allocated once) is given: then that is referenced instead.
+    /// Appends a record from `from`: its bytes are copied in, unless
+    /// `shared` (the same bytes, allocated once) is given: then that is
+    /// referenced instead.
     void push(std::uint64_t seq, std::uint32_t missed_before, std::span<const std::uint8_t> bytes,
-              record* shared);
+              record* shared, origin* from);
     /// Appends a copy of a record from another queue (a shared one stays shared).
-    void push(const queued_record& q) { push(q.seq, q.missed_before, q.bytes(), q.shared()); }
+    void push(const queued_record& q)
+    {
+        push(q.seq, q.missed_before, q.bytes(), q.shared(), q.from);
+    }
     /// What push_list queued: nothing (count 0) when the list was refused.
     struct list_push {
         std::uint32_t count = 0;
@@ -60,7 +66,8 @@ public:
     /// it takes. Refuses, queuing none of it, a list that is not one (see
     /// check_record_list) or holds a larger record.
     [[nodiscard]] list_push push_list(std::uint64_t seq, std::uint32_t missed_before,
-                                      std::span<const std::uint8_t> list, std::uint32_t limit);
+                                      std::span<const std::uint8_t> list, std::uint32_t limit,
+                                      origin* from);
 
     [[nodiscard]] queued_record& front() noexcept { return records_.front(); }
     [[nodiscard]] const queued_record& front() const noexcept { return records_.front(); }
@@ -76,10 +83,11 @@ public:
     [[nodiscard]] std::size_t size() const noexcept { return records_.size(); }
 
     /// True when `next` directly follows `q` in the log: their wire forms
-    /// (length and bytes) make one span.
+    /// (length and bytes) make one span, of one origin.
     [[nodiscard]] static bool adjacent(const queued_record& q, const queued_record& next) noexcept
     {
-        return !q.is_shared && !next.is_shared && next.data == q.data + q.size + 4;
+        return !q.is_shared && !next.is_shared && next.data == q.data + q.size + 4 &&
+               next.from == q.from;
     }
     /// The wire form of the records from `first` to `last`, adjacent all along.
     [[nodiscard]] static std::span<const std::uint8_t> wire(const queued_record& first,
@@ -103,7 +111,7 @@ private:
     /// Room for `need` more bytes at the end of the back chunk.
     chunk& room_for(std::size_t need);
     static queued_record entry(std::uint64_t seq, const std::uint8_t* data, std::uint32_t size,
-                               std::uint32_t missed_before, bool shared) noexcept;
+                               std::uint32_t missed_before, bool shared, origin* from) noexcept;
     /// Takes a refused push_list out again: back to `records` entries and
     /// `chunks` chunks, the last of them ending at `back_end`.
     list_push undo_push(std::size_t records, std::size_t chunks, std::size_t back_end) noexcept;

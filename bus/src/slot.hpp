@@ -84,8 +84,8 @@ struct slot_counts {
 /// arrival order. Single-threaded: used only on the routing core's thread.
 ///
 /// Emit, below, is called as emit(reader&, const queued_record&) to send one
-/// record (with its gap, if any) and emit(reader&, byte_span) to send a run
-/// of records in wire form.
+/// record (with its gap, if any) and emit(reader&, byte_span, origin*) to
+/// send a run of records of one origin in wire form.
 class slot {
 public:
     slot(slot_name name, const slot_config& config) : name_(std::move(name)), config_(config) {}
@@ -110,11 +110,12 @@ public:
         return unread_ == 0 || unread_bytes_ + record_cost * unread_ + wire <= config_.byte_budget;
     }
 
-    /// Queues a record (copied in, or `shared` referenced: see record_queue);
-    /// it carries the count of records dropped just before it. When nothing
-    /// waits ahead of it and a reader has room, it is pushed at once.
+    /// Queues a record of `from` (copied in, or `shared` referenced: see
+    /// record_queue); it carries the count of records dropped just before
+    /// it. When nothing waits ahead of it and a reader has room, it is pushed
+    /// at once.
     template <class Emit>
-    void enqueue(std::span<const std::uint8_t> bytes, record* shared, Emit&& emit)
+    void enqueue(std::span<const std::uint8_t> bytes, record* shared, origin* from, Emit&& emit)
     {
         const auto size = static_cast<std::uint32_t>(bytes.size());
         count_in(1, size);
@@ -125,12 +126,12 @@ public:
                 note_pushed(*to, size);
                 const bool at_front = solo();
                 auto& held = at_front ? queue_ : to->in_flight;
-                held.push(seq, gap, bytes, shared);
+                held.push(seq, gap, bytes, shared, from);
                 solo_pushed_ += at_front;
                 emit(*to, held.back());
                 return;
             }
-        queue_.push(seq, gap, bytes, shared);
+        queue_.push(seq, gap, bytes, shared, from);
     }
 
     /// Queues a write frame's whole record list, checking it on the way (see
@@ -138,9 +139,10 @@ public:
     /// pushes what readers have room for. Returns the records queued: none
     /// when the list was refused.
     template <class Emit>
-    std::uint32_t enqueue_list(std::span<const std::uint8_t> list, std::uint32_t limit, Emit&& emit)
+    std::uint32_t enqueue_list(std::span<const std::uint8_t> list, std::uint32_t limit,
+                               origin* from, Emit&& emit)
     {
-        const auto pushed = queue_.push_list(next_seq_, pending_gap_, list, limit);
+        const auto pushed = queue_.push_list(next_seq_, pending_gap_, list, limit, from);
         if (pushed.count == 0)
             return 0;
         pending_gap_ = 0;
@@ -262,7 +264,7 @@ private:
                     note_pushed(to, next.size);
                     last = &next;
                 }
-                emit(to, record_queue::wire(first, *last));
+                emit(to, record_queue::wire(first, *last), first.from);
             }
             solo_pushed_ = end;
         }

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <unordered_set>
 
 namespace slotbus {
 namespace detail {
@@ -442,6 +443,8 @@ void connection_impl::on_frame(const frame_view& frame)
             return malformed();
         max_record_size_ = m.max_record_size;
         max_frame_size_ = m.max_frame_size;
+        origin_ids_.clear(); // a new connection numbers its origins afresh
+        prune_senders();
         host_name_ = std::string(m.host_name);
         plugin_name_ = std::string(m.plugin);
         auto h = std::move(*connecting_);
@@ -535,6 +538,13 @@ void connection_impl::on_frame(const frame_view& frame)
         records_frame m;
         if (!decode(frame.body, m))
             return malformed();
+        std::uint32_t sender = 0;
+        if (m.origin != 0) {
+            const auto known = origin_ids_.find(m.origin);
+            if (known == origin_ids_.end())
+                return malformed(); // never announced
+            sender = known->second;
+        }
         auto it = readers_.find(m.handle);
         if (it == readers_.end())
             return; // closed here already; the host learns of the close in order
@@ -544,7 +554,7 @@ void connection_impl::on_frame(const frame_view& frame)
         const auto had = r.records.size();
         if (!scan_record_list(m.records.bytes, [&](byte_span record) {
                 r.records.push_back(
-                    {static_cast<std::uint32_t>(record.size()), std::exchange(r.gap, 0)});
+                    {static_cast<std::uint32_t>(record.size()), std::exchange(r.gap, 0), sender});
             })) {
             r.records.resize(had);
             return malformed();
@@ -589,6 +599,24 @@ void connection_impl::on_frame(const frame_view& frame)
         r.text.assign(m.json.bytes.begin(), m.json.bytes.end());
         if (!answer(m.request_id, m.error, std::move(r)))
             return malformed();
+        return;
+    }
+    case frame_type::origin: {
+        origin_frame m;
+        if (!decode(frame.body, m) || m.id == 0 || origin_ids_.count(m.id))
+            return malformed(); // ids are not reused within a connection
+        const auto ours = next_sender_++;
+        senders_[ours] = std::make_shared<const record_sender>(
+            record_sender{m.uid, m.pid, std::string(m.plugin), std::string(m.name)});
+        origin_ids_[m.id] = ours;
+        return;
+    }
+    case frame_type::origins_forgotten: {
+        origins_forgotten_frame m;
+        if (!decode(frame.body, m))
+            return malformed();
+        std::erase_if(origin_ids_, [&](const auto& entry) { return entry.first < m.below; });
+        prune_senders();
         return;
     }
     case frame_type::revoked: {
@@ -667,6 +695,23 @@ void connection_impl::reader_state::pop_front(std::size_t n, std::size_t wire)
     }
 }
 
+void connection_impl::prune_senders()
+{
+    std::unordered_set<std::uint32_t> live;
+    for (const auto& [id, ours] : origin_ids_)
+        live.insert(ours);
+    for (const auto& [handle, r] : readers_)
+        for (const auto& p : r.records)
+            live.insert(p.sender);
+    std::erase_if(senders_, [&](const auto& entry) { return !live.count(entry.first); });
+}
+
+std::shared_ptr<const record_sender> connection_impl::sender_of(std::uint32_t id) const
+{
+    const auto it = senders_.find(id);
+    return it == senders_.end() ? nullptr : it->second;
+}
+
 void connection_impl::serve(std::uint32_t handle, reader_state& r)
 {
     while (!r.waiting.empty() && !r.records.empty()) {
@@ -681,7 +726,8 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r)
             if (kind == 3) {
                 records.reserve(n);
                 for (std::size_t i = 0; i < n; ++i) {
-                    records.push_back({std::string(r.front()), r.records.front().missed_before});
+                    records.push_back({std::string(r.front()), r.records.front().missed_before,
+                                       sender_of(r.records.front().sender)});
                     r.pop_front();
                 }
             } else {
@@ -691,8 +737,14 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r)
                     wire += 4 + r.records[i].size;
                 views.reserve(n, wire);
                 std::size_t at = views.append_wire({r.bytes.data() + r.begin, wire});
+                std::uint32_t last = 0;
+                std::shared_ptr<const record_sender> from;
                 for (std::size_t i = 0; i < n; ++i) {
-                    views.append_entry(at + 4, r.records[i].size, r.records[i].missed_before);
+                    if (const auto s = r.records[i].sender; s != last || i == 0) {
+                        last = s;
+                        from = sender_of(s);
+                    }
+                    views.append_entry(at + 4, r.records[i].size, r.records[i].missed_before, from);
                     at += 4 + r.records[i].size;
                 }
                 r.pop_front(n, wire);
@@ -722,7 +774,8 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r)
             if (size)
                 std::memcpy(op.into.data(), r.front().data(), size);
         } else {
-            record = {std::string(r.front()), r.records.front().missed_before};
+            record = {std::string(r.front()), r.records.front().missed_before,
+                      sender_of(r.records.front().sender)};
         }
         r.pop_front();
         report(handle, r, 1);

@@ -4,7 +4,7 @@ namespace slotbus {
 
 bool known_frame_type(std::uint8_t value) noexcept
 {
-    return (value >= 0x01 && value <= 0x10) || (value >= 0x81 && value <= 0x8a) || value == 0x8f;
+    return (value >= 0x01 && value <= 0x10) || (value >= 0x81 && value <= 0x8c) || value == 0x8f;
 }
 
 decoded_frame decode_frame(byte_span bytes, std::size_t max_frame_size) noexcept
@@ -70,18 +70,22 @@ std::span<std::uint8_t> frame_buffer::prepare(std::size_t max_frame_size)
     return {bytes_.data() + end_, offered_};
 }
 
-void record_list_builder::open(byte_buffer& out, std::uint32_t handle, std::size_t list_bytes)
+void record_list_builder::open(byte_buffer& out, std::uint32_t handle, std::size_t list_bytes,
+                               std::uint32_t origin)
 {
+    const std::size_t header_size = frame_header_size + (type_ == frame_type::records ? 8 : 4);
     const bool joins = open_ != closed && end_ == out.size() && handle_ == handle &&
-                       end_ - open_ + list_bytes <= frame_header_size + 4 + batch_bytes;
+                       origin_ == origin && end_ - open_ + list_bytes <= header_size + batch_bytes;
     if (joins)
         return;
     open_ = out.size();
     handle_ = handle;
-    std::uint8_t header[frame_header_size + 4];
+    origin_ = origin;
+    std::uint8_t header[frame_header_size + 8];
     header[4] = static_cast<std::uint8_t>(type_);
     boost::endian::store_little_u32(header + frame_header_size, handle);
-    out.insert(out.end(), header, header + sizeof header);
+    boost::endian::store_little_u32(header + frame_header_size + 4, origin);
+    out.insert(out.end(), header, header + header_size);
 }
 
 void record_list_builder::close(byte_buffer& out)
@@ -91,16 +95,18 @@ void record_list_builder::close(byte_buffer& out)
                                     static_cast<std::uint32_t>(end_ - open_ - 4));
 }
 
-void record_list_builder::append(byte_buffer& out, std::uint32_t handle, byte_span record)
+void record_list_builder::append(byte_buffer& out, std::uint32_t handle, byte_span record,
+                                 std::uint32_t origin)
 {
-    open(out, handle, 4 + record.size());
+    open(out, handle, 4 + record.size(), origin);
     append_record(out, record);
     close(out);
 }
 
-void record_list_builder::append_list(byte_buffer& out, std::uint32_t handle, byte_span list)
+void record_list_builder::append_list(byte_buffer& out, std::uint32_t handle, byte_span list,
+                                      std::uint32_t origin)
 {
-    open(out, handle, list.size());
+    open(out, handle, list.size(), origin);
     out.insert(out.end(), list.begin(), list.end());
     close(out);
 }

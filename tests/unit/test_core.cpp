@@ -6,6 +6,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <map>
 #include <set>
 #include <string>
 #include <unistd.h>
@@ -58,6 +59,8 @@ struct client {
         return r;
     }
 
+    /// The frames sent to it, but origin frames, which it keeps (as the SDK
+    /// does) in `origins`.
     std::vector<decoded> take()
     {
         std::vector<decoded> out;
@@ -67,12 +70,31 @@ struct client {
         while (!rest.empty()) {
             auto found = decode_frame(rest, 1u << 30);
             BOOST_REQUIRE(found.status == decoded_frame::ok);
+            rest = rest.subspan(found.size);
+            if (found.frame.type == frame_type::origin) {
+                origin_frame o;
+                BOOST_REQUIRE(decode(found.frame.body, o));
+                BOOST_TEST(!origins.count(o.id)); // never reused
+                origins[o.id] = {o.uid, o.pid, std::string(o.plugin), std::string(o.name)};
+                continue;
+            }
+            if (found.frame.type == frame_type::records) {
+                records_frame m;
+                BOOST_REQUIRE(decode(found.frame.body, m));
+                BOOST_TEST(origins.count(m.origin)); // announced before it is used
+                last_origin = m.origin;
+            }
             out.push_back(
                 {found.frame.type, byte_buffer(found.frame.body.begin(), found.frame.body.end())});
-            rest = rest.subspan(found.size);
         }
         return out;
     }
+    struct sender {
+        std::uint32_t uid, pid;
+        std::string plugin, name;
+    };
+    std::map<std::uint32_t, sender> origins;
+    std::uint32_t last_origin = 0; // of the last records frame taken
 
     // The last frame out, decoded; its string views stay valid until the next call.
     template <class M> M last()
@@ -835,9 +857,9 @@ BOOST_AUTO_TEST_CASE(drop_newest_counts_and_tells_the_reader)
 {
     core host(limits());
     client reader(host), writer(host);
-    // Each record costs 38 of the budget (10 bytes, its length, the host's
-    // entry): three fit in 100, as the third comes in with its 14 bytes.
-    const auto r = reader.create("q", 0, 100, overflow_policy::drop_newest).handle;
+    // Each record costs 46 of the budget (10 bytes, its length, the host's
+    // entry): three fit in 130, as the third comes in with its 14 bytes.
+    const auto r = reader.create("q", 0, 130, overflow_policy::drop_newest).handle;
     const auto w = writer.open("q").handle;
     for (int i = 0; i < 5; ++i)
         writer.write(w, "0123456789");
@@ -866,7 +888,7 @@ BOOST_AUTO_TEST_CASE(drop_oldest_keeps_the_newest_and_tells_the_reader)
 {
     core host(limits());
     client reader(host), writer(host);
-    const auto r = reader.create("q", 0, 100, overflow_policy::drop_oldest).handle;
+    const auto r = reader.create("q", 0, 130, overflow_policy::drop_oldest).handle;
     const auto w = writer.open("q").handle;
     for (char c = 'a'; c <= 'e'; ++c)
         writer.write(w, std::string(10, c));
@@ -1255,4 +1277,80 @@ BOOST_AUTO_TEST_CASE(a_plugin_may_do_what_its_manifest_says_and_is_refused_the_r
     BOOST_TEST(host.stats().at("denied").at("plugin metrics").at("write").to_number<int>() == 1);
     // Nobody else may take its name first.
     BOOST_TEST(owner.create("plugins/metrics/other").error == 5u);
+}
+
+// ---- a sender the bus vouches for ------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(each_pushed_record_carries_its_writers_identity_and_the_name_written_to)
+{
+    core host(limits());
+    auto may_write = std::make_shared<grant_list>();
+    may_write->push_back({static_cast<rights>(right::write), {topic_pattern::parse("events/**")}});
+    host.add_plugin_token("t0ken", "orders", may_write);
+    host.bind_plugin_token("t0ken", 300);
+    client inbox(host);
+    const auto r = inbox.create("inbox").handle;
+    inbox.feed(subscribe_frame{inbox.next_request++, r, "events/**"});
+    inbox.take();
+    client plugin(host, {300, 1000, 1000, 300, {}}, false);
+    plugin.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 1, "x", "t0ken"});
+    plugin.take();
+    client plain(host, {301, 0, 0, 301, {}});
+    const auto from_plugin = plugin.open("events/Orders/EU").handle;
+    const auto from_plain = plain.open("events/logs").handle;
+    plugin.write_many(from_plugin, {"a", "b"});
+    plain.write(from_plain, "c");
+    plugin.write(from_plugin, "d");
+    inbox.feed(read_report_frame{r, 0, 16});
+    std::vector<std::pair<std::uint32_t, std::vector<std::string>>> runs;
+    for (auto& f : inbox.take())
+        if (f.type == frame_type::records) {
+            records_frame m;
+            BOOST_REQUIRE(decode(f.body, m));
+            runs.emplace_back(m.origin, records_of(f));
+        }
+    // Runs split where the sender changes; each sender announced once.
+    BOOST_TEST_REQUIRE(runs.size() == 3u);
+    BOOST_TEST(runs[0].second == (std::vector<std::string>{"a", "b"}));
+    BOOST_TEST(runs[1].second == (std::vector<std::string>{"c"}));
+    BOOST_TEST(runs[2].first == runs[0].first);
+    BOOST_TEST(inbox.origins.size() == 2u);
+    const auto& p = inbox.origins.at(runs[0].first);
+    BOOST_TEST(p.plugin == "orders");
+    BOOST_TEST(p.pid == 300u); // the kernel's, not the hello's 1
+    BOOST_TEST(p.uid == 1000u);
+    BOOST_TEST(p.name == "events\\Orders\\EU"); // as written, not the inbox's name
+    const auto& q = inbox.origins.at(runs[1].first);
+    BOOST_TEST(q.plugin.empty());
+    BOOST_TEST(q.pid == 301u);
+    BOOST_TEST(q.name == "events\\logs");
+}
+
+BOOST_AUTO_TEST_CASE(a_readers_table_of_origins_is_bounded_and_ids_are_never_reused)
+{
+    core host(limits());
+    client inbox(host);
+    const auto r = inbox.create("inbox", 0, 64u << 20).handle;
+    inbox.feed(read_report_frame{r, 0, 64});
+    inbox.take();
+    client writer(host);
+    std::uint32_t forgotten_below = 0;
+    std::size_t records = 0;
+    for (int i = 0; i < 4200; ++i) { // a writer that opens a handle per record
+        const auto h = writer.open("inbox").handle;
+        writer.write(h, "x");
+        writer.feed(close_frame{writer.next_request++, h});
+        for (auto& f : inbox.take()) {
+            if (f.type == frame_type::origins_forgotten) {
+                origins_forgotten_frame m;
+                BOOST_REQUIRE(decode(f.body, m));
+                forgotten_below = m.below;
+            }
+            records += f.type == frame_type::records;
+        }
+        inbox.feed(read_report_frame{r, 1, 64});
+    }
+    BOOST_TEST(records == 4200u);
+    BOOST_TEST(forgotten_below == 4097u);      // the table started again once
+    BOOST_TEST(inbox.origins.size() == 4200u); // each announced, none reused
 }

@@ -35,7 +35,7 @@ struct fixture {
         {
             f.pushed.emplace_back(r.owner, text(q.bytes()));
         }
-        void operator()(reader& r, std::span<const std::uint8_t> list) const
+        void operator()(reader& r, std::span<const std::uint8_t> list, origin*) const
         {
             ++f.runs;
             BOOST_TEST_REQUIRE(slotbus::for_each_record(list, [&](std::span<const std::uint8_t> b) {
@@ -44,7 +44,7 @@ struct fixture {
         }
     };
     // Queues a record; pushed at once when nothing waits and a reader has room.
-    void put(std::string_view t) { s.enqueue(bytes(t), nullptr, emitter{*this}); }
+    void put(std::string_view t) { s.enqueue(bytes(t), nullptr, nullptr, emitter{*this}); }
     void pump() { s.pump(emitter{*this}); }
     /// The reader read n of its records; what is pushed next starts afresh.
     bool read_then_pump(reader& r, std::uint32_t n)
@@ -94,18 +94,18 @@ BOOST_FIXTURE_TEST_CASE(counts_are_exact_and_fifo, fixture)
 BOOST_FIXTURE_TEST_CASE(budget_holds_back_but_never_starves, fixture)
 {
     s.add_reader(&r1);
-    static_assert(slot::record_cost == 28); // a record's length and its 24-byte entry
+    static_assert(slot::record_cost == 36); // a record's length and its 32-byte entry
     BOOST_TEST(s.has_room_for(1000));       // empty: anything moves
-    put(std::string(40, 'x'));              // costs 68 of the budget of 100
-    BOOST_TEST(s.has_room_for(32));
-    BOOST_TEST(!s.has_room_for(33));
+    put(std::string(40, 'x'));              // costs 76 of the budget of 100
+    BOOST_TEST(s.has_room_for(24));
+    BOOST_TEST(!s.has_room_for(25));
     BOOST_TEST(s.consume(r1, 1));
-    // Even empty records fill a slot: 28 each.
-    for (int i = 0; i < 3; ++i)
+    // Even empty records fill a slot: 36 each.
+    for (int i = 0; i < 2; ++i)
         put("");
-    BOOST_TEST(s.has_room_for(16));
-    BOOST_TEST(!s.has_room_for(17));
-    BOOST_TEST(s.counts().messages == 3u);
+    BOOST_TEST(s.has_room_for(28));
+    BOOST_TEST(!s.has_room_for(29));
+    BOOST_TEST(s.counts().messages == 2u);
 }
 
 BOOST_FIXTURE_TEST_CASE(readers_take_turns_and_returned_records_keep_order, fixture)
@@ -155,7 +155,7 @@ BOOST_FIXTURE_TEST_CASE(a_lone_reader_is_pushed_runs_that_stop_at_gaps_and_its_w
     r1.window = 5;
     s.add_reader(&r1);
     const auto list = list_of({"a", "bb", "ccc"});
-    BOOST_TEST(s.enqueue_list(list, record_queue::inline_limit, emitter{*this}) == 3u);
+    BOOST_TEST(s.enqueue_list(list, record_queue::inline_limit, nullptr, emitter{*this}) == 3u);
     BOOST_TEST(runs == 1u); // one span, as it came
     s.drop_newest();
     put("d"); // carries the gap: goes alone, so its gap goes first
@@ -184,7 +184,7 @@ BOOST_FIXTURE_TEST_CASE(a_second_reader_takes_over_and_the_first_ones_records_st
     r1.window = 3;
     s.add_reader(&r1);
     const auto list = list_of({"a", "b", "c", "d", "e"});
-    BOOST_TEST(s.enqueue_list(list, record_queue::inline_limit, emitter{*this}) == 5u);
+    BOOST_TEST(s.enqueue_list(list, record_queue::inline_limit, nullptr, emitter{*this}) == 5u);
     BOOST_TEST(pushed.size() == 3u); // a, b, c to r1; d, e wait
     s.add_reader(&r2);               // r1's pushed records move to its own queue
     BOOST_TEST(r1.in_flight.size() == 3u);
@@ -218,7 +218,7 @@ BOOST_AUTO_TEST_CASE(a_queue_keeps_order_across_chunks_and_sizes)
         std::string t(i * 7 % 700, static_cast<char>('a' + i % 26));
         const auto shared =
             t.size() > record_queue::inline_limit ? record::make(bytes(t)) : nullptr;
-        q.push(i, i % 3, bytes(t), shared.get());
+        q.push(i, i % 3, bytes(t), shared.get(), nullptr);
         BOOST_TEST(text(q.back().bytes()) == t);
         sent.push_back(std::move(t));
     }
@@ -232,7 +232,7 @@ BOOST_AUTO_TEST_CASE(a_queue_keeps_order_across_chunks_and_sizes)
         BOOST_TEST(text(q.front().bytes()) == sent[i]);
         // Refilled as it drains: chunks are reused, order holds.
         if (i % 2 == 0)
-            q.push(3000 + i, 0, bytes(sent[i]), nullptr);
+            q.push(3000 + i, 0, bytes(sent[i]), nullptr, nullptr);
         q.pop_front();
     }
     BOOST_TEST(q.size() == 1500u);
@@ -249,7 +249,7 @@ BOOST_AUTO_TEST_CASE(a_shared_record_outlives_every_queue_but_the_last)
     record_queue a, b;
     {
         const auto shared = record::make(bytes(t));
-        a.push(1, 0, bytes(t), shared.get());
+        a.push(1, 0, bytes(t), shared.get(), nullptr);
         b.push(a.front());
         BOOST_TEST(a.front().bytes().data() == b.front().bytes().data()); // not copied
     }
@@ -272,8 +272,8 @@ BOOST_AUTO_TEST_CASE(a_list_is_queued_in_runs_that_keep_its_wire_form)
         slotbus::append_record(list, bytes(sent.back()));
     }
     record_queue q;
-    q.push(99, 0, bytes("before"), nullptr);
-    const auto pushed = q.push_list(100, 4, list, record_queue::inline_limit);
+    q.push(99, 0, bytes("before"), nullptr, nullptr);
+    const auto pushed = q.push_list(100, 4, list, record_queue::inline_limit, nullptr);
     BOOST_TEST(pushed.count == 2000u);
     BOOST_TEST_REQUIRE(q.size() == 2001u);
     BOOST_TEST(std::uint32_t{q[1].missed_before} == 4u);
@@ -316,18 +316,18 @@ BOOST_AUTO_TEST_CASE(a_refused_list_leaves_the_queue_as_it_was)
 
     record_queue q;
     const auto shared = record::make(bytes(std::string(600, 's')));
-    q.push(1, 0, bytes("before"), nullptr);
-    q.push(2, 0, shared->bytes(), shared.get());
+    q.push(1, 0, bytes("before"), nullptr, nullptr);
+    q.push(2, 0, shared->bytes(), shared.get(), nullptr);
     for (const auto* refused : {&lying, &too_large, &good}) {
         const std::uint32_t limit = refused == &good ? 99 : 100;
-        BOOST_TEST(q.push_list(3, 0, *refused, limit).count == 0u);
-        BOOST_TEST(q.push_list(3, 0, {}, limit).count == 0u);
+        BOOST_TEST(q.push_list(3, 0, *refused, limit, nullptr).count == 0u);
+        BOOST_TEST(q.push_list(3, 0, {}, limit, nullptr).count == 0u);
         BOOST_TEST_REQUIRE(q.size() == 2u);
         BOOST_TEST(text(q[0].bytes()) == "before");
         BOOST_TEST(q[1].shared() == shared.get());
     }
     // What comes next goes where the refused lists started: right after "before".
-    BOOST_TEST(q.push_list(3, 0, good, 100).count == 2000u);
+    BOOST_TEST(q.push_list(3, 0, good, 100, nullptr).count == 2000u);
     BOOST_TEST(static_cast<const void*>(q[2].data) == static_cast<const void*>(q[0].data + 6 + 4));
     BOOST_TEST(q.pop_front(2002) == 6u + 600u + 2000u * 100u);
     BOOST_TEST(q.empty());

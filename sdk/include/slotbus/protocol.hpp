@@ -63,6 +63,8 @@ enum class frame_type : std::uint8_t {
     pong = 0x88,
     admin_result = 0x89,
     revoked = 0x8a,
+    origin = 0x8b,
+    origins_forgotten = 0x8c,
     fatal = 0x8f,
 };
 
@@ -246,13 +248,37 @@ struct result_frame {
 };
 BOOST_DESCRIBE_STRUCT(result_frame, (), (request_id, error, handle, value_a, value_b, text))
 
-/// Records pushed to one reader handle, in slot order (a record list).
+/// Records pushed to one reader handle, in slot order (a record list), all
+/// written by one sender to one name: the origin an origin frame announced.
 struct records_frame {
     static constexpr frame_type type = frame_type::records;
     std::uint32_t handle = 0;
+    std::uint32_t origin = 0;
     payload records;
 };
-BOOST_DESCRIBE_STRUCT(records_frame, (), (handle, records))
+BOOST_DESCRIBE_STRUCT(records_frame, (), (handle, origin, records))
+
+/// Who wrote the records of later records frames that carry `id`, as the
+/// host decided it (never what a record says), and the name written to.
+/// Sent once per connection before the first records frame with that id;
+/// ids grow and are not reused within a connection.
+struct origin_frame {
+    static constexpr frame_type type = frame_type::origin;
+    std::uint32_t id = 0;
+    std::uint32_t uid = 0;
+    std::uint32_t pid = 0;
+    std::string_view plugin; ///< the writer's plugin name, empty for a client that is none
+    std::string_view name;   ///< the slot name written to, as the writer spelled its path
+};
+BOOST_DESCRIBE_STRUCT(origin_frame, (), (id, uid, pid, plugin, name))
+
+/// No later records frame carries an origin id below `below`: the client may
+/// forget those once it holds no record of theirs (the host's table is bounded).
+struct origins_forgotten_frame {
+    static constexpr frame_type type = frame_type::origins_forgotten;
+    std::uint32_t below = 0;
+};
+BOOST_DESCRIBE_STRUCT(origins_forgotten_frame, (), (below))
 
 /// Results of the connection's next writes, in order: runs of
 /// {u32 count, u32 error, u32 delivered}.
@@ -600,10 +626,13 @@ class record_list_builder {
 public:
     static constexpr std::size_t batch_bytes = 64 * 1024;
 
+    /// Write and post frames have a handle before their list; records
+    /// frames a handle and an origin (which must match too to join).
     explicit record_list_builder(frame_type type) noexcept : type_(type) {}
-    void append(byte_buffer& out, std::uint32_t handle, byte_span record);
+    void append(byte_buffer& out, std::uint32_t handle, byte_span record, std::uint32_t origin = 0);
     /// Appends a whole record list (lengths included, checked already) at once.
-    void append_list(byte_buffer& out, std::uint32_t handle, byte_span list);
+    void append_list(byte_buffer& out, std::uint32_t handle, byte_span list,
+                     std::uint32_t origin = 0);
     /// Appends every record of `records` (`bytes(r)` gives one's byte_span)
     /// as append() would, growing `out` once when they fit one frame.
     template <class Records, class Bytes>
@@ -631,13 +660,15 @@ public:
 private:
     static constexpr std::size_t closed = ~std::size_t{0};
     /// Joins the open frame or starts one, for `list_bytes` more of the list.
-    void open(byte_buffer& out, std::uint32_t handle, std::size_t list_bytes);
+    void open(byte_buffer& out, std::uint32_t handle, std::size_t list_bytes,
+              std::uint32_t origin = 0);
     /// Sets the open frame's length to end where out ends now.
     void close(byte_buffer& out);
     frame_type type_;
     std::size_t open_ = closed; // where the open frame starts in out
     std::size_t end_ = 0;       // where it ended
     std::uint32_t handle_ = 0;
+    std::uint32_t origin_ = 0;
 };
 
 /// Iterates the runs of a write_acks frame; false on a malformed list.

@@ -2,8 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace slotbus {
@@ -23,13 +26,56 @@ struct slot_info {
 /// queue went with it), how many is not known.
 inline constexpr std::uint32_t gap_unknown = 0xffffffff;
 
-/// A record as read, with what a drop policy cost just before it.
+/// Who wrote a record, as the host vouches for it (the kernel's word on a
+/// local writer, the plugin its token names), never what the record says;
+/// and the name it was written to.
+struct record_sender {
+    std::uint32_t uid = 0;
+    std::uint32_t pid = 0;
+    std::string plugin; ///< the writing plugin's name; empty for a client that is none
+    std::string name;   ///< the slot path written to, as the writer spelled it: `events\orders`
+};
+
+/// A record as read, with what a drop policy cost just before it and who sent it.
 struct received_record {
     std::string data;
     /// Records dropped (by the slot's overflow policy) between the previous
     /// record read and this one: the reader is told in order. gap_unknown:
     /// some may have been lost in a reconnect to a restarted host.
     std::uint32_t missed_before = 0;
+    /// Its writer and the name written to (shared by the records of one
+    /// writer handle); null only for a record the host sent no sender for.
+    std::shared_ptr<const record_sender> from;
+
+    /// The sender, or an empty one.
+    [[nodiscard]] const record_sender& sender() const noexcept
+    {
+        static const record_sender nobody;
+        return from ? *from : nobody;
+    }
+
+    /// `auto [data, missed_before] = slot.read_record();` as before the sender came.
+    template <std::size_t I> [[nodiscard]] auto& get() & noexcept
+    {
+        if constexpr (I == 0)
+            return data;
+        else
+            return missed_before;
+    }
+    template <std::size_t I> [[nodiscard]] const auto& get() const& noexcept
+    {
+        if constexpr (I == 0)
+            return data;
+        else
+            return missed_before;
+    }
+    template <std::size_t I> [[nodiscard]] auto get() && noexcept
+    {
+        if constexpr (I == 0)
+            return std::move(data);
+        else
+            return missed_before;
+    }
 };
 
 /// Records read in one go, their bytes back to back in one buffer: no
@@ -49,12 +95,20 @@ public:
     {
         return entries_[i].missed_before;
     }
+    /// Who wrote record i, and to which name (see received_record).
+    [[nodiscard]] const record_sender& sender(std::size_t i) const noexcept
+    {
+        static const record_sender nobody;
+        const auto at = entries_[i].sender;
+        return at < senders_.size() && senders_[at] ? *senders_[at] : nobody;
+    }
 
     /// Not API: how the connection fills a batch.
-    void append(std::string_view record, std::uint32_t missed_before)
+    void append(std::string_view record, std::uint32_t missed_before,
+                std::shared_ptr<const record_sender> from = {})
     {
-        entries_.push_back(
-            {bytes_.size(), static_cast<std::uint32_t>(record.size()), missed_before});
+        entries_.push_back({bytes_.size(), static_cast<std::uint32_t>(record.size()), missed_before,
+                            sender_index(std::move(from))});
         bytes_.append(record);
     }
     /// Not API: records as the connection holds them, a u32 length before
@@ -66,9 +120,10 @@ public:
         bytes_.append(wire);
         return at;
     }
-    void append_entry(std::size_t offset, std::uint32_t size, std::uint32_t missed_before)
+    void append_entry(std::size_t offset, std::uint32_t size, std::uint32_t missed_before,
+                      const std::shared_ptr<const record_sender>& from = {})
     {
-        entries_.push_back({offset, size, missed_before});
+        entries_.push_back({offset, size, missed_before, sender_index(from)});
     }
     void reserve(std::size_t records, std::size_t bytes)
     {
@@ -81,9 +136,28 @@ private:
         std::size_t offset;
         std::uint32_t size;
         std::uint32_t missed_before;
+        std::uint32_t sender; // into senders_
     };
+    // Records mostly come in runs of one sender: it is kept once per run.
+    std::uint32_t sender_index(std::shared_ptr<const record_sender> from)
+    {
+        if (senders_.empty() || senders_.back() != from)
+            senders_.push_back(std::move(from));
+        return static_cast<std::uint32_t>(senders_.size() - 1);
+    }
     std::string bytes_;
     std::vector<entry> entries_;
+    std::vector<std::shared_ptr<const record_sender>> senders_;
 };
 
 } // namespace slotbus
+
+template <>
+struct std::tuple_size<slotbus::received_record> : std::integral_constant<std::size_t, 2> {
+};
+template <> struct std::tuple_element<0, slotbus::received_record> {
+    using type = std::string;
+};
+template <> struct std::tuple_element<1, slotbus::received_record> {
+    using type = std::uint32_t;
+};

@@ -146,6 +146,7 @@ private:
         struct pushed {
             std::uint32_t size;
             std::uint32_t missed_before;
+            std::uint32_t sender; // into senders_; 0: none
         };
         std::deque<pushed> records;
         std::string bytes;
@@ -285,6 +286,14 @@ private:
     std::deque<deferred_write> deferred_writes_;           // past the window, in order
     std::vector<std::pair<write_handler, ack_run>> acked_; // completed by one write_acks frame
     std::unordered_map<std::uint32_t, reader_state> readers_;
+    // Senders the host told of: its origin ids (this connection's) to ours,
+    // which outlive a reconnect while records of theirs are held.
+    std::unordered_map<std::uint32_t, std::uint32_t> origin_ids_;
+    std::unordered_map<std::uint32_t, std::shared_ptr<const record_sender>> senders_;
+    std::uint32_t next_sender_ = 1;
+    /// Forgets the senders no held record refers to and no origin id names.
+    void prune_senders();
+    [[nodiscard]] std::shared_ptr<const record_sender> sender_of(std::uint32_t id) const;
     std::optional<reply_handler> connecting_;
 
     std::uint32_t max_record_size_ = 0;
