@@ -7,13 +7,17 @@ namespace slotbus {
 
 publisher::publisher(connection& bus, std::string plugin) : bus_(&bus)
 {
-    if (!bus.plugin_name().empty())
-        plugin = bus.plugin_name(); // the host's word, from the token it gave this plugin
+    // `/plugins/` sources are the host's plugins' own: subscribers drop one
+    // that another sender uses (see subscriber), so a client is a client.
+    if (!bus.plugin_name().empty()) { // the host's word, from the token it gave this plugin
+        source_ = "/plugins/" + bus.plugin_name();
+        return;
+    }
     if (plugin.empty()) {
         const char* from_host = std::getenv("SLOTBUS_PLUGIN");
         plugin = from_host && *from_host ? from_host : "pid-" + std::to_string(::getpid());
     }
-    source_ = "/plugins/" + plugin;
+    source_ = "/clients/" + plugin;
 }
 
 client_slot* publisher::slot_for(std::string_view topic, std::error_code& ec)

@@ -8,7 +8,26 @@ namespace slotbus {
 
 namespace {
 constexpr std::size_t remembered_ids = 4096; // duplicates are caught within this many events
+
+/// Why `source` is not the sender's to use, or empty when it is. `/plugins/`
+/// sources belong to the host's plugins: one names its own plugin only, and
+/// a plugin publishes as no one else.
+std::string forgery(std::string_view source, const record_sender& from)
+{
+    constexpr std::string_view plugins = "/plugins/";
+    std::string_view claimed;
+    if (source.starts_with(plugins)) {
+        claimed = source.substr(plugins.size());
+        claimed = claimed.substr(0, claimed.find('/'));
+    }
+    const bool is_plugin = !from.plugin.empty();
+    if (is_plugin ? claimed == from.plugin : !source.starts_with(plugins))
+        return {};
+    std::string who = is_plugin ? "plugin " + from.plugin : "uid " + std::to_string(from.uid);
+    return "forged source " + std::string(source) + ": the host says " + who + " (pid " +
+           std::to_string(from.pid) + ") wrote it";
 }
+} // namespace
 
 subscriber::subscriber(connection& bus, std::string_view inbox, const slot_options& options)
     : inbox_(server_slot::create(bus, inbox, options))
@@ -33,10 +52,11 @@ bool subscriber::seen_before(const envelope& e)
 
 void subscriber::dispatch(const received_record& record)
 {
-    handle(record.data, record.missed_before);
+    handle(record.data, record.missed_before, record.sender());
 }
 
-void subscriber::handle(std::string_view data, std::uint32_t missed_before)
+void subscriber::handle(std::string_view data, std::uint32_t missed_before,
+                        const record_sender& from)
 {
     ++stats_.received;
     stats_.missed += missed_before;
@@ -69,19 +89,30 @@ void subscriber::handle(std::string_view data, std::uint32_t missed_before)
         detail::parse_envelope_into(data, e, document, ec, &why);
     if (ec)
         return malformed();
+    // Before the duplicate check: a forger must not get a genuine event
+    // dropped as a duplicate by sending its source and id first.
+    if (!from.name.empty()) // a record the host stamped
+        if (why = forgery(e.source, from); !why.empty()) {
+            ++stats_.forged;
+            if (on_error_)
+                on_error_(error::access_denied, why);
+            return;
+        }
     if (seen_before(e)) {
         ++stats_.duplicates;
         return;
     }
-    // A stream mostly repeats its subject: its name key is worked out once.
-    if (e.subject != last_subject_) {
-        last_subject_ = e.subject;
-        last_subject_key_ = fold_case(e.subject); // a name key: case-folded, `\` between
-        for (auto& c : last_subject_key_)
+    // Dispatched by the name it was written to, as the host says; a stream
+    // mostly repeats it: its name key is worked out once.
+    const std::string_view written = from.name.empty() ? std::string_view(e.subject) : from.name;
+    if (written != last_written_) {
+        last_written_ = written;
+        last_written_key_ = fold_case(written); // a name key: case-folded, `\` between
+        for (auto& c : last_written_key_)
             if (c == '/')
                 c = '\\';
     }
-    const std::string& subject_key = last_subject_key_;
+    const std::string& subject_key = last_written_key_;
     bool handled = false;
     for (auto& r : routes_) {
         if (r.type != e.type || (!subject_key.empty() && !r.pattern.matches(subject_key)))
@@ -112,9 +143,9 @@ std::size_t subscriber::drain_backlog()
             record_batch last = std::move(backlog_.front());
             backlog_.pop_front();
             backlog_at_ = 0;
-            handle(last[at], last.missed_before(at));
+            handle(last[at], last.missed_before(at), last.sender(at));
         } else {
-            handle(batch[at], batch.missed_before(at));
+            handle(batch[at], batch.missed_before(at), batch.sender(at));
         }
         ++n;
     }

@@ -152,7 +152,7 @@ BOOST_FIXTURE_TEST_CASE(tail_prints_envelopes_as_they_arrive, fixture)
     BOOST_REQUIRE_EQUAL(tail.lines().size(), 2u);
     const auto first = json::parse(tail.lines()[0]);
     BOOST_TEST(first.at("type").as_string() == "orders.created");
-    BOOST_TEST(first.at("source").as_string() == "/plugins/cli-test");
+    BOOST_TEST(first.at("source").as_string() == "/clients/cli-test");
     BOOST_TEST(json::parse(tail.lines()[1]).at("raw").as_string() == "not an envelope");
 
     // Pretty, and a deadline that runs out.

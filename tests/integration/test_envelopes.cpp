@@ -19,6 +19,7 @@
 #include <fstream>
 #include <future>
 #include <thread>
+#include <unistd.h>
 
 using namespace slotbus;
 using namespace std::chrono_literals;
@@ -83,7 +84,7 @@ BOOST_FIXTURE_TEST_CASE(typed_events_by_type_and_pattern, buses)
     BOOST_TEST(orders[2].order_id == "A-2");
     BOOST_TEST(orders[2].amount == 20.0);
     BOOST_TEST(orders[2].express);
-    BOOST_TEST(sources[0] == "/plugins/shop");
+    BOOST_TEST(sources[0] == "/clients/shop"); // a client, not a plugin of the host
     BOOST_TEST_REQUIRE(baskets.size() == 1u);
     BOOST_TEST(baskets[0].lines == 2);
     BOOST_TEST(billing.stats().dispatched == 4u);
@@ -127,7 +128,7 @@ BOOST_FIXTURE_TEST_CASE(malformed_records_are_counted_and_later_ones_flow, buses
     shop.publish("events/orders", order("before"));
     raw.write("this is not JSON");
     raw.write(R"({"specversion":"1.0","source":"/x","type":"orders.created"})"); // no id
-    auto wrong = make_envelope("/plugins/x", "orders.created", "events\\orders",
+    auto wrong = make_envelope("/clients/x", "orders.created", "events\\orders",
                                boost::json::value{{"order_id", 17}}); // data that does not convert
     shop.publish("events/orders", wrong, *std::make_unique<std::error_code>());
     shop.publish("events/orders", order("after"));
@@ -137,6 +138,52 @@ BOOST_FIXTURE_TEST_CASE(malformed_records_are_counted_and_later_ones_flow, buses
     BOOST_TEST(billing.stats().malformed == 3u);
     BOOST_TEST(errors.size() == 3u);
     BOOST_TEST(billing.stats().received == 5u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_plugins_source_from_another_sender_is_dropped_as_forged, buses)
+{
+    subscriber billing(sub_bus, "billing/inbox");
+    std::vector<std::string> ids, errors;
+    billing.on_error([&](std::error_code ec, const std::string& why) {
+        BOOST_TEST(ec == error::access_denied);
+        errors.push_back(why);
+    });
+    auto s = billing.on<shop::order_created>(
+        "events/orders", [&](const shop::order_created& o) { ids.push_back(o.order_id); });
+    publisher shop(pub_bus, "shop");
+    // A client claims to be the metrics plugin, with the id its next event
+    // will have: the forgery is dropped, and the genuine event is not taken
+    // for a duplicate of it.
+    auto genuine = make_envelope(shop.source(), "events\\orders", order("genuine"));
+    auto forged = make_envelope("/plugins/metrics", "events\\orders", order("forged"));
+    forged.id = genuine.id;
+    std::error_code ec;
+    shop.publish("events/orders", forged, ec);
+    shop.publish("events/orders", genuine, ec);
+    BOOST_TEST(!ec);
+    billing.process_for(200ms);
+    BOOST_TEST(ids == std::vector<std::string>{"genuine"});
+    BOOST_TEST(billing.stats().forged == 1u);
+    BOOST_TEST(billing.stats().duplicates == 0u);
+    BOOST_REQUIRE(errors.size() == 1u);
+    BOOST_TEST(errors[0].find("forged source /plugins/metrics") == 0u, errors[0]);
+    BOOST_TEST(errors[0].find("uid " + std::to_string(::geteuid())) != std::string::npos);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_record_says_who_wrote_it_and_to_which_name, buses)
+{
+    auto inbox = server_slot::create(sub_bus, "watch");
+    auto sub = inbox.subscribe("events/**");
+    auto writer = client_slot::open(pub_bus, "events/Orders/EU");
+    writer.write("x");
+    const auto r = inbox.read_record();
+    BOOST_TEST(r.sender().name == "events\\Orders\\EU");
+    BOOST_TEST(r.sender().uid == ::geteuid());
+    BOOST_TEST(r.sender().pid == static_cast<std::uint32_t>(::getpid()));
+    BOOST_TEST(r.sender().plugin.empty());
+    auto [data, missed] = r; // still a pair for structured bindings
+    BOOST_TEST(data == "x");
+    BOOST_TEST(missed == 0u);
 }
 
 BOOST_FIXTURE_TEST_CASE(duplicates_are_dropped_by_source_and_id, buses)
@@ -151,7 +198,7 @@ BOOST_FIXTURE_TEST_CASE(duplicates_are_dropped_by_source_and_id, buses)
     shop.publish("events/orders", once, ec);
     shop.publish("events/orders", once, ec); // the same event again
     auto other_source = once;
-    other_source.source = "/plugins/other"; // same id, other source: a different event
+    other_source.source = "/clients/other"; // same id, other source: a different event
     shop.publish("events/orders", other_source, ec);
     billing.process_for(200ms);
     BOOST_TEST(received == 2);

@@ -67,7 +67,7 @@ BOOST_AUTO_TEST_CASE(orders_publisher_and_subscriber)
                                               "published A-2 to 1 subscriber(s)\n"
                                               "published A-3 to 1 subscriber(s)\n");
         const auto out = subscriber.stdout_text();
-        BOOST_TEST(out.find("order A-2: 19.00 EUR, 2 item(s), express (from /plugins/shop)\n") !=
+        BOOST_TEST(out.find("order A-2: 19.00 EUR, 2 item(s), express (from /clients/shop)\n") !=
                        std::string::npos,
                    out);
         BOOST_TEST(

@@ -5,6 +5,7 @@
 
 #include "slotbus/slotbus.hpp"
 
+#include <boost/describe/class.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <csignal>
@@ -351,4 +352,48 @@ BOOST_AUTO_TEST_CASE(a_plugin_beyond_its_manifest_is_refused_that_operation_only
     BOOST_TEST(denied.at("list").to_number<int>() == 1);
     const auto why = test::cli(h, {"policy", "explain", "--plugin", "limited", "other/x", "write"});
     BOOST_TEST(why.out.find("beyond its manifest") != std::string::npos, why.out);
+}
+
+namespace {
+struct ping_event {
+    static constexpr std::string_view event_type = "test.ping";
+    int n = 0;
+};
+BOOST_DESCRIBE_STRUCT(ping_event, (), (n))
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_plugin_publishing_as_another_plugin_is_dropped_as_forged)
+{
+    test::temp_dir plugins, gate;
+    const auto envelope = [](const std::string& source, int n) {
+        return R"({"specversion":"1.0","id":"same-id","source":")" + source +
+               R"(","type":"test.ping","data":{"n":)" + std::to_string(n) + "}}";
+    };
+    // It waits for the subscriber, then sends as metrics, then as itself.
+    const auto script = plugins.path / "liar.sh";
+    write_file(script, "#!/bin/sh\nwhile [ ! -e " + (gate.path / "go").string() +
+                           " ]; do sleep 0.05; done\nexec " + SLOTBUS_PEER_PATH +
+                           " try 'send:events/x=" + envelope("/plugins/metrics", 1) +
+                           "' 'send:events/x=" + envelope("/plugins/liar", 2) + "'\n");
+    fs::permissions(script, fs::perms::owner_all);
+    test::write_manifest(plugins.path, "liar", R"({"name": "liar", "executable": "liar.sh",
+        "restart": "never", "permissions": [{"allow": ["write"], "names": ["events/**"]}]})");
+    test::host h({"--plugins-dir", plugins.path.string()});
+    connection bus;
+    bus.connect(h.socket());
+    subscriber watcher(bus, "watcher");
+    std::vector<int> got;
+    std::vector<std::string> errors;
+    watcher.on_error([&](std::error_code, const std::string& why) { errors.push_back(why); });
+    auto s = watcher.on<ping_event>("events/**", [&](const ping_event& e) { got.push_back(e.n); });
+    write_file(gate.path / "go", "");
+    BOOST_REQUIRE(test::eventually([&] {
+        watcher.process_for(50ms);
+        return watcher.stats().received == 2u;
+    }));
+    BOOST_TEST(got == std::vector<int>{2}); // its own, not taken for a duplicate of the forgery
+    BOOST_TEST(watcher.stats().forged == 1u);
+    BOOST_REQUIRE(errors.size() == 1u);
+    BOOST_TEST(errors[0].find("forged source /plugins/metrics: the host says plugin liar") == 0u,
+               errors[0]);
 }

@@ -106,7 +106,7 @@ BOOST_AUTO_TEST_CASE(journal_keeps_every_envelope_rotates_and_survives_a_crash)
         {
             BOOST_TEST(lines[static_cast<std::size_t>(i)].at("data").at("n").to_number<int>() == i);
             BOOST_TEST(lines[static_cast<std::size_t>(i)].at("source").as_string() ==
-                       "/plugins/shop");
+                       "/clients/shop");
         }
     }
 }

@@ -12,7 +12,8 @@
 //   peer child-env X   connect (as a plugin, with $SLOTBUS_TOKEN), print
 //       "plugin NAME", then what a child shell sees: "child-token=T" or "none"
 //   peer try OP...     each of create:NAME, subscribe:PATTERN (the slot last
-//       created), write:NAME (open it and write one record), admin:COMMAND
+//       created), write:NAME (open it and write one record, "probe"),
+//       send:NAME=DATA (the same, writing DATA), admin:COMMAND
 //       in turn, printing "OP ARG ERROR" (0 for success); then "done".
 //       A connection the host refuses prints "connect ERROR".
 #include <slotbus/slotbus.hpp>
@@ -186,10 +187,12 @@ int main(int argc, char** argv)
                     slot = std::move(created);
             } else if (verb == "subscribe") {
                 subscriptions.push_back(slot.subscribe(what, ec));
-            } else if (verb == "write") {
-                auto writer = slotbus::client_slot::open(bus, what, ec);
+            } else if (verb == "write" || verb == "send") {
+                const auto equals = verb == "send" ? what.find('=') : std::string::npos;
+                auto writer = slotbus::client_slot::open(bus, what.substr(0, equals), ec);
                 if (!ec)
-                    writer.write("probe", ec);
+                    writer.write(equals == std::string::npos ? "probe" : what.substr(equals + 1),
+                                 ec);
             } else if (verb == "admin") {
                 (void)slotbus::admin(bus, what, {}, ec);
             } else {

@@ -11,7 +11,8 @@
 
 namespace slotbus {
 
-/// Publishes envelopes whose `source` is `/plugins/NAME`. Keeps a writer
+/// Publishes envelopes whose `source` is `/plugins/NAME` (a plugin) or
+/// `/clients/NAME` (anyone else). Keeps a writer
 /// handle open per topic it publishes to, for the `max_open_topics` topics
 /// published to last (the host limits a connection's handles; a responder
 /// answers a reply slot per requester). Not thread-safe; use it where its
@@ -23,9 +24,11 @@ namespace slotbus {
 /// @endcode
 class publisher {
 public:
-    /// `plugin` names the source; empty: $SLOTBUS_PLUGIN, else the program's
-    /// pid. A plugin the host launched is always named as the host knows it
-    /// (connection::plugin_name()), whatever `plugin` says.
+    /// A plugin the host launched publishes as `/plugins/NAME`, NAME as the
+    /// host knows it (connection::plugin_name()), whatever `plugin` says;
+    /// any other client as `/clients/NAME`, NAME being `plugin`, else
+    /// $SLOTBUS_PLUGIN, else `pid-N` (subscribers drop a `/plugins/` source
+    /// from a sender that is not that plugin).
     publisher(connection& bus, std::string plugin = {});
 
     /// Publishes one event; returns how many slots received it. Errors: those

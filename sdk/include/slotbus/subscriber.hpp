@@ -17,13 +17,15 @@
 namespace slotbus {
 
 /// An inbox slot and the handlers of the events it subscribes to. A record is
-/// parsed as an envelope, dropped if its `source` + `id` was seen already
-/// (the "one copy per protocol" caveat of mailslots), and handed to every
-/// handler whose type is the envelope's and whose pattern matches its
-/// subject. A record that is not a valid envelope, or whose data does not
-/// convert, goes to the error handler and counts as malformed; nothing
-/// throws into the receive loop. Not thread-safe; use it where its connection
-/// is used.
+/// parsed as an envelope, dropped as forged if its `source` is not its
+/// sender's (the host stamps each record: a `/plugins/NAME` source must come
+/// from plugin NAME, and a plugin publishes only as itself), dropped if its
+/// `source` + `id` was seen already (the "one copy per protocol" caveat of
+/// mailslots), and handed to every handler whose type is the envelope's and
+/// whose pattern matches the name it was written to (the host's word; the
+/// envelope's `subject` only when the host gave none). A record that is not a valid envelope, or
+/// whose data does not convert, goes to the error handler and counts as malformed; nothing throws
+/// into the receive loop. Not thread-safe; use it where its connection is used.
 ///
 /// @code
 /// slotbus::subscriber sub(bus, "billing/inbox");
@@ -39,6 +41,7 @@ public:
         std::uint64_t duplicates = 0; ///< source + id seen before: dropped
         std::uint64_t unhandled = 0;  ///< valid, but no handler for its type and subject
         std::uint64_t missed = 0;     ///< dropped by the inbox's overflow policy, as told
+        std::uint64_t forged = 0;     ///< a source that is not its sender's: dropped
     };
     using error_handler = std::function<void(std::error_code, const std::string& why)>;
 
@@ -123,12 +126,12 @@ private:
     // and how far into the front one the handlers have got.
     std::deque<record_batch> backlog_;
     std::size_t backlog_at_ = 0;
-    void handle(std::string_view data, std::uint32_t missed_before);
+    void handle(std::string_view data, std::uint32_t missed_before, const record_sender& from);
     // The keys live in seen_order_ (a deque keeps its elements in place as it
     // grows and shrinks at the ends); seen_ only points at them.
     std::unordered_set<std::string_view> seen_;
     std::deque<std::string> seen_order_;          // bounds seen_
-    std::string last_subject_, last_subject_key_; // the subject's name key, for the last subject
+    std::string last_written_, last_written_key_; // the last name written to, and its key
     envelope current_; // the event being handled: its strings' storage serves the next one
     bool handling_ = false;
     // In an optional, emplaced: Boost 1.81's any_completion_handler must never
