@@ -177,3 +177,30 @@ BOOST_AUTO_TEST_CASE(users_and_groups_are_looked_up_by_name)
     BOOST_TEST(may(p, uid(4242, {0}), right::list));
     BOOST_TEST(!may(p, uid(4242, {1}), right::list));
 }
+
+BOOST_AUTO_TEST_CASE(the_operator_guides_examples_say_what_the_guide_says)
+{
+    std::string why;
+    const auto shared = policy::load(SLOTBUS_SOURCE_DIR "/docs/examples/policy-shared-group.json",
+                                     host, why);
+    BOOST_REQUIRE_MESSAGE(shared, why);
+    const auto member = uid(2001, {1500});
+    BOOST_TEST(may(*shared, member, right::write, "events/orders/eu"));
+    BOOST_TEST(!may(*shared, member, right::write, "events/payments/eu"));
+    BOOST_TEST(may(*shared, member, right::read, "events/payments/*"));
+    BOOST_TEST(may(*shared, member, right::create, "apps/billing/inbox"));
+    BOOST_TEST(!may(*shared, member, right::create, "events/x"));
+    BOOST_TEST(may(*shared, member, right::list));
+    BOOST_TEST(!may(*shared, member, right::admin));
+    BOOST_TEST(!may(*shared, uid(2002), right::read, "events/x")); // not in the group
+
+    const auto monitoring =
+        policy::load(SLOTBUS_SOURCE_DIR "/docs/examples/policy-monitoring.json", host, why);
+    BOOST_REQUIRE_MESSAGE(monitoring, why);
+    BOOST_TEST(may(*monitoring, uid(1600), right::read, "**"));
+    BOOST_TEST(may(*monitoring, uid(1600), right::list));
+    BOOST_TEST(may(*monitoring, uid(1600), right::create, "monitor/tail"));
+    BOOST_TEST(!may(*monitoring, uid(1600), right::write, "events/x"));
+    BOOST_TEST(!may(*monitoring, uid(1600), right::admin));
+    BOOST_TEST(!may(*monitoring, uid(1600), right::create, "slotbus/cli/tail-1"));
+}
