@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdlib>
 #include <deque>
+#include <set>
 #include <string>
 
 using namespace slotbus;
@@ -73,6 +74,7 @@ struct fuzz_session {
     std::uint64_t records_written = 0; // in write/post frames the core took
     std::uint64_t results = 0;         // in write_acks runs
     std::string token;                 // the last duplicate token it was given
+    std::set<std::uint32_t> origins;   // announced to it: each once, before its records
 };
 
 void take_output(core& c, fuzz_session& s)
@@ -114,6 +116,13 @@ void take_output(core& c, fuzz_session& s)
             records_frame m;
             check(decode(body, m));
             check(for_each_record(m.records.bytes, [](byte_span) {}));
+            check(m.origin == 0 || s.origins.count(m.origin) == 1);
+            break;
+        }
+        case frame_type::origin: {
+            origin_frame m;
+            check(decode(body, m));
+            check(m.id != 0 && s.origins.insert(m.id).second); // never reused
             break;
         }
         default:

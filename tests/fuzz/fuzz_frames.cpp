@@ -96,6 +96,12 @@ void body_of(frame_type type, byte_span body)
         return round_trip<pong_frame>(body);
     case frame_type::admin_result:
         return round_trip<admin_result_frame>(body);
+    case frame_type::revoked:
+        return round_trip<revoked_frame>(body);
+    case frame_type::origin:
+        return round_trip<origin_frame>(body);
+    case frame_type::origins_forgotten:
+        return round_trip<origins_forgotten_frame>(body);
     case frame_type::fatal:
         return round_trip<fatal_frame>(body);
     }

@@ -181,8 +181,8 @@ BOOST_AUTO_TEST_CASE(users_and_groups_are_looked_up_by_name)
 BOOST_AUTO_TEST_CASE(the_operator_guides_examples_say_what_the_guide_says)
 {
     std::string why;
-    const auto shared = policy::load(SLOTBUS_SOURCE_DIR "/docs/examples/policy-shared-group.json",
-                                     host, why);
+    const auto shared =
+        policy::load(SLOTBUS_SOURCE_DIR "/docs/examples/policy-shared-group.json", host, why);
     BOOST_REQUIRE_MESSAGE(shared, why);
     const auto member = uid(2001, {1500});
     BOOST_TEST(may(*shared, member, right::write, "events/orders/eu"));

@@ -108,7 +108,7 @@ public:
                 std::shared_ptr<const record_sender> from = {})
     {
         entries_.push_back({bytes_.size(), static_cast<std::uint32_t>(record.size()), missed_before,
-                            sender_index(std::move(from))});
+                            sender_index(from)});
         bytes_.append(record);
     }
     /// Not API: records as the connection holds them, a u32 length before
@@ -139,10 +139,10 @@ private:
         std::uint32_t sender; // into senders_
     };
     // Records mostly come in runs of one sender: it is kept once per run.
-    std::uint32_t sender_index(std::shared_ptr<const record_sender> from)
+    std::uint32_t sender_index(const std::shared_ptr<const record_sender>& from)
     {
         if (senders_.empty() || senders_.back() != from)
-            senders_.push_back(std::move(from));
+            senders_.push_back(from); // once per run of one sender's records
         return static_cast<std::uint32_t>(senders_.size() - 1);
     }
     std::string bytes_;
