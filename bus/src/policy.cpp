@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sstream>
+#include <sys/stat.h>
 
 namespace slotbus::bus {
 
@@ -181,39 +182,37 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
         rule r; // NOLINT: the member type, not a shadow
         int whos = 0;
         std::string who_text;
-        if (const auto* v = o->if_contains("uid")) {
+        // Who the rule is about: a number, or a name this machine knows.
+        struct id_field {
+            std::string_view key;
+            rule::who_kind kind;
+            std::optional<std::uint32_t> (*lookup)(std::string_view); // null: a number
+        };
+        static constexpr id_field id_fields[] = {{"uid", rule::who_kind::uid, nullptr},
+                                                 {"gid", rule::who_kind::gid, nullptr},
+                                                 {"user", rule::who_kind::uid, &user_id},
+                                                 {"group", rule::who_kind::gid, &group_id}};
+        for (const auto& field : id_fields) {
+            const auto* v = o->if_contains(field.key);
+            if (!v)
+                continue;
             ++whos;
-            if (!v->is_int64() || v->get_int64() < 0 || v->get_int64() > 0xffffffffLL)
-                return fail("\"uid\" must be a number");
-            r.who = rule::who_kind::uid;
-            r.id = static_cast<std::uint32_t>(v->get_int64());
-            who_text = "uid " + std::to_string(r.id);
-        }
-        if (const auto* v = o->if_contains("gid")) {
-            ++whos;
-            if (!v->is_int64() || v->get_int64() < 0 || v->get_int64() > 0xffffffffLL)
-                return fail("\"gid\" must be a number");
-            r.who = rule::who_kind::gid;
-            r.id = static_cast<std::uint32_t>(v->get_int64());
-            who_text = "gid " + std::to_string(r.id);
-        }
-        if (const auto* v = o->if_contains("user")) {
-            ++whos;
-            const auto uid = v->is_string() ? user_id(v->get_string()) : std::nullopt;
-            if (!uid)
-                return fail("\"user\" " + json::serialize(*v) + " is no user of this machine");
-            r.who = rule::who_kind::uid;
-            r.id = *uid;
-            who_text = "user " + std::string(v->get_string());
-        }
-        if (const auto* v = o->if_contains("group")) {
-            ++whos;
-            const auto gid = v->is_string() ? group_id(v->get_string()) : std::nullopt;
-            if (!gid)
-                return fail("\"group\" " + json::serialize(*v) + " is no group of this machine");
-            r.who = rule::who_kind::gid;
-            r.id = *gid;
-            who_text = "group " + std::string(v->get_string());
+            const std::string key(field.key);
+            std::optional<std::uint32_t> id;
+            if (!field.lookup && v->is_int64() && v->get_int64() >= 0 &&
+                v->get_int64() <= 0xffffffffLL)
+                id = static_cast<std::uint32_t>(v->get_int64());
+            else if (field.lookup && v->is_string())
+                id = field.lookup(v->get_string());
+            if (!id)
+                return fail("\"" + key + "\" " +
+                            (field.lookup
+                                 ? json::serialize(*v) + " is no " + key + " of this machine"
+                                 : std::string("must be a number")));
+            r.who = field.kind;
+            r.id = *id;
+            who_text =
+                key + " " + (field.lookup ? std::string(v->get_string()) : std::to_string(*id));
         }
         if (const auto* v = o->if_contains("plugin")) {
             ++whos;
@@ -249,6 +248,17 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
 std::optional<policy> policy::load(const std::filesystem::path& file, std::uint32_t host_uid,
                                    std::string& why)
 {
+    // Whoever may change the file may change what everyone may do.
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        why = "cannot be read (or is not a file)";
+        return std::nullopt;
+    }
+    if ((st.st_uid != host_uid && st.st_uid != 0) || (st.st_mode & 022) != 0) {
+        why = "may be changed by others (it must belong to the host's uid or root, and be "
+              "writable by its owner only)";
+        return std::nullopt;
+    }
     std::ifstream in(file);
     if (!in) {
         why = "cannot be read";

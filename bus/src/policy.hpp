@@ -55,6 +55,7 @@ grant parse_grant(const boost::json::value& entry, std::string_view key, std::st
 
 /// One connection's identity, decided by the host: the kernel's word for a
 /// local peer, the plugin a valid token names. Never what a hello claims.
+/// (A remote host's pinned key is to be the third kind: issue 16.)
 struct identity {
     std::uint32_t uid = 0, gid = 0, pid = 0;
     std::vector<std::uint32_t> groups; ///< supplementary groups (SO_PEERGROUPS)

@@ -36,7 +36,10 @@ bool shared_by_its_owner(const std::string& socket_path, std::uint32_t uid)
     struct stat socket_st {
     }, dir_st{};
     const auto slash = socket_path.find_last_of('/');
-    const std::string dir = slash == std::string::npos ? "." : socket_path.substr(0, slash + 1);
+    // No trailing slash: lstat must see a symlink in the directory's place.
+    const std::string dir = slash == std::string::npos ? "."
+                            : slash == 0               ? "/"
+                                                       : socket_path.substr(0, slash);
     return ::lstat(socket_path.c_str(), &socket_st) == 0 && socket_st.st_uid == uid &&
            ::lstat(dir.c_str(), &dir_st) == 0 && S_ISDIR(dir_st.st_mode) && dir_st.st_uid == uid &&
            (dir_st.st_mode & 022) == 0;

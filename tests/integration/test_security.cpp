@@ -397,3 +397,30 @@ BOOST_AUTO_TEST_CASE(a_plugin_publishing_as_another_plugin_is_dropped_as_forged)
     BOOST_TEST(errors[0].find("forged source /plugins/metrics: the host says plugin liar") == 0u,
                errors[0]);
 }
+
+BOOST_AUTO_TEST_CASE(a_client_trusts_a_shared_host_of_another_uid_in_that_uids_own_directory)
+{
+    second_user user;
+    if (user.missing())
+        return;
+    // A system-bus-style host: its own user, its own directory, shared with everyone.
+    test::temp_dir top;
+    fs::permissions(top.path,
+                    fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+    const auto dir = top.path / "run";
+    fs::create_directory(dir);
+    BOOST_REQUIRE(::chown(dir.c_str(), user.as.uid, user.as.gid) == 0);
+    fs::permissions(dir, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec |
+                             fs::perms::group_read | fs::perms::others_read);
+    const auto socket = (dir / "bus.sock").string();
+    test::child host(SLOTBUSD_PATH, {"--socket", socket, "--socket-mode", "0666"}, {}, user.as);
+    BOOST_REQUIRE_MESSAGE(host.wait_for_line("ready on"), host.stderr_text());
+    connection bus; // root, not the host's uid: trusted because nobody else could listen there
+    std::error_code ec;
+    bus.connect(socket, ec);
+    BOOST_TEST(!ec, ec.message() << ": " << bus.last_failure());
+    // And the host's default policy gives root everything, as it says.
+    auto inbox = server_slot::create(bus, "root/inbox", {}, ec);
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST(host.stop() == 0);
+}

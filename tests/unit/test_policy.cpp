@@ -5,6 +5,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <unistd.h>
 
 using namespace slotbus;
@@ -181,8 +183,8 @@ BOOST_AUTO_TEST_CASE(users_and_groups_are_looked_up_by_name)
 BOOST_AUTO_TEST_CASE(the_operator_guides_examples_say_what_the_guide_says)
 {
     std::string why;
-    const auto shared =
-        policy::load(SLOTBUS_SOURCE_DIR "/docs/examples/policy-shared-group.json", host, why);
+    const auto shared = policy::load(SLOTBUS_SOURCE_DIR "/docs/examples/policy-shared-group.json",
+                                     ::geteuid(), why);
     BOOST_REQUIRE_MESSAGE(shared, why);
     const auto member = uid(2001, {1500});
     BOOST_TEST(may(*shared, member, right::write, "events/orders/eu"));
@@ -195,7 +197,7 @@ BOOST_AUTO_TEST_CASE(the_operator_guides_examples_say_what_the_guide_says)
     BOOST_TEST(!may(*shared, uid(2002), right::read, "events/x")); // not in the group
 
     const auto monitoring =
-        policy::load(SLOTBUS_SOURCE_DIR "/docs/examples/policy-monitoring.json", host, why);
+        policy::load(SLOTBUS_SOURCE_DIR "/docs/examples/policy-monitoring.json", ::geteuid(), why);
     BOOST_REQUIRE_MESSAGE(monitoring, why);
     BOOST_TEST(may(*monitoring, uid(1600), right::read, "**"));
     BOOST_TEST(may(*monitoring, uid(1600), right::list));
@@ -203,4 +205,17 @@ BOOST_AUTO_TEST_CASE(the_operator_guides_examples_say_what_the_guide_says)
     BOOST_TEST(!may(*monitoring, uid(1600), right::write, "events/x"));
     BOOST_TEST(!may(*monitoring, uid(1600), right::admin));
     BOOST_TEST(!may(*monitoring, uid(1600), right::create, "slotbus/cli/tail-1"));
+}
+
+BOOST_AUTO_TEST_CASE(a_policy_file_others_may_change_is_refused)
+{
+    const auto file = std::filesystem::temp_directory_path() /
+                      ("slotbus-policy-" + std::to_string(::getpid()) + ".json");
+    std::ofstream(file) << R"({"rules": []})";
+    std::string why;
+    BOOST_TEST(policy::load(file, ::geteuid(), why).has_value(), why);
+    std::filesystem::permissions(file, std::filesystem::perms::all);
+    BOOST_TEST(!policy::load(file, ::geteuid(), why));
+    BOOST_TEST(why.find("may be changed by others") == 0u, why);
+    std::filesystem::remove(file);
 }
