@@ -1354,3 +1354,27 @@ BOOST_AUTO_TEST_CASE(a_readers_table_of_origins_is_bounded_and_ids_are_never_reu
     BOOST_TEST(forgotten_below == 4097u);      // the table started again once
     BOOST_TEST(inbox.origins.size() == 4200u); // each announced, none reused
 }
+
+BOOST_AUTO_TEST_CASE(a_duplicated_handle_hands_over_a_slot_not_a_right)
+{
+    core host(limits());
+    host.set_policy(
+        rules_of(R"({"rules": [{"uid": 4321, "allow": ["read"], "names": ["shared/**"]}]})"));
+    client owner(host);
+    const auto open_slot = owner.create("shared/q").handle;
+    const auto closed_slot = owner.create("private/q").handle;
+    const auto token_of = [&](std::uint32_t handle) {
+        owner.feed(duplicate_frame{owner.next_request++, handle});
+        return std::string(owner.last<result_frame>().text);
+    };
+    const auto open_token = token_of(open_slot), closed_token = token_of(closed_slot);
+    client other(host, {77, stranger, stranger, 77, {}});
+    other.feed(attach_frame{other.next_request++, other.next_handle++, closed_token});
+    BOOST_TEST(other.last<result_frame>().error == 5u);
+    other.feed(attach_frame{other.next_request++, other.next_handle++, open_token});
+    BOOST_TEST(other.last<result_frame>().error == 0u);
+    // Taken away again on a reload: the attached reader is revoked; the owner's stays.
+    host.set_policy(rules_of(R"({"rules": []})"));
+    BOOST_TEST(other.last<revoked_frame>().error == 5u);
+    BOOST_TEST(owner.info(open_slot).error == 0u);
+}

@@ -131,3 +131,31 @@ BOOST_AUTO_TEST_CASE(a_directory_loads_the_valid_ones_and_lists_the_rest)
     load_manifests(d.path / "missing", errors);
     BOOST_TEST(errors.back().what.find("cannot read the plugins directory") == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(permissions_are_least_privilege_and_checked_like_policy_rules)
+{
+    dir d;
+    manifest_error error;
+    auto none = parse(d, R"({"name": "a", "executable": "/bin/sh"})", error);
+    BOOST_REQUIRE(none);
+    BOOST_REQUIRE(none->permissions);
+    BOOST_TEST(none->permissions->empty()); // its own subtree only
+    auto some = parse(d, R"({"name": "a", "executable": "/bin/sh", "permissions": [
+        {"allow": ["write"], "names": ["events/**"]}, {"allow": ["list"]}]})",
+                      error);
+    BOOST_REQUIRE_MESSAGE(some, error.field << ' ' << error.what);
+    BOOST_REQUIRE(some->permissions->size() == 2u);
+    BOOST_TEST((*some->permissions)[0].covers(right::write, slotbus::topic_pattern::parse("events/x")));
+    BOOST_TEST(!(*some->permissions)[0].covers(right::read, slotbus::topic_pattern::parse("events/x")));
+    BOOST_TEST((*some->permissions)[1].covers(right::list, {}));
+    for (const auto& [text, why] : std::vector<std::pair<std::string, std::string>>{
+             {R"([{"allow": ["write"], "nmes": ["a"]}])",
+              "entry 1: unknown field \"nmes\" (a typo?)"},
+             {R"([{"allow": ["fly"]}])", "entry 1: \"allow\" names \"fly\", not a right"},
+             {R"({"allow": ["read"]})", "must be a list of"}}) {
+        BOOST_TEST(!parse(
+            d, R"({"name": "a", "executable": "/bin/sh", "permissions": )" + text + "}", error));
+        BOOST_TEST(error.field == "permissions");
+        BOOST_TEST(error.what.find(why) == 0u, error.what);
+    }
+}
