@@ -38,6 +38,20 @@ bool pattern_covers(const std::vector<std::string>& rule, const std::vector<std:
     return i == asked.size();
 }
 
+/// Some name matches both (component lists as for pattern_covers).
+bool patterns_overlap(const std::vector<std::string>& a, const std::vector<std::string>& b)
+{
+    for (std::size_t i = 0;; ++i) {
+        const bool a_done = i == a.size(), b_done = i == b.size();
+        if (a_done || b_done)
+            return a_done && b_done;
+        if (a[i] == "**" || b[i] == "**")
+            return true; // one or more components, and the other has at least one left
+        if (a[i] != "*" && b[i] != "*" && a[i] != b[i])
+            return false;
+    }
+}
+
 bool under(const topic_pattern& asked, std::string_view first, std::string_view second = {})
 {
     const auto& c = asked.components();
@@ -86,6 +100,17 @@ bool grant::covers(right r, const topic_pattern& asked) const
         return true;
     return std::any_of(names.begin(), names.end(), [&](const topic_pattern& p) {
         return pattern_covers(p.components(), asked.components());
+    });
+}
+
+bool grant::touches(right r, const topic_pattern& asked) const
+{
+    if ((allowed & static_cast<rights>(r)) == 0)
+        return false;
+    if (names.empty() || !names_a_slot(r))
+        return true;
+    return std::any_of(names.begin(), names.end(), [&](const topic_pattern& p) {
+        return patterns_overlap(p.components(), asked.components());
     });
 }
 
@@ -296,8 +321,12 @@ decision policy::decide(const identity& who, right r, const topic_pattern& name)
             return {false, "reserved: slotbus\\** is created by the host's uid and by plugins "
                            "whose manifest names it only"};
     }
+    // An allow rule must give every name asked for; a deny rule takes any
+    // of them away (a subscription to events\** under a deny of
+    // events\payments\** would receive payments).
     for (const auto& entry : rules_)
-        if (entry.matches(who) && entry.what.covers(r, name))
+        if (entry.matches(who) &&
+            (entry.deny ? entry.what.touches(r, name) : entry.what.covers(r, name)))
             return {!entry.deny, source_.empty() ? entry.label : source_ + ": " + entry.label};
     if (!who.plugin.empty()) {
         if (who.permissions)

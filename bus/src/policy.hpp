@@ -46,6 +46,8 @@ struct grant {
     /// It gives right `r` on every name `asked` matches (a name is a pattern
     /// of literals).
     [[nodiscard]] bool covers(right r, const topic_pattern& asked) const;
+    /// It is about right `r` on some name `asked` matches (what a deny needs).
+    [[nodiscard]] bool touches(right r, const topic_pattern& asked) const;
 };
 using grant_list = std::vector<grant>;
 

@@ -28,21 +28,31 @@ error_code to_error(std::uint32_t value)
     return std::error_code(static_cast<int>(value), error_category());
 }
 
-/// A host of another uid is trusted when the socket, and the directory it is
-/// in, are that uid's and nobody else can write there: then no one else can
-/// have put a listener on that path (a shared bus, D-Bus system bus style).
+/// A host of another uid is trusted when the socket is that uid's and no one
+/// but that uid or root can write in its directory or any directory above
+/// it: then no one else can have put a listener on that path (a shared bus,
+/// D-Bus system bus style). A directory in /tmp, or of another user, is not.
 bool shared_by_its_owner(const std::string& socket_path, std::uint32_t uid)
 {
-    struct stat socket_st {
-    }, dir_st{};
+    struct stat st {};
+    if (::lstat(socket_path.c_str(), &st) != 0 || st.st_uid != uid)
+        return false;
     const auto slash = socket_path.find_last_of('/');
-    // No trailing slash: lstat must see a symlink in the directory's place.
-    const std::string dir = slash == std::string::npos ? "."
-                            : slash == 0               ? "/"
-                                                       : socket_path.substr(0, slash);
-    return ::lstat(socket_path.c_str(), &socket_st) == 0 && socket_st.st_uid == uid &&
-           ::lstat(dir.c_str(), &dir_st) == 0 && S_ISDIR(dir_st.st_mode) && dir_st.st_uid == uid &&
-           (dir_st.st_mode & 022) == 0;
+    const std::string dir = slash == std::string::npos ? "." : socket_path.substr(0, slash + 1);
+    char* real = ::realpath(dir.c_str(), nullptr); // every component a real directory
+    if (!real)
+        return false;
+    std::string at(real);
+    std::free(real);
+    while (true) {
+        if (::lstat(at.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+            (st.st_uid != uid && st.st_uid != 0) || (st.st_mode & 022) != 0)
+            return false;
+        if (at == "/")
+            return true;
+        const auto up = at.find_last_of('/');
+        at = up == 0 ? "/" : at.substr(0, up);
+    }
 }
 } // namespace
 
@@ -90,8 +100,8 @@ void connection_impl::connect_to(const std::string& address, const std::string& 
                 self->failure_ = "the host on " + path + " runs as uid " +
                                  std::to_string(cred.uid) + ", not as this user (uid " +
                                  std::to_string(::geteuid()) +
-                                 ") or root, and the socket's directory is not that uid's "
-                                 "alone: not trusted";
+                                 ") or root, and others than that uid and root may write "
+                                 "where the socket is: not trusted";
                 ec = error::access_denied;
             }
             if (ec) {

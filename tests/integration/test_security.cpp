@@ -398,29 +398,50 @@ BOOST_AUTO_TEST_CASE(a_plugin_publishing_as_another_plugin_is_dropped_as_forged)
                errors[0]);
 }
 
-BOOST_AUTO_TEST_CASE(a_client_trusts_a_shared_host_of_another_uid_in_that_uids_own_directory)
+BOOST_AUTO_TEST_CASE(a_client_trusts_a_shared_host_of_another_uid_only_where_no_one_else_writes)
 {
     second_user user;
     if (user.missing())
         return;
-    // A system-bus-style host: its own user, its own directory, shared with everyone.
-    test::temp_dir top;
-    fs::permissions(top.path,
-                    fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
-    const auto dir = top.path / "run";
-    fs::create_directory(dir);
-    BOOST_REQUIRE(::chown(dir.c_str(), user.as.uid, user.as.gid) == 0);
-    fs::permissions(dir, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec |
-                             fs::perms::group_read | fs::perms::others_read);
-    const auto socket = (dir / "bus.sock").string();
-    test::child host(SLOTBUSD_PATH, {"--socket", socket, "--socket-mode", "0666"}, {}, user.as);
-    BOOST_REQUIRE_MESSAGE(host.wait_for_line("ready on"), host.stderr_text());
-    connection bus; // root, not the host's uid: trusted because nobody else could listen there
-    std::error_code ec;
-    bus.connect(socket, ec);
-    BOOST_TEST(!ec, ec.message() << ": " << bus.last_failure());
-    // And the host's default policy gives root everything, as it says.
-    auto inbox = server_slot::create(bus, "root/inbox", {}, ec);
-    BOOST_TEST(!ec, ec.message());
-    BOOST_TEST(host.stop() == 0);
+    // A system-bus-style host: its own user, its own directory, shared with
+    // everyone. Where it is decides whether a client may believe it.
+    const auto run_as_host = [&](const fs::path& top) {
+        const auto dir = top / "run";
+        fs::create_directories(dir);
+        BOOST_REQUIRE(::chown(dir.c_str(), user.as.uid, user.as.gid) == 0);
+        fs::permissions(dir, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+        const auto socket = (dir / "bus.sock").string();
+        auto host = std::make_unique<test::child>(
+            SLOTBUSD_PATH, std::vector<std::string>{"--socket", socket, "--socket-mode", "0666"},
+            std::vector<std::string>{}, user.as);
+        BOOST_REQUIRE_MESSAGE(host->wait_for_line("ready on"), host->stderr_text());
+        return std::pair(std::move(host), socket);
+    };
+    {
+        // Under /run (root's, 0755): only that uid or root could listen there.
+        const fs::path top = "/run/slotbus-test-" + std::to_string(::getpid());
+        fs::create_directories(top);
+        fs::permissions(top, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+        auto [host, socket] = run_as_host(top);
+        connection bus; // root, not the host's uid
+        std::error_code ec;
+        bus.connect(socket, ec);
+        BOOST_TEST(!ec, ec.message() << ": " << bus.last_failure());
+        auto inbox = server_slot::create(bus, "root/inbox", {}, ec); // root may, by default
+        BOOST_TEST(!ec, ec.message());
+        BOOST_TEST(host->stop() == 0);
+        fs::remove_all(top);
+    }
+    {
+        // Under /tmp, anyone could have made that directory first: refused.
+        test::temp_dir top;
+        fs::permissions(top.path, fs::perms::all);
+        auto [host, socket] = run_as_host(top.path);
+        connection bus;
+        std::error_code ec;
+        bus.connect(socket, ec);
+        BOOST_TEST((ec == error::access_denied), ec.message());
+        BOOST_TEST(bus.last_failure().find("not trusted") != std::string::npos, bus.last_failure());
+        BOOST_TEST(host->stop() == 0);
+    }
 }

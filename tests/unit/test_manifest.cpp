@@ -145,8 +145,10 @@ BOOST_AUTO_TEST_CASE(permissions_are_least_privilege_and_checked_like_policy_rul
                       error);
     BOOST_REQUIRE_MESSAGE(some, error.field << ' ' << error.what);
     BOOST_REQUIRE(some->permissions->size() == 2u);
-    BOOST_TEST((*some->permissions)[0].covers(right::write, slotbus::topic_pattern::parse("events/x")));
-    BOOST_TEST(!(*some->permissions)[0].covers(right::read, slotbus::topic_pattern::parse("events/x")));
+    BOOST_TEST(
+        (*some->permissions)[0].covers(right::write, slotbus::topic_pattern::parse("events/x")));
+    BOOST_TEST(
+        !(*some->permissions)[0].covers(right::read, slotbus::topic_pattern::parse("events/x")));
     BOOST_TEST((*some->permissions)[1].covers(right::list, {}));
     for (const auto& [text, why] : std::vector<std::pair<std::string, std::string>>{
              {R"([{"allow": ["write"], "nmes": ["a"]}])",

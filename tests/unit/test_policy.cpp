@@ -219,3 +219,23 @@ BOOST_AUTO_TEST_CASE(a_policy_file_others_may_change_is_refused)
     BOOST_TEST(why.find("may be changed by others") == 0u, why);
     std::filesystem::remove(file);
 }
+
+BOOST_AUTO_TEST_CASE(a_deny_takes_away_any_name_it_touches_not_only_the_ones_it_covers)
+{
+    const auto p = parsed(R"({"rules": [
+        {"gid": 50, "deny": ["read"], "names": ["events/payments/**"]},
+        {"gid": 50, "allow": ["read"], "names": ["events/**", "logs/*/x"]},
+        {"gid": 50, "deny": ["write"], "names": ["*/secret"]},
+        {"gid": 50, "allow": ["write"]}
+    ]})");
+    const auto member = uid(other, {staff});
+    BOOST_TEST(!may(p, member, right::read, "events/**"));   // would receive payments
+    BOOST_TEST(!may(p, member, right::read, "events/*/eu")); // events/payments/eu
+    BOOST_TEST(may(p, member, right::read, "events/orders/**"));
+    BOOST_TEST(may(p, member, right::read, "events/orders"));
+    BOOST_TEST(may(p, member, right::read, "events/payments")); // the name itself is not below it
+    BOOST_TEST(may(p, member, right::read, "logs/*/x"));
+    BOOST_TEST(!may(p, member, right::write, "a/secret"));
+    BOOST_TEST(may(p, member, right::write, "a/secret/b"));
+    BOOST_TEST(may(p, member, right::write, "a/public"));
+}
