@@ -568,7 +568,7 @@ feed_result core::on_subscribe(session& s, byte_span body)
         else {
             subscriptions_.add(pattern, target);
             target->subscriptions.push_back(std::move(pattern));
-            target->subscribed_by.push_back(s.id);
+            target->subscribers.push_back({s.id, m.handle, s.who});
             ++s.subscriptions;
             ++total_subscriptions_;
             ++subscription_epoch_;
@@ -596,8 +596,8 @@ feed_result core::on_unsubscribe(session& s, byte_span body)
             const auto at = it - list.begin();
             subscriptions_.remove(*it, target);
             list.erase(it);
-            uncharge_subscription(target->subscribed_by[static_cast<std::size_t>(at)]);
-            target->subscribed_by.erase(target->subscribed_by.begin() + at);
+            uncharge_subscription(target->subscribers[static_cast<std::size_t>(at)].session);
+            target->subscribers.erase(target->subscribers.begin() + at);
             ++subscription_epoch_;
         }
     }
@@ -844,28 +844,24 @@ std::size_t core::set_policy(std::shared_ptr<const policy> rules)
             revoke(s, handle);
         revoked += denied.size();
     }
-    // Subscriptions: each decided for the connection that made it.
+    // Subscriptions: each decided for whoever made it, connected or not.
     std::vector<std::pair<slot*, std::size_t>> gone;
     names_.for_each([&](slot& target) {
-        for (std::size_t i = target.subscriptions.size(); i-- > 0;) {
-            auto by = sessions_.find(target.subscribed_by[i]);
-            if (by != sessions_.end() &&
-                !policy_->decide(by->second->who, right::read, target.subscriptions[i]).allowed)
+        for (std::size_t i = target.subscriptions.size(); i-- > 0;)
+            if (!policy_->decide(target.subscribers[i].as, right::read, target.subscriptions[i])
+                     .allowed)
                 gone.emplace_back(&target, i);
-        }
     });
     for (auto [target, i] : gone) { // highest index of each slot first
-        session& by = *sessions_.at(target->subscribed_by[i]);
-        std::uint32_t handle = 0;
-        for (const auto& [number, h] : by.handles)
-            if (h.rd && h.rd->target == target)
-                handle = number;
-        send(by, revoked_frame{handle, static_cast<std::uint32_t>(error::access_denied),
+        const auto& by = target->subscribers[i];
+        if (auto owner = sessions_.find(by.session); owner != sessions_.end())
+            send(*owner->second,
+                 revoked_frame{by.handle, static_cast<std::uint32_t>(error::access_denied),
                                target->subscriptions[i].str()});
         subscriptions_.remove(target->subscriptions[i], target);
         target->subscriptions.erase(target->subscriptions.begin() + static_cast<std::ptrdiff_t>(i));
-        uncharge_subscription(target->subscribed_by[i]);
-        target->subscribed_by.erase(target->subscribed_by.begin() + static_cast<std::ptrdiff_t>(i));
+        uncharge_subscription(by.session);
+        target->subscribers.erase(target->subscribers.begin() + static_cast<std::ptrdiff_t>(i));
         ++subscription_epoch_;
     }
     return revoked + gone.size();
@@ -1114,8 +1110,8 @@ void core::destroy(slot& target)
     std::erase(holding_, &target);
     for (const auto& pattern : target.subscriptions)
         subscriptions_.remove(pattern, &target);
-    for (auto by : target.subscribed_by)
-        uncharge_subscription(by);
+    for (const auto& by : target.subscribers)
+        uncharge_subscription(by.session);
     total_budget_ -= target.config().byte_budget;
     if (auto creator = sessions_.find(target.owner.session); creator != sessions_.end())
         creator->second->budget -= target.config().byte_budget;

@@ -5,11 +5,11 @@
 #include <boost/json/value.hpp>
 
 #include <algorithm>
-#include <fstream>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <sstream>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace slotbus::bus {
 
@@ -241,8 +241,16 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
         }
         if (const auto* v = o->if_contains("plugin")) {
             ++whos;
-            if (!v->is_string() || v->get_string().empty())
-                return fail("\"plugin\" must be a plugin's name");
+            const auto valid = [](std::string_view name) {
+                return !name.empty() && name.size() <= 64 &&
+                       std::all_of(name.begin(), name.end(), [](char c) {
+                           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                                  c == '_';
+                       });
+            };
+            if (!v->is_string() || !valid(v->get_string()))
+                return fail("\"plugin\" must be a plugin's name (a-z 0-9 - _, as in its "
+                            "manifest)");
             r.who = rule::who_kind::plugin;
             r.plugin = std::string(v->get_string());
             who_text = "plugin " + r.plugin;
@@ -273,25 +281,28 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
 std::optional<policy> policy::load(const std::filesystem::path& file, std::uint32_t host_uid,
                                    std::string& why)
 {
-    // Whoever may change the file may change what everyone may do.
+    // Whoever may change the file may change what everyone may do. Checked
+    // on what was opened, never through a symlink.
+    const int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st {};
-    if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-        why = "cannot be read (or is not a file)";
+    if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        why = "cannot be read (or is not a plain file)";
+        if (fd >= 0)
+            ::close(fd);
         return std::nullopt;
     }
     if ((st.st_uid != host_uid && st.st_uid != 0) || (st.st_mode & 022) != 0) {
+        ::close(fd);
         why = "may be changed by others (it must belong to the host's uid or root, and be "
               "writable by its owner only)";
         return std::nullopt;
     }
-    std::ifstream in(file);
-    if (!in) {
-        why = "cannot be read";
-        return std::nullopt;
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    auto p = parse(text.str(), host_uid, why);
+    std::string text;
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;)
+        text.append(buffer, static_cast<std::size_t>(n));
+    ::close(fd);
+    auto p = parse(text, host_uid, why);
     if (p)
         p->source_ = file.string();
     return p;

@@ -132,8 +132,11 @@ bool ensure_private_directory(const std::filesystem::path& dir, std::string& why
 bool ensure_host_directory(const std::filesystem::path& dir, unsigned socket_mode,
                            std::optional<unsigned> group, std::string& why)
 {
-    // Search access for those the socket is shared with; write for no one.
-    const mode_t shared = ((socket_mode & 0060) ? 0050 : 0) | ((socket_mode & 0006) ? 0005 : 0);
+    // Search access for those the socket is shared with (all a connect
+    // needs); read is tolerated on an existing one; write for no one.
+    const bool to_group = (socket_mode & 0060) != 0, to_others = (socket_mode & 0006) != 0;
+    const mode_t search = (to_group ? 0010 : 0) | (to_others ? 0001 : 0);
+    const mode_t tolerated = (to_group ? 0050 : 0) | (to_others ? 0005 : 0);
     std::error_code ec;
     if (dir.has_parent_path())
         std::filesystem::create_directories(dir.parent_path(), ec);
@@ -141,38 +144,38 @@ bool ensure_host_directory(const std::filesystem::path& dir, unsigned socket_mod
         why = "cannot create " + dir.string() + ": " + errno_text();
         return false;
     }
+    // Checked and changed through one descriptor: never through a symlink,
+    // never a directory swapped in between.
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st {};
-    if (::lstat(dir.c_str(), &st) != 0) {
-        why = "cannot read " + dir.string() + ": " + errno_text();
-        return false;
-    }
+    const bool opened = fd >= 0 && ::fstat(fd, &st) == 0;
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    if (!S_ISDIR(st.st_mode))
+    if (!opened)
         why = dir.string() + " is not a directory (a symlink?)";
     else if (st.st_uid != ::geteuid())
         why = dir.string() + " belongs to uid " + std::to_string(st.st_uid) +
               ", not to this host's (" + std::to_string(::geteuid()) + ")";
-    else if ((st.st_mode & 077 & ~shared) != 0)
-        why = dir.string() + " has mode " + mode + "; it must be 0700" +
-              (shared ? " or allow only search and read to those the socket is shared with" : "");
+    else if ((st.st_mode & 077 & ~tolerated) != 0)
+        why =
+            dir.string() + " has mode " + mode + "; it must be 0700" +
+            (tolerated ? " or allow only search and read to those the socket is shared with" : "");
     if (!why.empty()) {
+        if (fd >= 0)
+            ::close(fd);
         why = "refusing to start: " + why +
               ". Another user could replace the socket or the host's files there; remove it or "
               "choose another --socket";
         return false;
     }
     // Ours and safe: open it as far as the socket is shared, no further.
-    if (group && ::chown(dir.c_str(), static_cast<uid_t>(-1), *group) != 0) {
+    if (group && ::fchown(fd, static_cast<uid_t>(-1), *group) != 0)
         why = "cannot give " + dir.string() + " to group " + std::to_string(*group) + ": " +
               errno_text();
-        return false;
-    }
-    if ((st.st_mode & 077) != shared && ::chmod(dir.c_str(), 0700 | shared) != 0) {
+    else if ((st.st_mode & 0777) != (0700 | search) && ::fchmod(fd, 0700 | search) != 0)
         why = "cannot set the mode of " + dir.string() + ": " + errno_text();
-        return false;
-    }
-    return true;
+    ::close(fd);
+    return why.empty();
 }
 
 bool write_pid_file(const std::filesystem::path& path, std::string& why)

@@ -1,6 +1,7 @@
 // A mailslot at the host: its queue, its readers and its flow control.
 #pragma once
 
+#include "policy.hpp"
 #include "record_queue.hpp"
 
 #include "slotbus/protocol.hpp"
@@ -51,6 +52,13 @@ struct slot_config {
 struct blocked_writer {
     session_id session = 0;
     std::uint64_t need = 0;
+};
+
+/// Who subscribed a slot to a pattern, through which of its reader handles.
+struct subscriber {
+    session_id session = 0;
+    std::uint32_t handle = 0;
+    identity as;
 };
 
 /// Who created a slot, for listings: its connection and, for a plugin, its name.
@@ -219,10 +227,11 @@ public:
     {
         return unread_bytes_ <= config_.byte_budget / 2;
     }
-    /// The patterns this slot is subscribed to, and the connection that
-    /// subscribed each (charged for it).
+    /// The patterns this slot is subscribed to, and who subscribed each
+    /// (charged for it; decided for it again on a policy reload, even once
+    /// its connection has gone and the slot lives on through a duplicate).
     std::vector<topic_pattern> subscriptions;
-    std::vector<session_id> subscribed_by;
+    std::vector<subscriber> subscribers;
     /// The last write routed here: one copy per slot, however many patterns match.
     std::uint64_t route_stamp = 0;
     /// The last write frame this slot, holding writers back, had room for.

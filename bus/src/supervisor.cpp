@@ -42,7 +42,10 @@ struct plugin_launch_setup {
     bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&,
                                  const char* const*)
     {
-        ::setpgid(0, 0); // a group of its own: signals reach the plugin's children too
+        // A session of its own, so a group of its own: signals reach the
+        // plugin's children too, and no process outside the session can
+        // join the group (its token is good for the group's processes).
+        ::setsid();
         ::prctl(PR_SET_PDEATHSIG, SIGKILL); // no orphans even if the host is killed
         if (::getppid() != host)            // the host died before prctl took effect
             ::_exit(127);

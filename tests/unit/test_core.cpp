@@ -1378,3 +1378,28 @@ BOOST_AUTO_TEST_CASE(a_duplicated_handle_hands_over_a_slot_not_a_right)
     BOOST_TEST(other.last<revoked_frame>().error == 5u);
     BOOST_TEST(owner.info(open_slot).error == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(a_reload_decides_a_subscription_for_its_maker_even_once_it_has_gone)
+{
+    core host(limits());
+    const auto rules = R"({"rules": [
+        {"uid": 4321, "allow": ["create"], "names": ["a/**"]},
+        {"uid": 4321, "allow": ["read"], "names": ["a/**", "secret/**"]}]})";
+    host.set_policy(rules_of(rules));
+    auto maker = std::make_unique<client>(host, peer_info{77, stranger, stranger, 77, {}});
+    const auto in = maker->create("a/in").handle;
+    BOOST_TEST(subscribe(*maker, in, "secret/**") == 0u);
+    maker->feed(duplicate_frame{maker->next_request++, in});
+    const auto token = std::string(maker->last<result_frame>().text);
+    client heir(host); // root: may read a/in
+    heir.feed(attach_frame{heir.next_request++, heir.next_handle++, token});
+    BOOST_REQUIRE(heir.last<result_frame>().error == 0u);
+    host.disconnect(maker->id); // the slot lives on through the heir's handle
+    maker.reset();
+    client writer(host);
+    BOOST_TEST(writer.open("secret/x").error == 0u); // still subscribed
+    host.set_policy(rules_of(R"({"rules": [
+        {"uid": 4321, "allow": ["create", "read"], "names": ["a/**"]}]})"));
+    BOOST_TEST(writer.open("secret/y").error == 2u); // the maker may not read it now: gone
+    BOOST_TEST(heir.take().empty()); // nobody else was told: the maker is not there to hear
+}
