@@ -1,8 +1,4 @@
 // slotbusd: parse the options, run the host.
-#include "log.hpp"
-#include "server.hpp"
-#include "service.hpp"
-
 #include "slotbus/address.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -17,6 +13,10 @@
 #include <sstream>
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include "host/server.hpp"
+#include "service/log.hpp"
+#include "service/service.hpp"
 
 namespace po = boost::program_options;
 using slotbus::bus::log;

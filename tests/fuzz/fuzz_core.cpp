@@ -6,8 +6,6 @@
 // - every admin answer is valid JSON;
 // - each record of a write frame the host took gets exactly one result;
 // - once every session has left, nothing is left: no slot, no subscription.
-#include "core.hpp"
-
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -16,6 +14,8 @@
 #include <deque>
 #include <set>
 #include <string>
+
+#include "core/core.hpp"
 
 using namespace slotbus;
 using namespace slotbus::bus;

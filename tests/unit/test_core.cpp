@@ -1,7 +1,5 @@
 #define BOOST_TEST_MODULE core
 // The routing core step by step: frames in, frames out, no sockets.
-#include "core.hpp"
-
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
@@ -11,6 +9,8 @@
 #include <string>
 #include <unistd.h>
 #include <vector>
+
+#include "core/core.hpp"
 
 using namespace slotbus;
 using namespace slotbus::bus;

@@ -1,11 +1,11 @@
 // Plugin manifests: what is accepted, and how each mistake is named.
 #define BOOST_TEST_MODULE manifest
-#include "manifest.hpp"
-
 #include <boost/test/unit_test.hpp>
 
 #include <fstream>
 #include <unistd.h>
+
+#include "plugins/manifest.hpp"
 
 using namespace slotbus::bus;
 namespace fs = std::filesystem;

@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE namespace_tree
-#include "namespace_tree.hpp"
-
 #include <boost/test/unit_test.hpp>
+
+#include "core/namespace_tree.hpp"
 
 using namespace slotbus::bus;
 

@@ -1,13 +1,13 @@
 #define BOOST_TEST_MODULE policy
 // The policy on its own: who a rule matches, which names a pattern covers,
 // what is reserved, and what a bad file is told.
-#include "policy.hpp"
-
 #include <boost/test/unit_test.hpp>
 
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
+
+#include "core/policy.hpp"
 
 using namespace slotbus;
 using namespace slotbus::bus;

@@ -1,10 +1,10 @@
 #define BOOST_TEST_MODULE slot
-#include "slot.hpp"
-
 #include <boost/test/unit_test.hpp>
 
 #include <string>
 #include <vector>
+
+#include "core/slot.hpp"
 
 using namespace slotbus::bus;
 

@@ -1,6 +1,4 @@
 #define BOOST_TEST_MODULE topics
-#include "subscription_tree.hpp"
-
 #include "slotbus/error.hpp"
 #include "slotbus/slot_name.hpp"
 #include "slotbus/topic_pattern.hpp"
@@ -8,6 +6,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <set>
+
+#include "core/subscription_tree.hpp"
 
 using slotbus::topic_pattern;
 

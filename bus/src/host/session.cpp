@@ -1,6 +1,5 @@
 #include "session.hpp"
 
-#include "log.hpp"
 #include "server.hpp"
 
 #include <boost/asio/post.hpp>
@@ -8,6 +7,8 @@
 
 #include <algorithm>
 #include <cstring>
+
+#include "service/log.hpp"
 
 namespace slotbus::bus {
 

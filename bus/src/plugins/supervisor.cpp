@@ -1,8 +1,5 @@
 #include "supervisor.hpp"
 
-#include "log.hpp"
-#include "random_token.hpp"
-
 #include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/array.hpp>
@@ -10,6 +7,9 @@
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/start_dir.hpp>
 #include <boost/process/v2/stdio.hpp>
+
+#include "core/random_token.hpp"
+#include "service/log.hpp"
 // Boost 1.81 leaves this definition out of the header-only build.
 #include <boost/process/v2/impl/environment.ipp>
 

@@ -2,13 +2,13 @@
 // the core queued for it with one gather-free write per batch.
 #pragma once
 
-#include "core.hpp"
-
 #include <boost/asio/local/stream_protocol.hpp>
 
 #include <chrono>
 #include <deque>
 #include <memory>
+
+#include "core/core.hpp"
 
 namespace slotbus::bus {
 

@@ -1,7 +1,5 @@
 #include "server.hpp"
 
-#include "log.hpp"
-#include "service.hpp"
 #include "session.hpp"
 
 #include <boost/asio/post.hpp>
@@ -18,6 +16,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "service/log.hpp"
+#include "service/service.hpp"
 
 namespace slotbus::bus {
 

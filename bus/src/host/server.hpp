@@ -2,10 +2,6 @@
 // signals that stop it. Everything it reads goes through the routing core.
 #pragma once
 
-#include "core.hpp"
-#include "log.hpp"
-#include "supervisor.hpp"
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -18,6 +14,10 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+
+#include "core/core.hpp"
+#include "plugins/supervisor.hpp"
+#include "service/log.hpp"
 
 namespace slotbus::bus {
 

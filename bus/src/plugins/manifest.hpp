@@ -2,8 +2,6 @@
 // what to run and how to keep it running.
 #pragma once
 
-#include "policy.hpp"
-
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -12,6 +10,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/policy.hpp"
 
 namespace slotbus::bus {
 

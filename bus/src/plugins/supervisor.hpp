@@ -3,7 +3,6 @@
 // process behind.
 #pragma once
 
-#include "core.hpp"
 #include "manifest.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -17,6 +16,8 @@
 #include <memory>
 #include <set>
 #include <string>
+
+#include "core/core.hpp"
 
 namespace slotbus::bus {
 
