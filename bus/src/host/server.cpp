@@ -351,7 +351,8 @@ void server::accept()
                 log("connection ", id, " from pid ", peer.pid, " uid ", peer.uid);
             ++of_uid;
             uid_of_.emplace(id, peer.uid);
-            auto s = std::make_shared<session>(*this, std::move(socket), id);
+            auto s = std::make_shared<session>(static_cast<session_owner&>(*this),
+                                               std::move(socket), id);
             sessions_.emplace(id, s);
             s->start();
         }

@@ -2,6 +2,8 @@
 // signals that stop it. Everything it reads goes through the routing core.
 #pragma once
 
+#include "session.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -44,10 +46,8 @@ struct host_options {
     std::function<void()> on_reload;
 };
 
-class session;
-
 /// Runs on one io_context thread: the core needs no locks.
-class server {
+class server : private session_owner {
 public:
     server(boost::asio::io_context& io, host_options options);
     ~server();
@@ -62,7 +62,11 @@ public:
     [[nodiscard]] const std::string& socket_path() const noexcept { return options_.socket_path; }
 
 private:
-    friend class session;
+    // What its sessions may ask of it (session_owner).
+    core& routing() noexcept override { return core_; }
+    std::size_t max_held() const noexcept override { return options_.max_held; }
+    void flush_touched() override;
+    void forget(session_id id) override;
 
     void accept();
     /// Turns a connection away before it costs anything: a fatal frame saying why.
@@ -70,9 +74,6 @@ private:
     /// Closes connections past their hello deadline or stalled (every ~quarter second).
     void sweep();
     void wait_signal();
-    /// Hands new output to the sockets and resumes held-back sessions.
-    void flush_touched();
-    void forget(session_id id);
     void finish_stop();
     /// Reads --policy again (SIGHUP); a bad file keeps the policy in force.
     void reload_policy();

@@ -1,7 +1,5 @@
 #include "session.hpp"
 
-#include "server.hpp"
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
@@ -14,7 +12,7 @@ namespace slotbus::bus {
 
 namespace asio = boost::asio;
 
-session::session(server& owner, asio::local::stream_protocol::socket socket, session_id id)
+session::session(session_owner& owner, asio::local::stream_protocol::socket socket, session_id id)
     : owner_(owner), socket_(std::move(socket)), id_(id)
 {
 }
@@ -28,10 +26,10 @@ void session::read()
 {
     // Past its bound, a held-back connection is not read at all: then only a
     // client that ignores the SDK's write window can wait on itself.
-    const bool held_full = held_bytes_ > owner_.options_.max_held;
+    const bool held_full = held_bytes_ > owner_.max_held();
     if (reading_ || held_full || closing_ || shut_ || output_full())
         return;
-    const auto room = in_.prepare(owner_.core_.limits().max_frame_size());
+    const auto room = in_.prepare(owner_.routing().limits().max_frame_size());
     reading_ = true;
     socket_.async_read_some(
         asio::buffer(room.data(), room.size()),
@@ -58,7 +56,7 @@ bool commutes(frame_type type)
 
 void session::process()
 {
-    core& c = owner_.core_;
+    core& c = owner_.routing();
     const std::size_t max_frame = c.limits().max_frame_size();
     // What was held back goes first, in order, until a write is held again.
     while (!closing_ && holding()) {
@@ -127,19 +125,20 @@ void session::resume()
 bool session::output_full() const
 {
     // writing_ holds only what is under way: on_written empties it.
-    return writing_.size() + owner_.core_.outbox(id_).size() > owner_.core_.limits().max_outbox;
+    return writing_.size() + owner_.routing().outbox(id_).size() >
+           owner_.routing().limits().max_outbox;
 }
 
 void session::flush()
 {
     if (write_active_ || shut_)
         return;
-    if (!owner_.core_.has_output(id_)) {
+    if (!owner_.routing().has_output(id_)) {
         if (closing_)
             shut();
         return;
     }
-    owner_.core_.take_output(id_, writing_);
+    owner_.routing().take_output(id_, writing_);
     write_active_ = true;
     written_ = 0;
     last_progress_ = clock::now();

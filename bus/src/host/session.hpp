@@ -12,12 +12,26 @@
 
 namespace slotbus::bus {
 
-class server;
+/// What a session needs of the host that owns it, and no more.
+class session_owner {
+public:
+    [[nodiscard]] virtual core& routing() noexcept = 0;
+    /// Bytes of a client's frames kept behind a full slot before its input pauses.
+    [[nodiscard]] virtual std::size_t max_held() const noexcept = 0;
+    /// Frames were fed: hand new output to the sessions, resume held-back ones.
+    virtual void flush_touched() = 0;
+    /// The session has closed: it leaves the core and the host's tables.
+    virtual void forget(session_id id) = 0;
 
-/// Single-threaded: lives on the server's io_context thread.
+protected:
+    ~session_owner() = default;
+};
+
+/// Single-threaded: lives on the owner's io_context thread.
 class session : public std::enable_shared_from_this<session> {
 public:
-    session(server& owner, boost::asio::local::stream_protocol::socket socket, session_id id);
+    session(session_owner& owner, boost::asio::local::stream_protocol::socket socket,
+            session_id id);
 
     void start();
     /// Sends what the core queued, if no write is under way.
@@ -42,7 +56,7 @@ private:
     void on_written(const boost::system::error_code& ec);
     [[nodiscard]] bool output_full() const;
 
-    server& owner_;
+    session_owner& owner_;
     boost::asio::local::stream_protocol::socket socket_;
     session_id id_;
     frame_buffer in_;
