@@ -13,52 +13,15 @@
 #include <pwd.h>
 #include <string_view>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "service/log.hpp"
-#include "service/service.hpp"
 
 namespace slotbus::bus {
 
 namespace asio = boost::asio;
-using local = asio::local::stream_protocol;
 
 namespace {
-
-/// The kernel's word on the peer: its uid, gid and pid when it connected,
-/// its supplementary groups, and its process group (for a plugin's token).
-/// A peer the kernel says nothing of is nobody (uid and gid 65534).
-peer_info credentials_of(local::socket& socket)
-{
-    constexpr std::uint32_t nobody = 65534;
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-        return {0, nobody, nobody, 0, {}};
-    peer_info peer{static_cast<std::uint32_t>(cred.pid),
-                   static_cast<std::uint32_t>(cred.uid),
-                   static_cast<std::uint32_t>(cred.gid),
-                   0,
-                   {}};
-    if (const pid_t group = ::getpgid(cred.pid); group > 0)
-        peer.pgid = static_cast<std::uint32_t>(group);
-    std::vector<gid_t> groups(64);
-    for (int tries = 0; tries < 4; ++tries) {
-        socklen_t bytes = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
-        if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERGROUPS, groups.data(),
-                         &bytes) == 0) {
-            groups.resize(bytes / sizeof(gid_t));
-            peer.groups.assign(groups.begin(), groups.end());
-            break;
-        }
-        if (errno != ERANGE)
-            break;
-        groups.resize(bytes / sizeof(gid_t) + 1);
-    }
-    return peer;
-}
 
 /// The identity `explain` asks about: a uid with its groups as this machine
 /// has them, or a plugin.
@@ -94,8 +57,9 @@ std::uint64_t status_bytes(std::string_view field)
 } // namespace
 
 server::server(asio::io_context& io, host_options options)
-    : io_(io), options_(std::move(options)), core_(options_.limits), acceptor_(io), signals_(io),
-      accept_pause_(io), sweep_timer_(io)
+    : io_(io), options_(std::move(options)), core_(options_.limits),
+      listener_(io, {options_.socket_path, options_.socket_mode, options_.socket_group}),
+      signals_(io), sweep_timer_(io)
 {
     core_.set_admin_handler(
         [this](session_id from, std::string_view command, std::string_view argument,
@@ -109,12 +73,6 @@ void server::start(std::error_code& ec)
     namespace fs = std::filesystem;
     ec.clear();
     const fs::path path = fs::absolute(options_.socket_path);
-    if (std::string why; !ensure_host_directory(path.parent_path(), options_.socket_mode,
-                                                options_.socket_group, why)) {
-        log(why);
-        ec = std::make_error_code(std::errc::permission_denied);
-        return;
-    }
     if (!options_.policy_file.empty()) {
         std::string why;
         auto rules = policy::load(options_.policy_file, ::geteuid(), why);
@@ -126,53 +84,16 @@ void server::start(std::error_code& ec)
         log("policy ", options_.policy_file.string(), ": ", rules->size(), " rules");
         core_.set_policy(std::make_shared<const policy>(std::move(*rules)));
     }
-    if (fs::exists(fs::symlink_status(path))) {
-        if (!fs::is_socket(fs::symlink_status(path))) {
-            ec = std::make_error_code(std::errc::file_exists);
-            log("refusing to start: ", options_.socket_path, " exists and is not a socket");
-            return;
-        }
-        local::socket probe(io_);
-        boost::system::error_code probe_ec;
-        probe.connect(local::endpoint(options_.socket_path), probe_ec);
-        if (!probe_ec) {
-            ec = error::already_exists;
-            log("refusing to start: a host is already running on ", options_.socket_path);
-            return;
-        }
-        log("replacing the stale socket of a host that is gone: ", options_.socket_path);
-        fs::remove(path, ec);
-        if (ec)
-            return;
-    }
-
-    boost::system::error_code bec;
-    acceptor_.open(local(), bec);
-    // The socket is created 0600 (no window in which others could connect).
-    const mode_t old_mask = ::umask(0177);
-    if (!bec)
-        acceptor_.bind(local::endpoint(options_.socket_path), bec);
-    ::umask(old_mask);
-    // Shared on purpose only once it is there as 0600: never wider than asked.
-    if (!bec && options_.socket_group &&
-        ::chown(options_.socket_path.c_str(), static_cast<uid_t>(-1), *options_.socket_group) != 0)
-        bec.assign(errno, boost::system::system_category());
-    if (!bec && options_.socket_mode != 0600 &&
-        ::chmod(options_.socket_path.c_str(), options_.socket_mode) != 0)
-        bec.assign(errno, boost::system::system_category());
-    if (!bec)
-        acceptor_.listen(asio::socket_base::max_listen_connections, bec);
-    if (bec) {
-        ec = bec;
+    listener_.open(ec);
+    if (ec)
         return;
-    }
 
     signals_.add(SIGINT);
     signals_.add(SIGTERM);
     signals_.add(SIGHUP);
     std::signal(SIGPIPE, SIG_IGN);
     wait_signal();
-    accept();
+    listener_.start([this](unix_socket socket, peer_info peer) { admit(std::move(socket), peer); });
     sweep();
     if (!options_.plugins_dir.empty()) {
         plugins_ = std::make_unique<supervisor>(
@@ -321,57 +242,34 @@ void server::wait_signal()
     });
 }
 
-void server::accept()
+void server::admit(unix_socket socket, peer_info peer)
 {
-    acceptor_.async_accept([this](const boost::system::error_code& ec, local::socket socket) {
-        if (ec == asio::error::operation_aborted || stopped_)
-            return;
-        if (ec) {
-            // Out of descriptors (EMFILE, ENFILE) or memory: the connection
-            // waits in the backlog; trying again at once would only spin.
-            accept_failures_("accept failed: ", ec.message(), "; pausing accepts for 100 ms");
-            accept_pause_.expires_after(std::chrono::milliseconds(100));
-            accept_pause_.async_wait([this](const boost::system::error_code& wait_ec) {
-                if (!wait_ec)
-                    accept();
-            });
-            return;
-        }
-        const auto peer = credentials_of(socket);
-        auto& of_uid = connections_of_uid_[peer.uid];
-        if (sessions_.size() >= options_.max_connections) {
-            refuse(socket, "the host has --max-connections " +
-                               std::to_string(options_.max_connections) + " connections");
-        } else if (of_uid >= options_.max_connections_per_uid) {
-            refuse(socket, "uid " + std::to_string(peer.uid) + " has --max-connections-per-uid " +
-                               std::to_string(options_.max_connections_per_uid) + " connections");
-        } else {
-            const auto id = core_.connect(peer);
-            if (options_.verbose)
-                log("connection ", id, " from pid ", peer.pid, " uid ", peer.uid);
-            ++of_uid;
-            uid_of_.emplace(id, peer.uid);
-            auto s = std::make_shared<session>(static_cast<session_owner&>(*this),
-                                               std::move(socket), id);
-            sessions_.emplace(id, s);
-            s->start();
-        }
-        if (of_uid == 0)
-            connections_of_uid_.erase(peer.uid);
-        accept();
-    });
-}
-
-void server::refuse(local::socket& socket, std::string_view why)
-{
-    refusals_("refusing a connection: ", why);
-    // Small enough for any socket buffer: written at once, or not at all.
-    byte_buffer frame;
-    encode(frame, fatal_frame{static_cast<std::uint32_t>(error::req_not_accep), why});
-    boost::system::error_code ignored;
-    socket.non_blocking(true, ignored);
-    (void)socket.write_some(asio::buffer(frame), ignored);
-    socket.close(ignored);
+    if (stopped_)
+        return;
+    auto& of_uid = connections_of_uid_[peer.uid];
+    const auto refuse = [&](const std::string& why) {
+        refusals_("refusing a connection: ", why);
+        unix_listener::refuse(socket, why);
+    };
+    if (sessions_.size() >= options_.max_connections) {
+        refuse("the host has --max-connections " + std::to_string(options_.max_connections) +
+               " connections");
+    } else if (of_uid >= options_.max_connections_per_uid) {
+        refuse("uid " + std::to_string(peer.uid) + " has --max-connections-per-uid " +
+               std::to_string(options_.max_connections_per_uid) + " connections");
+    } else {
+        const auto id = core_.connect(peer);
+        if (options_.verbose)
+            log("connection ", id, " from pid ", peer.pid, " uid ", peer.uid);
+        ++of_uid;
+        uid_of_.emplace(id, peer.uid);
+        auto s =
+            std::make_shared<session>(static_cast<session_owner&>(*this), std::move(socket), id);
+        sessions_.emplace(id, s);
+        s->start();
+    }
+    if (of_uid == 0)
+        connections_of_uid_.erase(peer.uid);
 }
 
 void server::sweep()
@@ -458,12 +356,9 @@ void server::finish_stop()
         return;
     stopped_ = true;
     boost::system::error_code ignored;
-    acceptor_.close(ignored);
+    listener_.close(); // and the socket file goes
     signals_.cancel(ignored);
-    accept_pause_.cancel();
     sweep_timer_.cancel();
-    std::error_code fs_ec;
-    std::filesystem::remove(options_.socket_path, fs_ec);
     while (!sessions_.empty())
         sessions_.begin()->second->shut();
     io_.stop();

@@ -1,5 +1,6 @@
-// The host's I/O: a Unix socket acceptor, one session per connection, and the
-// signals that stop it. Everything it reads goes through the routing core.
+// The host: one session per connection its transports accept (a Unix
+// socket today), the admin plane, the signals that stop and reload it.
+// Everything it reads goes through the routing core.
 #pragma once
 
 #include "session.hpp"
@@ -20,6 +21,7 @@
 #include "core/core.hpp"
 #include "plugins/supervisor.hpp"
 #include "service/log.hpp"
+#include "transport/unix/listener.hpp"
 
 namespace slotbus::bus {
 
@@ -68,9 +70,8 @@ private:
     void flush_touched() override;
     void forget(session_id id) override;
 
-    void accept();
-    /// Turns a connection away before it costs anything: a fatal frame saying why.
-    void refuse(boost::asio::local::stream_protocol::socket& socket, std::string_view why);
+    /// A new connection: a session, or refused past the connection caps.
+    void admit(unix_socket socket, peer_info peer);
     /// Closes connections past their hello deadline or stalled (every ~quarter second).
     void sweep();
     void wait_signal();
@@ -84,14 +85,12 @@ private:
     boost::asio::io_context& io_;
     host_options options_;
     core core_;
-    boost::asio::local::stream_protocol::acceptor acceptor_;
+    unix_listener listener_;
     boost::asio::signal_set signals_;
-    boost::asio::steady_timer accept_pause_; // after accept failed: no spinning on EMFILE
     boost::asio::steady_timer sweep_timer_;
     std::unordered_map<session_id, std::shared_ptr<session>> sessions_;
     std::unordered_map<session_id, std::uint32_t> uid_of_;
     std::unordered_map<std::uint32_t, std::uint32_t> connections_of_uid_;
-    rate_limited_log accept_failures_{std::chrono::seconds(5)};
     rate_limited_log refusals_{std::chrono::seconds(5)};
     rate_limited_log slow_log_{std::chrono::seconds(1)};
     std::unique_ptr<supervisor> plugins_;
