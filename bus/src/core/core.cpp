@@ -541,9 +541,7 @@ slot* core::subscription_target(session& s, std::uint32_t handle, std::string_vi
     pattern = topic_pattern::parse(text, ec);
     handle_entry* h = find_handle(s, handle);
     if (!h || !h->rd) // only a reader subscribes
-        ec = !h           ? error::invalid_handle
-             : h->revoked ? error::access_denied
-                          : error::invalid_parameter;
+        ec = not_a_reader(h);
     return ec ? nullptr : h->rd->target;
 }
 
@@ -689,10 +687,7 @@ feed_result core::on_poll(session& s, byte_span body)
         return fatal(s, error::invalid_data, "malformed poll");
     handle_entry* h = find_handle(s, m.handle);
     if (!h || !h->rd) {
-        reply(s, m.request_id,
-              !h           ? error::invalid_handle
-              : h->revoked ? error::access_denied
-                           : error::invalid_parameter);
+        reply(s, m.request_id, not_a_reader(h));
         return feed_result::next;
     }
     pump(*h->rd->target);
@@ -707,10 +702,7 @@ feed_result core::on_duplicate(session& s, byte_span body)
         return fatal(s, error::invalid_data, "malformed duplicate");
     handle_entry* h = find_handle(s, m.handle);
     if (!h || !h->rd) {
-        reply(s, m.request_id,
-              !h           ? error::invalid_handle
-              : h->revoked ? error::access_denied
-                           : error::invalid_parameter);
+        reply(s, m.request_id, not_a_reader(h));
         return feed_result::next;
     }
     const auto now = now_();
@@ -887,6 +879,13 @@ void core::revoke(session& s, std::uint32_t handle)
 void core::revoke_plugin_token(const std::string& token)
 {
     plugin_tokens_.erase(token);
+}
+
+error core::not_a_reader(const handle_entry* h) noexcept
+{
+    return !h           ? error::invalid_handle
+           : h->revoked ? error::access_denied
+                        : error::invalid_parameter;
 }
 
 core::handle_entry* core::find_handle(session& s, std::uint32_t handle)

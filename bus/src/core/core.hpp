@@ -220,6 +220,9 @@ private:
                std::uint32_t a = 0, std::uint32_t b = 0, std::string_view text = {});
 
     handle_entry* find_handle(session& s, std::uint32_t handle);
+    /// Why a request that needs a reader handle cannot have this one (null:
+    /// no such handle; revoked by a policy reload; a writer's).
+    static error not_a_reader(const handle_entry* h) noexcept;
     void add_reader(session& s, slot& target, std::uint32_t handle);
     [[nodiscard]] std::error_code handle_check(const session& s, std::uint32_t handle) const;
     void close_handle(session& s, std::uint32_t handle);

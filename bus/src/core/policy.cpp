@@ -92,25 +92,15 @@ std::optional<right> right_from_string(std::string_view text) noexcept
     return std::nullopt;
 }
 
-bool grant::covers(right r, const topic_pattern& asked) const
+bool grant::about(right r, const topic_pattern& asked, bool whole) const
 {
     if ((allowed & static_cast<rights>(r)) == 0)
         return false;
     if (names.empty() || !names_a_slot(r))
         return true;
     return std::any_of(names.begin(), names.end(), [&](const topic_pattern& p) {
-        return pattern_covers(p.components(), asked.components());
-    });
-}
-
-bool grant::touches(right r, const topic_pattern& asked) const
-{
-    if ((allowed & static_cast<rights>(r)) == 0)
-        return false;
-    if (names.empty() || !names_a_slot(r))
-        return true;
-    return std::any_of(names.begin(), names.end(), [&](const topic_pattern& p) {
-        return patterns_overlap(p.components(), asked.components());
+        return whole ? pattern_covers(p.components(), asked.components())
+                     : patterns_overlap(p.components(), asked.components());
     });
 }
 

@@ -45,9 +45,18 @@ struct grant {
 
     /// It gives right `r` on every name `asked` matches (a name is a pattern
     /// of literals).
-    [[nodiscard]] bool covers(right r, const topic_pattern& asked) const;
+    [[nodiscard]] bool covers(right r, const topic_pattern& asked) const
+    {
+        return about(r, asked, true);
+    }
     /// It is about right `r` on some name `asked` matches (what a deny needs).
-    [[nodiscard]] bool touches(right r, const topic_pattern& asked) const;
+    [[nodiscard]] bool touches(right r, const topic_pattern& asked) const
+    {
+        return about(r, asked, false);
+    }
+
+private:
+    [[nodiscard]] bool about(right r, const topic_pattern& asked, bool whole) const;
 };
 using grant_list = std::vector<grant>;
 
