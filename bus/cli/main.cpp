@@ -15,6 +15,8 @@
 #include <thread>
 #include <unistd.h>
 
+#include "transport/tls/host_key.hpp"
+
 namespace po = boost::program_options;
 namespace json = boost::json;
 using namespace std::chrono_literals;
@@ -577,6 +579,76 @@ int cmd_policy(common& c, std::vector<std::string>& argv)
     return a.at("allowed").as_bool() ? ok : failed;
 }
 
+int cmd_hosts(common& c, std::vector<std::string>& argv)
+{
+    po::options_description own("Options");
+    po::variables_map vm;
+    if (!parse("hosts", "[--json]",
+               "This host's peers (--peers) and each link: state, address, the key it "
+               "proved, round trip, records and bytes each way, credits, last error.",
+               own, {}, c, argv, vm))
+        return ok;
+    auto bus = connect(c);
+    const auto answer = ask(bus, "hosts");
+    if (c.json) {
+        std::cout << json::serialize(answer) << '\n';
+        return ok;
+    }
+    if (answer.at("fingerprint").is_null()) {
+        std::cout << "host " << str(answer.at("host"))
+                  << " links with no other host (started without --peers)\n";
+        return ok;
+    }
+    std::cout << "host " << str(answer.at("host")) << ", key " << str(answer.at("fingerprint"))
+              << '\n';
+    std::vector<std::vector<std::string>> rows{
+        {"PEER", "STATE", "ADDRESS", "RTT", "OUT", "IN", "IN FLIGHT", "UNKNOWN", "LAST ERROR"}};
+    for (const auto& v : answer.at("peers").as_array()) {
+        const auto& p = v.as_object();
+        const auto rtt = p.at("round_trip_us").to_number<std::int64_t>();
+        rows.push_back(
+            {str(p.at("host")), str(p.at("state")),
+             p.contains("connected_to") ? str(p.at("connected_to")) : str(p.at("address")),
+             rtt ? std::to_string(rtt) + " us" : "-",
+             str(p.at("records_out")) + " / " + str(p.at("bytes_out")) + " B",
+             str(p.at("records_in")) + " / " + str(p.at("bytes_in")) + " B", str(p.at("in_flight")),
+             str(p.at("unknown_outcome")), str(p.at("last_error"))});
+    }
+    print_table(rows);
+    return ok;
+}
+
+int cmd_keygen(common& c, std::vector<std::string>& argv)
+{
+    po::options_description own("Options");
+    std::string dir, name;
+    own.add_options()("dir", po::value(&dir)->required(),
+                      "where host.key (mode 0600) and host.pem go; an existing key is kept")(
+        "name", po::value(&name), "the name in the certificate (default: the hostname)");
+    po::variables_map vm;
+    if (!parse("keygen", "--dir DIR [--name NAME]",
+               "Makes this host's link key (Ed25519) and a self-signed certificate, and prints "
+               "the fingerprint its peers pin in their --peers file.",
+               own, {}, c, argv, vm))
+        return ok;
+    if (name.empty()) {
+        char host[256] = {};
+        ::gethostname(host, sizeof host - 1);
+        name = host;
+    }
+    std::string why;
+    const auto fp = slotbus::bus::generate_host_key(dir, name, why);
+    if (fp.empty()) {
+        std::cerr << "slotbus keygen: " << why << '\n';
+        return failed;
+    }
+    if (c.json)
+        std::cout << json::serialize(json::object{{"fingerprint", fp}, {"dir", dir}}) << '\n';
+    else
+        std::cout << fp << '\n';
+    return ok;
+}
+
 int cmd_stop(common& c, std::vector<std::string>& argv)
 {
     po::options_description own("Options");
@@ -624,6 +696,8 @@ const command commands[] = {
     {"plugins", "", "the supervised plugins: state, pid, restarts, last exit", cmd_plugins},
     {"stats", "", "per-slot records and bytes in/out, drops, depth; host totals", cmd_stats},
     {"policy", "explain", "which rule decides what a uid or plugin may do", cmd_policy},
+    {"hosts", "", "the linked hosts: state, key, round trip, traffic, last error", cmd_hosts},
+    {"keygen", "--dir DIR", "make this host's link key; prints its fingerprint", cmd_keygen},
     {"stop", "", "stop the host gracefully", cmd_stop},
 };
 

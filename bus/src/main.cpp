@@ -17,6 +17,7 @@
 #include "host/server.hpp"
 #include "service/log.hpp"
 #include "service/service.hpp"
+#include "transport/tls/peers.hpp"
 
 namespace po = boost::program_options;
 using slotbus::bus::log;
@@ -70,6 +71,8 @@ int main(int argc, char** argv)
     auto& limits = options.limits;
     std::uint64_t slot_budget = limits.default_slot_budget;
     std::string topic_types_file, plugins_dir, pid_file, log_file, policy_file;
+    std::string host_name_option, peers_file, host_key_dir, link_listen;
+    std::uint64_t link_heartbeat_ms = 5000, link_resume_ms = 30000, link_backoff_ms = 1000;
     std::string socket_mode = "0600", socket_group;
     bool daemon = false;
     auto hello_timeout_ms = static_cast<std::uint64_t>(options.hello_timeout.count());
@@ -134,6 +137,23 @@ int main(int argc, char** argv)
          "ms a new connection has to say hello before it is closed")
         ("stall-timeout", po::value(&stall_timeout_ms)->default_value(stall_timeout_ms),
          "ms a connection whose output is over --max-outbox may read none of it before it is closed")
+        ("host-name", po::value(&host_name_option),
+         "this host's name: \\\\NAME\\mailslot\\ names it (default: the machine's hostname)")
+        ("peers", po::value(&peers_file),
+         "JSON file of the hosts to link with (name, address, key fingerprint): "
+         "\\\\PEER\\mailslot\\ names go there over TLS")
+        ("host-key", po::value(&host_key_dir),
+         "directory of this host's link key and certificate (host.key, host.pem: "
+         "`slotbus keygen`); default: host-key beside the socket")
+        ("link-listen", po::value(&link_listen),
+         "ADDR:PORT to accept links from peers on (47078 is slotbus's; :0 picks a port)")
+        ("link-heartbeat", po::value(&link_heartbeat_ms)->default_value(link_heartbeat_ms),
+         "ms between link heartbeats; three missed end the link's stream")
+        ("link-resume", po::value(&link_resume_ms)->default_value(link_resume_ms),
+         "ms a lost link's unfinished writes wait for it to come back (then they fail "
+         "with 64)")
+        ("link-backoff", po::value(&link_backoff_ms)->default_value(link_backoff_ms),
+         "ms of the first wait before redialling a peer (jittered, growing to 30 s)")
         ("domain", po::value(&limits.domain)->default_value(limits.domain),
          "the primary domain: \\\\DOMAIN\\mailslot\\ names broadcast")
         ("topic-types", po::value(&topic_types_file),
@@ -209,9 +229,12 @@ int main(int argc, char** argv)
     }
     if (!topic_types_file.empty() && !load_topic_types(topic_types_file, limits.declared_types))
         return 2;
-    char host_name[256] = {};
-    ::gethostname(host_name, sizeof host_name - 1);
-    limits.host_name = host_name;
+    if (host_name_option.empty()) {
+        char host_name[256] = {};
+        ::gethostname(host_name, sizeof host_name - 1);
+        host_name_option = host_name;
+    }
+    limits.host_name = host_name_option;
 
     // Paths are made absolute before a daemon leaves the working directory.
     namespace fs = std::filesystem;
@@ -225,6 +248,26 @@ int main(int argc, char** argv)
         pid_file = (beside_socket / "slotbusd.pid").string();
     if (daemon && log_file.empty())
         log_file = (beside_socket / "slotbusd.log").string();
+    if (!peers_file.empty()) {
+        std::string peers_why;
+        auto peers = slotbus::bus::load_peers(peers_file, host_name_option, peers_why);
+        if (!peers) {
+            std::cerr << "slotbusd: --peers " << peers_file << ": " << peers_why << '\n';
+            return 2;
+        }
+        slotbus::bus::link_options links;
+        links.peers = std::move(*peers);
+        links.key_dir = fs::absolute(host_key_dir.empty() ? (beside_socket / "host-key").string()
+                                                          : host_key_dir);
+        links.listen = link_listen;
+        links.heartbeat = std::chrono::milliseconds(link_heartbeat_ms);
+        links.resume_window = std::chrono::milliseconds(link_resume_ms);
+        links.min_backoff = std::chrono::milliseconds(link_backoff_ms);
+        options.links = std::move(links);
+    } else if (!link_listen.empty()) {
+        std::cerr << "slotbusd: --link-listen needs --peers (who may link)\n";
+        return 2;
+    }
     if (!pid_file.empty())
         pid_file = fs::absolute(pid_file).string();
     if (!log_file.empty())
@@ -275,7 +318,9 @@ int main(int argc, char** argv)
         handoff.failed("slotbusd: " + why);
         return 1;
     }
-    const std::string ready = "slotbusd: ready on " + host.socket_path();
+    std::string ready = "slotbusd: ready on " + host.socket_path();
+    if (host.link_port())
+        ready += " links on port " + std::to_string(host.link_port());
     std::cout << ready << std::endl;
     handoff.ready(ready + " (pid " + std::to_string(::getpid()) + ")");
     slotbus::bus::notify_service_manager("READY=1\nMAINPID=" + std::to_string(::getpid()));

@@ -38,6 +38,8 @@ public:
         case error::netname_deleted:
             return "the connection went before the write's result came: it may or may not have "
                    "been delivered";
+        case error::network_access_denied:
+            return "the remote host does not let this host write to that name";
         case error::invalid_parameter:
             return "the parameter is incorrect for this handle";
         case error::broken_pipe:
@@ -91,6 +93,8 @@ private:
             return std::errc::resource_unavailable_try_again;
         case error::netname_deleted:
             return std::errc::connection_aborted;
+        case error::network_access_denied:
+            return std::errc::permission_denied;
         case error::invalid_parameter:
             return std::errc::invalid_argument;
         case error::broken_pipe:

@@ -5,6 +5,7 @@
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
+#include <deque>
 #include <unistd.h>
 
 namespace slotbus::bus {
@@ -20,9 +21,10 @@ struct core::handle_entry {
     std::vector<slot*> targets;
     std::vector<const topic_types*> declared; // type rules that match the name
     std::uint64_t routed_epoch = ~std::uint64_t{0};
-    origin_ptr from;      // a writer's stamp: who writes, to which name
-    bool created = false; // a reader handle of the slot its session created
-    bool revoked = false; // closed by a policy reload: its operations are denied
+    origin_ptr from;          // a writer's stamp: who writes, to which name
+    std::uint64_t remote = 0; // a writer's destination on another host (remote_hosts)
+    bool created = false;     // a reader handle of the slot its session created
+    bool revoked = false;     // closed by a policy reload: its operations are denied
 };
 
 struct core::session {
@@ -41,11 +43,20 @@ struct core::session {
     byte_buffer out;
     record_list_builder pushed{frame_type::records}; // over out
     ack_batch acks;
-    bool acks_due = false;           // a prompt write is among the results not yet sent
-    std::size_t held_posts = 0;      // bytes of posted writes whose results wait
-    std::vector<std::string> tokens; // duplicate tokens it issued, not used or gone yet
-    std::uint64_t budget = 0;        // budgets of the slots it created and that live
-    std::uint32_t subscriptions = 0; // patterns it subscribed and that stand
+    bool acks_due = false; // a prompt write is among the results not yet sent
+    // Results behind the first a remote host still owes, by write frame, in
+    // order: the front goes to acks once all its records have theirs.
+    struct deferred_entry {
+        std::vector<ack_run> results; // a remote frame's, one per record; a local run
+        std::uint32_t unresolved = 0;
+    };
+    std::deque<deferred_entry> deferred;
+    std::uint64_t deferred_first = 0; // the entry number of deferred.front()
+    bool waits_for_results = false;   // held back at max_deferred_entries
+    std::size_t held_posts = 0;       // bytes of posted writes whose results wait
+    std::vector<std::string> tokens;  // duplicate tokens it issued, not used or gone yet
+    std::uint64_t budget = 0;         // budgets of the slots it created and that live
+    std::uint32_t subscriptions = 0;  // patterns it subscribed and that stand
     std::unordered_map<std::uint32_t, handle_entry> handles;
     // The handle of the last write: a writer mostly writes through one.
     // (Elements of an unordered_map stay put when it rehashes.)
@@ -86,6 +97,17 @@ session_id core::connect(peer_info peer)
     ++totals_.connections;
     const auto id = s->id;
     sessions_.emplace(id, std::move(s));
+    return id;
+}
+
+session_id core::connect_peer(std::string_view host)
+{
+    constexpr std::uint32_t nobody = 65534;
+    const auto id = connect({.pid = 0, .uid = nobody, .gid = nobody, .pgid = 0, .groups = {}});
+    session& s = *sessions_.at(id);
+    s.who.host = fold_case(host);
+    s.client_name = "host " + s.who.host;
+    s.greeted = true;
     return id;
 }
 
@@ -187,6 +209,60 @@ void core::flush_notices(session& s)
     s.owed_timeouts.clear();
 }
 
+void core::add_result(session& s, std::uint32_t error, std::uint32_t delivered,
+                      std::uint32_t writes)
+{
+    if (s.deferred.empty())
+        s.acks.add(error, delivered, writes);
+    else
+        s.deferred.push_back({{{writes, error, delivered}}, 0});
+}
+
+void core::remote_results(write_ticket ticket, std::uint32_t index, std::uint32_t count,
+                          std::uint32_t error, std::uint32_t delivered)
+{
+    auto it = sessions_.find(ticket.session);
+    if (it == sessions_.end()) // the writer left: its results go nowhere
+        return;
+    session& s = *it->second;
+    if (ticket.entry < s.deferred_first || ticket.entry - s.deferred_first >= s.deferred.size())
+        return;
+    auto& entry = s.deferred[ticket.entry - s.deferred_first];
+    for (std::uint32_t i = index; i < index + count && i < entry.results.size(); ++i)
+        if (entry.results[i].count == 0) { // each record has one result, once
+            entry.results[i] = {1, error, delivered};
+            --entry.unresolved;
+            totals_.write_errors += error != 0;
+            totals_.deliveries += delivered;
+        }
+    bool done = false;
+    while (!s.deferred.empty() && s.deferred.front().unresolved == 0) {
+        for (const auto& run : s.deferred.front().results)
+            s.acks.add(run.error, run.delivered, run.count);
+        if (s.acks.runs() >= max_held_runs)
+            flush_acks(s);
+        s.deferred.pop_front();
+        ++s.deferred_first;
+        done = true;
+    }
+    if (done) {
+        flush_acks(s); // the writer may be waiting on any of them: they go now
+        touch(s);
+        if (s.waits_for_results && s.deferred.size() < max_deferred_entries / 2) {
+            s.waits_for_results = false;
+            s.resume = true;
+        }
+    }
+}
+
+void core::wake(session_id id)
+{
+    if (auto it = sessions_.find(id); it != sessions_.end()) {
+        it->second->resume = true;
+        touch(*it->second);
+    }
+}
+
 void core::flush_acks(session& s)
 {
     s.acks.flush_to(s.out);
@@ -268,7 +344,7 @@ feed_result core::feed(session_id id, const frame_view& frame)
     case frame_type::admin:
         return on_admin(s, frame.body);
     default:
-        return fatal(s, error::invalid_data, "a host-to-client frame type was sent to the host");
+        return fatal(s, error::invalid_data, "not a frame a client sends");
     }
 }
 
@@ -363,16 +439,22 @@ feed_result core::on_open(session& s, byte_span body)
     std::error_code ec;
     auto name = slot_name::parse(m.name, ec);
     bool broadcast = name.scope() == name_scope::broadcast;
+    bool remote = false;
+    std::string server;
     if (!ec && name.scope() == name_scope::remote) {
-        const auto server = fold_case(name.server());
+        server = fold_case(name.server());
         if (server == limits_.domain)
             broadcast = true;
         else if (server != limits_.host_name && server != "localhost")
-            ec = error::bad_netpath; // no remote hosts are reachable from this host
+            remote = true;
     }
+    // Records that came over a link go to this host's slots only: no relay.
+    if (remote && !s.who.host.empty())
+        ec = error::bad_netpath;
     // A broadcast cannot know its receivers, so it opens whether or not one
-    // exists; a reconnecting client rebinds its writers the same way.
-    const bool rebind = broadcast || (m.flags & open_rebind) != 0;
+    // exists; a reconnecting client rebinds its writers the same way. Whether
+    // another host has the slot is that host's to say, per write.
+    const bool rebind = broadcast || remote || (m.flags & open_rebind) != 0;
     // Before whether it exists: a name one may not write to tells nothing.
     if (!ec && !allowed(s, right::write, literal_pattern(name.key())))
         ec = error::access_denied;
@@ -380,6 +462,11 @@ feed_result core::on_open(session& s, byte_span body)
         ec = error::file_not_found;
     if (!ec)
         ec = handle_check(s, m.handle);
+    std::uint64_t destination = 0;
+    if (!ec && remote)
+        destination = remote_ ? remote_->acquire(server, name, ec) : 0;
+    if (!ec && remote && !destination)
+        ec = error::bad_netpath;
     if (ec) {
         reply(s, m.request_id, ec);
         return feed_result::next;
@@ -387,6 +474,7 @@ feed_result core::on_open(session& s, byte_span body)
     auto& entry = s.handles[m.handle];
     entry.key = name.key();
     entry.broadcast = broadcast;
+    entry.remote = destination;
     entry.from = origin_ptr(new origin{s.who.uid, s.who.pid, s.who.plugin, name.path()});
     reply(s, m.request_id, {}, m.handle);
     return feed_result::next;
@@ -415,9 +503,15 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
     write_frame m;
     if (!decode(body, m))
         return fatal(s, error::invalid_data, "malformed write");
+    if (s.deferred.size() >= max_deferred_entries) { // remote results owed: wait for them
+        s.waits_for_results = true;
+        if (!prompt) // counted when it is fed again
+            s.held_posts -= body.size();
+        return feed_result::blocked;
+    }
     // Every record of the frame is a write with its own result.
     auto result = [&](std::error_code ec, std::uint32_t delivered, std::uint32_t writes = 1) {
-        s.acks.add(static_cast<std::uint32_t>(ec.value()), delivered, writes);
+        add_result(s, static_cast<std::uint32_t>(ec.value()), delivered, writes);
         totals_.writes += writes;
         totals_.write_errors += ec ? writes : 0;
         totals_.deliveries += delivered;
@@ -432,6 +526,8 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
     const auto push = [this](reader& r, const auto&... records) { emit(r, records...); };
     origin* from = h ? h->from.get() : nullptr;
     const bool may_write = h && !h->rd && !h->revoked; // a server's own handle does not write
+    if (may_write && h->remote)
+        return write_remote(s, *h, body, m, prompt);
     if (may_write)
         route(*h);
     // A receiver writing to itself could wait on itself forever.
@@ -600,6 +696,26 @@ feed_result core::on_unsubscribe(session& s, byte_span body)
         }
     }
     reply(s, m.request_id, ec);
+    return feed_result::next;
+}
+
+feed_result core::write_remote(session& s, handle_entry& h, byte_span body, const write_frame& m,
+                               bool prompt)
+{
+    const auto list = check_record_list(m.records.bytes);
+    if (!list.valid)
+        return fatal(s, error::invalid_data, "malformed write");
+    // Its results, and every result after them, wait for the remote host's
+    // (some may come at once, inside write(): a record too large, a link down).
+    const write_ticket ticket{s.id, s.deferred_first + s.deferred.size()};
+    s.deferred.push_back({std::vector<ack_run>(list.count), list.count});
+    if (!remote_->write(h.remote, m.records.bytes, list.count, ticket)) {
+        s.deferred.pop_back(); // blocked: no result was given
+        if (!prompt)           // counted when it is fed again
+            s.held_posts -= body.size();
+        return feed_result::blocked;
+    }
+    totals_.writes += list.count;
     return feed_result::next;
 }
 
@@ -774,7 +890,7 @@ feed_result core::on_admin(session& s, byte_span body)
     std::string json;
     // Questions need `list`; anything else (stop, and commands to come) `admin`.
     const bool question = m.command == "slots" || m.command == "stats" || m.command == "plugins" ||
-                          m.command == "explain";
+                          m.command == "explain" || m.command == "hosts";
     if (!allowed(s, question ? right::list : right::admin, {}))
         ec = error::access_denied;
     else if (!admin_handler_)
@@ -921,6 +1037,8 @@ void core::close_handle(session& s, std::uint32_t handle)
         return;
     if (reader* r = it->second.rd.get())
         drop_reader(*r);
+    if (it->second.remote && remote_)
+        remote_->release(it->second.remote);
     if (s.last_write_handle == handle) {
         s.last_write_handle = 0;
         s.last_write_entry = nullptr;

@@ -4,6 +4,7 @@
 
 #include "namespace_tree.hpp"
 #include "policy.hpp"
+#include "remote.hpp"
 #include "slot.hpp"
 #include "subscription_tree.hpp"
 
@@ -109,6 +110,10 @@ public:
     [[nodiscard]] const core_limits& limits() const noexcept { return limits_; }
 
     session_id connect(peer_info peer);
+    /// A session for writes that came over the link from peer `host`: greeted
+    /// already, known as that host (the policy's "host" rules decide what it
+    /// may write), with no kernel identity (uid and gid nobody's).
+    session_id connect_peer(std::string_view host);
     /// Closes every handle the session holds; slots whose last reader it was are destroyed.
     void disconnect(session_id id);
 
@@ -158,6 +163,19 @@ public:
     std::size_t set_policy(std::shared_ptr<const policy> rules);
     [[nodiscard]] const policy& rules() const noexcept { return *policy_; }
     void set_admin_handler(admin_handler handler) { admin_handler_ = std::move(handler); }
+    /// Where writes to other hosts' names go; without it they fail with bad_netpath.
+    void set_remote(remote_hosts* remote) noexcept { remote_ = remote; }
+    /// Results of records of a write frame given to remote_hosts::write:
+    /// `count` records from `index` (0: the frame's first). They go to the
+    /// writer in order with every other result of its connection.
+    void remote_results(write_ticket ticket, std::uint32_t index, std::uint32_t count,
+                        std::uint32_t error, std::uint32_t delivered);
+    /// A session held back by a remote destination without credit may go on.
+    void wake(session_id id);
+    /// Write frames whose results wait on a remote host, at most, per
+    /// connection (with the local results behind them): past it, the
+    /// connection is held back until results come.
+    static constexpr std::size_t max_deferred_entries = 1u << 16;
     /// What the core takes for now (token lifetimes); tests step it by hand.
     void set_clock(std::function<clock::time_point()> now) { now_ = std::move(now); }
 
@@ -213,6 +231,12 @@ private:
     void revoke(session& s, std::uint32_t handle);
     /// Write results go out ahead of whatever the session is sent next.
     static void flush_acks(session& s);
+    /// A result for `writes` writes in a row: behind results a remote host
+    /// still owes, it waits for them.
+    static void add_result(session& s, std::uint32_t error, std::uint32_t delivered,
+                           std::uint32_t writes);
+    feed_result write_remote(session& s, handle_entry& h, byte_span body, const write_frame& m,
+                             bool prompt);
     /// So do owed timeout_changed notices.
     void flush_notices(session& s);
     template <class Message> void send(session& s, const Message& m);
@@ -278,6 +302,7 @@ private:
     static constexpr std::size_t max_denial_identities = 1024;
     std::map<std::string, std::map<right, std::uint64_t>> denials_;
     admin_handler admin_handler_;
+    remote_hosts* remote_ = nullptr;
     std::uint64_t total_budget_ = 0;        // budgets of every slot
     std::uint64_t total_subscriptions_ = 0; // patterns of every slot
     struct totals {

@@ -1,5 +1,7 @@
 #include "policy.hpp"
 
+#include "slotbus/slot_name.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -149,11 +151,17 @@ bool identity::in_group(std::uint32_t g) const
 
 std::string identity::str() const
 {
+    if (!host.empty())
+        return "host " + host;
     return plugin.empty() ? "uid " + std::to_string(uid) : "plugin " + plugin;
 }
 
 bool policy::rule::matches(const identity& peer) const
 {
+    // A peer host is only ever what "host" rules say: "anyone" means anyone
+    // on this machine, never the network.
+    if (!peer.host.empty())
+        return who == who_kind::host && (name == "*" || name == peer.host);
     switch (who) {
     case who_kind::anyone:
         return true;
@@ -162,7 +170,9 @@ bool policy::rule::matches(const identity& peer) const
     case who_kind::gid:
         return peer.plugin.empty() && peer.in_group(id);
     case who_kind::plugin:
-        return peer.plugin == plugin;
+        return peer.plugin == name;
+    case who_kind::host:
+        return false;
     }
     return false;
 }
@@ -191,8 +201,8 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
             return fail("not a JSON object");
         for (const auto& [key, field] : *o)
             if (key != "uid" && key != "user" && key != "gid" && key != "group" &&
-                key != "plugin" && key != "anyone" && key != "allow" && key != "deny" &&
-                key != "names")
+                key != "plugin" && key != "host" && key != "anyone" && key != "allow" &&
+                key != "deny" && key != "names")
                 return fail("unknown field \"" + std::string(key) + "\" (a typo?)");
         rule r; // NOLINT: the member type, not a shadow
         int whos = 0;
@@ -242,8 +252,17 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
                 return fail("\"plugin\" must be a plugin's name (a-z 0-9 - _, as in its "
                             "manifest)");
             r.who = rule::who_kind::plugin;
-            r.plugin = std::string(v->get_string());
-            who_text = "plugin " + r.plugin;
+            r.name = std::string(v->get_string());
+            who_text = "plugin " + r.name;
+        }
+        if (const auto* v = o->if_contains("host")) {
+            ++whos;
+            if (!v->is_string() || (v->get_string() != "*" && !valid_host_name(v->get_string())))
+                return fail("\"host\" must be a peer's name as in the peers file (letters, "
+                            "digits, - and _), or \"*\" for every peer");
+            r.who = rule::who_kind::host;
+            r.name = fold_case(v->get_string());
+            who_text = "host " + r.name;
         }
         if (const auto* v = o->if_contains("anyone")) {
             ++whos;
@@ -253,7 +272,7 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
         }
         if (whos != 1)
             return fail("needs exactly one of \"uid\", \"user\", \"gid\", \"group\", "
-                        "\"plugin\", \"anyone\"");
+                        "\"plugin\", \"host\", \"anyone\"");
         const bool allows = o->contains("allow"), denies = o->contains("deny");
         if (allows == denies)
             return fail("needs exactly one of \"allow\" and \"deny\"");
@@ -337,10 +356,21 @@ decision policy::decide(const identity& who, right r, const topic_pattern& name)
                                       std::to_string(i + 1)};
         return {false, "plugin " + who.plugin + ": beyond its manifest's permissions"};
     }
+    if (!who.host.empty())
+        return {false, "built-in default: host " + who.host +
+                           " may write nothing no \"host\" rule allows"};
     if (who.uid == host_uid_ || who.uid == 0)
         return {true, who.uid == 0 ? "built-in: root" : "built-in: the host's own uid"};
     return {false,
             "built-in default: uid " + std::to_string(who.uid) + " may do nothing no rule allows"};
+}
+
+bool valid_host_name(std::string_view name) noexcept
+{
+    return !name.empty() && name.size() <= 63 && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_';
+    });
 }
 
 topic_pattern literal_pattern(std::string_view name_key)

@@ -65,17 +65,20 @@ using grant_list = std::vector<grant>;
 grant parse_grant(const boost::json::value& entry, std::string_view key, std::string& why);
 
 /// One connection's identity, decided by the host: the kernel's word for a
-/// local peer, the plugin a valid token names. Never what a hello claims.
-/// (A remote host's pinned key is to be the third kind: issue 16.)
+/// local peer, the plugin a valid token names, the peer host whose pinned key
+/// a link proved. Never what a hello claims.
 struct identity {
     std::uint32_t uid = 0, gid = 0, pid = 0;
     std::vector<std::uint32_t> groups; ///< supplementary groups (SO_PEERGROUPS)
     std::string plugin;                ///< set for a connection with a plugin's token
+    /// Set for writes from another host's link: its name in the peers file
+    /// (then uid and gid are nobody's, and only "host" rules are about it).
+    std::string host;
     /// The plugin's manifest "permissions"; null without a plugin.
     std::shared_ptr<const grant_list> permissions;
 
     [[nodiscard]] bool in_group(std::uint32_t g) const;
-    /// "uid 1000" or "plugin metrics": how stats and logs name it.
+    /// "uid 1000", "plugin metrics" or "host BETA": how stats and logs name it.
     [[nodiscard]] std::string str() const;
 };
 
@@ -114,9 +117,9 @@ public:
 
 private:
     struct rule {
-        enum class who_kind { anyone, uid, gid, plugin } who = who_kind::anyone;
+        enum class who_kind { anyone, uid, gid, plugin, host } who = who_kind::anyone;
         std::uint32_t id = 0;
-        std::string plugin;
+        std::string name; // a plugin's, or a peer host's ("*": every peer)
         bool deny = false;
         grant what;
         std::string label; // "rule 3 (group staff)"
@@ -128,6 +131,10 @@ private:
     std::string source_;
     std::vector<rule> rules_;
 };
+
+/// A peer host's name as a peers file and "host" rules spell it: 1 to 63
+/// letters, digits, '-' and '_' (compared without case).
+[[nodiscard]] bool valid_host_name(std::string_view name) noexcept;
 
 /// A name's key as a pattern of literals, for decide().
 topic_pattern literal_pattern(std::string_view name_key);

@@ -84,6 +84,18 @@ void server::start(std::error_code& ec)
         log("policy ", options_.policy_file.string(), ": ", rules->size(), " rules");
         core_.set_policy(std::make_shared<const policy>(std::move(*rules)));
     }
+    if (options_.links) {
+        links_ = std::make_unique<links>(io_, core_, *options_.links, [this] { flush_touched(); });
+        try {
+            links_->start();
+        } catch (const std::exception& e) {
+            log("refusing to start: links: ", e.what());
+            links_.reset();
+            ec = std::make_error_code(std::errc::invalid_argument);
+            return;
+        }
+        core_.set_remote(links_.get());
+    }
     listener_.open(ec);
     if (ec)
         return;
@@ -139,6 +151,13 @@ std::string server::answer_admin(session_id from, std::string_view command,
     }
     if (command == "explain")
         return explain(argument, ec);
+    if (command == "hosts") {
+        json::object answer{{"host", core_.limits().host_name}};
+        answer["fingerprint"] = links_ ? json::value(links_->fingerprint()) : nullptr;
+        answer["link_port"] = link_port();
+        answer["peers"] = links_ ? links_->status() : json::array();
+        return json::serialize(answer);
+    }
     if (command == "stop") {
         log("stop requested by connection ", from);
         // Posted, so the answer is queued first; it may still go down with the
@@ -309,15 +328,27 @@ void server::sweep()
 
 void server::flush_touched()
 {
-    for (auto id : core_.take_touched()) {
-        auto it = sessions_.find(id);
-        if (it == sessions_.end())
-            continue;
-        auto s = it->second; // may be forgotten inside flush()
-        s->flush();
-        if (core_.take_resume(id))
-            s->resume();
+    // A link's flow taking results can touch more sessions (its slot's
+    // readers): until nothing is left, boundedly.
+    for (int round = 0; round < 16; ++round) {
+        const auto touched = core_.take_touched();
+        if (touched.empty())
+            break;
+        for (auto id : touched) {
+            auto it = sessions_.find(id);
+            if (it == sessions_.end()) {
+                if (links_)
+                    links_->collect(id);
+                continue;
+            }
+            auto s = it->second; // may be forgotten inside flush()
+            s->flush();
+            if (core_.take_resume(id))
+                s->resume();
+        }
     }
+    if (links_)
+        links_->flush();
 }
 
 void server::forget(session_id id)
@@ -359,6 +390,8 @@ void server::finish_stop()
     listener_.close(); // and the socket file goes
     signals_.cancel(ignored);
     sweep_timer_.cancel();
+    if (links_)
+        links_->stop();
     while (!sessions_.empty())
         sessions_.begin()->second->shut();
     io_.stop();

@@ -3,6 +3,7 @@
 // Everything it reads goes through the routing core.
 #pragma once
 
+#include "links.hpp"
 #include "session.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -43,6 +44,8 @@ struct host_options {
     /// none of it for this long has stopped reading: it is closed.
     std::chrono::milliseconds stall_timeout{30'000};
     std::filesystem::path plugins_dir; ///< empty: no plugins
+    /// Links to other hosts (`--peers`); none: `\\HOST\` names of others fail with 53.
+    std::optional<link_options> links;
     bool verbose = false;
     /// Called on SIGHUP after the manifests are reloaded (the log file is reopened).
     std::function<void()> on_reload;
@@ -62,6 +65,8 @@ public:
     void stop();
 
     [[nodiscard]] const std::string& socket_path() const noexcept { return options_.socket_path; }
+    /// The port links are accepted on, 0 if none.
+    [[nodiscard]] std::uint16_t link_port() const noexcept { return links_ ? links_->port() : 0; }
 
 private:
     // What its sessions may ask of it (session_owner).
@@ -94,6 +99,7 @@ private:
     rate_limited_log refusals_{std::chrono::seconds(5)};
     rate_limited_log slow_log_{std::chrono::seconds(1)};
     std::unique_ptr<supervisor> plugins_;
+    std::unique_ptr<links> links_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     bool stopping_ = false;
     bool stopped_ = false;

@@ -13,15 +13,16 @@ namespace slotbus {
 /// Compare with the enumerators (`ec == slotbus::error::sem_timeout`) or with
 /// portable conditions (`ec == std::errc::timed_out`).
 enum class error : int {
-    invalid_function = 1,       ///< the host knows no such admin command
-    file_not_found = 2,         ///< no slot of that name; a write found no receiver
-    too_many_open_files = 4,    ///< a per-connection handle or slot limit was reached
-    access_denied = 5,          ///< the creator wrote to its own slot; a writer changed the timeout
-    invalid_handle = 6,         ///< the handle or duplicate token is not (or no longer) valid
-    invalid_data = 13,          ///< a malformed frame, or a record the topic does not accept
-    not_supported = 50,         ///< the peer speaks no protocol version this side does
-    bad_netpath = 53,           ///< broadcast record over 424 bytes; unknown remote host
-    netname_deleted = 64,       ///< the connection went before a sent write's result came
+    invalid_function = 1,    ///< the host knows no such admin command
+    file_not_found = 2,      ///< no slot of that name; a write found no receiver
+    too_many_open_files = 4, ///< a per-connection handle or slot limit was reached
+    access_denied = 5,       ///< the creator wrote to its own slot; a writer changed the timeout
+    invalid_handle = 6,      ///< the handle or duplicate token is not (or no longer) valid
+    invalid_data = 13,       ///< a malformed frame, or a record the topic does not accept
+    not_supported = 50,      ///< the peer speaks no protocol version this side does
+    bad_netpath = 53,        ///< broadcast record over 424 bytes; unknown remote host
+    netname_deleted = 64, ///< the connection (or host link) went before a sent write's result came
+    network_access_denied = 65, ///< the remote host's policy refuses this host the name
     req_not_accep = 71,         ///< the host takes no more connections (its caps) now
     invalid_parameter = 87,     ///< a writer handle was used to read
     broken_pipe = 109,          ///< the connection to the host is gone

@@ -52,6 +52,14 @@ enum class frame_type : std::uint8_t {
     ping = 0x0e,
     admin = 0x0f,
     post = 0x10, // a write whose results may wait for the host's next frame
+    // host <-> host, over a link (bus/src/host/link_frames.hpp; never on a client's connection)
+    link_hello = 0x20,
+    link_open = 0x21,
+    link_write = 0x22,
+    link_results = 0x23,
+    link_credit = 0x24,
+    link_close = 0x25,
+    link_ack = 0x26,
     // host -> client
     welcome = 0x81,
     result = 0x82,
