@@ -1,32 +1,23 @@
 #include "slotbus/connection.hpp"
 
 #include "slotbus/address.hpp"
-#include "slotbus/slot_name.hpp"
-#include "slotbus/topic_pattern.hpp"
 
 #include <boost/asio/append.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <unordered_set>
 
 namespace slotbus {
 namespace detail {
 
 namespace {
-
-error_code to_error(std::uint32_t value)
-{
-    if (value == 0)
-        return {};
-    return std::error_code(static_cast<int>(value), error_category());
-}
 
 /// A host of another uid is trusted when the socket is that uid's and no one
 /// but that uid or root can write in its directory or any directory above
@@ -59,7 +50,7 @@ bool shared_by_its_owner(const std::string& socket_path, std::uint32_t uid)
 connection_impl::connection_impl(std::optional<asio::any_io_executor> executor,
                                  std::uint32_t window, std::string token)
     : own_(executor ? nullptr : std::make_unique<asio::io_context>(1)),
-      executor_(executor ? *executor : own_->get_executor()), socket_(executor_), window_(window),
+      executor_(executor ? *executor : own_->get_executor()), stream_(executor_), protocol_(window),
       token_(std::move(token)), run_timer_(executor_)
 {
 }
@@ -79,48 +70,112 @@ void connection_impl::connect_to(const std::string& address, const std::string& 
                                  reply_handler h)
 {
     connecting_.emplace(std::move(h));
-    auto path = socket_path_of(address);
-    socket_.async_connect(asio::local::stream_protocol::endpoint(path), [self = shared_from_this(),
-                                                                         generation = generation_,
-                                                                         name = client_name,
-                                                                         path](error_code ec) {
-        if (generation != self->generation_ || !self->connecting_)
-            return; // given up on already
-        if (!ec) {
-            // Whoever listens there hears our writes and answers our reads:
-            // it must be our own uid or root (a socket another user put in
-            // a shared directory is not our host).
-            ucred cred{};
-            socklen_t len = sizeof cred;
-            if (::getsockopt(self->socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) !=
-                0) {
-                ec = error_code(errno, boost::system::system_category());
-            } else if (cred.uid != ::geteuid() && cred.uid != 0 &&
-                       !shared_by_its_owner(path, cred.uid)) {
-                self->failure_ = "the host on " + path + " runs as uid " +
-                                 std::to_string(cred.uid) + ", not as this user (uid " +
-                                 std::to_string(::geteuid()) +
-                                 ") or root, and others than that uid and root may write "
-                                 "where the socket is: not trusted";
-                ec = error::access_denied;
-            }
+    if (stream_.is_open()) { // connected, or connecting, already
+        end_connect(asio::error::already_connected);
+        return;
+    }
+    std::error_code parse_ec;
+    const auto where = parse_address(address, parse_ec);
+    if (parse_ec) {
+        failure_ = "not a bus address: \"" + address +
+                   "\" (use unix:PATH, tcp:HOST:PORT or a socket path)";
+        end_connect(parse_ec);
+        return;
+    }
+    if (where.kind == bus_address::transport::tcp)
+        connect_tcp(where.host, where.port, client_name);
+    else
+        connect_unix(where.path, client_name);
+}
+
+void connection_impl::end_connect(error_code ec)
+{
+    auto handler = std::move(*connecting_);
+    connecting_.reset();
+    asio::post(executor_, asio::append(std::move(handler), ec, reply{}));
+}
+
+void connection_impl::connect_unix(const std::string& path, const std::string& client_name)
+{
+    auto& socket = stream_.reset<client_stream::unix_socket>(executor_);
+    socket.async_connect(asio::local::stream_protocol::endpoint(path),
+                         [self = shared_from_this(), generation = generation_, name = client_name,
+                          path](error_code ec) {
+                             if (generation != self->generation_ || !self->connecting_)
+                                 return; // given up on already
+                             auto* connected = self->stream_.get<client_stream::unix_socket>();
+                             if (!ec && connected) {
+                                 // Whoever listens there hears our writes and answers our reads:
+                                 // it must be our own uid or root (a socket another user put in
+                                 // a shared directory is not our host).
+                                 ucred cred{};
+                                 socklen_t len = sizeof cred;
+                                 if (::getsockopt(connected->native_handle(), SOL_SOCKET,
+                                                  SO_PEERCRED, &cred, &len) != 0) {
+                                     ec = error_code(errno, boost::system::system_category());
+                                 } else if (cred.uid != ::geteuid() && cred.uid != 0 &&
+                                            !shared_by_its_owner(path, cred.uid)) {
+                                     self->failure_ =
+                                         "the host on " + path + " runs as uid " +
+                                         std::to_string(cred.uid) + ", not as this user (uid " +
+                                         std::to_string(::geteuid()) +
+                                         ") or root, and others than that uid and root may write "
+                                         "where the socket is: not trusted";
+                                     ec = error::access_denied;
+                                 }
+                             }
+                             if (ec) {
+                                 self->stream_.close();
+                                 self->end_connect(ec);
+                                 return;
+                             }
+                             self->on_connected(name);
+                         });
+}
+
+void connection_impl::connect_tcp(const std::string& host, const std::string& port,
+                                  const std::string& client_name)
+{
+    // No peer credentials over TCP: the identity of a TCP client is the
+    // host's to decide (a token, a key), not the kernel's.
+    auto resolver = std::make_shared<asio::ip::tcp::resolver>(executor_);
+    resolver->async_resolve(
+        host, port,
+        [self = shared_from_this(), generation = generation_, name = client_name, host, port,
+         resolver](error_code ec, const asio::ip::tcp::resolver::results_type& endpoints) {
+            if (generation != self->generation_ || !self->connecting_)
+                return;
             if (ec) {
-                error_code ignored;
-                self->socket_.close(ignored);
+                self->failure_ = "cannot resolve " + host + ": " + ec.message();
+                self->end_connect(ec);
+                return;
             }
-        }
-        if (ec) {
-            auto handler = std::move(*self->connecting_);
-            self->connecting_.reset();
-            asio::post(self->executor_, asio::append(std::move(handler), ec, reply{}));
-            return;
-        }
-        byte_buffer frame;
-        encode(frame, hello_frame{protocol_magic, protocol_version, protocol_version,
-                                  static_cast<std::uint32_t>(::getpid()), name, self->token_});
-        self->send(std::move(frame));
-        self->read_loop();
-    });
+            auto& socket = self->stream_.reset<client_stream::tcp_socket>(self->executor_);
+            asio::async_connect(
+                socket, endpoints,
+                [self, generation, name](error_code connect_ec, const asio::ip::tcp::endpoint&) {
+                    if (generation != self->generation_ || !self->connecting_)
+                        return;
+                    auto* connected = self->stream_.get<client_stream::tcp_socket>();
+                    // Frames are small and pipelined: Nagle would hold a
+                    // write back for the previous one's acknowledgement.
+                    if (!connect_ec && connected)
+                        connected->set_option(asio::ip::tcp::no_delay(true), connect_ec);
+                    if (connect_ec) {
+                        self->stream_.close();
+                        self->end_connect(connect_ec);
+                        return;
+                    }
+                    self->on_connected(name);
+                });
+        });
+}
+
+void connection_impl::on_connected(const std::string& client_name)
+{
+    protocol_.hello(static_cast<std::uint32_t>(::getpid()), client_name, token_);
+    flush();
+    read_loop();
 }
 
 void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id, reply_handler h)
@@ -131,42 +186,33 @@ void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id,
             asio::post(self->executor_, asio::append(std::move(h), failed, reply{}));
             return;
         }
-        self->requests_.emplace(request_id, std::move(h));
-        self->send(std::move(frame));
+        self->protocol_.request(std::move(frame), request_id, std::move(h));
+        self->flush();
     });
 }
 
 void connection_impl::start_write(std::uint32_t handle, std::span<const asio::const_buffer> records,
                                   write_handler h, results pace)
 {
-    const bool posted = pace == results::when_convenient;
-    auto bytes = [](const asio::const_buffer& r) {
-        return byte_span(static_cast<const std::uint8_t*>(r.data()), r.size());
-    };
     std::size_t frame_size = 0; // at most, on the wire
     for (const auto& r : records)
         frame_size += frame_header_size + 8 + r.size();
-    const auto count = static_cast<std::uint32_t>(records.size());
     // The hot path: on the connection's own thread, the records go straight
     // into the output, joining the write frame before them when they can.
     // (The window is read only there: off that thread it belongs to another.)
-    const auto window_full = [&] {
-        return unacked_bytes_ > 0 && unacked_bytes_ + frame_size > max_unacked_bytes;
-    };
-    if (on_this_thread() && !call_error() && !window_full() && deferred_writes_.empty()) {
-        emit_reports();
-        (posted ? post_frames_ : write_frames_).append_all(pending_, handle, records, bytes);
-        unacked_bytes_ += frame_size;
-        posts_unacked_ += posted ? 1 : 0;
-        writes_.push_back({std::move(h), frame_size, count, pace});
+    if (on_this_thread() && !call_error() && protocol_.may_write_now(frame_size)) {
+        protocol_.write(handle, records, std::move(h), pace, frame_size);
         flush();
         return;
     }
+    const auto count = static_cast<std::uint32_t>(records.size());
     byte_buffer frame;
     frame.reserve(frame_size);
-    record_list_builder builder(posted ? frame_type::post : frame_type::write);
+    record_list_builder builder(pace == results::when_convenient ? frame_type::post
+                                                                 : frame_type::write);
     for (const auto& r : records)
-        builder.append(frame, handle, bytes(r));
+        builder.append(frame, handle,
+                       byte_span(static_cast<const std::uint8_t*>(r.data()), r.size()));
     on_executor([self = shared_from_this(), frame = std::move(frame), h = std::move(h), count,
                  pace]() mutable {
         if (const auto failed = self->call_error()) {
@@ -175,20 +221,8 @@ void connection_impl::start_write(std::uint32_t handle, std::span<const asio::co
             asio::post(self->executor_, asio::append(std::move(h), failed, std::uint32_t{0}));
             return;
         }
-        const bool full =
-            self->unacked_bytes_ > 0 && self->unacked_bytes_ + frame.size() > max_unacked_bytes;
-        if (full || !self->deferred_writes_.empty()) {
-            self->deferred_writes_.push_back({std::move(frame), std::move(h), count, pace});
-            if (self->posts_unacked_ > 0 && !self->asked_for_results_) {
-                // Posted writes hold the window: their results come before the pong.
-                self->asked_for_results_ = true;
-                byte_buffer ping;
-                encode(ping, ping_frame{++self->ping_nonce_});
-                self->send(std::move(ping));
-            }
-            return;
-        }
-        self->send_write(std::move(frame), std::move(h), count, pace);
+        self->protocol_.write_frame(std::move(frame), std::move(h), count, pace);
+        self->flush();
     });
 }
 
@@ -216,27 +250,21 @@ void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mut
     on_executor([self = shared_from_this(), handle, h = std::move(h), into, batch]() mutable {
         read_op op{self->next_read_op_++, std::move(h), into, nullptr,
                    std::max<std::size_t>(batch, 1)};
-        auto it = self->readers_.find(handle);
+        auto* r = self->protocol_.find_reader(handle);
         const bool gone_for_good = self->broken_ && !self->reconnecting();
-        if (it == self->readers_.end() || (gone_for_good && it->second.records.empty())) {
+        if (!r || (gone_for_good && r->records.empty())) {
             self->complete_read(
                 op, self->broken_ ? self->call_error() : error_code(error::invalid_handle), {}, 0);
             return;
         }
-        reader_state& r = it->second;
-        if (r.revoked) {
-            self->complete_read(op, r.revoked, {}, 0);
+        if (r->revoked) {
+            self->complete_read(op, r->revoked, {}, 0);
             return;
         }
-        if (!r.window_sent) {
-            // The host pushes nothing ahead until a reader first reads: a
-            // handle that never reads holds back no records from its duplicates.
-            r.window_sent = true;
-            r.dirty = true;
-            self->dirty_readers_.push_back(handle);
-        }
-        r.waiting.push_back(std::move(op));
-        read_op& queued = r.waiting.back();
+        self->protocol_.first_read(handle, *r);
+        auto& waiting = self->waiting_[handle];
+        waiting.push_back(std::move(op));
+        read_op& queued = waiting.back();
         // Per-operation cancellation: a bound cancellation slot ends this read alone.
         auto cancel = std::visit(
             [](auto& handler) { return asio::get_associated_cancellation_slot(handler); },
@@ -247,28 +275,20 @@ void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mut
                     if (auto strong = weak.lock())
                         strong->finish(handle, id, asio::error::operation_aborted);
                 });
-        if (r.records.empty()) {
-            if (r.read_timeout == 0 && self->call_error()) {
+        if (r->records.empty()) {
+            if (r->read_timeout == 0 && self->call_error()) {
                 // Between connections: nothing is queued here, say so at once.
                 self->finish(handle, queued.id, error::sem_timeout);
                 return;
             }
-            if (r.read_timeout == 0) {
-                // Records may be on their way: ask the host, which answers
-                // after pushing whatever it has — and after telling of a
-                // timeout another handle of the slot set meanwhile.
-                const auto request = self->next_request_id();
-                self->polls_.emplace(request, std::make_pair(handle, queued.id));
-                byte_buffer frame;
-                encode(frame, poll_frame{request, handle});
-                self->send(std::move(frame));
-            } else {
-                self->arm_wait(handle, queued, r.read_timeout);
-            }
+            if (r->read_timeout == 0)
+                self->protocol_.poll(handle, queued.id); // the host answers what it has
+            else
+                self->arm_wait(handle, queued, r->read_timeout);
         }
-        self->serve(handle, r);
-        if (!r.waiting.empty())
-            self->reports_due_ = true; // it waits: the host must know what it has read
+        self->serve(handle, *r, waiting);
+        if (!waiting.empty())
+            self->protocol_.reports_due(); // it waits: the host must know what it has read
         self->flush();
     });
 }
@@ -276,40 +296,35 @@ void connection_impl::start_read(std::uint32_t handle, read_handler h, asio::mut
 void connection_impl::add_reader(std::uint32_t handle, std::uint32_t read_timeout)
 {
     on_executor([self = shared_from_this(), handle, read_timeout] {
-        self->readers_[handle].read_timeout = read_timeout;
+        self->protocol_.add_reader(handle, read_timeout);
     });
 }
 
 void connection_impl::cancel_reads(std::uint32_t handle)
 {
     on_executor([self = shared_from_this(), handle] {
-        auto it = self->readers_.find(handle);
-        if (it == self->readers_.end())
-            return;
-        auto waiting = std::move(it->second.waiting);
-        it->second.waiting.clear();
-        for (auto& op : waiting)
-            self->complete_read(op, asio::error::operation_aborted, {}, 0);
+        if (self->protocol_.find_reader(handle))
+            self->end_reads(handle, asio::error::operation_aborted);
     });
 }
 
 void connection_impl::drop_reader(std::uint32_t handle)
 {
     on_executor([self = shared_from_this(), handle] {
-        auto it = self->readers_.find(handle);
-        if (it == self->readers_.end())
-            return;
-        // Reads not reported yet go ahead of the close that follows: the
-        // host would otherwise hand them to a duplicate as unread.
-        if (it->second.dirty && !(self->run_ && !self->run_->connected)) {
-            encode(self->pending_, read_report_frame{handle, it->second.unreported, 0});
-            std::erase(self->dirty_readers_, handle);
-        }
-        auto waiting = std::move(it->second.waiting);
-        self->readers_.erase(it);
-        for (auto& op : waiting)
-            self->complete_read(op, asio::error::operation_aborted, {}, 0);
+        if (self->protocol_.drop_reader(handle))
+            self->end_reads(handle, asio::error::operation_aborted);
     });
+}
+
+void connection_impl::end_reads(std::uint32_t handle, error_code ec)
+{
+    auto it = waiting_.find(handle);
+    if (it == waiting_.end())
+        return;
+    auto waiting = std::move(it->second);
+    waiting_.erase(it);
+    for (auto& op : waiting)
+        complete_read(op, ec, {}, 0);
 }
 
 void connection_impl::close()
@@ -338,65 +353,16 @@ void connection_impl::close()
 
 // ---- I/O ------------------------------------------------------------------------------------
 
-void connection_impl::send(byte_buffer&& frame)
-{
-    // Reads reported so far go first: the host must see them before whatever
-    // this frame asks (an info, a poll).
-    emit_reports();
-    if (pending_.empty())
-        pending_.swap(frame);
-    else
-        pending_.insert(pending_.end(), frame.begin(), frame.end());
-    flush();
-}
-
-void connection_impl::emit_reports()
-{
-    if (dirty_readers_.empty()) {
-        reports_due_ = false; // nothing owed
-        return;               // the usual case, on every write
-    }
-    // Between connections, and until a reconnect has re-created its slots,
-    // reports wait: the host must see the slots before any report on them.
-    if (run_ && !run_->connected)
-        return;
-    for (auto handle : dirty_readers_) {
-        auto it = readers_.find(handle);
-        if (it == readers_.end() || !it->second.dirty)
-            continue;
-        encode(pending_, read_report_frame{handle, it->second.unreported, window_});
-        it->second.unreported = 0;
-        it->second.dirty = false;
-    }
-    dirty_readers_.clear();
-    reports_due_ = false;
-}
-
-void connection_impl::send_write(byte_buffer&& frame, write_handler h, std::uint32_t records,
-                                 results pace)
-{
-    posts_unacked_ += pace == results::when_convenient ? 1 : 0;
-    unacked_bytes_ += frame.size();
-    writes_.push_back({std::move(h), frame.size(), records, pace});
-    send(std::move(frame));
-}
-
 void connection_impl::flush()
 {
     if (write_active_ || broken_)
         return; // reports coalesce until the write under way is done
-    if (reports_due_ || !pending_.empty())
-        emit_reports();
-    if (pending_.empty())
+    if (!protocol_.take_output(writing_))
         return;
-    writing_.clear();
-    writing_.swap(pending_);
-    write_frames_.reset();
-    post_frames_.reset();
     write_active_ = true;
     // One write at a time; whatever queues meanwhile goes out with the next.
-    asio::async_write(
-        socket_, asio::buffer(writing_),
+    stream_.async_write(
+        asio::buffer(writing_),
         [self = shared_from_this(), generation = generation_](const error_code& ec, std::size_t) {
             if (generation != self->generation_)
                 return; // a socket given up on
@@ -408,16 +374,10 @@ void connection_impl::flush()
         });
 }
 
-std::size_t connection_impl::max_frame() const noexcept
-{
-    // Until the welcome says otherwise, a frame is bounded by a sane default.
-    return max_frame_size_ ? max_frame_size_ : (1u << 20) + 64;
-}
-
 void connection_impl::read_loop()
 {
-    const auto room = in_.prepare(max_frame());
-    socket_.async_read_some(
+    const auto room = in_.prepare(protocol_.max_frame());
+    stream_.async_read_some(
         asio::buffer(room.data(), room.size()),
         [self = shared_from_this(), generation = generation_](const error_code& ec, std::size_t n) {
             if (generation != self->generation_ || self->broken_)
@@ -429,7 +389,7 @@ void connection_impl::read_loop()
             self->last_heard_ = std::chrono::steady_clock::now();
             self->in_.commit(n);
             while (!self->broken_) {
-                auto found = self->in_.next(self->max_frame());
+                auto found = self->in_.next(self->protocol_.max_frame());
                 if (found.status == decoded_frame::need_more)
                     break;
                 if (found.status == decoded_frame::invalid) {
@@ -437,7 +397,7 @@ void connection_impl::read_loop()
                     return;
                 }
                 self->in_.consume(found.size);
-                self->on_frame(found.frame);
+                self->act(self->protocol_.on_frame(found.frame));
             }
             if (!self->broken_) {
                 self->flush();
@@ -446,290 +406,80 @@ void connection_impl::read_loop()
         });
 }
 
-void connection_impl::on_frame(const frame_view& frame)
+void connection_impl::act(frame_action&& a)
 {
-    auto malformed = [this] { fail(error::invalid_data, "malformed frame from the host"); };
-    switch (frame.type) {
-    case frame_type::welcome: {
-        welcome_frame m;
-        if (!decode(frame.body, m) || !connecting_)
-            return malformed();
-        max_record_size_ = m.max_record_size;
-        max_frame_size_ = m.max_frame_size;
-        origin_ids_.clear(); // a new connection numbers its origins afresh
-        prune_senders();
-        host_name_ = std::string(m.host_name);
-        plugin_name_ = std::string(m.plugin);
-        auto h = std::move(*connecting_);
-        connecting_.reset();
-        asio::post(executor_, asio::append(std::move(h), error_code{}, reply{}));
+    using kind = frame_action::kind;
+    switch (a.what) {
+    case kind::none:
         return;
-    }
-    case frame_type::result: {
-        result_frame m;
-        if (!decode(frame.body, m))
-            return malformed();
-        if (auto poll = polls_.find(m.request_id); poll != polls_.end()) {
-            // Everything the host had is here now, and so is any change of
-            // the slot's timeout: a read still waiting times out now if it is
-            // still 0, else waits as the slot's timeout says.
-            const auto [handle, op_id] = poll->second;
-            polls_.erase(poll);
-            if (auto it = readers_.find(handle); it != readers_.end())
-                for (auto& op : it->second.waiting)
-                    if (op.id == op_id) {
-                        arm_wait(handle, op, it->second.read_timeout);
-                        break;
-                    }
+    case kind::welcomed:
+        if (!connecting_)
+            return fail(error::invalid_data, "malformed frame from the host");
+        end_connect({}); // the connect completes
+        return;
+    case kind::answered:
+        asio::post(executor_, asio::append(std::move(*a.request), a.ec, std::move(a.answer)));
+        return;
+    case kind::records:
+        if (auto* r = protocol_.find_reader(a.handle))
+            if (auto w = waiting_.find(a.handle); w != waiting_.end())
+                serve(a.handle, *r, w->second);
+        return;
+    case kind::poll_answered: {
+        auto* r = protocol_.find_reader(a.handle);
+        auto w = waiting_.find(a.handle);
+        if (!r || w == waiting_.end())
             return;
-        }
-        if (!answer(m.request_id, m.error,
-                    {m.handle, m.value_a, m.value_b, std::string(m.text), {}}))
-            return malformed();
+        for (auto& op : w->second)
+            if (op.id == a.read_op) {
+                arm_wait(a.handle, op, r->read_timeout);
+                break;
+            }
         return;
     }
-    case frame_type::info_result: {
-        info_result_frame m;
-        if (!decode(frame.body, m))
-            return malformed();
-        reply r;
-        r.info = {m.max_message_size, m.next_size,    m.message_count,
-                  m.read_timeout,     m.queued_bytes, m.dropped};
-        if (!answer(m.request_id, m.error, std::move(r)))
-            return malformed();
+    case kind::timeout_changed: {
+        auto* r = protocol_.find_reader(a.handle);
+        auto w = waiting_.find(a.handle);
+        if (!r || w == waiting_.end())
+            return;
+        auto& waiting = w->second; // a list: arm_wait erases only its own op
+        for (auto op = waiting.begin(); op != waiting.end();)
+            arm_wait(a.handle, *std::exchange(op, std::next(op)), r->read_timeout);
         return;
     }
-    case frame_type::write_acks: {
-        write_acks_frame m;
-        bool ok = decode(frame.body, m);
-        asked_for_results_ = false;
-        // A run may end part-way into a batch, or cover several batches.
-        ok = ok && for_each_ack_run(m.runs.bytes, [&](const ack_run& run) {
-                 for (std::uint32_t left = run.count; left > 0 && ok;) {
-                     if (writes_.empty()) {
-                         ok = false;
-                         return;
-                     }
-                     auto& w = writes_.front();
-                     const auto taken = std::min(left, w.records);
-                     left -= taken;
-                     w.records -= taken;
-                     w.error = w.error ? w.error : run.error; // the first one
-                     w.delivered += run.delivered * taken;
-                     if (w.records > 0)
-                         continue;
-                     unacked_bytes_ -= w.frame_size;
-                     posts_unacked_ -= w.pace == results::when_convenient ? 1 : 0;
-                     acked_.emplace_back(std::move(w.handler), ack_run{1, w.error, w.delivered});
-                     writes_.pop_front();
-                 }
-             });
-        if (!ok)
-            return malformed();
-        // Room in the window again: writes waiting past it go out, in order.
-        while (!deferred_writes_.empty() &&
-               (unacked_bytes_ == 0 ||
-                unacked_bytes_ + deferred_writes_.front().frame.size() <= max_unacked_bytes)) {
-            auto next = std::move(deferred_writes_.front());
-            deferred_writes_.pop_front();
-            send_write(std::move(next.frame), std::move(next.handler), next.records, next.pace);
-        }
-        // The writes completed, in order. This is a read's completion, not the
-        // initiating function, so a handler runs here and now (no post per
-        // write); one that writes again appends to writes_ safely.
-        std::vector<std::pair<write_handler, ack_run>> done;
-        done.swap(acked_);
-        for (auto& [h, run] : done)
-            h(to_error(run.error), run.delivered);
-        if (acked_.empty()) { // keep the capacity for the next frame
-            done.clear();
-            acked_.swap(done);
-        }
+    case kind::revoked:
+    case kind::reader_lost:
+        end_reads(a.handle, a.ec);
+        return;
+    case kind::fail:
+        fail(a.ec, std::move(a.why));
         return;
     }
-    case frame_type::records: {
-        records_frame m;
-        if (!decode(frame.body, m))
-            return malformed();
-        std::uint32_t sender = 0;
-        if (m.origin != 0) {
-            const auto known = origin_ids_.find(m.origin);
-            if (known == origin_ids_.end())
-                return malformed(); // never announced
-            sender = known->second;
-        }
-        auto it = readers_.find(m.handle);
-        if (it == readers_.end())
-            return; // closed here already; the host learns of the close in order
-        auto& r = it->second;
-        // One walk: each record is counted as its length is checked; a
-        // length that lies undoes the frame's records (the connection ends).
-        const auto had = r.records.size();
-        if (!scan_record_list(m.records.bytes, [&](byte_span record) {
-                r.records.push_back(
-                    {static_cast<std::uint32_t>(record.size()), std::exchange(r.gap, 0), sender});
-            })) {
-            r.records.resize(had);
-            return malformed();
-        }
-        // The list is kept as it came, lengths and all: one copy per frame.
-        r.bytes.append(reinterpret_cast<const char*>(m.records.bytes.data()),
-                       m.records.bytes.size());
-        serve(m.handle, r);
-        return;
-    }
-    case frame_type::gap: {
-        gap_frame m;
-        if (!decode(frame.body, m))
-            return malformed();
-        if (auto it = readers_.find(m.handle); it != readers_.end())
-            if (auto& gap = it->second.gap; gap != gap_unknown) // saturates short of it
-                gap = static_cast<std::uint32_t>(
-                    std::min<std::uint64_t>(std::uint64_t{gap} + m.missed, gap_unknown - 1));
-        return;
-    }
-    case frame_type::pong: // a heartbeat's answer: hearing anything is what counts
-        return;
-    case frame_type::timeout_changed: {
-        timeout_changed_frame m;
-        if (!decode(frame.body, m))
-            return malformed();
-        // The slot's timeout, set through another handle: reads waiting now
-        // wait by it too (0 ends them at once, forever waits on).
-        if (auto it = readers_.find(m.handle); it != readers_.end()) {
-            it->second.read_timeout = m.read_timeout;
-            auto& waiting = it->second.waiting; // a list: arm_wait erases only its own op
-            for (auto op = waiting.begin(); op != waiting.end();)
-                arm_wait(m.handle, *std::exchange(op, std::next(op)), m.read_timeout);
-        }
-        return;
-    }
-    case frame_type::admin_result: {
-        admin_result_frame m;
-        if (!decode(frame.body, m))
-            return malformed();
-        reply r;
-        r.text.assign(m.json.bytes.begin(), m.json.bytes.end());
-        if (!answer(m.request_id, m.error, std::move(r)))
-            return malformed();
-        return;
-    }
-    case frame_type::origin: {
-        origin_frame m;
-        if (!decode(frame.body, m) || m.id == 0 || origin_ids_.count(m.id))
-            return malformed(); // ids are not reused within a connection
-        const auto ours = next_sender_++;
-        senders_[ours] = std::make_shared<const record_sender>(
-            record_sender{m.uid, m.pid, std::string(m.plugin), std::string(m.name)});
-        origin_ids_[m.id] = ours;
-        return;
-    }
-    case frame_type::origins_forgotten: {
-        origins_forgotten_frame m;
-        if (!decode(frame.body, m))
-            return malformed();
-        std::erase_if(origin_ids_, [&](const auto& entry) { return entry.first < m.below; });
-        prune_senders();
-        return;
-    }
-    case frame_type::revoked: {
-        revoked_frame m;
-        if (!decode(frame.body, m))
-            return malformed();
-        on_revoked(m.handle, to_error(m.error), m.pattern);
-        return;
-    }
-    case frame_type::fatal: {
-        fatal_frame m;
-        if (!decode(frame.body, m))
-            return malformed();
-        fail(to_error(m.error), std::string(m.message));
-        return;
-    }
-    default:
-        return malformed();
-    }
-}
-
-void connection_impl::on_revoked(std::uint32_t handle, error_code ec, std::string_view pattern)
-{
-    auto restorable = restore_.find(handle);
-    if (!pattern.empty()) { // one subscription is gone: a reconnect does not bring it back
-        if (restorable != restore_.end()) {
-            const auto key = slotbus::fold_case(pattern);
-            std::erase_if(restorable->second.patterns, [&](const std::string& p) {
-                std::error_code parse_ec;
-                return topic_pattern::parse(p, parse_ec).key() == key;
-            });
-        }
-        return;
-    }
-    if (restorable != restore_.end())
-        restore_.erase(restorable);
-    auto it = readers_.find(handle);
-    if (it == readers_.end())
-        return; // a writer: its writes fail at the host
-    // What the host pushed and took back is not this reader's any more.
-    auto& r = it->second;
-    r.clear();
-    r.unreported = r.stale = 0;
-    r.dirty = false;
-    std::erase(dirty_readers_, handle);
-    r.revoked = ec ? ec : error_code(error::access_denied);
-    auto waiting = std::move(r.waiting);
-    r.waiting.clear();
-    for (auto& op : waiting)
-        complete_read(op, r.revoked, {}, 0);
-}
-
-bool connection_impl::answer(std::uint32_t request, std::uint32_t error, reply r)
-{
-    auto it = requests_.find(request);
-    if (it == requests_.end())
-        return false; // an answer to nothing asked
-    auto h = std::move(it->second);
-    requests_.erase(it);
-    asio::post(executor_, asio::append(std::move(h), to_error(error), std::move(r)));
-    return true;
 }
 
 // ---- reads ----------------------------------------------------------------------------------
 
-void connection_impl::reader_state::pop_front(std::size_t n, std::size_t wire)
+void connection_impl::serve(std::uint32_t handle, reader_state& r, read_queue& waiting)
 {
-    begin += wire;
-    records.erase(records.begin(), records.begin() + static_cast<std::ptrdiff_t>(n));
-    if (records.empty()) {
-        bytes.clear();
-        begin = 0;
-    } else if (begin > 64 * 1024 && begin > bytes.size() / 2) {
-        bytes.erase(0, begin); // now and then, so the buffer does not grow
-        begin = 0;
-    }
-}
-
-void connection_impl::prune_senders()
-{
-    std::unordered_set<std::uint32_t> live;
-    for (const auto& [id, ours] : origin_ids_)
-        live.insert(ours);
-    for (const auto& [handle, r] : readers_)
-        for (const auto& p : r.records)
-            live.insert(p.sender);
-    std::erase_if(senders_, [&](const auto& entry) { return !live.count(entry.first); });
-}
-
-std::shared_ptr<const record_sender> connection_impl::sender_of(std::uint32_t id) const
-{
-    const auto it = senders_.find(id);
-    return it == senders_.end() ? nullptr : it->second;
-}
-
-void connection_impl::serve(std::uint32_t handle, reader_state& r)
-{
-    while (!r.waiting.empty() && !r.records.empty()) {
-        read_op op = std::move(r.waiting.front());
-        r.waiting.pop_front();
+    const auto report = [&](std::uint32_t n) {
+        switch (protocol_.consumed(handle, r, n)) {
+        case client_protocol::report_due::now:
+            flush();
+            break;
+        case client_protocol::report_due::when_idle:
+            if (!own_) // on an executor: after the handlers that run now, if none sent it
+                asio::post(executor_, [self = shared_from_this()] {
+                    self->protocol_.reports_due();
+                    self->flush();
+                });
+            break;
+        case client_protocol::report_due::later:
+            break;
+        }
+    };
+    while (!waiting.empty() && !r.records.empty()) {
+        read_op op = std::move(waiting.front());
+        waiting.pop_front();
         const auto kind = op.handler.index();
         if (kind == 3 || kind == 4) {
             // A batch: everything here, up to its limit, in one completion.
@@ -740,7 +490,7 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r)
                 records.reserve(n);
                 for (std::size_t i = 0; i < n; ++i) {
                     records.push_back({std::string(r.front()), r.records.front().missed_before,
-                                       sender_of(r.records.front().sender)});
+                                       protocol_.sender_of(r.records.front().sender)});
                     r.pop_front();
                 }
             } else {
@@ -755,14 +505,14 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r)
                 for (std::size_t i = 0; i < n; ++i) {
                     if (const auto s = r.records[i].sender; s != last || i == 0) {
                         last = s;
-                        from = sender_of(s);
+                        from = protocol_.sender_of(s);
                     }
                     views.append_entry(at + 4, r.records[i].size, r.records[i].missed_before, from);
                     at += 4 + r.records[i].size;
                 }
                 r.pop_front(n, wire);
             }
-            report(handle, r, static_cast<std::uint32_t>(n));
+            report(static_cast<std::uint32_t>(n));
             if (op.timer)
                 op.timer->cancel();
             std::visit([](auto& h) { asio::get_associated_cancellation_slot(h).clear(); },
@@ -788,41 +538,11 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r)
                 std::memcpy(op.into.data(), r.front().data(), size);
         } else {
             record = {std::string(r.front()), r.records.front().missed_before,
-                      sender_of(r.records.front().sender)};
+                      protocol_.sender_of(r.records.front().sender)};
         }
         r.pop_front();
-        report(handle, r, 1);
+        report(1);
         complete_read(op, {}, std::move(record), size);
-    }
-}
-
-void connection_impl::report(std::uint32_t handle, reader_state& r, std::uint32_t n)
-{
-    const auto from_before = std::min(n, r.stale); // held across a reconnect: not the new slot's
-    r.stale -= from_before;
-    if (n == from_before)
-        return;
-    r.unreported += n - from_before;
-    if (!r.dirty) {
-        r.dirty = true;
-        dirty_readers_.push_back(handle);
-    }
-    // Reads are reported in batches: when a quarter of the window was read
-    // (so the host refills it early), or ahead of any other frame this
-    // connection sends — which keeps info() through this connection exact.
-    // One frame per read would cost a syscall each way per record. A reader
-    // that has read all it holds reports when it waits again (start_read), or
-    // with what it sends first: a reply and its request's report then share
-    // one socket write and one wake-up of the host.
-    if (r.unreported >= std::max<std::uint32_t>(1, window_ / 4)) {
-        reports_due_ = true;
-        flush();
-    } else if (r.records.empty() && !own_) {
-        // On an executor: after the handlers that run now, if none sent it.
-        asio::post(executor_, [self = shared_from_this()] {
-            self->reports_due_ = true;
-            self->flush();
-        });
     }
 }
 
@@ -847,10 +567,10 @@ void connection_impl::arm_wait(std::uint32_t handle, read_op& op, std::uint32_t 
 
 void connection_impl::finish(std::uint32_t handle, std::uint64_t op_id, error_code ec)
 {
-    auto it = readers_.find(handle);
-    if (it == readers_.end())
+    auto it = waiting_.find(handle);
+    if (it == waiting_.end())
         return;
-    auto& waiting = it->second.waiting;
+    auto& waiting = it->second;
     for (auto op = waiting.begin(); op != waiting.end(); ++op)
         if (op->id == op_id) {
             read_op done = std::move(*op);
@@ -896,6 +616,8 @@ void connection_impl::complete_read(read_op& op, error_code ec, received_record 
     }
 }
 
+// ---- failure --------------------------------------------------------------------------------
+
 void connection_impl::fail(error_code ec, std::string why)
 {
     if (broken_)
@@ -903,52 +625,29 @@ void connection_impl::fail(error_code ec, std::string why)
     failure_ = why.empty() ? ec.message() : std::move(why);
     ++generation_; // handlers of this socket stand down from here on
     broken_ = ec == asio::error::operation_aborted ? error_code(error::broken_pipe) : ec;
-    error_code ignored;
-    socket_.close(ignored);
+    stream_.close();
     write_active_ = false;
-    pending_.clear();
-    write_frames_.reset();
-    post_frames_.reset();
     in_.clear();
-    dirty_readers_.clear();
-    reports_due_ = false;
+    const bool again = reconnecting();
+    auto lost = protocol_.fail(again);
     const error_code gone = error::broken_pipe;
-    if (connecting_) {
-        auto h = std::move(*connecting_);
-        connecting_.reset();
-        asio::post(executor_, asio::append(std::move(h), ec, reply{}));
-    }
-    for (auto& [id, h] : requests_)
+    if (connecting_)
+        end_connect(ec);
+    for (auto& h : lost.requests)
         asio::post(executor_, asio::append(std::move(h), gone, reply{}));
-    requests_.clear();
     // Sent, and no result came: the host may have delivered them or not.
     const error_code unknown = error::netname_deleted;
-    for (auto& w : writes_)
-        asio::post(executor_, asio::append(std::move(w.handler), unknown, std::uint32_t{0}));
-    writes_.clear();
-    unacked_bytes_ = 0;
-    posts_unacked_ = 0;
-    asked_for_results_ = false;
-    for (auto& d : deferred_writes_)
-        asio::post(executor_, asio::append(std::move(d.handler), gone, std::uint32_t{0}));
-    deferred_writes_.clear();
-    for (const auto& [request, read] : polls_) // their answers will not come
-        finish(read.first, read.second, gone);
-    polls_.clear();
-    if (reconnecting()) {
-        // The slots went with the connection, the records the host held
-        // included; reads waiting on them stay and are served by the slots
-        // re-created after the reconnect. What this end holds already is
-        // still read first (and never reported: the new slot never had it),
-        // then the first record of the new slot says records may have been
-        // lost between them, how many unknown.
-        for (auto& [handle, r] : readers_) {
-            r.stale = static_cast<std::uint32_t>(r.records.size());
-            r.gap = gap_unknown;
-            r.unreported = 0;
-            r.dirty = false;
-            r.window_sent = false;
-        }
+    for (auto& h : lost.sent)
+        asio::post(executor_, asio::append(std::move(h), unknown, std::uint32_t{0}));
+    for (auto& h : lost.queued)
+        asio::post(executor_, asio::append(std::move(h), gone, std::uint32_t{0}));
+    for (const auto& [handle, op] : lost.polls) // their answers will not come
+        finish(handle, op, gone);
+    for (const auto& [handle, lost_ec] : lost.lost_readers)
+        end_reads(handle, lost_ec);
+    if (again) {
+        // Reads waiting stay, served by the slots the reconnect re-creates
+        // (client_protocol::fail kept what the readers hold).
         run_->connected = false;
         schedule_reconnect();
         return;
@@ -960,14 +659,12 @@ void connection_impl::shut_down(error_code gone)
 {
     // Reads waiting end; records this end holds stay readable (then reads
     // fail with `gone`): they were pushed before the connection went.
-    for (auto& [handle, r] : readers_) {
-        for (auto& op : r.waiting)
+    for (auto& [handle, waiting] : waiting_) {
+        for (auto& op : waiting)
             complete_read(op, gone, {}, 0);
-        r.waiting.clear();
-        r.unreported = 0;
-        r.dirty = false;
+        waiting.clear();
     }
-    dirty_readers_.clear();
+    protocol_.forget_reports();
     run_timer_.cancel();
     if (run_ && run_->done) {
         auto done = std::move(*run_->done);
@@ -990,11 +687,13 @@ void connection_impl::start_run(std::string address, std::string client_name, ru
         self->run_->timing = timing;
         self->run_->backoff = timing.min_backoff;
         self->run_->done.emplace(std::move(h));
-        if (!self->broken_ && self->max_frame_size_ != 0) {
+        if (!self->broken_ && self->protocol_.welcomed()) {
             self->run_->connected = true; // connected already: keep it up from here
             self->last_heard_ = std::chrono::steady_clock::now();
             self->heartbeat();
         } else {
+            // Until the connection is restored, reports wait for their slots.
+            self->protocol_.hold_reports(true);
             self->attempt();
         }
     });
@@ -1002,11 +701,9 @@ void connection_impl::start_run(std::string address, std::string client_name, ru
 
 void connection_impl::attempt()
 {
-    socket_ = asio::local::stream_protocol::socket(executor_);
+    stream_.close();
     broken_ = {};
-    pending_.clear();
-    write_frames_.reset();
-    post_frames_.reset();
+    protocol_.reset_output();
     in_.clear();
     connect_to(run_->address, run_->client_name, [self = shared_from_this()](error_code ec, reply) {
         if (!self->reconnecting())
@@ -1038,71 +735,13 @@ void connection_impl::on_restored_connection()
 
 void connection_impl::restore()
 {
-    const error_code gone = error::broken_pipe;
-    for (auto it = restore_.begin(); it != restore_.end();) {
-        const auto handle = it->first;
-        const restorable& what = it->second;
-        if (what.reader && !what.recreate) {
-            // An attached duplicate cannot come back: its token was spent.
-            if (auto r = readers_.find(handle); r != readers_.end()) {
-                for (auto& op : r->second.waiting)
-                    complete_read(op, gone, {}, 0);
-                readers_.erase(r);
-            }
-            it = restore_.erase(it);
-            continue;
-        }
-        const auto request = next_request_id();
-        byte_buffer frame;
-        if (what.reader)
-            encode(frame, create_frame{request, handle, what.max_message_size, what.read_timeout,
-                                       what.byte_budget, what.overflow, what.name});
-        else
-            encode(frame, open_frame{request, handle, open_rebind, what.name});
-        requests_.emplace(request, [self = shared_from_this(), handle](error_code ec, reply) {
-            auto known = self->restore_.find(handle);
-            if (!ec) {
-                if (known != self->restore_.end())
-                    known->second.conflicts = 0;
-                return;
-            }
-            // Taken: most likely by this slot's old incarnation, which the host
-            // has not reaped yet (it was stalled). Try the whole restore again
-            // later; after a few tries, the name belongs to someone else.
-            constexpr int tries = 5;
-            if (ec == error::already_exists && known != self->restore_.end() &&
-                ++known->second.conflicts < tries) {
-                self->fail(error::broken_pipe, "restore met the old incarnation");
-                return;
-            }
-            // The name was taken meanwhile, or the host refuses it: this handle is lost.
-            self->restore_.erase(handle);
-            if (auto r = self->readers_.find(handle); r != self->readers_.end()) {
-                for (auto& op : r->second.waiting)
-                    self->complete_read(op, ec, {}, 0);
-                self->readers_.erase(r);
-            }
-        });
-        send(std::move(frame));
-        for (const auto& pattern : what.patterns) {
-            const auto subscribe = next_request_id();
-            byte_buffer s;
-            encode(s, subscribe_frame{subscribe, handle, pattern});
-            requests_.emplace(subscribe, [](error_code, reply) {});
-            send(std::move(s));
-        }
-        ++it;
-    }
-    // From here, reports may follow the frames that re-create their slots.
+    const auto dropped = protocol_.restore([this](std::uint32_t handle) {
+        const auto it = waiting_.find(handle);
+        return it != waiting_.end() && !it->second.empty();
+    });
+    for (auto handle : dropped) // attached duplicates: their tokens were spent
+        end_reads(handle, error::broken_pipe);
     run_->connected = true;
-    // Readers that wait get their window back, now that their slots exist.
-    for (auto& [handle, r] : readers_)
-        if (!r.waiting.empty() && !r.dirty) {
-            r.window_sent = true;
-            r.dirty = true;
-            dirty_readers_.push_back(handle);
-        }
-    reports_due_ = true;
     flush();
 }
 
@@ -1119,9 +758,8 @@ void connection_impl::heartbeat()
                 self->fail(error::broken_pipe, "the host stopped answering");
                 return;
             }
-            byte_buffer frame;
-            encode(frame, ping_frame{++self->ping_nonce_});
-            self->send(std::move(frame));
+            self->protocol_.ping();
+            self->flush();
             self->heartbeat();
         });
 }
@@ -1141,35 +779,28 @@ void connection_impl::schedule_reconnect()
 void connection_impl::remember(std::uint32_t handle, restorable what)
 {
     on_executor([self = shared_from_this(), handle, what = std::move(what)]() mutable {
-        self->restore_[handle] = std::move(what);
+        self->protocol_.remember(handle, std::move(what));
     });
 }
 
 void connection_impl::remember_pattern(std::uint32_t handle, std::string pattern, bool subscribed)
 {
-    on_executor([self = shared_from_this(), handle, pattern = std::move(pattern), subscribed] {
-        auto it = self->restore_.find(handle);
-        if (it == self->restore_.end())
-            return;
-        auto& list = it->second.patterns;
-        if (subscribed)
-            list.push_back(pattern);
-        else
-            std::erase(list, pattern);
-    });
+    on_executor(
+        [self = shared_from_this(), handle, pattern = std::move(pattern), subscribed]() mutable {
+            self->protocol_.remember_pattern(handle, std::move(pattern), subscribed);
+        });
 }
 
 void connection_impl::remember_timeout(std::uint32_t handle, std::uint32_t read_timeout)
 {
     on_executor([self = shared_from_this(), handle, read_timeout] {
-        if (auto it = self->restore_.find(handle); it != self->restore_.end())
-            it->second.read_timeout = read_timeout;
+        self->protocol_.remember_timeout(handle, read_timeout);
     });
 }
 
 void connection_impl::forget(std::uint32_t handle)
 {
-    on_executor([self = shared_from_this(), handle] { self->restore_.erase(handle); });
+    on_executor([self = shared_from_this(), handle] { self->protocol_.forget(handle); });
 }
 
 } // namespace detail

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <system_error>
 
 namespace slotbus {
 
@@ -11,10 +13,35 @@ std::string default_socket_path();
 
 /// The address a client connects to: `$SLOTBUS_ADDRESS` when set, else
 /// default_socket_path(). An address is a socket path, optionally written
-/// `unix:PATH`.
+/// `unix:PATH`, or `tcp:HOST:PORT` (see parse_address).
 std::string default_address();
 
 /// The socket path of an address (`unix:PATH` or `PATH`).
 std::string socket_path_of(const std::string& address);
+
+/// An address, parsed: how and where a client connects.
+struct bus_address {
+    enum class transport { unix_socket, tcp };
+    transport kind = transport::unix_socket;
+    std::string path; ///< unix_socket: the socket's path
+    std::string host; ///< tcp: a host name or an IP address (an IPv6 one without its brackets)
+    std::string port; ///< tcp: the port, 1 to 65535, in digits
+};
+
+/// Parses an address, the one rule every client follows:
+/// - `unix:PATH`, or a bare `PATH`: the host's Unix socket. A bare path is
+///   one with no scheme before it: it starts with `/` or `.`, or no `:`
+///   comes before its first `/` (`bus.sock`, `run/bus.sock`).
+/// - `tcp:HOST:PORT`: TCP (`tcp:127.0.0.1:7400`, `tcp:[::1]:7400`,
+///   `tcp:bus.example:7400`).
+///
+/// Errors: error::invalid_name for an unknown scheme (`tls:` is not spoken
+/// yet), an empty path or host, or a port that is not 1 to 65535.
+///
+/// @code
+/// std::error_code ec;
+/// auto where = slotbus::parse_address("tcp:127.0.0.1:7400", ec); // where.port == "7400"
+/// @endcode
+[[nodiscard]] bus_address parse_address(std::string_view address, std::error_code& ec);
 
 } // namespace slotbus

@@ -53,8 +53,11 @@ public:
     connection(connection&&) noexcept = default;
     connection& operator=(connection&&) noexcept = default;
 
-    /// Connects and greets the host. Errors: the socket's own (no host:
+    /// Connects and greets the host. `address` is `unix:PATH`, a socket path
+    /// or `tcp:HOST:PORT` (see parse_address). Errors: the socket's own (no host:
     /// std::errc::no_such_file_or_directory or connection_refused),
+    /// error::invalid_name (not an address: an unknown scheme; last_failure()
+    /// names it),
     /// error::access_denied (the process listening there runs as another
     /// user than this one or root: not trusted; last_failure() names the
     /// socket and its uid), error::not_supported (no common protocol version).

@@ -1,7 +1,14 @@
-// Not API: the protocol state of one connection to the host. Lives on one
-// executor; every member function but the start_* entry points runs there.
+// Not API: the socket driver of one connection to the host: it connects
+// (over the stream the address names), runs the read loop and the write
+// flush, the heartbeat and the reconnect back-off, and the reads' timers,
+// and feeds client_protocol, which holds the protocol logic (write window,
+// acknowledgements, requests, read reports, the restore list) without I/O.
+// Lives on one executor; every member function but the start_* entry points
+// runs there.
 #pragma once
 
+#include "slotbus/detail/client_protocol.hpp"
+#include "slotbus/detail/client_stream.hpp"
 #include "slotbus/detail/write_handler.hpp"
 #include "slotbus/protocol.hpp"
 #include "slotbus/slot_info.hpp"
@@ -10,16 +17,13 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <future>
 #include <list>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,21 +36,6 @@ namespace slotbus::detail {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-/// What a request comes back with.
-struct reply {
-    std::uint32_t handle = 0;
-    std::uint32_t value_a = 0;
-    std::uint32_t value_b = 0;
-    std::string text;
-    slot_info info;
-};
-
-using reply_handler = asio::any_completion_handler<void(error_code, reply)>;
-
-/// When the host answers a write: with the batch of frames it came in, or —
-/// for a write nobody waits for — with the next thing it sends this
-/// connection (a `post` frame: no frame and no wake-up of its own).
-enum class results { prompt, when_convenient };
 using run_handler = asio::any_completion_handler<void(error_code)>;
 
 /// How a running connection keeps itself alive.
@@ -56,15 +45,6 @@ struct run_timing {
     std::chrono::milliseconds max_backoff{2000}; ///< the waits double up to this
 };
 
-/// What a reconnect must restore for one handle.
-struct restorable {
-    bool reader = false;
-    std::string name; ///< the full name
-    std::uint32_t max_message_size = 0, read_timeout = 0, byte_budget = 0, overflow = 0;
-    std::vector<std::string> patterns; ///< subscriptions of a reader
-    bool recreate = true;              ///< false for an attached duplicate: its token is spent
-    int conflicts = 0;                 ///< reconnects in a row that found the name taken
-};
 using read_string_handler = asio::any_completion_handler<void(error_code, std::string)>;
 using read_buffer_handler = asio::any_completion_handler<void(error_code, std::size_t)>;
 using read_record_handler = asio::any_completion_handler<void(error_code, received_record)>;
@@ -118,12 +98,18 @@ public:
     void remember_timeout(std::uint32_t handle, std::uint32_t read_timeout);
     void forget(std::uint32_t handle);
 
-    std::uint32_t next_request_id() noexcept { return next_request_++; }
+    std::uint32_t next_request_id() noexcept { return protocol_.next_request_id(); }
     /// Handles are numbered by the client, so they survive a reconnect.
     std::uint32_t next_handle() noexcept { return next_handle_++; }
-    [[nodiscard]] std::uint32_t max_record_size() const noexcept { return max_record_size_; }
-    [[nodiscard]] const std::string& host_name() const noexcept { return host_name_; }
-    [[nodiscard]] const std::string& plugin_name() const noexcept { return plugin_name_; }
+    [[nodiscard]] std::uint32_t max_record_size() const noexcept
+    {
+        return protocol_.max_record_size();
+    }
+    [[nodiscard]] const std::string& host_name() const noexcept { return protocol_.host_name(); }
+    [[nodiscard]] const std::string& plugin_name() const noexcept
+    {
+        return protocol_.plugin_name();
+    }
     [[nodiscard]] const std::string& last_failure() const noexcept { return failure_; }
 
     /// Runs a started operation to completion: on the owned io_context when
@@ -138,42 +124,9 @@ private:
         std::unique_ptr<asio::steady_timer> timer;
         std::size_t batch = 1; ///< a batch read takes up to this many records at once
     };
-    struct reader_state {
-        std::uint32_t read_timeout = 0;
-        // Records pushed by the host, not read yet: their sizes and gaps here,
-        // their bytes in `bytes` from `begin`, as the host's record lists had
-        // them (a u32 length before each; no allocation per record).
-        struct pushed {
-            std::uint32_t size;
-            std::uint32_t missed_before;
-            std::uint32_t sender; // into senders_; 0: none
-        };
-        std::deque<pushed> records;
-        std::string bytes;
-        std::size_t begin = 0;
-        [[nodiscard]] std::string_view front() const noexcept
-        {
-            return {bytes.data() + begin + 4, records.front().size};
-        }
-        /// Drops the first n records, whose bytes (lengths included) are `wire`.
-        void pop_front(std::size_t n, std::size_t wire);
-        void pop_front() { pop_front(1, 4 + records.front().size); }
-        void clear() noexcept
-        {
-            records.clear();
-            bytes.clear();
-            begin = 0;
-        }
-        std::uint32_t gap = 0; // told of drops; goes with the next record
-        // A list: erasing from a deque move-assigns, and Boost 1.81's
-        // any_completion_handler must never be move-assigned (it recurses).
-        std::list<read_op> waiting;
-        std::uint32_t unreported = 0; // read since the last read_report
-        std::uint32_t stale = 0;      // at the front, held from before a reconnect: not reported
-        bool dirty = false;           // a read_report is owed
-        bool window_sent = false;
-        error_code revoked; // the host closed it (a policy reload): reads fail with this
-    };
+    // A list: erasing from a deque move-assigns, and Boost 1.81's
+    // any_completion_handler must never be move-assigned (it recurses).
+    using read_queue = std::list<read_op>;
 
     /// Runs an entry point's work where its state lives: at once on an owned
     /// context (used by one thread at a time), else dispatched to the executor.
@@ -185,9 +138,16 @@ private:
             asio::dispatch(executor_, std::forward<F>(f));
     }
     void connect_to(const std::string& address, const std::string& client_name, reply_handler h);
+    void connect_unix(const std::string& path, const std::string& client_name);
+    void connect_tcp(const std::string& host, const std::string& port,
+                     const std::string& client_name);
+    /// The stream is connected: say hello and start reading.
+    void on_connected(const std::string& client_name);
+    /// The connect completes: welcomed (no error), or failed before any frame.
+    void end_connect(error_code ec);
     void read_loop();
-    [[nodiscard]] std::size_t max_frame() const noexcept;
-    void emit_reports();
+    /// Does what a frame left to the driver.
+    void act(frame_action&& a);
     // The run loop: see start_run.
     void attempt();
     void on_restored_connection();
@@ -200,22 +160,15 @@ private:
     /// after a failure — never the socket's own errno — or the host's error
     /// from its fatal frame.
     [[nodiscard]] error_code call_error() const noexcept;
-    void on_frame(const frame_view& frame);
-    /// Completes the request an answer frame is for; false when none waits for it.
-    bool answer(std::uint32_t request, std::uint32_t error, reply r);
     void fail(error_code ec, std::string why = {});
-    /// The host closed a handle (or one subscription of it) a new policy no longer allows.
-    void on_revoked(std::uint32_t handle, error_code ec, std::string_view pattern);
     /// For good: every waiting read and the run end.
     void shut_down(error_code gone);
     void flush();
-    void send(byte_buffer&& frame);
-    void send_write(byte_buffer&& frame, write_handler h, std::uint32_t records, results pace);
     [[nodiscard]] bool on_this_thread() const;
-    void serve(std::uint32_t handle, reader_state& r);
+    void serve(std::uint32_t handle, reader_state& r, read_queue& waiting);
     void complete_read(read_op& op, error_code ec, received_record record, std::size_t size);
-    /// The reader read n records: counted for the next read_report.
-    void report(std::uint32_t handle, reader_state& r, std::uint32_t n);
+    /// Ends every waiting read of a handle with ec; the handle's queue goes.
+    void end_reads(std::uint32_t handle, error_code ec);
     /// Makes a waiting read wait by `timeout`, from now: 0 ends it with
     /// sem_timeout at once, mailslot_wait_forever waits without a timer.
     void arm_wait(std::uint32_t handle, read_op& op, std::uint32_t timeout);
@@ -224,25 +177,17 @@ private:
 
     std::unique_ptr<asio::io_context> own_;
     asio::any_io_executor executor_;
-    asio::local::stream_protocol::socket socket_;
-    std::uint32_t window_;
+    client_stream stream_;
+    client_protocol protocol_;
     std::string token_; // a plugin's token, sent in every hello
 
     frame_buffer in_;
-    byte_buffer pending_, writing_;
-    record_list_builder write_frames_{frame_type::write}; // over pending_
-    record_list_builder post_frames_{frame_type::post};   // over pending_ too
+    byte_buffer writing_; // the bytes of the socket write under way
     bool write_active_ = false;
-    std::vector<std::uint32_t> dirty_readers_;
-    // Reports must go out now (a quarter window read, a reader about to
-    // wait); otherwise they ride along with the next frame this end sends.
-    bool reports_due_ = false;
 
-    std::atomic<std::uint32_t> next_request_{1};
     std::atomic<std::uint32_t> next_handle_{1};
     // Bumped by every failure: handlers of an older socket see it and stand down.
     std::uint64_t generation_ = 0;
-    std::map<std::uint32_t, restorable> restore_;
     struct run_state {
         std::string address, client_name;
         run_timing timing;
@@ -254,52 +199,12 @@ private:
     std::optional<run_state> run_;
     asio::steady_timer run_timer_; // back-off, connect deadline, heartbeat
     std::chrono::steady_clock::time_point last_heard_;
-    std::uint32_t ping_nonce_ = 0;
     std::uint64_t next_read_op_ = 1;
-    std::unordered_map<std::uint32_t, reply_handler> requests_;
-    std::unordered_map<std::uint32_t, std::pair<std::uint32_t, std::uint64_t>>
-        polls_;            // request -> (handle, op)
-    struct unacked_write { // one start_write: a record, or a batch of them
-        write_handler handler;
-        std::size_t frame_size;
-        std::uint32_t records; // not acknowledged yet
-        results pace;
-        std::uint32_t error = 0;     // the first of the batch
-        std::uint32_t delivered = 0; // summed over the batch
-    };
-    std::deque<unacked_write> writes_; // awaiting acknowledgement, in send order
-    // At most this many unacknowledged write bytes on the wire, well under
-    // the host's --max-held: so the host can always go on reading this
-    // connection's read reports while a write of it waits for room.
-    static constexpr std::size_t max_unacked_bytes = 4u << 20;
-    std::size_t unacked_bytes_ = 0;
-    // Posted writes not acknowledged yet: when they hold the window full, a
-    // ping fetches their results (the host answers nothing before them).
-    std::uint32_t posts_unacked_ = 0;
-    bool asked_for_results_ = false;
-    struct deferred_write {
-        byte_buffer frame;
-        write_handler handler;
-        std::uint32_t records;
-        results pace;
-    };
-    std::deque<deferred_write> deferred_writes_;           // past the window, in order
-    std::vector<std::pair<write_handler, ack_run>> acked_; // completed by one write_acks frame
-    std::unordered_map<std::uint32_t, reader_state> readers_;
-    // Senders the host told of: its origin ids (this connection's) to ours,
-    // which outlive a reconnect while records of theirs are held.
-    std::unordered_map<std::uint32_t, std::uint32_t> origin_ids_;
-    std::unordered_map<std::uint32_t, std::shared_ptr<const record_sender>> senders_;
-    std::uint32_t next_sender_ = 1;
-    /// Forgets the senders no held record refers to and no origin id names.
-    void prune_senders();
-    [[nodiscard]] std::shared_ptr<const record_sender> sender_of(std::uint32_t id) const;
+    // The reads waiting on each reader handle, in order; bounded by the
+    // callers (each waiting read is an operation of theirs under way).
+    std::unordered_map<std::uint32_t, read_queue> waiting_;
     std::optional<reply_handler> connecting_;
 
-    std::uint32_t max_record_size_ = 0;
-    std::uint32_t max_frame_size_ = 0;
-    std::string host_name_;
-    std::string plugin_name_;
     error_code broken_;   // set once the connection has failed
     std::string failure_; // why it last failed, for people
 };
