@@ -11,11 +11,21 @@
 
 namespace slotbus::test {
 
-host::host(const std::vector<std::string>& extra_args) : socket_((dir_.path / "bus.sock").string())
+host::host(const std::vector<std::string>& extra_args) : host(extra_args, {}) {}
+
+host::host(const std::vector<std::string>& extra_args, const std::vector<std::string>& launcher)
+    : socket_((dir_.path / "bus.sock").string())
 {
     std::vector<std::string> args{"--socket", socket_, "--verbose"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
-    process_ = std::make_unique<child>(SLOTBUSD_PATH, args);
+    if (launcher.empty()) {
+        process_ = std::make_unique<child>(SLOTBUSD_PATH, args);
+    } else {
+        std::vector<std::string> through(launcher.begin() + 1, launcher.end());
+        through.push_back(SLOTBUSD_PATH);
+        through.insert(through.end(), args.begin(), args.end());
+        process_ = std::make_unique<child>(launcher.front(), through);
+    }
     if (!process_->wait_for_line("ready on", 10s))
         BOOST_FAIL("slotbusd did not get ready; its log:\n" << log());
 }

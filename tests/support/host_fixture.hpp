@@ -18,6 +18,8 @@ namespace slotbus::test {
 class host {
 public:
     explicit host(const std::vector<std::string>& extra_args = {});
+    /// Started through `launcher` (e.g. {"ip", "netns", "exec", "ns1"}), which execs slotbusd.
+    host(const std::vector<std::string>& extra_args, const std::vector<std::string>& launcher);
     ~host();
 
     [[nodiscard]] const std::string& socket() const noexcept { return socket_; }

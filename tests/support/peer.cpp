@@ -6,9 +6,10 @@
 //       [--subscribe P1,P2] [--budget BYTES] [--overflow drop-oldest|drop-newest]
 //       (a gap of N dropped records prints "gap N" before the next record)
 //   peer attach TOKEN [--count N]        read through a duplicated handle
-//   peer write NAME --count N [--prefix P] [--size BYTES]
-//       pipelined writes "P-0", "P-1", ... (padded to BYTES); print
-//       "acked OK FAILED" when every write has its result
+//   peer write NAME --count N [--prefix P] [--size BYTES] [--pace US]
+//       pipelined writes "P-0", "P-1", ... (padded to BYTES; US apart); print
+//       "failed I ERROR" for each that failed, then "acked OK failed F delivered D"
+//       when every write has its result
 //   peer child-env X   connect (as a plugin, with $SLOTBUS_TOKEN), print
 //       "plugin NAME", then what a child shell sees: "child-token=T" or "none"
 //   peer try OP...     each of create:NAME, subscribe:PATTERN (the slot last
@@ -147,16 +148,27 @@ int main(int argc, char** argv)
                         text.resize(size, '.');
                     records.push_back(std::move(text));
                 }
-                for (const auto& text : records)
-                    slot.async_write(boost::asio::buffer(text),
-                                     [&](boost::system::error_code e, std::uint32_t n) {
+                // --pace US: a pause between writes, so a stream of them spans an event.
+                const auto pace =
+                    std::chrono::microseconds(f.count("--pace") ? std::stol(f["--pace"]) : 0);
+                std::vector<int> errors(records.size(), 0);
+                for (std::size_t i = 0; i < records.size(); ++i) {
+                    slot.async_write(boost::asio::buffer(records[i]),
+                                     [&, i](boost::system::error_code e, std::uint32_t n) {
                                          delivered += n;
+                                         errors[i] = e.value();
                                          (e ? failed : ok)++;
                                          done++;
                                          done.notify_one();
                                      });
+                    if (pace.count() > 0)
+                        std::this_thread::sleep_for(pace);
+                }
                 for (long d = done.load(); d < count; d = done.load())
                     done.wait(d);
+                for (std::size_t i = 0; i < errors.size(); ++i) // which failed, and how
+                    if (errors[i] != 0)
+                        std::printf("failed %zu %d\n", i, errors[i]);
                 std::printf("acked %ld failed %ld delivered %ld\n", ok.load(), failed.load(),
                             delivered.load());
             }
