@@ -7,6 +7,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <csignal>
 #include <fstream>
 #include <map>
 #include <set>
@@ -115,7 +116,8 @@ void write_file(const fs::path& path, const std::string& text)
 // One host of the LAN: its peers file names `peers`, pinned to `pins` (a
 // wrong pin is how a test makes a key mismatch).
 std::unique_ptr<host> start(const lan& net, const keys& k, char h,
-                            const std::map<char, std::string>& peers, const temp_dir& files)
+                            const std::map<char, std::string>& peers, const temp_dir& files,
+                            std::vector<std::string> extra = {})
 {
     std::string list;
     for (const auto& [peer, pin] : peers)
@@ -125,14 +127,18 @@ std::unique_ptr<host> start(const lan& net, const keys& k, char h,
     const auto peers_file = files.path / (std::string(1, h) + "-peers.json");
     write_file(peers_file, R"({"peers": [)" + list + "]}");
     const auto policy_file = files.path / (std::string(1, h) + "-policy.json");
-    write_file(policy_file,
-               R"({"rules": [{"host": "*", "allow": ["write"], "names": ["events\\**"]}]})");
-    return std::make_unique<host>(
-        std::vector<std::string>{"--host-name", name_of(h), "--peers", peers_file.string(),
-                                 "--host-key", k.key_dir(h), "--link-listen", net.ip(h) + ":47078",
-                                 "--policy", policy_file.string(), "--link-heartbeat", "300",
-                                 "--link-backoff", "100"},
-        net.in(h));
+    write_file(
+        policy_file,
+        R"({"rules": [{"host": "*", "allow": ["write"], "names": ["events\\**", "blort"]}]})");
+    std::vector<std::string> args{"--host-name",      name_of(h),
+                                  "--peers",          peers_file.string(),
+                                  "--host-key",       k.key_dir(h),
+                                  "--link-listen",    net.ip(h) + ":47078",
+                                  "--policy",         policy_file.string(),
+                                  "--link-heartbeat", "300",
+                                  "--link-backoff",   "100"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<host>(args, net.in(h));
 }
 
 boost::json::object link_to(const host& h, const std::string& peer)
@@ -278,4 +284,67 @@ BOOST_AUTO_TEST_CASE(a_cut_cable_loses_nothing_silently_and_doubles_nothing)
     BOOST_TEST(link.at("streams").to_number<long>() >= 2);
     BOOST_TEST_MESSAGE("cut: " << succeeded << " delivered, " << failed.size()
                                << " failed; resumed " << link.at("resumed"));
+}
+
+BOOST_AUTO_TEST_CASE(a_full_remote_slot_holds_back_only_its_own_writers)
+{
+    lan net;
+    NEED_LAN(net);
+    keys k;
+    temp_dir files;
+    // A full slot holds its writers as long as it takes (not marked slow).
+    auto b = start(net, k, 'B', {{'A', k.fingerprint['A']}}, files,
+                   {"--slow-after", "600000", "--max-record-size", "65536"});
+    auto a = start(net, k, 'A', {{'B', k.fingerprint['B']}}, files);
+    BOOST_REQUIRE(eventually([&] { return link_up(*a, "beta"); }, 15s));
+    // A reader that stops reading: its slot fills, then BETA holds the
+    // flow's frames, then ALPHA holds the flow's writer.
+    auto stuck_reader = peer(*b, {"create", "events\\full", "--budget", "16384"});
+    BOOST_REQUIRE(stuck_reader->wait_for_line("created"));
+    stuck_reader->signal(SIGSTOP);
+    auto reader = peer(*b, {"create", "events\\free", "--count", "500"});
+    BOOST_REQUIRE(reader->wait_for_line("created"));
+    auto stuck =
+        peer(*a, {"write", "\\\\beta\\mailslot\\events\\full", "--count", "600", "--size", "1000"});
+    BOOST_REQUIRE(eventually(
+        [&] {
+            const auto link = link_to(*a, "beta");
+            for (const auto& d : link.at("destinations").as_array())
+                if (d.at("path").as_string() == "events\\full" &&
+                    d.at("waiting").to_number<long>() > 0)
+                    return true;
+            return false;
+        },
+        10s)); // held back at ALPHA, by the destination's credit
+    auto flowing = peer(*a, {"write", "\\\\beta\\mailslot\\events\\free", "--count", "500"});
+    BOOST_TEST(flowing->wait_for_line("acked 500 failed 0 delivered 500", 20s));
+    BOOST_TEST((reader->wait_exit(10s) == 0));
+    BOOST_TEST(!stuck->exited()); // still held, nothing dropped
+    stuck_reader->signal(SIGCONT);
+    BOOST_TEST(stuck_reader->wait_for_lines("record", 600, 30s)); // (its output is read meanwhile)
+    BOOST_TEST(stuck->wait_for_line("acked 600 failed 0 delivered 600", 10s));
+}
+
+BOOST_AUTO_TEST_CASE(the_network_articles_server_and_client_on_two_hosts)
+{
+    lan net;
+    NEED_LAN(net);
+    keys k;
+    temp_dir files;
+    auto b = start(net, k, 'B', {{'A', k.fingerprint['A']}}, files);
+    auto a = start(net, k, 'A', {{'B', k.fingerprint['B']}}, files);
+    BOOST_REQUIRE(eventually([&] { return link_up(*a, "beta"); }, 15s));
+    child server(NETWORK_SERVER_PATH, {"--count", "2"}, {b->env()});
+    BOOST_REQUIRE(server.wait_for_line("created"));
+    child client(NETWORK_CLIENT_PATH, {"beta", "--count", "2"}, {a->env()});
+    const auto client_exit = client.wait_exit(10s);
+    BOOST_TEST((client_exit == 0), "exit " << client_exit.value_or(-999) << ": "
+                                           << client.stdout_text() << client.stderr_text());
+    BOOST_TEST(client.wait_for_lines("delivered to 1 slot there", 2, 1s));
+    BOOST_TEST((server.wait_exit(10s) == 0));
+    BOOST_TEST(server.wait_for_lines("Next record is 17 bytes: This is some text", 2, 1s));
+    // A host that is no peer: the open fails, as CreateFile does.
+    child stranger(NETWORK_CLIENT_PATH, {"zeta"}, {a->env()});
+    BOOST_TEST((stranger.wait_exit(10s) == 1));
+    BOOST_TEST(stranger.stdout_text().find("CreateFile failed: 53") != std::string::npos);
 }

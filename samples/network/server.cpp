@@ -1,0 +1,53 @@
+// The seeds' network article's serverslot.c, on slotbus: create "blort",
+// then for each record ask its size (GetMailslotInfo), read it into a buffer
+// of that size (ReadFile) and print it. Records may come from writers on
+// this host or, over a link, from any peer the policy lets write "blort".
+//
+//   network_server [--name NAME] [--count N]     (defaults: \\.\mailslot\blort; forever)
+#include <slotbus/slotbus.hpp>
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+int main(int argc, char** argv)
+{
+    std::string name = R"(\\.\mailslot\blort)";
+    long limit = -1;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string_view flag = argv[i];
+        if (flag == "--name")
+            name = argv[i + 1];
+        else if (flag == "--count")
+            limit = std::stol(argv[i + 1]);
+    }
+    slotbus::connection bus;
+    std::error_code ec;
+    bus.connect(slotbus::default_address(), ec);
+    if (ec) {
+        std::printf("connecting to the bus failed: %s\n", ec.message().c_str());
+        return 1;
+    }
+    // Any size of record (0), and reads wait forever, as the article's does.
+    auto slot = slotbus::server_slot::create(bus, name, 0, slotbus::mailslot_wait_forever, ec);
+    if (ec) {
+        std::printf("CreateMailslot failed: %d\n", ec.value());
+        return 1;
+    }
+    std::printf("Mailslot %s created.\n", name.c_str());
+    std::fflush(stdout);
+    for (long n = 0; limit < 0 || n < limit; ++n) {
+        // Waits for the next record (the slot's timeout is forever).
+        auto [record, missed] = slot.read_record(ec);
+        if (ec) {
+            std::printf("ReadFile error: %d\n", ec.value());
+            return 1;
+        }
+        const std::string text(reinterpret_cast<const char*>(record.data()), record.size());
+        if (missed)
+            std::printf("(%u records were dropped before this one)\n", missed);
+        std::printf("Next record is %zu bytes: %s\n", text.size(), text.c_str());
+        std::fflush(stdout);
+    }
+    return 0;
+}
