@@ -283,6 +283,25 @@ BOOST_AUTO_TEST_CASE(a_full_remote_slot_holds_back_only_its_own_writers)
         BOOST_TEST(r.error == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(results_are_acknowledged_as_they_come_so_the_peer_keeps_few)
+{
+    two_hosts h;
+    h.connect();
+    client reader(*h.beta);
+    BOOST_REQUIRE_EQUAL(reader.create("events\\many").error, 0u);
+    client writer(h.alpha);
+    BOOST_REQUIRE_EQUAL(writer.open("\\\\beta\\mailslot\\events\\many").error, 0u);
+    std::size_t got = 0;
+    for (int i = 0; i < 5000; ++i) { // no heartbeat in between
+        writer.write(1, "r");
+        h.shuttle();
+        got += results(writer).size();
+        reader.feed(read_report_frame{1, static_cast<std::uint32_t>(pushed(reader).size()), 64});
+    }
+    BOOST_TEST(got == 5000u);
+    BOOST_TEST(h.to_alpha->status().at("results_kept").as_uint64() <= host_link::ack_every);
+}
+
 BOOST_AUTO_TEST_CASE(a_lost_stream_resumes_and_nothing_is_lost_or_doubled)
 {
     two_hosts h;

@@ -117,6 +117,9 @@ void host_link::heartbeat(clock::time_point now)
 bool host_link::feed(const frame_view& frame, clock::time_point now)
 {
     last_heard_ = now;
+    if (results_log_.size() > max_results_logged) // its results, never acknowledged
+        return fail("the peer acknowledges no results (" + std::to_string(results_log_.size()) +
+                    " kept for it)");
     if (state_ == state::hello_sent && frame.type != frame_type::link_hello)
         return fail("the first frame of a link must be link_hello");
     switch (frame.type) {
@@ -392,6 +395,12 @@ bool host_link::on_results(byte_span body)
     }
     if (freed)
         wake(window_blocked_);
+    // The peer keeps every result until told this host has it: told often
+    // enough that its log stays small however fast results come.
+    if (const auto lowest = lowest_pending(); lowest - acked_below_ >= ack_every) {
+        acked_below_ = lowest;
+        encode(out_, link_ack_frame{lowest});
+    }
     return true;
 }
 
@@ -676,6 +685,7 @@ boost::json::object host_link::status() const
     o["refused_flows"] = counters_.refused;
     o["streams"] = counters_.streams;
     o["resumed"] = counters_.resumed;
+    o["results_kept"] = results_log_.size();
     boost::json::array credits;
     for (const auto& [id, f] : out_flows_) {
         const auto outstanding = f.consumed + peer_flow_credit_ - f.granted;

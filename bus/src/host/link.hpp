@@ -44,6 +44,12 @@ public:
     };
 
     host_link(core& routing, settings options);
+
+    /// The origin says it has its results (link_ack) once per this many.
+    static constexpr std::uint64_t ack_every = 1024;
+    /// Results kept for a peer that has not said it has them: past this the
+    /// peer is cut off (an honest one acknowledges every ack_every).
+    static constexpr std::size_t max_results_logged = 1u << 16;
     ~host_link();
     host_link(const host_link&) = delete;
     host_link& operator=(const host_link&) = delete;
