@@ -3,12 +3,20 @@
 // host is its own process.
 //
 //   slotbus-bench [--count N] [--sizes 16,128,1024,65536] [--rounds N] [--json]
-//                 [--plot PREFIX] [--only 1->1|1->4|4->1|typed] [--repeat N]
+//                 [--plot PREFIX] [--only 1->1|1->4|4->1|typed|cross-host] [--repeat N]
+//                 [--cross-count N]
 //
 // Scenarios: 1 writer -> 1 reader; 1 -> 4 subscribers (fan-out through a
 // topic); 4 writers -> 1 reader; typed envelopes 1 -> 1; ping-pong round
 // trips. Baselines: raw one hop (writer -> reader) and raw two hops (writer ->
 // a byte relay -> reader), batched in 32 KiB writes.
+//
+// Cross-host (root and `ip netns` only, skipped with a message otherwise):
+// two network namespaces joined by a veth pair, a linked slotbusd in each;
+// a writer on alpha writes to `\\beta\mailslot\bench\x`, a reader on beta
+// reads. Baseline: a TLS 1.3 stream (Boost.Asio SSL) from a sender in one
+// namespace to a receiver in the other over the same veth pair, the same
+// records framed and batched as the raw baselines are.
 //
 // Timing: every process of a run gets ready (connected, slots created), then
 // one start signal releases the writers; a rate is the records delivered over
@@ -23,7 +31,11 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
@@ -39,9 +51,11 @@
 #include <future>
 #include <iostream>
 #include <optional>
+#include <sched.h>
 #include <sstream>
 #include <string>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -150,40 +164,16 @@ std::string seen_line(std::uint64_t seen, std::int64_t last_ns)
 
 // ---- raw baselines -----------------------------------------------------------------------------
 
-// Writes `count` records of `size` bytes as u32-length frames, in 32 KiB
-// batches, from the start signal on.
-int raw_writer(int fd, std::size_t count, std::size_t size, const report_pipe& ready,
-               const start_gate& gate)
-{
-    ready.send("ready\n");
-    gate.wait();
-    std::vector<char> batch;
-    batch.reserve(batch_bytes + size + 4);
-    const std::string record(size, 'r');
-    for (std::size_t i = 0; i < count; ++i) {
-        const auto n = static_cast<std::uint32_t>(size);
-        batch.insert(batch.end(), reinterpret_cast<const char*>(&n),
-                     reinterpret_cast<const char*>(&n) + 4);
-        batch.insert(batch.end(), record.begin(), record.end());
-        if (batch.size() >= batch_bytes) {
-            write_all(fd, batch.data(), batch.size());
-            batch.clear();
-        }
-    }
-    write_all(fd, batch.data(), batch.size());
-    ::close(fd);
-    return 0;
-}
-
-// Reads frames until `count` records arrived; reports when the last did.
-int raw_reader(int fd, std::size_t count, const report_pipe& report)
+// Counts u32-length frames as `read_some(data, n)` (bytes read, <= 0 at the
+// end) brings them, until `count` arrived or the stream ended; returns how many.
+template <class ReadSome> std::size_t count_frames(std::size_t count, ReadSome read_some)
 {
     std::vector<char> buffer(4 * batch_bytes + 70000);
     std::size_t have = 0, seen = 0;
     while (seen < count) {
-        const auto n = ::read(fd, buffer.data() + have, buffer.size() - have);
+        const auto n = read_some(buffer.data() + have, buffer.size() - have);
         if (n <= 0)
-            return 4;
+            break;
         have += static_cast<std::size_t>(n);
         std::size_t at = 0;
         while (have - at >= 4) {
@@ -197,6 +187,50 @@ int raw_reader(int fd, std::size_t count, const report_pipe& report)
         std::memmove(buffer.data(), buffer.data() + at, have - at);
         have -= at;
     }
+    return seen;
+}
+
+// One batch of u32-length frames: what the raw senders write at a time.
+template <class Write> void send_frames(std::size_t count, std::size_t size, Write write)
+{
+    std::vector<char> batch;
+    batch.reserve(batch_bytes + size + 4);
+    const std::string record(size, 'r');
+    for (std::size_t i = 0; i < count; ++i) {
+        const auto n = static_cast<std::uint32_t>(size);
+        batch.insert(batch.end(), reinterpret_cast<const char*>(&n),
+                     reinterpret_cast<const char*>(&n) + 4);
+        batch.insert(batch.end(), record.begin(), record.end());
+        if (batch.size() >= batch_bytes) {
+            write(batch);
+            batch.clear();
+        }
+    }
+    if (!batch.empty())
+        write(batch);
+}
+
+// Writes `count` records of `size` bytes as u32-length frames, in 32 KiB
+// batches, from the start signal on.
+int raw_writer(int fd, std::size_t count, std::size_t size, const report_pipe& ready,
+               const start_gate& gate)
+{
+    ready.send("ready\n");
+    gate.wait();
+    send_frames(count, size, [fd](const std::vector<char>& batch) {
+        write_all(fd, batch.data(), batch.size());
+    });
+    ::close(fd);
+    return 0;
+}
+
+// Reads frames until `count` records arrived; reports when the last did.
+int raw_reader(int fd, std::size_t count, const report_pipe& report)
+{
+    const auto seen =
+        count_frames(count, [fd](char* p, std::size_t n) { return ::read(fd, p, n); });
+    if (seen < count)
+        return 4;
     report.send(seen_line(seen, now_ns()));
     return 0;
 }
@@ -354,14 +388,27 @@ struct host_process {
     pid_t pid = 0;
     std::string socket;
     std::filesystem::path dir;
+    bool ready = false; ///< it said "ready on"
 
-    host_process()
+    /// slotbusd with its default limits on a socket of its own, plus `args`,
+    /// started through `launcher` (e.g. `ip netns exec NS`) when one is given.
+    explicit host_process(const std::string& tag = "", const std::vector<std::string>& args = {},
+                          const std::vector<std::string>& launcher = {})
     {
         dir = std::filesystem::temp_directory_path() /
-              ("slotbus-bench-" + std::to_string(::getpid()));
+              ("slotbus-bench-" + std::to_string(::getpid()) + tag);
         std::filesystem::create_directories(dir);
         std::filesystem::permissions(dir, std::filesystem::perms::owner_all); // as slotbusd wants
         socket = (dir / "bus.sock").string();
+        std::vector<std::string> words = launcher;
+        for (const auto& w : {std::string(SLOTBUSD_PATH), std::string("--socket"), socket})
+            words.push_back(w);
+        words.insert(words.end(), args.begin(), args.end());
+        std::vector<char*> argv;
+        for (auto& w : words)
+            argv.push_back(w.data());
+        argv.push_back(nullptr);
+        const auto log = (dir / "host.log").string();
         int out[2];
         (void)::pipe(out);
         std::fflush(nullptr);
@@ -369,10 +416,9 @@ struct host_process {
         if (pid == 0) {
             ::dup2(out[1], 1);
             ::close(out[0]);
-            const int null = ::open("/dev/null", O_WRONLY);
-            ::dup2(null, 2); // the host's log is not the report
-            ::execl(SLOTBUSD_PATH, SLOTBUSD_PATH, "--socket", socket.c_str(),
-                    static_cast<char*>(nullptr));
+            const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            ::dup2(err, 2); // the host's log is not the report; it is shown if a link fails
+            ::execvp(argv[0], argv.data()); // a launcher is found on the PATH
             ::_exit(127);
         }
         ::close(out[1]);
@@ -380,7 +426,16 @@ struct host_process {
         char c;
         while (seen.find("ready on") == std::string::npos && ::read(out[0], &c, 1) == 1)
             seen += c;
+        ready = seen.find("ready on") != std::string::npos;
         ::close(out[0]);
+    }
+    host_process(const host_process&) = delete;
+    host_process& operator=(const host_process&) = delete;
+
+    std::string log() const
+    {
+        std::ifstream in(dir / "host.log");
+        return {std::istreambuf_iterator<char>(in), {}};
     }
     ~host_process()
     {
@@ -429,9 +484,11 @@ struct bus_scenario {
     const char* name;
     std::size_t writers = 1;
     std::size_t readers = 1;
-    bool fan_out = false; ///< readers subscribe to a topic instead of owning the name
-    bool typed = false;   ///< publish `tick`s, receive them converted by a subscriber
-    bool each = false;    ///< a handler per write (async_write), not per batch of 64
+    bool fan_out = false;            ///< readers subscribe to a topic instead of owning the name
+    bool typed = false;              ///< publish `tick`s, receive them converted by a subscriber
+    bool each = false;               ///< a handler per write (async_write), not per batch of 64
+    const char* write_to = nullptr;  ///< the writers' name, when not the scenario's usual one
+    const char* read_from = nullptr; ///< the reader's slot, likewise
 };
 
 // A writer: connects, opens, says it is ready, waits for the start signal,
@@ -444,7 +501,8 @@ int slotbus_writer(const std::string& socket, const bus_scenario& s, std::size_t
     // A connection on its own context: the setup is synchronous, the writes
     // are async and run by bus.run().
     slotbus::connection bus({"bench-writer", 256, ""});
-    const std::string target = s.typed     ? "bench/typed/ticks"
+    const std::string target = s.write_to  ? s.write_to
+                               : s.typed   ? "bench/typed/ticks"
                                : s.fan_out ? "bench/fan/out"
                                            : "bench/inbox";
     const std::string record(size, 'w');
@@ -535,8 +593,10 @@ int slotbus_reader(const std::string& socket, const bus_scenario& s, std::size_t
         });
         asio::post(io, [&] { sub->async_run([&](boost::system::error_code) { finish(); }); });
     } else {
-        slot.emplace(slotbus::server_slot::create(
-            bus, s.fan_out ? "bench/sub/" + std::to_string(index) : "bench/inbox"));
+        slot.emplace(slotbus::server_slot::create(bus, s.read_from ? s.read_from
+                                                       : s.fan_out
+                                                           ? "bench/sub/" + std::to_string(index)
+                                                           : "bench/inbox"));
         if (s.fan_out)
             topic = slot->subscribe("bench/fan/**");
         asio::post(io, next);
@@ -570,31 +630,45 @@ struct slotbus_result {
     long host_cpu_ms = 0;
 };
 
-slotbus_result slotbus_throughput(const bus_scenario& s, std::size_t count, std::size_t size)
+// Readers on the host at `read_socket`, writers on the one at `write_socket`
+// (the same host but in the cross-host scenario).
+rate bus_throughput(const bus_scenario& s, const std::string& write_socket,
+                    const std::string& read_socket, std::size_t count, std::size_t size,
+                    int* writer_status = nullptr)
 {
-    host_process host;
     report_pipe report, ready;
     start_gate gate;
-    std::vector<pid_t> pids;
+    std::vector<pid_t> readers, writers;
     for (std::size_t i = 0; i < s.readers; ++i)
-        pids.push_back(
-            spawn([&] { return slotbus_reader(host.socket, s, i, count, report, ready); }));
+        readers.push_back(
+            spawn([&] { return slotbus_reader(read_socket, s, i, count, report, ready); }));
     for (std::size_t i = 0; i < s.readers; ++i)
         (void)ready.receive(); // every slot and subscription exists
     const std::size_t per_writer = count / s.writers;
     for (std::size_t i = 0; i < s.writers; ++i)
-        pids.push_back(
-            spawn([&] { return slotbus_writer(host.socket, s, per_writer, size, ready, gate); }));
+        writers.push_back(
+            spawn([&] { return slotbus_writer(write_socket, s, per_writer, size, ready, gate); }));
     for (std::size_t i = 0; i < s.writers; ++i)
         (void)ready.receive();
     const auto t0 = gate.open(s.writers);
     std::vector<std::string> lines;
     for (std::size_t i = 0; i < s.readers; ++i)
         lines.push_back(report.receive());
-    for (auto pid : pids)
+    int status = 0;
+    for (auto pid : writers)
+        status = std::max(status, reap(pid));
+    for (auto pid : readers)
         reap(pid);
+    if (writer_status)
+        *writer_status = status;
+    return rate_of(lines, t0, per_writer * s.writers * s.readers, size);
+}
+
+slotbus_result slotbus_throughput(const bus_scenario& s, std::size_t count, std::size_t size)
+{
+    host_process host;
     slotbus_result out;
-    out.r = rate_of(lines, t0, per_writer * s.writers * s.readers, size);
+    out.r = bus_throughput(s, host.socket, host.socket, count, size);
     std::tie(out.host_kib, out.host_cpu_ms) = host.usage();
     return out;
 }
@@ -706,6 +780,331 @@ std::vector<double> slotbus_round_trips(std::size_t rounds, std::size_t size)
     return numbers_of(line);
 }
 
+// ---- cross-host ---------------------------------------------------------------------------------
+
+int quiet(const std::string& command)
+{
+    return std::system((command + " >/dev/null 2>&1").c_str());
+}
+
+// The first line a command prints (its exit status in `status`).
+std::string first_line_of(const std::string& command, int& status)
+{
+    std::string out;
+    FILE* p = ::popen((command + " 2>/dev/null").c_str(), "r");
+    if (!p) {
+        status = -1;
+        return out;
+    }
+    char buffer[4096];
+    while (std::fgets(buffer, sizeof buffer, p))
+        out += buffer;
+    status = ::pclose(p);
+    return out.substr(0, out.find('\n'));
+}
+
+// What a signal must undo: the namespaces (a namespace outlives the bench
+// otherwise) and the hosts in them. Written before the handler is set.
+struct cleanup_on_signal {
+    static inline pid_t owner = 0;
+    static inline char ip[64] = "";
+    static inline char ns[2][64] = {"", ""};
+    static inline pid_t hosts[2] = {0, 0};
+    static inline char dirs[3][256] = {"", "", ""}; // the keys; each host's socket and log
+
+    static void handler(int sig)
+    {
+        if (::getpid() == owner) { // a child has nothing of its own to undo
+            for (pid_t h : hosts)
+                if (h > 0)
+                    ::kill(h, SIGKILL);
+            for (const char* name : ns) {
+                if (!*name)
+                    continue;
+                const pid_t pid = ::fork();
+                if (pid == 0) {
+                    ::execl(ip, ip, "netns", "del", name, static_cast<char*>(nullptr));
+                    ::_exit(127);
+                }
+                int status;
+                ::waitpid(pid, &status, 0);
+            }
+            if (*dirs[0] && ::fork() == 0) {
+                ::execl("/bin/rm", "rm", "-rf", dirs[0], dirs[1], dirs[2],
+                        static_cast<char*>(nullptr));
+                ::_exit(127);
+            }
+        }
+        ::signal(sig, SIG_DFL);
+        ::raise(sig);
+    }
+};
+
+// Two hosts' network namespaces joined by one veth pair: A is 198.18.1.1,
+// B 198.18.1.2 (198.18.0.0/15 is for benchmarks, RFC 2544). Made here and
+// removed here, on failure and on SIGINT/SIGTERM too.
+struct veth_pair {
+    std::string tag = std::to_string(::getpid());
+    std::string ns_a = "sbbench-a" + tag, ns_b = "sbbench-b" + tag;
+    std::string veth_a = "sbba" + tag, veth_b = "sbbb" + tag; // IFNAMSIZ: 15 at most
+    std::string ip_a = "198.18.1.1", ip_b = "198.18.1.2";
+    bool made = false;
+    std::string why; ///< when not made
+
+    veth_pair()
+    {
+        if (::geteuid() != 0 || quiet("ip netns list") != 0) {
+            why = "needs root and `ip netns` (iproute2) to make two hosts";
+            return;
+        }
+        remove(); // what a crashed run of the same pid left
+        int status = 0;
+        const auto ip = first_line_of("command -v ip", status);
+        cleanup_on_signal::owner = ::getpid();
+        std::snprintf(cleanup_on_signal::ip, sizeof cleanup_on_signal::ip, "%s", ip.c_str());
+        std::snprintf(cleanup_on_signal::ns[0], 64, "%s", ns_a.c_str());
+        std::snprintf(cleanup_on_signal::ns[1], 64, "%s", ns_b.c_str());
+        std::signal(SIGINT, cleanup_on_signal::handler);
+        std::signal(SIGTERM, cleanup_on_signal::handler);
+        made = quiet("ip netns add " + ns_a) == 0 && quiet("ip netns add " + ns_b) == 0 &&
+               quiet("ip link add " + veth_a + " netns " + ns_a + " type veth peer name " + veth_b +
+                     " netns " + ns_b) == 0;
+        for (const auto& [ns, veth, ip4] : {std::tuple{ns_a, veth_a, ip_a}, {ns_b, veth_b, ip_b}})
+            made = made && quiet("ip -n " + ns + " addr add " + ip4 + "/24 dev " + veth) == 0 &&
+                   quiet("ip -n " + ns + " link set lo up") == 0 &&
+                   quiet("ip -n " + ns + " link set " + veth + " up") == 0;
+        if (!made) {
+            why = "could not make two network namespaces joined by a veth pair";
+            remove();
+        }
+    }
+    ~veth_pair() { remove(); }
+    veth_pair(const veth_pair&) = delete;
+    veth_pair& operator=(const veth_pair&) = delete;
+    void remove() const
+    {
+        quiet("ip netns del " + ns_a); // the veth pair goes with its namespaces
+        quiet("ip netns del " + ns_b);
+    }
+};
+
+// The calling (single-threaded) process joins a namespace `ip netns add` made.
+void enter_netns(const std::string& ns)
+{
+    const int fd = ::open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0)
+        throw std::runtime_error("cannot enter network namespace " + ns);
+    ::close(fd);
+}
+
+void write_private(const std::filesystem::path& path, const std::string& text)
+{
+    std::ofstream(path) << text;
+    ::chmod(path.c_str(), 0600); // a policy file must be root's and 0600
+}
+
+/// alpha in namespace A and beta in B, linked (the link is up once made).
+struct linked_hosts {
+    veth_pair net;
+    std::filesystem::path dir;
+    std::optional<host_process> alpha, beta;
+    bool up = false;
+    std::string why; ///< when not up
+
+    linked_hosts()
+    {
+        if (!net.made) {
+            why = net.why;
+            return;
+        }
+        dir = std::filesystem::temp_directory_path() /
+              ("slotbus-bench-" + std::to_string(::getpid()) + "-keys");
+        std::filesystem::create_directories(dir);
+        std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
+        const auto own = [](int i, const std::filesystem::path& d) {
+            std::snprintf(cleanup_on_signal::dirs[i], 256, "%s", d.c_str());
+        };
+        own(0, dir);
+        const auto base = dir.string().substr(0, dir.string().size() - 5); // as host_process
+        own(1, base + "-alpha");                                           // names them
+        own(2, base + "-beta");
+        std::string fingerprint[2];
+        const char* names[2] = {"alpha", "beta"};
+        for (int h = 0; h < 2; ++h) {
+            int status = 0;
+            fingerprint[h] = first_line_of(std::string(SLOTBUS_CLI_PATH) + " keygen --dir " +
+                                               (dir / names[h]).string() + " --name " + names[h],
+                                           status);
+            if (status != 0 || fingerprint[h].rfind("sha256:", 0) != 0) {
+                why = "slotbus keygen failed";
+                return;
+            }
+        }
+        const std::string port = "47078";
+        const std::string ip[2] = {net.ip_a, net.ip_b}, ns[2] = {net.ns_a, net.ns_b};
+        for (int h = 0; h < 2; ++h) {
+            const int other = 1 - h;
+            const auto peers = dir / (std::string(names[h]) + "-peers.json");
+            write_private(peers, std::string(R"({"peers": [{"host": ")") + names[other] +
+                                     R"(", "address": ")" + ip[other] + ":" + port +
+                                     R"(", "fingerprint": ")" + fingerprint[other] + R"("}]})");
+            const auto policy = dir / (std::string(names[h]) + "-policy.json");
+            write_private(
+                policy,
+                R"({"rules": [{"host": "*", "allow": ["write"], "names": ["bench\\**"]}]})");
+            auto& host = h == 0 ? alpha : beta;
+            host.emplace("-" + std::string(names[h]),
+                         std::vector<std::string>{"--host-name", names[h], "--host-key",
+                                                  (dir / names[h]).string(), "--peers",
+                                                  peers.string(), "--link-listen",
+                                                  ip[h] + ":" + port, "--policy", policy.string()},
+                         std::vector<std::string>{"ip", "netns", "exec", ns[h]});
+            cleanup_on_signal::hosts[h] = host->pid;
+            if (!host->ready) {
+                why = std::string("slotbusd ") + names[h] + " did not start: " + host->log();
+                return;
+            }
+        }
+        const auto deadline = clock_type::now() + std::chrono::seconds(15);
+        while (!(up = link_up(*alpha, "beta") && link_up(*beta, "alpha")) &&
+               clock_type::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50)); // a poll, under a deadline
+        if (!up)
+            why = "the link did not come up in 15 s; alpha's log:\n" + alpha->log() +
+                  "beta's log:\n" + beta->log();
+    }
+    ~linked_hosts()
+    {
+        alpha.reset(); // the hosts stop before their namespaces go
+        beta.reset();
+        cleanup_on_signal::hosts[0] = cleanup_on_signal::hosts[1] = 0;
+        cleanup_on_signal::dirs[0][0] = '\0';
+        std::error_code ignored;
+        std::filesystem::remove_all(dir, ignored);
+    }
+
+    static bool link_up(const host_process& h, const std::string& peer)
+    {
+        int status = 0;
+        const auto text = first_line_of(
+            "SLOTBUS_ADDRESS=" + h.socket + " " + SLOTBUS_CLI_PATH + " hosts --json", status);
+        boost::system::error_code ec;
+        const auto doc = boost::json::parse(text, ec);
+        if (status != 0 || ec || !doc.is_object() || !doc.as_object().contains("peers"))
+            return false;
+        for (const auto& p : doc.at("peers").as_array())
+            if (p.at("host").as_string() == peer)
+                return p.at("state").as_string() == "up";
+        return false;
+    }
+
+    /// CPU ms of both hosts so far, and the larger peak KiB.
+    std::pair<long, long> usage() const
+    {
+        const auto [ka, ma] = alpha->usage();
+        const auto [kb, mb] = beta->usage();
+        return {std::max(ka, kb), ma + mb};
+    }
+};
+
+namespace ssl = asio::ssl;
+using asio::ip::tcp;
+
+// TLS 1.3 with the hosts' own Ed25519 keys, both ends proving theirs as a
+// link does; who the peer is does not matter to a baseline.
+ssl::context baseline_tls(const std::filesystem::path& key_dir)
+{
+    ssl::context ctx(ssl::context::tls);
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_3_VERSION);
+    ctx.use_certificate_chain_file((key_dir / "host.pem").string());
+    ctx.use_private_key_file((key_dir / "host.key").string(), ssl::context::pem);
+    ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+    ctx.set_verify_callback([](bool, ssl::verify_context&) { return true; });
+    return ctx;
+}
+
+constexpr unsigned short baseline_port = 47079;
+
+// In namespace B: takes one TLS stream, counts `count` frames, reports when
+// the last came, and says so to the sender (which then closes).
+int tls_receiver(const linked_hosts& net, std::size_t count, const report_pipe& ready,
+                 const report_pipe& report)
+{
+    enter_netns(net.net.ns_b);
+    asio::io_context io;
+    auto ctx = baseline_tls(net.dir / "beta");
+    tcp::acceptor acceptor(io, {asio::ip::make_address(net.net.ip_b), baseline_port});
+    ready.send("ready\n");
+    ssl::stream<tcp::socket> tls(io, ctx);
+    acceptor.accept(tls.next_layer());
+    tls.handshake(ssl::stream_base::server);
+    const auto seen = count_frames(count, [&](char* p, std::size_t n) -> long {
+        boost::system::error_code ec;
+        const auto got = tls.read_some(asio::buffer(p, n), ec);
+        return ec ? -1 : static_cast<long>(got);
+    });
+    report.send(seen_line(seen, now_ns()));
+    const char done = 'd';
+    boost::system::error_code ignored;
+    asio::write(tls, asio::buffer(&done, 1), ignored);
+    return seen == count ? 0 : 4;
+}
+
+// In namespace A: connects to B, then streams `count` frames of `size` in
+// 32 KiB writes from the start signal on.
+int tls_sender(const linked_hosts& net, std::size_t count, std::size_t size,
+               const report_pipe& ready, const start_gate& gate)
+{
+    enter_netns(net.net.ns_a);
+    asio::io_context io;
+    auto ctx = baseline_tls(net.dir / "alpha");
+    ssl::stream<tcp::socket> tls(io, ctx);
+    tls.next_layer().connect({asio::ip::make_address(net.net.ip_b), baseline_port});
+    tls.next_layer().set_option(tcp::no_delay(true)); // as the link's
+    tls.handshake(ssl::stream_base::client);
+    ready.send("ready\n");
+    gate.wait();
+    send_frames(count, size,
+                [&](const std::vector<char>& batch) { asio::write(tls, asio::buffer(batch)); });
+    char done = 0;
+    boost::system::error_code ec;
+    tls.read_some(asio::buffer(&done, 1), ec); // the receiver has them all: closing loses none
+    return 0;
+}
+
+rate raw_tls(const linked_hosts& net, std::size_t count, std::size_t size)
+{
+    report_pipe report, ready;
+    start_gate gate;
+    const pid_t receiver = spawn([&] { return tls_receiver(net, count, ready, report); });
+    (void)ready.receive(); // listening
+    const pid_t sender = spawn([&] { return tls_sender(net, count, size, ready, gate); });
+    (void)ready.receive(); // connected, handshake done
+    const auto t0 = gate.open(1);
+    const auto line = report.receive();
+    reap(sender);
+    reap(receiver);
+    return rate_of({line}, t0, count, size);
+}
+
+/// A writer on alpha to `\\beta\mailslot\bench\x`, a reader of `bench\x` on
+/// beta; the hosts' CPU is what this run added.
+slotbus_result cross_host(const linked_hosts& net, std::size_t count, std::size_t size)
+{
+    static const bus_scenario s{
+        "cross-host", 1, 1, false, false, false, "\\\\beta\\mailslot\\bench\\x", "bench\\x"};
+    const auto before = net.usage();
+    int writers = 0;
+    slotbus_result out;
+    out.r = bus_throughput(s, net.alpha->socket, net.beta->socket, count, size, &writers);
+    if (writers != 0)
+        std::fprintf(stderr, "slotbus-bench: cross-host: the writer failed (status %d)\n", writers);
+    const auto after = net.usage();
+    out.host_kib = after.first;
+    out.host_cpu_ms = after.second - before.second;
+    return out;
+}
+
 // ---- report ------------------------------------------------------------------------------------
 
 double percentile(std::vector<double> v, double p)
@@ -779,9 +1178,9 @@ void plot(const std::string& prefix, const boost::json::array& results)
 
 int main(int argc, char** argv)
 {
-    std::size_t count = 5'000'000, rounds = 20'000, repeat = 3;
+    std::size_t count = 5'000'000, rounds = 20'000, repeat = 3, cross_count = 0;
     std::vector<std::size_t> sizes{16, 128, 1024, 65536};
-    bool json = false;
+    bool json = false, sizes_given = false;
     std::string plot_prefix, only; // --only: one slotbus scenario, for profiling
     for (int i = 1; i < argc; ++i) {
         const std::string_view flag = argv[i];
@@ -789,8 +1188,11 @@ int main(int argc, char** argv)
             count = std::stoul(argv[++i]);
         else if (flag == "--rounds" && i + 1 < argc)
             rounds = std::stoul(argv[++i]);
-        else if (flag == "--sizes" && i + 1 < argc)
+        else if (flag == "--sizes" && i + 1 < argc) {
             sizes = parse_sizes(argv[++i]);
+            sizes_given = true;
+        } else if (flag == "--cross-count" && i + 1 < argc)
+            cross_count = std::stoul(argv[++i]);
         else if (flag == "--plot" && i + 1 < argc)
             plot_prefix = argv[++i];
         else if (flag == "--only" && i + 1 < argc)
@@ -801,19 +1203,21 @@ int main(int argc, char** argv)
             json = true;
         else {
             std::cerr << "usage: slotbus-bench [--count N] [--rounds N] [--sizes 16,128,...] "
-                         "[--json] [--plot PREFIX] [--only SCENARIO] [--repeat N]\n";
+                         "[--json] [--plot PREFIX] [--only SCENARIO] [--repeat N] "
+                         "[--cross-count N]\n";
             return 2;
         }
     }
     std::signal(SIGPIPE, SIG_IGN);
 
     boost::json::array results;
-    if (!json)
+    const bool local = only != "cross-host";
+    if (!json && local)
         std::printf("%-10s %8s %14s %10s %10s %6s %10s %10s\n", "scenario", "size", "records/s",
                     "MB/s", "vs raw 2h", "lost", "host KiB", "host ms");
     double raw_two_at_128 = 0;
     auto row = [&](const char* name, std::size_t size, std::size_t n, const rate& r, double ratio,
-                   long kib, long cpu) {
+                   long kib, long cpu, const char* ratio_key = "ratio_to_raw_two_hops") {
         if (!json)
             std::printf("%-10s %8zu %14.0f %10.1f %9.1f%% %6llu %10ld %10ld\n", name, size,
                         r.records_per_s, r.mb_per_s, 100 * ratio,
@@ -822,7 +1226,7 @@ int main(int argc, char** argv)
                            {"size", size},
                            {"records_per_s", r.records_per_s},
                            {"mb_per_s", r.mb_per_s},
-                           {"ratio_to_raw_two_hops", ratio},
+                           {ratio_key, ratio},
                            {"host_peak_kib", kib},
                            {"host_cpu_ms", cpu},
                            {"records", n},
@@ -831,7 +1235,7 @@ int main(int argc, char** argv)
     };
     const bus_scenario one_to_one{"1->1"}, one_each{"1->1 each", 1, 1, false, false, true},
         fan_out{"1->4", 1, 4, true}, fan_in{"4->1", 4, 1, false};
-    for (const auto size : sizes) {
+    for (const auto size : local ? sizes : std::vector<std::size_t>{}) {
         // Big records: fewer of them, so every size takes about as long.
         const std::size_t n =
             std::max<std::size_t>(1000, count * 128 / std::max<std::size_t>(size, 128)) / 4 * 4;
@@ -865,7 +1269,7 @@ int main(int argc, char** argv)
     }
     const std::size_t rt_size = 128;
     // In chunks, alternating, so both see the machine's same moods.
-    constexpr std::size_t chunks = 4;
+    const std::size_t chunks = local ? 4 : 0;
     std::vector<double> raw_rt, bus_rt;
     for (std::size_t i = 0; i < chunks; ++i) {
         const std::size_t part = std::max<std::size_t>(1, rounds / chunks);
@@ -874,10 +1278,12 @@ int main(int argc, char** argv)
         const auto bus = slotbus_round_trips(part, rt_size);
         bus_rt.insert(bus_rt.end(), bus.begin(), bus.end());
     }
-    if (!json)
+    if (!json && chunks)
         std::printf("\n%-10s %8s %10s %10s %10s   (round trip, us)\n", "scenario", "size", "p50",
                     "p99", "p99.9");
     for (auto [name, v] : {std::pair{"raw-2hop", &raw_rt}, std::pair{"slotbus", &bus_rt}}) {
+        if (!chunks)
+            break;
         const double p50 = percentile(*v, 50) / 1000, p99 = percentile(*v, 99) / 1000,
                      p999 = percentile(*v, 99.9) / 1000;
         if (!json)
@@ -888,6 +1294,39 @@ int main(int argc, char** argv)
                            {"p99_us", p99},
                            {"p999_us", p999},
                            {"rounds", v->size()}});
+    }
+    if (only.empty() || only == "cross-host") {
+        // Two hosts: made once, linked once; every size's runs go through them.
+        const linked_hosts hosts;
+        if (!hosts.up) {
+            std::fprintf(stderr, "slotbus-bench: cross-host skipped: %s\n", hosts.why.c_str());
+            results.push_back({{"scenario", "cross-host"}, {"skipped", hosts.why}});
+        } else {
+            if (!json)
+                std::printf("%scross-host: alpha and beta in two network namespaces joined by a "
+                            "veth pair; raw-tls is one TLS 1.3 stream across it\n"
+                            "%-10s %8s %14s %10s %10s %6s %10s %10s\n",
+                            local ? "\n" : "", "scenario", "size", "records/s", "MB/s",
+                            "vs raw tls", "lost", "hosts KiB", "hosts ms");
+            const std::size_t base = cross_count ? cross_count : count / 5;
+            for (const auto size : sizes_given ? sizes : std::vector<std::size_t>{128, 1024}) {
+                const std::size_t n =
+                    std::max<std::size_t>(1000, base * 128 / std::max<std::size_t>(size, 128));
+                std::vector<rate> raws;
+                std::vector<slotbus_result> runs;
+                std::vector<double> ratios;
+                for (std::size_t i = 0; i < std::max<std::size_t>(repeat, 1); ++i) {
+                    raws.push_back(raw_tls(hosts, n, size)); // paired, as the local scenarios
+                    runs.push_back(cross_host(hosts, n, size));
+                    ratios.push_back(runs.back().r.records_per_s / raws.back().records_per_s);
+                }
+                const auto raw = median_of(raws);
+                const auto bus = median_of(runs);
+                row("raw-tls", size, n, raw, 1, 0, 0, "ratio_to_raw_tls");
+                row("cross-host", size, n, bus.r, median_of(ratios), bus.host_kib, bus.host_cpu_ms,
+                    "ratio_to_raw_tls");
+            }
+        }
     }
     if (json)
         std::cout << boost::json::serialize(results) << '\n';
