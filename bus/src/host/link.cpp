@@ -524,11 +524,19 @@ bool host_link::on_write(byte_span body)
     in_outstanding_ += cost;
     counters_.records_in += list.count;
     counters_.bytes_in += list.bytes;
-    held_frame frame{m.first_seq, list.count, {}};
-    frame.body.resize(4);
-    boost::endian::store_little_u32(frame.body.data(), flow_handle);
-    frame.body.insert(frame.body.end(), m.records.bytes.begin(), m.records.bytes.end());
-    f.held.push_back(std::move(frame));
+    // As a write frame's body: the flow's handle and the records (in a
+    // buffer kept for it, so taking a frame allocates nothing).
+    write_body_.resize(4);
+    boost::endian::store_little_u32(write_body_.data(), flow_handle);
+    write_body_.insert(write_body_.end(), m.records.bytes.begin(), m.records.bytes.end());
+    if (f.held.empty() && f.open_error == 0 &&
+        core_.feed(f.session, {frame_type::write, write_body_}) != feed_result::blocked) {
+        f.fed.push_back({m.first_seq, list.count, cost});
+        core_.end_batch(f.session);
+        take_results(m.flow, f);
+        return true;
+    }
+    f.held.push_back({m.first_seq, list.count, write_body_}); // a copy only for what waits
     feed_held(m.flow, f);
     return true;
 }
@@ -565,7 +573,8 @@ void host_link::collect(session_id id)
 
 void host_link::take_results(std::uint32_t flow, in_flow& f)
 {
-    byte_buffer out;
+    auto& out = flow_output_; // kept: its capacity serves the next flow's output
+    out.clear();
     if (core_.has_output(f.session))
         core_.take_output(f.session, out);
     // What a flow session is sent: its open's result, its writes' results.

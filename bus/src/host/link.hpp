@@ -203,6 +203,8 @@ private:
     // sequence number, until its link_ack passes them; and those to send now.
     std::map<std::uint64_t, link_result_run> results_log_;
     byte_buffer results_out_;
+    byte_buffer write_body_;  // the frame being taken, as a write frame's body
+    byte_buffer flow_output_; // what a flow session was sent, being read
 
     struct counters {
         std::uint64_t records_out = 0, bytes_out = 0, records_in = 0, bytes_in = 0;
