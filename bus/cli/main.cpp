@@ -622,8 +622,9 @@ int cmd_keygen(common& c, std::vector<std::string>& argv)
 {
     po::options_description own("Options");
     std::string dir, name;
-    own.add_options()("dir", po::value(&dir)->required(),
-                      "where host.key (mode 0600) and host.pem go; an existing key is kept")(
+    own.add_options()(
+        "dir", po::value(&dir)->required(),
+        "where host.key (mode 0600) and host.pem go; an existing key is never overwritten")(
         "name", po::value(&name), "the name in the certificate (default: the hostname)");
     po::variables_map vm;
     if (!parse("keygen", "--dir DIR [--name NAME]",

@@ -241,7 +241,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 byte_buffer runs(link_result_run_size * (1 + in.byte() % 3));
                 for (auto& b : runs)
                     b = in.byte() % 4;
-                f = frame_of(storage, link_results_frame{payload{runs}});
+                f = frame_of(storage, link_results_frame{in.u64(1), payload{runs}});
                 break;
             }
             case 3:

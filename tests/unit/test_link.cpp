@@ -76,8 +76,11 @@ struct two_hosts {
     std::unique_ptr<host_link> to_beta, to_alpha;
     one_peer route;
     bool wire_up = true; // false: what is sent is lost
+    core_limits beta_limits;
 
-    explicit two_hosts(host_link::settings at_beta = {})
+    explicit two_hosts(host_link::settings at_beta = {},
+                       core_limits at_beta_limits = limits("beta"))
+        : beta_limits(std::move(at_beta_limits))
     {
         host_link::settings at_alpha;
         at_alpha.self = "alpha";
@@ -91,7 +94,7 @@ struct two_hosts {
     void restart_beta(host_link::settings at_beta = {})
     {
         to_alpha.reset();
-        beta = std::make_unique<core>(limits("beta"));
+        beta = std::make_unique<core>(beta_limits);
         beta->set_policy(alpha_may_write_events());
         at_beta.self = "beta";
         at_beta.peer = "alpha";
@@ -111,14 +114,16 @@ struct two_hosts {
         to_alpha->disconnected(now);
     }
     // Feeds what one link sent to the other; false when the receiver refused it.
-    static bool deliver(host_link& from, host_link& to, clock_type::time_point at, bool up)
+    // Every frame fits what the receiving host reads as one.
+    static bool deliver(host_link& from, host_link& to, clock_type::time_point at, bool up,
+                        std::size_t max_frame = 1u << 24)
     {
         byte_buffer bytes;
         from.take_output(bytes);
         if (!up)
             return true;
         for (byte_span rest(bytes); !rest.empty();) {
-            auto found = decode_frame(rest, 1u << 24);
+            auto found = decode_frame(rest, max_frame);
             BOOST_REQUIRE(found.status == decoded_frame::ok);
             if (!to.feed(found.frame, at))
                 return false;
@@ -135,8 +140,12 @@ struct two_hosts {
                     to_alpha->collect(id);
             if (!to_beta->has_output() && !to_alpha->has_output())
                 return;
-            BOOST_REQUIRE_MESSAGE(deliver(*to_beta, *to_alpha, now, wire_up), to_alpha->why());
-            BOOST_REQUIRE_MESSAGE(deliver(*to_alpha, *to_beta, now, wire_up), to_beta->why());
+            BOOST_REQUIRE_MESSAGE(
+                deliver(*to_beta, *to_alpha, now, wire_up, beta->limits().max_frame_size() + 64),
+                to_alpha->why());
+            BOOST_REQUIRE_MESSAGE(
+                deliver(*to_alpha, *to_beta, now, wire_up, alpha.limits().max_frame_size() + 64),
+                to_beta->why());
         }
         BOOST_FAIL("the links never went quiet");
     }
@@ -401,4 +410,75 @@ BOOST_AUTO_TEST_CASE(a_peer_that_breaks_the_rules_is_cut_off)
     }
     BOOST_TEST(refused);
     BOOST_TEST(g.to_alpha->why() == "link_write past the flow's credit");
+}
+
+BOOST_AUTO_TEST_CASE(frames_fit_the_peer_however_large_this_hosts_are)
+{
+    auto small = limits("beta");
+    small.max_record_size = 65536; // alpha's is 1 MiB
+    two_hosts h({}, small);
+    h.connect();
+    client reader(*h.beta);
+    BOOST_REQUIRE_EQUAL(reader.create("events\\bulk").error, 0u);
+    client writer(h.alpha);
+    BOOST_REQUIRE_EQUAL(writer.open("\\\\beta\\mailslot\\events\\bulk").error, 0u);
+    const std::string record(60 * 1024, 'b');
+    writer.write_many(1, {record, record, record, record, record, record, record, record});
+    h.shuttle(); // deliver() checks each frame against beta's maximum
+    const auto got = results(writer);
+    BOOST_REQUIRE_EQUAL(got.size(), 8u);
+    for (const auto& r : got)
+        BOOST_TEST(r.error == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_full_slot_does_not_make_the_peer_keep_every_later_result)
+{
+    two_hosts h;
+    h.connect();
+    client owner(*h.beta);
+    BOOST_REQUIRE_EQUAL(owner.create("events\\full", 0, 100).error, 0u); // never read
+    BOOST_REQUIRE_EQUAL(owner.create("events\\busy").error, 0u);
+    client stuck(h.alpha), busy(h.alpha);
+    BOOST_REQUIRE_EQUAL(stuck.open("\\\\beta\\mailslot\\events\\full").error, 0u);
+    BOOST_REQUIRE_EQUAL(busy.open("\\\\beta\\mailslot\\events\\busy").error, 0u);
+    stuck.write(1, std::string(80, 'x'));
+    stuck.write(1, std::string(80, 'y')); // held at beta: its result waits
+    h.shuttle();
+    for (int i = 0; i < 3000; ++i) {
+        busy.write(1, "r");
+        h.shuttle();
+        owner.feed(read_report_frame{2, static_cast<std::uint32_t>(pushed(owner).size()), 64});
+    }
+    BOOST_TEST(results(busy).size() == 3000u);
+    BOOST_TEST(h.to_alpha->status().at("results_kept").as_uint64() <= host_link::ack_every + 1);
+    BOOST_TEST(h.to_alpha->up());
+}
+
+BOOST_AUTO_TEST_CASE(opens_and_closes_lost_with_a_stream_are_made_good_on_resume)
+{
+    two_hosts h;
+    h.connect();
+    client reader(*h.beta);
+    BOOST_REQUIRE_EQUAL(reader.create("events\\late").error, 0u);
+    client writer(h.alpha);
+    h.wire_up = false; // the open, and the write after it, are lost
+    BOOST_REQUIRE_EQUAL(writer.open("\\\\beta\\mailslot\\events\\late").error, 0u);
+    writer.write(1, "kept");
+    h.shuttle();
+    h.cut();
+    h.connect();
+    const auto got = results(writer);
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].error == 0u);
+    BOOST_TEST(h.to_alpha->status().at("flows_in").as_uint64() == 1u);
+    // Its close is lost: after the next resume the peer lets the idle flow go.
+    h.wire_up = false;
+    writer.feed(close_frame{writer.next_request++, 1});
+    writer.take();
+    h.shuttle();
+    h.cut();
+    h.connect();
+    h.to_beta->heartbeat(h.now);
+    h.shuttle();
+    BOOST_TEST(h.to_alpha->status().at("flows_in").as_uint64() == 0u);
 }

@@ -287,11 +287,11 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
     return p;
 }
 
-std::optional<policy> policy::load(const std::filesystem::path& file, std::uint32_t host_uid,
-                                   std::string& why)
+std::optional<std::string> read_trusted_file(const std::filesystem::path& file,
+                                             std::uint32_t host_uid, std::string& why)
 {
-    // Whoever may change the file may change what everyone may do. Checked
-    // on what was opened, never through a symlink.
+    // Whoever may change the file may change what it decides. Checked on
+    // what was opened, never through a symlink.
     const int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st {};
     if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -311,7 +311,16 @@ std::optional<policy> policy::load(const std::filesystem::path& file, std::uint3
     for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;)
         text.append(buffer, static_cast<std::size_t>(n));
     ::close(fd);
-    auto p = parse(text, host_uid, why);
+    return text;
+}
+
+std::optional<policy> policy::load(const std::filesystem::path& file, std::uint32_t host_uid,
+                                   std::string& why)
+{
+    const auto text = read_trusted_file(file, host_uid, why);
+    if (!text)
+        return std::nullopt;
+    auto p = parse(*text, host_uid, why);
     if (p)
         p->source_ = file.string();
     return p;

@@ -132,6 +132,12 @@ private:
     std::vector<rule> rules_;
 };
 
+/// The text of a file that decides who may do what (the policy, the peers
+/// file): nullopt with `why` unless it is a plain file (not through a
+/// symlink) of the host's uid or root that no one else may write.
+std::optional<std::string> read_trusted_file(const std::filesystem::path& file,
+                                             std::uint32_t host_uid, std::string& why);
+
 /// A peer host's name as a peers file and "host" rules spell it: 1 to 63
 /// letters, digits, '-' and '_' (compared without case).
 [[nodiscard]] bool valid_host_name(std::string_view name) noexcept;

@@ -71,7 +71,7 @@ void host_link::connected(clock::time_point now)
                                   .session = session_,
                                   .resume_session = peer_session_,
                                   .received_through = received_through_,
-                                  .lowest_pending = lowest_pending(),
+                                  .results_through = results_received_,
                                   .max_record_size = core_.limits().max_record_size,
                                   .flow_credit = options_.flow_credit,
                                   .window = options_.window});
@@ -108,20 +108,29 @@ void host_link::heartbeat(clock::time_point now)
         return;
     ping_sent_ = now;
     encode(out_, ping_frame{++ping_nonce_});
-    if (const auto lowest = lowest_pending(); lowest != acked_below_) {
-        acked_below_ = lowest;
-        encode(out_, link_ack_frame{lowest});
-    }
+    acknowledge(true);
+}
+
+void host_link::acknowledge(bool always)
+{
+    if (results_received_ == results_acked_ ||
+        (!always && results_received_ - results_acked_ < ack_every))
+        return;
+    results_acked_ = results_received_;
+    encode(out_, link_ack_frame{results_received_});
 }
 
 bool host_link::feed(const frame_view& frame, clock::time_point now)
 {
     last_heard_ = now;
-    if (results_log_.size() > max_results_logged) // its results, never acknowledged
+    if (results_log_.size() > max_results_logged &&
+        frame.type != frame_type::link_hello) // its results, never acknowledged
         return fail("the peer acknowledges no results (" + std::to_string(results_log_.size()) +
                     " kept for it)");
     if (state_ == state::hello_sent && frame.type != frame_type::link_hello)
         return fail("the first frame of a link must be link_hello");
+    if (reopening_ && frame.type != frame_type::link_open)
+        end_reopening();
     switch (frame.type) {
     case frame_type::link_hello:
         return on_hello(frame.body, now);
@@ -139,8 +148,10 @@ bool host_link::feed(const frame_view& frame, clock::time_point now)
         link_ack_frame m;
         if (!decode(frame.body, m))
             return fail("malformed link_ack");
-        results_log_.erase(results_log_.begin(), results_log_.lower_bound(m.lowest_pending));
-        // A run that began below it may still hold results the origin lacks.
+        while (!results_log_.empty() && log_first_ <= m.results_through) {
+            results_log_.pop_front();
+            ++log_first_;
+        }
         return true;
     }
     case frame_type::ping: {
@@ -183,8 +194,10 @@ bool host_link::on_hello(byte_span body, clock::time_point now)
         return fail("a link_hello with no credit, window or record size");
     peer_name_ = std::string(m.host);
     peer_max_record_ = m.max_record_size;
-    peer_flow_credit_ = m.flow_credit;
-    peer_window_ = m.window;
+    // What the peer grants is taken up to what this host would grant: a
+    // peer cannot make this host keep more of its writers' records for it.
+    peer_flow_credit_ = std::min(m.flow_credit, options_.flow_credit);
+    peer_window_ = std::min(m.window, options_.window);
     state_ = state::up;
     ever_up_ = true;
     last_heard_ = now;
@@ -192,6 +205,11 @@ bool host_link::on_hello(byte_span body, clock::time_point now)
     // Origin: the peer still holds this session's writes, or none of them.
     if (m.resume_session == session_) {
         ++counters_.resumed;
+        // Every live flow opens again first (an open lost with the stream
+        // would leave its writes nowhere; the peer takes a repeated open as
+        // it is, and drops idle flows not opened again: their close was lost).
+        for (auto& [id, f] : out_flows_)
+            reopen(id, f);
         // What it took stays taken (its results come, or came: resent from
         // its log); the rest goes again, in sequence order.
         for (auto& [seq, p] : pending_)
@@ -199,9 +217,6 @@ bool host_link::on_hello(byte_span body, clock::time_point now)
                 encode(out_, link_write_frame{p.flow, seq, {p.records}});
                 counters_.resent += p.count;
             }
-        for (auto& [id, f] : out_flows_)
-            if (!f.opened) // acquired while the stream was down
-                send_open(id, f);
     } else { // the session in this hello starts afresh there
         give_up_writes(error::netname_deleted);
         for (auto& [id, f] : out_flows_)
@@ -214,13 +229,18 @@ bool host_link::on_hello(byte_span body, clock::time_point now)
         peer_session_ = m.session;
         received_through_ = 0;
     } else {
-        for (const auto& [seq, run] : results_log_)
-            if (seq + run.count > m.lowest_pending)
-                add_result(run.flow, run.first_seq, run.count, run.error, run.delivered);
+        while (!results_log_.empty() && log_first_ <= m.results_through) {
+            results_log_.pop_front(); // it has them
+            ++log_first_;
+        }
+        for (std::size_t i = 0; i < results_log_.size(); ++i)
+            queue_result(log_first_ + i, results_log_[i]);
         for (auto& [id, f] : in_flows_) {
             f.announced = f.granted;
             encode(out_, link_credit_frame{id, f.granted});
         }
+        reopening_ = true;
+        reopened_.clear();
     }
     // Writers that waited for the link may go on.
     wake(window_blocked_);
@@ -230,12 +250,6 @@ bool host_link::on_hello(byte_span body, clock::time_point now)
 }
 
 // ---- origin -----------------------------------------------------------------------------
-
-std::uint64_t host_link::lowest_pending() const
-{
-    return pending_.empty() ? next_seq_
-                            : pending_.begin()->first + pending_.begin()->second.resolved;
-}
 
 std::uint32_t host_link::acquire(const slot_name& name, std::error_code& ec)
 {
@@ -247,6 +261,8 @@ std::uint32_t host_link::acquire(const slot_name& name, std::error_code& ec)
         ec = error::too_many_open_files;
         return 0;
     }
+    while (next_flow_ == 0 || out_flows_.contains(next_flow_)) // after 2^32 flows
+        ++next_flow_;
     const auto id = next_flow_++;
     auto& f = out_flows_[id];
     f.path = name.path();
@@ -264,6 +280,15 @@ void host_link::send_open(std::uint32_t flow, out_flow& f)
     f.consumed = 0;
     f.granted = peer_flow_credit_;
     encode(out_, link_open_frame{flow, f.path});
+}
+
+void host_link::reopen(std::uint32_t flow, out_flow& f)
+{
+    if (!f.opened) { // acquired while the stream was down: new there
+        send_open(flow, f);
+        return;
+    }
+    encode(out_, link_open_frame{flow, f.path}); // its credit goes on
 }
 
 void host_link::release(std::uint32_t flow)
@@ -306,12 +331,18 @@ bool host_link::write(std::uint32_t flow, byte_span records, std::uint32_t count
     }
     // Runs of records the peer takes go as frames; one larger than it takes
     // fails alone, in its place.
+    // Frames stay within what the peer reads as one (its record maximum or
+    // a 64 KiB list, whichever is larger), whatever this host's is.
+    const std::size_t list_limit =
+        std::max<std::size_t>(peer_max_record_, record_list_builder::batch_bytes) + 4;
     std::uint32_t index = 0, run_start = 0;
     std::size_t run_begin = 0, at = 0;
     auto send_run = [&](std::size_t end) {
         if (index > run_start)
             send_frame(flow, f, records.subspan(run_begin, end - run_begin), index - run_start,
                        ticket, run_start);
+        run_start = index;
+        run_begin = end;
     };
     for_each_checked_record(records, [&](byte_span record) {
         const std::size_t next = at + 4 + record.size();
@@ -320,6 +351,8 @@ bool host_link::write(std::uint32_t flow, byte_span records, std::uint32_t count
             core_.remote_results(ticket, index, 1, err(error::message_exceeds_max_size), 0);
             run_start = index + 1;
             run_begin = next;
+        } else if (next - run_begin > list_limit) {
+            send_run(at);
         }
         ++index;
         at = next;
@@ -352,8 +385,12 @@ void host_link::send_frame(std::uint32_t flow, out_flow& f, byte_span records, s
 bool host_link::on_results(byte_span body)
 {
     link_results_frame m;
-    if (!decode(body, m) || m.runs.bytes.size() % link_result_run_size != 0)
+    if (!decode(body, m) || m.runs.bytes.size() % link_result_run_size != 0 || m.first_result == 0)
         return fail("malformed link_results");
+    const auto runs = m.runs.bytes.size() / link_result_run_size;
+    if (m.first_result > results_received_ + 1)
+        return fail("link_results skipped some");
+    results_received_ = std::max<std::uint64_t>(results_received_, m.first_result + runs - 1);
     bool freed = false;
     for (std::size_t at = 0; at < m.runs.bytes.size(); at += link_result_run_size) {
         const auto* p = m.runs.bytes.data() + at;
@@ -397,10 +434,7 @@ bool host_link::on_results(byte_span body)
         wake(window_blocked_);
     // The peer keeps every result until told this host has it: told often
     // enough that its log stays small however fast results come.
-    if (const auto lowest = lowest_pending(); lowest - acked_below_ >= ack_every) {
-        acked_below_ = lowest;
-        encode(out_, link_ack_frame{lowest});
-    }
+    acknowledge(false);
     return true;
 }
 
@@ -428,7 +462,7 @@ void host_link::give_up_writes(error e)
     }
     pending_.clear();
     in_flight_ = 0;
-    acked_below_ = 0;
+    results_received_ = results_acked_ = 0; // the peer numbers a new session's from 1
     for (auto it = out_flows_.begin(); it != out_flows_.end();) {
         auto& f = it->second;
         f.pending = 0;
@@ -460,8 +494,17 @@ bool host_link::on_open(byte_span body)
     link_open_frame m;
     if (!decode(body, m))
         return fail("malformed link_open");
-    if (m.flow == 0 || in_flows_.contains(m.flow))
-        return fail("link_open of a flow in use");
+    if (in_flows_.contains(m.flow)) {
+        // Opened again after a resume: the same flow goes on.
+        if (!reopening_)
+            return fail("link_open of a flow in use");
+        reopened_.insert(m.flow);
+        return true;
+    }
+    if (m.flow == 0)
+        return fail("link_open of flow 0");
+    if (reopening_)
+        reopened_.insert(m.flow);
     if (in_flows_.size() >= options_.max_flows)
         return fail("more than " + std::to_string(options_.max_flows) + " flows");
     auto& f = in_flows_[m.flow];
@@ -471,13 +514,19 @@ bool host_link::on_open(byte_span body)
     flow_of_session_[f.session] = m.flow;
     // This host's slot of that path, never a name of another host: a record
     // that came over a link goes no further.
+    f.name = "\\\\.\\mailslot\\" + std::string(m.path);
+    open_here(m.flow, f);
+    return true;
+}
+
+void host_link::open_here(std::uint32_t flow, in_flow& f)
+{
     byte_buffer frame;
-    const std::string name = "\\\\.\\mailslot\\" + std::string(m.path);
-    encode(frame, open_frame{1, flow_handle, open_rebind, name});
+    encode(frame, open_frame{1, flow_handle, open_rebind, f.name});
+    f.open_error = 0;
     core_.feed(f.session, {frame_type::open, byte_span(frame).subspan(frame_header_size)});
     core_.end_batch(f.session);
-    take_results(m.flow, f);
-    return true;
+    take_results(flow, f); // a refusal sets open_error
 }
 
 bool host_link::on_close(byte_span body)
@@ -507,6 +556,8 @@ bool host_link::on_write(byte_span body)
     auto it = in_flows_.find(m.flow);
     if (it == in_flows_.end())
         return fail("link_write to a flow not opened");
+    if (m.first_seq == 0 || m.first_seq + list.count < m.first_seq)
+        return fail("link_write numbered past the end");
     if (m.first_seq <= received_through_) { // resent, and taken before
         ++counters_.duplicates;
         return true;
@@ -529,6 +580,8 @@ bool host_link::on_write(byte_span body)
     write_body_.resize(4);
     boost::endian::store_little_u32(write_body_.data(), flow_handle);
     write_body_.insert(write_body_.end(), m.records.bytes.begin(), m.records.bytes.end());
+    if (f.open_error != 0)
+        open_here(m.flow, f); // asks again, as feed_held does
     if (f.held.empty() && f.open_error == 0 &&
         core_.feed(f.session, {frame_type::write, write_body_}) != feed_result::blocked) {
         f.fed.push_back({m.first_seq, list.count, cost});
@@ -543,6 +596,10 @@ bool host_link::on_write(byte_span body)
 
 void host_link::feed_held(std::uint32_t flow, in_flow& f)
 {
+    // Refused when it opened: the policy may allow it now (a reload), so
+    // each frame that comes asks again.
+    if (f.open_error != 0 && !f.held.empty())
+        open_here(flow, f);
     while (!f.held.empty()) {
         auto& frame = f.held.front();
         if (f.open_error != 0) { // refused at open: each record fails alone
@@ -637,10 +694,16 @@ void host_link::take_results(std::uint32_t flow, in_flow& f)
 void host_link::add_result(std::uint32_t flow, std::uint64_t first_seq, std::uint32_t count,
                            std::uint32_t error_code, std::uint32_t delivered)
 {
-    auto& log_entry = results_log_[first_seq];
-    log_entry = {flow, first_seq, count, error_code, delivered};
-    if (state_ != state::up)
-        return;
+    results_log_.push_back({flow, first_seq, count, error_code, delivered});
+    if (state_ == state::up)
+        queue_result(log_first_ + results_log_.size() - 1, results_log_.back());
+}
+
+void host_link::queue_result(std::uint64_t number, const link_result_run& run)
+{
+    if (results_out_.empty())
+        out_first_ = number;
+    const auto [flow, first_seq, count, error_code, delivered] = run;
     std::uint8_t b[link_result_run_size];
     boost::endian::store_little_u32(b, flow);
     boost::endian::store_little_u64(b + 4, first_seq);
@@ -656,8 +719,26 @@ void host_link::flush_results()
 {
     if (results_out_.empty())
         return;
-    encode(out_, link_results_frame{{results_out_}});
+    encode(out_, link_results_frame{out_first_, {results_out_}});
     results_out_.clear();
+}
+
+void host_link::end_reopening()
+{
+    reopening_ = false;
+    // An idle flow the origin did not open again is one whose close was
+    // lost with a stream: it goes now.
+    for (auto it = in_flows_.begin(); it != in_flows_.end();) {
+        auto& f = it->second;
+        if (!reopened_.contains(it->first) && f.held.empty() && f.fed.empty()) {
+            flow_of_session_.erase(f.session);
+            core_.disconnect(f.session);
+            it = in_flows_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    reopened_.clear();
 }
 
 void host_link::drop_peer_flows()
@@ -668,7 +749,9 @@ void host_link::drop_peer_flows()
     flow_of_session_.clear();
     in_outstanding_ = 0;
     results_log_.clear();
+    log_first_ = 1;
     results_out_.clear();
+    reopening_ = false;
     peer_session_ = 0;
     received_through_ = 0;
 }

@@ -66,7 +66,14 @@ public:
     void disconnected(clock::time_point now);
     /// The hellos crossed: writes flow.
     [[nodiscard]] bool up() const noexcept { return state_ == state::up; }
-    [[nodiscard]] bool has_output() const noexcept { return !out_.empty(); }
+    [[nodiscard]] bool has_output() const noexcept
+    {
+        return !out_.empty() || !results_out_.empty();
+    }
+    [[nodiscard]] std::size_t output_size() const noexcept
+    {
+        return out_.size() + results_out_.size();
+    }
     void take_output(byte_buffer& into);
     [[nodiscard]] const std::string& why() const noexcept { return why_; }
     /// A ping (its pong measures the round trip) and the lowest pending write,
@@ -124,6 +131,7 @@ private:
     };
     struct in_flow {
         session_id session = 0;
+        std::string name;             // the slot here: \\.\mailslot\PATH
         std::uint32_t open_error = 0; // the open's refusal: every record's result
         std::uint64_t consumed = 0, granted = 0;
         std::uint64_t announced = 0; // granted, as last told
@@ -145,6 +153,8 @@ private:
     bool on_credit(byte_span body);
     bool on_close(byte_span body);
     void send_open(std::uint32_t flow, out_flow& f);
+    /// After a resume: a flow the peer had, or one acquired meanwhile.
+    void reopen(std::uint32_t flow, out_flow& f);
     /// A flow with no writer and nothing pending is closed.
     void retire_if_idle(std::uint32_t flow);
     void send_frame(std::uint32_t flow, out_flow& f, byte_span records, std::uint32_t count,
@@ -155,12 +165,18 @@ private:
     /// The peer's flows here are gone (a new session of its, or none for too long).
     void drop_peer_flows();
     void feed_held(std::uint32_t flow, in_flow& f);
+    /// Opens the flow's writer handle here (again, after a refusal).
+    void open_here(std::uint32_t flow, in_flow& f);
     void take_results(std::uint32_t flow, in_flow& f);
     void add_result(std::uint32_t flow, std::uint64_t first_seq, std::uint32_t count,
                     std::uint32_t error, std::uint32_t delivered);
+    /// Appends a logged run (by number) to the results to send.
+    void queue_result(std::uint64_t number, const link_result_run& run);
+    void end_reopening();
+    /// Tells the peer which of its results this host has, when that moved on.
+    void acknowledge(bool always);
     void flush_results();
     void wake(std::set<session_id>& sessions);
-    [[nodiscard]] std::uint64_t lowest_pending() const;
     [[nodiscard]] static bool may_take(std::uint64_t consumed, std::uint64_t granted,
                                        std::uint64_t initial, std::uint64_t cost);
 
@@ -191,7 +207,8 @@ private:
     std::map<std::uint64_t, pending_frame> pending_; // by first sequence number
     std::uint64_t in_flight_ = 0;                    // cost of pending_
     std::set<session_id> window_blocked_;
-    std::uint64_t acked_below_ = 0; // lowest_pending as last told
+    std::uint64_t results_received_ = 0; // the peer's result runs taken, by number
+    std::uint64_t results_acked_ = 0;    // results_received_ as last told
 
     // Destination.
     std::uint64_t peer_session_ = 0; // the peer's session whose writes are held here
@@ -201,8 +218,15 @@ private:
     std::uint64_t in_outstanding_ = 0; // cost taken and without results, all flows
     // Results the origin may not have yet (a stream can lose them), by first
     // sequence number, until its link_ack passes them; and those to send now.
-    std::map<std::uint64_t, link_result_run> results_log_;
+    std::deque<link_result_run> results_log_;
+    std::uint64_t log_first_ = 1; // the number of results_log_.front()
+    std::uint64_t out_first_ = 1; // the number of the first run in results_out_
     byte_buffer results_out_;
+    // After a resumed hello the origin opens its live flows again; the
+    // first other frame ends that, and idle flows it did not open are gone
+    // (their close was lost with a stream).
+    bool reopening_ = false;
+    std::set<std::uint32_t> reopened_;
     byte_buffer write_body_;  // the frame being taken, as a write frame's body
     byte_buffer flow_output_; // what a flow session was sent, being read
 

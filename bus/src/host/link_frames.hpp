@@ -26,14 +26,14 @@ struct link_hello_frame {
     std::uint64_t session = 0;
     std::uint64_t resume_session = 0;
     std::uint64_t received_through = 0; ///< the last sequence number it took of that session
-    std::uint64_t lowest_pending = 0;   ///< its first write still without a result
+    std::uint64_t results_through = 0;  ///< the peer's results it has, by number, in that session
     std::uint32_t max_record_size = 0;
     std::uint32_t flow_credit = 0; ///< what each new destination may have in flight, in cost
     std::uint64_t window = 0;      ///< what all may have in flight, in cost
 };
 BOOST_DESCRIBE_STRUCT(link_hello_frame, (),
                       (magic, version, host, session, resume_session, received_through,
-                       lowest_pending, max_record_size, flow_credit, window))
+                       results_through, max_record_size, flow_credit, window))
 
 /// A destination: writes to `path` on the receiver, numbered `flow`.
 struct link_open_frame {
@@ -52,12 +52,15 @@ struct link_write_frame {
 };
 BOOST_DESCRIBE_STRUCT(link_write_frame, (), (flow, first_seq, records))
 
-/// Results: runs of {u32 flow, u64 first_seq, u32 count, u32 error, u32 delivered}.
+/// Results: runs of {u32 flow, u64 first_seq, u32 count, u32 error, u32
+/// delivered}, numbered first_result, first_result + 1, ... (one number a
+/// run, counted in the origin's session), so the origin can say which it has.
 struct link_results_frame {
     static constexpr frame_type type = frame_type::link_results;
+    std::uint64_t first_result = 0;
     payload runs;
 };
-BOOST_DESCRIBE_STRUCT(link_results_frame, (), (runs))
+BOOST_DESCRIBE_STRUCT(link_results_frame, (), (first_result, runs))
 
 struct link_result_run {
     std::uint32_t flow = 0;
@@ -84,12 +87,13 @@ struct link_close_frame {
 };
 BOOST_DESCRIBE_STRUCT(link_close_frame, (), (flow))
 
-/// The origin has every result below `lowest_pending`: the destination may forget them.
+/// The origin has every result run up to number `results_through`: the
+/// destination may forget them.
 struct link_ack_frame {
     static constexpr frame_type type = frame_type::link_ack;
-    std::uint64_t lowest_pending = 0;
+    std::uint64_t results_through = 0;
 };
-BOOST_DESCRIBE_STRUCT(link_ack_frame, (), (lowest_pending))
+BOOST_DESCRIBE_STRUCT(link_ack_frame, (), (results_through))
 
 /// What a frame of `count` records, `bytes` long as a list, costs in credit
 /// and window: its bytes and a little for each record's bookkeeping.

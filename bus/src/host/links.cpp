@@ -54,13 +54,15 @@ struct links::peer {
     std::chrono::milliseconds backoff;
     bool dials = false;
     bool dialing = false;
+    bool reading = false; // a read is under way on current
+    bool closing = false; // it broke the protocol: closed once its fatal frame is out
     std::string last_error;
     host_link::clock::time_point last_ping{}, up_since{};
 };
 
 namespace {
 
-constexpr std::chrono::seconds handshake_limit{10};
+constexpr std::chrono::seconds handshake_limit{3};
 constexpr std::chrono::seconds stable_after{30}; // up this long: the back-off starts again
 constexpr int max_unauthenticated = 64;          // handshakes under way at once
 int unauthenticated = 0;
@@ -81,7 +83,7 @@ void tune(tcp::socket& socket)
 
 links::links(asio::io_context& io, core& routing, link_options options, std::function<void()> flush)
     : io_(io), core_(routing), options_(std::move(options)), flush_core_(std::move(flush)),
-      acceptor_(io), timer_(io), jitter_(std::random_device{}())
+      acceptor_(io), timer_(io), timer_for_accept_(io), jitter_(std::random_device{}())
 {
 }
 
@@ -141,6 +143,7 @@ void links::stop()
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     timer_.cancel();
+    timer_for_accept_.cancel();
     for (auto& p : peers_) {
         p->retry.cancel();
         if (p->current)
@@ -164,7 +167,15 @@ void links::accept()
     acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
         if (stopped_ || ec == asio::error::operation_aborted)
             return;
-        if (!ec && unauthenticated < max_unauthenticated) {
+        if (ec) { // out of descriptors, say: try again a little later, not at once
+            timer_for_accept_.expires_after(std::chrono::milliseconds(100));
+            timer_for_accept_.async_wait([this](const boost::system::error_code& e) {
+                if (!e)
+                    accept();
+            });
+            return;
+        }
+        if (unauthenticated < max_unauthenticated) {
             tune(socket);
             auto s = std::make_shared<stream>(io_, *tls_);
             boost::system::error_code ignored;
@@ -285,6 +296,8 @@ void links::attach(peer& p, std::shared_ptr<stream> s)
         p.state->disconnected(now);
     }
     p.current = s;
+    p.reading = false;
+    p.closing = false;
     p.last_error.clear();
     p.up_since = now;
     p.last_ping = now;
@@ -296,12 +309,18 @@ void links::attach(peer& p, std::shared_ptr<stream> s)
 
 void links::read(peer& p, std::shared_ptr<stream> s)
 {
+    // A peer that sends and never reads would make this host queue answers
+    // without end: past the bound it is not read (and, silent, is dropped).
+    if (p.reading || p.closing || p.state->output_size() + s->writing.size() > max_output)
+        return;
+    p.reading = true;
     const auto room = s->in.prepare(core_.limits().max_frame_size() + 64);
     s->tls.async_read_some(
         asio::buffer(room.data(), room.size()),
         [this, &p, s](const boost::system::error_code& ec, std::size_t n) {
             if (stopped_ || s != p.current)
                 return;
+            p.reading = false;
             if (ec) {
                 drop(p, ec == asio::error::eof || ec == ssl::error::stream_truncated
                             ? "the peer closed the stream"
@@ -323,9 +342,13 @@ void links::read(peer& p, std::shared_ptr<stream> s)
                 s->in.consume(found.size);
             }
             flush_core_(); // results for this host's writers; the links' output with them
-            if (broken) {
-                write(p); // its fatal frame, if it has one to send
-                drop(p, p.state->why());
+            if (broken) {  // closed once its fatal frame is out (write() sees to it)
+                p.closing = true;
+                p.last_error = p.state->why();
+                if (!s->write_active && !p.state->has_output())
+                    drop(p, p.state->why());
+                else
+                    write(p);
                 return;
             }
             read(p, s);
@@ -348,7 +371,12 @@ void links::write(peer& p)
                               drop(p, ec.message());
                               return;
                           }
+                          if (p.closing && !p.state->has_output()) {
+                              drop(p, p.last_error);
+                              return;
+                          }
                           write(p);
+                          read(p, s); // it may have been paused for output
                       });
 }
 

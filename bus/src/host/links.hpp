@@ -91,6 +91,9 @@ private:
     boost::asio::ip::tcp::acceptor acceptor_;
     std::uint16_t port_ = 0;
     boost::asio::steady_timer timer_;
+    boost::asio::steady_timer timer_for_accept_;
+    /// Output queued for one peer past which it is no longer read.
+    static constexpr std::size_t max_output = 16u << 20;
     std::vector<std::unique_ptr<peer>> peers_;
     std::minstd_rand jitter_;
     bool stopped_ = false;

@@ -60,7 +60,12 @@ file_ptr create_private(const std::filesystem::path& path, std::string& why)
             path.string() + ": cannot be created (" + std::generic_category().message(errno) + ")";
         return nullptr;
     }
-    return file_ptr(::fdopen(fd, "w"));
+    file_ptr f(::fdopen(fd, "w"));
+    if (!f) {
+        ::close(fd);
+        why = path.string() + ": cannot be written";
+    }
+    return f;
 }
 
 } // namespace
@@ -113,7 +118,8 @@ std::string generate_host_key(const std::filesystem::path& directory, const std:
     if (!cert_file)
         return {};
     ::fchmod(::fileno(cert_file.get()), 0644); // public: peers pin its key
-    if (!PEM_write_X509(cert_file.get(), cert.get())) {
+    if (!PEM_write_X509(cert_file.get(), cert.get()) || std::fflush(cert_file.get()) != 0 ||
+        std::fflush(key_file.get()) != 0) {
         why = "cannot write host.pem";
         return {};
     }

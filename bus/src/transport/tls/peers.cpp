@@ -5,9 +5,8 @@
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
+#include <unistd.h>
 
 #include "core/policy.hpp"
 
@@ -92,14 +91,11 @@ std::optional<std::vector<peer_config>> parse_peers(std::string_view text, const
 std::optional<std::vector<peer_config>> load_peers(const std::filesystem::path& file,
                                                    const std::string& self, std::string& why)
 {
-    std::ifstream in(file);
-    if (!in) {
-        why = "cannot be read";
+    // Whoever may change it may pin a key of theirs as a peer's.
+    const auto text = read_trusted_file(file, ::geteuid(), why);
+    if (!text)
         return std::nullopt;
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    return parse_peers(text.str(), self, why);
+    return parse_peers(*text, self, why);
 }
 
 } // namespace slotbus::bus
