@@ -63,9 +63,9 @@ struct links::peer {
 namespace {
 
 constexpr std::chrono::seconds handshake_limit{3};
-constexpr std::chrono::seconds stable_after{30}; // up this long: the back-off starts again
-constexpr int max_unauthenticated = 64;          // handshakes under way at once
-int unauthenticated = 0;
+constexpr std::chrono::seconds stable_after{30};   // up this long: the back-off starts again
+constexpr int max_unauthenticated = 64;            // handshakes under way at once, in all
+constexpr int max_unauthenticated_per_address = 4; // and from one address
 
 void tune(tcp::socket& socket)
 {
@@ -175,13 +175,18 @@ void links::accept()
             });
             return;
         }
-        if (unauthenticated < max_unauthenticated) {
+        boost::system::error_code ignored;
+        const auto address = socket.remote_endpoint(ignored).address().to_string();
+        // Bounded, and per address, so strangers holding handshakes open
+        // cost a peer's dial 3 s at most and not all the slots.
+        if (unauthenticated_ < max_unauthenticated &&
+            handshaking_[address] < max_unauthenticated_per_address) {
             tune(socket);
             auto s = std::make_shared<stream>(io_, *tls_);
-            boost::system::error_code ignored;
-            s->address = socket.remote_endpoint(ignored).address().to_string();
+            s->address = address;
             s->tls.lowest_layer() = std::move(socket);
-            ++unauthenticated;
+            ++unauthenticated_;
+            ++handshaking_[address];
             s->deadline.expires_after(handshake_limit);
             s->deadline.async_wait([s](const boost::system::error_code& e) {
                 if (!e)
@@ -189,20 +194,24 @@ void links::accept()
             });
             s->tls.async_handshake(
                 ssl::stream_base::server, [this, s](const boost::system::error_code& e) {
-                    --unauthenticated;
+                    --unauthenticated_;
+                    if (--handshaking_[s->address] <= 0)
+                        handshaking_.erase(s->address);
                     s->deadline.cancel();
                     if (stopped_ || s->closed)
                         return;
                     peer* p =
                         e ? nullptr : peer_by_fingerprint(peer_fingerprint(s->tls.native_handle()));
                     if (!p) {
-                        log("links: a connection from ", s->address,
-                            " refused: ", e ? e.message() : "its key is no peer's");
+                        refusals_("links: a connection from ", s->address,
+                                  " refused: ", e ? e.message() : "its key is no peer's");
                         s->close();
                         return;
                     }
                     attach(*p, s);
                 });
+        } else if (handshaking_[address] == 0) {
+            handshaking_.erase(address);
         }
         accept();
     });

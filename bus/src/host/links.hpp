@@ -21,9 +21,11 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/core.hpp"
+#include "service/log.hpp"
 #include "transport/tls/peers.hpp"
 
 namespace slotbus::bus {
@@ -96,6 +98,9 @@ private:
     static constexpr std::size_t max_output = 16u << 20;
     std::vector<std::unique_ptr<peer>> peers_;
     std::minstd_rand jitter_;
+    int unauthenticated_ = 0;                          // handshakes under way
+    std::unordered_map<std::string, int> handshaking_; // of them, by address
+    rate_limited_log refusals_{std::chrono::seconds(5)};
     bool stopped_ = false;
 };
 
