@@ -38,15 +38,17 @@ int main(int argc, char** argv)
     std::fflush(stdout);
     for (long n = 0; limit < 0 || n < limit; ++n) {
         // Waits for the next record (the slot's timeout is forever).
-        auto [record, missed] = slot.read_record(ec);
+        const auto got = slot.read_record(ec);
         if (ec) {
             std::printf("ReadFile error: %d\n", ec.value());
             return 1;
         }
-        const std::string text(reinterpret_cast<const char*>(record.data()), record.size());
-        if (missed)
-            std::printf("(%u records were dropped before this one)\n", missed);
-        std::printf("Next record is %zu bytes: %s\n", text.size(), text.c_str());
+        if (got.missed_before)
+            std::printf("(%u records were dropped before this one)\n", got.missed_before);
+        std::printf("Next record is %zu bytes: %s\n", got.data.size(), got.data.c_str());
+        // Who sent it is the host's word: a peer host's name when it came over a link.
+        if (const auto& from = got.sender(); !from.host.empty())
+            std::printf("(from host %s)\n", from.host.c_str());
         std::fflush(stdout);
     }
     return 0;

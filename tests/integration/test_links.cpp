@@ -343,6 +343,7 @@ BOOST_AUTO_TEST_CASE(the_network_articles_server_and_client_on_two_hosts)
     BOOST_TEST(client.wait_for_lines("delivered to 1 slot there", 2, 1s));
     BOOST_TEST((server.wait_exit(10s) == 0));
     BOOST_TEST(server.wait_for_lines("Next record is 17 bytes: This is some text", 2, 1s));
+    BOOST_TEST(server.wait_for_lines("(from host alpha)", 2, 1s)); // the link's word
     // A host that is no peer: the open fails, as CreateFile does.
     child stranger(NETWORK_CLIENT_PATH, {"zeta"}, {a->env()});
     BOOST_TEST((stranger.wait_exit(10s) == 1));

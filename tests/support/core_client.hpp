@@ -72,7 +72,8 @@ struct client {
                 origin_frame o;
                 BOOST_REQUIRE(decode(found.frame.body, o));
                 BOOST_TEST(!origins.count(o.id)); // never reused
-                origins[o.id] = {o.uid, o.pid, std::string(o.plugin), std::string(o.name)};
+                origins[o.id] = {o.uid, o.pid, std::string(o.plugin), std::string(o.name),
+                                 std::string(o.host)};
                 continue;
             }
             if (found.frame.type == frame_type::records) {
@@ -88,7 +89,7 @@ struct client {
     }
     struct sender {
         std::uint32_t uid, pid;
-        std::string plugin, name;
+        std::string plugin, name, host;
     };
     std::map<std::uint32_t, sender> origins;
     std::uint32_t last_origin = 0; // of the last records frame taken

@@ -193,6 +193,11 @@ BOOST_AUTO_TEST_CASE(a_write_to_another_host_is_delivered_there_with_its_result)
         BOOST_TEST(r.delivered == 1u);
     }
     BOOST_TEST((pushed(reader) == std::vector<std::string>{"one", "two", "three"}));
+    // Stamped by the host as coming from its peer, not from a local writer.
+    const auto& from = reader.origins.at(reader.last_origin);
+    BOOST_TEST(from.host == "alpha");
+    BOOST_TEST(from.uid == 65534u);
+    BOOST_TEST(from.name == "events\\orders");
 }
 
 BOOST_AUTO_TEST_CASE(remote_errors_come_back_per_record_and_local_results_keep_their_place)

@@ -16,6 +16,7 @@ struct origin {
     std::uint32_t pid = 0;
     std::string plugin; ///< empty for a writer that is no plugin
     std::string name;   ///< the path written to, as the writer spelled it
+    std::string host;   ///< the peer host it came from over a link; empty: this host
     std::uint32_t refs = 0;
 
     friend void intrusive_ptr_add_ref(origin* o) noexcept { ++o->refs; }

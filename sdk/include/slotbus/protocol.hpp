@@ -21,7 +21,7 @@
 namespace slotbus {
 
 inline constexpr std::uint32_t protocol_magic = 0x53424c53; // "SLBS" little-endian
-inline constexpr std::uint16_t protocol_version = 2;
+inline constexpr std::uint16_t protocol_version = 3;
 
 /// `read_timeout` value: a read waits until a record arrives.
 inline constexpr std::uint32_t mailslot_wait_forever = 0xffffffff;
@@ -277,8 +277,11 @@ struct origin_frame {
     std::uint32_t pid = 0;
     std::string_view plugin; ///< the writer's plugin name, empty for a client that is none
     std::string_view name;   ///< the slot name written to, as the writer spelled its path
+    /// The peer host the records came from over a link (then uid and pid are
+    /// nobody's and 0: the writer's own do not cross); empty: this host.
+    std::string_view host;
 };
-BOOST_DESCRIBE_STRUCT(origin_frame, (), (id, uid, pid, plugin, name))
+BOOST_DESCRIBE_STRUCT(origin_frame, (), (id, uid, pid, plugin, name, host))
 
 /// No later records frame carries an origin id below `below`: the client may
 /// forget those once it holds no record of theirs (the host's table is bounded).

@@ -34,6 +34,9 @@ struct record_sender {
     std::uint32_t pid = 0;
     std::string plugin; ///< the writing plugin's name; empty for a client that is none
     std::string name;   ///< the slot path written to, as the writer spelled it: `events\orders`
+    /// The peer host the record came from over a link (`--peers`), as this
+    /// host's peers file names it; empty for a writer on this host.
+    std::string host;
 };
 
 /// A record as read, with what a drop policy cost just before it and who sent it.
