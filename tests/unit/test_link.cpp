@@ -380,6 +380,9 @@ BOOST_AUTO_TEST_CASE(a_link_down_past_the_resume_window_fails_what_waited)
     h.cut();
     h.to_beta->tick(h.now + std::chrono::seconds(29));
     BOOST_TEST(results(writer).empty());
+    // A stream that breaks before its hello does not start the window again.
+    h.to_beta->connected(h.now + std::chrono::seconds(30));
+    h.to_beta->disconnected(h.now + std::chrono::seconds(30));
     h.to_beta->tick(h.now + std::chrono::seconds(31));
     BOOST_TEST(results(writer).at(0).error == 64u);
 }

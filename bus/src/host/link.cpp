@@ -81,8 +81,11 @@ void host_link::disconnected(clock::time_point now)
 {
     if (state_ == state::down)
         return;
+    // The resume window runs from when writes stopped flowing: streams that
+    // break before their hello do not start it again.
+    if (state_ == state::up)
+        down_since_ = now;
     state_ = state::down;
-    down_since_ = now;
     out_.clear();
     results_out_.clear(); // kept in results_log_ for the next stream
     // Writers waiting for credit would wait for nothing: they go on (and
@@ -94,9 +97,10 @@ void host_link::disconnected(clock::time_point now)
 
 void host_link::tick(clock::time_point now)
 {
-    if (state_ != state::down || now - down_since_ < options_.resume_window)
+    if (state_ != state::down || given_up_ || now - down_since_ < options_.resume_window)
         return;
     // Given up here: the peer must not resume what this host no longer has.
+    given_up_ = true;
     give_up_writes(error::netname_deleted);
     session_ = new_session();
     drop_peer_flows();
@@ -200,6 +204,7 @@ bool host_link::on_hello(byte_span body, clock::time_point now)
     peer_window_ = std::min(m.window, options_.window);
     state_ = state::up;
     ever_up_ = true;
+    given_up_ = false;
     last_heard_ = now;
 
     // Origin: the peer still holds this session's writes, or none of them.

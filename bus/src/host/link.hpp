@@ -188,6 +188,7 @@ private:
     clock::time_point last_heard_{};
     clock::time_point down_since_{};
     bool ever_up_ = false;
+    bool given_up_ = false; // the resume window passed since the link was last up
     std::uint32_t ping_nonce_ = 0;
     clock::time_point ping_sent_{};
     std::chrono::microseconds round_trip_{0};
