@@ -10,6 +10,7 @@
 
 #include "core/core.hpp"
 #include "host/link.hpp"
+#include "transport/tls/peers.hpp"
 
 using namespace slotbus;
 using namespace slotbus::bus;
@@ -489,4 +490,31 @@ BOOST_AUTO_TEST_CASE(opens_and_closes_lost_with_a_stream_are_made_good_on_resume
     h.to_beta->heartbeat(h.now);
     h.shuttle();
     BOOST_TEST(h.to_alpha->status().at("flows_in").as_uint64() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_peers_file_that_is_wrong_says_where)
+{
+    const std::string fp = "sha256:" + std::string(64, 'a');
+    std::string why;
+    auto ok = parse_peers(R"({"peers": [{"host": "Beta", "address": "198.18.0.2:47078",
+                                         "fingerprint": ")" +
+                              fp + R"("}]})",
+                          "alpha", why);
+    BOOST_REQUIRE_MESSAGE(ok, why);
+    BOOST_TEST(ok->at(0).host == "beta");
+    const auto refused = [&](const std::string& entry) {
+        std::string reason;
+        BOOST_TEST(!parse_peers(R"({"peers": [)" + entry + "]}", "alpha", reason), entry);
+        return reason;
+    };
+    const auto beta = R"({"host": "beta", "fingerprint": ")" + fp + R"("})";
+    BOOST_TEST(refused(R"({"host": "alpha", "fingerprint": ")" + fp + R"("})")
+                   .find("this host's own name") != std::string::npos);
+    BOOST_TEST(refused(beta + "," + beta).find("peer 2") != std::string::npos);
+    BOOST_TEST(refused(R"({"host": "beta", "fingerprint": "sha256:xyz"})").find("fingerprint") !=
+               std::string::npos);
+    BOOST_TEST(refused(R"({"host": "beta", "address": "nowhere", "fingerprint": ")" + fp + R"("})")
+                   .find("address") != std::string::npos);
+    BOOST_TEST(refused(R"({"host": "beta", "fingerprnt": ")" + fp + R"("})").find("typo") !=
+               std::string::npos);
 }

@@ -239,3 +239,28 @@ BOOST_AUTO_TEST_CASE(a_deny_takes_away_any_name_it_touches_not_only_the_ones_it_
     BOOST_TEST(may(p, member, right::write, "a/secret/b"));
     BOOST_TEST(may(p, member, right::write, "a/public"));
 }
+
+BOOST_AUTO_TEST_CASE(peer_hosts_are_only_what_host_rules_say)
+{
+    identity beta;
+    beta.uid = beta.gid = 65534;
+    beta.host = "beta";
+    identity gamma = beta;
+    gamma.host = "gamma";
+    const auto p = parsed(R"({"rules": [
+        {"anyone": true, "allow": ["write", "create"]},
+        {"host": "BETA", "allow": ["write"], "names": ["events\\**"]},
+        {"host": "*", "deny": ["write"], "names": ["events\\secret"]}]})");
+    // "anyone" is this machine's users, never the network.
+    BOOST_TEST(may(p, uid(other), right::write, "events\\x"));
+    BOOST_TEST(may(p, beta, right::write, "events\\x")); // host names fold case
+    BOOST_TEST(!may(p, beta, right::write, "other"));
+    BOOST_TEST(!may(p, beta, right::create, "events\\x"));
+    BOOST_TEST(!may(p, gamma, right::write, "events\\x"));
+    // Without any rule, the built-in default gives a peer nothing.
+    BOOST_TEST(!may(parsed(R"({"rules": []})"), beta, right::write, "events\\x"));
+    BOOST_TEST(!may(parsed(R"({"rules": []})"), beta, right::list));
+    BOOST_TEST(
+        refused(R"({"rules": [{"host": "no spaces", "allow": ["write"]}]})").find("\"host\"") !=
+        std::string::npos);
+}
