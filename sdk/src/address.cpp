@@ -61,8 +61,8 @@ bus_address parse_address(std::string_view address, std::error_code& ec)
         out.path = std::string(rest);
         return out;
     }
-    if (scheme != "tcp")
-        return invalid(); // tls: and others, not spoken (yet)
+    if (scheme != "tcp" && scheme != "tls")
+        return invalid();
     // HOST:PORT, the last ':' before the port; an IPv6 host in brackets.
     const auto port_colon = rest.rfind(':');
     if (port_colon == std::string_view::npos)
@@ -80,10 +80,19 @@ bus_address parse_address(std::string_view address, std::error_code& ec)
     const auto number = std::stoul(std::string(port));
     if (number == 0 || number > 65535)
         return invalid();
-    out.kind = bus_address::transport::tcp;
+    out.kind = scheme == "tls" ? bus_address::transport::tls : bus_address::transport::tcp;
     out.host = std::string(host);
     out.port = std::to_string(number); // no leading zeros
     return out;
+}
+
+tls_options tls_options_from_environment()
+{
+    const auto read = [](const char* name) {
+        const char* value = std::getenv(name);
+        return std::string(value ? value : "");
+    };
+    return {read("SLOTBUS_TLS_KEY"), read("SLOTBUS_TLS_PIN")};
 }
 
 } // namespace slotbus

@@ -1,6 +1,8 @@
 #include "slotbus/connection.hpp"
 
 #include "slotbus/address.hpp"
+#include "slotbus/detail/byte_stream.hpp"
+#include "slotbus/detail/tls.hpp"
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/connect.hpp>
@@ -10,6 +12,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,10 +53,11 @@ bool shared_by_its_owner(const std::string& socket_path, std::uint32_t uid)
 } // namespace
 
 connection_impl::connection_impl(std::optional<asio::any_io_executor> executor,
-                                 std::uint32_t window, std::string token)
+                                 std::uint32_t window, std::string token, tls_options tls)
     : own_(executor ? nullptr : std::make_unique<asio::io_context>(1)),
-      executor_(executor ? *executor : own_->get_executor()), stream_(executor_), protocol_(window),
-      token_(std::move(token)), run_timer_(executor_)
+      executor_(executor ? *executor : own_->get_executor()),
+      stream_(std::make_unique<byte_stream>(executor_)), protocol_(window),
+      token_(std::move(token)), tls_(std::move(tls)), run_timer_(executor_)
 {
 }
 
@@ -70,7 +76,7 @@ void connection_impl::connect_to(const std::string& address, const std::string& 
                                  reply_handler h)
 {
     connecting_.emplace(std::move(h));
-    if (stream_.is_open()) { // connected, or connecting, already
+    if (stream_->is_open()) { // connected, or connecting, already
         end_connect(asio::error::already_connected);
         return;
     }
@@ -78,11 +84,19 @@ void connection_impl::connect_to(const std::string& address, const std::string& 
     const auto where = parse_address(address, parse_ec);
     if (parse_ec) {
         failure_ = "not a bus address: \"" + address +
-                   "\" (use unix:PATH, tcp:HOST:PORT or a socket path)";
+                   "\" (use unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or a socket path)";
         end_connect(parse_ec);
         return;
     }
-    if (where.kind == bus_address::transport::tcp)
+    tls_context_.reset();
+    if (where.kind == bus_address::transport::tls) {
+        tls_context_ = make_tls_context();
+        if (!tls_context_) {
+            end_connect(error::invalid_parameter);
+            return;
+        }
+    }
+    if (where.kind != bus_address::transport::unix_socket)
         connect_tcp(where.host, where.port, client_name);
     else
         connect_unix(where.path, client_name);
@@ -97,13 +111,13 @@ void connection_impl::end_connect(error_code ec)
 
 void connection_impl::connect_unix(const std::string& path, const std::string& client_name)
 {
-    auto& socket = stream_.reset<client_stream::unix_socket>(executor_);
+    auto& socket = stream_->reset<byte_stream::unix_socket>(executor_);
     socket.async_connect(asio::local::stream_protocol::endpoint(path),
                          [self = shared_from_this(), generation = generation_, name = client_name,
                           path](error_code ec) {
                              if (generation != self->generation_ || !self->connecting_)
                                  return; // given up on already
-                             auto* connected = self->stream_.get<client_stream::unix_socket>();
+                             auto* connected = self->stream_->get<byte_stream::unix_socket>();
                              if (!ec && connected) {
                                  // Whoever listens there hears our writes and answers our reads:
                                  // it must be our own uid or root (a socket another user put in
@@ -125,7 +139,7 @@ void connection_impl::connect_unix(const std::string& path, const std::string& c
                                  }
                              }
                              if (ec) {
-                                 self->stream_.close();
+                                 self->stream_->close();
                                  self->end_connect(ec);
                                  return;
                              }
@@ -150,24 +164,86 @@ void connection_impl::connect_tcp(const std::string& host, const std::string& po
                 self->end_connect(ec);
                 return;
             }
-            auto& socket = self->stream_.reset<client_stream::tcp_socket>(self->executor_);
+            auto& socket = self->tls_context_
+                               ? self->stream_->reset_tls(self->executor_, self->tls_context_)
+                                     .next_layer()
+                               : self->stream_->reset<byte_stream::tcp_socket>(self->executor_);
             asio::async_connect(
                 socket, endpoints,
-                [self, generation, name](error_code connect_ec, const asio::ip::tcp::endpoint&) {
+                [self, generation, name, where = host + ":" + port](error_code connect_ec,
+                                                                   const asio::ip::tcp::endpoint&) {
                     if (generation != self->generation_ || !self->connecting_)
                         return;
-                    auto* connected = self->stream_.get<client_stream::tcp_socket>();
                     // Frames are small and pipelined: Nagle would hold a
                     // write back for the previous one's acknowledgement.
-                    if (!connect_ec && connected)
-                        connected->set_option(asio::ip::tcp::no_delay(true), connect_ec);
+                    if (!connect_ec) {
+                        const int on = 1;
+                        if (::setsockopt(self->stream_->native_handle(), IPPROTO_TCP, TCP_NODELAY,
+                                         &on, sizeof on) != 0)
+                            connect_ec = error_code(errno, boost::system::system_category());
+                    }
                     if (connect_ec) {
-                        self->stream_.close();
+                        self->stream_->close();
                         self->end_connect(connect_ec);
                         return;
                     }
-                    self->on_connected(name);
+                    if (self->stream_->get<byte_stream::tls_stream>())
+                        self->handshake(where, name);
+                    else
+                        self->on_connected(name);
                 });
+        });
+}
+
+std::shared_ptr<asio::ssl::context> connection_impl::make_tls_context()
+{
+    if (tls_.key_dir.empty() || tls_.host_fingerprint.empty()) {
+        failure_ = "a tls: address needs this client's key and the host's fingerprint "
+                   "(connection_options::tls, or $SLOTBUS_TLS_KEY and $SLOTBUS_TLS_PIN)";
+        return nullptr;
+    }
+    const std::filesystem::path dir = tls_.key_dir;
+    try {
+        // The verdict is kept for the handshake's error: which key the host showed.
+        return std::make_shared<asio::ssl::context>(make_pinned_context(
+            dir / "host.pem", dir / "host.key",
+            [self = weak_from_this()](const std::string& fingerprint) {
+                auto me = self.lock();
+                if (!me)
+                    return false;
+                me->shown_fingerprint_ = fingerprint;
+                return fingerprint == me->tls_.host_fingerprint;
+            }));
+    } catch (const std::exception& e) {
+        failure_ = std::string("this client's TLS key: ") + e.what() +
+                   " (make one with `slotbus keygen --dir DIR`)";
+        return nullptr;
+    }
+}
+
+void connection_impl::handshake(const std::string& where, const std::string& client_name)
+{
+    shown_fingerprint_.clear();
+    stream_->get<byte_stream::tls_stream>()->async_handshake(
+        asio::ssl::stream_base::client,
+        [self = shared_from_this(), generation = generation_, where, client_name](error_code ec) {
+            if (generation != self->generation_ || !self->connecting_)
+                return;
+            if (ec) {
+                if (!self->shown_fingerprint_.empty() &&
+                    self->shown_fingerprint_ != self->tls_.host_fingerprint) {
+                    self->failure_ = "the host at " + where + " showed the key " +
+                                     self->shown_fingerprint_ + ", not the pinned " +
+                                     self->tls_.host_fingerprint + ": not the host";
+                    ec = error::access_denied;
+                } else {
+                    self->failure_ = "TLS with " + where + ": " + ec.message();
+                }
+                self->stream_->close();
+                self->end_connect(ec);
+                return;
+            }
+            self->on_connected(client_name);
         });
 }
 
@@ -361,7 +437,7 @@ void connection_impl::flush()
         return;
     write_active_ = true;
     // One write at a time; whatever queues meanwhile goes out with the next.
-    stream_.async_write(
+    stream_->async_write(
         asio::buffer(writing_),
         [self = shared_from_this(), generation = generation_](const error_code& ec, std::size_t) {
             if (generation != self->generation_)
@@ -377,13 +453,19 @@ void connection_impl::flush()
 void connection_impl::read_loop()
 {
     const auto room = in_.prepare(protocol_.max_frame());
-    stream_.async_read_some(
+    stream_->async_read_some(
         asio::buffer(room.data(), room.size()),
         [self = shared_from_this(), generation = generation_](const error_code& ec, std::size_t n) {
             if (generation != self->generation_ || self->broken_)
                 return; // a socket given up on
             if (ec) {
-                self->fail(error::broken_pipe, ec.message());
+                // TLS 1.3 tells a client its key was refused only after its
+                // handshake is done: as the alert that ends its first read.
+                if (self->connecting_ && ec.category() == asio::error::get_ssl_category())
+                    self->fail(error::access_denied,
+                               "the host refused this client's key (" + ec.message() + ")");
+                else
+                    self->fail(error::broken_pipe, ec.message());
                 return;
             }
             self->last_heard_ = std::chrono::steady_clock::now();
@@ -625,7 +707,7 @@ void connection_impl::fail(error_code ec, std::string why)
     failure_ = why.empty() ? ec.message() : std::move(why);
     ++generation_; // handlers of this socket stand down from here on
     broken_ = ec == asio::error::operation_aborted ? error_code(error::broken_pipe) : ec;
-    stream_.close();
+    stream_->close();
     write_active_ = false;
     in_.clear();
     const bool again = reconnecting();
@@ -701,7 +783,7 @@ void connection_impl::start_run(std::string address, std::string client_name, ru
 
 void connection_impl::attempt()
 {
-    stream_.close();
+    stream_->close();
     broken_ = {};
     protocol_.reset_output();
     in_.clear();
@@ -809,14 +891,14 @@ void connection_impl::forget(std::uint32_t handle)
 
 connection::connection(connection_options options)
     : impl_(std::make_shared<detail::connection_impl>(std::nullopt, options.window,
-                                                      options.plugin_token)),
+                                                      options.plugin_token, options.tls)),
       options_(std::move(options))
 {
 }
 
 connection::connection(boost::asio::any_io_executor executor, connection_options options)
     : impl_(std::make_shared<detail::connection_impl>(executor, options.window,
-                                                      options.plugin_token)),
+                                                      options.plugin_token, options.tls)),
       options_(std::move(options))
 {
 }

@@ -214,9 +214,9 @@ BOOST_AUTO_TEST_CASE(an_unknown_scheme_fails_with_a_message_naming_the_address)
 {
     connection bus;
     std::error_code ec;
-    bus.connect("tls:127.0.0.1:7400", ec);
+    bus.connect("ssl:127.0.0.1:7400", ec);
     BOOST_TEST((ec == error::invalid_name));
-    BOOST_TEST(bus.last_failure().find("tls:127.0.0.1:7400") != std::string::npos);
+    BOOST_TEST(bus.last_failure().find("ssl:127.0.0.1:7400") != std::string::npos);
     try {
         bus.connect("carrier-pigeon:coop");
         BOOST_FAIL("connected to a pigeon");
@@ -224,4 +224,22 @@ BOOST_AUTO_TEST_CASE(an_unknown_scheme_fails_with_a_message_naming_the_address)
         BOOST_TEST((e.code() == error::invalid_name));
         BOOST_TEST(std::string(e.what()).find("carrier-pigeon:coop") != std::string::npos);
     }
+}
+
+BOOST_AUTO_TEST_CASE(a_tls_address_without_keys_says_what_it_needs)
+{
+    connection_options no_keys;
+    no_keys.tls = {};
+    connection bus(no_keys);
+    std::error_code ec;
+    bus.connect("tls:127.0.0.1:7400", ec);
+    BOOST_TEST((ec == error::invalid_parameter));
+    BOOST_TEST(bus.last_failure().find("SLOTBUS_TLS_KEY") != std::string::npos);
+    connection_options no_such_key;
+    no_such_key.tls = {"/nonexistent/key", "sha256:00"};
+    connection other(no_such_key);
+    other.connect("tls:127.0.0.1:7400", ec);
+    BOOST_TEST((ec == error::invalid_parameter));
+    BOOST_TEST(other.last_failure().find("/nonexistent/key/host.pem") != std::string::npos,
+               other.last_failure());
 }

@@ -1,5 +1,6 @@
 #define BOOST_TEST_MODULE address
-// The one rule for what a client connects to: unix:PATH, a bare path, tcp:HOST:PORT.
+// The one rule for what a client connects to: unix:PATH, a bare path, tcp:HOST:PORT,
+// tls:HOST:PORT.
 #include "slotbus/address.hpp"
 #include "slotbus/error.hpp"
 
@@ -57,11 +58,28 @@ BOOST_AUTO_TEST_CASE(a_tcp_address_has_a_host_and_a_port)
     BOOST_TEST(a.path.empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_tls_address_is_written_as_a_tcp_one)
+{
+    std::error_code ec;
+    auto a = parse_address("tls:198.18.0.2:47079", ec);
+    BOOST_TEST(!ec);
+    BOOST_TEST((a.kind == transport::tls));
+    BOOST_TEST(a.host == "198.18.0.2");
+    BOOST_TEST(a.port == "47079");
+    a = parse_address("tls:[fd00::2]:1", ec);
+    BOOST_TEST(!ec);
+    BOOST_TEST((a.kind == transport::tls));
+    BOOST_TEST(a.host == "fd00::2");
+    BOOST_TEST(refused("tls:host"));
+    BOOST_TEST(refused("tls::47079"));
+    BOOST_TEST(refused("tls:host:0"));
+}
+
 BOOST_AUTO_TEST_CASE(a_malformed_address_or_an_unknown_scheme_is_refused)
 {
     BOOST_TEST(refused(""));
     BOOST_TEST(refused("unix:"));
-    BOOST_TEST(refused("tls:host:7400")); // not spoken yet
+    BOOST_TEST(refused("ssl:host:7400"));
     BOOST_TEST(refused("http://host/"));
     BOOST_TEST(refused("weird:bus.sock"));
     BOOST_TEST(refused("tcp:"));

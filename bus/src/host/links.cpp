@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "service/log.hpp"
+#include "slotbus/detail/tls.hpp"
 #include "transport/tls/host_key.hpp"
 
 namespace slotbus::bus {
@@ -98,7 +99,7 @@ void links::start()
     if (fingerprint_.empty())
         throw std::runtime_error(why + " (make one with `slotbus keygen --dir " +
                                  options_.key_dir.string() + "`)");
-    tls_ = std::make_unique<ssl::context>(make_link_context(
+    tls_ = std::make_unique<ssl::context>(detail::make_pinned_context(
         cert, key, [this](const std::string& fp) { return peer_by_fingerprint(fp) != nullptr; }));
     for (auto& config : options_.peers) {
         auto p = std::make_unique<peer>(io_, core_, config, core_.limits().host_name, options_);
@@ -201,7 +202,7 @@ void links::accept()
                     if (stopped_ || s->closed)
                         return;
                     peer* p =
-                        e ? nullptr : peer_by_fingerprint(peer_fingerprint(s->tls.native_handle()));
+                        e ? nullptr : peer_by_fingerprint(detail::peer_fingerprint(s->tls.native_handle()));
                     if (!p) {
                         refusals_("links: a connection from ", s->address,
                                   " refused: ", e ? e.message() : "its key is no peer's");
@@ -264,7 +265,7 @@ void links::dial(peer& p)
                             if (stopped_)
                                 return;
                             const auto fp =
-                                h ? std::string() : peer_fingerprint(s->tls.native_handle());
+                                h ? std::string() : detail::peer_fingerprint(s->tls.native_handle());
                             if (h || s->closed || fp != p.config.fingerprint) {
                                 p.last_error =
                                     "TLS with " + p.config.address + " failed: " +

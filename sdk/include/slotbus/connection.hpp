@@ -1,6 +1,7 @@
 // A connection to the host: the one socket a plugin's slots share.
 #pragma once
 
+#include "slotbus/address.hpp"
 #include "slotbus/detail/connection_impl.hpp"
 #include "slotbus/error.hpp"
 
@@ -31,6 +32,8 @@ struct connection_options {
     /// A token the host does not know makes connecting fail with
     /// error::invalid_handle.
     std::string plugin_token = plugin_token_from_environment();
+    /// For a `tls:` address: this client's key and the host's pinned one.
+    tls_options tls = tls_options_from_environment();
 };
 
 /// One connection to slotbusd. Slots created or opened through it share its socket.
@@ -53,14 +56,19 @@ public:
     connection(connection&&) noexcept = default;
     connection& operator=(connection&&) noexcept = default;
 
-    /// Connects and greets the host. `address` is `unix:PATH`, a socket path
-    /// or `tcp:HOST:PORT` (see parse_address). Errors: the socket's own (no host:
-    /// std::errc::no_such_file_or_directory or connection_refused),
+    /// Connects and greets the host. `address` is `unix:PATH`, a socket path,
+    /// `tcp:HOST:PORT` or `tls:HOST:PORT` (see parse_address). Errors: the
+    /// socket's own (no host: std::errc::no_such_file_or_directory or
+    /// connection_refused),
     /// error::invalid_name (not an address: an unknown scheme; last_failure()
     /// names it),
     /// error::access_denied (the process listening there runs as another
     /// user than this one or root: not trusted; last_failure() names the
-    /// socket and its uid), error::not_supported (no common protocol version).
+    /// socket and its uid; over TLS: the host showed another key than the
+    /// pinned one, or refused this client's), error::invalid_parameter (a
+    /// `tls:` address without options.tls, or a key directory that is not
+    /// usable; last_failure() says which), error::not_supported (no common
+    /// protocol version).
     void connect(const std::string& address, std::error_code& ec);
     void connect(const std::string& address);
     /// Connects to default_address().

@@ -8,7 +8,7 @@
 #pragma once
 
 #include "slotbus/detail/client_protocol.hpp"
-#include "slotbus/detail/client_stream.hpp"
+#include "slotbus/address.hpp"
 #include "slotbus/detail/write_handler.hpp"
 #include "slotbus/protocol.hpp"
 #include "slotbus/slot_info.hpp"
@@ -31,7 +31,13 @@
 #include <unordered_map>
 #include <variant>
 
+namespace boost::asio::ssl {
+class context;
+} // namespace boost::asio::ssl
+
 namespace slotbus::detail {
+
+class byte_stream; // byte_stream.hpp: kept out of plugins' includes (OpenSSL)
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -61,7 +67,7 @@ public:
     /// With no executor, the connection owns an io_context that its
     /// synchronous calls run on the calling thread.
     connection_impl(std::optional<asio::any_io_executor> executor, std::uint32_t window,
-                    std::string token);
+                    std::string token, tls_options tls);
     ~connection_impl();
 
     [[nodiscard]] asio::any_io_executor get_executor() const { return executor_; }
@@ -139,6 +145,10 @@ private:
     }
     void connect_to(const std::string& address, const std::string& client_name, reply_handler h);
     void connect_unix(const std::string& path, const std::string& client_name);
+    /// The TLS context of a tls: connect, or null (failure_ says why).
+    std::shared_ptr<asio::ssl::context> make_tls_context();
+    /// After the TCP connect of a tls: address: the handshake, then the hello.
+    void handshake(const std::string& where, const std::string& client_name);
     void connect_tcp(const std::string& host, const std::string& port,
                      const std::string& client_name);
     /// The stream is connected: say hello and start reading.
@@ -177,9 +187,12 @@ private:
 
     std::unique_ptr<asio::io_context> own_;
     asio::any_io_executor executor_;
-    client_stream stream_;
+    std::unique_ptr<byte_stream> stream_; // whichever transport the address named
     client_protocol protocol_;
     std::string token_; // a plugin's token, sent in every hello
+    tls_options tls_;
+    std::shared_ptr<asio::ssl::context> tls_context_; // of the tls: connect under way
+    std::string shown_fingerprint_;                   // the key the host showed in it
 
     frame_buffer in_;
     byte_buffer writing_; // the bytes of the socket write under way
