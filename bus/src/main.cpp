@@ -1,6 +1,7 @@
 // slotbusd: parse the options, run the host.
 #include "slotbus/address.hpp"
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/program_options.hpp>
@@ -71,7 +72,8 @@ int main(int argc, char** argv)
     auto& limits = options.limits;
     std::uint64_t slot_budget = limits.default_slot_budget;
     std::string topic_types_file, plugins_dir, pid_file, log_file, policy_file;
-    std::string host_name_option, peers_file, host_key_dir, link_listen;
+    std::string host_name_option, peers_file, host_key_dir, link_listen, clients_file;
+    std::vector<std::string> listen;
     std::uint64_t link_heartbeat_ms = 5000, link_resume_ms = 30000, link_backoff_ms = 1000;
     std::string socket_mode = "0600", socket_group;
     bool daemon = false;
@@ -143,10 +145,16 @@ int main(int argc, char** argv)
          "JSON file of the hosts to link with (name, address, key fingerprint): "
          "\\\\PEER\\mailslot\\ names go there over TLS")
         ("host-key", po::value(&host_key_dir),
-         "directory of this host's link key and certificate (host.key, host.pem: "
+         "directory of this host's key and certificate, for links and tls: clients (host.key, host.pem: "
          "`slotbus keygen`); default: host-key beside the socket")
         ("link-listen", po::value(&link_listen),
          "ADDR:PORT to accept links from peers on (47078 is slotbus's; :0 picks a port)")
+        ("listen", po::value(&listen)->composing(),
+         "accept clients besides the socket: tcp:IP:PORT (loopback only; a client is its "
+         "socket's uid) or tls:IP:PORT (a client is its key's name in --clients); again for "
+         "more; port 0 picks one")
+        ("clients", po::value(&clients_file),
+         "JSON file of the clients --listen tls: takes (name, key fingerprint); reread on SIGHUP")
         ("link-heartbeat", po::value(&link_heartbeat_ms)->default_value(link_heartbeat_ms),
          "ms between link heartbeats; three missed end the link's stream")
         ("link-resume", po::value(&link_resume_ms)->default_value(link_resume_ms),
@@ -268,6 +276,20 @@ int main(int argc, char** argv)
         std::cerr << "slotbusd: --link-listen needs --peers (who may link)\n";
         return 2;
     }
+    for (const auto& address : listen) {
+        slotbus::bus::network_listener_options l;
+        l.address = address;
+        l.key_dir = fs::absolute(host_key_dir.empty() ? (beside_socket / "host-key").string()
+                                                      : host_key_dir);
+        if (!clients_file.empty())
+            l.clients_file = fs::absolute(clients_file);
+        options.listen.push_back(std::move(l));
+    }
+    if (!clients_file.empty() &&
+        std::none_of(listen.begin(), listen.end(), [](const auto& a) { return a.starts_with("tls:"); })) {
+        std::cerr << "slotbusd: --clients needs --listen tls:IP:PORT (where they connect)\n";
+        return 2;
+    }
     if (!pid_file.empty())
         pid_file = fs::absolute(pid_file).string();
     if (!log_file.empty())
@@ -308,6 +330,8 @@ int main(int argc, char** argv)
             ec == slotbus::error::already_exists
                 ? "slotbusd: another host is running on " + options.socket_path +
                       "; not starting a second"
+            : !host.start_failure().empty()
+                ? "slotbusd: not starting: " + host.start_failure()
                 : "slotbusd: cannot listen on " + options.socket_path + ": " + ec.message();
         std::cerr << message << std::endl;
         handoff.failed(message);
@@ -321,6 +345,8 @@ int main(int argc, char** argv)
     std::string ready = "slotbusd: ready on " + host.socket_path();
     if (host.link_port())
         ready += " links on port " + std::to_string(host.link_port());
+    for (const auto& where : host.listening())
+        ready += " clients on " + where;
     std::cout << ready << std::endl;
     handoff.ready(ready + " (pid " + std::to_string(::getpid()) + ")");
     slotbus::bus::notify_service_manager("READY=1\nMAINPID=" + std::to_string(::getpid()));

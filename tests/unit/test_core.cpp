@@ -458,7 +458,7 @@ BOOST_AUTO_TEST_CASE(a_slot_owner_is_the_kernels_pid_and_uid_not_the_hellos)
     core host(limits());
     client liar(host, false);
     host.disconnect(liar.id);
-    liar.id = host.connect({4242, 0, 0, 0, {}}); // what SO_PEERCRED said (root may create)
+    liar.id = host.connect({4242, 0, 0, 0, {}, {}}); // what SO_PEERCRED said (root may create)
     hello_frame hello;
     hello.pid = 1; // a lie
     liar.feed(hello);
@@ -842,7 +842,7 @@ BOOST_AUTO_TEST_CASE(a_plugin_token_names_the_connection_and_the_slots_it_create
     core host(limits());
     host.add_plugin_token("t0ken", "journal", nullptr);
     host.bind_plugin_token("t0ken", 4242);
-    client plugin(host, {4242, 1000, 1000, 4242, {}}, false);
+    client plugin(host, {4242, 1000, 1000, 4242, {}, {}}, false);
     plugin.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 42,
                             "slotbus-journal", "t0ken"});
     BOOST_TEST(plugin.last<welcome_frame>().plugin == "journal");
@@ -973,7 +973,7 @@ BOOST_AUTO_TEST_CASE(by_default_another_uid_may_do_nothing_and_each_refusal_is_c
     core host(limits());
     client owner(host);
     BOOST_TEST(owner.create("events/x").error == 0u);
-    client other(host, {77, stranger, stranger, 77, {}});
+    client other(host, {77, stranger, stranger, 77, {}, {}});
     BOOST_TEST(other.create("mine").error == 5u);
     BOOST_TEST(other.open("events/x").error == 5u);
     BOOST_TEST(other.open("no/such/name").error == 5u); // refused before it is looked up
@@ -1001,7 +1001,7 @@ BOOST_AUTO_TEST_CASE(a_policy_gives_rights_on_names_decided_when_the_handle_is_m
         {"uid": 4321, "allow": ["write"], "names": ["events/**"]}]})"));
     client owner(host);
     const auto events = owner.create("events/orders").handle;
-    client other(host, {77, stranger, stranger, 77, {}});
+    client other(host, {77, stranger, stranger, 77, {}, {}});
     BOOST_TEST(other.create("events/mine").error == 5u);
     const auto inbox = other.create("inbox/a").handle;
     BOOST_TEST(inbox != 0u);
@@ -1023,7 +1023,7 @@ BOOST_AUTO_TEST_CASE(a_policy_reload_closes_what_it_no_longer_allows_and_tells_t
     host.set_policy(rules_of(before));
     client owner(host);
     const auto target = owner.create("shared/target").handle;
-    client other(host, {77, stranger, stranger, 77, {}});
+    client other(host, {77, stranger, stranger, 77, {}, {}});
     const auto mine = other.create("shared/mine").handle;
     BOOST_TEST(subscribe(other, mine, "shared/*") == 0u);
     const auto writer = other.open("shared/target").handle;
@@ -1062,7 +1062,7 @@ BOOST_AUTO_TEST_CASE(a_reload_removes_a_subscription_it_no_longer_allows_and_nam
     host.set_policy(rules_of(R"({"rules": [
         {"uid": 4321, "allow": ["create"], "names": ["inbox"]},
         {"uid": 4321, "allow": ["read"], "names": ["events/**", "logs/**"]}]})"));
-    client other(host, {77, stranger, stranger, 77, {}});
+    client other(host, {77, stranger, stranger, 77, {}, {}});
     const auto inbox = other.create("inbox").handle;
     BOOST_TEST(subscribe(other, inbox, "events/**") == 0u);
     BOOST_TEST(subscribe(other, inbox, "logs/*") == 0u);
@@ -1082,20 +1082,20 @@ BOOST_AUTO_TEST_CASE(a_plugin_token_is_good_only_in_the_process_it_was_given_to)
 {
     core host(limits());
     host.add_plugin_token("t0ken", "journal", nullptr);
-    client before_bound(host, {500, 1000, 1000, 500, {}}, false);
+    client before_bound(host, {500, 1000, 1000, 500, {}, {}}, false);
     BOOST_TEST((before_bound.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0,
                                               "x", "t0ken"}) == feed_result::close));
     host.bind_plugin_token("t0ken", 500);
-    client copy(host, {501, 1000, 1000, 501, {}}, false); // another process, same uid
+    client copy(host, {501, 1000, 1000, 501, {}, {}}, false); // another process, same uid
     BOOST_TEST((copy.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0, "x",
                                       "t0ken"}) == feed_result::close));
     const auto refused = copy.last<fatal_frame>();
     BOOST_TEST(refused.error == 5u);
     BOOST_TEST(refused.message.find("a copied token is refused") != std::string_view::npos);
-    client child(host, {502, 1000, 1000, 500, {}}, false); // in the plugin's process group
+    client child(host, {502, 1000, 1000, 500, {}, {}}, false); // in the plugin's process group
     child.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0, "x", "t0ken"});
     BOOST_TEST(child.last<welcome_frame>().plugin == "journal");
-    client itself(host, {500, 1000, 1000, 500, {}}, false); // a second connection of it
+    client itself(host, {500, 1000, 1000, 500, {}, {}}, false); // a second connection of it
     itself.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0, "x", "t0ken"});
     BOOST_TEST(itself.last<welcome_frame>().plugin == "journal");
 }
@@ -1111,7 +1111,7 @@ BOOST_AUTO_TEST_CASE(a_plugin_may_do_what_its_manifest_says_and_is_refused_the_r
     client owner(host);
     owner.create("events/x");
     owner.create("other/x");
-    client plugin(host, {600, ::geteuid(), 0, 600, {}}, false);
+    client plugin(host, {600, ::geteuid(), 0, 600, {}, {}}, false);
     plugin.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0, "m", "t0ken"});
     BOOST_TEST(plugin.last<welcome_frame>().plugin == "metrics");
     BOOST_TEST(plugin.open("events/x").error == 0u);
@@ -1140,10 +1140,10 @@ BOOST_AUTO_TEST_CASE(each_pushed_record_carries_its_writers_identity_and_the_nam
     const auto r = inbox.create("inbox").handle;
     inbox.feed(subscribe_frame{inbox.next_request++, r, "events/**"});
     inbox.take();
-    client plugin(host, {300, 1000, 1000, 300, {}}, false);
+    client plugin(host, {300, 1000, 1000, 300, {}, {}}, false);
     plugin.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 1, "x", "t0ken"});
     plugin.take();
-    client plain(host, {301, 0, 0, 301, {}});
+    client plain(host, {301, 0, 0, 301, {}, {}});
     const auto from_plugin = plugin.open("events/Orders/EU").handle;
     const auto from_plain = plain.open("events/logs").handle;
     plugin.write_many(from_plugin, {"a", "b"});
@@ -1216,7 +1216,7 @@ BOOST_AUTO_TEST_CASE(a_duplicated_handle_hands_over_a_slot_not_a_right)
         return std::string(owner.last<result_frame>().text);
     };
     const auto open_token = token_of(open_slot), closed_token = token_of(closed_slot);
-    client other(host, {77, stranger, stranger, 77, {}});
+    client other(host, {77, stranger, stranger, 77, {}, {}});
     other.feed(attach_frame{other.next_request++, other.next_handle++, closed_token});
     BOOST_TEST(other.last<result_frame>().error == 5u);
     other.feed(attach_frame{other.next_request++, other.next_handle++, open_token});
@@ -1234,7 +1234,7 @@ BOOST_AUTO_TEST_CASE(a_reload_decides_a_subscription_for_its_maker_even_once_it_
         {"uid": 4321, "allow": ["create"], "names": ["a/**"]},
         {"uid": 4321, "allow": ["read"], "names": ["a/**", "secret/**"]}]})";
     host.set_policy(rules_of(rules));
-    auto maker = std::make_unique<client>(host, peer_info{77, stranger, stranger, 77, {}});
+    auto maker = std::make_unique<client>(host, peer_info{77, stranger, stranger, 77, {}, {}});
     const auto in = maker->create("a/in").handle;
     BOOST_TEST(subscribe(*maker, in, "secret/**") == 0u);
     maker->feed(duplicate_frame{maker->next_request++, in});

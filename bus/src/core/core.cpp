@@ -93,6 +93,7 @@ session_id core::connect(peer_info peer)
     s->who.gid = peer.gid;
     s->who.pid = peer.pid;
     s->who.groups = std::move(peer.groups);
+    s->who.client = std::move(peer.client);
     s->pgid = peer.pgid;
     ++totals_.connections;
     const auto id = s->id;
@@ -103,7 +104,7 @@ session_id core::connect(peer_info peer)
 session_id core::connect_peer(std::string_view host)
 {
     constexpr std::uint32_t nobody = 65534;
-    const auto id = connect({.pid = 0, .uid = nobody, .gid = nobody, .pgid = 0, .groups = {}});
+    const auto id = connect({.pid = 0, .uid = nobody, .gid = nobody, .pgid = 0, .groups = {}, .client = {}});
     session& s = *sessions_.at(id);
     s.who.host = fold_case(host);
     s.client_name = "host " + s.who.host;

@@ -84,6 +84,9 @@ struct peer_info {
     std::uint32_t gid = 0;
     std::uint32_t pgid = 0; ///< its process group when it connected
     std::vector<std::uint32_t> groups;
+    /// A TLS client's name, from the clients file entry that pins its key
+    /// (uid and gid are then nobody's): see identity::client.
+    std::string client;
 };
 
 /// Answers admin frames (the host's I/O layer knows the plugins and how to

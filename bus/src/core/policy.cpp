@@ -153,6 +153,8 @@ std::string identity::str() const
 {
     if (!host.empty())
         return "host " + host;
+    if (!client.empty())
+        return "client " + client;
     return plugin.empty() ? "uid " + std::to_string(uid) : "plugin " + plugin;
 }
 
@@ -162,6 +164,9 @@ bool policy::rule::matches(const identity& peer) const
     // on this machine, never the network.
     if (!peer.host.empty())
         return who == who_kind::host && (name == "*" || name == peer.host);
+    // So is a TLS client (its uid is nobody's, which no uid rule should give it).
+    if (!peer.client.empty())
+        return who == who_kind::client && (name == "*" || name == peer.client);
     switch (who) {
     case who_kind::anyone:
         return true;
@@ -172,6 +177,7 @@ bool policy::rule::matches(const identity& peer) const
     case who_kind::plugin:
         return peer.plugin == name;
     case who_kind::host:
+    case who_kind::client:
         return false;
     }
     return false;
@@ -201,7 +207,7 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
             return fail("not a JSON object");
         for (const auto& [key, field] : *o)
             if (key != "uid" && key != "user" && key != "gid" && key != "group" &&
-                key != "plugin" && key != "host" && key != "anyone" && key != "allow" &&
+                key != "plugin" && key != "host" && key != "client" && key != "anyone" && key != "allow" &&
                 key != "deny" && key != "names")
                 return fail("unknown field \"" + std::string(key) + "\" (a typo?)");
         rule r; // NOLINT: the member type, not a shadow
@@ -264,6 +270,15 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
             r.name = fold_case(v->get_string());
             who_text = "host " + r.name;
         }
+        if (const auto* v = o->if_contains("client")) {
+            ++whos;
+            if (!v->is_string() || (v->get_string() != "*" && !valid_host_name(v->get_string())))
+                return fail("\"client\" must be a TLS client's name as in the clients file "
+                            "(letters, digits, - and _), or \"*\" for every client");
+            r.who = rule::who_kind::client;
+            r.name = fold_case(v->get_string());
+            who_text = "client " + r.name;
+        }
         if (const auto* v = o->if_contains("anyone")) {
             ++whos;
             if (!v->is_bool() || !v->get_bool())
@@ -272,7 +287,7 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
         }
         if (whos != 1)
             return fail("needs exactly one of \"uid\", \"user\", \"gid\", \"group\", "
-                        "\"plugin\", \"host\", \"anyone\"");
+                        "\"plugin\", \"host\", \"client\", \"anyone\"");
         const bool allows = o->contains("allow"), denies = o->contains("deny");
         if (allows == denies)
             return fail("needs exactly one of \"allow\" and \"deny\"");
@@ -344,8 +359,9 @@ decision policy::decide(const identity& who, right r, const topic_pattern& name)
         const bool manifest_allows =
             who.permissions && std::any_of(who.permissions->begin(), who.permissions->end(),
                                            [&](const grant& g) { return g.covers(r, name); });
-        const bool host_side =
-            who.plugin.empty() ? who.uid == host_uid_ || who.uid == 0 : manifest_allows;
+        const bool host_side = who.by_key() ? false
+                               : who.plugin.empty() ? who.uid == host_uid_ || who.uid == 0
+                                                    : manifest_allows;
         if (under(name, "slotbus") && !host_side)
             return {false, "reserved: slotbus\\** is created by the host's uid and by plugins "
                            "whose manifest names it only"};
@@ -368,6 +384,9 @@ decision policy::decide(const identity& who, right r, const topic_pattern& name)
     if (!who.host.empty())
         return {false, "built-in default: host " + who.host +
                            " may write nothing no \"host\" rule allows"};
+    if (!who.client.empty())
+        return {false, "built-in default: client " + who.client +
+                           " may do nothing no \"client\" rule allows"};
     if (who.uid == host_uid_ || who.uid == 0)
         return {true, who.uid == 0 ? "built-in: root" : "built-in: the host's own uid"};
     return {false,

@@ -74,11 +74,16 @@ struct identity {
     /// Set for writes from another host's link: its name in the peers file
     /// (then uid and gid are nobody's, and only "host" rules are about it).
     std::string host;
+    /// Set for a TLS client: the name its pinned key has in the clients file
+    /// (then uid and gid are nobody's, and only "client" rules are about it).
+    std::string client;
     /// The plugin's manifest "permissions"; null without a plugin.
     std::shared_ptr<const grant_list> permissions;
 
     [[nodiscard]] bool in_group(std::uint32_t g) const;
-    /// "uid 1000", "plugin metrics" or "host BETA": how stats and logs name it.
+    /// Known by a key, not by the kernel: a peer host or a TLS client.
+    [[nodiscard]] bool by_key() const noexcept { return !host.empty() || !client.empty(); }
+    /// "uid 1000", "plugin metrics", "host beta" or "client ci": how stats and logs name it.
     [[nodiscard]] std::string str() const;
 };
 
@@ -117,9 +122,9 @@ public:
 
 private:
     struct rule {
-        enum class who_kind { anyone, uid, gid, plugin, host } who = who_kind::anyone;
+        enum class who_kind { anyone, uid, gid, plugin, host, client } who = who_kind::anyone;
         std::uint32_t id = 0;
-        std::string name; // a plugin's, or a peer host's ("*": every peer)
+        std::string name; // a plugin's, a peer host's or a TLS client's ("*": every one)
         bool deny = false;
         grant what;
         std::string label; // "rule 3 (group staff)"
@@ -138,8 +143,9 @@ private:
 std::optional<std::string> read_trusted_file(const std::filesystem::path& file,
                                              std::uint32_t host_uid, std::string& why);
 
-/// A peer host's name as a peers file and "host" rules spell it: 1 to 63
-/// letters, digits, '-' and '_' (compared without case).
+/// A peer host's or a TLS client's name as the peers and clients files and
+/// "host" and "client" rules spell it: 1 to 63 letters, digits, '-' and '_'
+/// (compared without case).
 [[nodiscard]] bool valid_host_name(std::string_view name) noexcept;
 
 /// A name's key as a pattern of literals, for decide().

@@ -6,6 +6,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -77,7 +78,7 @@ void server::start(std::error_code& ec)
         std::string why;
         auto rules = policy::load(options_.policy_file, ::geteuid(), why);
         if (!rules) {
-            log("refusing to start: the policy ", options_.policy_file.string(), " ", why);
+            start_failure_ = "the policy " + options_.policy_file.string() + " " + why;
             ec = std::make_error_code(std::errc::invalid_argument);
             return;
         }
@@ -89,12 +90,22 @@ void server::start(std::error_code& ec)
         try {
             links_->start();
         } catch (const std::exception& e) {
-            log("refusing to start: links: ", e.what());
+            start_failure_ = std::string("links: ") + e.what();
             links_.reset();
             ec = std::make_error_code(std::errc::invalid_argument);
             return;
         }
         core_.set_remote(links_.get());
+    }
+    for (const auto& options : options_.listen) {
+        auto l = std::make_unique<network_listener>(io_, options);
+        std::string why;
+        if (!l->open(why)) {
+            start_failure_ = why;
+            ec = std::make_error_code(std::errc::invalid_argument);
+            return;
+        }
+        network_.push_back(std::move(l));
     }
     listener_.open(ec);
     if (ec)
@@ -105,7 +116,13 @@ void server::start(std::error_code& ec)
     signals_.add(SIGHUP);
     std::signal(SIGPIPE, SIG_IGN);
     wait_signal();
-    listener_.start([this](unix_socket socket, peer_info peer) { admit(std::move(socket), peer); });
+    listener_.start([this](unix_socket socket, peer_info peer) {
+        admit(detail::byte_stream(std::move(socket)), std::move(peer));
+    });
+    for (auto& l : network_)
+        l->start([this](detail::byte_stream stream, peer_info peer) {
+            admit(std::move(stream), std::move(peer));
+        });
     sweep();
     if (!options_.plugins_dir.empty()) {
         plugins_ = std::make_unique<supervisor>(
@@ -247,6 +264,7 @@ void server::wait_signal()
             if (options_.on_reload)
                 options_.on_reload();
             reload_policy();
+            reload_clients();
             if (plugins_) {
                 log("SIGHUP: reloading the plugin manifests");
                 plugins_->reload();
@@ -261,34 +279,74 @@ void server::wait_signal()
     });
 }
 
-void server::admit(unix_socket socket, peer_info peer)
+void server::admit(detail::byte_stream stream, peer_info peer)
 {
     if (stopped_)
         return;
-    auto& of_uid = connections_of_uid_[peer.uid];
+    const auto who = peer.client.empty() ? "uid " + std::to_string(peer.uid) : "client " + peer.client;
+    auto& of_who = connections_of_[who];
     const auto refuse = [&](const std::string& why) {
         refusals_("refusing a connection: ", why);
-        unix_listener::refuse(socket, why);
+        refuse_connection(stream, why);
     };
     if (sessions_.size() >= options_.max_connections) {
         refuse("the host has --max-connections " + std::to_string(options_.max_connections) +
                " connections");
-    } else if (of_uid >= options_.max_connections_per_uid) {
-        refuse("uid " + std::to_string(peer.uid) + " has --max-connections-per-uid " +
+    } else if (of_who >= options_.max_connections_per_uid) {
+        refuse(who + " has --max-connections-per-uid " +
                std::to_string(options_.max_connections_per_uid) + " connections");
     } else {
-        const auto id = core_.connect(peer);
+        const auto pid = peer.pid;
+        const auto id = core_.connect(std::move(peer));
         if (options_.verbose)
-            log("connection ", id, " from pid ", peer.pid, " uid ", peer.uid);
-        ++of_uid;
-        uid_of_.emplace(id, peer.uid);
+            log("connection ", id, " from ", who, " (pid ", pid, ")");
+        ++of_who;
+        who_of_.emplace(id, who);
         auto s =
-            std::make_shared<session>(static_cast<session_owner&>(*this), std::move(socket), id);
+            std::make_shared<session>(static_cast<session_owner&>(*this), std::move(stream), id);
         sessions_.emplace(id, s);
         s->start();
     }
-    if (of_uid == 0)
-        connections_of_uid_.erase(peer.uid);
+    if (of_who == 0)
+        connections_of_.erase(who);
+}
+
+void server::reload_clients()
+{
+    bool any = false;
+    for (auto& l : network_) {
+        if (!l->tls())
+            continue;
+        any = true;
+        std::string why;
+        if (!l->reload_clients(why))
+            log("SIGHUP: ", why, "; the clients in force stay");
+    }
+    if (!any)
+        return;
+    // A key taken out of the file is no longer that client's, now.
+    std::vector<std::shared_ptr<session>> gone;
+    for (const auto& [id, who] : who_of_) {
+        if (!who.starts_with("client "))
+            continue;
+        const auto name = who.substr(7);
+        if (std::none_of(network_.begin(), network_.end(),
+                         [&](const auto& l) { return l->tls() && l->knows_client(name); }))
+            gone.push_back(sessions_.at(id));
+    }
+    for (auto& s : gone) {
+        log("SIGHUP: closing connection ", s->id(), ": ", who_of_.at(s->id()),
+            " is no longer in the clients file");
+        s->shut();
+    }
+}
+
+std::vector<std::string> server::listening() const
+{
+    std::vector<std::string> out;
+    for (const auto& l : network_)
+        out.push_back(l->where());
+    return out;
 }
 
 void server::sweep()
@@ -358,10 +416,10 @@ void server::forget(session_id id)
         return;
     auto keep = it->second;
     sessions_.erase(it);
-    if (auto uid = uid_of_.find(id); uid != uid_of_.end()) {
-        if (--connections_of_uid_[uid->second] == 0)
-            connections_of_uid_.erase(uid->second);
-        uid_of_.erase(uid);
+    if (auto who = who_of_.find(id); who != who_of_.end()) {
+        if (--connections_of_[who->second] == 0)
+            connections_of_.erase(who->second);
+        who_of_.erase(who);
     }
     core_.disconnect(id);
     if (options_.verbose)
@@ -388,6 +446,8 @@ void server::finish_stop()
     stopped_ = true;
     boost::system::error_code ignored;
     listener_.close(); // and the socket file goes
+    for (auto& l : network_)
+        l->close();
     signals_.cancel(ignored);
     sweep_timer_.cancel();
     if (links_)

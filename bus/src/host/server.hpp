@@ -1,5 +1,6 @@
-// The host: one session per connection its transports accept (a Unix
-// socket today), the admin plane, the signals that stop and reload it.
+// The host: one session per connection its transports accept (the Unix
+// socket, and TCP or TLS listeners when asked for), the admin plane, the
+// signals that stop and reload it.
 // Everything it reads goes through the routing core.
 #pragma once
 
@@ -22,6 +23,7 @@
 #include "core/core.hpp"
 #include "plugins/supervisor.hpp"
 #include "service/log.hpp"
+#include "transport/tcp/listener.hpp"
 #include "transport/unix/listener.hpp"
 
 namespace slotbus::bus {
@@ -33,11 +35,14 @@ struct host_options {
     /// each may do is the policy's to say.
     unsigned socket_mode = 0600;
     std::optional<unsigned> socket_group;
+    /// Clients over TCP (loopback) and TLS besides the Unix socket (`--listen`).
+    std::vector<network_listener_options> listen;
     std::filesystem::path policy_file; ///< empty: the built-in default policy
     core_limits limits;
     std::size_t max_held = 8u << 20;      ///< bytes held behind a full slot before input is paused
     std::uint32_t max_connections = 1024; ///< open connections in all
-    std::uint32_t max_connections_per_uid = 512; ///< open connections of one uid
+    /// Open connections of one uid (of one client name, over TLS).
+    std::uint32_t max_connections_per_uid = 512;
     /// A connection says hello within this long, or is closed.
     std::chrono::milliseconds hello_timeout{5000};
     /// A connection whose output is over --max-outbox and whose socket took
@@ -58,8 +63,11 @@ public:
     ~server();
 
     /// Binds the socket (mode 0600). Fails with error::already_exists when a
-    /// live host answers on it; replaces the socket of a dead one.
+    /// live host answers on it; replaces the socket of a dead one. Fails with
+    /// std::errc::invalid_argument for a bad policy, key, peers or clients
+    /// file or --listen address: start_failure() says which.
     void start(std::error_code& ec);
+    [[nodiscard]] const std::string& start_failure() const noexcept { return start_failure_; }
     /// Stops the plugins (SIGTERM, then SIGKILL after their grace period),
     /// then stops accepting, closes every connection and removes the socket.
     void stop();
@@ -67,6 +75,8 @@ public:
     [[nodiscard]] const std::string& socket_path() const noexcept { return options_.socket_path; }
     /// The port links are accepted on, 0 if none.
     [[nodiscard]] std::uint16_t link_port() const noexcept { return links_ ? links_->port() : 0; }
+    /// Where clients may connect besides the socket: "tls:198.18.0.2:47079", ...
+    [[nodiscard]] std::vector<std::string> listening() const;
 
 private:
     // What its sessions may ask of it (session_owner).
@@ -75,8 +85,11 @@ private:
     void flush_touched() override;
     void forget(session_id id) override;
 
-    /// A new connection: a session, or refused past the connection caps.
-    void admit(unix_socket socket, peer_info peer);
+    /// A new connection, from any transport: a session, or refused past the connection caps.
+    void admit(detail::byte_stream stream, peer_info peer);
+    /// Reads the clients files again (SIGHUP); connections of clients no
+    /// longer listed are closed.
+    void reload_clients();
     /// Closes connections past their hello deadline or stalled (every ~quarter second).
     void sweep();
     void wait_signal();
@@ -91,16 +104,19 @@ private:
     host_options options_;
     core core_;
     unix_listener listener_;
+    std::vector<std::unique_ptr<network_listener>> network_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer sweep_timer_;
     std::unordered_map<session_id, std::shared_ptr<session>> sessions_;
-    std::unordered_map<session_id, std::uint32_t> uid_of_;
-    std::unordered_map<std::uint32_t, std::uint32_t> connections_of_uid_;
+    // Who each connection is ("uid 1000", "client ci"), for the per-identity cap.
+    std::unordered_map<session_id, std::string> who_of_;
+    std::unordered_map<std::string, std::uint32_t> connections_of_;
     rate_limited_log refusals_{std::chrono::seconds(5)};
     rate_limited_log slow_log_{std::chrono::seconds(1)};
     std::unique_ptr<supervisor> plugins_;
     std::unique_ptr<links> links_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    std::string start_failure_;
     bool stopping_ = false;
     bool stopped_ = false;
 };

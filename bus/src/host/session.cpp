@@ -12,8 +12,8 @@ namespace slotbus::bus {
 
 namespace asio = boost::asio;
 
-session::session(session_owner& owner, asio::local::stream_protocol::socket socket, session_id id)
-    : owner_(owner), socket_(std::move(socket)), id_(id)
+session::session(session_owner& owner, detail::byte_stream stream, session_id id)
+    : owner_(owner), stream_(std::move(stream)), id_(id)
 {
 }
 
@@ -31,7 +31,7 @@ void session::read()
         return;
     const auto room = in_.prepare(owner_.routing().limits().max_frame_size());
     reading_ = true;
-    socket_.async_read_some(
+    stream_.async_read_some(
         asio::buffer(room.data(), room.size()),
         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
             self->reading_ = false;
@@ -116,7 +116,7 @@ void session::resume()
     if (shut_)
         return;
     // Posted, so a drain on one connection never runs another's frames inside it.
-    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
         if (!self->shut_)
             self->process();
     });
@@ -149,7 +149,7 @@ void session::write_some()
 {
     // Piece by piece rather than asio::async_write, so that each piece the
     // socket takes counts as progress (see stalled()).
-    socket_.async_write_some(
+    stream_.async_write_some(
         asio::buffer(writing_.data() + written_, writing_.size() - written_),
         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
             self->written_ += n;
@@ -185,9 +185,17 @@ void session::shut()
     if (shut_)
         return;
     shut_ = true;
-    boost::system::error_code ignored;
-    socket_.close(ignored);
+    stream_.close();
     owner_.forget(id_);
+}
+
+void refuse_connection(detail::byte_stream& stream, std::string_view why)
+{
+    // Small enough for any socket buffer: written at once, or not at all.
+    byte_buffer frame;
+    encode(frame, fatal_frame{static_cast<std::uint32_t>(error::req_not_accep), why});
+    stream.write_now(asio::buffer(frame));
+    stream.close();
 }
 
 } // namespace slotbus::bus

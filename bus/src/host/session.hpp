@@ -1,8 +1,9 @@
-// One client connection: reads frames in batches into the core, writes what
+// One client connection, over whichever byte stream a transport accepted it
+// on (Unix, TCP, TLS): reads frames in batches into the core, writes what
 // the core queued for it with one gather-free write per batch.
 #pragma once
 
-#include <boost/asio/local/stream_protocol.hpp>
+#include "slotbus/detail/byte_stream.hpp"
 
 #include <chrono>
 #include <deque>
@@ -27,11 +28,14 @@ protected:
     ~session_owner() = default;
 };
 
+/// Turns a connection away before it costs anything: a fatal frame
+/// (`req_not_accep`) saying why, written at once or not at all, then closed.
+void refuse_connection(detail::byte_stream& stream, std::string_view why);
+
 /// Single-threaded: lives on the owner's io_context thread.
 class session : public std::enable_shared_from_this<session> {
 public:
-    session(session_owner& owner, boost::asio::local::stream_protocol::socket socket,
-            session_id id);
+    session(session_owner& owner, detail::byte_stream stream, session_id id);
 
     void start();
     /// Sends what the core queued, if no write is under way.
@@ -57,7 +61,7 @@ private:
     [[nodiscard]] bool output_full() const;
 
     session_owner& owner_;
-    boost::asio::local::stream_protocol::socket socket_;
+    detail::byte_stream stream_;
     session_id id_;
     frame_buffer in_;
     byte_buffer writing_;

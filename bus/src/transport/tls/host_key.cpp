@@ -2,6 +2,7 @@
 
 #include "slotbus/detail/tls.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fcntl.h>
 #include <memory>
@@ -56,6 +57,15 @@ std::string fingerprint_of_certificate(const std::filesystem::path& cert, std::s
     if (fp.empty())
         why = cert.string() + ": not a PEM certificate";
     return fp;
+}
+
+bool valid_fingerprint(std::string_view text) noexcept
+{
+    constexpr std::string_view prefix = "sha256:";
+    if (!text.starts_with(prefix) || text.size() != prefix.size() + 64)
+        return false;
+    return std::all_of(text.begin() + prefix.size(), text.end(),
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 std::string generate_host_key(const std::filesystem::path& directory, const std::string& host_name,

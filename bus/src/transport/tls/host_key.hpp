@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace slotbus::bus {
@@ -13,6 +14,9 @@ namespace slotbus::bus {
 /// "sha256:" and 64 hex digits: the hash of the certificate's public key
 /// (SubjectPublicKeyInfo, DER), so a new certificate for the same key keeps it.
 std::string fingerprint_of_certificate(const std::filesystem::path& cert, std::string& why);
+
+/// Written as fingerprints are: "sha256:" and 64 lowercase hex digits.
+[[nodiscard]] bool valid_fingerprint(std::string_view text) noexcept;
 
 /// Writes a new Ed25519 key (`host.key`, mode 0600) and a self-signed
 /// certificate for it (`host.pem`, CN = host_name) into `directory`; refuses

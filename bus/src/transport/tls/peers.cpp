@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/policy.hpp"
+#include "host_key.hpp"
 
 namespace slotbus::bus {
 
@@ -71,13 +72,7 @@ std::optional<std::vector<peer_config>> parse_peers(std::string_view text, const
             p.address = std::string(address->get_string());
         }
         const auto* fp = o->if_contains("fingerprint");
-        const auto hex = [](std::string_view s) {
-            return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-                       return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-                   });
-        };
-        if (!fp || !fp->is_string() || !fp->get_string().starts_with("sha256:") ||
-            !hex(std::string_view(fp->get_string()).substr(7)))
+        if (!fp || !fp->is_string() || !valid_fingerprint(fp->get_string()))
             return fail("\"fingerprint\" must be \"sha256:\" and 64 lowercase hex digits (what "
                         "`slotbus keygen` printed for that host)");
         p.fingerprint = std::string(fp->get_string());

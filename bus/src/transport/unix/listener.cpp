@@ -23,11 +23,12 @@ peer_info credentials_of(unix_socket& s)
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(s.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-        return {0, nobody, nobody, 0, {}};
+        return {0, nobody, nobody, 0, {}, {}};
     peer_info peer{static_cast<std::uint32_t>(cred.pid),
                    static_cast<std::uint32_t>(cred.uid),
                    static_cast<std::uint32_t>(cred.gid),
                    0,
+                   {},
                    {}};
     if (const pid_t group = ::getpgid(cred.pid); group > 0)
         peer.pgid = static_cast<std::uint32_t>(group);
@@ -141,17 +142,6 @@ void unix_listener::close()
     pause_.cancel();
     std::error_code fs_ec;
     std::filesystem::remove(options_.path, fs_ec);
-}
-
-void unix_listener::refuse(unix_socket& s, std::string_view why)
-{
-    // Small enough for any socket buffer: written at once, or not at all.
-    byte_buffer frame;
-    encode(frame, fatal_frame{static_cast<std::uint32_t>(error::req_not_accep), why});
-    boost::system::error_code ignored;
-    s.non_blocking(true, ignored);
-    (void)s.write_some(asio::buffer(frame), ignored);
-    s.close(ignored);
 }
 
 } // namespace slotbus::bus

@@ -43,10 +43,6 @@ public:
     /// Stops accepting and removes the socket file.
     void close();
 
-    /// Turns a connection away before it costs anything: a fatal frame
-    /// (`req_not_accep`) saying why, written at once or not at all.
-    static void refuse(unix_socket& s, std::string_view why);
-
 private:
     void accept();
 

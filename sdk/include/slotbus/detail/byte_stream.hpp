@@ -82,11 +82,28 @@ public:
         boost::system::error_code ignored;
         std::visit([&](auto& s) { lowest(s).close(ignored); }, stream_);
     }
+    [[nodiscard]] boost::asio::any_io_executor get_executor() noexcept
+    {
+        return std::visit([](auto& s) -> boost::asio::any_io_executor { return s.get_executor(); },
+                          stream_);
+    }
     /// The socket's descriptor, for options and peer credentials.
     [[nodiscard]] int native_handle() noexcept
     {
         return std::visit([](auto& s) { return static_cast<int>(lowest(s).native_handle()); },
                           stream_);
+    }
+
+    /// Writes what goes at once, never waiting: a last word before close().
+    template <class ConstBuffer> void write_now(const ConstBuffer& buffer) noexcept
+    {
+        boost::system::error_code ignored;
+        std::visit(
+            [&](auto& s) {
+                lowest(s).non_blocking(true, ignored);
+                (void)s.write_some(buffer, ignored);
+            },
+            stream_);
     }
 
     template <class MutableBuffer, class Handler>
