@@ -44,11 +44,13 @@ std::map<std::string, std::string> flags(int argc, char** argv, int from)
     return out;
 }
 
-int read_loop(slotbus::server_slot& slot, long count)
+// With `senders`, each record is followed by "sender uid U pid P host H".
+int read_loop(slotbus::server_slot& slot, long count, bool senders = false)
 {
     for (long n = 0; count < 0 || n < count;) {
         std::error_code ec;
-        auto [record, missed] = slot.read_record(ec);
+        auto got = slot.read_record(ec);
+        auto& [record, missed] = got;
         if (ec == slotbus::error::sem_timeout) {
             std::printf("timeout\n");
             std::fflush(stdout);
@@ -61,6 +63,9 @@ int read_loop(slotbus::server_slot& slot, long count)
         if (missed)
             std::printf("gap %u\n", missed);
         std::printf("record %zu %s\n", record.size(), record.c_str());
+        if (senders)
+            std::printf("sender uid %u pid %u host %s\n", got.sender().uid, got.sender().pid,
+                        got.sender().host.empty() ? "-" : got.sender().host.c_str());
         std::fflush(stdout);
         ++n;
     }
@@ -119,7 +124,7 @@ int main(int argc, char** argv)
         if (f.count("--duplicate"))
             std::printf("token %s\n", slot.duplicate().c_str());
         std::fflush(stdout);
-        return read_loop(slot, count);
+        return read_loop(slot, count, f.count("--senders") > 0);
     }
 
     if (command == "write") {

@@ -299,7 +299,7 @@ void server::admit(detail::byte_stream stream, peer_info peer)
         const auto pid = peer.pid;
         const auto id = core_.connect(std::move(peer));
         if (options_.verbose)
-            log("connection ", id, " from ", who, " (pid ", pid, ")");
+            log("connection ", id, " from pid ", pid, " ", who);
         ++of_who;
         who_of_.emplace(id, who);
         auto s =
