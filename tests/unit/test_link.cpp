@@ -10,6 +10,7 @@
 
 #include "core/core.hpp"
 #include "host/link.hpp"
+#include "transport/tls/clients.hpp"
 #include "transport/tls/peers.hpp"
 
 using namespace slotbus;
@@ -517,4 +518,37 @@ BOOST_AUTO_TEST_CASE(a_peers_file_that_is_wrong_says_where)
                    .find("address") != std::string::npos);
     BOOST_TEST(refused(R"({"host": "beta", "fingerprnt": ")" + fp + R"("})").find("typo") !=
                std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_clients_file_that_is_wrong_says_where)
+{
+    const std::string fp = "sha256:" + std::string(64, 'b'),
+                      other = "sha256:" + std::string(64, 'c');
+    std::string why;
+    auto ok = parse_clients(R"({"clients": [{"name": "CI-Runner", "fingerprint": ")" + fp +
+                                R"("}, {"name": "web", "fingerprint": ")" + other + R"("}]})",
+                            why);
+    BOOST_REQUIRE_MESSAGE(ok, why);
+    BOOST_TEST(ok->at(fp) == "ci-runner"); // names fold case, as rules do
+    BOOST_TEST(ok->at(other) == "web");
+    const auto refused = [&](const std::string& entries) {
+        std::string reason;
+        BOOST_TEST(!parse_clients(R"({"clients": [)" + entries + "]}", reason), entries);
+        return reason;
+    };
+    const auto ci = R"({"name": "ci", "fingerprint": ")" + fp + R"("})";
+    BOOST_TEST(refused(ci + "," + ci).find("client 2: \"ci\" is listed twice") !=
+               std::string::npos);
+    BOOST_TEST(refused(ci + R"(, {"name": "ci2", "fingerprint": ")" + fp + R"("})")
+                   .find("another client's") != std::string::npos);
+    BOOST_TEST(refused(R"({"name": "ci", "fingerprint": "SHA256:AB"})").find("fingerprint") !=
+               std::string::npos);
+    BOOST_TEST(
+        refused(R"({"name": "no spaces", "fingerprint": ")" + fp + R"("})").find("\"name\"") !=
+        std::string::npos);
+    BOOST_TEST(refused(R"({"name": "ci", "key": ")" + fp + R"("})").find("typo") !=
+               std::string::npos);
+    std::string reason;
+    BOOST_TEST(!parse_clients(R"({"peers": []})", reason));
+    BOOST_TEST(reason.find("\"clients\"") != std::string::npos);
 }

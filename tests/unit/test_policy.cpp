@@ -240,6 +240,39 @@ BOOST_AUTO_TEST_CASE(a_deny_takes_away_any_name_it_touches_not_only_the_ones_it_
     BOOST_TEST(may(p, member, right::write, "a/public"));
 }
 
+BOOST_AUTO_TEST_CASE(tls_clients_are_only_what_client_rules_say)
+{
+    identity ci;
+    ci.uid = ci.gid = 65534;
+    ci.client = "ci";
+    identity web = ci;
+    web.client = "web";
+    identity as_host_uid = ci; // a key's name, whatever uid the host runs as
+    as_host_uid.uid = host;
+    const auto p = parsed(R"({"rules": [
+        {"anyone": true, "allow": ["write", "create"]},
+        {"uid": 65534, "allow": ["write"]},
+        {"host": "*", "allow": ["write"]},
+        {"client": "CI", "allow": ["write", "read"], "names": ["events\\**"]},
+        {"client": "*", "allow": ["list"]}]})");
+    BOOST_TEST(may(p, ci, right::write, "events\\x")); // client names fold case
+    BOOST_TEST(may(p, ci, right::read, "events\\**"));
+    BOOST_TEST(!may(p, ci, right::write, "other")); // not "anyone", nor uid 65534, nor a host
+    BOOST_TEST(!may(p, web, right::write, "events\\x"));
+    BOOST_TEST(may(p, web, right::list));
+    BOOST_TEST(!may(p, ci, right::admin));
+    // Without rules a client gets nothing, even as the host's own uid; and
+    // slotbus\** is never a client's to create.
+    const auto none = parsed(R"({"rules": []})");
+    BOOST_TEST(!may(none, ci, right::list));
+    BOOST_TEST(!may(none, as_host_uid, right::write, "events\\x"));
+    BOOST_TEST(!may(parsed(R"({"rules": [{"client": "*", "allow": ["create"]}]})"), ci,
+                    right::create, "slotbus\\cli\\x"));
+    BOOST_TEST(ci.str() == "client ci");
+    BOOST_TEST(refused(R"({"rules": [{"client": "", "allow": ["write"]}]})").find("\"client\"") !=
+               std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(peer_hosts_are_only_what_host_rules_say)
 {
     identity beta;
