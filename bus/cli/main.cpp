@@ -535,18 +535,22 @@ int cmd_policy(common& c, std::vector<std::string>& argv)
     po::options_description own("Options");
     std::string verb, name, right_text;
     std::int64_t uid = -1;
-    std::string plugin;
+    std::string plugin, peer_host, client;
     own.add_options()("verb", po::value(&verb)->required(), "explain")(
         "name", po::value(&name), "a slot name or topic pattern (not for list and admin)")(
         "right", po::value(&right_text), "create, write, read, list or admin")(
         "uid", po::value(&uid), "the uid asked about (its groups as this machine has them)")(
-        "plugin", po::value(&plugin), "the plugin asked about (its manifest's permissions)");
+        "plugin", po::value(&plugin), "the plugin asked about (its manifest's permissions)")(
+        "host", po::value(&peer_host), "the peer host asked about (writes over a link)")(
+        "client", po::value(&client), "the TLS client asked about (its name in --clients)");
     po::positional_options_description positional;
     positional.add("verb", 1).add("name", 1).add("right", 1);
     po::variables_map vm;
-    if (!parse("policy", "explain (--uid U | --plugin P) [NAME] RIGHT [--json]",
-               "Which rule of the host's policy decides whether a uid or a plugin has RIGHT\n"
-               "on NAME (a slot name, or a pattern for read), and what it decides.",
+    if (!parse("policy",
+               "explain (--uid U | --plugin P | --host H | --client C) [NAME] RIGHT [--json]",
+               "Which rule of the host's policy decides whether a uid, a plugin, a peer host\n"
+               "or a TLS client has RIGHT on NAME (a slot name, or a pattern for read), and\n"
+               "what it decides.",
                own, positional, c, argv, vm))
         return ok;
     if (verb != "explain")
@@ -555,15 +559,19 @@ int cmd_policy(common& c, std::vector<std::string>& argv)
         std::swap(name, right_text); // `explain --uid U admin`: no name to ask about
     if (right_text.empty())
         throw usage_error("policy explain: which RIGHT? create, write, read, list or admin");
-    if ((uid >= 0) == !plugin.empty())
-        throw usage_error("policy explain: give --uid U or --plugin P");
+    if ((uid >= 0) + !plugin.empty() + !peer_host.empty() + !client.empty() != 1)
+        throw usage_error("policy explain: give one of --uid U, --plugin P, --host H, --client C");
     json::object question{{"right", right_text}};
     if (!name.empty())
         question["name"] = name;
     if (uid >= 0)
         question["uid"] = uid;
-    else
+    else if (!plugin.empty())
         question["plugin"] = plugin;
+    else if (!peer_host.empty())
+        question["host"] = peer_host;
+    else
+        question["client"] = client;
     auto bus = connect(c);
     const auto answer = ask(bus, "explain", json::serialize(question));
     if (c.json) {
@@ -696,7 +704,8 @@ const command commands[] = {
     {"tail", "PATTERN", "print records as they arrive on matching topics", cmd_tail},
     {"plugins", "", "the supervised plugins: state, pid, restarts, last exit", cmd_plugins},
     {"stats", "", "per-slot records and bytes in/out, drops, depth; host totals", cmd_stats},
-    {"policy", "explain", "which rule decides what a uid or plugin may do", cmd_policy},
+    {"policy", "explain", "which rule decides what a uid, plugin, host or client may do",
+     cmd_policy},
     {"hosts", "", "the linked hosts: state, key, round trip, traffic, last error", cmd_hosts},
     {"keygen", "--dir DIR", "make this host's link key; prints its fingerprint", cmd_keygen},
     {"stop", "", "stop the host gracefully", cmd_stop},

@@ -152,6 +152,12 @@ BOOST_AUTO_TEST_CASE(a_tls_client_needs_a_pinned_key_and_junk_costs_nothing)
                denied->stdout_text());
     BOOST_TEST(denied->stdout_text().find("create events\\mine 5") != std::string::npos);
 
+    const auto explained = cli(h, {"policy", "explain", "--client", "CI", "events\\tls", "write"});
+    BOOST_TEST(explained.code == 0);
+    BOOST_TEST(explained.out.find("client ci may write events\\tls: ") != std::string::npos,
+               explained.out);
+    BOOST_TEST(cli(h, {"policy", "explain", "--client", "ci", "secret", "write"}).code == 1);
+
     // A host with another key than the pinned one is not the host; a client
     // key the clients file does not pin is not a client.
     auto wrong_pin = peer_at(address, {"try", "send:events\\tls=x"},

@@ -212,6 +212,8 @@ std::string server::explain(std::string_view argument, std::error_code& ec) cons
     const auto* o = parse_ec ? nullptr : doc.if_object();
     const auto* uid = o ? o->if_contains("uid") : nullptr;
     const auto* plugin = o ? o->if_contains("plugin") : nullptr;
+    const auto* peer_host = o ? o->if_contains("host") : nullptr;
+    const auto* client = o ? o->if_contains("client") : nullptr;
     const auto* right_text = o ? o->if_contains("right") : nullptr;
     const auto* name_text = o ? o->if_contains("name") : nullptr;
     const auto asked = right_text && right_text->is_string()
@@ -223,12 +225,21 @@ std::string server::explain(std::string_view argument, std::error_code& ec) cons
     }
     const right r = *asked;
     identity who;
-    if (uid && uid->is_int64() && uid->get_int64() >= 0 && !plugin) {
+    constexpr std::uint32_t nobody = 65534; // what a key-known identity's uid is
+    const int asked_about = !!uid + !!plugin + !!peer_host + !!client;
+    const auto named = [&](const json::value* v) {
+        return v && v->is_string() && valid_host_name(v->get_string());
+    };
+    if (asked_about == 1 && uid && uid->is_int64() && uid->get_int64() >= 0) {
         who = identity_of_uid(static_cast<std::uint32_t>(uid->get_int64()));
-    } else if (plugin && plugin->is_string() && !uid) {
+    } else if (asked_about == 1 && plugin && plugin->is_string()) {
         who.plugin = std::string(plugin->get_string());
         if (plugins_)
             who.permissions = plugins_->permissions_of(who.plugin);
+    } else if (asked_about == 1 && (named(peer_host) || named(client))) {
+        who.uid = who.gid = nobody;
+        (peer_host ? who.host : who.client) =
+            fold_case((peer_host ? peer_host : client)->get_string());
     } else {
         ec = error::invalid_parameter;
         return {};
@@ -283,7 +294,8 @@ void server::admit(detail::byte_stream stream, peer_info peer)
 {
     if (stopped_)
         return;
-    const auto who = peer.client.empty() ? "uid " + std::to_string(peer.uid) : "client " + peer.client;
+    const auto who =
+        peer.client.empty() ? "uid " + std::to_string(peer.uid) : "client " + peer.client;
     auto& of_who = connections_of_[who];
     const auto refuse = [&](const std::string& why) {
         refusals_("refusing a connection: ", why);
