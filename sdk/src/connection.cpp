@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,6 +52,24 @@ bool shared_by_its_owner(const std::string& socket_path, std::uint32_t uid)
         at = up == 0 ? "/" : at.substr(0, up);
     }
 }
+/// The alert a TLS host sends when it does not take this client's certificate.
+bool refused_key(const error_code& ec)
+{
+    if (ec.category() != asio::error::get_ssl_category())
+        return false;
+    switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+        return true;
+    default:
+        return false;
+    }
+}
+
 } // namespace
 
 connection_impl::connection_impl(std::optional<asio::any_io_executor> executor,
@@ -164,14 +184,14 @@ void connection_impl::connect_tcp(const std::string& host, const std::string& po
                 self->end_connect(ec);
                 return;
             }
-            auto& socket = self->tls_context_
-                               ? self->stream_->reset_tls(self->executor_, self->tls_context_)
-                                     .next_layer()
-                               : self->stream_->reset<byte_stream::tcp_socket>(self->executor_);
+            auto& socket =
+                self->tls_context_
+                    ? self->stream_->reset_tls(self->executor_, self->tls_context_).next_layer()
+                    : self->stream_->reset<byte_stream::tcp_socket>(self->executor_);
             asio::async_connect(
                 socket, endpoints,
-                [self, generation, name, where = host + ":" + port](error_code connect_ec,
-                                                                   const asio::ip::tcp::endpoint&) {
+                [self, generation, name,
+                 where = host + ":" + port](error_code connect_ec, const asio::ip::tcp::endpoint&) {
                     if (generation != self->generation_ || !self->connecting_)
                         return;
                     // Frames are small and pipelined: Nagle would hold a
@@ -205,15 +225,15 @@ std::shared_ptr<asio::ssl::context> connection_impl::make_tls_context()
     const std::filesystem::path dir = tls_.key_dir;
     try {
         // The verdict is kept for the handshake's error: which key the host showed.
-        return std::make_shared<asio::ssl::context>(make_pinned_context(
-            dir / "host.pem", dir / "host.key",
-            [self = weak_from_this()](const std::string& fingerprint) {
-                auto me = self.lock();
-                if (!me)
-                    return false;
-                me->shown_fingerprint_ = fingerprint;
-                return fingerprint == me->tls_.host_fingerprint;
-            }));
+        return std::make_shared<asio::ssl::context>(
+            make_pinned_context(dir / "host.pem", dir / "host.key",
+                                [self = weak_from_this()](const std::string& fingerprint) {
+                                    auto me = self.lock();
+                                    if (!me)
+                                        return false;
+                                    me->shown_fingerprint_ = fingerprint;
+                                    return fingerprint == me->tls_.host_fingerprint;
+                                }));
     } catch (const std::exception& e) {
         failure_ = std::string("this client's TLS key: ") + e.what() +
                    " (make one with `slotbus keygen --dir DIR`)";
@@ -229,6 +249,12 @@ void connection_impl::handshake(const std::string& where, const std::string& cli
         [self = shared_from_this(), generation = generation_, where, client_name](error_code ec) {
             if (generation != self->generation_ || !self->connecting_)
                 return;
+            // The verify callback judged the chain; the key that the
+            // handshake ended with is the one that counts.
+            auto* tls = self->stream_->get<byte_stream::tls_stream>();
+            if (!ec &&
+                (!tls || peer_fingerprint(tls->native_handle()) != self->tls_.host_fingerprint))
+                ec = error::access_denied;
             if (ec) {
                 if (!self->shown_fingerprint_.empty() &&
                     self->shown_fingerprint_ != self->tls_.host_fingerprint) {
@@ -461,7 +487,7 @@ void connection_impl::read_loop()
             if (ec) {
                 // TLS 1.3 tells a client its key was refused only after its
                 // handshake is done: as the alert that ends its first read.
-                if (self->connecting_ && ec.category() == asio::error::get_ssl_category())
+                if (self->connecting_ && refused_key(ec))
                     self->fail(error::access_denied,
                                "the host refused this client's key (" + ec.message() + ")");
                 else

@@ -103,8 +103,8 @@ session_id core::connect(peer_info peer)
 
 session_id core::connect_peer(std::string_view host)
 {
-    constexpr std::uint32_t nobody = 65534;
-    const auto id = connect({.pid = 0, .uid = nobody, .gid = nobody, .pgid = 0, .groups = {}, .client = {}});
+    const auto id = connect(
+        {.pid = 0, .uid = nobody_id, .gid = nobody_id, .pgid = 0, .groups = {}, .client = {}});
     session& s = *sessions_.at(id);
     s.who.host = fold_case(host);
     s.client_name = "host " + s.who.host;
@@ -366,6 +366,9 @@ feed_result core::on_hello(session& s, byte_span body)
         // Bound to the process the supervisor launched: a copy elsewhere is
         // not the plugin, whatever its uid.
         const auto pid = plugin->second.pid;
+        if (s.who.pid == 0) // TCP and TLS carry no pid to bind a token to
+            return fatal(s, error::access_denied,
+                         "a plugin token is taken on the host's Unix socket only");
         if (pid == 0 || (s.who.pid != pid && s.pgid != pid))
             return fatal(s, error::access_denied,
                          "this plugin token belongs to another process (pid " +

@@ -78,6 +78,13 @@ struct core_limits {
 };
 
 /// What the kernel says of a local peer (SO_PEERCRED, SO_PEERGROUPS).
+/// The uid and gid of an identity the kernel does not give (a peer host, a
+/// TLS client): nobody's.
+constexpr std::uint32_t nobody_id = 65534;
+/// A gid that is no group's ((gid_t)-1; no rule may name it): a loopback
+/// TCP client's, so group rules are not about it.
+constexpr std::uint32_t no_group_id = 0xffffffff;
+
 struct peer_info {
     std::uint32_t pid = 0;
     std::uint32_t uid = 0;

@@ -207,8 +207,8 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
             return fail("not a JSON object");
         for (const auto& [key, field] : *o)
             if (key != "uid" && key != "user" && key != "gid" && key != "group" &&
-                key != "plugin" && key != "host" && key != "client" && key != "anyone" && key != "allow" &&
-                key != "deny" && key != "names")
+                key != "plugin" && key != "host" && key != "client" && key != "anyone" &&
+                key != "allow" && key != "deny" && key != "names")
                 return fail("unknown field \"" + std::string(key) + "\" (a typo?)");
         rule r; // NOLINT: the member type, not a shadow
         int whos = 0;
@@ -231,7 +231,7 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
             const std::string key(field.key);
             std::optional<std::uint32_t> id;
             if (!field.lookup && v->is_int64() && v->get_int64() >= 0 &&
-                v->get_int64() <= 0xffffffffLL)
+                v->get_int64() < 0xffffffffLL) // (id_t)-1 is no one's
                 id = static_cast<std::uint32_t>(v->get_int64());
             else if (field.lookup && v->is_string())
                 id = field.lookup(v->get_string());
@@ -359,7 +359,7 @@ decision policy::decide(const identity& who, right r, const topic_pattern& name)
         const bool manifest_allows =
             who.permissions && std::any_of(who.permissions->begin(), who.permissions->end(),
                                            [&](const grant& g) { return g.covers(r, name); });
-        const bool host_side = who.by_key() ? false
+        const bool host_side = who.by_key()         ? false
                                : who.plugin.empty() ? who.uid == host_uid_ || who.uid == 0
                                                     : manifest_allows;
         if (under(name, "slotbus") && !host_side)

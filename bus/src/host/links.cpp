@@ -1,14 +1,15 @@
 #include "links.hpp"
 
+#include "slotbus/detail/tls.hpp"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 
-#include <netinet/tcp.h>
 #include <stdexcept>
 
 #include "service/log.hpp"
-#include "slotbus/detail/tls.hpp"
+#include "transport/tcp/tuning.hpp"
 #include "transport/tls/host_key.hpp"
 
 namespace slotbus::bus {
@@ -66,19 +67,7 @@ namespace {
 constexpr std::chrono::seconds handshake_limit{3};
 constexpr std::chrono::seconds stable_after{30};   // up this long: the back-off starts again
 constexpr int max_unauthenticated = 64;            // handshakes under way at once, in all
-constexpr int max_unauthenticated_per_address = 4; // and from one address
-
-void tune(tcp::socket& socket)
-{
-    boost::system::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    socket.set_option(asio::socket_base::keep_alive(true), ignored);
-    // Unacknowledged data for this long ends the connection (heartbeats
-    // notice a silent peer; this notices one that stopped taking bytes).
-    const unsigned timeout_ms = 15'000;
-    ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms,
-                 sizeof timeout_ms);
-}
+constexpr int max_unauthenticated_per_address = 4; // and from one address (IPv6: /64)
 
 } // namespace
 
@@ -177,12 +166,13 @@ void links::accept()
             return;
         }
         boost::system::error_code ignored;
-        const auto address = socket.remote_endpoint(ignored).address().to_string();
+        const auto address =
+            handshake_source(socket.remote_endpoint(ignored).address()).to_string();
         // Bounded, and per address, so strangers holding handshakes open
         // cost a peer's dial 3 s at most and not all the slots.
         if (unauthenticated_ < max_unauthenticated &&
             handshaking_[address] < max_unauthenticated_per_address) {
-            tune(socket);
+            tune_for_frames(socket);
             auto s = std::make_shared<stream>(io_, *tls_);
             s->address = address;
             s->tls.lowest_layer() = std::move(socket);
@@ -202,7 +192,8 @@ void links::accept()
                     if (stopped_ || s->closed)
                         return;
                     peer* p =
-                        e ? nullptr : peer_by_fingerprint(detail::peer_fingerprint(s->tls.native_handle()));
+                        e ? nullptr
+                          : peer_by_fingerprint(detail::peer_fingerprint(s->tls.native_handle()));
                     if (!p) {
                         refusals_("links: a connection from ", s->address,
                                   " refused: ", e ? e.message() : "its key is no peer's");
@@ -256,7 +247,7 @@ void links::dial(peer& p)
                         schedule_dial(p);
                         return;
                     }
-                    tune(s->tls.next_layer());
+                    tune_for_frames(s->tls.next_layer());
                     s->tls.async_handshake(
                         ssl::stream_base::client,
                         [this, &p, s](const boost::system::error_code& h) {
@@ -264,8 +255,8 @@ void links::dial(peer& p)
                             p.dialing = false;
                             if (stopped_)
                                 return;
-                            const auto fp =
-                                h ? std::string() : detail::peer_fingerprint(s->tls.native_handle());
+                            const auto fp = h ? std::string()
+                                              : detail::peer_fingerprint(s->tls.native_handle());
                             if (h || s->closed || fp != p.config.fingerprint) {
                                 p.last_error =
                                     "TLS with " + p.config.address + " failed: " +

@@ -120,8 +120,8 @@ void server::start(std::error_code& ec)
         admit(detail::byte_stream(std::move(socket)), std::move(peer));
     });
     for (auto& l : network_)
-        l->start([this](detail::byte_stream stream, peer_info peer) {
-            admit(std::move(stream), std::move(peer));
+        l->start([this](detail::byte_stream stream, peer_info peer, std::string key) {
+            admit(std::move(stream), std::move(peer), std::move(key));
         });
     sweep();
     if (!options_.plugins_dir.empty()) {
@@ -225,7 +225,6 @@ std::string server::explain(std::string_view argument, std::error_code& ec) cons
     }
     const right r = *asked;
     identity who;
-    constexpr std::uint32_t nobody = 65534; // what a key-known identity's uid is
     const int asked_about = !!uid + !!plugin + !!peer_host + !!client;
     const auto named = [&](const json::value* v) {
         return v && v->is_string() && valid_host_name(v->get_string());
@@ -237,7 +236,7 @@ std::string server::explain(std::string_view argument, std::error_code& ec) cons
         if (plugins_)
             who.permissions = plugins_->permissions_of(who.plugin);
     } else if (asked_about == 1 && (named(peer_host) || named(client))) {
-        who.uid = who.gid = nobody;
+        who.uid = who.gid = nobody_id;
         (peer_host ? who.host : who.client) =
             fold_case((peer_host ? peer_host : client)->get_string());
     } else {
@@ -290,7 +289,7 @@ void server::wait_signal()
     });
 }
 
-void server::admit(detail::byte_stream stream, peer_info peer)
+void server::admit(detail::byte_stream stream, peer_info peer, std::string key)
 {
     if (stopped_)
         return;
@@ -313,7 +312,7 @@ void server::admit(detail::byte_stream stream, peer_info peer)
         if (options_.verbose)
             log("connection ", id, " from pid ", pid, " ", who);
         ++of_who;
-        who_of_.emplace(id, who);
+        who_of_.emplace(id, connection_identity{who, std::move(key)});
         auto s =
             std::make_shared<session>(static_cast<session_owner&>(*this), std::move(stream), id);
         sessions_.emplace(id, s);
@@ -336,19 +335,20 @@ void server::reload_clients()
     }
     if (!any)
         return;
-    // A key taken out of the file is no longer that client's, now.
+    // A key taken out of the file (or given another name) is no longer that
+    // client's, now: a replaced key's connections go too.
     std::vector<std::shared_ptr<session>> gone;
-    for (const auto& [id, who] : who_of_) {
-        if (!who.starts_with("client "))
+    for (const auto& [id, c] : who_of_) {
+        if (c.key.empty())
             continue;
-        const auto name = who.substr(7);
+        const auto name = c.who.substr(std::string_view("client ").size());
         if (std::none_of(network_.begin(), network_.end(),
-                         [&](const auto& l) { return l->tls() && l->knows_client(name); }))
+                         [&](const auto& l) { return l->tls() && l->knows_client(c.key, name); }))
             gone.push_back(sessions_.at(id));
     }
     for (auto& s : gone) {
-        log("SIGHUP: closing connection ", s->id(), ": ", who_of_.at(s->id()),
-            " is no longer in the clients file");
+        log("SIGHUP: closing connection ", s->id(), ": ", who_of_.at(s->id()).who,
+            "'s key is no longer in the clients file");
         s->shut();
     }
 }
@@ -429,8 +429,8 @@ void server::forget(session_id id)
     auto keep = it->second;
     sessions_.erase(it);
     if (auto who = who_of_.find(id); who != who_of_.end()) {
-        if (--connections_of_[who->second] == 0)
-            connections_of_.erase(who->second);
+        if (--connections_of_[who->second.who] == 0)
+            connections_of_.erase(who->second.who);
         who_of_.erase(who);
     }
     core_.disconnect(id);

@@ -86,7 +86,8 @@ private:
     void forget(session_id id) override;
 
     /// A new connection, from any transport: a session, or refused past the connection caps.
-    void admit(detail::byte_stream stream, peer_info peer);
+    /// `key`: the fingerprint a TLS client proved.
+    void admit(detail::byte_stream stream, peer_info peer, std::string key = {});
     /// Reads the clients files again (SIGHUP); connections of clients no
     /// longer listed are closed.
     void reload_clients();
@@ -108,8 +109,12 @@ private:
     boost::asio::signal_set signals_;
     boost::asio::steady_timer sweep_timer_;
     std::unordered_map<session_id, std::shared_ptr<session>> sessions_;
-    // Who each connection is ("uid 1000", "client ci"), for the per-identity cap.
-    std::unordered_map<session_id, std::string> who_of_;
+    // Who each connection is ("uid 1000", "client ci"), for the per-identity
+    // cap, and the key a TLS client proved, for a reload of the clients.
+    struct connection_identity {
+        std::string who, key;
+    };
+    std::unordered_map<session_id, connection_identity> who_of_;
     std::unordered_map<std::string, std::uint32_t> connections_of_;
     rate_limited_log refusals_{std::chrono::seconds(5)};
     rate_limited_log slow_log_{std::chrono::seconds(1)};

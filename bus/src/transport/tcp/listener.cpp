@@ -1,15 +1,16 @@
 #include "listener.hpp"
 
+#include "socket_owner.hpp"
+#include "tuning.hpp"
+
 #include "slotbus/detail/tls.hpp"
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/ssl/stream.hpp>
 
-#include <netinet/tcp.h>
 #include <stdexcept>
 
 #include "host/session.hpp"
-#include "socket_owner.hpp"
 #include "transport/tls/host_key.hpp"
 #include "transport/tls/peers.hpp"
 
@@ -21,34 +22,22 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::uint32_t nobody = 65534;
-
 bool on_loopback(const asio::ip::address& a)
 {
-    return a.is_loopback() || (a.is_v6() && a.to_v6().is_v4_mapped() &&
-                               asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6())
-                                   .is_loopback());
-}
-
-// Frames are small and pipelined (no Nagle); a peer gone without a word is
-// found by keepalive and by unacknowledged data within 15 s.
-void tune(tcp::socket& s)
-{
-    boost::system::error_code ignored;
-    s.set_option(tcp::no_delay(true), ignored);
-    s.set_option(asio::socket_base::keep_alive(true), ignored);
-    const unsigned user_timeout_ms = 15'000;
-    ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
-                 sizeof user_timeout_ms);
+    return a.is_loopback() ||
+           (a.is_v6() && a.to_v6().is_v4_mapped() &&
+            asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback());
 }
 
 } // namespace
 
 struct network_listener::handshake {
-    handshake(tcp::socket s, ssl::context& context, asio::ip::address peer)
-        : stream(std::move(s), context), deadline(stream.get_executor()), from(peer)
+    handshake(tcp::socket s, std::shared_ptr<ssl::context> c, asio::ip::address source)
+        : context(std::move(c)), stream(std::move(s), *context), deadline(stream.get_executor()),
+          from(source)
     {
     }
+    std::shared_ptr<ssl::context> context; // outlives the stream
     detail::byte_stream::tls_stream stream;
     asio::steady_timer deadline;
     asio::ip::address from;
@@ -74,6 +63,10 @@ bool network_listener::open(std::string& why)
     }
     boost::system::error_code ec;
     const auto ip = asio::ip::make_address(host, ec);
+    if (!ec && ip.is_v6() && ip.to_v6().is_v4_mapped()) {
+        why = "--listen " + options_.address + ": write an IPv4 address as such, not as ::ffff:…";
+        return false;
+    }
     if (ec) {
         why = "--listen " + options_.address + ": \"" + host +
               "\" is not an IP address (listen on an address, not a name)";
@@ -134,12 +127,10 @@ bool network_listener::reload_clients(std::string& why)
     return true;
 }
 
-bool network_listener::knows_client(const std::string& name) const
+bool network_listener::knows_client(const std::string& key, const std::string& name) const
 {
-    for (const auto& [fp, known] : *clients_)
-        if (known == name)
-            return true;
-    return false;
+    const auto it = clients_->find(key);
+    return it != clients_->end() && it->second == name;
 }
 
 std::string network_listener::where() const
@@ -174,7 +165,7 @@ void network_listener::accept()
             });
             return;
         }
-        tune(s);
+        tune_for_frames(s);
         if (context_)
             start_handshake(std::move(s));
         else
@@ -191,20 +182,21 @@ void network_listener::admit_tcp(tcp::socket socket)
     const auto uid = ec || !on_loopback(from.address()) ? std::nullopt : socket_owner_uid(from, to);
     detail::byte_stream stream(std::move(socket));
     if (!uid) {
-        failures_("--listen ", options_.address, ": refusing a connection the kernel names no uid "
-                                                 "for");
+        failures_("--listen ", options_.address,
+                  ": refusing a connection the kernel names no uid "
+                  "for");
         refuse_connection(stream, "the kernel names no local uid for this connection");
         return;
     }
     // The kernel's word is the uid alone: no pid, and no groups (group rules
-    // are not about TCP clients; gid nobody's).
-    on_accept_(std::move(stream), peer_info{0, *uid, nobody, 0, {}, {}});
+    // are not about TCP clients).
+    on_accept_(std::move(stream), peer_info{0, *uid, no_group_id, 0, {}, {}}, {});
 }
 
 void network_listener::start_handshake(tcp::socket socket)
 {
     boost::system::error_code ec;
-    const auto from = socket.remote_endpoint(ec).address();
+    const auto from = handshake_source(socket.remote_endpoint(ec).address());
     if (ec)
         return; // gone already
     auto& of_address = handshakes_of_[from];
@@ -217,7 +209,7 @@ void network_listener::start_handshake(tcp::socket socket)
         return; // closed by the socket's destructor
     }
     ++of_address;
-    auto h = std::make_shared<handshake>(std::move(socket), *context_, from);
+    auto h = std::make_shared<handshake>(std::move(socket), context_, from);
     h->id = next_handshake_++;
     handshakes_.emplace(h->id, h);
     h->deadline.expires_after(options_.handshake_timeout);
@@ -227,10 +219,9 @@ void network_listener::start_handshake(tcp::socket socket)
             h->stream.next_layer().close(ignored);
         }
     });
-    h->stream.async_handshake(ssl::stream_base::server,
-                              [this, h](const boost::system::error_code& hs_ec) {
-                                  end_handshake(h, hs_ec);
-                              });
+    h->stream.async_handshake(
+        ssl::stream_base::server,
+        [this, h](const boost::system::error_code& hs_ec) { end_handshake(h, hs_ec); });
 }
 
 void network_listener::end_handshake(const std::shared_ptr<handshake>& h,
@@ -242,15 +233,16 @@ void network_listener::end_handshake(const std::shared_ptr<handshake>& h,
         handshakes_of_.erase(it);
     if (closed_)
         return;
-    const auto fingerprint = ec ? std::string() : detail::peer_fingerprint(h->stream.native_handle());
+    const auto fingerprint =
+        ec ? std::string() : detail::peer_fingerprint(h->stream.native_handle());
     const auto client = clients_->find(fingerprint);
     if (ec || client == clients_->end()) {
         failures_("--listen ", options_.address, ": a TLS client from ", h->from.to_string(),
                   " refused: ", ec ? ec.message() : "its key is no client's");
         return;
     }
-    peer_info who{0, nobody, nobody, 0, {}, client->second};
-    on_accept_(detail::byte_stream(std::move(h->stream), context_), std::move(who));
+    peer_info who{0, nobody_id, nobody_id, 0, {}, client->second};
+    on_accept_(detail::byte_stream(std::move(h->stream), context_), std::move(who), fingerprint);
 }
 
 void network_listener::close()
@@ -260,8 +252,10 @@ void network_listener::close()
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     pause_.cancel();
-    for (auto& [id, h] : handshakes_)
+    for (auto& [id, h] : handshakes_) {
+        h->deadline.cancel();
         h->stream.next_layer().close(ignored);
+    }
 }
 
 } // namespace slotbus::bus

@@ -25,8 +25,8 @@
 namespace slotbus::bus {
 
 struct network_listener_options {
-    std::string address; ///< "tcp:IP:PORT" (a loopback IP) or "tls:IP:PORT"; port 0: any
-    std::filesystem::path key_dir;      ///< tls: this host's key (`slotbus keygen`)
+    std::string address;           ///< "tcp:IP:PORT" (a loopback IP) or "tls:IP:PORT"; port 0: any
+    std::filesystem::path key_dir; ///< tls: this host's key (`slotbus keygen`)
     std::filesystem::path clients_file; ///< tls: the clients and their pinned keys
     /// A TLS client finishes its handshake within this long, or is dropped.
     std::chrono::milliseconds handshake_timeout{3000};
@@ -37,8 +37,8 @@ struct network_listener_options {
 /// Single-threaded: lives on the host's io_context thread.
 class network_listener {
 public:
-    /// A connection, ready for a session, and who it is.
-    using accept_handler = std::function<void(detail::byte_stream, peer_info)>;
+    /// A connection, ready for a session, who it is, and (TLS) the fingerprint it proved.
+    using accept_handler = std::function<void(detail::byte_stream, peer_info, std::string key)>;
 
     network_listener(boost::asio::io_context& io, network_listener_options options);
     ~network_listener();
@@ -54,8 +54,8 @@ public:
     /// Reads the clients file again (SIGHUP): new handshakes follow it. A bad
     /// file keeps the clients in force (false, with `why`).
     bool reload_clients(std::string& why);
-    /// Whether a TLS client of this name is still in the clients file.
-    [[nodiscard]] bool knows_client(const std::string& name) const;
+    /// Whether this key is still in the clients file, as this client's.
+    [[nodiscard]] bool knows_client(const std::string& key, const std::string& name) const;
 
     /// "tcp:127.0.0.1:7400": the address bound (the port chosen if 0 was asked).
     [[nodiscard]] std::string where() const;
@@ -78,7 +78,7 @@ private:
     std::shared_ptr<client_keys> clients_ = std::make_shared<client_keys>();
     std::shared_ptr<boost::asio::ssl::context> context_;
     std::map<std::uint64_t, std::shared_ptr<handshake>> handshakes_;
-    std::map<boost::asio::ip::address, std::size_t> handshakes_of_;
+    std::map<boost::asio::ip::address, std::size_t> handshakes_of_; // by handshake_source()
     std::uint64_t next_handshake_ = 0;
     rate_limited_log failures_{std::chrono::seconds(5)};
     bool closed_ = false;

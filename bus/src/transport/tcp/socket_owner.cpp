@@ -5,6 +5,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,8 +62,8 @@ std::optional<std::uint32_t> socket_owner_uid(const boost::asio::ip::tcp::endpoi
     ask.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
-    if (::sendto(nl.fd, &ask, sizeof ask, 0, reinterpret_cast<sockaddr*>(&kernel),
-                 sizeof kernel) != static_cast<ssize_t>(sizeof ask))
+    if (::sendto(nl.fd, &ask, sizeof ask, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) !=
+        static_cast<ssize_t>(sizeof ask))
         return std::nullopt;
     alignas(nlmsghdr) char answer[8192];
     const auto n = ::recv(nl.fd, answer, sizeof answer, 0);
@@ -73,9 +74,17 @@ std::optional<std::uint32_t> socket_owner_uid(const boost::asio::ip::tcp::endpoi
         h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
         return std::nullopt; // NLMSG_ERROR: no such socket
     const auto* found = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
-    // The kernel matched the 4-tuple; check it is the end asked for.
+    // The kernel matched the 4-tuple; check it is the end asked for, and a
+    // live socket of a process: a client that closed at once leaves a
+    // TIME_WAIT or orphaned end, which has no inode and reports uid 0.
+    __be32 src[4] = {}, dst[4] = {};
+    put_address(client.address(), src);
+    put_address(local.address(), dst);
     if (ntohs(found->id.idiag_sport) != client.port() ||
-        ntohs(found->id.idiag_dport) != local.port())
+        ntohs(found->id.idiag_dport) != local.port() ||
+        std::memcmp(found->id.idiag_src, src, sizeof src) != 0 ||
+        std::memcmp(found->id.idiag_dst, dst, sizeof dst) != 0 || found->idiag_inode == 0 ||
+        found->idiag_state == TCP_TIME_WAIT || found->idiag_state == TCP_CLOSE)
         return std::nullopt;
     return found->idiag_uid;
 }

@@ -19,11 +19,10 @@ namespace {
 /// A peer the kernel says nothing of is nobody (uid and gid 65534).
 peer_info credentials_of(unix_socket& s)
 {
-    constexpr std::uint32_t nobody = 65534;
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(s.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-        return {0, nobody, nobody, 0, {}, {}};
+        return {0, nobody_id, nobody_id, 0, {}, {}};
     peer_info peer{static_cast<std::uint32_t>(cred.pid),
                    static_cast<std::uint32_t>(cred.uid),
                    static_cast<std::uint32_t>(cred.gid),
