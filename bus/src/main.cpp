@@ -1,11 +1,11 @@
 // slotbusd: parse the options, run the host.
 #include "slotbus/address.hpp"
 
-#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -285,8 +285,9 @@ int main(int argc, char** argv)
             l.clients_file = fs::absolute(clients_file);
         options.listen.push_back(std::move(l));
     }
-    if (!clients_file.empty() &&
-        std::none_of(listen.begin(), listen.end(), [](const auto& a) { return a.starts_with("tls:"); })) {
+    if (!clients_file.empty() && std::none_of(listen.begin(), listen.end(), [](const auto& a) {
+            return a.starts_with("tls:");
+        })) {
         std::cerr << "slotbusd: --clients needs --listen tls:IP:PORT (where they connect)\n";
         return 2;
     }

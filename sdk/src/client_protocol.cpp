@@ -131,8 +131,9 @@ frame_action client_protocol::on_frame(const frame_view& frame)
         if (!decode(frame.body, m) || m.id == 0 || origin_ids_.count(m.id))
             return malformed(); // ids are not reused within a connection
         const auto ours = next_sender_++;
-        senders_[ours] = std::make_shared<const record_sender>(record_sender{
-            m.uid, m.pid, std::string(m.plugin), std::string(m.name), std::string(m.host)});
+        senders_[ours] = std::make_shared<const record_sender>(
+            record_sender{m.uid, m.pid, std::string(m.plugin), std::string(m.name),
+                          std::string(m.host), std::string(m.client)});
         origin_ids_[m.id] = ours;
         return {};
     }

@@ -1,6 +1,6 @@
 #define BOOST_TEST_MODULE tcp_connector
-// The SDK's tcp: connector, proven against a tiny fake host on 127.0.0.1 (no
-// slotbusd listens on TCP yet): it speaks the SDK's own codec, welcomes the
+// The SDK's tcp: connector, proven against a tiny fake host on 127.0.0.1 (the
+// real host's listeners: test_network_clients.cpp): it speaks the SDK's own codec, welcomes the
 // hello, answers an open and acknowledges writes. Every case is bounded: the
 // fake host's context runs for a deadline, and ctest's TIMEOUT bounds all.
 #include <slotbus/slotbus.hpp>

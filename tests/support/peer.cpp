@@ -44,7 +44,7 @@ std::map<std::string, std::string> flags(int argc, char** argv, int from)
     return out;
 }
 
-// With `senders`, each record is followed by "sender uid U pid P host H".
+// With `senders`, each record is followed by "sender uid U pid P host H client C".
 int read_loop(slotbus::server_slot& slot, long count, bool senders = false)
 {
     for (long n = 0; count < 0 || n < count;) {
@@ -64,8 +64,10 @@ int read_loop(slotbus::server_slot& slot, long count, bool senders = false)
             std::printf("gap %u\n", missed);
         std::printf("record %zu %s\n", record.size(), record.c_str());
         if (senders)
-            std::printf("sender uid %u pid %u host %s\n", got.sender().uid, got.sender().pid,
-                        got.sender().host.empty() ? "-" : got.sender().host.c_str());
+            std::printf("sender uid %u pid %u host %s client %s\n", got.sender().uid,
+                        got.sender().pid,
+                        got.sender().host.empty() ? "-" : got.sender().host.c_str(),
+                        got.sender().client.empty() ? "-" : got.sender().client.c_str());
         std::fflush(stdout);
         ++n;
     }

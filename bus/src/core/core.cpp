@@ -479,8 +479,8 @@ feed_result core::on_open(session& s, byte_span body)
     entry.key = name.key();
     entry.broadcast = broadcast;
     entry.remote = destination;
-    entry.from =
-        origin_ptr(new origin{s.who.uid, s.who.pid, s.who.plugin, name.path(), s.who.host});
+    entry.from = origin_ptr(
+        new origin{s.who.uid, s.who.pid, s.who.plugin, name.path(), s.who.host, s.who.client});
     reply(s, m.request_id, {}, m.handle);
     return feed_result::next;
 }
@@ -1154,7 +1154,8 @@ std::uint32_t core::origin_id(session& s, origin* from)
         }
         const auto id = s.next_origin++;
         it = s.origins.emplace(from, std::pair(id, origin_ptr(from))).first;
-        encode(s.out, origin_frame{id, from->uid, from->pid, from->plugin, from->name, from->host});
+        encode(s.out, origin_frame{id, from->uid, from->pid, from->plugin, from->name, from->host,
+                                   from->client});
     }
     s.last_origin = from;
     s.last_origin_id = it->second.first;

@@ -17,6 +17,7 @@ struct origin {
     std::string plugin; ///< empty for a writer that is no plugin
     std::string name;   ///< the path written to, as the writer spelled it
     std::string host;   ///< the peer host it came from over a link; empty: this host
+    std::string client; ///< the TLS client that wrote it (its key's name); empty: none
     std::uint32_t refs = 0;
 
     friend void intrusive_ptr_add_ref(origin* o) noexcept { ++o->refs; }

@@ -37,6 +37,10 @@ struct record_sender {
     /// The peer host the record came from over a link (`--peers`), as this
     /// host's peers file names it; empty for a writer on this host.
     std::string host;
+    /// The TLS client that wrote it (`tls:` address), by the name the host's
+    /// clients file gives its key; empty for a writer that is none (then uid
+    /// is nobody's and pid 0, and its plugin-like sources count as forged).
+    std::string client;
 };
 
 /// A record as read, with what a drop policy cost just before it and who sent it.

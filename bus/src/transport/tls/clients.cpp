@@ -1,5 +1,7 @@
 #include "clients.hpp"
 
+#include "host_key.hpp"
+
 #include "slotbus/slot_name.hpp"
 
 #include <boost/json/parse.hpp>
@@ -8,7 +10,6 @@
 #include <unistd.h>
 
 #include "core/policy.hpp"
-#include "host_key.hpp"
 
 namespace slotbus::bus {
 

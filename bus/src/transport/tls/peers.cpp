@@ -1,5 +1,7 @@
 #include "peers.hpp"
 
+#include "host_key.hpp"
+
 #include "slotbus/slot_name.hpp"
 
 #include <boost/json/parse.hpp>
@@ -9,7 +11,6 @@
 #include <unistd.h>
 
 #include "core/policy.hpp"
-#include "host_key.hpp"
 
 namespace slotbus::bus {
 

@@ -7,8 +7,8 @@
 // runs there.
 #pragma once
 
-#include "slotbus/detail/client_protocol.hpp"
 #include "slotbus/address.hpp"
+#include "slotbus/detail/client_protocol.hpp"
 #include "slotbus/detail/write_handler.hpp"
 #include "slotbus/protocol.hpp"
 #include "slotbus/slot_info.hpp"
