@@ -275,7 +275,11 @@ void connection_impl::handshake(const std::string& where, const std::string& cli
 
 void connection_impl::on_connected(const std::string& client_name)
 {
-    protocol_.hello(static_cast<std::uint32_t>(::getpid()), client_name, token_);
+    // A plugin's token means something only to the host that launched it,
+    // on its Unix socket: it is not sent anywhere else.
+    const bool local = stream_->get<byte_stream::unix_socket>() != nullptr;
+    protocol_.hello(static_cast<std::uint32_t>(::getpid()), client_name,
+                    local ? token_ : std::string());
     flush();
     read_loop();
 }

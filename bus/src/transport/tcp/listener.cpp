@@ -176,15 +176,15 @@ void network_listener::accept()
 
 void network_listener::admit_tcp(tcp::socket socket)
 {
-    boost::system::error_code ec;
-    const auto from = socket.remote_endpoint(ec);
-    const auto to = socket.local_endpoint(ec);
-    const auto uid = ec || !on_loopback(from.address()) ? std::nullopt : socket_owner_uid(from, to);
+    boost::system::error_code from_ec, to_ec;
+    const auto from = socket.remote_endpoint(from_ec);
+    const auto to = socket.local_endpoint(to_ec);
+    const auto uid = from_ec || to_ec || !on_loopback(from.address()) ? std::nullopt
+                                                                      : socket_owner_uid(from, to);
     detail::byte_stream stream(std::move(socket));
     if (!uid) {
         failures_("--listen ", options_.address,
-                  ": refusing a connection the kernel names no uid "
-                  "for");
+                  ": refusing a connection the kernel names no uid for");
         refuse_connection(stream, "the kernel names no local uid for this connection");
         return;
     }
