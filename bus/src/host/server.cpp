@@ -338,13 +338,14 @@ void server::reload_clients()
     // A key taken out of the file (or given another name) is no longer that
     // client's, now: a replaced key's connections go too.
     std::vector<std::shared_ptr<session>> gone;
-    for (const auto& [id, c] : who_of_) {
-        if (c.key.empty())
+    for (const auto& entry : who_of_) {
+        const auto& key = entry.second.key;
+        if (key.empty())
             continue;
-        const auto name = c.who.substr(std::string_view("client ").size());
+        const auto name = entry.second.who.substr(std::string_view("client ").size());
         if (std::none_of(network_.begin(), network_.end(),
-                         [&](const auto& l) { return l->tls() && l->knows_client(c.key, name); }))
-            gone.push_back(sessions_.at(id));
+                         [&](const auto& l) { return l->tls() && l->knows_client(key, name); }))
+            gone.push_back(sessions_.at(entry.first));
     }
     for (auto& s : gone) {
         log("SIGHUP: closing connection ", s->id(), ": ", who_of_.at(s->id()).who,
