@@ -308,11 +308,12 @@ void server::admit(detail::byte_stream stream, peer_info peer, std::string key)
                std::to_string(options_.max_connections_per_uid) + " connections");
     } else {
         const auto pid = peer.pid;
+        auto client = peer.client;
         const auto id = core_.connect(std::move(peer));
         if (options_.verbose)
             log("connection ", id, " from pid ", pid, " ", who);
         ++of_who;
-        who_of_.emplace(id, connection_identity{who, std::move(key)});
+        who_of_.emplace(id, connection_identity{who, std::move(client), std::move(key)});
         auto s =
             std::make_shared<session>(static_cast<session_owner&>(*this), std::move(stream), id);
         sessions_.emplace(id, s);
@@ -342,7 +343,7 @@ void server::reload_clients()
         const auto& key = entry.second.key;
         if (key.empty())
             continue;
-        const auto name = entry.second.who.substr(std::string_view("client ").size());
+        const auto& name = entry.second.client;
         if (std::none_of(network_.begin(), network_.end(),
                          [&](const auto& l) { return l->tls() && l->knows_client(key, name); }))
             gone.push_back(sessions_.at(entry.first));

@@ -112,7 +112,7 @@ private:
     // Who each connection is ("uid 1000", "client ci"), for the per-identity
     // cap, and the key a TLS client proved, for a reload of the clients.
     struct connection_identity {
-        std::string who, key;
+        std::string who, client, key; // client, key: a TLS client's name and fingerprint
     };
     std::unordered_map<session_id, connection_identity> who_of_;
     std::unordered_map<std::string, std::uint32_t> connections_of_;
