@@ -10,7 +10,7 @@ preset=${PRESET:-dev}
 packages=(g++ cmake ninja-build clang-format clang libclang-rt-14-dev
           libboost1.81-dev libboost-json1.81-dev libboost-test1.81-dev
           libboost-program-options1.81-dev libboost-filesystem1.81-dev
-          libssl-dev iproute2)
+          libssl-dev iproute2 nftables)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -74,6 +74,9 @@ int main(int argc, char** argv)
     std::string topic_types_file, plugins_dir, pid_file, log_file, policy_file;
     std::string host_name_option, peers_file, host_key_dir, link_listen, clients_file;
     std::vector<std::string> listen;
+    slotbus::bus::broadcast_options broadcast;
+    std::string broadcast_key;
+    std::uint64_t beacon_ms = static_cast<std::uint64_t>(broadcast.interval.count());
     std::uint64_t link_heartbeat_ms = 5000, link_resume_ms = 30000, link_backoff_ms = 1000;
     std::string socket_mode = "0600", socket_group;
     bool daemon = false;
@@ -163,7 +166,27 @@ int main(int argc, char** argv)
         ("link-backoff", po::value(&link_backoff_ms)->default_value(link_backoff_ms),
          "ms of the first wait before redialling a peer (jittered, growing to 30 s)")
         ("domain", po::value(&limits.domain)->default_value(limits.domain),
-         "the primary domain: \\\\DOMAIN\\mailslot\\ names broadcast")
+         "this host's domain: \\\\DOMAIN\\mailslot\\ and \\\\*\\mailslot\\ names broadcast to its hosts")
+        ("broadcast", po::value(&broadcast.group)->implicit_value(broadcast.group),
+         "broadcast to the domain's hosts over UDP multicast, on this GROUP:PORT (default "
+         "239.255.83.66:47077; [ff12::...]:PORT for IPv6), and announce this host there; "
+         "without it, broadcasts reach this host's slots only")
+        ("broadcast-interface", po::value(&broadcast.interfaces)->composing(),
+         "an interface (by name) to join the group on and send from; again for more "
+         "(default: the one the group is routed to)")
+        ("broadcast-ttl", po::value(&broadcast.ttl)->default_value(broadcast.ttl),
+         "hops a broadcast may go: 1 keeps it on the link")
+        ("broadcast-key", po::value(&broadcast_key),
+         "the domain key (hex, mode 0600: `slotbus keygen --domain-key FILE`): datagrams are "
+         "signed with it, and unsigned or wrongly signed ones dropped")
+        ("broadcast-rate", po::value(&broadcast.rate)->default_value(broadcast.rate),
+         "records per second this host broadcasts at most, on average (bursts of 100); "
+         "writers past it wait")
+        ("broadcast-seed", po::value(&broadcast.seeds)->composing(),
+         "IP:PORT of a host to send beacons to by unicast, for networks without multicast; "
+         "again for more")
+        ("beacon-interval", po::value(&beacon_ms)->default_value(beacon_ms),
+         "ms between this host's beacons (jittered); others forget it after three")
         ("topic-types", po::value(&topic_types_file),
          "JSON file {\"pattern\": [\"type\", ...]}: writes to matching names must be envelopes "
          "of those types, else error 13 for that record")
@@ -276,6 +299,25 @@ int main(int argc, char** argv)
         std::cerr << "slotbusd: --link-listen needs --peers (who may link)\n";
         return 2;
     }
+    if (vm.count("broadcast")) {
+        if (!broadcast_key.empty())
+            broadcast.key_file = fs::absolute(broadcast_key);
+        if (beacon_ms < 100 || beacon_ms > 200'000) {
+            std::cerr << "slotbusd: --beacon-interval must be 100 to 200000 ms\n";
+            return 2;
+        }
+        if (!(broadcast.rate >= 1)) {
+            std::cerr << "slotbusd: --broadcast-rate must be at least 1\n";
+            return 2;
+        }
+        broadcast.interval = std::chrono::milliseconds(beacon_ms);
+        options.broadcast = std::move(broadcast);
+    } else if (!broadcast_key.empty() || !broadcast.seeds.empty() ||
+               !broadcast.interfaces.empty()) {
+        std::cerr << "slotbusd: --broadcast-key, --broadcast-seed and --broadcast-interface "
+                     "need --broadcast\n";
+        return 2;
+    }
     for (const auto& address : listen) {
         slotbus::bus::network_listener_options l;
         l.address = address;
@@ -348,6 +390,8 @@ int main(int argc, char** argv)
         ready += " links on port " + std::to_string(host.link_port());
     for (const auto& where : host.listening())
         ready += " clients on " + where;
+    if (const auto where = host.broadcasting(); !where.empty())
+        ready += " broadcasts on " + where;
     std::cout << ready << std::endl;
     handoff.ready(ready + " (pid " + std::to_string(::getpid()) + ")");
     slotbus::bus::notify_service_manager("READY=1\nMAINPID=" + std::to_string(::getpid()));

@@ -133,7 +133,7 @@ frame_action client_protocol::on_frame(const frame_view& frame)
         const auto ours = next_sender_++;
         senders_[ours] = std::make_shared<const record_sender>(
             record_sender{m.uid, m.pid, std::string(m.plugin), std::string(m.name),
-                          std::string(m.host), std::string(m.client)});
+                          std::string(m.host), std::string(m.client), std::string(m.domain)});
         origin_ids_[m.id] = ours;
         return {};
     }

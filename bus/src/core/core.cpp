@@ -16,7 +16,11 @@ struct core::handle_entry {
     // the slot of that name and every slot subscribed to a matching pattern —
     // is worked out once and kept until slots or subscriptions change.
     std::string key;
-    bool broadcast = false;
+    bool broadcast = false; // at most 424 bytes a record; opens with no receiver
+    // A broadcast writer's records also go out to the hosts of this domain
+    // (broadcaster); `foreign`: a domain not this host's, so no local slot has them.
+    std::string domain;
+    bool foreign = false;
     slot* direct = nullptr;
     std::vector<slot*> targets;
     std::vector<const topic_types*> declared; // type rules that match the name
@@ -110,6 +114,78 @@ session_id core::connect_peer(std::string_view host)
     s.client_name = "host " + s.who.host;
     s.greeted = true;
     return id;
+}
+
+session_id core::connect_domain(std::string_view domain)
+{
+    const auto id = connect(
+        {.pid = 0, .uid = nobody_id, .gid = nobody_id, .pgid = 0, .groups = {}, .client = {}});
+    session& s = *sessions_.at(id);
+    s.who.domain = fold_case(domain);
+    s.client_name = "domain " + s.who.domain;
+    s.greeted = true;
+    return id;
+}
+
+std::error_code core::open_inbound(session_id id, std::uint32_t handle, std::string_view host,
+                                   const slot_name& name)
+{
+    session& s = *sessions_.at(id);
+    if (!allowed(s, right::write, literal_pattern(name.key())))
+        return error::access_denied;
+    if (auto ec = handle_check(s, handle))
+        return ec;
+    auto& entry = s.handles[handle];
+    entry.key = name.key();
+    entry.broadcast = true;
+    entry.from =
+        origin_ptr(new origin{nobody_id, 0, {}, name.path(), std::string(host), {}, s.who.domain});
+    return {};
+}
+
+std::uint32_t core::deliver_inbound(session_id id, std::uint32_t handle, byte_span record,
+                                    std::uint32_t missed, std::error_code& ec)
+{
+    ec.clear();
+    session& s = *sessions_.at(id);
+    handle_entry* h = find_handle(s, handle);
+    if (!h || h->revoked) {
+        ec = error::access_denied;
+        return 0;
+    }
+    route(*h);
+    ++totals_.writes;
+    if (!h->declared.empty() && !accepted(h->declared, record)) {
+        ++totals_.write_errors;
+        ec = error::invalid_data;
+        return 0;
+    }
+    const auto size = record.size();
+    const record_ptr shared = size > record_queue::inline_limit ? record::make(record) : nullptr;
+    const auto push = [this](reader& r, const auto&... records) { emit(r, records...); };
+    std::uint32_t delivered = 0;
+    for (slot* t : h->targets) {
+        t->lose(missed);
+        const auto max = t->config().max_message_size;
+        const bool room =
+            (max == 0 || size <= max) &&
+            (t->has_room_for(4 + size) ||
+             (t->config().overflow == overflow_policy::drop_oldest && t->make_room(4 + size)));
+        if (!room) {
+            t->drop_newest();
+            continue;
+        }
+        t->enqueue(record, shared.get(), h->from.get(), push);
+        ++delivered;
+    }
+    totals_.deliveries += delivered;
+    return delivered;
+}
+
+void core::close_inbound(session_id id, std::uint32_t handle)
+{
+    if (auto it = sessions_.find(id); it != sessions_.end())
+        close_handle(*it->second, handle);
 }
 
 void core::disconnect(session_id id)
@@ -442,9 +518,9 @@ feed_result core::on_open(session& s, byte_span body)
         return fatal(s, error::invalid_data, "malformed open");
     std::error_code ec;
     auto name = slot_name::parse(m.name, ec);
-    bool broadcast = name.scope() == name_scope::broadcast;
-    bool remote = false;
-    std::string server;
+    bool broadcast = name.scope() == name_scope::broadcast; // `\\*\`: this host's domain
+    bool remote = false, foreign = false;
+    std::string server = broadcast ? limits_.domain : std::string();
     if (!ec && name.scope() == name_scope::remote) {
         server = fold_case(name.server());
         if (server == limits_.domain)
@@ -467,10 +543,18 @@ feed_result core::on_open(session& s, byte_span body)
     if (!ec)
         ec = handle_check(s, m.handle);
     std::uint64_t destination = 0;
-    if (!ec && remote)
+    if (!ec && remote) {
         destination = remote_ ? remote_->acquire(server, name, ec) : 0;
-    if (!ec && remote && !destination)
-        ec = error::bad_netpath;
+        if (!ec && !destination)
+            ec = error::bad_netpath;
+        // No peer of that name: it may be another domain, to broadcast to.
+        if (ec == error::bad_netpath && s.who.host.empty() && broadcaster_ &&
+            broadcaster_->knows_domain(server)) {
+            ec.clear();
+            remote = false;
+            broadcast = foreign = true;
+        }
+    }
     if (ec) {
         reply(s, m.request_id, ec);
         return feed_result::next;
@@ -478,9 +562,13 @@ feed_result core::on_open(session& s, byte_span body)
     auto& entry = s.handles[m.handle];
     entry.key = name.key();
     entry.broadcast = broadcast;
+    // What came over a link or a broadcast is not sent on: no relay.
+    if (broadcast && broadcaster_ && s.who.host.empty() && s.who.domain.empty())
+        entry.domain = server;
+    entry.foreign = foreign;
     entry.remote = destination;
     entry.from = origin_ptr(
-        new origin{s.who.uid, s.who.pid, s.who.plugin, name.path(), s.who.host, s.who.client});
+        new origin{s.who.uid, s.who.pid, s.who.plugin, name.path(), s.who.host, s.who.client, {}});
     reply(s, m.request_id, {}, m.handle);
     return feed_result::next;
 }
@@ -533,7 +621,7 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
     const bool may_write = h && !h->rd && !h->revoked; // a server's own handle does not write
     if (may_write && h->remote)
         return write_remote(s, *h, body, m, prompt);
-    if (may_write)
+    if (may_write && !h->foreign)
         route(*h);
     // A receiver writing to itself could wait on itself forever.
     const bool to_itself = may_write && h->direct && reads(s, *h->direct);
@@ -544,7 +632,7 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         // checked as it is copied (its lengths walked once); a list that fails
         // that check (a lie, or a record too large to copy in or for the slot)
         // is taken out again and goes the long way.
-        slot* t = h->targets.size() == 1 ? h->targets.front() : nullptr;
+        slot* t = h->targets.size() == 1 && h->domain.empty() ? h->targets.front() : nullptr;
         if (t && h->declared.empty() && !to_itself && t->has_room_for(wire)) {
             std::size_t limit = record_queue::inline_limit;
             if (const auto max = t->config().max_message_size; max != 0)
@@ -594,6 +682,13 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         return result(error::invalid_handle, 0, list.count);
     if (!may_write)
         return result(error::access_denied, 0, list.count);
+    // A broadcast goes out under the host's sending rate: past it the writer
+    // waits, as for a full slot (nothing was queued yet).
+    if (!h->domain.empty() && !broadcaster_->reserve(s.id, list.count)) {
+        if (!prompt) // counted when it is fed again
+            s.held_posts -= body.size();
+        return feed_result::blocked;
+    }
     slot* direct = h->direct;
     auto fits = [](const slot* t, std::size_t size) {
         const auto max = t->config().max_message_size;
@@ -605,7 +700,7 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         std::error_code refused;
         if (h->broadcast && size > max_broadcast_size)
             refused = error::bad_netpath;
-        else if (h->targets.empty())
+        else if (h->targets.empty() && h->domain.empty())
             refused = error::file_not_found;
         else if (!h->declared.empty() && !accepted(h->declared, bytes))
             refused = error::invalid_data;
@@ -615,6 +710,9 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
             refused = error::message_exceeds_max_size;
         if (refused)
             return (void)result(refused, 0);
+        // Sent whether or not a local slot takes it: the domain's other hosts may have one.
+        if (!h->domain.empty())
+            broadcaster_->send(h->domain, from->name, h->key, bytes);
         // A small record is copied into each queue it goes to; a larger one
         // is stored once and shared by them.
         const record_ptr shared = size > record_queue::inline_limit ? record::make(bytes) : nullptr;
@@ -1155,7 +1253,7 @@ std::uint32_t core::origin_id(session& s, origin* from)
         const auto id = s.next_origin++;
         it = s.origins.emplace(from, std::pair(id, origin_ptr(from))).first;
         encode(s.out, origin_frame{id, from->uid, from->pid, from->plugin, from->name, from->host,
-                                   from->client});
+                                   from->client, from->domain});
     }
     s.last_origin = from;
     s.last_origin_id = it->second.first;

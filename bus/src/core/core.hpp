@@ -124,6 +124,26 @@ public:
     /// already, known as that host (the policy's "host" rules decide what it
     /// may write), with no kernel identity (uid and gid nobody's).
     session_id connect_peer(std::string_view host);
+    /// A session for records that broadcasts of `domain` bring (broadcasts):
+    /// known as that domain (the policy's "domain" rules decide what it may
+    /// write), with no kernel identity. Its writer handles are opened and
+    /// written through the *_inbound calls below, never by frames.
+    session_id connect_domain(std::string_view domain);
+    /// A writer handle of a domain's session for the records `host` (as its
+    /// datagrams name it) broadcasts to `name`: the policy decides now, as
+    /// for an open (access_denied); too_many_open_files past max_handles.
+    std::error_code open_inbound(session_id id, std::uint32_t handle, std::string_view host,
+                                 const slot_name& name);
+    /// One record through such a handle to every local slot its name
+    /// reaches: queued where there is room, else dropped and counted (a
+    /// datagram cannot wait: no slot holds a broadcast back), after `missed`
+    /// records its sender numbered for the name and this host never got,
+    /// told to each slot's readers first. Returns how many slots took it;
+    /// ec access_denied when a policy reload took the handle away
+    /// (invalid_data when a type declared for the name refuses it).
+    std::uint32_t deliver_inbound(session_id id, std::uint32_t handle, byte_span record,
+                                  std::uint32_t missed, std::error_code& ec);
+    void close_inbound(session_id id, std::uint32_t handle);
     /// Closes every handle the session holds; slots whose last reader it was are destroyed.
     void disconnect(session_id id);
 
@@ -175,6 +195,9 @@ public:
     void set_admin_handler(admin_handler handler) { admin_handler_ = std::move(handler); }
     /// Where writes to other hosts' names go; without it they fail with bad_netpath.
     void set_remote(remote_hosts* remote) noexcept { remote_ = remote; }
+    /// Where broadcast writes also go (`\\DOMAIN\`, `\\*\`); without it they
+    /// reach this host's slots only.
+    void set_broadcaster(broadcaster* b) noexcept { broadcaster_ = b; }
     /// Results of records of a write frame given to remote_hosts::write:
     /// `count` records from `index` (0: the frame's first). They go to the
     /// writer in order with every other result of its connection.
@@ -313,6 +336,7 @@ private:
     std::map<std::string, std::map<right, std::uint64_t>> denials_;
     admin_handler admin_handler_;
     remote_hosts* remote_ = nullptr;
+    broadcaster* broadcaster_ = nullptr;
     std::uint64_t total_budget_ = 0;        // budgets of every slot
     std::uint64_t total_subscriptions_ = 0; // patterns of every slot
     struct totals {

@@ -30,11 +30,10 @@ json::object traffic_of(const slot& s)
 {
     const auto& t = s.traffic();
     const auto counts = s.counts();
-    return {
-        {"name", s.name().str()},    {"records_in", t.records_in},   {"records_out", t.records_out},
-        {"bytes_in", t.bytes_in},    {"bytes_out", t.bytes_out},     {"dropped", counts.dropped},
-        {"depth", counts.messages},  {"queued_bytes", counts.bytes}, {"slow", s.slow},
-        {"slow_marks", s.slow_marks}};
+    return {{"name", s.name().str()}, {"records_in", t.records_in}, {"records_out", t.records_out},
+            {"bytes_in", t.bytes_in}, {"bytes_out", t.bytes_out},   {"dropped", counts.dropped},
+            {"lost", counts.lost},    {"depth", counts.messages},   {"queued_bytes", counts.bytes},
+            {"slow", s.slow},         {"slow_marks", s.slow_marks}};
 }
 
 /// The order for_each walks the tree in (depth first, children by name): keys

@@ -18,6 +18,9 @@ struct origin {
     std::string name;   ///< the path written to, as the writer spelled it
     std::string host;   ///< the peer host it came from over a link; empty: this host
     std::string client; ///< the TLS client that wrote it (its key's name); empty: none
+    /// The domain whose broadcast brought it; then `host` is the sending
+    /// host as its datagram names itself (a claim), and uid nobody's.
+    std::string domain;
     std::uint32_t refs = 0;
 
     friend void intrusive_ptr_add_ref(origin* o) noexcept { ++o->refs; }

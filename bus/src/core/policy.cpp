@@ -155,6 +155,8 @@ std::string identity::str() const
         return "host " + host;
     if (!client.empty())
         return "client " + client;
+    if (!domain.empty())
+        return "domain " + domain;
     return plugin.empty() ? "uid " + std::to_string(uid) : "plugin " + plugin;
 }
 
@@ -167,6 +169,9 @@ bool policy::rule::matches(const identity& peer) const
     // So is a TLS client (its uid is nobody's, which no uid rule should give it).
     if (!peer.client.empty())
         return who == who_kind::client && (name == "*" || name == peer.client);
+    // And a domain's broadcasts.
+    if (!peer.domain.empty())
+        return who == who_kind::domain && (name == "*" || name == peer.domain);
     switch (who) {
     case who_kind::anyone:
         return true;
@@ -178,6 +183,7 @@ bool policy::rule::matches(const identity& peer) const
         return peer.plugin == name;
     case who_kind::host:
     case who_kind::client:
+    case who_kind::domain:
         return false;
     }
     return false;
@@ -207,8 +213,8 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
             return fail("not a JSON object");
         for (const auto& [key, field] : *o)
             if (key != "uid" && key != "user" && key != "gid" && key != "group" &&
-                key != "plugin" && key != "host" && key != "client" && key != "anyone" &&
-                key != "allow" && key != "deny" && key != "names")
+                key != "plugin" && key != "host" && key != "client" && key != "domain" &&
+                key != "anyone" && key != "allow" && key != "deny" && key != "names")
                 return fail("unknown field \"" + std::string(key) + "\" (a typo?)");
         rule r; // NOLINT: the member type, not a shadow
         int whos = 0;
@@ -279,6 +285,15 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
             r.name = fold_case(v->get_string());
             who_text = "client " + r.name;
         }
+        if (const auto* v = o->if_contains("domain")) {
+            ++whos;
+            if (!v->is_string() || (v->get_string() != "*" && !valid_host_name(v->get_string())))
+                return fail("\"domain\" must be a domain's name (letters, digits, - and _), "
+                            "or \"*\" for every domain");
+            r.who = rule::who_kind::domain;
+            r.name = fold_case(v->get_string());
+            who_text = "domain " + r.name;
+        }
         if (const auto* v = o->if_contains("anyone")) {
             ++whos;
             if (!v->is_bool() || !v->get_bool())
@@ -287,7 +302,7 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
         }
         if (whos != 1)
             return fail("needs exactly one of \"uid\", \"user\", \"gid\", \"group\", "
-                        "\"plugin\", \"host\", \"client\", \"anyone\"");
+                        "\"plugin\", \"host\", \"client\", \"domain\", \"anyone\"");
         const bool allows = o->contains("allow"), denies = o->contains("deny");
         if (allows == denies)
             return fail("needs exactly one of \"allow\" and \"deny\"");
@@ -303,7 +318,7 @@ std::optional<policy> policy::parse(std::string_view text, std::uint32_t host_ui
 }
 
 std::optional<std::string> read_trusted_file(const std::filesystem::path& file,
-                                             std::uint32_t host_uid, std::string& why)
+                                             std::uint32_t host_uid, std::string& why, bool secret)
 {
     // Whoever may change the file may change what it decides. Checked on
     // what was opened, never through a symlink.
@@ -319,6 +334,11 @@ std::optional<std::string> read_trusted_file(const std::filesystem::path& file,
         ::close(fd);
         why = "may be changed by others (it must belong to the host's uid or root, and be "
               "writable by its owner only)";
+        return std::nullopt;
+    }
+    if (secret && (st.st_mode & 077) != 0) {
+        ::close(fd);
+        why = "may be read by others (a secret: make it mode 0600)";
         return std::nullopt;
     }
     std::string text;
@@ -359,7 +379,7 @@ decision policy::decide(const identity& who, right r, const topic_pattern& name)
         const bool manifest_allows =
             who.permissions && std::any_of(who.permissions->begin(), who.permissions->end(),
                                            [&](const grant& g) { return g.covers(r, name); });
-        const bool host_side = who.by_key()         ? false
+        const bool host_side = who.from_network()   ? false
                                : who.plugin.empty() ? who.uid == host_uid_ || who.uid == 0
                                                     : manifest_allows;
         if (under(name, "slotbus") && !host_side)
@@ -387,6 +407,9 @@ decision policy::decide(const identity& who, right r, const topic_pattern& name)
     if (!who.client.empty())
         return {false, "built-in default: client " + who.client +
                            " may do nothing no \"client\" rule allows"};
+    if (!who.domain.empty())
+        return {false, "built-in default: broadcasts of domain " + who.domain +
+                           " may write nothing no \"domain\" rule allows"};
     if (who.uid == host_uid_ || who.uid == 0)
         return {true, who.uid == 0 ? "built-in: root" : "built-in: the host's own uid"};
     return {false,

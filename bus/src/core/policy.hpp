@@ -77,13 +77,21 @@ struct identity {
     /// Set for a TLS client: the name its pinned key has in the clients file
     /// (then uid and gid are nobody's, and only "client" rules are about it).
     std::string client;
+    /// Set for records a broadcast datagram of this domain brought (then uid
+    /// and gid are nobody's, and only "domain" rules are about it: its sender
+    /// is whoever could send to the group, or held the domain key).
+    std::string domain;
     /// The plugin's manifest "permissions"; null without a plugin.
     std::shared_ptr<const grant_list> permissions;
 
     [[nodiscard]] bool in_group(std::uint32_t g) const;
-    /// Known by a key, not by the kernel: a peer host or a TLS client.
-    [[nodiscard]] bool by_key() const noexcept { return !host.empty() || !client.empty(); }
-    /// "uid 1000", "plugin metrics", "host beta" or "client ci": how stats and logs name it.
+    /// Not known by the kernel: a peer host, a TLS client, a domain's broadcast.
+    [[nodiscard]] bool from_network() const noexcept
+    {
+        return !host.empty() || !client.empty() || !domain.empty();
+    }
+    /// "uid 1000", "plugin metrics", "host beta", "client ci" or "domain wg":
+    /// how stats and logs name it.
     [[nodiscard]] std::string str() const;
 };
 
@@ -122,9 +130,18 @@ public:
 
 private:
     struct rule {
-        enum class who_kind { anyone, uid, gid, plugin, host, client } who = who_kind::anyone;
+        enum class who_kind {
+            anyone,
+            uid,
+            gid,
+            plugin,
+            host,
+            client,
+            domain
+        } who = who_kind::anyone;
         std::uint32_t id = 0;
-        std::string name; // a plugin's, a peer host's or a TLS client's ("*": every one)
+        std::string
+            name; // a plugin's, a peer host's, a TLS client's or a domain's ("*": every one)
         bool deny = false;
         grant what;
         std::string label; // "rule 3 (group staff)"
@@ -139,9 +156,11 @@ private:
 
 /// The text of a file that decides who may do what (the policy, the peers
 /// file): nullopt with `why` unless it is a plain file (not through a
-/// symlink) of the host's uid or root that no one else may write.
+/// symlink) of the host's uid or root that no one else may write — nor,
+/// for a `secret` (a domain key), read.
 std::optional<std::string> read_trusted_file(const std::filesystem::path& file,
-                                             std::uint32_t host_uid, std::string& why);
+                                             std::uint32_t host_uid, std::string& why,
+                                             bool secret = false);
 
 /// A peer host's or a TLS client's name as the peers and clients files and
 /// "host" and "client" rules spell it: 1 to 63 letters, digits, '-' and '_'

@@ -1,6 +1,7 @@
-// Where the core sends writes to names of other hosts (`\\HOST\mailslot\x`):
-// the host's links. The core only asks and is answered; it knows nothing of
-// links, keys or sockets.
+// Where the core sends writes to names of other hosts: `\\HOST\mailslot\x`
+// to the host's links, `\\DOMAIN\mailslot\x` and `\\*\mailslot\x` to the
+// domain's broadcasts. The core only asks and is answered; it knows nothing
+// of links, datagrams, keys or sockets.
 #pragma once
 
 #include "slot.hpp"
@@ -38,6 +39,24 @@ public:
 
 protected:
     ~remote_hosts() = default;
+};
+
+class broadcaster {
+public:
+    /// A domain (case-folded) writes can be broadcast to: this host's own,
+    /// or one a live host announced. Another name is no domain (53).
+    [[nodiscard]] virtual bool knows_domain(std::string_view domain) const = 0;
+    /// Room under the sending rate for `count` records. False: session `id`
+    /// is held back, and woken (core::wake) when there is.
+    virtual bool reserve(session_id id, std::uint32_t count) = 0;
+    /// One record (at most 424 bytes) as one datagram to the other hosts of
+    /// `domain`, for their slots of `path` (a slot name's path; `key`, its
+    /// key): best effort, no result comes back.
+    virtual void send(std::string_view domain, std::string_view path, const std::string& key,
+                      byte_span record) = 0;
+
+protected:
+    ~broadcaster() = default;
 };
 
 } // namespace slotbus::bus

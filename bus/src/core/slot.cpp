@@ -86,6 +86,7 @@ slot_counts slot::counts() const noexcept
     c.messages = unread_;
     c.bytes = unread_bytes_;
     c.dropped = dropped_;
+    c.lost = lost_;
     const queued_record* oldest = queue_.empty() ? nullptr : &queue_.front();
     for (const reader* r : readers_)
         if (!r->in_flight.empty() && (!oldest || r->in_flight.front().seq < oldest->seq))

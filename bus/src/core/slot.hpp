@@ -8,6 +8,7 @@
 #include "slotbus/slot_name.hpp"
 #include "slotbus/topic_pattern.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <span>
@@ -80,7 +81,8 @@ struct slot_counts {
     std::uint32_t messages = 0;
     std::uint32_t next_size = 0xffffffff;
     std::uint64_t bytes = 0;
-    std::uint64_t dropped = 0;
+    std::uint64_t dropped = 0; ///< records its readers will not get: overflow, and lost broadcasts
+    std::uint64_t lost = 0;    ///< of them, broadcasts that never reached this host
 };
 
 /// A slot's queue. Records not yet pushed wait in `queue_`; pushed ones stay
@@ -171,6 +173,16 @@ public:
     {
         ++dropped_;
         ++pending_gap_;
+    }
+    /// Counts `n` records a broadcast's sender numbered for this slot's name
+    /// that never reached this host: dropped too, and told the same way.
+    void lose(std::uint32_t n)
+    {
+        constexpr std::uint32_t max_gap = 0x7fffffff; // queued_record::missed_before's 31 bits
+        n = std::min(n, max_gap - std::min(pending_gap_, max_gap));
+        dropped_ += n;
+        lost_ += n;
+        pending_gap_ += n;
     }
 
     void add_reader(reader* r);
@@ -308,6 +320,7 @@ private:
     std::uint32_t unread_ = 0;
     std::uint64_t unread_bytes_ = 0;
     std::uint64_t dropped_ = 0;
+    std::uint64_t lost_ = 0;        // of them, broadcasts that never came
     std::uint32_t pending_gap_ = 0; // drops not yet attached to a record
     slot_traffic traffic_;
 };

@@ -55,6 +55,7 @@ struct links::peer {
     asio::steady_timer retry;
     std::chrono::milliseconds backoff;
     bool dials = false;
+    bool learned = false; // its address came from a beacon, not the peers file
     bool dialing = false;
     bool reading = false; // a read is under way on current
     bool closing = false; // it broke the protocol: closed once its fatal frame is out
@@ -139,6 +140,23 @@ void links::stop()
         if (p->current)
             p->current->close();
         p->current.reset();
+    }
+}
+
+void links::hint(const std::string& host, const std::string& address)
+{
+    const auto key = fold_case(host);
+    for (auto& p : peers_) {
+        if (p->config.host != key || (!p->config.address.empty() && !p->learned) ||
+            p->config.address == address)
+            continue;
+        p->config.address = address;
+        p->learned = true;
+        p->dials = fingerprint_ < p->config.fingerprint;
+        refusals_("peer ", p->config.host, ": a beacon says it listens on ", address,
+                  p->dials ? "; dialling it there" : "");
+        if (p->dials && !p->current && !p->dialing)
+            dial(*p);
     }
 }
 

@@ -67,6 +67,10 @@ public:
     bool collect(session_id id);
     /// Sends what the links have to say (after the core took frames).
     void flush();
+    /// A beacon says `host` accepts links at `address` (IP:PORT): a peer the
+    /// peers file gives no address is dialled there, if this side dials.
+    /// Only a hint: the key the stream proves decides who it is.
+    void hint(const std::string& host, const std::string& address);
     /// `slotbus hosts`: each peer and its link.
     [[nodiscard]] boost::json::array status() const;
 

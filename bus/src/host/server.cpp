@@ -97,6 +97,46 @@ void server::start(std::error_code& ec)
         }
         core_.set_remote(links_.get());
     }
+    if (options_.broadcast) {
+        broadcast_settings settings;
+        settings.host = core_.limits().host_name;
+        settings.domain = core_.limits().domain;
+        settings.epoch =
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+        settings.link_port = link_port();
+        settings.fingerprint = links_ ? links_->fingerprint() : std::string();
+        settings.interval = options_.broadcast->interval;
+        settings.rate = options_.broadcast->rate;
+        settings.burst = options_.broadcast->burst;
+        if (!options_.broadcast->key_file.empty()) {
+            std::string why;
+            auto key = domain_key::load(options_.broadcast->key_file, ::geteuid(), why);
+            if (!key) {
+                start_failure_ =
+                    "the domain key " + options_.broadcast->key_file.string() + " " + why;
+                ec = std::make_error_code(std::errc::invalid_argument);
+                return;
+            }
+            settings.key = std::make_shared<const domain_key>(std::move(*key));
+        }
+        broadcasts_ = std::make_unique<broadcasts>(
+            io_, core_, *options_.broadcast, std::move(settings), [this] { flush_touched(); });
+        if (links_)
+            broadcasts_->on_beacon = [this](const std::string& host, const std::string& address) {
+                links_->hint(host, address);
+            };
+        try {
+            broadcasts_->start();
+        } catch (const std::exception& e) {
+            start_failure_ = std::string("broadcast: ") + e.what();
+            broadcasts_.reset();
+            ec = std::make_error_code(std::errc::invalid_argument);
+            return;
+        }
+        core_.set_broadcaster(broadcasts_.get());
+    }
     for (const auto& options : options_.listen) {
         auto l = std::make_unique<network_listener>(io_, options);
         std::string why;
@@ -173,6 +213,7 @@ std::string server::answer_admin(session_id from, std::string_view command,
         answer["fingerprint"] = links_ ? json::value(links_->fingerprint()) : nullptr;
         answer["link_port"] = link_port();
         answer["peers"] = links_ ? links_->status() : json::array();
+        answer["broadcast"] = broadcasts_ ? json::value(broadcasts_->status()) : nullptr;
         return json::serialize(answer);
     }
     if (command == "stop") {
@@ -409,8 +450,10 @@ void server::flush_touched()
         for (auto id : touched) {
             auto it = sessions_.find(id);
             if (it == sessions_.end()) {
-                if (links_)
-                    links_->collect(id);
+                if (links_ && links_->collect(id))
+                    continue;
+                if (broadcasts_)
+                    broadcasts_->collect(id);
                 continue;
             }
             auto s = it->second; // may be forgotten inside flush()
@@ -464,6 +507,8 @@ void server::finish_stop()
         l->close();
     signals_.cancel(ignored);
     sweep_timer_.cancel();
+    if (broadcasts_)
+        broadcasts_->stop();
     if (links_)
         links_->stop();
     while (!sessions_.empty())

@@ -4,6 +4,7 @@
 // Everything it reads goes through the routing core.
 #pragma once
 
+#include "broadcasts.hpp"
 #include "links.hpp"
 #include "session.hpp"
 
@@ -51,6 +52,9 @@ struct host_options {
     std::filesystem::path plugins_dir; ///< empty: no plugins
     /// Links to other hosts (`--peers`); none: `\\HOST\` names of others fail with 53.
     std::optional<link_options> links;
+    /// Domain broadcasts (`--broadcast`); none: `\\*\` and `\\DOMAIN\`
+    /// writes reach this host's slots only.
+    std::optional<broadcast_options> broadcast;
     bool verbose = false;
     /// Called on SIGHUP after the manifests are reloaded (the log file is reopened).
     std::function<void()> on_reload;
@@ -75,6 +79,11 @@ public:
     [[nodiscard]] const std::string& socket_path() const noexcept { return options_.socket_path; }
     /// The port links are accepted on, 0 if none.
     [[nodiscard]] std::uint16_t link_port() const noexcept { return links_ ? links_->port() : 0; }
+    /// Where broadcasts go and come from ("239.255.83.66:47077"), empty if nowhere.
+    [[nodiscard]] std::string broadcasting() const
+    {
+        return broadcasts_ ? broadcasts_->where() : "";
+    }
     /// Where clients may connect besides the socket: "tls:198.18.0.2:47079", ...
     [[nodiscard]] std::vector<std::string> listening() const;
 
@@ -120,6 +129,7 @@ private:
     rate_limited_log slow_log_{std::chrono::seconds(1)};
     std::unique_ptr<supervisor> plugins_;
     std::unique_ptr<links> links_;
+    std::unique_ptr<broadcasts> broadcasts_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     std::string start_failure_;
     bool stopping_ = false;

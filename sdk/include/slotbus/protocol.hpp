@@ -21,7 +21,7 @@
 namespace slotbus {
 
 inline constexpr std::uint32_t protocol_magic = 0x53424c53; // "SLBS" little-endian
-inline constexpr std::uint16_t protocol_version = 4;
+inline constexpr std::uint16_t protocol_version = 5;
 
 /// `read_timeout` value: a read waits until a record arrives.
 inline constexpr std::uint32_t mailslot_wait_forever = 0xffffffff;
@@ -283,8 +283,11 @@ struct origin_frame {
     /// The TLS client that wrote them, by its key's name in the host's
     /// clients file (then uid is nobody's and pid 0); empty for any other writer.
     std::string_view client;
+    /// The domain whose broadcast brought them (then `host` is the sending
+    /// host as its datagram names itself: a claim; uid nobody's, pid 0).
+    std::string_view domain;
 };
-BOOST_DESCRIBE_STRUCT(origin_frame, (), (id, uid, pid, plugin, name, host, client))
+BOOST_DESCRIBE_STRUCT(origin_frame, (), (id, uid, pid, plugin, name, host, client, domain))
 
 /// No later records frame carries an origin id below `below`: the client may
 /// forget those once it holds no record of theirs (the host's table is bounded).

@@ -41,6 +41,10 @@ struct record_sender {
     /// clients file gives its key; empty for a writer that is none (then uid
     /// is nobody's and pid 0, and its plugin-like sources count as forged).
     std::string client;
+    /// The domain (`\\DOMAIN\mailslot\...`, `\\*\...`) whose broadcast
+    /// brought it; then `host` is the sending host as its datagram says (a
+    /// claim: only the domain key, if the domain has one, vouches for it).
+    std::string domain;
 };
 
 /// A record as read, with what a drop policy cost just before it and who sent it.

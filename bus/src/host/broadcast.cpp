@@ -1,0 +1,341 @@
+#include "broadcast.hpp"
+
+#include "slotbus/slot_name.hpp"
+
+#include <boost/json/array.hpp>
+
+#include <algorithm>
+
+#include "core/policy.hpp"
+
+namespace slotbus::bus {
+
+namespace {
+
+constexpr std::size_t window = 1024; // records a sender's duplicates are recognised within
+
+bool valid_domain(std::string_view name) noexcept
+{
+    return valid_host_name(name);
+}
+
+} // namespace
+
+domain_broadcast::domain_broadcast(broadcast_settings settings)
+    : settings_(std::move(settings)), self_key_(fold_case(settings_.host)), tokens_(settings_.burst)
+{
+    settings_.domain = fold_case(settings_.domain);
+}
+
+// ---- sending ----------------------------------------------------------------------------
+
+bool domain_broadcast::reserve(std::uint32_t count, clock::time_point now)
+{
+    if (refilled_ == clock::time_point{})
+        refilled_ = now;
+    const std::chrono::duration<double> since = now - refilled_;
+    tokens_ = std::min(settings_.burst, tokens_ + since.count() * settings_.rate);
+    refilled_ = now;
+    if (tokens_ <= 0)
+        return false;
+    tokens_ -= count;
+    return true;
+}
+
+domain_broadcast::clock::time_point domain_broadcast::ready_at() const noexcept
+{
+    if (tokens_ > 0)
+        return refilled_;
+    const std::chrono::duration<double> wait((0.5 - tokens_) / settings_.rate);
+    return refilled_ + std::chrono::duration_cast<clock::duration>(wait);
+}
+
+byte_buffer domain_broadcast::record(std::string_view domain, std::string_view path,
+                                     const std::string& key, byte_span payload)
+{
+    std::string counter(domain);
+    counter += '\n';
+    counter += key;
+    if (name_seq_.size() >= settings_.max_names && !name_seq_.contains(counter))
+        name_seq_.clear(); // receivers see the counters start again: no gap is told
+    datagram d;
+    d.kind = datagram_kind::record;
+    d.epoch = settings_.epoch;
+    d.seq = ++seq_;
+    d.name_seq = ++name_seq_[counter];
+    d.host = settings_.host;
+    d.domain = domain;
+    d.path = path;
+    d.payload = payload;
+    ++counters_.sent;
+    return encode(d, settings_.key.get());
+}
+
+byte_buffer domain_broadcast::hello() const
+{
+    datagram d;
+    d.kind = datagram_kind::hello;
+    d.epoch = settings_.epoch;
+    d.seq = seq_; // so a receiver learns of the last records lost
+    d.host = settings_.host;
+    d.domain = settings_.domain;
+    d.link_port = settings_.link_port;
+    d.lease_ms = static_cast<std::uint32_t>(3 * settings_.interval.count());
+    d.fingerprint = settings_.fingerprint;
+    return encode(d, settings_.key.get());
+}
+
+byte_buffer domain_broadcast::query() const
+{
+    datagram d;
+    d.kind = datagram_kind::query;
+    d.epoch = settings_.epoch;
+    d.host = settings_.host;
+    d.domain = settings_.domain;
+    return encode(d, settings_.key.get());
+}
+
+byte_buffer domain_broadcast::bye() const
+{
+    datagram d;
+    d.kind = datagram_kind::bye;
+    d.epoch = settings_.epoch;
+    d.seq = seq_;
+    d.host = settings_.host;
+    d.domain = settings_.domain;
+    return encode(d, settings_.key.get());
+}
+
+// ---- receiving --------------------------------------------------------------------------
+
+domain_broadcast::known_host* domain_broadcast::host_for(const datagram& d, const std::string& key,
+                                                         const endpoint& from,
+                                                         clock::time_point now)
+{
+    auto it = hosts_.find(key);
+    if (it == hosts_.end()) {
+        if (hosts_.size() >= settings_.max_hosts) {
+            ++counters_.too_many_hosts;
+            return nullptr;
+        }
+        it = hosts_.emplace(key, known_host{}).first;
+        it->second.name = std::string(d.host);
+        it->second.epoch = d.epoch;
+        it->second.lease = 3 * settings_.interval; // until its beacon says
+    }
+    known_host& h = it->second;
+    h.address = from;
+    h.expires = now + h.lease;
+    return &h;
+}
+
+bool domain_broadcast::number(known_host& h, const datagram& d)
+{
+    const bool is_record = d.kind == datagram_kind::record;
+    if (h.highest == 0) { // first contact: what came before is not this host's to count
+        h.highest = d.seq;
+        h.seen.reset();
+        h.seen.set(0, is_record);
+        return true;
+    }
+    if (d.seq > h.highest) {
+        const auto step = d.seq - h.highest;
+        // A beacon numbers the last record sent: up to it, all is due.
+        const auto missing = is_record ? step - 1 : step;
+        h.lost += missing;
+        counters_.lost += missing;
+        h.seen = step >= window ? std::bitset<window>{} : h.seen << step;
+        h.seen.set(0, is_record);
+        h.highest = d.seq;
+        return true;
+    }
+    if (!is_record)
+        return true;
+    const auto age = h.highest - d.seq;
+    if (age < window && h.seen.test(age)) {
+        ++h.duplicates;
+        ++counters_.duplicates;
+        return false;
+    }
+    // Older than one taken: dropped, so each sender's records stay in order.
+    // A later copy of it counts as a duplicate.
+    if (age < window)
+        h.seen.set(age);
+    ++h.late;
+    ++counters_.late;
+    return false;
+}
+
+domain_broadcast::taken domain_broadcast::take(byte_span bytes, const endpoint& from,
+                                               bool by_unicast, clock::time_point now)
+{
+    taken out;
+    datagram d;
+    switch (decode(bytes, d, settings_.key.get())) {
+    case decode_result::ok:
+        break;
+    case decode_result::malformed:
+        ++counters_.malformed;
+        return out;
+    case decode_result::unsigned_:
+        ++counters_.unsigned_;
+        return out;
+    case decode_result::bad_signature:
+        ++counters_.bad_signature;
+        return out;
+    }
+    std::error_code ec;
+    const auto name = d.kind == datagram_kind::record ? slot_name::parse(d.path, ec) : slot_name{};
+    const bool is_record = d.kind == datagram_kind::record;
+    if (!valid_host_name(d.host) || !valid_domain(d.domain) ||
+        (is_record && (d.seq == 0 || ec || name.scope() != name_scope::local))) {
+        ++counters_.malformed;
+        return out;
+    }
+    const auto key = fold_case(d.host);
+    if (key == self_key_) {
+        if (d.epoch != settings_.epoch) // its own come back by the multicast loop, and go
+            ++counters_.own_name;
+        return out;
+    }
+    known_host* h = host_for(d, key, from, now);
+    if (!h)
+        return out;
+    if (d.epoch < h->epoch) { // an earlier boot's: replayed, or a clock set back
+        ++h->stale;
+        ++counters_.stale;
+        return out;
+    }
+    if (d.epoch > h->epoch) { // it started again: its numbers too
+        *h = known_host{};
+        h->name = std::string(d.host);
+        h->epoch = d.epoch;
+        h->lease = 3 * settings_.interval;
+        h->address = from;
+        h->expires = now + h->lease;
+        out.restarted = true;
+        out.host_key = key;
+    }
+    if (!by_unicast)
+        h->multicast_until = now + h->lease;
+    switch (d.kind) {
+    case datagram_kind::record: {
+        if (!number(*h, d))
+            return out;
+        ++h->records;
+        if (fold_case(d.domain) != settings_.domain) {
+            ++counters_.other_domain;
+            return out;
+        }
+        ++counters_.received;
+        auto& names = h->names;
+        auto last = names.find(name.key());
+        if (last == names.end() && names.size() >= settings_.max_names) {
+            names.clear();
+            last = names.end();
+        }
+        if (last != names.end()) {
+            // A number at or below the last: the sender's counter started again.
+            if (d.name_seq > last->second + 1)
+                out.missed = d.name_seq - last->second - 1;
+            last->second = d.name_seq;
+        } else {
+            names.emplace(name.key(), d.name_seq);
+        }
+        out.kind = taken::what::record;
+        out.from = h;
+        out.path = d.path;
+        out.payload = d.payload;
+        return out;
+    }
+    case datagram_kind::hello:
+        number(*h, d);
+        h->domain = fold_case(d.domain);
+        h->link_port = d.link_port;
+        h->fingerprint = std::string(d.fingerprint);
+        // A lease between one second and ten minutes, whatever it says.
+        h->lease = std::clamp(std::chrono::milliseconds(d.lease_ms),
+                              std::chrono::milliseconds(1000), std::chrono::milliseconds(600'000));
+        h->expires = now + h->lease;
+        if (by_unicast)
+            h->by_unicast = true;
+        out.kind = taken::what::hello;
+        out.from = h;
+        return out;
+    case datagram_kind::query:
+        if (h->domain.empty())
+            h->domain = fold_case(d.domain);
+        out.kind = taken::what::query;
+        out.from = h;
+        return out;
+    case datagram_kind::bye:
+        number(*h, d);
+        out.kind = taken::what::gone;
+        out.host_key = key;
+        hosts_.erase(key);
+        return out;
+    }
+    return out;
+}
+
+std::vector<std::string> domain_broadcast::expire(clock::time_point now)
+{
+    std::vector<std::string> gone;
+    for (auto it = hosts_.begin(); it != hosts_.end();)
+        if (it->second.expires <= now) {
+            gone.push_back(it->first);
+            it = hosts_.erase(it);
+        } else {
+            ++it;
+        }
+    return gone;
+}
+
+const domain_broadcast::known_host* domain_broadcast::find(std::string_view host_key) const
+{
+    auto it = hosts_.find(host_key);
+    return it == hosts_.end() ? nullptr : &it->second;
+}
+
+bool domain_broadcast::knows_domain(std::string_view folded) const
+{
+    return folded == settings_.domain ||
+           std::any_of(hosts_.begin(), hosts_.end(),
+                       [&](const auto& h) { return h.second.domain == folded; });
+}
+
+std::vector<domain_broadcast::endpoint>
+domain_broadcast::unicast_members(clock::time_point now) const
+{
+    std::vector<endpoint> out;
+    for (const auto& [key, h] : hosts_)
+        if (h.by_unicast && h.multicast_until <= now)
+            out.push_back(h.address);
+    return out;
+}
+
+boost::json::array domain_broadcast::hosts(clock::time_point now) const
+{
+    namespace json = boost::json;
+    json::array out;
+    for (const auto& [key, h] : hosts_) {
+        json::object o;
+        o["host"] = h.name;
+        o["domain"] = h.domain.empty() ? json::value(nullptr) : json::value(h.domain);
+        o["address"] = h.address.address().to_string();
+        o["link_port"] = h.link_port;
+        o["claimed_fingerprint"] = h.fingerprint;
+        o["by"] = h.multicast_until > now ? "multicast" : "unicast";
+        o["lease_left_ms"] =
+            std::chrono::duration_cast<std::chrono::milliseconds>(h.expires - now).count();
+        o["records"] = h.records;
+        o["duplicates"] = h.duplicates;
+        o["late"] = h.late;
+        o["lost"] = h.lost;
+        o["stale"] = h.stale;
+        out.push_back(std::move(o));
+    }
+    return out;
+}
+
+} // namespace slotbus::bus
