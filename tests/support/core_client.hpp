@@ -72,8 +72,12 @@ struct client {
                 origin_frame o;
                 BOOST_REQUIRE(decode(found.frame.body, o));
                 BOOST_TEST(!origins.count(o.id)); // never reused
-                origins[o.id] = {o.uid, o.pid, std::string(o.plugin), std::string(o.name),
-                                 std::string(o.host)};
+                origins[o.id] = {o.uid,
+                                 o.pid,
+                                 std::string(o.plugin),
+                                 std::string(o.name),
+                                 std::string(o.host),
+                                 std::string(o.domain)};
                 continue;
             }
             if (found.frame.type == frame_type::records) {
@@ -89,7 +93,7 @@ struct client {
     }
     struct sender {
         std::uint32_t uid, pid;
-        std::string plugin, name, host;
+        std::string plugin, name, host, domain;
     };
     std::map<std::uint32_t, sender> origins;
     std::uint32_t last_origin = 0; // of the last records frame taken
