@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "transport/tls/host_key.hpp"
+#include "transport/udp/datagram.hpp"
 
 namespace po = boost::program_options;
 namespace json = boost::json;
@@ -293,6 +294,27 @@ int cmd_info(common& c, std::vector<std::string>& argv)
     return ok;
 }
 
+/// A name whose writes are broadcasts: `\\*\...`, or `\\NAME\...` where NAME
+/// is the host's domain or one its broadcasts heard of.
+bool broadcast_domain(slotbus::connection& bus, const slotbus::slot_name& name)
+{
+    if (name.scope() == slotbus::name_scope::broadcast)
+        return true;
+    if (name.scope() != slotbus::name_scope::remote)
+        return false;
+    const auto answer = ask(bus, "hosts");
+    const auto* b = answer.as_object().if_contains("broadcast");
+    if (!b || !b->is_object())
+        return false;
+    const auto server = slotbus::fold_case(name.server());
+    if (b->at("domain").as_string() == server)
+        return true;
+    for (const auto& h : b->at("hosts").as_array())
+        if (h.at("domain").is_string() && h.at("domain").as_string() == server)
+            return true;
+    return false;
+}
+
 int cmd_send(common& c, std::vector<std::string>& argv)
 {
     po::options_description own("Options");
@@ -363,7 +385,10 @@ int cmd_send(common& c, std::vector<std::string>& argv)
                   << '\n';
     } else {
         std::cout << "sent " << records << (records == 1 ? " record" : " records") << " to "
-                  << name.str() << ": " << delivered << " deliveries";
+                  << name.str() << ": " << delivered
+                  << (delivered == 1 ? " delivery" : " deliveries");
+        if (broadcast_domain(bus, name))
+            std::cout << " on this host (a broadcast: what other hosts took is not known)";
         if (errors)
             std::cout << ", " << errors << " failed (first: " << first_error.message() << ", error "
                       << first_error.value() << ")";
@@ -593,7 +618,10 @@ int cmd_hosts(common& c, std::vector<std::string>& argv)
     po::variables_map vm;
     if (!parse("hosts", "[--json]",
                "This host's peers (--peers) and each link: state, address, the key it "
-               "proved, round trip, records and bytes each way, credits, last error.",
+               "proved, round trip, records and bytes each way, credits, last error. With "
+               "--broadcast, the domain's counters and the hosts heard from: domain, address, "
+               "lease, records, losses, and the key each claims (verified only where a link "
+               "proved it).",
                own, {}, c, argv, vm))
         return ok;
     auto bus = connect(c);
@@ -602,44 +630,110 @@ int cmd_hosts(common& c, std::vector<std::string>& argv)
         std::cout << json::serialize(answer) << '\n';
         return ok;
     }
-    if (answer.at("fingerprint").is_null()) {
+    const auto& peers = answer.at("peers").as_array();
+    if (answer.at("fingerprint").is_null())
         std::cout << "host " << str(answer.at("host"))
                   << " links with no other host (started without --peers)\n";
+    else
+        std::cout << "host " << str(answer.at("host")) << ", key " << str(answer.at("fingerprint"))
+                  << '\n';
+    if (!peers.empty()) {
+        std::vector<std::vector<std::string>> rows{
+            {"PEER", "STATE", "ADDRESS", "RTT", "OUT", "IN", "IN FLIGHT", "UNKNOWN", "LAST ERROR"}};
+        for (const auto& v : peers) {
+            const auto& p = v.as_object();
+            const auto rtt = p.at("round_trip_us").to_number<std::int64_t>();
+            rows.push_back(
+                {str(p.at("host")), str(p.at("state")),
+                 p.contains("connected_to") ? str(p.at("connected_to")) : str(p.at("address")),
+                 rtt ? std::to_string(rtt) + " us" : "-",
+                 str(p.at("records_out")) + " / " + str(p.at("bytes_out")) + " B",
+                 str(p.at("records_in")) + " / " + str(p.at("bytes_in")) + " B",
+                 str(p.at("in_flight")), str(p.at("unknown_outcome")), str(p.at("last_error"))});
+        }
+        print_table(rows);
+    }
+    const auto& b = answer.at("broadcast");
+    if (b.is_null()) {
+        std::cout << "no broadcasts (started without --broadcast): \\\\*\\ names reach this host "
+                     "only\n";
         return ok;
     }
-    std::cout << "host " << str(answer.at("host")) << ", key " << str(answer.at("fingerprint"))
-              << '\n';
-    std::vector<std::vector<std::string>> rows{
-        {"PEER", "STATE", "ADDRESS", "RTT", "OUT", "IN", "IN FLIGHT", "UNKNOWN", "LAST ERROR"}};
-    for (const auto& v : answer.at("peers").as_array()) {
-        const auto& p = v.as_object();
-        const auto rtt = p.at("round_trip_us").to_number<std::int64_t>();
+    const auto& o = b.as_object();
+    std::cout << "broadcasts: domain " << str(o.at("domain")) << " on " << str(o.at("group"))
+              << ", ttl " << str(o.at("ttl"))
+              << (o.at("signed").as_bool() ? ", signed with the domain key"
+                                           : ", not signed (anyone on the link may send)")
+              << "\n  sent " << str(o.at("sent")) << ", received " << str(o.at("received"))
+              << ", lost " << str(o.at("lost")) << ", duplicates " << str(o.at("duplicates"))
+              << ", late " << str(o.at("late")) << "; dropped: " << str(o.at("malformed"))
+              << " malformed, " << str(o.at("unsigned")) << " unsigned, "
+              << str(o.at("bad_signature")) << " wrongly signed, " << str(o.at("stale"))
+              << " stale, " << str(o.at("other_domain")) << " for other domains, "
+              << str(o.at("denied")) << " refused by the policy\n";
+    // A beacon's key is a claim; a link that is up proved its peer's.
+    auto key_of = [&](const json::object& h) {
+        const auto claimed = str(h.at("claimed_fingerprint"));
+        for (const auto& v : peers) {
+            const auto& p = v.as_object();
+            if (p.at("host").as_string() != slotbus::fold_case(str(h.at("host"))) ||
+                p.at("state").as_string() != "up")
+                continue;
+            return claimed == str(p.at("fingerprint"))
+                       ? "verified by its link"
+                       : "claims " + claimed + ", but its link proved " + str(p.at("fingerprint"));
+        }
+        return claimed.empty() ? std::string("-") : "claimed " + claimed;
+    };
+    std::vector<std::vector<std::string>> rows{{"HOST", "DOMAIN", "ADDRESS", "BY", "LEASE",
+                                                "RECORDS", "LOST", "DUPLICATES", "LATE", "KEY"}};
+    for (const auto& v : o.at("hosts").as_array()) {
+        const auto& h = v.as_object();
         rows.push_back(
-            {str(p.at("host")), str(p.at("state")),
-             p.contains("connected_to") ? str(p.at("connected_to")) : str(p.at("address")),
-             rtt ? std::to_string(rtt) + " us" : "-",
-             str(p.at("records_out")) + " / " + str(p.at("bytes_out")) + " B",
-             str(p.at("records_in")) + " / " + str(p.at("bytes_in")) + " B", str(p.at("in_flight")),
-             str(p.at("unknown_outcome")), str(p.at("last_error"))});
+            {str(h.at("host")), h.at("domain").is_null() ? "?" : str(h.at("domain")),
+             str(h.at("address")), str(h.at("by")),
+             std::to_string(h.at("lease_left_ms").to_number<std::int64_t>() / 1000) + " s",
+             str(h.at("records")), str(h.at("lost")), str(h.at("duplicates")), str(h.at("late")),
+             key_of(h)});
     }
-    print_table(rows);
+    if (rows.size() == 1)
+        std::cout << "no other host heard from yet\n";
+    else
+        print_table(rows);
     return ok;
 }
 
 int cmd_keygen(common& c, std::vector<std::string>& argv)
 {
     po::options_description own("Options");
-    std::string dir, name;
+    std::string dir, name, domain_key_file;
     own.add_options()(
-        "dir", po::value(&dir)->required(),
+        "dir", po::value(&dir),
         "where host.key (mode 0600) and host.pem go; an existing key is never overwritten")(
-        "name", po::value(&name), "the name in the certificate (default: the hostname)");
+        "name", po::value(&name), "the name in the certificate (default: the hostname)")(
+        "domain-key", po::value(&domain_key_file),
+        "instead: write a new domain key (32 random bytes in hex, mode 0600) to this file, "
+        "for every host of the domain's --broadcast-key");
     po::variables_map vm;
-    if (!parse("keygen", "--dir DIR [--name NAME]",
+    if (!parse("keygen", "--dir DIR [--name NAME] | --domain-key FILE",
                "Makes this host's link key (Ed25519) and a self-signed certificate, and prints "
-               "the fingerprint its peers pin in their --peers file.",
+               "the fingerprint its peers pin in their --peers file; or a domain's broadcast key.",
                own, {}, c, argv, vm))
         return ok;
+    if (dir.empty() == domain_key_file.empty()) {
+        std::cerr << "slotbus keygen: give --dir DIR (a host key) or --domain-key FILE\n";
+        return usage;
+    }
+    if (!domain_key_file.empty()) {
+        std::string why;
+        if (!slotbus::bus::domain_key::generate(domain_key_file, why)) {
+            std::cerr << "slotbus keygen: " << why << '\n';
+            return failed;
+        }
+        std::cout << "domain key written to " << domain_key_file
+                  << " (copy it to each host of the domain, mode 0600)\n";
+        return ok;
+    }
     if (name.empty()) {
         char host[256] = {};
         ::gethostname(host, sizeof host - 1);
@@ -706,7 +800,8 @@ const command commands[] = {
     {"stats", "", "per-slot records and bytes in/out, drops, depth; host totals", cmd_stats},
     {"policy", "explain", "which rule decides what a uid, plugin, host or client may do",
      cmd_policy},
-    {"hosts", "", "the linked hosts: state, key, round trip, traffic, last error", cmd_hosts},
+    {"hosts", "", "linked hosts (state, key, round trip, traffic) and hosts heard by broadcast",
+     cmd_hosts},
     {"keygen", "--dir DIR", "make this host's link key; prints its fingerprint", cmd_keygen},
     {"stop", "", "stop the host gracefully", cmd_stop},
 };

@@ -1,5 +1,6 @@
 // Hosts on a LAN of their own, for tests: network namespaces joined by a
-// bridge (198.18.0.0/24), made and removed by the test, and their keys.
+// bridge (198.18.0.0/24, multicast snooping off, a multicast route in each),
+// made and removed by the test, and their keys.
 // Needs root and `ip netns` (CI runs as root); without them `made` is false
 // and the test says it skips.
 #pragma once
@@ -8,10 +9,12 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -51,7 +54,9 @@ struct lan {
                  sh("ip -n " + ns('R') + " link set " + port + " up") == 0 &&
                  sh("ip -n " + ns(h) + " addr add " + ip(h) + "/24 dev " + veth(h)) == 0 &&
                  sh("ip -n " + ns(h) + " link set lo up") == 0 &&
-                 sh("ip -n " + ns(h) + " link set " + veth(h) + " up") == 0;
+                 sh("ip -n " + ns(h) + " link set " + veth(h) + " up") == 0 &&
+                 // A fresh namespace has no default route: multicast needs one of its own.
+                 sh("ip -n " + ns(h) + " route add 224.0.0.0/4 dev " + veth(h)) == 0;
         }
         made = ok;
         if (!ok)
@@ -66,6 +71,35 @@ struct lan {
     [[nodiscard]] std::vector<std::string> in(char h) const
     {
         return {"/usr/sbin/ip", "netns", "exec", ns(h)};
+    }
+    /// The bridge's port to host h (for nftables rules on the bridge).
+    [[nodiscard]] std::string port(char h) const { return "sp" + std::string(1, h) + tag; }
+    /// Loads nftables rules into the bridge's namespace (loss, duplicates).
+    void nft(const std::string& rules) const
+    {
+        const auto file = std::filesystem::temp_directory_path() / ("sb-nft-" + tag);
+        std::ofstream(file) << rules;
+        const int code = sh("ip netns exec " + ns('R') + " nft -f " + file.string());
+        std::filesystem::remove(file);
+        BOOST_REQUIRE_MESSAGE(code == 0, "nft could not load:\n" + rules);
+    }
+    /// What the named nftables counter rule of the bridge counted: the
+    /// packets of the rule whose comment is `comment`.
+    [[nodiscard]] long counted(const std::string& comment) const
+    {
+        FILE* out = ::popen(("ip netns exec " + ns('R') + " nft list ruleset").c_str(), "r");
+        BOOST_REQUIRE(out);
+        std::string text;
+        char buffer[4096];
+        for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, out)) > 0;)
+            text.append(buffer, n);
+        ::pclose(out);
+        std::istringstream lines(text);
+        for (std::string line; std::getline(lines, line);)
+            if (line.find("\"" + comment + "\"") != std::string::npos)
+                if (const auto at = line.find("packets "); at != std::string::npos)
+                    return std::stol(line.substr(at + 8));
+        return -1;
     }
     void cable(char h, bool up) const
     {

@@ -44,7 +44,8 @@ std::map<std::string, std::string> flags(int argc, char** argv, int from)
     return out;
 }
 
-// With `senders`, each record is followed by "sender uid U pid P host H client C".
+// With `senders`, each record is followed by "sender uid U pid P host H client C"
+// (and " domain D" for a broadcast's).
 int read_loop(slotbus::server_slot& slot, long count, bool senders = false)
 {
     for (long n = 0; count < 0 || n < count;) {
@@ -64,10 +65,11 @@ int read_loop(slotbus::server_slot& slot, long count, bool senders = false)
             std::printf("gap %u\n", missed);
         std::printf("record %zu %s\n", record.size(), record.c_str());
         if (senders)
-            std::printf("sender uid %u pid %u host %s client %s\n", got.sender().uid,
+            std::printf("sender uid %u pid %u host %s client %s%s%s\n", got.sender().uid,
                         got.sender().pid,
                         got.sender().host.empty() ? "-" : got.sender().host.c_str(),
-                        got.sender().client.empty() ? "-" : got.sender().client.c_str());
+                        got.sender().client.empty() ? "-" : got.sender().client.c_str(),
+                        got.sender().domain.empty() ? "" : " domain ", got.sender().domain.c_str());
         std::fflush(stdout);
         ++n;
     }

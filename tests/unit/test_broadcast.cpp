@@ -21,8 +21,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-byte_span bytes_of(std::string_view s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
-std::string text_of(byte_span b) { return {b.begin(), b.end()}; }
+byte_span bytes_of(std::string_view s)
+{
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+std::string text_of(byte_span b)
+{
+    return {b.begin(), b.end()};
+}
 
 domain_key key_of(std::string_view hex)
 {
@@ -258,9 +264,9 @@ BOOST_AUTO_TEST_CASE(another_domains_records_are_not_taken_but_its_hosts_are_kno
     BOOST_TEST((a.take(d, somewhere, false, clock::now()).kind == what::nothing));
     BOOST_TEST(a.counters().other_domain == 1u);
     // A record this host sends to the other domain: its receivers take it.
-    BOOST_TEST((c.take(a.record("other", "x", "x", bytes_of("hi")), somewhere, false,
-                       clock::now())
-                    .kind == what::record));
+    BOOST_TEST(
+        (c.take(a.record("other", "x", "x", bytes_of("hi")), somewhere, false, clock::now()).kind ==
+         what::record));
 }
 
 BOOST_AUTO_TEST_CASE(hosts_are_forgotten_when_they_say_bye_or_their_lease_runs_out)
@@ -374,7 +380,10 @@ std::shared_ptr<const policy> rules_of(std::string_view text)
     return std::make_shared<const policy>(std::move(*p));
 }
 
-std::uint32_t first_error(client& c) { return c.acks().at(0).error; }
+std::uint32_t first_error(client& c)
+{
+    return c.acks().at(0).error;
+}
 
 } // namespace
 
@@ -482,8 +491,7 @@ BOOST_AUTO_TEST_CASE(records_of_a_domain_need_a_domain_rule_and_tell_their_losse
     BOOST_TEST(host.open_inbound(wg, 1, "beta", name) == error::access_denied);
     host.set_policy(rules_of(
         R"({"rules": [{"domain": "workgroup", "allow": ["write"], "names": ["taxes\\**"]}]})"));
-    BOOST_TEST(host.open_inbound(wg, 2, "beta", slot_name::parse("other")) ==
-               error::access_denied);
+    BOOST_TEST(host.open_inbound(wg, 2, "beta", slot_name::parse("other")) == error::access_denied);
     BOOST_REQUIRE(!host.open_inbound(wg, 1, "beta", name));
     std::error_code ec;
     BOOST_TEST(host.deliver_inbound(wg, 1, bytes_of("first"), 0, ec) == 1u);

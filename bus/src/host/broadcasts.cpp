@@ -319,20 +319,21 @@ void broadcasts::take(byte_span bytes, const udp::endpoint& from, bool by_unicas
     const auto before = state_.counters();
     const auto t = state_.take(bytes, from, by_unicast, domain_broadcast::clock::now());
     const auto& after = state_.counters();
-    // What a stranger can make happen at any rate is logged at most every 5 s.
+    // What a stranger can make happen at any rate is logged at most every 5 s
+    // (each kind of trouble on its own, so one does not hide another).
     if (after.malformed != before.malformed)
-        notices_("broadcast: a datagram from ", text_of(from), " is none of slotbus's");
+        strangers_("broadcast: a datagram from ", text_of(from), " is none of slotbus's");
     else if (after.unsigned_ != before.unsigned_)
-        notices_("broadcast: an unsigned datagram from ", text_of(from),
-                 " dropped (this host has the domain key)");
+        unsigned_log_("broadcast: an unsigned datagram from ", text_of(from),
+                      " dropped (this host has the domain key)");
     else if (after.bad_signature != before.bad_signature)
-        notices_("broadcast: a datagram from ", text_of(from),
-                 " dropped: not signed with this domain's key");
+        wrong_key_log_("broadcast: a datagram from ", text_of(from),
+                       " dropped: not signed with this domain's key");
     else if (after.own_name != before.own_name)
-        notices_("broadcast: a host at ", text_of(from), " sends as this host's name; dropped");
+        impostors_("broadcast: a host at ", text_of(from), " sends as this host's name; dropped");
     else if (after.too_many_hosts != before.too_many_hosts)
-        notices_("broadcast: a datagram from ", text_of(from),
-                 " dropped: ", state_.settings().max_hosts, " hosts are known already");
+        strangers_("broadcast: a datagram from ", text_of(from),
+                   " dropped: ", state_.settings().max_hosts, " hosts are known already");
     if (t.restarted)
         forget(t.host_key);
     switch (t.kind) {
@@ -446,7 +447,7 @@ boost::json::object broadcasts::status() const
     o["interfaces"] = std::move(interfaces);
     o["ttl"] = options_.ttl;
     o["signed"] = state_.settings().key != nullptr;
-    o["rate"] = options_.rate;
+    o["rate"] = static_cast<std::uint64_t>(options_.rate);
     o["sent"] = c.sent;
     o["received"] = c.received;
     o["duplicates"] = c.duplicates;

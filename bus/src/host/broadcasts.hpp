@@ -105,7 +105,9 @@ private:
     std::uint32_t next_handle_ = 1;
     std::vector<session_id> held_; // writers waiting for the rate
     std::uint64_t denied_ = 0, refused_ = 0, send_failures_ = 0;
-    rate_limited_log notices_{std::chrono::seconds(5)};
+    rate_limited_log notices_{std::chrono::seconds(5)}, strangers_{std::chrono::seconds(5)},
+        unsigned_log_{std::chrono::seconds(5)}, wrong_key_log_{std::chrono::seconds(5)},
+        impostors_{std::chrono::seconds(5)};
     bool stopped_ = false;
 };
 

@@ -3,9 +3,13 @@
 #include <boost/endian/conversion.hpp>
 
 #include <cctype>
+#include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <unistd.h>
 
 #include "core/policy.hpp"
 
@@ -113,6 +117,34 @@ std::optional<domain_key> domain_key::load(const std::filesystem::path& file,
     if (!text)
         return std::nullopt;
     return parse(*text, why);
+}
+
+bool domain_key::generate(const std::filesystem::path& file, std::string& why)
+{
+    std::uint8_t secret[32];
+    if (::RAND_bytes(secret, sizeof secret) != 1) {
+        why = "no random bytes to be had";
+        return false;
+    }
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string hex;
+    for (const auto b : secret) {
+        hex += digits[b >> 4];
+        hex += digits[b & 15];
+    }
+    hex += '\n';
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        why = file.string() + ": " +
+              (errno == EEXIST ? std::string("exists already (a key is never overwritten)")
+                               : std::strerror(errno));
+        return false;
+    }
+    const bool written = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size());
+    ::close(fd);
+    if (!written)
+        why = file.string() + ": cannot be written";
+    return written;
 }
 
 domain_key::tag domain_key::sign(byte_span bytes) const

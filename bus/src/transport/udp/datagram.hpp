@@ -65,6 +65,9 @@ public:
     static std::optional<domain_key> load(const std::filesystem::path& file, std::uint32_t host_uid,
                                           std::string& why);
     static std::optional<domain_key> parse(std::string_view hex, std::string& why);
+    /// Writes a new key of 32 random bytes (the kernel's CSPRNG) to `file`,
+    /// mode 0600; never over an existing file. False with `why`.
+    static bool generate(const std::filesystem::path& file, std::string& why);
 
     using tag = std::array<std::uint8_t, 16>;
     [[nodiscard]] tag sign(byte_span bytes) const;
