@@ -560,22 +560,24 @@ int cmd_policy(common& c, std::vector<std::string>& argv)
     po::options_description own("Options");
     std::string verb, name, right_text;
     std::int64_t uid = -1;
-    std::string plugin, peer_host, client;
+    std::string plugin, peer_host, client, domain;
     own.add_options()("verb", po::value(&verb)->required(), "explain")(
         "name", po::value(&name), "a slot name or topic pattern (not for list and admin)")(
         "right", po::value(&right_text), "create, write, read, list or admin")(
         "uid", po::value(&uid), "the uid asked about (its groups as this machine has them)")(
         "plugin", po::value(&plugin), "the plugin asked about (its manifest's permissions)")(
         "host", po::value(&peer_host), "the peer host asked about (writes over a link)")(
-        "client", po::value(&client), "the TLS client asked about (its name in --clients)");
+        "client", po::value(&client), "the TLS client asked about (its name in --clients)")(
+        "domain", po::value(&domain), "the domain whose broadcasts are asked about");
     po::positional_options_description positional;
     positional.add("verb", 1).add("name", 1).add("right", 1);
     po::variables_map vm;
     if (!parse("policy",
-               "explain (--uid U | --plugin P | --host H | --client C) [NAME] RIGHT [--json]",
-               "Which rule of the host's policy decides whether a uid, a plugin, a peer host\n"
-               "or a TLS client has RIGHT on NAME (a slot name, or a pattern for read), and\n"
-               "what it decides.",
+               "explain (--uid U | --plugin P | --host H | --client C | --domain D) [NAME] RIGHT "
+               "[--json]",
+               "Which rule of the host's policy decides whether a uid, a plugin, a peer host,\n"
+               "a TLS client or a domain's broadcasts have RIGHT on NAME (a slot name, or a\n"
+               "pattern for read), and what it decides.",
                own, positional, c, argv, vm))
         return ok;
     if (verb != "explain")
@@ -584,8 +586,9 @@ int cmd_policy(common& c, std::vector<std::string>& argv)
         std::swap(name, right_text); // `explain --uid U admin`: no name to ask about
     if (right_text.empty())
         throw usage_error("policy explain: which RIGHT? create, write, read, list or admin");
-    if ((uid >= 0) + !plugin.empty() + !peer_host.empty() + !client.empty() != 1)
-        throw usage_error("policy explain: give one of --uid U, --plugin P, --host H, --client C");
+    if ((uid >= 0) + !plugin.empty() + !peer_host.empty() + !client.empty() + !domain.empty() != 1)
+        throw usage_error(
+            "policy explain: give one of --uid U, --plugin P, --host H, --client C, --domain D");
     json::object question{{"right", right_text}};
     if (!name.empty())
         question["name"] = name;
@@ -595,8 +598,10 @@ int cmd_policy(common& c, std::vector<std::string>& argv)
         question["plugin"] = plugin;
     else if (!peer_host.empty())
         question["host"] = peer_host;
-    else
+    else if (!client.empty())
         question["client"] = client;
+    else
+        question["domain"] = domain;
     auto bus = connect(c);
     const auto answer = ask(bus, "explain", json::serialize(question));
     if (c.json) {

@@ -24,13 +24,14 @@ constexpr int port = 47077;
 // Host h of the LAN in `domain`, broadcasting; the policy lets every domain's
 // broadcasts write anything (a real one would name the domain and names).
 std::unique_ptr<host> start(const lan& net, char h, const temp_dir& files,
-                            const std::string& domain = "wg", std::vector<std::string> extra = {})
+                            const std::string& domain = "wg", std::vector<std::string> extra = {},
+                            const std::string& group = "239.255.83.66:" + std::to_string(port))
 {
     const auto policy = files.path / (std::string(1, h) + "-policy.json");
     write_file(policy, R"({"rules": [{"domain": "*", "allow": ["write"]}]})");
     std::vector<std::string> args{"--host-name",       name_of(h),
                                   "--domain",          domain,
-                                  "--broadcast",       "239.255.83.66:" + std::to_string(port),
+                                  "--broadcast",       group,
                                   "--policy",          policy.string(),
                                   "--beacon-interval", "300"};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -351,4 +352,35 @@ BOOST_AUTO_TEST_CASE(a_beacon_finds_a_peers_link_and_the_link_verifies_its_key)
     const auto table = cli(*a, {"hosts"}).out;
     BOOST_TEST(table.find("verified by its link") != std::string::npos, table);
     BOOST_TEST(heard(*a, "beta").at("claimed_fingerprint").as_string() == k.fingerprint['B']);
+}
+
+BOOST_AUTO_TEST_CASE(an_ipv6_link_scope_group_works_the_same)
+{
+    lan net;
+    NEED_LAN(net);
+    temp_dir files;
+    // Link-local addresses are usable once duplicate detection is done.
+    BOOST_REQUIRE(eventually(
+        [&] {
+            for (char h : {'A', 'B', 'C'})
+                if (sh("ip -n " + net.ns(h) + " -6 addr show dev " + net.veth(h) +
+                       " scope link | grep -q inet6") != 0 ||
+                    sh("ip -n " + net.ns(h) + " -6 addr show dev " + net.veth(h) +
+                       " tentative | grep -q inet6") == 0)
+                    return false;
+            return true;
+        },
+        10s));
+    auto v6 = [&](char h) {
+        return start(net, h, files, "wg", {"--broadcast-interface", net.veth(h)},
+                     "[ff12::5342]:47077");
+    };
+    auto a = v6('A'), b = v6('B'), c = v6('C');
+    BOOST_REQUIRE(eventually([&] { return hears(*a, "beta") && hears(*a, "gamma"); }, 10s));
+    auto r = readers({{'B', b.get()}, {'C', c.get()}}, R"(taxes\sue)");
+    auto writer = peer(*a, {"write", R"(\\*\mailslot\taxes\sue)", "--count", "20"});
+    BOOST_TEST(writer->wait_for_line("acked 20 failed 0 delivered 0", 10s));
+    BOOST_TEST(r['B']->wait_for_lines("record", 20, 10s));
+    BOOST_TEST(r['C']->wait_for_lines("record", 20, 10s));
+    BOOST_TEST(heard(*b, "alpha").at("address").as_string().starts_with("fe80::"));
 }

@@ -297,3 +297,31 @@ BOOST_AUTO_TEST_CASE(peer_hosts_are_only_what_host_rules_say)
         refused(R"({"rules": [{"host": "no spaces", "allow": ["write"]}]})").find("\"host\"") !=
         std::string::npos);
 }
+
+BOOST_AUTO_TEST_CASE(a_domains_broadcasts_are_only_what_domain_rules_say)
+{
+    identity wg;
+    wg.uid = wg.gid = 65534;
+    wg.domain = "wg";
+    identity other = wg;
+    other.domain = "other";
+    const auto p = parsed(R"({"rules": [
+        {"anyone": true, "allow": ["write"]},
+        {"uid": 65534, "allow": ["write"]},
+        {"host": "*", "allow": ["write"]},
+        {"domain": "*", "deny": ["write"], "names": ["taxes\\secret"]},
+        {"domain": "WG", "allow": ["write"], "names": ["taxes\\**"]}]})");
+    BOOST_TEST(may(p, wg, right::write, "taxes\\sue")); // domain names fold case
+    BOOST_TEST(!may(p, wg, right::write, "taxes\\secret"));
+    BOOST_TEST(!may(p, wg, right::write, "other")); // not "anyone", nor uid 65534, nor a host
+    BOOST_TEST(!may(p, other, right::write, "taxes\\sue"));
+    BOOST_TEST(!may(p, wg, right::create, "taxes\\sue"));
+    // Without a rule, the built-in default gives broadcasts nothing.
+    BOOST_TEST(!may(parsed(R"({"rules": []})"), wg, right::write, "taxes\\sue"));
+    BOOST_TEST(!may(parsed(R"({"rules": [{"domain": "*", "allow": ["create"]}]})"), wg,
+                    right::create, "slotbus\\x"));
+    BOOST_TEST(wg.str() == "domain wg");
+    BOOST_TEST(
+        refused(R"({"rules": [{"domain": "a b", "allow": ["write"]}]})").find("\"domain\"") !=
+        std::string::npos);
+}

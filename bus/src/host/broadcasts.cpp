@@ -99,11 +99,15 @@ void broadcasts::start()
     socket_.open(v6 ? udp::v6() : udp::v4());
     socket_.set_option(asio::socket_base::reuse_address(true));
     const int fd = socket_.native_handle();
+    // Never fragmented: a datagram too large for the link fails to send
+    // (counted) instead (every record's fits an IPv6 link's 1280 bytes).
     if (v6) {
         socket_.set_option(asio::ip::v6_only(true));
+        set_int(fd, IPPROTO_IPV6, IPV6_DONTFRAG, 1, "IPV6_DONTFRAG");
         set_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0, "IPV6_MULTICAST_ALL");
         set_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO");
     } else {
+        set_int(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO, "IP_MTU_DISCOVER");
         set_int(fd, IPPROTO_IP, IP_MULTICAST_ALL, 0, "IP_MULTICAST_ALL");
         set_int(fd, IPPROTO_IP, IP_PKTINFO, 1, "IP_PKTINFO");
     }

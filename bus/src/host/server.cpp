@@ -255,6 +255,7 @@ std::string server::explain(std::string_view argument, std::error_code& ec) cons
     const auto* plugin = o ? o->if_contains("plugin") : nullptr;
     const auto* peer_host = o ? o->if_contains("host") : nullptr;
     const auto* client = o ? o->if_contains("client") : nullptr;
+    const auto* domain = o ? o->if_contains("domain") : nullptr;
     const auto* right_text = o ? o->if_contains("right") : nullptr;
     const auto* name_text = o ? o->if_contains("name") : nullptr;
     const auto asked = right_text && right_text->is_string()
@@ -266,7 +267,7 @@ std::string server::explain(std::string_view argument, std::error_code& ec) cons
     }
     const right r = *asked;
     identity who;
-    const int asked_about = !!uid + !!plugin + !!peer_host + !!client;
+    const int asked_about = !!uid + !!plugin + !!peer_host + !!client + !!domain;
     const auto named = [&](const json::value* v) {
         return v && v->is_string() && valid_host_name(v->get_string());
     };
@@ -276,10 +277,10 @@ std::string server::explain(std::string_view argument, std::error_code& ec) cons
         who.plugin = std::string(plugin->get_string());
         if (plugins_)
             who.permissions = plugins_->permissions_of(who.plugin);
-    } else if (asked_about == 1 && (named(peer_host) || named(client))) {
+    } else if (asked_about == 1 && (named(peer_host) || named(client) || named(domain))) {
         who.uid = who.gid = nobody_id;
-        (peer_host ? who.host : who.client) =
-            fold_case((peer_host ? peer_host : client)->get_string());
+        const auto* v = peer_host ? peer_host : client ? client : domain;
+        (peer_host ? who.host : client ? who.client : who.domain) = fold_case(v->get_string());
     } else {
         ec = error::invalid_parameter;
         return {};
