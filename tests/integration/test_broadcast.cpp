@@ -29,10 +29,8 @@ std::unique_ptr<host> start(const lan& net, char h, const temp_dir& files,
 {
     const auto policy = files.path / (std::string(1, h) + "-policy.json");
     write_file(policy, R"({"rules": [{"domain": "*", "allow": ["write"]}]})");
-    std::vector<std::string> args{"--host-name",       name_of(h),
-                                  "--domain",          domain,
-                                  "--broadcast",       group,
-                                  "--policy",          policy.string(),
+    std::vector<std::string> args{"--host-name",       name_of(h), "--domain", domain,
+                                  "--broadcast",       group,      "--policy", policy.string(),
                                   "--beacon-interval", "300"};
     args.insert(args.end(), extra.begin(), extra.end());
     return std::make_unique<host>(args, net.in(h));
@@ -383,4 +381,40 @@ BOOST_AUTO_TEST_CASE(an_ipv6_link_scope_group_works_the_same)
     BOOST_TEST(r['B']->wait_for_lines("record", 20, 10s));
     BOOST_TEST(r['C']->wait_for_lines("record", 20, 10s));
     BOOST_TEST(heard(*b, "alpha").at("address").as_string().starts_with("fe80::"));
+}
+
+BOOST_AUTO_TEST_CASE(the_articles_taxes_sue_example_on_three_hosts)
+{
+    lan net;
+    NEED_LAN(net);
+    temp_dir files;
+    auto a = start(net, 'A', files, "WorkGroup"), b = start(net, 'B', files, "WorkGroup"),
+         c = start(net, 'C', files, "WorkGroup");
+    BOOST_REQUIRE(eventually([&] { return hears(*a, "beta") && hears(*a, "gamma"); }, 10s));
+    std::vector<std::unique_ptr<child>> sues;
+    for (const auto* h : {a.get(), b.get(), c.get()}) {
+        sues.push_back(std::make_unique<child>(BROADCAST_SUE_PATH,
+                                               std::vector<std::string>{"--count", "2"},
+                                               std::vector<std::string>{h->env()}));
+        BOOST_REQUIRE(sues.back()->wait_for_line("created"));
+    }
+    child star(BROADCAST_TAXES_PATH, {"*"}, {a->env()});
+    BOOST_TEST((star.wait_exit(10s) == 0));
+    BOOST_TEST(star.stdout_text().find(
+                   R"(Sent 16 bytes to \\*\mailslot\taxes\sue (1 slot on this computer).)") !=
+                   std::string::npos,
+               star.stdout_text());
+    child by_name(BROADCAST_TAXES_PATH, {"WorkGroup", "Pete filed too"}, {b->env()});
+    BOOST_TEST((by_name.wait_exit(10s) == 0));
+    for (std::size_t i = 0; i < sues.size(); ++i) {
+        BOOST_TEST((sues[i]->wait_exit(10s) == 0));
+        const auto said = sues[i]->stdout_text();
+        BOOST_TEST(said.find("Sue got 16 bytes: Sue's 1040 is in") != std::string::npos, said);
+        BOOST_TEST(said.find("Sue got 14 bytes: Pete filed too") != std::string::npos, said);
+    }
+    BOOST_TEST(sues[1]->stdout_text().find("(from host alpha, a broadcast to workgroup)") !=
+               std::string::npos);
+    child nowhere(BROADCAST_TAXES_PATH, {"Elsewhere"}, {a->env()});
+    BOOST_TEST((nowhere.wait_exit(10s) == 1));
+    BOOST_TEST(nowhere.stdout_text().find("CreateFile failed: 53") != std::string::npos);
 }
