@@ -6,6 +6,8 @@
 // - every admin answer is valid JSON;
 // - each record of a write frame the host took gets exactly one result;
 // - once every session has left, nothing is left: no slot, no subscription.
+#include "script.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -22,34 +24,11 @@ using namespace slotbus::bus;
 
 namespace {
 
-void check(bool ok)
-{
-    if (!ok)
-        std::abort();
-}
+using fuzz::check;
 
-/// Reads the script's bytes; past the end, zeros.
-struct script {
-    const std::uint8_t* data;
-    std::size_t size, at = 0;
-    [[nodiscard]] bool done() const { return at >= size; }
-    std::uint8_t byte() { return at < size ? data[at++] : 0; }
+struct script : fuzz::script_reader {
     std::uint32_t small() { return byte() % 8; }
-    std::uint32_t u32()
-    {
-        std::uint32_t v = 0;
-        for (int i = 0; i < 4; ++i)
-            v = v << 8 | byte();
-        return v;
-    }
-    std::string text(std::size_t max)
-    {
-        const std::size_t n = byte() % (max + 1);
-        std::string s;
-        for (std::size_t i = 0; i < n; ++i)
-            s.push_back(static_cast<char>(byte()));
-        return s;
-    }
+    std::uint32_t u32() { return static_cast<std::uint32_t>(number(4)); }
     /// A slot name, mostly from a few that collide, sometimes anything.
     std::string name()
     {
@@ -295,7 +274,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto op = in.byte() % 16;
         if (!s.open) {
             s = {};
-            s.id = c.connect({in.u32(), in.byte(), 0, 0, {}}); // uid 0 may do all; others little
+            s.id =
+                c.connect({in.u32(), in.byte(), 0, 0, {}, {}}); // uid 0 may do all; others little
             s.open = true;
             if (op < 12) // mostly greeted
                 feed(c, s, [] {

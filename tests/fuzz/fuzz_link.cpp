@@ -6,6 +6,8 @@
 // - every record of a write the origin took gets exactly one result, by the
 //   end at the latest (a link given up fails what waited with 64);
 // - a link that refuses a frame stays usable after a new stream.
+#include "script.hpp"
+
 #include <cstdlib>
 #include <memory>
 
@@ -17,24 +19,10 @@ using namespace slotbus::bus;
 
 namespace {
 
-void check(bool ok)
-{
-    if (!ok)
-        std::abort();
-}
+using fuzz::check;
 
-struct script {
-    const std::uint8_t* data;
-    std::size_t size, at = 0;
-    [[nodiscard]] bool done() const { return at >= size; }
-    std::uint8_t byte() { return at < size ? data[at++] : 0; }
-    std::uint64_t u64(int bytes)
-    {
-        std::uint64_t v = 0;
-        for (int i = 0; i < bytes; ++i)
-            v = v << 8 | byte();
-        return v;
-    }
+struct script : fuzz::script_reader {
+    std::uint64_t u64(int bytes) { return number(bytes); }
     byte_buffer records()
     {
         byte_buffer list;

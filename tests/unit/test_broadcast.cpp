@@ -542,3 +542,22 @@ BOOST_AUTO_TEST_CASE(a_full_slot_drops_a_broadcast_and_holds_no_one)
     BOOST_TEST(delivered < 10u);
     BOOST_TEST(reader.info(r).dropped == 10u - delivered); // counted, told to the reader
 }
+
+BOOST_AUTO_TEST_CASE(a_forgotten_host_is_remembered_against_replays_and_its_losses_counted)
+{
+    domain_broadcast a(host_settings("alpha")), b(host_settings("beta"));
+    const auto now = clock::now();
+    const auto old = a.record("wg", "x", "x", bytes_of("1"));
+    BOOST_TEST((b.take(old, somewhere, false, now).kind == what::record));
+    BOOST_TEST((b.take(a.bye(), somewhere, false, now).kind == what::gone));
+    // Replayed after its bye: still a duplicate, not a record.
+    BOOST_TEST((b.take(old, somewhere, false, now).kind == what::nothing));
+    BOOST_TEST(b.counters().duplicates == 1u);
+    // Away past its lease, two records lost meanwhile: counted when it is back.
+    BOOST_TEST(b.expire(now + 1h).size() == 1u);
+    (void)a.record("wg", "x", "x", bytes_of("2"));
+    (void)a.record("wg", "x", "x", bytes_of("3"));
+    const auto t = pass(a, b, "x", "4", now + 1h + 1s);
+    BOOST_TEST((t.kind == what::record));
+    BOOST_TEST(b.counters().lost == 2u);
+}

@@ -119,9 +119,19 @@ domain_broadcast::known_host* domain_broadcast::host_for(const datagram& d, cons
             return nullptr;
         }
         it = hosts_.emplace(key, known_host{}).first;
-        it->second.name = std::string(d.host);
-        it->second.epoch = d.epoch;
-        it->second.lease = 3 * settings_.interval; // until its beacon says
+        known_host& fresh = it->second;
+        fresh.name = std::string(d.host);
+        fresh.epoch = d.epoch;
+        fresh.lease = 3 * settings_.interval; // until its beacon says
+        if (auto was = forgotten_.find(key); was != forgotten_.end()) {
+            if (was->second.epoch >= d.epoch) { // known from before: where its numbers were
+                fresh.epoch = was->second.epoch;
+                fresh.highest = was->second.highest;
+                if (fresh.highest != 0)
+                    fresh.seen.set(); // what it sent before it was forgotten counts as taken
+            }
+            forgotten_.erase(was);
+        }
     }
     known_host& h = it->second;
     h.address = from;
@@ -272,22 +282,35 @@ domain_broadcast::taken domain_broadcast::take(byte_span bytes, const endpoint& 
         number(*h, d);
         out.kind = taken::what::gone;
         out.host_key = key;
-        hosts_.erase(key);
+        forget(hosts_.find(key), now);
         return out;
     }
     return out;
 }
 
+void domain_broadcast::forget(std::map<std::string, known_host, std::less<>>::iterator it,
+                              clock::time_point now)
+{
+    if (forgotten_.size() >= 4 * settings_.max_hosts && !forgotten_.contains(it->first))
+        forgotten_.erase(std::min_element(
+            forgotten_.begin(), forgotten_.end(),
+            [](const auto& a, const auto& b) { return a.second.until < b.second.until; }));
+    forgotten_[it->first] = {it->second.epoch, it->second.highest, now + remembered_for};
+    hosts_.erase(it);
+}
+
 std::vector<std::string> domain_broadcast::expire(clock::time_point now)
 {
     std::vector<std::string> gone;
-    for (auto it = hosts_.begin(); it != hosts_.end();)
+    for (auto it = hosts_.begin(); it != hosts_.end();) {
+        auto next = std::next(it);
         if (it->second.expires <= now) {
             gone.push_back(it->first);
-            it = hosts_.erase(it);
-        } else {
-            ++it;
+            forget(it, now);
         }
+        it = next;
+    }
+    std::erase_if(forgotten_, [&](const auto& f) { return f.second.until <= now; });
     return gone;
 }
 

@@ -136,6 +136,8 @@ public:
 private:
     known_host* host_for(const datagram& d, const std::string& key, const endpoint& from,
                          clock::time_point now);
+    /// Forgets a host, keeping where its numbers were (see forgotten_).
+    void forget(std::map<std::string, known_host, std::less<>>::iterator it, clock::time_point now);
     /// The numbering of a record or beacon: false for a record to drop (a
     /// duplicate or late).
     bool number(known_host& h, const datagram& d);
@@ -143,7 +145,17 @@ private:
     broadcast_settings settings_;
     std::string self_key_; // this host's name, folded
     broadcast_counters counters_;
-    std::map<std::string, known_host, std::less<>> hosts_;    // by folded name
+    std::map<std::string, known_host, std::less<>> hosts_; // by folded name
+    // Where a forgotten host's numbers were (its boot, its highest record),
+    // for a while: replayed datagrams of a host that said bye or went quiet
+    // stay refused, and records lost while it was away are counted when it
+    // comes back. Bounded: past 4 * max_hosts, the oldest goes.
+    struct forgotten {
+        std::uint64_t epoch = 0, highest = 0;
+        clock::time_point until;
+    };
+    std::map<std::string, forgotten, std::less<>> forgotten_;
+    static constexpr std::chrono::minutes remembered_for{10};
     std::uint64_t seq_ = 0;                                   // the last record sent
     std::unordered_map<std::string, std::uint32_t> name_seq_; // by domain '\n' name key
     double tokens_;

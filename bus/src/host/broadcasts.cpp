@@ -61,7 +61,7 @@ std::string text_of(const udp::endpoint& e)
 
 broadcasts::broadcasts(asio::io_context& io, core& routing, broadcast_options options,
                        broadcast_settings settings, std::function<void()> flush)
-    : io_(io), core_(routing), options_(std::move(options)), state_(std::move(settings)),
+    : core_(routing), options_(std::move(options)), state_(std::move(settings)),
       flush_core_(std::move(flush)), socket_(io), beacon_timer_(io), tick_timer_(io),
       rate_timer_(io), jitter_(std::random_device{}())
 {

@@ -86,7 +86,6 @@ private:
     void beacon_later(std::chrono::milliseconds after);
     void tick();
 
-    boost::asio::io_context& io_;
     core& core_;
     broadcast_options options_;
     domain_broadcast state_;

@@ -45,7 +45,7 @@ struct network_listener::handshake {
 };
 
 network_listener::network_listener(asio::io_context& io, network_listener_options options)
-    : io_(io), options_(std::move(options)), acceptor_(io), pause_(io)
+    : options_(std::move(options)), acceptor_(io), pause_(io)
 {
 }
 

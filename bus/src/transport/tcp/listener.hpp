@@ -68,7 +68,6 @@ private:
     void start_handshake(boost::asio::ip::tcp::socket socket);
     void end_handshake(const std::shared_ptr<handshake>& h, const boost::system::error_code& ec);
 
-    boost::asio::io_context& io_;
     network_listener_options options_;
     std::string scheme_; // "tcp" or "tls"
     boost::asio::ip::tcp::acceptor acceptor_;
