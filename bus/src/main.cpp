@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <grp.h>
@@ -143,7 +144,7 @@ int main(int argc, char** argv)
         ("stall-timeout", po::value(&stall_timeout_ms)->default_value(stall_timeout_ms),
          "ms a connection whose output is over --max-outbox may read none of it before it is closed")
         ("host-name", po::value(&host_name_option),
-         "this host's name: \\\\NAME\\mailslot\\ names it (default: the machine's hostname)")
+         "this host's name: \\\\NAME\\mailslot\\ names it (default: the machine's hostname, up to its first dot)")
         ("peers", po::value(&peers_file),
          "JSON file of the hosts to link with (name, address, key fingerprint): "
          "\\\\PEER\\mailslot\\ names go there over TLS")
@@ -263,8 +264,18 @@ int main(int argc, char** argv)
     if (host_name_option.empty()) {
         char host_name[256] = {};
         ::gethostname(host_name, sizeof host_name - 1);
-        host_name_option = host_name;
+        // A computer name, as Windows has it: `build7` of build7.example.org.
+        host_name_option = std::string(host_name).substr(0, std::strcspn(host_name, "."));
     }
+    // Both go into every link hello and datagram: a name peers would refuse
+    // is refused here, at start.
+    for (const auto& [option, name] :
+         {std::pair{"--host-name", host_name_option}, std::pair{"--domain", limits.domain}})
+        if (!slotbus::bus::valid_host_name(name)) {
+            std::cerr << "slotbusd: " << option << " " << name
+                      << ": a name is 1 to 63 letters, digits, '-' or '_'\n";
+            return 2;
+        }
     limits.host_name = host_name_option;
 
     // Paths are made absolute before a daemon leaves the working directory.

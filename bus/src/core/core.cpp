@@ -58,9 +58,12 @@ struct core::session {
     std::uint64_t deferred_first = 0; // the entry number of deferred.front()
     bool waits_for_results = false;   // held back at max_deferred_entries
     std::size_t held_posts = 0;       // bytes of posted writes whose results wait
-    std::vector<std::string> tokens;  // duplicate tokens it issued, not used or gone yet
-    std::uint64_t budget = 0;         // budgets of the slots it created and that live
-    std::uint32_t subscriptions = 0;  // patterns it subscribed and that stand
+    // Records of the write frame it is held at that were broadcast already:
+    // the rate lets a large frame go in parts, and it is fed again for the rest.
+    std::uint32_t frame_sent = 0;
+    std::vector<std::string> tokens; // duplicate tokens it issued, not used or gone yet
+    std::uint64_t budget = 0;        // budgets of the slots it created and that live
+    std::uint32_t subscriptions = 0; // patterns it subscribed and that stand
     std::unordered_map<std::uint32_t, handle_entry> handles;
     // The handle of the last write: a writer mostly writes through one.
     // (Elements of an unordered_map stay put when it rehashes.)
@@ -621,7 +624,7 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
     const bool may_write = h && !h->rd && !h->revoked; // a server's own handle does not write
     if (may_write && h->remote)
         return write_remote(s, *h, body, m, prompt);
-    if (may_write && !h->foreign)
+    if (may_write)
         route(*h);
     // A receiver writing to itself could wait on itself forever.
     const bool to_itself = may_write && h->direct && reads(s, *h->direct);
@@ -647,11 +650,12 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         // is queued, so its records go everywhere or (for now) nowhere; an
         // empty slot takes a whole frame. Its lengths are checked when it goes
         // on. The writer's own subscriptions never hold it back: they drop
-        // instead; nor does a slot marked slow (see tick()).
+        // instead; nor does a slot marked slow (see tick()), nor any slot a
+        // broadcast: on every host it is a datagram, which cannot wait.
         ++admit_stamp_;
         for (slot* target : h->targets) {
             if (target->config().overflow != overflow_policy::block || target->slow ||
-                reads(s, *target))
+                reads(s, *target) || !h->domain.empty())
                 continue;
             if (!target->has_room_for(wire)) {
                 auto& blocked = target->blocked_writers;
@@ -678,46 +682,53 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
     const auto list = check_record_list(m.records.bytes);
     if (!list.valid)
         return fatal(s, error::invalid_data, "malformed write");
+    const std::uint32_t first = std::exchange(s.frame_sent, 0); // had their results
     if (!h)
-        return result(error::invalid_handle, 0, list.count);
+        return result(error::invalid_handle, 0, list.count - first);
     if (!may_write)
-        return result(error::access_denied, 0, list.count);
-    // A broadcast goes out under the host's sending rate: past it the writer
-    // waits, as for a full slot (nothing was queued yet).
-    if (!h->domain.empty() && !broadcaster_->reserve(s.id, list.count)) {
-        if (!prompt) // counted when it is fed again
-            s.held_posts -= body.size();
-        return feed_result::blocked;
-    }
+        return result(error::access_denied, 0, list.count - first);
     slot* direct = h->direct;
+    // A broadcast goes out whatever this host's slots do with it: its reader
+    // writing to it, or a local slot too small, only miss their own copy.
+    const bool broadcasting = !h->domain.empty();
+    // It goes under the host's sending rate, as many of the frame's records
+    // as that allows; for the rest the writer waits, as for a full slot.
+    std::uint32_t end = list.count;
+    if (broadcasting)
+        end = first + broadcaster_->reserve(s.id, list.count - first);
+    std::uint32_t at = 0;
     auto fits = [](const slot* t, std::size_t size) {
         const auto max = t->config().max_message_size;
         return max == 0 || size <= max;
     };
     for_each_checked_record(m.records.bytes, [&](byte_span bytes) {
+        if (const auto n = at++; n < first || n >= end)
+            return;
         const auto size = bytes.size();
         // Refused records fail alone; the writer stays.
         std::error_code refused;
         if (h->broadcast && size > max_broadcast_size)
             refused = error::bad_netpath;
-        else if (h->targets.empty() && h->domain.empty())
+        else if (h->targets.empty() && !broadcasting)
             refused = error::file_not_found;
         else if (!h->declared.empty() && !accepted(h->declared, bytes))
             refused = error::invalid_data;
-        else if (to_itself)
+        else if (to_itself && !broadcasting)
             refused = error::access_denied;
-        else if (direct && !fits(direct, size))
+        else if (direct && !broadcasting && !fits(direct, size))
             refused = error::message_exceeds_max_size;
         if (refused)
             return (void)result(refused, 0);
         // Sent whether or not a local slot takes it: the domain's other hosts may have one.
-        if (!h->domain.empty())
+        if (broadcasting)
             broadcaster_->send(h->domain, from->name, h->key, bytes);
         // A small record is copied into each queue it goes to; a larger one
         // is stored once and shared by them.
         const record_ptr shared = size > record_queue::inline_limit ? record::make(bytes) : nullptr;
         std::uint32_t delivered = 0;
         for (slot* t : h->targets) {
+            if (to_itself && t == direct)
+                continue;
             const bool room =
                 fits(t, size) &&
                 (t->admit_stamp == admit_stamp_ || t->has_room_for(4 + size) ||
@@ -731,6 +742,12 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         }
         result({}, delivered);
     });
+    if (end < list.count) {
+        s.frame_sent = end;
+        if (!prompt) // counted when it is fed again
+            s.held_posts -= body.size();
+        return feed_result::blocked;
+    }
     return feed_result::next;
 }
 
@@ -1187,6 +1204,11 @@ void core::route(handle_entry& h)
     for (const auto& rule : limits_.declared_types)
         if (rule.pattern.matches(h.key))
             h.declared.push_back(&rule);
+    // Another host's slot, or another domain's: nothing here takes its records.
+    if (h.foreign || h.remote) {
+        h.direct = nullptr;
+        return;
+    }
     h.direct = names_.find(h.key);
     if (h.direct)
         add(h.direct);

@@ -46,9 +46,10 @@ public:
     /// A domain (case-folded) writes can be broadcast to: this host's own,
     /// or one a live host announced. Another name is no domain (53).
     [[nodiscard]] virtual bool knows_domain(std::string_view domain) const = 0;
-    /// Room under the sending rate for `count` records. False: session `id`
-    /// is held back, and woken (core::wake) when there is.
-    virtual bool reserve(session_id id, std::uint32_t count) = 0;
+    /// How many of `count` records may go now under the sending rate. Fewer
+    /// than asked: session `id` is held back, and woken (core::wake) when
+    /// more may go.
+    virtual std::uint32_t reserve(session_id id, std::uint32_t count) = 0;
     /// One record (at most 424 bytes) as one datagram to the other hosts of
     /// `domain`, for their slots of `path` (a slot name's path; `key`, its
     /// key): best effort, no result comes back.

@@ -5,6 +5,7 @@
 #include <boost/json/array.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/policy.hpp"
 
@@ -29,24 +30,25 @@ domain_broadcast::domain_broadcast(broadcast_settings settings)
 
 // ---- sending ----------------------------------------------------------------------------
 
-bool domain_broadcast::reserve(std::uint32_t count, clock::time_point now)
+std::uint32_t domain_broadcast::reserve(std::uint32_t count, clock::time_point now)
 {
     if (refilled_ == clock::time_point{})
         refilled_ = now;
     const std::chrono::duration<double> since = now - refilled_;
-    tokens_ = std::min(settings_.burst, tokens_ + since.count() * settings_.rate);
+    tokens_ = std::min(std::max(settings_.burst, 1.0), tokens_ + since.count() * settings_.rate);
     refilled_ = now;
-    if (tokens_ <= 0)
-        return false;
-    tokens_ -= count;
-    return true;
+    const auto granted = static_cast<std::uint32_t>(std::min<double>(count, tokens_));
+    tokens_ -= granted;
+    return granted;
 }
 
 domain_broadcast::clock::time_point domain_broadcast::ready_at() const noexcept
 {
-    if (tokens_ > 0)
+    // Woken for a tenth of the burst, not for each record the rate allows.
+    const double enough = std::max(1.0, std::floor(settings_.burst / 10));
+    if (tokens_ >= enough)
         return refilled_;
-    const std::chrono::duration<double> wait((0.5 - tokens_) / settings_.rate);
+    const std::chrono::duration<double> wait((enough - tokens_) / settings_.rate);
     return refilled_ + std::chrono::duration_cast<clock::duration>(wait);
 }
 
@@ -71,11 +73,12 @@ byte_buffer domain_broadcast::record(std::string_view domain, std::string_view p
     return encode(d, settings_.key.get());
 }
 
-byte_buffer domain_broadcast::hello() const
+byte_buffer domain_broadcast::hello()
 {
     datagram d;
     d.kind = datagram_kind::hello;
     d.epoch = settings_.epoch;
+    d.name_seq = ++control_;
     d.seq = seq_; // so a receiver learns of the last records lost
     d.host = settings_.host;
     d.domain = settings_.domain;
@@ -85,21 +88,23 @@ byte_buffer domain_broadcast::hello() const
     return encode(d, settings_.key.get());
 }
 
-byte_buffer domain_broadcast::query() const
+byte_buffer domain_broadcast::query()
 {
     datagram d;
     d.kind = datagram_kind::query;
     d.epoch = settings_.epoch;
+    d.name_seq = ++control_;
     d.host = settings_.host;
     d.domain = settings_.domain;
     return encode(d, settings_.key.get());
 }
 
-byte_buffer domain_broadcast::bye() const
+byte_buffer domain_broadcast::bye()
 {
     datagram d;
     d.kind = datagram_kind::bye;
     d.epoch = settings_.epoch;
+    d.name_seq = ++control_;
     d.seq = seq_;
     d.host = settings_.host;
     d.domain = settings_.domain;
@@ -109,11 +114,11 @@ byte_buffer domain_broadcast::bye() const
 // ---- receiving --------------------------------------------------------------------------
 
 domain_broadcast::known_host* domain_broadcast::host_for(const datagram& d, const std::string& key,
-                                                         const endpoint& from,
-                                                         clock::time_point now)
+                                                         bool& made)
 {
     auto it = hosts_.find(key);
-    if (it == hosts_.end()) {
+    made = it == hosts_.end();
+    if (made) {
         if (hosts_.size() >= settings_.max_hosts) {
             ++counters_.too_many_hosts;
             return nullptr;
@@ -127,16 +132,23 @@ domain_broadcast::known_host* domain_broadcast::host_for(const datagram& d, cons
             if (was->second.epoch >= d.epoch) { // known from before: where its numbers were
                 fresh.epoch = was->second.epoch;
                 fresh.highest = was->second.highest;
+                fresh.control = was->second.control;
                 if (fresh.highest != 0)
                     fresh.seen.set(); // what it sent before it was forgotten counts as taken
             }
             forgotten_.erase(was);
         }
     }
-    known_host& h = it->second;
+    return &it->second;
+}
+
+void domain_broadcast::heard(known_host& h, const endpoint& from, bool by_unicast,
+                             clock::time_point now)
+{
     h.address = from;
     h.expires = now + h.lease;
-    return &h;
+    if (!by_unicast)
+        h.multicast_until = now + h.lease;
 }
 
 bool domain_broadcast::number(known_host& h, const datagram& d)
@@ -208,30 +220,43 @@ domain_broadcast::taken domain_broadcast::take(byte_span bytes, const endpoint& 
             ++counters_.own_name;
         return out;
     }
-    known_host* h = host_for(d, key, from, now);
+    bool made = false;
+    known_host* h = host_for(d, key, made);
     if (!h)
         return out;
+    // Only what is taken says the sender lives, and where: a copy replayed
+    // from elsewhere neither keeps a host known nor moves it.
+    auto drop = [&] {
+        if (made)
+            forget(hosts_.find(key), now); // what it knew before stays remembered
+        return out;
+    };
     if (d.epoch < h->epoch) { // an earlier boot's: replayed, or a clock set back
         ++h->stale;
         ++counters_.stale;
-        return out;
+        return drop();
     }
     if (d.epoch > h->epoch) { // it started again: its numbers too
+        names_in_all_ -= h->names.size();
         *h = known_host{};
         h->name = std::string(d.host);
         h->epoch = d.epoch;
         h->lease = 3 * settings_.interval;
-        h->address = from;
-        h->expires = now + h->lease;
-        out.restarted = true;
+        out.restarted = !made;
         out.host_key = key;
     }
-    if (!by_unicast)
-        h->multicast_until = now + h->lease;
+    if (d.kind != datagram_kind::record) { // numbered apart: replays are refused
+        if (d.name_seq <= h->control) {
+            ++counters_.replayed;
+            return drop();
+        }
+        h->control = d.name_seq;
+    }
     switch (d.kind) {
     case datagram_kind::record: {
-        if (!number(*h, d))
-            return out;
+        if (!number(*h, d)) // counted there
+            return drop();
+        heard(*h, from, by_unicast, now);
         ++h->records;
         if (fold_case(d.domain) != settings_.domain) {
             ++counters_.other_domain;
@@ -240,8 +265,15 @@ domain_broadcast::taken domain_broadcast::take(byte_span bytes, const endpoint& 
         ++counters_.received;
         auto& names = h->names;
         auto last = names.find(name.key());
-        if (last == names.end() && names.size() >= settings_.max_names) {
-            names.clear();
+        if (last == names.end() &&
+            (names.size() >= settings_.max_names || names_in_all_ >= settings_.max_names_in_all)) {
+            // Past a bound: the sender with the most names starts again (their
+            // next records tell no gap), so one sender cannot take them all.
+            auto& most = std::max_element(hosts_.begin(), hosts_.end(), [](auto& a, auto& b) {
+                             return a.second.names.size() < b.second.names.size();
+                         })->second.names;
+            names_in_all_ -= most.size();
+            most.clear();
             last = names.end();
         }
         if (last != names.end()) {
@@ -251,6 +283,7 @@ domain_broadcast::taken domain_broadcast::take(byte_span bytes, const endpoint& 
             last->second = d.name_seq;
         } else {
             names.emplace(name.key(), d.name_seq);
+            ++names_in_all_;
         }
         out.kind = taken::what::record;
         out.from = h;
@@ -266,15 +299,18 @@ domain_broadcast::taken domain_broadcast::take(byte_span bytes, const endpoint& 
         // A lease between one second and ten minutes, whatever it says.
         h->lease = std::clamp(std::chrono::milliseconds(d.lease_ms),
                               std::chrono::milliseconds(1000), std::chrono::milliseconds(600'000));
-        h->expires = now + h->lease;
+        heard(*h, from, by_unicast, now);
+        // Sent records by unicast: a seed, or a host that proved the key.
         if (by_unicast)
-            h->by_unicast = true;
+            h->by_unicast = d.signed_by_key ||
+                            std::find(seeds_.begin(), seeds_.end(), from.address()) != seeds_.end();
         out.kind = taken::what::hello;
         out.from = h;
         return out;
     case datagram_kind::query:
         if (h->domain.empty())
             h->domain = fold_case(d.domain);
+        heard(*h, from, by_unicast, now);
         out.kind = taken::what::query;
         out.from = h;
         return out;
@@ -295,7 +331,9 @@ void domain_broadcast::forget(std::map<std::string, known_host, std::less<>>::it
         forgotten_.erase(std::min_element(
             forgotten_.begin(), forgotten_.end(),
             [](const auto& a, const auto& b) { return a.second.until < b.second.until; }));
-    forgotten_[it->first] = {it->second.epoch, it->second.highest, now + remembered_for};
+    forgotten_[it->first] = {it->second.epoch, it->second.highest, it->second.control,
+                             now + remembered_for};
+    names_in_all_ -= it->second.names.size();
     hosts_.erase(it);
 }
 
@@ -332,7 +370,7 @@ domain_broadcast::unicast_members(clock::time_point now) const
 {
     std::vector<endpoint> out;
     for (const auto& [key, h] : hosts_)
-        if (h.by_unicast && h.multicast_until <= now)
+        if (h.by_unicast && h.multicast_until <= now && out.size() < settings_.max_unicast_members)
             out.push_back(h.address);
     return out;
 }

@@ -39,6 +39,10 @@ struct broadcast_settings {
     std::size_t max_hosts = 256; ///< senders remembered at once; more are dropped, counted
     /// Names a sender's counters are kept for (on either side); past it they start again.
     std::size_t max_names = 4096;
+    /// Names kept for all senders together (receivers' side): past it, the
+    /// sender with the most starts again.
+    std::size_t max_names_in_all = 65536;
+    std::size_t max_unicast_members = 64; ///< hosts sent records by unicast, at most
 };
 
 /// What reached this host and what it did with it, since it started.
@@ -55,6 +59,7 @@ struct broadcast_counters {
     std::uint64_t bad_signature = 0;  ///< with a domain key: signed with another
     std::uint64_t own_name = 0;       ///< another host sending as this host's name
     std::uint64_t too_many_hosts = 0; ///< from a sender past max_hosts
+    std::uint64_t replayed = 0;       ///< beacons, queries and byes not newer than the last
 };
 
 class domain_broadcast {
@@ -68,6 +73,7 @@ public:
         std::string domain; ///< from its beacon; empty until one came
         std::uint64_t epoch = 0;
         std::uint64_t highest = 0;   ///< the highest record number taken (0: none yet)
+        std::uint32_t control = 0;   ///< the number of its last beacon, query or bye
         std::bitset<1024> seen;      ///< bit i: record highest - i was taken
         endpoint address;            ///< where its last datagram came from
         std::uint16_t link_port = 0; ///< from its beacon
@@ -105,20 +111,27 @@ public:
 
     // ---- sending
 
-    /// Room for `count` records now, under the rate (a frame may take the
-    /// bucket below zero: the next wait is longer). False: wait for ready_at().
-    bool reserve(std::uint32_t count, clock::time_point now);
+    /// How many of `count` records may go now, under the rate: at most the
+    /// burst, so one large frame cannot flood the LAN. 0: wait for ready_at().
+    std::uint32_t reserve(std::uint32_t count, clock::time_point now);
     [[nodiscard]] clock::time_point ready_at() const noexcept;
     /// A record datagram to `domain` (folded) for the slots of `path` (the
     /// slot name's path; `key` its case-folded form), numbered.
     byte_buffer record(std::string_view domain, std::string_view path, const std::string& key,
                        byte_span payload);
-    [[nodiscard]] byte_buffer hello() const;
-    [[nodiscard]] byte_buffer query() const;
-    [[nodiscard]] byte_buffer bye() const;
+    /// Beacons, queries and byes are numbered apart from records (in
+    /// name_seq), so a copy replayed later is told from a new one.
+    [[nodiscard]] byte_buffer hello();
+    [[nodiscard]] byte_buffer query();
+    [[nodiscard]] byte_buffer bye();
 
     // ---- receiving
 
+    /// A seed's address (--broadcast-seed). Records go by unicast only to a
+    /// seed or, with a domain key, to a host whose signed beacon came by
+    /// unicast: never to an address a datagram merely comes from, which
+    /// would make this host a reflector.
+    void add_seed(const boost::asio::ip::address& address) { seeds_.push_back(address); }
     /// Decodes and judges one datagram from `from` (`by_unicast`: it came to
     /// this host's own address, not to the group).
     taken take(byte_span bytes, const endpoint& from, bool by_unicast, clock::time_point now);
@@ -134,8 +147,10 @@ public:
     [[nodiscard]] boost::json::array hosts(clock::time_point now) const;
 
 private:
-    known_host* host_for(const datagram& d, const std::string& key, const endpoint& from,
-                         clock::time_point now);
+    /// The sender's entry, made if it is new (`made`).
+    known_host* host_for(const datagram& d, const std::string& key, bool& made);
+    /// What an accepted datagram tells: where the sender is, that it lives.
+    void heard(known_host& h, const endpoint& from, bool by_unicast, clock::time_point now);
     /// Forgets a host, keeping where its numbers were (see forgotten_).
     void forget(std::map<std::string, known_host, std::less<>>::iterator it, clock::time_point now);
     /// The numbering of a record or beacon: false for a record to drop (a
@@ -152,11 +167,15 @@ private:
     // comes back. Bounded: past 4 * max_hosts, the oldest goes.
     struct forgotten {
         std::uint64_t epoch = 0, highest = 0;
+        std::uint32_t control = 0;
         clock::time_point until;
     };
     std::map<std::string, forgotten, std::less<>> forgotten_;
     static constexpr std::chrono::minutes remembered_for{10};
-    std::uint64_t seq_ = 0;                                   // the last record sent
+    std::uint64_t seq_ = 0;     // the last record sent
+    std::uint32_t control_ = 0; // the last beacon, query or bye
+    std::vector<boost::asio::ip::address> seeds_;
+    std::size_t names_in_all_ = 0;                            // in hosts_' names
     std::unordered_map<std::string, std::uint32_t> name_seq_; // by domain '\n' name key
     double tokens_;
     clock::time_point refilled_{};

@@ -87,6 +87,7 @@ void broadcasts::start()
         seeds_.push_back(parse_endpoint(seed, "--broadcast-seed"));
         if (seeds_.back().address().is_v6() != group.is_v6())
             throw std::runtime_error("--broadcast-seed " + seed + ": not of the group's family");
+        state_.add_seed(seeds_.back().address());
     }
     if (options_.ttl < 1 || options_.ttl > 255)
         throw std::runtime_error("--broadcast-ttl must be 1 to 255");
@@ -197,10 +198,11 @@ bool broadcasts::knows_domain(std::string_view domain) const
     return state_.knows_domain(domain);
 }
 
-bool broadcasts::reserve(session_id id, std::uint32_t count)
+std::uint32_t broadcasts::reserve(session_id id, std::uint32_t count)
 {
-    if (state_.reserve(count, domain_broadcast::clock::now()))
-        return true;
+    const auto granted = state_.reserve(count, domain_broadcast::clock::now());
+    if (granted == count)
+        return granted;
     if (std::find(held_.begin(), held_.end(), id) == held_.end())
         held_.push_back(id);
     if (held_.size() == 1) {
@@ -213,7 +215,7 @@ bool broadcasts::reserve(session_id id, std::uint32_t count)
             flush_core_();
         });
     }
-    return false;
+    return granted;
 }
 
 void broadcasts::send(std::string_view domain, std::string_view path, const std::string& key,
@@ -240,7 +242,8 @@ void broadcasts::transmit(const byte_buffer& datagram, bool beacon)
     } else {
         for (const auto index : interfaces_) { // one copy per interface
             if (group_.address().is_v6()) {
-                socket_.set_option(asio::ip::multicast::outbound_interface(index));
+                boost::system::error_code ignored; // then send_to says what failed
+                socket_.set_option(asio::ip::multicast::outbound_interface(index), ignored);
             } else {
                 ip_mreqn m{};
                 m.imr_ifindex = static_cast<int>(index);
@@ -366,7 +369,10 @@ void broadcasts::take(byte_span bytes, const udp::endpoint& from, bool by_unicas
     const auto key = fold_case(t.from->name) + '\n' + name.key();
     auto it = handles_.find(key);
     if (it == handles_.end()) {
-        if (handles_.size() >= max_inbound_handles) { // they start again, each decided anew
+        // Past the bound (or a connection's --max-handles) they start again,
+        // each decided anew.
+        if (handles_.size() >=
+            std::min<std::size_t>(max_inbound_handles, core_.limits().max_handles)) {
             for (const auto& [k, handle] : handles_)
                 core_.close_inbound(session_, handle);
             handles_.clear();
@@ -375,7 +381,7 @@ void broadcasts::take(byte_span bytes, const udp::endpoint& from, bool by_unicas
             next_handle_ = 1;
         const auto handle = next_handle_;
         if (const auto refused = core_.open_inbound(session_, handle, t.from->name, name)) {
-            ++denied_;
+            ++(refused == error::access_denied ? denied_ : refused_);
             notices_(
                 "broadcast: a record from host ", t.from->name, " to ", name.str(), " refused: ",
                 refused == error::access_denied ? "no \"domain\" rule of the policy lets domain " +
@@ -464,6 +470,7 @@ boost::json::object broadcasts::status() const
     o["bad_signature"] = c.bad_signature;
     o["own_name"] = c.own_name;
     o["too_many_hosts"] = c.too_many_hosts;
+    o["replayed"] = c.replayed;
     o["denied"] = denied_;
     o["refused"] = refused_;
     o["send_failures"] = send_failures_;

@@ -61,7 +61,7 @@ public:
 
     // broadcaster
     bool knows_domain(std::string_view domain) const override;
-    bool reserve(session_id id, std::uint32_t count) override;
+    std::uint32_t reserve(session_id id, std::uint32_t count) override;
     void send(std::string_view domain, std::string_view path, const std::string& key,
               byte_span record) override;
 
