@@ -302,7 +302,11 @@ bool broadcast_domain(slotbus::connection& bus, const slotbus::slot_name& name)
         return true;
     if (name.scope() != slotbus::name_scope::remote)
         return false;
-    const auto answer = ask(bus, "hosts");
+    // Only to word the summary: one who may send but not list is not told.
+    std::error_code ec;
+    const auto answer = slotbus::admin(bus, "hosts", {}, ec);
+    if (ec || !answer.is_object())
+        return false;
     const auto* b = answer.as_object().if_contains("broadcast");
     if (!b || !b->is_object())
         return false;
@@ -674,8 +678,8 @@ int cmd_hosts(common& c, std::vector<std::string>& argv)
               << ", late " << str(o.at("late")) << "; dropped: " << str(o.at("malformed"))
               << " malformed, " << str(o.at("unsigned")) << " unsigned, "
               << str(o.at("bad_signature")) << " wrongly signed, " << str(o.at("stale"))
-              << " stale, " << str(o.at("other_domain")) << " for other domains, "
-              << str(o.at("denied")) << " refused by the policy\n";
+              << " stale, " << str(o.at("replayed")) << " replayed, " << str(o.at("other_domain"))
+              << " for other domains, " << str(o.at("denied")) << " refused by the policy\n";
     // A beacon's key is a claim; a link that is up proved its peer's.
     auto key_of = [&](const json::object& h) {
         const auto claimed = str(h.at("claimed_fingerprint"));

@@ -418,3 +418,19 @@ BOOST_AUTO_TEST_CASE(the_articles_taxes_sue_example_on_three_hosts)
     BOOST_TEST((nowhere.wait_exit(10s) == 1));
     BOOST_TEST(nowhere.stdout_text().find("CreateFile failed: 53") != std::string::npos);
 }
+
+BOOST_AUTO_TEST_CASE(names_other_hosts_would_refuse_are_refused_at_start)
+{
+    temp_dir files;
+    // Every datagram carries both names: a dotted one (a hostname's FQDN)
+    // would be dropped as malformed by every other host.
+    for (const auto& [option, name] :
+         {std::pair{"--host-name", "build7.example.org"}, std::pair{"--domain", "work group"}}) {
+        child refused(SLOTBUSD_PATH,
+                      {"--socket", (files.path / "s").string(), "--broadcast", option, name});
+        BOOST_TEST(refused.wait_exit().value_or(-1) == 2);
+        BOOST_TEST(refused.stderr_text().find(std::string(option) + " " + name) !=
+                       std::string::npos,
+                   refused.stderr_text());
+    }
+}
