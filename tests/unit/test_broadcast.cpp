@@ -59,8 +59,10 @@ const domain_broadcast::endpoint somewhere(boost::asio::ip::make_address("198.18
 domain_broadcast::taken pass(domain_broadcast& from, domain_broadcast& to, std::string_view path,
                              std::string_view data, clock::time_point now = clock::now())
 {
-    const auto d = from.record("wg", path, fold_case(path), bytes_of(data));
-    return to.take(d, somewhere, false, now);
+    // What `taken` views (path, payload) stays valid until the next pass.
+    static byte_buffer last;
+    last = from.record("wg", path, fold_case(path), bytes_of(data));
+    return to.take(last, somewhere, false, now);
 }
 
 using what = domain_broadcast::taken::what;
