@@ -85,17 +85,36 @@ void publisher::start_publish(std::string topic, std::string record, detail::wri
                                  pace);
         return;
     }
-    // First publish to this topic: open it, keep the handle, then write.
+    // Already being opened: it waits its turn, so the topic's records keep
+    // the order they were published in.
+    if (!key.empty())
+        if (auto it = opening_.find(key); it != opening_.end()) {
+            it->second.push_back({std::move(record), std::move(handler), pace});
+            return;
+        }
+    // First publish to this topic: open it, keep the handle, then write it
+    // and what came meanwhile.
+    if (!key.empty())
+        opening_[key];
     client_slot::async_open(*bus_, topic,
                             [this, key, topic, record = std::move(record), h = std::move(handler),
                              pace](boost::system::error_code e, client_slot slot) mutable {
+                                std::vector<waiting_publish> waiting;
+                                if (auto it = opening_.find(key); it != opening_.end()) {
+                                    waiting = std::move(it->second);
+                                    opening_.erase(it);
+                                }
                                 if (e) {
                                     std::move(h)(e, 0u);
+                                    for (auto& w : waiting)
+                                        std::move(w.handler)(e, 0u);
                                     return;
                                 }
                                 keep_open(key, std::move(slot));
-                                start_publish(std::move(topic), std::move(record), std::move(h),
-                                              pace);
+                                start_publish(topic, std::move(record), std::move(h), pace);
+                                for (auto& w : waiting)
+                                    start_publish(topic, std::move(w.record), std::move(w.handler),
+                                                  w.pace);
                             });
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace slotbus {
 
@@ -68,6 +69,21 @@ public:
             serialize(make_envelope(source_, resolve(topic).subject, data)));
     }
 
+    /// Publishes a record as it is, made into no envelope here: a bridge
+    /// passing on what another bus carried. Otherwise as async_publish.
+    template <boost::asio::completion_token_for<void(boost::system::error_code, std::uint32_t)>
+                  Token = boost::asio::deferred_t>
+    auto async_publish_record(std::string_view topic, std::string record, Token&& token = {})
+    {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code, std::uint32_t)>(
+            [this](auto handler, std::string to, std::string data) {
+                start_publish(std::move(to), std::move(data),
+                              detail::write_handler(std::move(handler)),
+                              client_slot::pace_for<Token>);
+            },
+            token, std::string(topic), std::move(record));
+    }
+
     [[nodiscard]] const std::string& source() const noexcept { return source_; }
 
     /// Writer handles kept open; publishing to one more topic closes the
@@ -99,6 +115,13 @@ private:
     std::list<std::pair<std::string, client_slot>> open_; // by name key, most recent first
     std::unordered_map<std::string_view, decltype(open_)::iterator> by_key_; // keys in open_
     resolved_topic last_;
+    // Publishes to a topic whose handle is being opened, in order, by name key.
+    struct waiting_publish {
+        std::string record;
+        detail::write_handler handler;
+        detail::results pace;
+    };
+    std::unordered_map<std::string, std::vector<waiting_publish>> opening_;
 };
 
 } // namespace slotbus

@@ -1,0 +1,339 @@
+#define BOOST_TEST_MODULE nats_bridge
+// The NATS bridge between two real hosts through a real nats-server (Debian's,
+// on a free loopback port, JetStream in a temporary directory): each host runs
+// the bridge as its plugin, from a manifest, as an operator would.
+#include "host_fixture.hpp"
+
+#include "slotbus/slotbus.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <csignal>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <netinet/in.h>
+#include <set>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace slotbus;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+/// A loopback port nothing listens on now.
+int free_port()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+/// nats-server with JetStream, its store in `dir`; restartable on the same port and store.
+class nats_server {
+public:
+    explicit nats_server(fs::path dir) : dir_(std::move(dir)), port_(free_port()) { start(); }
+
+    void start()
+    {
+        process_ = std::make_unique<test::child>(
+            "/usr/sbin/nats-server",
+            std::vector<std::string>{"-a", "127.0.0.1", "-p", std::to_string(port_), "-js", "-sd",
+                                     dir_.string()});
+        BOOST_REQUIRE_MESSAGE(test::eventually(
+                                  [&] {
+                                      return process_->stderr_text().find("Server is ready") !=
+                                             std::string::npos;
+                                  },
+                                  20s),
+                              process_->stderr_text());
+    }
+    void kill()
+    {
+        process_->signal(SIGKILL);
+        (void)process_->wait_exit(5s);
+    }
+    [[nodiscard]] std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+
+private:
+    fs::path dir_;
+    int port_;
+    std::unique_ptr<test::child> process_;
+};
+
+/// A host running the bridge with `config` (its routes), and what it publishes as status.
+struct bridged_host {
+    bridged_host(const nats_server& nats, const std::string& origin, const json::object& routes,
+                 std::vector<std::string> host_args = {})
+    {
+        auto config = routes;
+        config["servers"] = json::array{json::value(nats.url())};
+        config["origin"] = origin;
+        config["reconnect_wait_ms"] = 100;
+        config["status_interval_ms"] = 200;
+        // Beside the plugins dir, not in it: every .json there is a manifest.
+        const auto config_file = config_dir.path / "bridge.json";
+        {
+            std::ofstream out(config_file);
+            out << json::serialize(config);
+        }
+        test::write_manifest(
+            files.path, "nats-bridge",
+            std::string(R"({"name": "nats-bridge", "executable": ")") + SLOTBUS_NATS_BRIDGE_PATH +
+                R"(", "args": ["--config", ")" + config_file.string() +
+                R"("], "permissions": [{"allow": ["create"], "names": ["slotbus/nats-bridge/**"]},
+                    {"allow": ["read", "write"], "names": ["events/**"]},
+                    {"allow": ["write"], "names": ["slotbus/nats-bridge/**"]}],
+                  "restart": "on-failure"})");
+        host_args.insert(host_args.end(), {"--plugins-dir", files.path.string()});
+        h = std::make_unique<test::host>(host_args);
+    }
+
+    /// The bridge's last status envelope's data (its figures).
+    json::object status()
+    {
+        const auto r = test::cli(
+            *h, {"tail", "slotbus/nats-bridge/**", "--count", "1", "--json", "--for", "3000"});
+        BOOST_REQUIRE_MESSAGE(r.code == 0, r.err);
+        const auto line = r.out.substr(0, r.out.find('\n'));
+        return json::parse(line).at("data").as_object();
+    }
+    std::uint64_t figure(const char* name) { return status().at(name).to_number<std::uint64_t>(); }
+    bool logged(std::string_view text) const { return h->log().find(text) != std::string::npos; }
+
+    test::temp_dir files, config_dir;
+    std::unique_ptr<test::host> h;
+};
+
+json::object routes(std::string_view text)
+{
+    return json::parse(text).as_object();
+}
+
+/// An envelope with a numbered id, as a publisher writes it.
+std::string order_event(int n)
+{
+    return json::serialize(json::object{{"specversion", "1.0"},
+                                        {"id", "order-" + std::to_string(n)},
+                                        {"source", "/orders/test"},
+                                        {"type", "orders.created"},
+                                        {"subject", "events/orders/eu"},
+                                        {"datacontenttype", "application/json"},
+                                        {"data", json::object{{"n", n}}}});
+}
+
+/// A subscriber of `pattern` on host `h`, in this test: its own connection and slot.
+struct local_reader {
+    local_reader(const test::host& h, const std::string& slot, const std::string& pattern,
+                 std::uint32_t budget = 0)
+        : bus(connection_options{"test reader", 16}) // pushed ahead of reads: 16 at most
+    {
+        bus.connect(h.socket());
+        slot_options o;
+        o.byte_budget = budget;
+        o.read_timeout = 100; // ms: read() polls until its own deadline
+        inbox.emplace(server_slot::create(bus, slot, o));
+        subscription = inbox->subscribe(pattern);
+    }
+    /// Reads what has come within `wait`, up to `max` records.
+    std::vector<received_record> read(std::size_t max, std::chrono::milliseconds wait)
+    {
+        std::vector<received_record> out;
+        const auto until = std::chrono::steady_clock::now() + wait;
+        while (out.size() < max && std::chrono::steady_clock::now() < until) {
+            std::error_code ec;
+            auto r = inbox->read_record(ec);
+            if (!ec)
+                out.push_back(std::move(r));
+        }
+        return out;
+    }
+    connection bus;
+    std::optional<server_slot> inbox;
+    std::optional<slotbus::subscription> subscription;
+};
+
+int number_of(const received_record& r)
+{
+    return json::parse(r.data).at("data").at("n").to_number<int>();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(core_events_published_on_one_host_reach_the_other_once_in_order)
+{
+    test::temp_dir store;
+    nats_server nats(store.path);
+    bridged_host a(nats, "alpha", routes(R"({"exports": [{"from": "events/orders/**"}]})"));
+    bridged_host b(nats, "beta", routes(R"({"imports": [{"subject": "events.orders.>"}]})"));
+    BOOST_REQUIRE(test::eventually([&] { return b.logged("importing events.orders.>"); }, 20s));
+    BOOST_REQUIRE(test::eventually([&] { return a.logged("connected to"); }, 20s));
+    local_reader reader(*b.h, "app/inbox", "events/orders/**");
+
+    connection writer;
+    writer.connect(a.h->socket());
+    auto slot = client_slot::open(writer, "events/orders/eu");
+    constexpr int count = 2000;
+    for (int n = 1; n <= count; ++n)
+        (void)slot.write(order_event(n));
+    const auto got = reader.read(count, 20s);
+    BOOST_REQUIRE_EQUAL(got.size(), static_cast<std::size_t>(count));
+    for (int n = 1; n <= count; ++n)
+        BOOST_TEST(number_of(got[static_cast<std::size_t>(n - 1)]) == n);
+    // The bridge wrote them; their source says which host they came from.
+    BOOST_TEST(got.front().sender().plugin == "nats-bridge");
+    BOOST_TEST(json::parse(got.front().data).at("source").as_string() == "/orders/test");
+    BOOST_TEST(reader.read(1, 500ms).empty()); // nothing twice
+    BOOST_TEST(test::eventually([&] { return a.figure("exported") == count; }));
+    BOOST_TEST(b.figure("gaps") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(both_ways_at_once_and_nothing_loops)
+{
+    test::temp_dir store;
+    nats_server nats(store.path);
+    const auto both = routes(R"({"exports": [{"from": "events/**"}],
+                                 "imports": [{"subject": "events.>"}]})");
+    bridged_host a(nats, "alpha", both), b(nats, "beta", both);
+    BOOST_REQUIRE(test::eventually(
+        [&] { return a.logged("importing events.>") && b.logged("importing events.>"); }, 20s));
+    local_reader on_a(*a.h, "app/a", "events/**"), on_b(*b.h, "app/b", "events/**");
+    connection wa, wb;
+    wa.connect(a.h->socket());
+    wb.connect(b.h->socket());
+    auto from_a = client_slot::open(wa, "events/from/a");
+    auto from_b = client_slot::open(wb, "events/from/b");
+    for (int n = 1; n <= 100; ++n) {
+        (void)from_a.write(order_event(n));
+        (void)from_b.write(order_event(1000 + n));
+    }
+    // Each host's reader: its own 100 (local) and the other's 100 (bridged), no more.
+    BOOST_TEST(on_a.read(200, 10s).size() == 200u);
+    BOOST_TEST(on_b.read(200, 10s).size() == 200u);
+    BOOST_TEST(on_a.read(1, 500ms).empty());
+    BOOST_TEST(on_b.read(1, 500ms).empty());
+    // What a bridge imported is not exported again, and its own do not come back.
+    BOOST_TEST(test::eventually([&] { return a.figure("loops") >= 100u; }));
+    BOOST_TEST(a.figure("exported") == 100u);
+    BOOST_TEST(b.figure("exported") == 100u);
+}
+
+BOOST_AUTO_TEST_CASE(jetstream_loses_nothing_and_delivers_nothing_twice_across_a_server_restart)
+{
+    test::temp_dir store;
+    nats_server nats(store.path);
+    bridged_host a(nats, "alpha", routes(R"({
+        "streams": [{"name": "EVENTS", "subjects": ["events.>"]}],
+        "exports": [{"from": "events/**", "mode": "jetstream"}]})"));
+    bridged_host b(nats, "beta", routes(R"({
+        "streams": [{"name": "EVENTS", "subjects": ["events.>"]}],
+        "imports": [{"subject": "events.>", "mode": "jetstream", "stream": "EVENTS",
+                     "durable": "beta", "batch": 32}]})"));
+    BOOST_REQUIRE(test::eventually([&] { return b.logged("importing events.>"); }, 20s));
+    local_reader reader(*b.h, "app/inbox", "events/**");
+    connection writer;
+    writer.connect(a.h->socket());
+    auto slot = client_slot::open(writer, "events/orders/eu");
+    constexpr int count = 3000;
+    std::deque<std::string> sent; // what async_write is given lives until it is written
+    std::vector<received_record> got;
+    for (int n = 1; n <= count; ++n) {
+        (void)slot.async_write(boost::asio::buffer(sent.emplace_back(order_event(n))),
+                               boost::asio::detached);
+        if (n % 100 == 0)
+            writer.run_for(10ms);
+        if (n == count / 2) { // mid-stream: the server dies and comes back
+            nats.kill();
+            writer.run_for(500ms);
+            nats.start();
+        }
+    }
+    writer.run_for(100ms);
+    while (got.size() < count) {
+        auto more = reader.read(count - got.size(), 30s);
+        if (more.empty())
+            break;
+        for (auto& r : more)
+            got.push_back(std::move(r));
+    }
+    std::set<int> numbers;
+    for (const auto& r : got)
+        numbers.insert(number_of(r));
+    BOOST_TEST(got.size() == static_cast<std::size_t>(count));     // none twice
+    BOOST_TEST(numbers.size() == static_cast<std::size_t>(count)); // none lost
+    BOOST_TEST(reader.read(1, 1s).empty());
+    BOOST_TEST(a.figure("disconnects") >= 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_stalled_reader_stops_the_pulls_and_bounds_the_bridge)
+{
+    test::temp_dir store;
+    nats_server nats(store.path);
+    bridged_host a(nats, "alpha", routes(R"({
+        "streams": [{"name": "EVENTS", "subjects": ["events.>"]}],
+        "exports": [{"from": "events/**", "mode": "jetstream"}]})"));
+    bridged_host b(nats, "beta", routes(R"({
+        "streams": [{"name": "EVENTS", "subjects": ["events.>"]}],
+        "imports": [{"subject": "events.>", "mode": "jetstream", "stream": "EVENTS",
+                     "durable": "beta", "batch": 16}]})"),
+                   // The reader may stall for long before its slot is marked slow (and
+                   // drops); small records, so a small slot budget is allowed.
+                   {"--slow-after", "60000", "--max-record-size", "4096"});
+    BOOST_REQUIRE(test::eventually([&] { return b.logged("importing events.>"); }, 20s));
+    // A reader whose slot holds about 40 records and who reads none yet.
+    local_reader reader(*b.h, "app/slow", "events/**", 8192);
+    connection writer;
+    writer.connect(a.h->socket());
+    auto slot = client_slot::open(writer, "events/orders/eu");
+    constexpr int count = 2000;
+    std::deque<std::string> sent;
+    for (int n = 1; n <= count; ++n)
+        (void)slot.async_write(boost::asio::buffer(sent.emplace_back(order_event(n))),
+                               boost::asio::detached);
+    writer.run_for(200ms);
+    BOOST_REQUIRE(test::eventually([&] { return a.figure("exported") == count; }, 20s));
+    // B took what the slot holds and one batch; the rest waits in the stream.
+    const auto held = b.figure("imported");
+    std::this_thread::sleep_for(1s);
+    BOOST_TEST(b.figure("imported") == held);
+    BOOST_TEST(held < 200u);
+    // Read, and everything comes, once each.
+    std::set<int> numbers;
+    std::size_t records = 0;
+    while (records < count) {
+        auto more = reader.read(count, 20s);
+        if (more.empty())
+            break;
+        records += more.size();
+        for (const auto& r : more)
+            numbers.insert(number_of(r));
+    }
+    BOOST_TEST(records == static_cast<std::size_t>(count));
+    BOOST_TEST(numbers.size() == static_cast<std::size_t>(count));
+}
+
+BOOST_AUTO_TEST_CASE(a_config_that_cannot_map_is_refused_at_start)
+{
+    test::temp_dir files;
+    {
+        std::ofstream out(files.path / "bad.json");
+        out << R"({"exports": [{"from": "events/v1.2/**"}]})";
+    }
+    test::child bridge(SLOTBUS_NATS_BRIDGE_PATH, {"--config", (files.path / "bad.json").string()});
+    BOOST_TEST(bridge.wait_exit().value_or(-1) == 2);
+    BOOST_TEST(bridge.stderr_text().find("exports[0]: from: events\\v1.2\\**: has a '.'") !=
+                   std::string::npos,
+               bridge.stderr_text());
+}
