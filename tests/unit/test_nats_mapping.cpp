@@ -89,3 +89,15 @@ BOOST_AUTO_TEST_CASE(a_config_is_checked_whole_and_says_where)
     BOOST_TEST(config_error("{}") == "the config has no exports and no imports: nothing to bridge");
     BOOST_TEST(config_error("[").starts_with("not JSON"));
 }
+
+BOOST_AUTO_TEST_CASE(the_readme_s_example_config_is_valid)
+{
+    std::string why;
+    const auto c = load_config(SLOTBUS_SOURCE_DIR "/plugins/nats-bridge/example.json", why);
+    BOOST_REQUIRE_MESSAGE(c, why);
+    BOOST_TEST(c->servers.size() == 2u);
+    BOOST_TEST(c->tls);
+    BOOST_TEST(c->exports.at(0).subject == "events.orders.>");
+    BOOST_TEST((c->exports.at(0).mode == route_mode::jetstream));
+    BOOST_TEST((c->imports.at(1).mode == route_mode::core));
+}
