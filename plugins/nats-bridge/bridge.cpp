@@ -485,6 +485,7 @@ void bridge::deliver(import_state& in, natsMsg* msg)
         ++counters_.loops;
         return done(true);
     }
+    std::uint64_t missed = 0; // core: records before this one that never came
     if (jetstream) {
         jsMsgMetaData* meta = nullptr;
         if (natsMsg_GetMetaData(&meta, msg) == NATS_OK && meta->NumDelivered > 1)
@@ -512,7 +513,8 @@ void bridge::deliver(import_state& in, natsMsg* msg)
             const std::uint64_t n = std::strtoull(seq.c_str(), nullptr, 10);
             auto& last = last_seq_[key];
             if (last != 0 && n > last + 1)
-                counters_.gaps += n - last - 1;
+                missed = n - last - 1;
+            counters_.gaps += missed;
             last = std::max(last, n);
         }
     }
@@ -523,6 +525,10 @@ void bridge::deliver(import_state& in, natsMsg* msg)
             std::cerr << "nats-bridge: not imported: " << why << std::endl;
         return done(true);
     }
+    // The readers hear of the loss just before this record, as of a drop.
+    if (missed)
+        out_.report_lost(*name,
+                         static_cast<std::uint32_t>(std::min<std::uint64_t>(missed, 0x7fffffff)));
     std::string data(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
     out_.async_publish_record(*name, std::move(data),
                               [this, &in, msg](boost::system::error_code ec, std::uint32_t n) {

@@ -197,7 +197,10 @@ frame_action client_protocol::on_write_acks(const frame_view& frame)
             unacked_bytes_ + deferred_writes_.front().frame.size() <= max_unacked_bytes)) {
         auto next = std::move(deferred_writes_.front());
         deferred_writes_.pop_front();
-        send_write(std::move(next.frame), std::move(next.handler), next.records, next.pace);
+        if (next.records == 0)
+            send(std::move(next.frame));
+        else
+            send_write(std::move(next.frame), std::move(next.handler), next.records, next.pace);
     }
     // The writes completed, in order. This is a read's completion, not the
     // initiating function, so a handler runs here and now (no post per
@@ -455,6 +458,18 @@ void client_protocol::write(std::uint32_t handle,
     unacked_bytes_ += frame_size;
     posts_unacked_ += posted ? 1 : 0;
     writes_.push_back({std::move(h), frame_size, static_cast<std::uint32_t>(records.size()), pace});
+}
+
+void client_protocol::tell_lost(std::uint32_t handle, std::uint32_t count)
+{
+    byte_buffer frame;
+    encode(frame, lost_frame{handle, count});
+    if (deferred_writes_.empty())
+        send(std::move(frame));
+    else // behind the writes waiting for the window, so the readers hear it in its place
+        deferred_writes_.push_back({std::move(frame),
+                                    [](boost::system::error_code, std::uint32_t) {}, 0,
+                                    results::prompt});
 }
 
 void client_protocol::write_frame(byte_buffer&& frame, write_handler&& h, std::uint32_t records,

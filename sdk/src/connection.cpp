@@ -332,6 +332,16 @@ void connection_impl::start_write(std::uint32_t handle, std::span<const asio::co
     });
 }
 
+void connection_impl::tell_lost(std::uint32_t handle, std::uint32_t count)
+{
+    on_executor([self = shared_from_this(), handle, count] {
+        if (self->call_error()) // not connected: no record follows it on this connection either
+            return;
+        self->protocol_.tell_lost(handle, count);
+        self->flush();
+    });
+}
+
 error_code connection_impl::call_error() const noexcept
 {
     const bool restoring = run_ && !run_->stopping && !run_->connected;

@@ -4,7 +4,7 @@ namespace slotbus {
 
 bool known_frame_type(std::uint8_t value) noexcept
 {
-    return (value >= 0x01 && value <= 0x10) || (value >= 0x20 && value <= 0x26) ||
+    return (value >= 0x01 && value <= 0x11) || (value >= 0x20 && value <= 0x26) ||
            (value >= 0x81 && value <= 0x8c) || value == 0x8f;
 }
 

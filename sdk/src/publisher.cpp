@@ -85,37 +85,52 @@ void publisher::start_publish(std::string topic, std::string record, detail::wri
                                  pace);
         return;
     }
-    // Already being opened: it waits its turn, so the topic's records keep
-    // the order they were published in.
-    if (!key.empty())
-        if (auto it = opening_.find(key); it != opening_.end()) {
-            it->second.push_back({std::move(record), std::move(handler), pace});
-            return;
-        }
-    // First publish to this topic: open it, keep the handle, then write it
-    // and what came meanwhile.
-    if (!key.empty())
-        opening_[key];
-    client_slot::async_open(*bus_, topic,
-                            [this, key, topic, record = std::move(record), h = std::move(handler),
-                             pace](boost::system::error_code e, client_slot slot) mutable {
-                                std::vector<waiting_publish> waiting;
-                                if (auto it = opening_.find(key); it != opening_.end()) {
-                                    waiting = std::move(it->second);
-                                    opening_.erase(it);
-                                }
-                                if (e) {
-                                    std::move(h)(e, 0u);
-                                    for (auto& w : waiting)
-                                        std::move(w.handler)(e, 0u);
-                                    return;
-                                }
-                                keep_open(key, std::move(slot));
-                                start_publish(topic, std::move(record), std::move(h), pace);
-                                for (auto& w : waiting)
-                                    start_publish(topic, std::move(w.record), std::move(w.handler),
-                                                  w.pace);
-                            });
+    queue_behind_open(std::move(topic), key, {std::move(record), std::move(handler), pace, 0});
+}
+
+void publisher::queue_behind_open(std::string topic, const std::string& key, waiting_publish what)
+{
+    // Already being opened: it waits its turn, so the topic's records (and
+    // losses told) keep the order they were published in.
+    auto [it, first] = opening_.try_emplace(key);
+    it->second.push_back(std::move(what));
+    if (!first)
+        return;
+    // First use of this topic: open it, keep the handle, then send what waited.
+    client_slot::async_open(
+        *bus_, topic, [this, key, topic](boost::system::error_code e, client_slot slot) mutable {
+            std::vector<waiting_publish> waiting;
+            if (auto w = opening_.find(key); w != opening_.end()) {
+                waiting = std::move(w->second);
+                opening_.erase(w);
+            }
+            if (!e)
+                keep_open(key, std::move(slot));
+            for (auto& w : waiting) {
+                if (e)
+                    std::move(w.handler)(e, 0u);
+                else if (w.lost)
+                    report_lost(topic, w.lost);
+                else
+                    start_publish(topic, std::move(w.record), std::move(w.handler), w.pace);
+            }
+        });
+}
+
+void publisher::report_lost(std::string_view topic, std::uint32_t count)
+{
+    if (count == 0)
+        return;
+    const std::string key = resolve(topic).key;
+    if (client_slot* open = key.empty() ? nullptr : find_open(key)) {
+        open->report_lost(count);
+        return;
+    }
+    if (key.empty()) // no name: nobody to tell
+        return;
+    queue_behind_open(
+        std::string(topic), key,
+        {{}, [](boost::system::error_code, std::uint32_t) {}, detail::results::prompt, count});
 }
 
 std::uint32_t publisher::publish(std::string_view topic, const envelope& e, std::error_code& ec)

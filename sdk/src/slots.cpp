@@ -472,6 +472,12 @@ void client_slot::start_write(connection_impl& impl, std::uint32_t handle,
     impl.start_write(handle, records, std::move(handler), pace);
 }
 
+void client_slot::report_lost(std::uint32_t count)
+{
+    if (impl_ && handle_ != 0 && count != 0)
+        impl_->tell_lost(handle_, count);
+}
+
 std::uint32_t client_slot::write(boost::asio::const_buffer record, std::error_code& ec)
 {
     if (!impl_) {

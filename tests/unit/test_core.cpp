@@ -732,6 +732,35 @@ BOOST_AUTO_TEST_CASE(drop_newest_counts_and_tells_the_reader)
     BOOST_TEST((frames[1].type == frame_type::records));
 }
 
+BOOST_AUTO_TEST_CASE(a_writer_tells_of_records_lost_upstream_and_readers_hear_it_in_place)
+{
+    core host(limits());
+    client reader(host), writer(host), stranger(host);
+    const auto r = reader.create("q").handle;
+    const auto w = writer.open("q").handle;
+    writer.write(w, "first");
+    BOOST_TEST((writer.feed(lost_frame{w, 3}) == feed_result::next)); // no answer
+    writer.write(w, "after three lost");
+    BOOST_TEST(writer.info(w).dropped == 3u);
+    reader.feed(read_report_frame{r, 0, 16});
+    std::vector<std::string> got;
+    for (const auto& f : reader.take()) {
+        if (f.type == frame_type::gap) {
+            gap_frame g;
+            BOOST_REQUIRE(decode(f.body, g));
+            BOOST_TEST(g.missed == 3u);
+            BOOST_TEST(got.size() == 1u); // between the two, where they were lost
+        }
+        if (f.type == frame_type::records)
+            for (auto& rec : records_of(f))
+                got.push_back(rec);
+    }
+    BOOST_TEST(got.size() == 2u);
+    // A handle it does not have (closed meanwhile): nothing to tell; a reader's: an error.
+    BOOST_TEST((stranger.feed(lost_frame{99, 1}) == feed_result::next));
+    BOOST_TEST((reader.feed(lost_frame{r, 1}) == feed_result::close));
+}
+
 BOOST_AUTO_TEST_CASE(drop_oldest_keeps_the_newest_and_tells_the_reader)
 {
     core host(limits());

@@ -398,6 +398,8 @@ feed_result core::feed(session_id id, const frame_view& frame)
         return on_write(s, frame.body, true);
     case frame_type::post:
         return on_write(s, frame.body, false);
+    case frame_type::lost:
+        return on_lost(s, frame.body);
     case frame_type::info:
         return on_info(s, frame.body);
     case frame_type::set_timeout:
@@ -836,6 +838,23 @@ feed_result core::write_remote(session& s, handle_entry& h, byte_span body, cons
         return feed_result::blocked;
     }
     totals_.writes += list.count;
+    return feed_result::next;
+}
+
+feed_result core::on_lost(session& s, byte_span body)
+{
+    lost_frame m;
+    if (!decode(body, m))
+        return fatal(s, error::invalid_data, "malformed lost");
+    handle_entry* h = find_handle(s, m.handle);
+    if (!h || h->revoked) // closed or revoked meanwhile: there is no one to tell
+        return feed_result::next;
+    if (h->rd)
+        return fatal(s, error::invalid_data, "lost for a handle that is not a writer");
+    // This host's slots of the name hear of it; a link or a broadcast does not carry it.
+    route(*h);
+    for (slot* t : h->targets)
+        t->lose(m.count);
     return feed_result::next;
 }
 

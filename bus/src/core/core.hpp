@@ -243,6 +243,7 @@ private:
     feed_result on_close(session& s, byte_span body);
     /// A `write` (prompt: its results go out with this batch) or a `post`.
     feed_result on_write(session& s, byte_span body, bool prompt);
+    feed_result on_lost(session& s, byte_span body);
     feed_result on_info(session& s, byte_span body);
     feed_result on_set_timeout(session& s, byte_span body);
     feed_result on_read_report(session& s, byte_span body);

@@ -105,6 +105,13 @@ public:
             token, impl_, handle_, records);
     }
     /// async_write_batch, waiting for the last acknowledgement.
+    /// Tells the readers of this name's slots on the host that `count`
+    /// records meant for them were lost before the next one written through
+    /// this handle: they hear it as a gap (missed_before), as for a drop. For
+    /// a bridge passing on another bus's losses. Sent in order with the
+    /// writes; no answer comes. Not carried over a link or a broadcast.
+    void report_lost(std::uint32_t count);
+
     std::uint32_t write_batch(std::span<const boost::asio::const_buffer> records,
                               std::error_code& ec);
 

@@ -21,7 +21,7 @@
 namespace slotbus {
 
 inline constexpr std::uint32_t protocol_magic = 0x53424c53; // "SLBS" little-endian
-inline constexpr std::uint16_t protocol_version = 5;
+inline constexpr std::uint16_t protocol_version = 6;
 
 /// `read_timeout` value: a read waits until a record arrives.
 inline constexpr std::uint32_t mailslot_wait_forever = 0xffffffff;
@@ -52,6 +52,7 @@ enum class frame_type : std::uint8_t {
     ping = 0x0e,
     admin = 0x0f,
     post = 0x10, // a write whose results may wait for the host's next frame
+    lost = 0x11, // records a writer knows were lost before its next (a bridge's upstream gaps)
     // host <-> host, over a link (bus/src/host/link_frames.hpp; never on a client's connection)
     link_hello = 0x20,
     link_open = 0x21,
@@ -166,6 +167,16 @@ struct write_frame {
     payload records;
 };
 BOOST_DESCRIBE_STRUCT(write_frame, (), (handle, records))
+
+/// Tells the readers of a writer handle's slots that `count` records meant
+/// for them were lost before the handle's next record (a bridge passing on
+/// another bus's losses): told as a gap, as a drop is. No answer.
+struct lost_frame {
+    static constexpr frame_type type = frame_type::lost;
+    std::uint32_t handle = 0;
+    std::uint32_t count = 0;
+};
+BOOST_DESCRIBE_STRUCT(lost_frame, (), (handle, count))
 
 /// A write whose sender does not wait for its results: the host may hold
 /// them until it sends the connection anything else (see docs/protocol.md).

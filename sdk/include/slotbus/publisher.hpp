@@ -84,6 +84,11 @@ public:
             token, std::string(topic), std::move(record));
     }
 
+    /// Tells the topic's readers that `count` records were lost before the
+    /// next one published to it (client_slot::report_lost), in order with
+    /// the publishes.
+    void report_lost(std::string_view topic, std::uint32_t count);
+
     [[nodiscard]] const std::string& source() const noexcept { return source_; }
 
     /// Writer handles kept open; publishing to one more topic closes the
@@ -120,7 +125,9 @@ private:
         std::string record;
         detail::write_handler handler;
         detail::results pace;
+        std::uint32_t lost = 0; // not 0: a loss to tell (report_lost), no record
     };
+    void queue_behind_open(std::string topic, const std::string& key, waiting_publish what);
     std::unordered_map<std::string, std::vector<waiting_publish>> opening_;
 };
 

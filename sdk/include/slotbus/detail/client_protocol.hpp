@@ -191,6 +191,9 @@ public:
     /// into the output, joining the write frame before them when they can.
     void write(std::uint32_t handle, std::span<const boost::asio::const_buffer> records,
                write_handler&& h, results pace, std::size_t frame_size);
+    /// A lost frame for `handle`: after the writes before it (those queued
+    /// past the window too), before the ones after.
+    void tell_lost(std::uint32_t handle, std::uint32_t count);
     /// A write frame built elsewhere (off the connection's thread): sent, or
     /// queued past the window.
     void write_frame(byte_buffer&& frame, write_handler&& h, std::uint32_t records, results pace);
@@ -310,7 +313,7 @@ private:
     struct deferred_write {
         byte_buffer frame;
         write_handler handler;
-        std::uint32_t records;
+        std::uint32_t records; // 0: a lost frame, which is no write (no result comes)
         results pace;
     };
     std::deque<deferred_write> deferred_writes_;           // past the window, in order

@@ -79,6 +79,8 @@ public:
     /// Writes records to a writer handle, each a write of its own, with one
     /// completion for all (the first error, the deliveries summed); copies
     /// them before it returns. At least one record.
+    /// Sends a lost frame for `handle`, in order with its writes.
+    void tell_lost(std::uint32_t handle, std::uint32_t count);
     void start_write(std::uint32_t handle, std::span<const asio::const_buffer> records,
                      write_handler h, results pace = results::prompt);
     void start_read(std::uint32_t handle, read_handler h, asio::mutable_buffer into,
