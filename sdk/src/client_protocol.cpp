@@ -192,8 +192,9 @@ frame_action client_protocol::on_write_acks(const frame_view& frame)
     if (!ok || !listed)
         return failure(error::invalid_data, "malformed frame from the host");
     // Room in the window again: writes waiting past it go out, in order.
+    // (A loss told is no write: it takes no room in the window.)
     while (!deferred_writes_.empty() &&
-           (unacked_bytes_ == 0 ||
+           (unacked_bytes_ == 0 || deferred_writes_.front().records == 0 ||
             unacked_bytes_ + deferred_writes_.front().frame.size() <= max_unacked_bytes)) {
         auto next = std::move(deferred_writes_.front());
         deferred_writes_.pop_front();

@@ -186,6 +186,34 @@ BOOST_AUTO_TEST_CASE(fills_at_4_mib_and_releases_as_write_acks_arrive)
         p.may_write_now(client_protocol::max_unacked_bytes * 2)); // an empty window takes any
 }
 
+BOOST_AUTO_TEST_CASE(a_loss_told_waits_behind_the_writes_before_it)
+{
+    client_protocol p(window);
+    connect(p);
+    const std::string record((1u << 20) - frame_header_size - 8, 'x');
+    std::vector<outcome> done;
+    p.tell_lost(1, 2); // nothing waits: it goes at once, after what was written
+    for (int i = 0; i < 5; ++i)
+        write(p, 1, {record}, recorder(done, "w" + std::to_string(i)));
+    p.tell_lost(1, 7); // behind w4, which waits for the window
+    auto out = output_of(p);
+    BOOST_REQUIRE(!out.empty());
+    BOOST_TEST((out.front().type == frame_type::lost));
+    BOOST_TEST(out.front().as<lost_frame>().count == 2u);
+    for (const auto& f : out)
+        BOOST_TEST(!(f.type == frame_type::lost && f.as<lost_frame>().count == 7u));
+    BOOST_TEST(p.writes_queued() == 2u);
+    // w0 acked: w4 goes, then the loss, which is no write (no result comes for it).
+    BOOST_TEST((feed_acks(p, {{1, 0, 1}}).what == kind::none));
+    out = output_of(p);
+    BOOST_REQUIRE(out.size() == 2u);
+    BOOST_TEST((out[0].type == frame_type::write));
+    BOOST_TEST((out[1].type == frame_type::lost));
+    BOOST_TEST(out[1].as<lost_frame>().count == 7u);
+    BOOST_TEST(p.writes_queued() == 0u);
+    BOOST_TEST(p.writes_on_the_wire() == 4u);
+}
+
 BOOST_AUTO_TEST_CASE(posted_writes_that_hold_the_window_are_asked_for_their_results)
 {
     client_protocol p(window);
