@@ -3,13 +3,19 @@
 // host is its own process.
 //
 //   slotbus-bench [--count N] [--sizes 16,128,1024,65536] [--rounds N] [--json]
-//                 [--plot PREFIX] [--only 1->1|1->4|4->1|typed|cross-host] [--repeat N]
+//                 [--plot PREFIX] [--only 1->1|1->4|4->1|typed|cross-host|nats-bridge]
+//                 [--repeat N]
 //                 [--cross-count N]
 //
 // Scenarios: 1 writer -> 1 reader; 1 -> 4 subscribers (fan-out through a
 // topic); 4 writers -> 1 reader; typed envelopes 1 -> 1; ping-pong round
 // trips. Baselines: raw one hop (writer -> reader) and raw two hops (writer ->
 // a byte relay -> reader), batched in 32 KiB writes.
+//
+// Past one LAN (nats-server installed only, skipped with a message otherwise):
+// a writer on host alpha, alpha's NATS bridge, a nats-server on loopback,
+// beta's bridge, a subscriber on beta; core NATS. Baseline: NATS alone, a
+// libnats publisher and subscriber through the same server, in the same run.
 //
 // Cross-host (root and `ip netns` only, skipped with a message otherwise):
 // two network namespaces joined by a veth pair, a linked slotbusd in each;
@@ -50,6 +56,8 @@
 #include <functional>
 #include <future>
 #include <iostream>
+#include <nats/nats.h>
+#include <netinet/in.h>
 #include <optional>
 #include <sched.h>
 #include <sstream>
@@ -780,6 +788,206 @@ std::vector<double> slotbus_round_trips(std::size_t rounds, std::size_t size)
     return numbers_of(line);
 }
 
+// ---- past one LAN: the NATS bridge
+// ---------------------------------------------------------------
+
+// A nats-server on a free loopback port, for the bridged scenario and its baseline.
+struct nats_process {
+    pid_t pid = 0;
+    std::string url;
+    bool up = false;
+    std::string why;
+
+    nats_process()
+    {
+        if (::access("/usr/sbin/nats-server", X_OK) != 0) {
+            why = "no /usr/sbin/nats-server (Debian's nats-server package)";
+            return;
+        }
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+        ::close(fd);
+        const auto port = std::to_string(ntohs(a.sin_port));
+        url = "nats://127.0.0.1:" + port;
+        std::fflush(nullptr);
+        pid = ::fork();
+        if (pid == 0) {
+            const int null = ::open("/dev/null", O_WRONLY);
+            ::dup2(null, 1);
+            ::dup2(null, 2);
+            ::execl("/usr/sbin/nats-server", "nats-server", "-a", "127.0.0.1", "-p", port.c_str(),
+                    static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        // Up when it takes a connection.
+        for (int i = 0; i < 100 && !up; ++i) {
+            natsConnection* nc = nullptr;
+            up = natsConnection_ConnectTo(&nc, url.c_str()) == NATS_OK;
+            natsConnection_Destroy(nc);
+            if (!up)
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        if (!up)
+            why = "nats-server did not start";
+    }
+    nats_process(const nats_process&) = delete;
+    nats_process& operator=(const nats_process&) = delete;
+    ~nats_process()
+    {
+        if (pid > 0) {
+            ::kill(pid, SIGTERM);
+            reap(pid);
+        }
+    }
+};
+
+// The baseline: a libnats publisher and subscriber, each its own process,
+// records on one subject (what the bridges do between themselves).
+int nats_subscriber(const std::string& url, std::size_t expected, const report_pipe& report,
+                    const report_pipe& ready)
+{
+    struct counts {
+        std::atomic<std::size_t> seen{0};
+        std::atomic<std::int64_t> last{0};
+    } c;
+    natsConnection* nc = nullptr;
+    natsSubscription* sub = nullptr;
+    if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK)
+        return 1;
+    natsConnection_Subscribe(
+        &sub, nc, "bench.fan.x",
+        [](natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+            auto* k = static_cast<counts*>(closure);
+            k->last = now_ns();
+            ++k->seen;
+            natsMsg_Destroy(m);
+        },
+        &c);
+    natsSubscription_SetPendingLimits(sub, -1, -1); // as the bridge: NATS keeps what it must
+    natsConnection_Flush(nc);
+    ready.send("ready\n");
+    std::size_t progress = 0;
+    auto quiet_since = clock_type::now();
+    while (c.seen < expected) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        if (c.seen != progress) {
+            progress = c.seen;
+            quiet_since = clock_type::now();
+        } else if (clock_type::now() - quiet_since > std::chrono::seconds(5)) {
+            break;
+        }
+    }
+    report.send(seen_line(c.seen, c.last));
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(nc);
+    return 0;
+}
+
+int nats_publisher(const std::string& url, std::size_t count, std::size_t size,
+                   const report_pipe& ready, const start_gate& gate)
+{
+    natsConnection* nc = nullptr;
+    if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK)
+        return 1;
+    const std::string record(size, 'n');
+    ready.send("ready\n");
+    gate.wait();
+    for (std::size_t i = 0; i < count; ++i)
+        natsConnection_Publish(nc, "bench.fan.x", record.data(), static_cast<int>(record.size()));
+    natsConnection_Flush(nc);
+    natsConnection_Destroy(nc);
+    return 0;
+}
+
+rate nats_alone(const nats_process& nats, std::size_t count, std::size_t size)
+{
+    report_pipe report, ready;
+    start_gate gate;
+    const pid_t sub = spawn([&] { return nats_subscriber(nats.url, count, report, ready); });
+    (void)ready.receive();
+    const pid_t pub = spawn([&] { return nats_publisher(nats.url, count, size, ready, gate); });
+    (void)ready.receive();
+    const auto t0 = gate.open(1);
+    std::vector<std::string> lines{report.receive()};
+    reap(pub);
+    reap(sub);
+    return rate_of(lines, t0, count, size);
+}
+
+// Two hosts, each running the bridge as its plugin: alpha exports bench/fan/**
+// (core), beta imports bench.fan.>; a writer on alpha, a subscriber on beta.
+struct bridged_hosts {
+    std::filesystem::path dir;
+    std::unique_ptr<host_process> alpha, beta;
+    bool up = false;
+
+    explicit bridged_hosts(const nats_process& nats)
+    {
+        dir = std::filesystem::temp_directory_path() /
+              ("slotbus-bench-bridge-" + std::to_string(::getpid()));
+        auto plugins = [&](const std::string& name, const std::string& routes) {
+            const auto d = dir / name, config = dir / (name + ".json");
+            std::filesystem::create_directories(d);
+            std::ofstream(config) << R"({"servers": [")" << nats.url << R"("], "origin": ")" << name
+                                  << R"(", )" << routes << "}";
+            std::ofstream(d / "nats-bridge.json")
+                << R"({"name": "nats-bridge", "executable": ")" << SLOTBUS_NATS_BRIDGE_PATH
+                << R"(", "args": ["--config", ")" << config.string()
+                << R"("], "permissions": [{"allow": ["create"], "names": ["slotbus/nats-bridge/**"]},
+                   {"allow": ["read", "write"], "names": ["bench/**"]},
+                   {"allow": ["write"], "names": ["slotbus/nats-bridge/**"]}]})";
+            return d.string();
+        };
+        alpha = std::make_unique<host_process>(
+            "-alpha",
+            std::vector<std::string>{"--plugins-dir",
+                                     plugins("alpha", R"("exports": [{"from": "bench/fan/**"}])")});
+        beta = std::make_unique<host_process>(
+            "-beta",
+            std::vector<std::string>{
+                "--plugins-dir",
+                plugins("beta",
+                        R"("core_pending": 16777216, "imports": [{"subject": "bench.fan.>"}])")});
+        // Ready when both bridges are: their hosts log it.
+        for (int i = 0; i < 200 && !up; ++i) {
+            auto logged = [](const host_process& h, const char* what) {
+                std::ifstream in(h.dir / "host.log");
+                std::stringstream text;
+                text << in.rdbuf();
+                return text.str().find(what) != std::string::npos;
+            };
+            up = alpha->ready && beta->ready && logged(*alpha, "connected to") &&
+                 logged(*beta, "importing bench.fan.>");
+            if (!up)
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    ~bridged_hosts()
+    {
+        alpha.reset();
+        beta.reset();
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+    }
+};
+
+slotbus_result bridged(const bridged_hosts& hosts, std::size_t count, std::size_t size)
+{
+    const bus_scenario s{"nats-bridge", 1, 1, true, false, false, "bench\\fan\\x"};
+    slotbus_result out;
+    out.r = bus_throughput(s, hosts.alpha->socket, hosts.beta->socket, count, size);
+    const auto [ka, ca] = hosts.alpha->usage();
+    const auto [kb, cb] = hosts.beta->usage();
+    out.host_kib = ka + kb;
+    out.host_cpu_ms = ca + cb;
+    return out;
+}
+
 // ---- cross-host ---------------------------------------------------------------------------------
 
 int quiet(const std::string& command)
@@ -1211,7 +1419,7 @@ int main(int argc, char** argv)
     std::signal(SIGPIPE, SIG_IGN);
 
     boost::json::array results;
-    const bool local = only != "cross-host";
+    const bool local = only != "cross-host" && only != "nats-bridge";
     if (!json && local)
         std::printf("%-10s %8s %14s %10s %10s %6s %10s %10s\n", "scenario", "size", "records/s",
                     "MB/s", "vs raw 2h", "lost", "host KiB", "host ms");
@@ -1294,6 +1502,43 @@ int main(int argc, char** argv)
                            {"p99_us", p99},
                            {"p999_us", p999},
                            {"rounds", v->size()}});
+    }
+    if (only.empty() || only == "nats-bridge") {
+        // Bridged through NATS: two hosts and their bridges, against NATS alone
+        // (a libnats publisher and subscriber through the same nats-server), paired runs.
+        const nats_process nats;
+        std::optional<bridged_hosts> hosts;
+        if (nats.up)
+            hosts.emplace(nats);
+        const std::string why = !nats.up ? nats.why : !hosts->up ? "the bridges did not start" : "";
+        if (!why.empty()) {
+            std::fprintf(stderr, "slotbus-bench: nats-bridge skipped: %s\n", why.c_str());
+            results.push_back({{"scenario", "nats-bridge"}, {"skipped", why}});
+        } else {
+            if (!json)
+                std::printf("\nnats-bridge: a writer on host alpha, its bridge, nats-server, "
+                            "beta's bridge, a subscriber on beta (core NATS); nats-alone is a "
+                            "libnats publisher and subscriber through the same server\n"
+                            "%-10s %8s %14s %10s %10s %6s %10s %10s\n",
+                            "scenario", "size", "records/s", "MB/s", "vs nats", "lost", "hosts KiB",
+                            "hosts ms");
+            for (const auto size : sizes_given ? sizes : std::vector<std::size_t>{128, 1024}) {
+                const std::size_t n =
+                    std::max<std::size_t>(1000, count / 4 * 128 / std::max<std::size_t>(size, 128));
+                std::vector<rate> alone;
+                std::vector<slotbus_result> runs;
+                std::vector<double> ratios;
+                for (std::size_t i = 0; i < std::max<std::size_t>(repeat, 1); ++i) {
+                    alone.push_back(nats_alone(nats, n, size));
+                    runs.push_back(bridged(*hosts, n, size));
+                    ratios.push_back(runs.back().r.records_per_s / alone.back().records_per_s);
+                }
+                row("nats-alone", size, n, median_of(alone), 1, 0, 0, "ratio_to_nats");
+                const auto bus = median_of(runs);
+                row("nats-bridge", size, n, bus.r, median_of(ratios), bus.host_kib, bus.host_cpu_ms,
+                    "ratio_to_nats");
+            }
+        }
     }
     if (only.empty() || only == "cross-host") {
         // Two hosts: made once, linked once; every size's runs go through them.
