@@ -129,7 +129,9 @@ void bridge::start()
         connected();
     else
         std::cerr << "nats-bridge: " << config_.servers.front()
-                  << " is not up yet; trying again in the background" << std::endl;
+                  << " cannot be reached yet (down, or refusing this config's credentials); "
+                     "trying again in the background"
+                  << std::endl;
     if (core_inbox_)
         read_core();
     publish_status();

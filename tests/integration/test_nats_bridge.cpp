@@ -45,14 +45,18 @@ int free_port()
 /// nats-server with JetStream, its store in `dir`; restartable on the same port and store.
 class nats_server {
 public:
-    explicit nats_server(fs::path dir) : dir_(std::move(dir)), port_(free_port()) { start(); }
+    explicit nats_server(fs::path dir, std::vector<std::string> extra = {})
+        : dir_(std::move(dir)), port_(free_port()), extra_(std::move(extra))
+    {
+        start();
+    }
 
     void start()
     {
-        process_ = std::make_unique<test::child>(
-            "/usr/sbin/nats-server",
-            std::vector<std::string>{"-a", "127.0.0.1", "-p", std::to_string(port_), "-js", "-sd",
-                                     dir_.string()});
+        std::vector<std::string> args{"-a",  "127.0.0.1", "-p",         std::to_string(port_),
+                                      "-js", "-sd",       dir_.string()};
+        args.insert(args.end(), extra_.begin(), extra_.end());
+        process_ = std::make_unique<test::child>("/usr/sbin/nats-server", args);
         BOOST_REQUIRE_MESSAGE(test::eventually(
                                   [&] {
                                       return process_->stderr_text().find("Server is ready") !=
@@ -71,6 +75,7 @@ public:
 private:
     fs::path dir_;
     int port_;
+    std::vector<std::string> extra_;
     std::unique_ptr<test::child> process_;
 };
 
@@ -90,6 +95,8 @@ struct bridged_host {
             std::ofstream out(config_file);
             out << json::serialize(config);
         }
+        fs::permissions(config_file,
+                        fs::perms::owner_read | fs::perms::owner_write); // may hold a secret
         test::write_manifest(
             files.path, "nats-bridge",
             std::string(R"({"name": "nats-bridge", "executable": ")") + SLOTBUS_NATS_BRIDGE_PATH +
@@ -373,6 +380,36 @@ BOOST_AUTO_TEST_CASE(a_stalled_reader_stops_the_pulls_and_bounds_the_bridge)
     }
     BOOST_TEST(records == static_cast<std::size_t>(count));
     BOOST_TEST(numbers.size() == static_cast<std::size_t>(count));
+}
+
+BOOST_AUTO_TEST_CASE(a_server_that_wants_a_token_takes_the_right_one_only)
+{
+    test::temp_dir store;
+    nats_server nats(store.path, {"--auth", "s3cret-token"});
+    bridged_host good(nats, "alpha", routes(R"({"auth": {"token": "s3cret-token"},
+                                 "imports": [{"subject": "events.>"}]})"));
+    BOOST_TEST(test::eventually([&] { return good.logged("importing events.>"); }, 20s),
+               good.h->log());
+    bridged_host bad(
+        nats, "beta",
+        routes(R"({"auth": {"token": "wrong"}, "imports": [{"subject": "events.>"}]})"));
+    std::this_thread::sleep_for(1s);
+    BOOST_TEST(!bad.logged("importing"));
+    BOOST_TEST(bad.status().at("connected").as_bool() == false);
+}
+
+BOOST_AUTO_TEST_CASE(a_secret_in_a_file_others_may_read_is_refused)
+{
+    test::temp_dir files;
+    const auto file = files.path / "loose.json";
+    {
+        std::ofstream out(file);
+        out << R"({"auth": {"token": "t"}, "imports": [{"subject": "x"}]})";
+    }
+    fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+    test::child bridge(SLOTBUS_NATS_BRIDGE_PATH, {"--config", file.string()});
+    BOOST_TEST(bridge.wait_exit().value_or(-1) == 2);
+    BOOST_TEST(bridge.stderr_text().find("chmod 600") != std::string::npos, bridge.stderr_text());
 }
 
 BOOST_AUTO_TEST_CASE(a_config_that_cannot_map_is_refused_at_start)
