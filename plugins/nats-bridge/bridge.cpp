@@ -120,7 +120,8 @@ void bridge::start()
         check(s, "connect to " + config_.servers.front());
     jsOptions jo;
     jsOptions_Init(&jo);
-    jo.PublishAsync.MaxPending = config_.publish_window;
+    // Room for a window of resends while libnats still holds the first tries.
+    jo.PublishAsync.MaxPending = 2 * static_cast<int64_t>(config_.publish_window);
     jo.PublishAsync.AckHandler = &bridge::on_publish_ack;
     jo.PublishAsync.AckHandlerClosure = this;
     jo.Wait = config_.ack_wait.count();
@@ -184,8 +185,11 @@ void bridge::connected()
         }
     }
     // What was sent while NATS was away is sent again (the server drops copies by id).
-    for (auto& [number, p] : pending_)
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& [number, p] : pending_) {
         p.failed = true;
+        p.retry_at = now;
+    }
     check_pending();
     if (jetstream_inbox_ && !reading_jetstream_)
         read_jetstream();
@@ -216,16 +220,18 @@ void bridge::make_streams()
 void bridge::start_imports()
 {
     for (const auto& route : config_.imports) {
-        auto in = std::make_unique<import_state>();
+        // Kept before anything points at it (a subscription's closure, the puller).
+        auto& in = imports_.emplace_back(std::make_unique<import_state>());
         in->route = route;
         in->owner = this;
         if (route.mode == route_mode::core) {
             check(natsConnection_Subscribe(&in->sub, nc_, route.subject.c_str(),
                                            &bridge::on_core_message, in.get()),
                   "subscribe " + route.subject);
-            // NATS holds this many for us, then drops (counted: a slow consumer).
+            // NATS holds this many for us (and 64 MiB at most), then drops
+            // (counted: a slow consumer).
             check(natsSubscription_SetPendingLimits(in->sub, static_cast<int>(config_.core_pending),
-                                                    -1),
+                                                    64 << 20),
                   "pending limits");
         } else {
             jsSubOptions so;
@@ -243,12 +249,13 @@ void bridge::start_imports()
             in->puller = std::thread([this, state = in.get()] { pull(*state); });
         }
         // The server has the interest before anyone is told it does.
-        check(natsConnection_FlushTimeout(nc_, config_.ack_wait.count()), "flush");
+        if (natsConnection_FlushTimeout(nc_, config_.ack_wait.count()) != NATS_OK)
+            std::cerr << "nats-bridge: " << route.subject << ": the server did not confirm yet"
+                      << std::endl;
         std::cerr << "nats-bridge: importing " << route.subject << " ("
                   << (route.mode == route_mode::core ? "core"
                                                      : "jetstream, durable " + route.durable)
                   << ")" << std::endl;
-        imports_.push_back(std::move(in));
     }
 }
 
@@ -323,6 +330,10 @@ void bridge::export_record(const received_record& r, route_mode mode)
         natsMsg_Create(&msg, subject->c_str(), nullptr, data.data(), static_cast<int>(data.size()));
         natsMsgHeader_Set(msg, origin_header, config_.origin.c_str());
         natsMsgHeader_Set(msg, epoch_header, epoch_.c_str());
+        if (core_seq_.size() >= max_senders && !core_seq_.contains(*subject)) {
+            core_seq_.clear(); // numbered again, as if restarted: importers tell no gap
+            epoch_ += "+";
+        }
         natsMsgHeader_Set(msg, seq_header, std::to_string(++core_seq_[*subject]).c_str());
         // Numbered even when refused: the importer counts it as lost.
         if (natsConnection_PublishMsg(nc_, msg) == NATS_OK)
@@ -341,8 +352,10 @@ void bridge::export_record(const received_record& r, route_mode mode)
     const auto number = ++next_pending_;
     pending_ids_.emplace(id, number);
     pending_.emplace(
-        number, pending_publish{std::move(id), std::move(*subject), std::move(data), {}, false});
+        number,
+        pending_publish{std::move(id), std::move(*subject), std::move(data), {}, {}, false});
     send_jetstream(number);
+    arm_pending_timer();
 }
 
 void bridge::send_jetstream(std::uint64_t number)
@@ -362,11 +375,26 @@ void bridge::send_jetstream(std::uint64_t number)
     po.MaxWait = config_.ack_wait.count();
     p.sent = std::chrono::steady_clock::now();
     p.failed = false;
-    if (js_PublishMsgAsync(js_, &msg, &po) != NATS_OK) {
-        natsMsg_Destroy(msg); // still ours when the call failed
-        p.failed = true;
+    const auto s = js_PublishMsgAsync(js_, &msg, &po);
+    if (s == NATS_OK)
+        return;
+    natsMsg_Destroy(msg);        // still ours when the call failed
+    if (s == NATS_MAX_PAYLOAD) { // never fits: dropped, said once in a while
+        if (counters_.export_drops++ % 1000 == 0)
+            std::cerr << "nats-bridge: a record to " << p.subject
+                      << " is larger than the server takes; dropped" << std::endl;
+        pending_ids_.erase(p.id);
+        pending_.erase(it);
+        return;
     }
-    check_pending();
+    retry_later(p); // a full buffer, a connection down: again after a while
+}
+
+void bridge::retry_later(pending_publish& p)
+{
+    p.failed = true;
+    p.retry_at = std::chrono::steady_clock::now() +
+                 std::max<std::chrono::milliseconds>(config_.reconnect_wait, 100ms);
 }
 
 void bridge::on_publish_ack(jsCtx*, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, void* self)
@@ -384,9 +412,9 @@ void bridge::acked(std::string id, bool ok)
     auto it = pending_ids_.find(id);
     if (it == pending_ids_.end())
         return; // a late ack of one already acked
-    if (!ok) {
-        pending_[it->second].failed = true; // sent again by check_pending
-        return check_pending();
+    if (!ok) {  // sent again by check_pending, after a while (a missing stream fails at once)
+        retry_later(pending_[it->second]);
+        return;
     }
     pending_.erase(it->second);
     pending_ids_.erase(it);
@@ -400,16 +428,31 @@ void bridge::check_pending()
     if (pending_.empty() || stopping_)
         return;
     const auto now = std::chrono::steady_clock::now();
+    // Due: failed ones whose wait is over, and any without an ack for twice
+    // ack_wait; in order, a bounded number per pass (the timer brings the rest).
+    std::vector<std::uint64_t> due;
     if (up_)
-        for (auto& [number, p] : pending_)
-            if (p.failed || now - p.sent > 2 * config_.ack_wait) {
-                ++counters_.republished;
-                send_jetstream(number);
-                return; // send_jetstream checks again
-            }
-    pending_timer_.expires_after(
-        std::min<std::chrono::milliseconds>(config_.reconnect_wait, 500ms));
+        for (const auto& [number, p] : pending_)
+            if ((p.failed && p.retry_at <= now) ||
+                (!p.failed && now - p.sent > 2 * config_.ack_wait))
+                if (due.push_back(number); due.size() >= 256)
+                    break;
+    for (const auto number : due) {
+        ++counters_.republished;
+        send_jetstream(number);
+    }
+    arm_pending_timer();
+}
+
+void bridge::arm_pending_timer()
+{
+    if (pending_timer_armed_ || pending_.empty() || stopping_)
+        return;
+    pending_timer_armed_ = true;
+    pending_timer_.expires_after(std::min<std::chrono::milliseconds>(
+        std::max<std::chrono::milliseconds>(config_.reconnect_wait, 100ms), 500ms));
     pending_timer_.async_wait([this](boost::system::error_code ec) {
+        pending_timer_armed_ = false;
         if (!ec)
             check_pending();
     });
@@ -467,37 +510,46 @@ void bridge::pull(import_state& in)
     }
 }
 
+void bridge::release(import_state& in, natsMsg* msg, bool ack)
+{
+    // Acked only while the bridge runs: at its stop the server redelivers later.
+    if (ack && in.route.mode == route_mode::jetstream && !stopping_) {
+        natsMsg_Ack(msg, nullptr);
+        ++counters_.acknowledged;
+    }
+    natsMsg_Destroy(msg);
+    std::lock_guard guard(in.lock);
+    --in.in_flight;
+    in.room.notify_all();
+}
+
 void bridge::deliver(import_state& in, natsMsg* msg)
 {
     const bool jetstream = in.route.mode == route_mode::jetstream;
-    auto done = [&](bool ack) {
-        if (jetstream && ack)
-            natsMsg_Ack(msg, nullptr);
-        if (ack)
-            counters_.acknowledged += jetstream;
-        natsMsg_Destroy(msg);
-        std::lock_guard guard(in.lock);
-        --in.in_flight;
-        in.room.notify_all();
-    };
     if (stopping_)
-        return done(false); // not acked: the server delivers it again
+        return release(in, msg, false); // not acked: the server delivers it again
     // What this host exported, back by an import of the same subjects: not again.
     if (header(msg, origin_header) == config_.origin) {
-        ++counters_.loops;
-        return done(true);
+        ++counters_.echoes;
+        return release(in, msg, true);
     }
-    std::uint64_t missed = 0; // core: records before this one that never came
+    std::uint64_t missed = 0;   // core: records before this one that never came
+    std::uint64_t sequence = 0; // jetstream: its place in the stream, the same in every redelivery
     if (jetstream) {
         jsMsgMetaData* meta = nullptr;
-        if (natsMsg_GetMetaData(&meta, msg) == NATS_OK && meta->NumDelivered > 1)
-            ++counters_.redelivered;
-        jsMsgMetaData_Destroy(meta);
-        const auto id = header(msg, "Nats-Msg-Id");
-        if (!id.empty() && seen_.contains(id)) {
-            ++counters_.duplicates;
-            return done(true);
+        if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+            sequence = meta->Sequence.Stream;
+            counters_.redelivered += meta->NumDelivered > 1;
         }
+        jsMsgMetaData_Destroy(meta);
+        if (auto it = written_.find(sequence); sequence && it != written_.end()) {
+            ++counters_.duplicates;
+            // Written already: acked again. Still being written (a redelivery
+            // while the local slot held it past ack_wait): its write acks it.
+            return release(in, msg, it->second);
+        }
+        if (sequence)
+            remember(sequence, false);
     } else {
         // Gaps: numbers a sender's bridge gave that never came (lost while
         // NATS was away, or dropped for this slow consumer: that is counted
@@ -513,11 +565,13 @@ void bridge::deliver(import_state& in, natsMsg* msg)
             const auto key = header(msg, origin_header) + ' ' + header(msg, epoch_header) + ' ' +
                              natsMsg_GetSubject(msg);
             const std::uint64_t n = std::strtoull(seq.c_str(), nullptr, 10);
+            if (last_seq_.size() >= max_senders && !last_seq_.contains(key))
+                last_seq_.clear(); // senders' numbers start again here: no gap told once
             auto& last = last_seq_[key];
             if (last != 0 && n > last + 1)
                 missed = n - last - 1;
             counters_.gaps += missed;
-            last = std::max(last, n);
+            last = n; // one lower: the sender numbered again (its table was full)
         }
     }
     std::string why;
@@ -525,52 +579,52 @@ void bridge::deliver(import_state& in, natsMsg* msg)
     if (!name) {
         if (counters_.refused++ % 1000 == 0)
             std::cerr << "nats-bridge: not imported: " << why << std::endl;
-        return done(true);
+        if (sequence)
+            written_[sequence] = true;
+        return release(in, msg, true);
     }
     // The readers hear of the loss just before this record, as of a drop.
     if (missed)
         out_.report_lost(*name,
                          static_cast<std::uint32_t>(std::min<std::uint64_t>(missed, 0x7fffffff)));
     std::string data(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
-    out_.async_publish_record(*name, std::move(data),
-                              [this, &in, msg](boost::system::error_code ec, std::uint32_t n) {
-                                  written(in, msg, ec, n);
-                              });
+    out_.async_publish_record(
+        *name, std::move(data),
+        [this, &in, msg, sequence](boost::system::error_code ec, std::uint32_t) {
+            written(in, msg, sequence, ec);
+        });
 }
 
-void bridge::written(import_state& in, natsMsg* msg, boost::system::error_code ec,
-                     std::uint32_t delivered)
+void bridge::written(import_state& in, natsMsg* msg, std::uint64_t sequence,
+                     boost::system::error_code ec)
 {
-    const bool jetstream = in.route.mode == route_mode::jetstream;
+    // The host went away, before or maybe after taking it (broken_pipe,
+    // netname_deleted): not acked, so the server delivers it again.
+    if (ec == error::broken_pipe || ec == error::netname_deleted ||
+        ec == boost::asio::error::operation_aborted || stopping_) {
+        if (sequence)
+            written_.erase(sequence);
+        return release(in, msg, false);
+    }
     if (!ec)
         ++counters_.imported;
     else if (ec == error::file_not_found) // nobody here listens: as NATS does, not an error
         ++counters_.unheard;
-    else if (ec == error::broken_pipe || ec == boost::asio::error::operation_aborted) {
-        // The host went away: not acked, so the server delivers it again.
-        natsMsg_Destroy(msg);
-        std::lock_guard guard(in.lock);
-        --in.in_flight;
-        in.room.notify_all();
-        return;
-    } else
+    else
         ++counters_.refused;
-    (void)delivered;
-    if (jetstream) {
-        if (const auto id = header(msg, "Nats-Msg-Id"); !id.empty() && seen_.insert(id).second) {
-            seen_order_.push_back(id);
-            if (seen_order_.size() > remembered_ids) {
-                seen_.erase(seen_order_.front());
-                seen_order_.pop_front();
-            }
-        }
-        natsMsg_Ack(msg, nullptr);
-        ++counters_.acknowledged;
+    if (sequence)
+        written_[sequence] = true;
+    release(in, msg, true);
+}
+
+void bridge::remember(std::uint64_t sequence, bool written)
+{
+    written_.emplace(sequence, written);
+    written_order_.push_back(sequence);
+    if (written_order_.size() > remembered_sequences) {
+        written_.erase(written_order_.front());
+        written_order_.pop_front();
     }
-    natsMsg_Destroy(msg);
-    std::lock_guard guard(in.lock);
-    --in.in_flight;
-    in.room.notify_all();
 }
 
 // ---- status ---------------------------------------------------------------------------
@@ -596,11 +650,18 @@ json::object bridge::status() const
                                       {"mode", i.mode == route_mode::core ? "core" : "jetstream"}});
     o["routes"] = std::move(routes);
     o["pending"] = pending_.size();
+    std::uint64_t held = 0; // imported messages taken from NATS, not written here yet
+    for (const auto& in : imports_) {
+        std::lock_guard guard(in->lock);
+        held += in->in_flight;
+    }
+    o["in_flight"] = held;
     o["exported"] = c.exported;
     o["export_drops"] = c.export_drops;
     o["republished"] = c.republished;
     o["unmappable"] = c.unmappable;
     o["loops"] = c.loops;
+    o["echoes"] = c.echoes;
     o["imported"] = c.imported;
     o["unheard"] = c.unheard;
     o["refused"] = c.refused;
@@ -654,7 +715,10 @@ void bridge::stop()
     }
     for (auto& in : imports_)
         if (in->sub) {
-            natsSubscription_Unsubscribe(in->sub);
+            // A durable consumer stays (libnats 3.4 deletes one it made only on
+            // unsubscribe): at the next start the import goes on where it was.
+            if (in->route.mode == route_mode::core)
+                natsSubscription_Unsubscribe(in->sub);
             natsSubscription_Destroy(in->sub);
             in->sub = nullptr;
         }

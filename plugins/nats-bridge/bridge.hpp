@@ -40,7 +40,8 @@ struct bridge_counters {
     std::uint64_t export_drops = 0; ///< core publishes NATS refused (a full reconnect buffer)
     std::uint64_t republished = 0;  ///< jetstream publishes sent again (no ack in time)
     std::uint64_t unmappable = 0;   ///< local names no subject can carry: not exported
-    std::uint64_t loops = 0;        ///< records that came from NATS or this host: not sent back
+    std::uint64_t loops = 0;        ///< records this bridge imported: not exported again
+    std::uint64_t echoes = 0;       ///< messages this host exported, back: not imported
     std::uint64_t imported = 0;     ///< messages written to a local name
     std::uint64_t unheard = 0;      ///< imported to a name nobody here listens on
     std::uint64_t refused = 0;      ///< imported, refused by the host (policy, a bad name)
@@ -73,8 +74,8 @@ public:
 private:
     struct pending_publish { // a jetstream export awaiting its ack
         std::string id, subject, data;
-        std::chrono::steady_clock::time_point sent;
-        bool failed = false;
+        std::chrono::steady_clock::time_point sent, retry_at;
+        bool failed = false; // sent again at retry_at
     };
     struct import_state {
         import_route route;
@@ -97,9 +98,14 @@ private:
     void send_jetstream(std::uint64_t number);
     void acked(std::string id, bool ok);
     void check_pending();
+    void arm_pending_timer();
+    void retry_later(pending_publish& p);
     void deliver(import_state& in, natsMsg* msg);
-    void written(import_state& in, natsMsg* msg, boost::system::error_code ec,
-                 std::uint32_t delivered);
+    void written(import_state& in, natsMsg* msg, std::uint64_t sequence,
+                 boost::system::error_code ec);
+    /// Done with a message: acked (jetstream) or not, destroyed, its room given back.
+    void release(import_state& in, natsMsg* msg, bool ack);
+    void remember(std::uint64_t sequence, bool written);
     void publish_status();
     void pull(import_state& in);
 
@@ -134,13 +140,16 @@ private:
     std::unordered_map<std::string, std::uint64_t> pending_ids_;
     std::uint64_t next_pending_ = 0;
     bool reading_jetstream_ = false;
+    bool pending_timer_armed_ = false;
     // Imports. Core: the last number per origin, epoch and subject.
     std::vector<std::unique_ptr<import_state>> imports_;
     std::unordered_map<std::string, std::uint64_t> last_seq_;
-    // Jetstream: ids written lately, so a redelivery is written once.
-    std::unordered_set<std::string> seen_;
-    std::deque<std::string> seen_order_;
-    static constexpr std::size_t remembered_ids = 65536;
+    // Jetstream: stream sequences taken lately (true: written), so a
+    // redelivery is written once. Bounded: the oldest go first.
+    std::unordered_map<std::uint64_t, bool> written_;
+    std::deque<std::uint64_t> written_order_;
+    static constexpr std::size_t remembered_sequences = 65536;
+    static constexpr std::size_t max_senders = 65536; // core: (origin, start, subject) numbered
     static constexpr std::uint32_t core_in_flight = 1024;
 
     bridge_counters counters_;

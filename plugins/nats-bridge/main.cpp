@@ -92,8 +92,12 @@ int main(int argc, char** argv)
         keep.reset();
         control.stop();
         control_thread.join();
+        // What is still queued for the bridge (messages posted by libnats,
+        // writes' results) runs now, while it lives; then libnats's threads end.
+        bus.close();
+        control.close();
+        nats_CloseAndWait(2000);
     }
-    nats_Close();
     std::cerr << "nats-bridge: stopped" << std::endl;
     return status;
 }

@@ -85,6 +85,14 @@ void publisher::start_publish(std::string topic, std::string record, detail::wri
                                  pace);
         return;
     }
+    if (key.empty()) { // no name: its open fails, and says why
+        client_slot::async_open(
+            *bus_, topic,
+            [h = std::move(handler)](boost::system::error_code e, client_slot) mutable {
+                std::move(h)(e ? e : boost::system::error_code(error::invalid_name), 0u);
+            });
+        return;
+    }
     queue_behind_open(std::move(topic), key, {std::move(record), std::move(handler), pace, 0});
 }
 
