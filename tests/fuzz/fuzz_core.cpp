@@ -228,6 +228,9 @@ byte_buffer make_frame(script& in, fuzz_session& s)
                               {{reinterpret_cast<const std::uint8_t*>(arg.data()), arg.size()}}});
         break;
     }
+    case 16: // a loss told, with any count (a reader's handle, one never opened, ...)
+        encode(f, lost_frame{handle, in.byte() % 2 ? in.small() : in.u32()});
+        break;
     default: { // raw bytes: a frame header and whatever follows
         const auto bytes = in.text(24);
         f.assign(bytes.begin(), bytes.end());

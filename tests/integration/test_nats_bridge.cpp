@@ -70,7 +70,10 @@ public:
         process_->signal(SIGKILL);
         (void)process_->wait_exit(5s);
     }
-    [[nodiscard]] std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+    [[nodiscard]] std::string url(std::string_view scheme = "nats") const
+    {
+        return std::string(scheme) + "://127.0.0.1:" + std::to_string(port_);
+    }
 
 private:
     fs::path dir_;
@@ -85,7 +88,8 @@ struct bridged_host {
                  std::vector<std::string> host_args = {})
     {
         auto config = routes;
-        config["servers"] = json::array{json::value(nats.url())};
+        if (!config.contains("servers"))
+            config["servers"] = json::array{json::value(nats.url())};
         config["origin"] = origin;
         config["reconnect_wait_ms"] = 100;
         config["status_interval_ms"] = 200;
@@ -427,6 +431,40 @@ BOOST_AUTO_TEST_CASE(a_server_that_wants_a_token_takes_the_right_one_only)
     std::this_thread::sleep_for(1s);
     BOOST_TEST(!bad.logged("importing"));
     BOOST_TEST(bad.status().at("connected").as_bool() == false);
+}
+
+BOOST_AUTO_TEST_CASE(tls_to_nats_trusts_the_configured_ca_only)
+{
+    // A CA and a certificate for 127.0.0.1 signed by it, made here.
+    test::temp_dir store, pki;
+    const auto at = [&](const char* f) { return (pki.path / f).string(); };
+    {
+        std::ofstream(at("san.ext")) << "subjectAltName=IP:127.0.0.1\n";
+    }
+    const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes ";
+    for (const auto& command :
+         {"openssl req -x509" + ec + "-keyout " + at("ca.key") + " -out " + at("ca.pem") +
+              " -days 1 -subj /CN=slotbus-test-ca",
+          "openssl req" + ec + "-keyout " + at("server.key") + " -out " + at("server.csr") +
+              " -subj /CN=127.0.0.1",
+          "openssl x509 -req -in " + at("server.csr") + " -CA " + at("ca.pem") + " -CAkey " +
+              at("ca.key") + " -CAcreateserial -days 1 -extfile " + at("san.ext") + " -out " +
+              at("server.pem")})
+        BOOST_REQUIRE_MESSAGE(std::system((command + " >/dev/null 2>&1").c_str()) == 0, command);
+    nats_server nats(store.path,
+                     {"--tls", "--tlscert", at("server.pem"), "--tlskey", at("server.key")});
+    auto config = routes(R"({"imports": [{"subject": "events.>"}]})");
+    config["servers"] = json::array{json::value(nats.url("tls"))};
+    config["tls"] = json::object{{"ca", at("ca.pem")}};
+    bridged_host trusting(nats, "alpha", config);
+    BOOST_TEST(test::eventually([&] { return trusting.logged("importing events.>"); }, 20s),
+               trusting.h->log());
+    // Without the CA (the system's trust only), the server's certificate is refused.
+    config.erase("tls");
+    bridged_host doubting(nats, "beta", config);
+    std::this_thread::sleep_for(1s);
+    BOOST_TEST(!doubting.logged("importing"));
+    BOOST_TEST(doubting.status().at("connected").as_bool() == false);
 }
 
 BOOST_AUTO_TEST_CASE(a_secret_in_a_file_others_may_read_is_refused)
