@@ -328,12 +328,12 @@ void bridge::export_record(const received_record& r, route_mode mode)
     if (mode == route_mode::core) {
         natsMsg* msg = nullptr;
         natsMsg_Create(&msg, subject->c_str(), nullptr, data.data(), static_cast<int>(data.size()));
-        natsMsgHeader_Set(msg, origin_header, config_.origin.c_str());
-        natsMsgHeader_Set(msg, epoch_header, epoch_.c_str());
         if (core_seq_.size() >= max_senders && !core_seq_.contains(*subject)) {
             core_seq_.clear(); // numbered again, as if restarted: importers tell no gap
             epoch_ += "+";
         }
+        natsMsgHeader_Set(msg, origin_header, config_.origin.c_str());
+        natsMsgHeader_Set(msg, epoch_header, epoch_.c_str());
         natsMsgHeader_Set(msg, seq_header, std::to_string(++core_seq_[*subject]).c_str());
         // Numbered even when refused: the importer counts it as lost.
         if (natsConnection_PublishMsg(nc_, msg) == NATS_OK)
