@@ -321,9 +321,12 @@ void bridge::export_record(const received_record& r, route_mode mode)
     std::string data = r.data, id;
     std::error_code ec;
     if (auto e = parse_envelope(r.data, ec); !ec) {
-        e.source = exported_source(e.source, config_.origin);
+        // Written again only when its source changes: most records go as they came.
+        if (auto source = exported_source(e.source, config_.origin); source != e.source) {
+            e.source = std::move(source);
+            data = serialize(e);
+        }
         id = e.source + " " + e.id;
-        data = serialize(e);
     }
     if (mode == route_mode::core) {
         natsMsg* msg = nullptr;

@@ -232,7 +232,15 @@ BOOST_AUTO_TEST_CASE(core_events_published_on_one_host_reach_the_other_once_in_o
     BOOST_TEST(got.front().sender().plugin == "nats-bridge");
     BOOST_TEST(json::parse(got.front().data).at("source").as_string() == "/orders/test");
     BOOST_TEST(reader.read(1, 500ms).empty()); // nothing twice
-    BOOST_TEST(test::eventually([&] { return a.figure("exported") == count; }));
+    // A local plugin's source is this host's claim: it travels naming the host.
+    auto plugin_event = json::parse(order_event(count + 1)).as_object();
+    plugin_event["source"] = "/plugins/metrics";
+    (void)slot.write(json::serialize(plugin_event));
+    const auto bridged = reader.read(1, 5s);
+    BOOST_REQUIRE(bridged.size() == 1u);
+    BOOST_TEST(json::parse(bridged.front().data).at("source").as_string() ==
+               "//alpha/plugins/metrics");
+    BOOST_TEST(test::eventually([&] { return a.figure("exported") == count + 1; }));
     BOOST_TEST(b.figure("gaps") == 0u);
 }
 
