@@ -3,6 +3,7 @@
 #include "random_token.hpp"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include <algorithm>
 #include <deque>
@@ -75,6 +76,10 @@ struct core::session {
     std::uint32_t next_origin = 1;
     const origin* last_origin = nullptr;
     std::uint32_t last_origin_id = 0;
+    // For the "connections" answer: what it moved, and why it was closed.
+    clock::time_point connected_at{};
+    std::uint64_t records_in = 0, bytes_in = 0, bytes_out = 0;
+    std::string fatal_why; // the first fatal frame the host sent it
 };
 
 namespace {
@@ -102,6 +107,7 @@ session_id core::connect(peer_info peer)
     s->who.groups = std::move(peer.groups);
     s->who.client = std::move(peer.client);
     s->pgid = peer.pgid;
+    s->connected_at = now_();
     ++totals_.connections;
     const auto id = s->id;
     sessions_.emplace(id, std::move(s));
@@ -191,12 +197,13 @@ void core::close_inbound(session_id id, std::uint32_t handle)
         close_handle(*it->second, handle);
 }
 
-void core::disconnect(session_id id)
+void core::disconnect(session_id id, std::string_view reason)
 {
     auto it = sessions_.find(id);
     if (it == sessions_.end())
         return;
     session& s = *it->second;
+    remember_closed(s, s.fatal_why.empty() ? reason : std::string_view(s.fatal_why));
     if (fed_ == &s)
         fed_ = nullptr;
     if (emitted_ == &s)
@@ -232,6 +239,7 @@ void core::take_output(session_id id, byte_buffer& into)
     flush_acks(s); // they ride along: no frame, and no wake-up of the client, of their own
     flush_notices(s);
     into.clear();
+    s.bytes_out += s.out.size();
     into.swap(s.out);
     s.pushed.reset();
     if (s.output_paused) { // its readers may be pushed to again
@@ -368,6 +376,9 @@ void core::reply(session& s, std::uint32_t request, std::error_code ec, std::uin
 
 feed_result core::fatal(session& s, error e, std::string_view why)
 {
+    if (s.fatal_why.empty())
+        s.fatal_why = "protocol error (" + std::to_string(static_cast<std::uint32_t>(e)) +
+                      "): " + std::string(why.substr(0, 200));
     send(s, fatal_frame{static_cast<std::uint32_t>(e), why});
     return feed_result::close;
 }
@@ -383,6 +394,15 @@ feed_result core::feed(session_id id, const frame_view& frame)
     if (!fed_ || fed_->id != id)
         fed_ = sessions_.at(id).get();
     session& s = *fed_;
+    const auto result = dispatch(s, frame);
+    // A frame held back is fed again: it counts once, when it is taken.
+    if (result != feed_result::blocked && sessions_.count(id))
+        s.bytes_in += frame_header_size + frame.body.size();
+    return result;
+}
+
+feed_result core::dispatch(session& s, const frame_view& frame)
+{
     if (!s.greeted && frame.type != frame_type::hello)
         return fatal(s, error::invalid_data, "the first frame must be hello");
     switch (frame.type) {
@@ -611,6 +631,7 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
     auto result = [&](std::error_code ec, std::uint32_t delivered, std::uint32_t writes = 1) {
         add_result(s, static_cast<std::uint32_t>(ec.value()), delivered, writes);
         totals_.writes += writes;
+        s.records_in += writes;
         totals_.write_errors += ec ? writes : 0;
         totals_.deliveries += delivered;
         return feed_result::next;
@@ -1029,7 +1050,8 @@ feed_result core::on_admin(session& s, byte_span body)
     std::string json;
     // Questions need `list`; anything else (stop, and commands to come) `admin`.
     const bool question = m.command == "slots" || m.command == "stats" || m.command == "plugins" ||
-                          m.command == "explain" || m.command == "hosts";
+                          m.command == "explain" || m.command == "hosts" ||
+                          m.command == "connections" || m.command == "logs";
     if (!allowed(s, question ? right::list : right::admin, {}))
         ec = error::access_denied;
     else if (!admin_handler_)
@@ -1382,7 +1404,91 @@ void core::destroy(slot& target)
         it = it->second.target == &target ? erase_token(it) : std::next(it);
     // Held-back writers go on; their writes now find no receiver.
     release_writers(target);
+    const auto& t = target.traffic();
+    gone_.records_in += t.records_in;
+    gone_.bytes_in += t.bytes_in;
+    gone_.records_out += t.records_out;
+    gone_.bytes_out += t.bytes_out;
+    gone_dropped_ += target.counts().dropped;
     names_.erase(target.name().key());
+}
+
+// ---- the "connections" answer (core_admin.cpp has the others; it needs the session) ----
+
+namespace json = boost::json;
+
+namespace {
+
+std::int64_t ms_between(core::clock::time_point from, core::clock::time_point to)
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
+}
+
+/// Who a connection is, and what it moved: what open and closed ones share.
+json::object connection_of(const auto& s, core::clock::time_point now)
+{
+    json::object o{{"id", s.id},
+                   {"identity", s.who.str()},
+                   {"client", s.client_name},
+                   {"plugin", s.who.plugin},
+                   {"pid", s.who.pid},
+                   {"uid", s.who.uid},
+                   {"claimed_pid", s.claimed_pid},
+                   {"uptime_ms", ms_between(s.connected_at, now)},
+                   {"handles", s.handles.size()},
+                   {"subscriptions", s.subscriptions},
+                   {"budget", s.budget},
+                   {"writes", s.records_in},
+                   {"bytes_in", s.bytes_in},
+                   {"bytes_out", s.bytes_out},
+                   {"outbox_bytes", s.out.size()}};
+    if (!s.who.host.empty())
+        o["host"] = s.who.host;
+    if (!s.who.domain.empty())
+        o["domain"] = s.who.domain;
+    return o;
+}
+
+} // namespace
+
+void core::remember_closed(const session& s, std::string_view reason)
+{
+    auto o = connection_of(s, now_());
+    o.erase("outbox_bytes");
+    o["closed_at_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    o["reason"] = reason;
+    closed_.push_back(std::move(o));
+    if (closed_.size() > closed_kept)
+        closed_.pop_front();
+}
+
+json::object core::connections(std::size_t limit) const
+{
+    // Open ones by id (sessions_ is unordered), as many as fit half a frame.
+    std::vector<const session*> open;
+    open.reserve(sessions_.size());
+    for (const auto& [id, s] : sessions_)
+        open.push_back(s.get());
+    std::sort(open.begin(), open.end(), [](auto* a, auto* b) { return a->id < b->id; });
+    const std::size_t page_bytes = limits_.max_frame_size() / 2;
+    std::size_t bytes = 0;
+    json::array shown;
+    const auto now = now_();
+    for (const session* s : open) {
+        if (shown.size() == limit || bytes > page_bytes)
+            break;
+        auto o = connection_of(*s, now);
+        bytes += json::serialize(o).size();
+        shown.push_back(std::move(o));
+    }
+    json::array closed(closed_.begin(), closed_.end());
+    const auto cut = open.size() - shown.size();
+    return {{"open", open.size()},
+            {"connections", std::move(shown)},
+            {"cut", cut},
+            {"closed", std::move(closed)}};
 }
 
 } // namespace slotbus::bus

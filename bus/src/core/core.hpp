@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -144,8 +145,10 @@ public:
     std::uint32_t deliver_inbound(session_id id, std::uint32_t handle, byte_span record,
                                   std::uint32_t missed, std::error_code& ec);
     void close_inbound(session_id id, std::uint32_t handle);
-    /// Closes every handle the session holds; slots whose last reader it was are destroyed.
-    void disconnect(session_id id);
+    /// Closes every handle the session holds; slots whose last reader it was
+    /// are destroyed. `reason` is what "connections" shows of it among the
+    /// recently closed (a fatal frame the host sent it says more, and wins).
+    void disconnect(session_id id, std::string_view reason = "closed by the host");
 
     feed_result feed(session_id id, const frame_view& frame);
     /// The I/O layer found bytes that are no frame: queue a fatal frame saying why.
@@ -232,11 +235,17 @@ public:
     /// The core's part of the "stats" answer: totals and every slot's counters.
     /// `top`: how many of the busiest slots its "slots" lists (1000 at most).
     [[nodiscard]] boost::json::object stats(std::size_t top = 100) const;
+    /// The "connections" answer: open connections (at most `limit`, in
+    /// order of id) and the last closed_kept closed ones, each with who it
+    /// is, what it moved and, once closed, why.
+    [[nodiscard]] boost::json::object connections(std::size_t limit = 1000) const;
+    static constexpr std::size_t closed_kept = 128;
 
 private:
     struct handle_entry;
     struct session;
 
+    feed_result dispatch(session& s, const frame_view& frame);
     feed_result on_hello(session& s, byte_span body);
     feed_result on_create(session& s, byte_span body);
     feed_result on_open(session& s, byte_span body);
@@ -347,6 +356,12 @@ private:
         std::uint64_t deliveries = 0; ///< copies queued (a fanned-out write counts each)
         std::uint64_t slots_created = 0;
     } totals_;
+    // Traffic of the slots destroyed since start, so host totals only grow.
+    slot_traffic gone_;
+    std::uint64_t gone_dropped_ = 0;
+    /// A closed connection as "connections" shows it (newest last).
+    void remember_closed(const session& s, std::string_view reason);
+    std::deque<boost::json::object> closed_;
     std::vector<session_id> touched_;
     std::vector<slot*> holding_; // slots that hold writers back, for tick()
     std::vector<slow_event> slow_events_;

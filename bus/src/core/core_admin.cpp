@@ -26,14 +26,31 @@ std::string_view to_string(overflow_policy p)
     return "?";
 }
 
-json::object traffic_of(const slot& s)
+std::int64_t ms_between(core::clock::time_point from, core::clock::time_point to)
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
+}
+
+json::object traffic_of(const slot& s, core::clock::time_point now)
 {
     const auto& t = s.traffic();
     const auto counts = s.counts();
-    return {{"name", s.name().str()}, {"records_in", t.records_in}, {"records_out", t.records_out},
-            {"bytes_in", t.bytes_in}, {"bytes_out", t.bytes_out},   {"dropped", counts.dropped},
-            {"lost", counts.lost},    {"depth", counts.messages},   {"queued_bytes", counts.bytes},
-            {"slow", s.slow},         {"slow_marks", s.slow_marks}};
+    // Writers held back by back-pressure, and for how long the slot has held them.
+    const auto held = s.blocked_writers.size();
+    return {{"name", s.name().str()},
+            {"records_in", t.records_in},
+            {"records_out", t.records_out},
+            {"bytes_in", t.bytes_in},
+            {"bytes_out", t.bytes_out},
+            {"dropped", counts.dropped},
+            {"lost", counts.lost},
+            {"depth", counts.messages},
+            {"queued_bytes", counts.bytes},
+            {"byte_budget", s.config().byte_budget},
+            {"held_writers", held},
+            {"held_ms", held && s.holding ? ms_between(s.holding_since, now) : 0},
+            {"slow", s.slow},
+            {"slow_marks", s.slow_marks}};
 }
 
 /// The order for_each walks the tree in (depth first, children by name): keys
@@ -96,6 +113,7 @@ json::object core::slots(std::string_view argument, std::error_code& ec) const
     json::array slots;
     std::string last_key; // of the last slot given
     bool more = false;
+    const auto now = now_();
     names_.for_each([&](slot& s) {
         const auto& key = s.name().key();
         const bool below = prefix_key.empty() ||
@@ -103,7 +121,7 @@ json::object core::slots(std::string_view argument, std::error_code& ec) const
                             (key.size() == prefix_key.size() || key[prefix_key.size()] == '\\'));
         if (!below || more || (!request.after.empty() && !walks_before(request.after, key)))
             return;
-        json::object o = traffic_of(s);
+        json::object o = traffic_of(s, now);
         o["path"] = s.name().path();
         o["owner"] = {{"plugin", s.owner.plugin},
                       {"client", s.owner.client},
@@ -149,14 +167,23 @@ json::object core::stats(std::size_t top) const
     // frame however many slots there are; "slots" of the listing has all.
     top = std::min<std::size_t>(top, 1000);
     std::vector<const slot*> busiest;
-    std::uint64_t depth = 0, queued_bytes = 0, slow = 0;
+    std::uint64_t depth = 0, queued_bytes = 0, slow = 0, held = 0, dropped = gone_dropped_;
+    slot_traffic all = gone_;
     names_.for_each([&](slot& s) {
         slow += s.slow;
+        held += s.blocked_writers.size();
         const auto counts = s.counts();
         depth += counts.messages;
         queued_bytes += counts.bytes;
+        dropped += counts.dropped;
+        const auto& t = s.traffic();
+        all.records_in += t.records_in;
+        all.bytes_in += t.bytes_in;
+        all.records_out += t.records_out;
+        all.bytes_out += t.bytes_out;
         busiest.push_back(&s);
     });
+    const auto now = now_();
     const auto busier = [](const slot* a, const slot* b) {
         return std::pair(a->counts().messages, a->traffic().records_in) >
                std::pair(b->counts().messages, b->traffic().records_in);
@@ -166,7 +193,7 @@ json::object core::stats(std::size_t top) const
                       busiest.end(), busier);
     json::array slots;
     for (std::size_t i = 0; i < shown; ++i)
-        slots.push_back(traffic_of(*busiest[i]));
+        slots.push_back(traffic_of(*busiest[i], now));
     json::object denied; // {"uid 1001": {"write": 2, "admin": 1}, ...}
     for (const auto& [who, counts] : denials_) {
         json::object by_right;
@@ -185,8 +212,14 @@ json::object core::stats(std::size_t top) const
         {"writes", totals_.writes},
         {"write_errors", totals_.write_errors},
         {"deliveries", totals_.deliveries},
+        {"records_in", all.records_in},
+        {"bytes_in", all.bytes_in},
+        {"records_out", all.records_out},
+        {"bytes_out", all.bytes_out},
+        {"dropped", dropped},
         {"depth", depth},
         {"queued_bytes", queued_bytes},
+        {"held_writers", held},
         {"slow_slots", slow},
         {"slots", std::move(slots)},
     };

@@ -201,11 +201,39 @@ std::string server::answer_admin(session_id from, std::string_view command,
         answer["plugins_running"] = plugins_ ? plugins_->running() : 0;
         return json::serialize(answer);
     }
+    // {"log_tail": N} / {"name": NAME, "lines": N}: how many kept lines to give.
+    const auto lines_asked = [&](std::string_view field) -> std::size_t {
+        boost::system::error_code parse_ec;
+        if (const auto v = json::parse(argument, parse_ec); !parse_ec && v.is_object())
+            if (const auto* n = v.as_object().if_contains(field); n && n->is_int64())
+                return static_cast<std::size_t>(
+                    std::clamp<std::int64_t>(n->get_int64(), 0, supervisor::kept_log_lines));
+        return 0;
+    };
     if (command == "plugins") {
         if (plugins_)
-            return json::serialize(plugins_->describe());
+            return json::serialize(plugins_->describe(lines_asked("log_tail")));
         return json::serialize(json::object{{"plugins_dir", nullptr}, {"plugins", json::array()}});
     }
+    if (command == "logs") {
+        boost::system::error_code parse_ec;
+        const auto v = json::parse(argument, parse_ec);
+        const auto* name = !parse_ec && v.is_object() ? v.as_object().if_contains("name") : nullptr;
+        if (!name || !name->is_string()) {
+            ec = error::invalid_parameter;
+            return {};
+        }
+        if (!plugins_) {
+            ec = error::file_not_found;
+            return {};
+        }
+        const auto lines =
+            v.as_object().contains("lines") ? lines_asked("lines") : supervisor::kept_log_lines;
+        auto answer = plugins_->logs(name->get_string(), lines, ec);
+        return ec ? std::string() : json::serialize(answer);
+    }
+    if (command == "connections")
+        return json::serialize(core_.connections());
     if (command == "explain")
         return explain(argument, ec);
     if (command == "hosts") {
@@ -393,7 +421,7 @@ void server::reload_clients()
     for (auto& s : gone) {
         log("SIGHUP: closing connection ", s->id(), ": ", who_of_.at(s->id()).who,
             "'s key is no longer in the clients file");
-        s->shut();
+        s->shut("its key is no longer in the clients file");
     }
 }
 
@@ -426,12 +454,13 @@ void server::sweep()
     for (auto& s : late) {
         refusals_("closing connection ", s->id(), ": no hello within ",
                   options_.hello_timeout.count(), " ms");
-        s->shut();
+        s->shut("no hello within " + std::to_string(options_.hello_timeout.count()) + " ms");
     }
     for (auto& s : stalled) {
         refusals_("closing connection ", s->id(), ": it has read none of its ", "output for ",
                   options_.stall_timeout.count(), " ms");
-        s->shut();
+        s->shut("slow consumer: it read none of its output for " +
+                std::to_string(options_.stall_timeout.count()) + " ms");
     }
     sweep_timer_.expires_after(std::chrono::milliseconds(250));
     sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -467,7 +496,7 @@ void server::flush_touched()
         links_->flush();
 }
 
-void server::forget(session_id id)
+void server::forget(session_id id, std::string_view reason)
 {
     auto it = sessions_.find(id);
     if (it == sessions_.end())
@@ -479,9 +508,9 @@ void server::forget(session_id id)
             connections_of_.erase(who->second.who);
         who_of_.erase(who);
     }
-    core_.disconnect(id);
+    core_.disconnect(id, reason);
     if (options_.verbose)
-        log("connection ", id, " closed");
+        log("connection ", id, " closed: ", reason);
     flush_touched();
 }
 
@@ -513,7 +542,7 @@ void server::finish_stop()
     if (links_)
         links_->stop();
     while (!sessions_.empty())
-        sessions_.begin()->second->shut();
+        sessions_.begin()->second->shut("the host stopped");
     io_.stop();
 }
 

@@ -92,7 +92,7 @@ private:
     core& routing() noexcept override { return core_; }
     std::size_t max_held() const noexcept override { return options_.max_held; }
     void flush_touched() override;
-    void forget(session_id id) override;
+    void forget(session_id id, std::string_view reason) override;
 
     /// A new connection, from any transport: a session, or refused past the connection caps.
     /// `key`: the fingerprint a TLS client proved.

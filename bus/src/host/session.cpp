@@ -38,7 +38,9 @@ void session::read()
             if (self->shut_)
                 return;
             if (ec) {
-                self->shut();
+                const bool client_closed =
+                    ec == asio::error::eof || ec == asio::error::connection_reset;
+                self->shut(client_closed ? "closed by the client" : "read error: " + ec.message());
                 return;
             }
             self->in_.commit(n);
@@ -135,7 +137,7 @@ void session::flush()
         return;
     if (!owner_.routing().has_output(id_)) {
         if (closing_)
-            shut();
+            shut("closed after a protocol error");
         return;
     }
     owner_.routing().take_output(id_, writing_);
@@ -173,20 +175,23 @@ void session::on_written(const boost::system::error_code& ec)
     if (shut_)
         return;
     if (ec) {
-        shut();
+        // A client that closes with output unread makes the next write fail.
+        shut(ec == asio::error::broken_pipe || ec == asio::error::connection_reset
+                 ? "closed by the client"
+                 : "write error: " + ec.message());
         return;
     }
     flush();
     read(); // input may have been paused while output piled up
 }
 
-void session::shut()
+void session::shut(std::string_view reason)
 {
     if (shut_)
         return;
     shut_ = true;
     stream_.close();
-    owner_.forget(id_);
+    owner_.forget(id_, reason);
 }
 
 void refuse_connection(detail::byte_stream& stream, std::string_view why)

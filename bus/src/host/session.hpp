@@ -21,8 +21,9 @@ public:
     [[nodiscard]] virtual std::size_t max_held() const noexcept = 0;
     /// Frames were fed: hand new output to the sessions, resume held-back ones.
     virtual void flush_touched() = 0;
-    /// The session has closed: it leaves the core and the host's tables.
-    virtual void forget(session_id id) = 0;
+    /// The session has closed (why, for "connections"): it leaves the core
+    /// and the host's tables.
+    virtual void forget(session_id id, std::string_view reason) = 0;
 
 protected:
     ~session_owner() = default;
@@ -42,8 +43,9 @@ public:
     void flush();
     /// A slot this session was held back on has room again: feed the held frames.
     void resume();
-    /// Closes the socket now and leaves the core.
-    void shut();
+    /// Closes the socket now and leaves the core; `reason` is what the
+    /// host's "connections" answer shows.
+    void shut(std::string_view reason);
 
     [[nodiscard]] session_id id() const noexcept { return id_; }
     using clock = std::chrono::steady_clock;

@@ -1,5 +1,8 @@
 #include "supervisor.hpp"
 
+#include "slotbus/error.hpp"
+#include "slotbus/slot_name.hpp"
+
 #include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/array.hpp>
@@ -16,6 +19,7 @@
 #include <array>
 #include <csignal>
 #include <cstdio>
+#include <deque>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <optional>
@@ -99,6 +103,25 @@ struct supervisor::plugin {
     unsigned failures_in_row = 0;
     std::optional<int> last_code, last_signal;
     clock::time_point started{};
+    /// The last kept_log_lines of its output and of what the host said of it.
+    std::deque<std::pair<std::int64_t, std::string>> log_tail; // (unix ms, line)
+
+    void remember(std::string_view line)
+    {
+        const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch());
+        log_tail.emplace_back(now.count(), to_valid_utf8(line));
+        if (log_tail.size() > kept_log_lines)
+            log_tail.pop_front();
+    }
+    [[nodiscard]] json::array tail(std::size_t lines) const
+    {
+        json::array out;
+        const auto from = log_tail.size() - std::min(lines, log_tail.size());
+        for (auto i = from; i < log_tail.size(); ++i)
+            out.push_back(json::object{{"at_ms", log_tail[i].first}, {"line", log_tail[i].second}});
+        return out;
+    }
 };
 
 supervisor::supervisor(asio::io_context& io, core& routing, supervisor_options options)
@@ -258,6 +281,7 @@ void supervisor::spawn(const plugin_ptr& p)
     p->partial.clear();
     p->output = std::make_unique<asio::readable_pipe>(io_, fds[0]);
     log("plugin ", m.name, ": started ", m.executable.string(), " (pid ", p->pid, ")");
+    p->remember("slotbusd: started (pid " + std::to_string(p->pid) + ")");
     read_output(p);
     watch(p);
 }
@@ -273,12 +297,16 @@ void supervisor::read_output(const plugin_ptr& p)
         std::size_t at;
         while ((at = p->partial.find('\n')) != std::string::npos || p->partial.size() >= max_line) {
             const auto cut = at == std::string::npos ? max_line : at;
-            log("[", p->manifest.name, "] ", std::string_view(p->partial).substr(0, cut));
+            const auto line = std::string_view(p->partial).substr(0, cut);
+            log("[", p->manifest.name, "] ", line);
+            p->remember(line);
             p->partial.erase(0, at == std::string::npos ? cut : cut + 1);
         }
         if (ec) {
-            if (!p->partial.empty())
+            if (!p->partial.empty()) {
                 log("[", p->manifest.name, "] ", p->partial);
+                p->remember(p->partial);
+            }
             p->partial.clear();
             return;
         }
@@ -319,10 +347,10 @@ void supervisor::on_exit(const plugin_ptr& p, int status)
         p->last_code = status >= 0 ? WEXITSTATUS(status) : -1;
     const bool failure = signalled || p->last_code != 0;
     if (p->pid > 0) {
-        if (signalled)
-            log("plugin ", name, ": pid ", p->pid, " killed by signal ", *p->last_signal);
-        else
-            log("plugin ", name, ": pid ", p->pid, " exited with status ", *p->last_code);
+        const auto how = signalled ? "killed by signal " + std::to_string(*p->last_signal)
+                                   : "exited with status " + std::to_string(*p->last_code);
+        log("plugin ", name, ": pid ", p->pid, " ", how);
+        p->remember("slotbusd: pid " + std::to_string(p->pid) + " " + how);
     }
     const bool was_stopping = p->state == plugin_state::stopping;
     p->pid = 0;
@@ -465,7 +493,17 @@ std::shared_ptr<const grant_list> supervisor::permissions_of(std::string_view na
     return it == plugins_.end() ? nullptr : it->second->manifest.permissions;
 }
 
-json::object supervisor::describe() const
+json::object supervisor::logs(std::string_view name, std::size_t lines, std::error_code& ec) const
+{
+    auto it = plugins_.find(std::string(name));
+    if (it == plugins_.end()) {
+        ec = error::file_not_found;
+        return {};
+    }
+    return {{"name", it->first}, {"lines", it->second->tail(lines)}};
+}
+
+json::object supervisor::describe(std::size_t log_lines) const
 {
     json::array list;
     const auto now = clock::now();
@@ -488,6 +526,8 @@ json::object supervisor::describe() const
             o["last_exit"] = {{"code", *p->last_code}};
         else
             o["last_exit"] = nullptr;
+        if (log_lines)
+            o["log"] = p->tail(log_lines);
         list.push_back(std::move(o));
     }
     return {{"plugins_dir", options_.plugins_dir.string()}, {"plugins", std::move(list)}};

@@ -51,8 +51,14 @@ public:
     /// Calls `done` once every plugin process has exited.
     void stop_all(std::function<void()> done);
 
-    /// The "plugins" admin answer.
-    [[nodiscard]] boost::json::object describe() const;
+    /// The "plugins" admin answer; with `log_lines`, each plugin's last lines
+    /// of output (and the host's lines about it) as "log".
+    [[nodiscard]] boost::json::object describe(std::size_t log_lines = 0) const;
+    /// The "logs" admin answer: up to `lines` of plugin `name`'s kept output
+    /// (file_not_found for no such plugin).
+    [[nodiscard]] boost::json::object logs(std::string_view name, std::size_t lines,
+                                           std::error_code& ec) const;
+    static constexpr std::size_t kept_log_lines = 200;
     /// The permissions the manifest of plugin `name` gives it; null for no such plugin.
     [[nodiscard]] std::shared_ptr<const grant_list> permissions_of(std::string_view name) const;
     [[nodiscard]] std::size_t running() const;
