@@ -3,13 +3,14 @@
 // host is its own process.
 //
 //   slotbus-bench [--count N] [--sizes 16,128,1024,65536] [--rounds N] [--json]
-//                 [--plot PREFIX] [--only 1->1|1->4|4->1|typed|cross-host|nats-bridge]
+//                 [--plot PREFIX] [--only 1->1|1->4|4->1|typed|web|cross-host|nats-bridge]
 //                 [--repeat N]
 //                 [--cross-count N]
 //
 // Scenarios: 1 writer -> 1 reader; 1 -> 4 subscribers (fan-out through a
 // topic); 4 writers -> 1 reader; typed envelopes 1 -> 1; ping-pong round
-// trips. Baselines: raw one hop (writer -> reader) and raw two hops (writer ->
+// trips; 1 -> 1 with the web view open and tailing ** (its ratio is to the
+// same 1 -> 1 without it, in alternating runs). Baselines: raw one hop (writer -> reader) and raw two hops (writer ->
 // a byte relay -> reader), batched in 32 KiB writes.
 //
 // Past one LAN (nats-server installed only, skipped with a message otherwise):
@@ -59,6 +60,7 @@
 #include <nats/nats.h>
 #include <netinet/in.h>
 #include <optional>
+#include <poll.h>
 #include <sched.h>
 #include <sstream>
 #include <string>
@@ -476,6 +478,90 @@ struct host_process {
     }
 };
 
+// The web view open and tailing: the web plugin beside the host, and a
+// "browser" that reads the live tail of ** as it comes and fetches the
+// page's JSON every second, as the page does.
+struct web_view {
+    pid_t plugin = 0, viewer = 0;
+    bool up = false;
+
+    explicit web_view(const host_process& host)
+    {
+        const auto port_file = (host.dir / "web.port").string();
+        std::fflush(nullptr);
+        plugin = ::fork();
+        if (plugin == 0) {
+            ::setenv("SLOTBUS_ADDRESS", host.socket.c_str(), 1);
+            const int null = ::open("/dev/null", O_WRONLY);
+            ::dup2(null, 1);
+            ::dup2(null, 2);
+            ::execl(SLOTBUS_WEB_PATH, SLOTBUS_WEB_PATH, "--port", "0", "--port-file",
+                    port_file.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        unsigned port = 0;
+        for (int i = 0; i < 200 && port == 0; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            std::ifstream(port_file) >> port;
+        }
+        if (port == 0)
+            return;
+        viewer = spawn([port] { return view(static_cast<std::uint16_t>(port)); });
+        // Until its tail's subscription stands, the host copies nothing to it.
+        for (int i = 0; i < 300 && !up; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            slotbus::connection bus;
+            bus.connect(host.socket);
+            for (const auto& v : slotbus::list_slots(bus, "slotbus/web"))
+                up |= !v.at("subscriptions").as_array().empty();
+        }
+    }
+    web_view(const web_view&) = delete;
+    web_view& operator=(const web_view&) = delete;
+    ~web_view()
+    {
+        for (pid_t p : {viewer, plugin})
+            if (p > 0) {
+                ::kill(p, SIGKILL);
+                reap(p);
+            }
+    }
+
+    static int view(std::uint16_t port)
+    {
+        namespace asio = boost::asio;
+        using tcp = asio::ip::tcp;
+        asio::io_context io;
+        const tcp::endpoint at(asio::ip::make_address("127.0.0.1"), port);
+        tcp::socket tail(io);
+        tail.connect(at);
+        asio::write(tail, asio::buffer(std::string(
+                              "GET /events?pattern=** HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")));
+        auto next_look = std::chrono::steady_clock::now();
+        char buffer[65536];
+        for (;;) {
+            if (std::chrono::steady_clock::now() >= next_look) {
+                tcp::socket page(io);
+                page.connect(at);
+                asio::write(page, asio::buffer(std::string(
+                                      "GET /api/view HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                      "Connection: close\r\n\r\n")));
+                boost::system::error_code ec;
+                while (!ec)
+                    page.read_some(asio::buffer(buffer), ec);
+                next_look += std::chrono::seconds(1);
+            }
+            pollfd p{tail.native_handle(), POLLIN, 0};
+            if (::poll(&p, 1, 100) > 0) {
+                boost::system::error_code ec;
+                tail.read_some(asio::buffer(buffer), ec);
+                if (ec)
+                    return 1;
+            }
+        }
+    }
+};
+
 // The typed scenario's event: a described struct of five fields.
 struct tick {
     static constexpr std::string_view event_type = "bench.tick";
@@ -672,9 +758,16 @@ rate bus_throughput(const bus_scenario& s, const std::string& write_socket,
     return rate_of(lines, t0, per_writer * s.writers * s.readers, size);
 }
 
-slotbus_result slotbus_throughput(const bus_scenario& s, std::size_t count, std::size_t size)
+slotbus_result slotbus_throughput(const bus_scenario& s, std::size_t count, std::size_t size,
+                                  bool web_open = false)
 {
     host_process host;
+    std::optional<web_view> web;
+    if (web_open) {
+        web.emplace(host);
+        if (!web->up)
+            throw std::runtime_error("the web view did not come up");
+    }
     slotbus_result out;
     out.r = bus_throughput(s, host.socket, host.socket, count, size);
     std::tie(out.host_kib, out.host_cpu_ms) = host.usage();
@@ -1474,6 +1567,21 @@ int main(int argc, char** argv)
         row("typed 1->1", tick_envelope_size(), n, typed.r,
             raw_two_at_128 > 0 ? typed.r.records_per_s / raw_two_at_128 : 0, typed.host_kib,
             typed.host_cpu_ms);
+    }
+    if (only.empty() || only == "web") {
+        // The web view open and tailing ** against the same 1->1 without it,
+        // alternating runs: the ratio is the median of each pair's.
+        const std::size_t size = 128, n = std::max<std::size_t>(1000, count) / 4 * 4;
+        std::vector<slotbus_result> with;
+        std::vector<double> ratios;
+        for (std::size_t i = 0; i < std::max<std::size_t>(repeat, 1); ++i) {
+            const auto without = slotbus_throughput(one_to_one, n, size);
+            with.push_back(slotbus_throughput(one_to_one, n, size, true));
+            ratios.push_back(with.back().r.records_per_s / without.r.records_per_s);
+        }
+        const auto median = median_of(std::move(with));
+        row("1->1 web", size, n, median.r, median_of(std::move(ratios)), median.host_kib,
+            median.host_cpu_ms);
     }
     const std::size_t rt_size = 128;
     // In chunks, alternating, so both see the machine's same moods.

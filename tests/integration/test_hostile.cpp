@@ -217,8 +217,13 @@ BOOST_AUTO_TEST_CASE(a_ping_flood_that_never_reads_is_bounded_then_closed)
                 boost::asio::buffer(pings.data() + f.at, pings.size() - f.at), ec);
             if (ec == boost::asio::error::would_block) {
                 ++f.refused;
+            } else if (ec) {
+                // Closed already as stalled (a loaded machine pings slowly):
+                // what this test waits for, early.
+                BOOST_REQUIRE(ec == boost::asio::error::connection_reset ||
+                              ec == boost::asio::error::broken_pipe);
+                f.refused = 40;
             } else {
-                BOOST_REQUIRE(!ec);
                 f.at = (f.at + n) % pings.size();
                 f.refused = 0;
             }
