@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's main command: build, start slotbusd in the background with the
-# shipped plugins (journal, metrics), and show it working through the CLI
+# shipped plugins (journal, metrics, web), and show it working through the CLI
 # while the seeds' writer/reader and the orders publisher/subscriber run.
 # It uses a socket of its own, so a host you already run is left alone.
 set -euo pipefail
@@ -63,6 +63,13 @@ show "$slotbus" send events/demo '{"hello": "from the CLI"}' --type demo.greetin
 wait "$tail_pid" || true
 show "$slotbus" stats
 show "$slotbus" tail 'slotbus/metrics/**' --count 1
+echo
+echo "==> the web view (open http://127.0.0.1:8233/ in a browser while a host runs); its /metrics:"
+if curl -sf http://127.0.0.1:8233/metrics >"$run_dir/metrics.txt" 2>/dev/null; then
+    grep -E '^slotbus_(writes_total|deliveries_total|slots|connections|plugin_up)' "$run_dir/metrics.txt" | sed 's/^/    /'
+else
+    echo "    (port 8233 is taken here, by another host's web view: see the log below)"
+fi
 echo
 echo "==> the journal plugin kept every event on events/**:"
 sed 's/^/    /' "$XDG_STATE_HOME/slotbus/journal/journal.jsonl"

@@ -1,6 +1,6 @@
 // The live tail: records on the topics browsers watch, through one inbox
-// slot that drops its oldest rather than slow anyone down, handed to each
-// browser's bounded feed, which drops its own oldest and counts them.
+// slot that drops what does not fit rather than slow anyone down, handed to
+// each browser's bounded feed, which drops its own oldest and counts them.
 #pragma once
 
 #include "slotbus/server_slot.hpp"
@@ -69,7 +69,7 @@ private:
 
 struct tail_options {
     std::string inbox;                     ///< the inbox slot's name
-    std::uint64_t inbox_budget = 4u << 20; ///< bytes: past it the host drops the oldest
+    std::uint64_t inbox_budget = 4u << 20; ///< bytes: past it the host drops what comes
     std::uint32_t max_rate = 2000;         ///< records a second it takes from the inbox
     std::size_t max_feeds = 16;            ///< browsers tailing at once
     std::size_t feed_events = 1000;        ///< waiting per browser

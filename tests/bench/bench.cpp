@@ -10,8 +10,8 @@
 // Scenarios: 1 writer -> 1 reader; 1 -> 4 subscribers (fan-out through a
 // topic); 4 writers -> 1 reader; typed envelopes 1 -> 1; ping-pong round
 // trips; 1 -> 1 with the web view open and tailing ** (its ratio is to the
-// same 1 -> 1 without it, in alternating runs). Baselines: raw one hop (writer -> reader) and raw two hops (writer ->
-// a byte relay -> reader), batched in 32 KiB writes.
+// same 1 -> 1 without it, in alternating runs). Baselines: raw one hop (writer -> reader) and raw
+// two hops (writer -> a byte relay -> reader), batched in 32 KiB writes.
 //
 // Past one LAN (nats-server installed only, skipped with a message otherwise):
 // a writer on host alpha, alpha's NATS bridge, a nats-server on loopback,
@@ -543,9 +543,9 @@ struct web_view {
             if (std::chrono::steady_clock::now() >= next_look) {
                 tcp::socket page(io);
                 page.connect(at);
-                asio::write(page, asio::buffer(std::string(
-                                      "GET /api/view HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                      "Connection: close\r\n\r\n")));
+                asio::write(page,
+                            asio::buffer(std::string("GET /api/view HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                                     "Connection: close\r\n\r\n")));
                 boost::system::error_code ec;
                 while (!ec)
                     page.read_some(asio::buffer(buffer), ec);

@@ -352,6 +352,16 @@ BOOST_AUTO_TEST_CASE(json_endpoints_show_connections_closed_reasons_subscription
     const auto plugins = get_json(web.port, "/pluginz").at("plugins").as_array();
     BOOST_REQUIRE_EQUAL(plugins.size(), 1u);
     BOOST_TEST(plugins[0].at("log").as_array().size() >= 2); // started, and its "serving" line
+    // The host's `logs` question, which the view's log tails come from.
+    const auto last = admin(bus, "logs", R"({"name": "web", "lines": 1})");
+    BOOST_REQUIRE_EQUAL(last.at("lines").as_array().size(), 1u);
+    const auto all = admin(bus, "logs", R"({"name": "web"})");
+    BOOST_TEST(json::serialize(all).find("web: serving") != std::string::npos);
+    std::error_code logs_ec;
+    (void)admin(bus, "logs", R"({"name": "nobody"})", logs_ec);
+    BOOST_TEST(logs_ec == error::file_not_found);
+    (void)admin(bus, "logs", "not json", logs_ec);
+    BOOST_TEST(logs_ec == error::invalid_parameter);
     BOOST_TEST(get_json(web.port, "/hostz").as_object().contains("peers"));
     BOOST_TEST(request(web.port, "/nothing").status == 404);
 }
