@@ -469,7 +469,7 @@ BOOST_AUTO_TEST_CASE(a_browser_that_never_reads_costs_the_bus_nothing)
     slow.send("GET /events?pattern=load/** HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     BOOST_REQUIRE(slow.read_until("retry:", 5s).first.find("200 OK") != std::string::npos);
     std::atomic<bool> told{false};
-    std::thread slow_reader([&] {
+    std::jthread slow_reader([&] {
         const auto until = std::chrono::steady_clock::now() + 60s;
         std::string tail;
         char buffer[4096];
@@ -487,22 +487,34 @@ BOOST_AUTO_TEST_CASE(a_browser_that_never_reads_costs_the_bus_nothing)
     connection w;
     w.connect(web.h->socket());
     auto writer = client_slot::open(w, "load/in");
-    constexpr int records = 5000; // 5 MB: past the tail inbox's 4 MiB and its feeds' 1000 events
-    const std::string record(1000, 'r');
+    constexpr int records = 8000; // 16 MB: past the tail inbox's 4 MiB and its feeds' 1000 events
+    const std::string record(2000, 'r');
+    std::size_t read = 0; // nothing lost for the reader, which keeps up
+    std::jthread reading([&] {
+        for (int i = 0; i < records; ++i)
+            read += reader.read().size() == record.size();
+    });
     const auto started = std::chrono::steady_clock::now();
     for (int i = 0; i < records; ++i) {
         BOOST_TEST_INFO("write " << i);
-        BOOST_REQUIRE_EQUAL(writer.write(asio::buffer(record)),
-                            2u); // the reader and the tail's inbox
+        // The reader always; the tail's inbox while it has room (then it drops what comes).
+        BOOST_REQUIRE_GE(writer.write(asio::buffer(record)), 1u);
     }
     const auto took = std::chrono::steady_clock::now() - started;
     BOOST_TEST_MESSAGE(
         records << " writes with two stalled tails took "
                 << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
-    for (int i = 0; i < records; ++i)
-        BOOST_REQUIRE_EQUAL(reader.read().size(), record.size()); // nothing lost for the reader
+    reading.join();
+    BOOST_TEST(read == std::size_t(records));
 
-    // The slow one is told what it missed, here (its own feed) or by the bus.
+    // The slow one is told what it missed, here (its own feed) or by the bus
+    // (the inbox drops what comes when full: that is told with the next
+    // record it takes, so a few more come).
+    for (int i = 0; i < 100 && !told; ++i) {
+        writer.write(asio::buffer(record));
+        reader.read();
+        std::this_thread::sleep_for(100ms);
+    }
     slow_reader.join();
     BOOST_TEST(told);
     // The one that never reads is let go once the kernel's buffers are full
