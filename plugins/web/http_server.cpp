@@ -15,7 +15,10 @@
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
+#include <charconv>
 #include <sstream>
+#include <tuple>
 
 namespace slotbus::web {
 
@@ -169,8 +172,14 @@ private:
         if (auto refused = server_.refusal(r))
             return write(std::move(*refused));
         const auto target = urls::parse_origin_form(r.target());
-        if (target && target->path() == "/events")
+        if (target && target->path() == "/events") {
+            if (r.method() != http::verb::get) { // a stream has no HEAD
+                auto out = text_answer(r, http::status::method_not_allowed, "GET only");
+                out.set(http::field::allow, "GET");
+                return write(std::move(out));
+            }
             return start_events(r, *target);
+        }
         write(server_.answer(r));
     }
 
@@ -290,7 +299,7 @@ private:
 http_server::http_server(asio::any_io_executor executor, http_options options, monitor& host,
                          live_tail& tail)
     : executor_(executor), options_(std::move(options)), host_(host), tail_(tail),
-      acceptor_(executor)
+      acceptor_(executor), retry_(executor)
 {
 }
 
@@ -327,6 +336,7 @@ void http_server::stop()
     stopped_ = true;
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    retry_.cancel();
     for (auto& weak : connections_)
         if (auto c = weak.lock())
             c->close();
@@ -353,6 +363,14 @@ void http_server::accept()
                 connections_.push_back(c);
                 c->start();
             }
+        } else {
+            // Out of descriptors, say: try again shortly rather than spin.
+            retry_.expires_after(std::chrono::milliseconds(100));
+            retry_.async_wait([this](boost::system::error_code wait_ec) {
+                if (!wait_ec && !stopped_)
+                    accept();
+            });
+            return;
         }
         accept();
     });
@@ -378,6 +396,18 @@ std::optional<response> http_server::refusal(const request& r) const
         return text_answer(r, http::status::forbidden,
                            "Host " + std::string(host->value()) +
                                " is not this view's (see --allow-host)");
+    // A page elsewhere may send requests here even when it cannot read the
+    // answers (an EventSource, an image): a browser says where it came from.
+    if (const auto site = r.find("Sec-Fetch-Site");
+        site != r.end() && site->value() != "same-origin" && site->value() != "none")
+        return text_answer(r, http::status::forbidden, "only this view's own pages may ask");
+    if (const auto origin = r.find(http::field::origin); origin != r.end()) {
+        const auto value = origin->value();
+        const auto at = value.find("://");
+        if (at == std::string_view::npos || host_name_of(value.substr(at + 3)) != name ||
+            value.substr(at + 3) != host->value())
+            return text_answer(r, http::status::forbidden, "only this view's own pages may ask");
+    }
     const auto target = urls::parse_origin_form(r.target());
     if (!target)
         return text_answer(r, http::status::bad_request, "not a request target");
@@ -395,7 +425,12 @@ std::optional<response> http_server::refusal(const request& r) const
     // address bar (and history) lose it.
     if (const auto t = param(*target, "token"); !t.empty() && same_secret(t, options_.token)) {
         auto out = text_answer(r, http::status::see_other, "signed in");
-        out.set(http::field::location, std::string(target->path()));
+        // The path as it came, if it is a plain one; else the page.
+        const std::string_view path = target->encoded_path();
+        const bool plain =
+            path.starts_with('/') && !path.starts_with("//") &&
+            std::all_of(path.begin(), path.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+        out.set(http::field::location, plain ? std::string(path) : std::string("/"));
         out.set(http::field::set_cookie, std::string(token_cookie) + "=" + options_.token +
                                              "; Path=/; HttpOnly; SameSite=Strict");
         return out;
@@ -405,6 +440,62 @@ std::optional<response> http_server::refusal(const request& r) const
                            "Authorization: Bearer ...");
     out.set(http::field::www_authenticate, "Bearer realm=\"slotbus\"");
     return out;
+}
+
+std::string http_server::cached(cached_text& c, const std::function<std::string()>& make) const
+{
+    // Made once per look at the host, however many ask.
+    if (c.generation != host_.generation()) {
+        c.text = make();
+        c.generation = host_.generation();
+    }
+    return c.text;
+}
+
+std::string http_server::view_of(const snapshot& last) const
+{
+    json::array history;
+    for (const auto& p : host_.history())
+        history.push_back(json::object{{"at_ms", p.at_ms},
+                                       {"writes", p.writes},
+                                       {"deliveries", p.deliveries},
+                                       {"bytes_in", p.bytes_in},
+                                       {"bytes_out", p.bytes_out},
+                                       {"dropped", p.dropped}});
+    json::object connections{
+        {"open", last.connections.contains("open") ? last.connections.at("open") : json::value(0)}};
+    if (const auto* closed = last.connections.if_contains("closed"); closed && closed->is_array()) {
+        const auto& all = closed->get_array();
+        connections["closed"] =
+            json::array(all.begin() + static_cast<std::ptrdiff_t>(
+                                          all.size() - std::min<std::size_t>(all.size(), 10)),
+                        all.end());
+    }
+    // What a page can draw every second: the first view_slots slots of the
+    // tree, each with its first few subscriptions (and how many in all).
+    constexpr std::size_t view_slots = 2000, view_patterns = 8;
+    json::array slots;
+    for (std::size_t i = 0; i < std::min(view_slots, last.slots.size()); ++i) {
+        auto s = last.slots[i].as_object();
+        if (auto* p = s.if_contains("subscriptions"); p && p->is_array()) {
+            auto& all = p->as_array();
+            s["subscriptions_total"] = all.size();
+            if (all.size() > view_patterns)
+                all.resize(view_patterns);
+        }
+        slots.push_back(std::move(s));
+    }
+    return json::serialize(
+        json::object{{"fresh", host_.fresh()},
+                     {"problem", host_.problem()},
+                     {"stats", last.stats},
+                     {"history", std::move(history)},
+                     {"slots", std::move(slots)},
+                     {"slots_cut", last.slots_cut || last.slots.size() > view_slots},
+                     {"plugins", last.plugins},
+                     {"hosts", last.hosts},
+                     {"connections", std::move(connections)},
+                     {"live_tails", tail_.feeds()}});
 }
 
 response http_server::answer(const request& r) const
@@ -425,9 +516,16 @@ response http_server::answer(const request& r) const
         return json_answer(r, json::object{{"status", "unavailable"}, {"reason", why}},
                            http::status::service_unavailable);
     }
-    if (path == "/metrics")
+    if (path == "/metrics") {
+        if (host_.generation() == 0 ||
+            last.stats.empty()) // no figures: no zeros that look like a reset
+            return text_answer(r, http::status::service_unavailable,
+                               "no figures from the host yet");
         return make(r, http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
-                    render_metrics(last, host_.fresh(), options_.max_slot_series));
+                    cached(cache_.metrics, [&] {
+                        return render_metrics(last, host_.fresh(), options_.max_slot_series);
+                    }));
+    }
     if (path == "/varz") {
         json::object o = last.stats;
         if (const auto* h = last.hosts.if_contains("host"))
@@ -451,8 +549,29 @@ response http_server::answer(const request& r) const
             o["closed"] = closed ? *closed : json::array();
         return json_answer(r, o);
     }
+    // Listings come a page at a time, as NATS's do: ?offset=N&limit=M (1024
+    // unless asked, 10 000 at most), with the total.
+    std::size_t offset = 0, limit = 1024;
+    for (auto [key, out, most] :
+         {std::tuple{"offset", &offset, SIZE_MAX}, std::tuple{"limit", &limit, std::size_t{10000}}})
+        if (const auto text = param(*target, key); !text.empty()) {
+            std::size_t n = 0;
+            const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+            if (ec != std::errc() || end != text.data() + text.size())
+                return text_answer(r, http::status::bad_request, std::string(key) + " is a number");
+            *out = std::min(n, most);
+        }
+    const auto page = [&](const json::array& all) {
+        const auto from = std::min(offset, all.size());
+        const auto to = std::min(all.size(), from + limit);
+        return json::array(all.begin() + static_cast<std::ptrdiff_t>(from),
+                           all.begin() + static_cast<std::ptrdiff_t>(to));
+    };
     if (path == "/slotz")
-        return json_answer(r, json::object{{"slots", last.slots}, {"cut", last.slots_cut}});
+        return json_answer(r, json::object{{"total", last.slots.size()},
+                                           {"offset", offset},
+                                           {"slots", page(last.slots)},
+                                           {"cut", last.slots_cut}});
     if (path == "/subsz") {
         json::array subs;
         for (const auto& v : last.slots) {
@@ -461,44 +580,17 @@ response http_server::answer(const request& r) const
                 for (const auto& pattern : p->get_array())
                     subs.push_back(json::object{{"slot", s.at("name")}, {"pattern", pattern}});
         }
-        const auto count = subs.size();
-        return json_answer(r, json::object{{"count", count}, {"subscriptions", std::move(subs)}});
+        return json_answer(r, json::object{{"count", subs.size()},
+                                           {"offset", offset},
+                                           {"subscriptions", page(subs)}});
     }
     if (path == "/pluginz")
         return json_answer(r, last.plugins);
     if (path == "/hostz")
         return json_answer(r, last.hosts);
-    if (path == "/api/view") {
-        json::array history;
-        for (const auto& p : host_.history())
-            history.push_back(json::object{{"at_ms", p.at_ms},
-                                           {"writes", p.writes},
-                                           {"deliveries", p.deliveries},
-                                           {"bytes_in", p.bytes_in},
-                                           {"bytes_out", p.bytes_out},
-                                           {"dropped", p.dropped}});
-        json::object connections{{"open", last.connections.contains("open")
-                                              ? last.connections.at("open")
-                                              : json::value(0)}};
-        if (const auto* closed = last.connections.if_contains("closed");
-            closed && closed->is_array()) {
-            const auto& all = closed->get_array();
-            connections["closed"] =
-                json::array(all.begin() + static_cast<std::ptrdiff_t>(
-                                              all.size() - std::min<std::size_t>(all.size(), 10)),
-                            all.end());
-        }
-        return json_answer(r, json::object{{"fresh", host_.fresh()},
-                                           {"problem", host_.problem()},
-                                           {"stats", last.stats},
-                                           {"history", std::move(history)},
-                                           {"slots", last.slots},
-                                           {"slots_cut", last.slots_cut},
-                                           {"plugins", last.plugins},
-                                           {"hosts", last.hosts},
-                                           {"connections", std::move(connections)},
-                                           {"live_tails", tail_.feeds()}});
-    }
+    if (path == "/api/view")
+        return make(r, http::status::ok, "application/json",
+                    cached(cache_.view, [&] { return view_of(last); }));
     return text_answer(r, http::status::not_found, "no such page: " + path);
 }
 

@@ -7,11 +7,13 @@
 #include "monitor.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 #include <chrono>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -67,12 +69,23 @@ private:
     class connection;
     friend class connection;
     void accept();
+    /// Text made from one look at the host, kept until the next look.
+    struct cached_text {
+        std::uint64_t generation = ~std::uint64_t{0};
+        std::string text;
+    };
+    std::string cached(cached_text& c, const std::function<std::string()>& make) const;
+    [[nodiscard]] std::string view_of(const snapshot& last) const;
 
     boost::asio::any_io_executor executor_;
     http_options options_;
     monitor& host_;
     live_tail& tail_;
     boost::asio::ip::tcp::acceptor acceptor_;
+    boost::asio::steady_timer retry_; // accepting again after a failure
+    mutable struct {
+        cached_text view, metrics;
+    } cache_;
     std::list<std::weak_ptr<connection>> connections_;
     bool stopped_ = false;
 };

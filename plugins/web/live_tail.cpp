@@ -64,8 +64,10 @@ bool tail_filter::wants(std::string_view name_key, std::string_view event_type,
 void tail_feed::push(std::string event)
 {
     const bool was_ready = ready();
+    bytes_ += event.size();
     events_.push_back(std::move(event));
-    if (events_.size() > max_events_) {
+    while (events_.size() > max_events_ || (bytes_ > max_bytes && events_.size() > 1)) {
+        bytes_ -= events_.front().size();
         events_.pop_front();
         ++dropped_here_;
     }
@@ -104,6 +106,7 @@ std::string tail_feed::take()
         out += "\n\n";
     }
     events_.clear();
+    bytes_ = 0;
     return out;
 }
 
@@ -148,7 +151,7 @@ std::shared_ptr<tail_feed> live_tail::open(tail_filter filter, std::error_code& 
         ec = error::broken_pipe;
         return nullptr;
     }
-    std::erase_if(feeds_, [](const watched& w) { return w.feed.expired(); });
+    release_gone();
     if (feeds_.size() >= options_.max_feeds) {
         ec = error::too_many_open_files;
         return nullptr;
@@ -170,7 +173,7 @@ std::shared_ptr<tail_feed> live_tail::open(tail_filter filter, std::error_code& 
     return feed;
 }
 
-void live_tail::prune()
+void live_tail::release_gone()
 {
     for (auto it = feeds_.begin(); it != feeds_.end();) {
         if (!it->feed.expired()) {
@@ -181,6 +184,11 @@ void live_tail::prune()
             patterns_.erase(p); // the subscription's destructor unsubscribes
         it = feeds_.erase(it);
     }
+}
+
+void live_tail::prune()
+{
+    release_gone();
     prune_timer_.expires_after(std::chrono::seconds(1));
     prune_timer_.async_wait([this](boost::system::error_code ec) {
         if (!ec && !stopped_)
@@ -248,19 +256,20 @@ void live_tail::handle(const record_batch& batch)
                                    envelope_ec ? std::string_view() : std::string_view(e.source)))
                 continue;
             if (event.empty()) {
+                constexpr std::size_t attribute_bytes = 256;
                 json::object o{{"seq", seen_},
                                {"at_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                                              std::chrono::system_clock::now().time_since_epoch())
                                              .count()},
-                               {"name", to_valid_utf8(from.name)},
+                               {"name", preview(from.name, attribute_bytes)},
                                {"size", data.size()},
                                {"envelope", !envelope_ec}};
-                if (!envelope_ec) {
-                    o["type"] = e.type;
-                    o["source"] = e.source;
-                    o["subject"] = e.subject;
-                    o["id"] = e.id;
-                    o["time"] = e.time;
+                if (!envelope_ec) { // a peer's strings: each cut, so an event stays small
+                    o["type"] = preview(e.type, attribute_bytes);
+                    o["source"] = preview(e.source, attribute_bytes);
+                    o["subject"] = preview(e.subject, attribute_bytes);
+                    o["id"] = preview(e.id, attribute_bytes);
+                    o["time"] = preview(e.time, attribute_bytes);
                     o["data"] = preview(json::serialize(e.data), options_.preview_bytes);
                 } else {
                     o["data"] = preview(data, options_.preview_bytes);
@@ -269,9 +278,9 @@ void live_tail::handle(const record_batch& batch)
                 if (!from.plugin.empty())
                     sender["plugin"] = from.plugin;
                 if (!from.host.empty())
-                    sender["host"] = to_valid_utf8(from.host);
+                    sender["host"] = preview(from.host, attribute_bytes);
                 if (!from.client.empty())
-                    sender["client"] = to_valid_utf8(from.client);
+                    sender["client"] = preview(from.client, attribute_bytes);
                 o["from"] = std::move(sender);
                 event = json::serialize(o);
             }

@@ -41,9 +41,10 @@ public:
     {
     }
 
-    /// An event (one line of JSON) for this browser; past max_events the
-    /// oldest waiting one goes, counted.
+    /// An event (one line of JSON) for this browser; past max_events, or
+    /// max_bytes of them, the oldest waiting ones go, counted.
     void push(std::string event);
+    static constexpr std::size_t max_bytes = 1u << 20;
     /// Records the bus dropped for the tail's inbox before the next ones.
     void bus_dropped(std::uint64_t n);
     /// What waits, as Server-Sent Events: a "missed" event first when
@@ -63,6 +64,7 @@ private:
     tail_filter filter_;
     std::size_t max_events_;
     std::deque<std::string> events_;
+    std::size_t bytes_ = 0; // of events_
     std::uint64_t dropped_here_ = 0, dropped_by_bus_ = 0;
     std::uint64_t missed_here_total_ = 0, missed_bus_total_ = 0;
 };
@@ -95,7 +97,10 @@ public:
 private:
     void read();
     void handle(const record_batch& batch);
-    /// Forgets feeds whose browser went, and the patterns nobody watches now.
+    /// Forgets feeds whose browser went, and unsubscribes the patterns
+    /// nobody watches now.
+    void release_gone();
+    /// release_gone() now and every second.
     void prune();
 
     connection& bus_;

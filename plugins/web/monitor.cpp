@@ -46,7 +46,7 @@ void monitor::stop()
 
 bool monitor::fresh() const
 {
-    return last_.taken != clock::time_point{} && clock::now() - last_.taken < 3 * options_.interval;
+    return last_.stats_current && clock::now() - last_.taken < 3 * options_.interval;
 }
 
 void monitor::ask(std::string command, std::string argument, std::function<void(json::value)> then)
@@ -62,10 +62,11 @@ void monitor::ask(std::string command, std::string argument, std::function<void(
                     gone();
                 return;
             }
-            // One answer missing (a host without links, say) costs only its part.
+            // One answer missing (refused, too large) costs only its part:
+            // the last look's stays, and the problem is told.
             if (ec || !answer.is_object()) {
                 next_problem_ = command + ": " + (ec ? ec.message() : "not an object");
-                answer = json::object();
+                answer = nullptr;
             }
             then(std::move(answer));
         });
@@ -76,7 +77,8 @@ void monitor::poll()
     next_ = snapshot{};
     next_problem_.clear();
     ask("stats", R"({"top":0})", [this](json::value v) {
-        next_.stats = std::move(v.as_object());
+        next_.stats_current = v.is_object();
+        next_.stats = v.is_object() ? std::move(v.as_object()) : last_.stats;
         next_.stats.erase("slots");
         list_slots_from({});
     });
@@ -88,6 +90,11 @@ void monitor::list_slots_from(std::string after)
     if (!after.empty())
         argument["after"] = after;
     ask("slots", json::serialize(argument), [this](json::value v) {
+        if (!v.is_object()) { // the last look's listing, whole
+            next_.slots = last_.slots;
+            next_.slots_cut = last_.slots_cut;
+            return ask_the_rest();
+        }
         auto& page = v.as_object();
         if (auto* slots = page.if_contains("slots"); slots && slots->is_array())
             for (auto& s : slots->as_array()) {
@@ -100,24 +107,32 @@ void monitor::list_slots_from(std::string after)
         const auto* next = page.if_contains("next");
         if (next && next->is_string() && !next_.slots_cut)
             return list_slots_from(std::string(next->get_string()));
-        ask("connections", "", [this](json::value c) {
-            next_.connections = std::move(c.as_object());
-            ask("plugins", json::serialize(json::object{{"log_tail", options_.log_lines}}),
-                [this](json::value p) {
-                    next_.plugins = std::move(p.as_object());
-                    ask("hosts", "", [this](json::value h) {
-                        next_.hosts = std::move(h.as_object());
-                        finish();
-                    });
+        ask_the_rest();
+    });
+}
+
+void monitor::ask_the_rest()
+{
+    const auto keep = [](json::value& v, const json::object& was) {
+        return v.is_object() ? std::move(v.as_object()) : was;
+    };
+    ask("connections", "", [this, keep](json::value c) {
+        next_.connections = keep(c, last_.connections);
+        ask("plugins", json::serialize(json::object{{"log_tail", options_.log_lines}}),
+            [this, keep](json::value p) {
+                next_.plugins = keep(p, last_.plugins);
+                ask("hosts", "", [this, keep](json::value h) {
+                    next_.hosts = keep(h, last_.hosts);
+                    finish();
                 });
-        });
+            });
     });
 }
 
 void monitor::finish()
 {
     next_.taken = clock::now();
-    if (last_.taken != clock::time_point{}) {
+    if (last_.stats_current && next_.stats_current) { // rates between two good looks
         const double seconds = std::chrono::duration<double>(next_.taken - last_.taken).count();
         const auto per_second = [&](std::string_view key) {
             const double was = number(last_.stats, key), is = number(next_.stats, key);
@@ -151,6 +166,7 @@ void monitor::finish()
     }
     seen_ = std::move(now_seen);
     last_ = std::move(next_);
+    ++generation_;
     problem_ = next_problem_;
     schedule();
 }

@@ -25,6 +25,7 @@ struct rate_point {
 /// of the listing gets `rate_in` and `rate_out` (records per second).
 struct snapshot {
     boost::json::object stats;       ///< "stats" (totals; no per-slot part)
+    bool stats_current = false;      ///< this look's (else the last good one's, or none)
     boost::json::array slots;        ///< "slots", every page (at most max_slots)
     bool slots_cut = false;          ///< the tree has more than max_slots
     boost::json::object connections; ///< "connections"
@@ -50,8 +51,10 @@ public:
     void start(std::function<void()> on_gone);
     void stop();
 
-    /// Nothing yet, or the last poll is older than three intervals.
+    /// The last look got the host's stats, and is under three intervals old.
     [[nodiscard]] bool fresh() const;
+    /// Bumped by every look: what is made from one can be kept until the next.
+    [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }
     /// Why the last poll failed, or empty.
     [[nodiscard]] const std::string& problem() const noexcept { return problem_; }
     [[nodiscard]] const snapshot& last() const noexcept { return last_; }
@@ -63,6 +66,7 @@ private:
     void ask(std::string command, std::string argument,
              std::function<void(boost::json::value)> then);
     void list_slots_from(std::string after);
+    void ask_the_rest();
     void finish();
     void schedule();
 
@@ -74,6 +78,7 @@ private:
     snapshot next_, last_;
     std::string problem_, next_problem_;
     std::deque<rate_point> history_;
+    std::uint64_t generation_ = 0;
     struct seen {
         std::uint64_t in = 0, out = 0;
     };

@@ -457,7 +457,9 @@ BOOST_AUTO_TEST_CASE(a_browser_that_never_reads_costs_the_bus_nothing)
     web_host web({"--write-timeout", "3000"});
     connection bus;
     bus.connect(web.h->socket());
-    auto reader = server_slot::create(bus, "load/in");
+    slot_options patient;
+    patient.read_timeout = 10000; // so a failed writer cannot leave the reading thread waiting
+    auto reader = server_slot::create(bus, "load/in", patient);
     // A tail whose browser takes almost nothing: a tiny receive buffer, never read.
     raw_client stuck(web.port, 4096);
     stuck.send("GET /events?pattern=load/** HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
@@ -491,8 +493,9 @@ BOOST_AUTO_TEST_CASE(a_browser_that_never_reads_costs_the_bus_nothing)
     const std::string record(2000, 'r');
     std::size_t read = 0; // nothing lost for the reader, which keeps up
     std::jthread reading([&] {
-        for (int i = 0; i < records; ++i)
-            read += reader.read().size() == record.size();
+        std::error_code ec;
+        for (int i = 0; i < records && !ec; ++i)
+            read += reader.read(ec).size() == record.size();
     });
     const auto started = std::chrono::steady_clock::now();
     for (int i = 0; i < records; ++i) {
@@ -530,4 +533,28 @@ BOOST_AUTO_TEST_CASE(a_browser_that_never_reads_costs_the_bus_nothing)
     }
     BOOST_TEST(let_go);
     BOOST_TEST(request(web.port, "/healthz").status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(tails_that_come_and_go_leave_no_subscription_behind)
+{
+    web_host web;
+    const auto tail = [&](const std::string& pattern) {
+        auto c = std::make_unique<raw_client>(web.port);
+        c->send("GET /events?pattern=" + pattern + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        BOOST_REQUIRE(c->read_until("retry:", 5s).first.find("200 OK") != std::string::npos);
+        return c;
+    };
+    auto kept = tail("kept/**");
+    // Reloads and filter changes: each tail closes as the next opens.
+    for (int i = 0; i < 20; ++i)
+        (void)tail("gone" + std::to_string(i) + "/**");
+    BOOST_TEST(test::eventually([&] {
+        const auto subs = get_json(web.port, "/subsz");
+        return subs.at("count").to_number<int>() == 1 &&
+               subs.at("subscriptions").at(0).at("pattern") == R"(kept\**)";
+    }));
+    // A page elsewhere cannot open one (nor use up the view's tails).
+    BOOST_TEST(request(web.port, "/events", {{"Sec-Fetch-Site", "cross-site"}}).status == 403);
+    BOOST_TEST(request(web.port, "/events", {}, http::verb::head).status == 405);
+    BOOST_TEST(request(web.port, "/events?pattern=a/***").status == 400);
 }

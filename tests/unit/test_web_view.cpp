@@ -65,6 +65,33 @@ BOOST_AUTO_TEST_CASE(only_loopback_names_and_allowed_hosts_are_served)
     BOOST_TEST(status_of(v, get("/", "127.0.0.1", http::verb::options)) == 405);
 }
 
+BOOST_AUTO_TEST_CASE(only_this_views_own_pages_may_ask)
+{
+    view v;
+    const auto with = [&](const char* field, const char* value) {
+        auto r = get("/events", "127.0.0.1:8233");
+        r.set(field, value);
+        return status_of(v, r);
+    };
+    // A page elsewhere (fetch metadata, or its Origin) is refused before anything opens.
+    BOOST_TEST(with("Sec-Fetch-Site", "cross-site") == 403);
+    BOOST_TEST(with("Sec-Fetch-Site", "same-site") == 403); // another port of localhost
+    BOOST_TEST(with("Origin", "http://evil.example") == 403);
+    BOOST_TEST(with("Origin", "http://127.0.0.1:9999") == 403);
+    BOOST_TEST(with("Origin", "null") == 403);
+    BOOST_TEST(!v.server.refusal([&] {
+        auto r = get("/varz", "127.0.0.1:8233");
+        r.set("Sec-Fetch-Site", "same-origin");
+        r.set(http::field::origin, "http://127.0.0.1:8233");
+        return r;
+    }()));
+    BOOST_TEST(!v.server.refusal([&] {
+        auto r = get("/", "localhost:8233");
+        r.set("Sec-Fetch-Site", "none"); // typed in the address bar
+        return r;
+    }()));
+}
+
 BOOST_AUTO_TEST_CASE(a_token_guards_everything_but_healthz)
 {
     view v("0123456789abcdef-token");
@@ -83,6 +110,15 @@ BOOST_AUTO_TEST_CASE(a_token_guards_everything_but_healthz)
     BOOST_REQUIRE(signin);
     BOOST_TEST(signin->result_int() == 303u);
     BOOST_TEST(std::string((*signin)[http::field::location]) == "/slotz");
+    // The redirect names a plain path of ours, never another site or a header.
+    const auto elsewhere = v.server.refusal(get("//evil.example/?token=0123456789abcdef-token"));
+    BOOST_REQUIRE(elsewhere);
+    BOOST_TEST(std::string((*elsewhere)[http::field::location]) == "/");
+    const auto crlf =
+        v.server.refusal(get("/a%0d%0aSet-Cookie:%20x=y?token=0123456789abcdef-token"));
+    BOOST_REQUIRE(crlf);
+    BOOST_TEST(std::string((*crlf)[http::field::location]) ==
+               "/a%0d%0aSet-Cookie:%20x=y"); // still encoded
     // A wrong ?token= is a 401, not a cookie.
     const auto wrong = v.server.refusal(get("/?token=nope"));
     BOOST_REQUIRE(wrong);
@@ -106,6 +142,9 @@ BOOST_AUTO_TEST_CASE(answers_are_hardened_and_unknown_paths_are_404)
     BOOST_TEST(std::string(head[http::field::content_length]) ==
                std::to_string(page.body().size()));
     BOOST_TEST(v.server.answer(get("/connz?state=nope")).result_int() == 400u);
+    BOOST_TEST(v.server.answer(get("/slotz?limit=ten")).result_int() == 400u);
+    // Before the first look at the host there are no figures: not zeros.
+    BOOST_TEST(v.server.answer(get("/metrics")).result_int() == 503u);
 }
 
 BOOST_AUTO_TEST_CASE(metrics_render_every_family_once_with_labels_escaped)

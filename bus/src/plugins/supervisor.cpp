@@ -6,6 +6,7 @@
 #include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/process/v2/environment.hpp>
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/start_dir.hpp>
@@ -114,13 +115,31 @@ struct supervisor::plugin {
         if (log_tail.size() > kept_log_lines)
             log_tail.pop_front();
     }
-    [[nodiscard]] json::array tail(std::size_t lines) const
+    /// The newest `lines` lines, each cut to `line_bytes`, as many as fit
+    /// `budget` bytes of JSON (an answer must fit a frame however chatty
+    /// the plugin), oldest first.
+    [[nodiscard]] json::array tail(std::size_t lines, std::size_t budget,
+                                   std::size_t line_bytes) const
     {
-        json::array out;
-        const auto from = log_tail.size() - std::min(lines, log_tail.size());
-        for (auto i = from; i < log_tail.size(); ++i)
-            out.push_back(json::object{{"at_ms", log_tail[i].first}, {"line", log_tail[i].second}});
-        return out;
+        std::vector<json::object> newest_first;
+        std::size_t used = 0;
+        for (auto i = log_tail.size(); i-- > 0 && newest_first.size() < lines;) {
+            std::string_view line = log_tail[i].second;
+            if (line.size() > line_bytes) { // on a character's first byte
+                line = line.substr(0, line_bytes);
+                while (!line.empty() && (static_cast<unsigned char>(line.back()) & 0xc0) == 0x80)
+                    line.remove_suffix(1);
+                if (!line.empty() && static_cast<unsigned char>(line.back()) >= 0xc0)
+                    line.remove_suffix(1);
+            }
+            json::object o{{"at_ms", log_tail[i].first}, {"line", line}};
+            used += json::serialize(o).size() + 1;
+            if (used > budget)
+                break;
+            newest_first.push_back(std::move(o));
+        }
+        return json::array(std::make_move_iterator(newest_first.rbegin()),
+                           std::make_move_iterator(newest_first.rend()));
     }
 };
 
@@ -500,7 +519,8 @@ json::object supervisor::logs(std::string_view name, std::size_t lines, std::err
         ec = error::file_not_found;
         return {};
     }
-    return {{"name", it->first}, {"lines", it->second->tail(lines)}};
+    return {{"name", it->first},
+            {"lines", it->second->tail(lines, core_.limits().max_frame_size() / 2, max_line)}};
 }
 
 json::object supervisor::describe(std::size_t log_lines) const
@@ -526,8 +546,11 @@ json::object supervisor::describe(std::size_t log_lines) const
             o["last_exit"] = {{"code", *p->last_code}};
         else
             o["last_exit"] = nullptr;
-        if (log_lines)
-            o["log"] = p->tail(log_lines);
+        if (log_lines) // a share of a quarter frame each, lines cut to 1 KiB
+            o["log"] = p->tail(log_lines,
+                               core_.limits().max_frame_size() / 4 /
+                                   std::max<std::size_t>(1, plugins_.size()),
+                               1024);
         list.push_back(std::move(o));
     }
     return {{"plugins_dir", options_.plugins_dir.string()}, {"plugins", std::move(list)}};

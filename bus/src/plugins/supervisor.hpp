@@ -54,8 +54,8 @@ public:
     /// The "plugins" admin answer; with `log_lines`, each plugin's last lines
     /// of output (and the host's lines about it) as "log".
     [[nodiscard]] boost::json::object describe(std::size_t log_lines = 0) const;
-    /// The "logs" admin answer: up to `lines` of plugin `name`'s kept output
-    /// (file_not_found for no such plugin).
+    /// The "logs" admin answer: up to `lines` of plugin `name`'s kept output,
+    /// the newest that fit half a frame (file_not_found for no such plugin).
     [[nodiscard]] boost::json::object logs(std::string_view name, std::size_t lines,
                                            std::error_code& ec) const;
     static constexpr std::size_t kept_log_lines = 200;
