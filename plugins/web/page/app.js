@@ -131,7 +131,9 @@ function drawSlots(v) {
     const o = s.owner || {};
     cell(tr, o.plugin ? "plugin " + o.plugin : (o.client || "pid " + o.pid) + " (uid " + o.uid + ")");
     cell(tr, s.readers);
-    cell(tr, (s.subscriptions || []).join(" "), "name");
+    const subs = s.subscriptions || [];
+    const more = (s.subscriptions_total || subs.length) - subs.length;
+    cell(tr, subs.join(" ") + (more > 0 ? " +" + more + " more" : ""), "name");
     cell(tr, s.held_writers ? s.held_writers + " for " + duration(s.held_ms) : "0");
     cell(tr, count(s.dropped) + (s.slow ? " (slow)" : ""));
     cell(tr, count(s.rate_in));
