@@ -477,12 +477,14 @@ std::string http_server::view_of(const snapshot& last) const
     json::array slots;
     for (std::size_t i = 0; i < std::min(view_slots, last.slots.size()); ++i) {
         auto s = last.slots[i].as_object();
+        std::size_t total = 0;
         if (auto* p = s.if_contains("subscriptions"); p && p->is_array()) {
             auto& all = p->as_array();
-            s["subscriptions_total"] = all.size();
+            total = all.size();
             if (all.size() > view_patterns)
                 all.resize(view_patterns);
-        }
+        } // before the insert below, which may move the object's values
+        s["subscriptions_total"] = total;
         slots.push_back(std::move(s));
     }
     return json::serialize(
