@@ -10,13 +10,13 @@ namespace slotbus::web {
 namespace json = boost::json;
 using clock = std::chrono::steady_clock;
 
-namespace {
-
-double number(const json::object& o, std::string_view key)
+double number_in(const json::object& o, std::string_view key)
 {
     const auto* v = o.if_contains(key);
     return v && v->is_number() ? v->to_number<double>() : 0.0;
 }
+
+namespace {
 
 std::int64_t unix_ms()
 {
@@ -135,7 +135,7 @@ void monitor::finish()
     if (last_.stats_current && next_.stats_current) { // rates between two good looks
         const double seconds = std::chrono::duration<double>(next_.taken - last_.taken).count();
         const auto per_second = [&](std::string_view key) {
-            const double was = number(last_.stats, key), is = number(next_.stats, key);
+            const double was = number_in(last_.stats, key), is = number_in(next_.stats, key);
             return seconds > 0 && is >= was ? (is - was) / seconds : 0.0;
         };
         history_.push_back({unix_ms(), per_second("writes"), per_second("deliveries"),
@@ -153,8 +153,8 @@ void monitor::finish()
     for (auto& v : next_.slots) {
         auto& s = v.as_object();
         const std::string name(s.at("name").as_string());
-        const seen is{static_cast<std::uint64_t>(number(s, "records_in")),
-                      static_cast<std::uint64_t>(number(s, "records_out"))};
+        const seen is{static_cast<std::uint64_t>(number_in(s, "records_in")),
+                      static_cast<std::uint64_t>(number_in(s, "records_out"))};
         double in = 0, out = 0;
         if (auto it = seen_.find(name); it != seen_.end() && seconds > 0) {
             in = is.in >= it->second.in ? double(is.in - it->second.in) / seconds : 0;

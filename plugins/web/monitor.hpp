@@ -15,6 +15,9 @@
 
 namespace slotbus::web {
 
+/// A number field of an admin answer, or 0 when it is missing or no number.
+double number_in(const boost::json::object& o, std::string_view key);
+
 /// Host-wide rates between two polls, per second.
 struct rate_point {
     std::int64_t at_ms = 0; ///< unix time of the later poll

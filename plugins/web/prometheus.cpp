@@ -84,12 +84,6 @@ private:
     std::string name_;
 };
 
-double number(const json::object& o, std::string_view key)
-{
-    const auto* v = o.if_contains(key);
-    return v && v->is_number() ? v->to_number<double>() : 0.0;
-}
-
 std::string_view text(const json::object& o, std::string_view key)
 {
     const auto* v = o.if_contains(key);
@@ -141,11 +135,11 @@ std::string render_metrics(const snapshot& s, bool fresh, std::size_t max_slot_s
         {"slotbus_plugins_running", "gauge", "plugins_running", "Supervised plugins running."},
     };
     for (const auto& t : totals)
-        m.one(t.name, t.type, t.help, number(st, t.key));
+        m.one(t.name, t.type, t.help, number_in(st, t.key));
     m.one("slotbus_cpu_seconds_total", "counter", "CPU time the host has used.",
-          number(st, "cpu_ms") / 1000.0);
+          number_in(st, "cpu_ms") / 1000.0);
     m.one("slotbus_uptime_seconds", "gauge", "Since the host started.",
-          number(st, "uptime_ms") / 1000.0);
+          number_in(st, "uptime_ms") / 1000.0);
 
     m.family("slotbus_denied_total", "counter",
              "Requests the policy refused, by identity and right.");
@@ -169,7 +163,7 @@ std::string render_metrics(const snapshot& s, bool fresh, std::size_t max_slot_s
     m.family("slotbus_plugin_restarts_total", "counter", "Times the host restarted the plugin.");
     for (const auto& p : plugins)
         if (p.is_object())
-            m.sample(number(p.get_object(), "restarts"),
+            m.sample(number_in(p.get_object(), "restarts"),
                      {{"plugin", text(p.get_object(), "name")}});
 
     const auto& peers = array_at(s.hosts, "peers");
@@ -191,7 +185,8 @@ std::string render_metrics(const snapshot& s, bool fresh, std::size_t max_slot_s
         m.family(l.name, "counter", l.help);
         for (const auto& p : peers)
             if (p.is_object())
-                m.sample(number(p.get_object(), l.key), {{"peer", text(p.get_object(), "host")}});
+                m.sample(number_in(p.get_object(), l.key),
+                         {{"peer", text(p.get_object(), "host")}});
     }
     m.family("slotbus_discovered_hosts", "gauge", "Hosts heard on the broadcast domain.");
     if (const auto* b = s.hosts.if_contains("broadcast"); b && b->is_object())
@@ -217,12 +212,12 @@ std::string render_metrics(const snapshot& s, bool fresh, std::size_t max_slot_s
         m.family(f.name, f.type, f.help);
         for (std::size_t i = 0; i < shown; ++i)
             if (s.slots[i].is_object())
-                m.sample(number(s.slots[i].get_object(), f.key),
+                m.sample(number_in(s.slots[i].get_object(), f.key),
                          {{"slot", text(s.slots[i].get_object(), "name")}});
     }
     m.one("slotbus_slot_series_cut", "gauge",
           "Slots left out of the per-slot series (past --max-slot-series or the listing cap).",
-          std::max(0.0, number(st, "slot_count") - static_cast<double>(shown)));
+          std::max(0.0, number_in(st, "slot_count") - static_cast<double>(shown)));
     return m.take();
 }
 
