@@ -1,5 +1,6 @@
 // slotbusd: parse the options, run the host.
 #include "slotbus/address.hpp"
+#include "slotbus/version.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
@@ -72,7 +73,8 @@ int main(int argc, char** argv)
     slotbus::bus::host_options options;
     auto& limits = options.limits;
     std::uint64_t slot_budget = limits.default_slot_budget;
-    std::string topic_types_file, plugins_dir, pid_file, log_file, policy_file;
+    std::string topic_types_file, pid_file, log_file, policy_file;
+    std::vector<std::string> plugins_dirs;
     std::string host_name_option, peers_file, host_key_dir, link_listen, clients_file;
     std::vector<std::string> listen;
     slotbus::bus::broadcast_options broadcast;
@@ -89,6 +91,7 @@ int main(int argc, char** argv)
     // clang-format off
     described.add_options()
         ("help,h", "print this help and exit")
+        ("version", "print the version and exit")
         ("socket,s", po::value(&options.socket_path)->default_value(slotbus::default_socket_path()),
          "Unix socket to listen on (created mode 0600; its directory is created 0700)")
         ("socket-mode", po::value(&socket_mode)->default_value(socket_mode),
@@ -191,8 +194,10 @@ int main(int argc, char** argv)
         ("topic-types", po::value(&topic_types_file),
          "JSON file {\"pattern\": [\"type\", ...]}: writes to matching names must be envelopes "
          "of those types, else error 13 for that record")
-        ("plugins-dir", po::value(&plugins_dir),
-         "run the plugins whose manifests (*.json) are in this directory; SIGHUP reloads them")
+        ("plugins-dir", po::value(&plugins_dirs)->composing(),
+         "run the plugins whose manifests (*.json) are in this directory; may be given more "
+         "than once (the shipped plugins beside your own: of two manifests of one name, the "
+         "first runs); SIGHUP reloads them")
         ("daemon", po::bool_switch(&daemon),
          "run in the background: returns once the host is ready (or says why it failed)")
         ("pid-file", po::value(&pid_file),
@@ -208,8 +213,12 @@ int main(int argc, char** argv)
         po::store(po::parse_command_line(argc, argv, described), vm);
         po::notify(vm);
     } catch (const std::exception& e) {
-        std::cerr << "slotbusd: " << e.what() << "\n\n" << described << '\n';
+        std::cerr << "slotbusd: " << e.what() << " (slotbusd --help lists the options)\n";
         return 2;
+    }
+    if (vm.count("version")) {
+        std::cout << "slotbusd " << slotbus::version << '\n';
+        return 0;
     }
     if (vm.count("help")) {
         std::cout << described
@@ -281,8 +290,16 @@ int main(int argc, char** argv)
     // Paths are made absolute before a daemon leaves the working directory.
     namespace fs = std::filesystem;
     options.socket_path = fs::absolute(options.socket_path).string();
-    if (!plugins_dir.empty())
-        options.plugins_dir = fs::absolute(plugins_dir);
+    for (const auto& dir : plugins_dirs) {
+        std::error_code dir_ec;
+        if (!fs::is_directory(dir, dir_ec)) {
+            std::cerr << "slotbusd: --plugins-dir " << dir << ": "
+                      << (fs::exists(dir, dir_ec) ? "not a directory" : "no such directory")
+                      << '\n';
+            return 2;
+        }
+        options.plugins_dirs.push_back(fs::absolute(dir));
+    }
     if (!policy_file.empty())
         options.policy_file = fs::absolute(policy_file);
     const auto beside_socket = fs::path(options.socket_path).parent_path();

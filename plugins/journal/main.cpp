@@ -107,6 +107,7 @@ int main(int argc, char** argv)
     // clang-format off
     described.add_options()
         ("help,h", "print this help")
+        ("version", "print the version and exit")
         ("pattern,p", po::value(&patterns)->composing(), "a topic pattern to journal (repeatable)")
         ("dir,d", po::value(&options.dir)->default_value(options.dir),
          "where the journal files go")
@@ -122,8 +123,12 @@ int main(int argc, char** argv)
         po::store(po::parse_command_line(argc, argv, described), vm);
         po::notify(vm);
     } catch (const std::exception& e) {
-        std::cerr << "journal: " << e.what() << "\n\n" << described << '\n';
+        std::cerr << "journal: " << e.what() << " (--help lists the options)\n";
         return 2;
+    }
+    if (vm.count("version")) {
+        std::cout << "slotbus-journal " << slotbus::version << '\n';
+        return 0;
     }
     if (vm.count("help")) {
         std::cout << described << '\n';

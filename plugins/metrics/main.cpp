@@ -45,6 +45,7 @@ int main(int argc, char** argv)
     // clang-format off
     described.add_options()
         ("help,h", "print this help")
+        ("version", "print the version and exit")
         ("topic,t", po::value(&topic)->default_value(topic), "where the envelopes go")
         ("interval", po::value(&interval_ms)->default_value(interval_ms), "milliseconds between envelopes")
         ("max-slots", po::value(&max_slots)->default_value(max_slots), "the busiest slots included")
@@ -55,8 +56,12 @@ int main(int argc, char** argv)
         po::store(po::parse_command_line(argc, argv, described), vm);
         po::notify(vm);
     } catch (const std::exception& e) {
-        std::cerr << "metrics: " << e.what() << "\n\n" << described << '\n';
+        std::cerr << "metrics: " << e.what() << " (--help lists the options)\n";
         return 2;
+    }
+    if (vm.count("version")) {
+        std::cout << "slotbus-metrics " << slotbus::version << '\n';
+        return 0;
     }
     if (vm.count("help")) {
         std::cout << described << '\n';

@@ -2,6 +2,8 @@
 // (plugins/nats-bridge/README.md).
 #include "bridge.hpp"
 
+#include "slotbus/version.hpp"
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
@@ -21,6 +23,7 @@ int main(int argc, char** argv)
     // clang-format off
     described.add_options()
         ("help,h", "print this help")
+        ("version", "print the version and exit")
         ("config,c", po::value(&config_file), "the bridge's JSON config (servers, auth, tls, streams, exports, imports)")
         ("check", "check the config and exit");
     // clang-format on
@@ -31,6 +34,10 @@ int main(int argc, char** argv)
     } catch (const std::exception& e) {
         std::cerr << "nats-bridge: " << e.what() << " (--help lists the options)\n";
         return 2;
+    }
+    if (vm.count("version")) {
+        std::cout << "slotbus-nats-bridge " << slotbus::version << '\n';
+        return 0;
     }
     if (vm.count("help")) {
         std::cout << described << '\n';

@@ -49,6 +49,7 @@ int main(int argc, char** argv)
     // clang-format off
     described.add_options()
         ("help,h", "print this help")
+        ("version", "print the version and exit")
         ("listen", po::value(&listen)->default_value(listen),
          "the address to serve on (anything but loopback: see the operator guide first)")
         ("port", po::value(&port)->default_value(port), "the TCP port (0: any free one)")
@@ -87,8 +88,12 @@ int main(int argc, char** argv)
         if (!token_file.empty())
             http.token = first_line(token_file);
     } catch (const std::exception& e) {
-        std::cerr << "web: " << e.what() << "\n(see --help)" << std::endl;
+        std::cerr << "web: " << e.what() << " (--help lists the options)" << std::endl;
         return 2;
+    }
+    if (vm.count("version")) {
+        std::cout << "slotbus-web " << slotbus::version << '\n';
+        return 0;
     }
     if (vm.count("help")) {
         std::cout << described << '\n';

@@ -665,7 +665,7 @@ std::vector<std::uint32_t> client_protocol::restore(const std::function<bool(std
             encode(frame, create_frame{request, handle, what.max_message_size, what.read_timeout,
                                        what.byte_budget, what.overflow, what.name});
         else
-            encode(frame, open_frame{request, handle, open_rebind, what.name});
+            encode(frame, open_frame{request, handle, open_rebind | what.open_flags, what.name});
         waiting_request w;
         w.what = waiting_request::kind::restore;
         w.handle = handle;

@@ -1,5 +1,7 @@
 #include "slotbus/publisher.hpp"
 
+#include "slotbus/protocol.hpp"
+
 #include <cstdlib>
 #include <unistd.h>
 
@@ -27,7 +29,7 @@ client_slot* publisher::slot_for(std::string_view topic, std::error_code& ec)
         return nullptr;
     if (client_slot* open = find_open(name.key()))
         return open;
-    auto slot = client_slot::open(*bus_, topic, ec);
+    auto slot = client_slot::open(*bus_, topic, open_publish, ec);
     if (ec)
         return nullptr;
     return keep_open(name.key(), std::move(slot));
@@ -86,11 +88,12 @@ void publisher::start_publish(std::string topic, std::string record, detail::wri
         return;
     }
     if (key.empty()) { // no name: its open fails, and says why
-        client_slot::async_open(
-            *bus_, topic,
+        client_slot::start_open(
+            bus_->impl(), topic,
             [h = std::move(handler)](boost::system::error_code e, client_slot) mutable {
                 std::move(h)(e ? e : boost::system::error_code(error::invalid_name), 0u);
-            });
+            },
+            open_publish);
         return;
     }
     queue_behind_open(std::move(topic), key, {std::move(record), std::move(handler), pace, 0});
@@ -105,8 +108,9 @@ void publisher::queue_behind_open(std::string topic, const std::string& key, wai
     if (!first)
         return;
     // First use of this topic: open it, keep the handle, then send what waited.
-    client_slot::async_open(
-        *bus_, topic, [this, key, topic](boost::system::error_code e, client_slot slot) mutable {
+    client_slot::start_open(
+        bus_->impl(), topic,
+        [this, key, topic](boost::system::error_code e, client_slot slot) mutable {
             std::vector<waiting_publish> waiting;
             if (auto w = opening_.find(key); w != opening_.end()) {
                 waiting = std::move(w->second);
@@ -122,7 +126,8 @@ void publisher::queue_behind_open(std::string topic, const std::string& key, wai
                 else
                     start_publish(topic, std::move(w.record), std::move(w.handler), w.pace);
             }
-        });
+        },
+        open_publish);
 }
 
 void publisher::report_lost(std::string_view topic, std::uint32_t count)
@@ -143,10 +148,16 @@ void publisher::report_lost(std::string_view topic, std::uint32_t count)
 
 std::uint32_t publisher::publish(std::string_view topic, const envelope& e, std::error_code& ec)
 {
+    return publish_record(topic, serialize(e), ec);
+}
+
+std::uint32_t publisher::publish_record(std::string_view topic, const std::string& record,
+                                        std::error_code& ec)
+{
     client_slot* slot = slot_for(topic, ec);
     if (!slot)
         return 0;
-    return slot->write(serialize(e), ec);
+    return slot->write(record, ec);
 }
 
 } // namespace slotbus

@@ -16,9 +16,12 @@ envelope requester::request(std::string_view name, std::string_view type, boost:
     }
     auto request = make_envelope(out_.source(), type, publisher::subject_of(name), std::move(data));
     request.replyto = replies_.name().str();
-    out_.publish(name, request, ec);
+    // A publish to nobody is 0 delivered; a request that no slot took has
+    // nobody to answer it: no wait.
+    if (out_.publish(name, request, ec) == 0 && !ec)
+        ec = error::file_not_found;
     if (ec)
-        return {}; // nobody receives `name`: no wait
+        return {};
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (bool first = true;; first = false) {
         // The reply slot keeps the last timeout asked for: the same timeout

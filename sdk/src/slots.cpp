@@ -31,11 +31,12 @@ void close_quietly(const std::shared_ptr<connection_impl>& impl, std::uint32_t h
     impl->start_request(std::move(frame), m.request_id, [](boost::system::error_code, reply) {});
 }
 
-// What a reconnect re-opens for a writer: its name.
-detail::restorable writer_of(std::string name)
+// What a reconnect re-opens for a writer: its name, as it was opened.
+detail::restorable writer_of(std::string name, std::uint32_t flags)
 {
     detail::restorable what;
     what.name = std::move(name);
+    what.open_flags = flags;
     return what;
 }
 
@@ -382,7 +383,7 @@ void subscription::cancel()
 // ---- client_slot ----------------------------------------------------------------------------
 
 void client_slot::start_open(std::shared_ptr<detail::connection_impl> impl, std::string_view name,
-                             detail::open_handler<client_slot> handler)
+                             detail::open_handler<client_slot> handler, std::uint32_t flags)
 {
     std::error_code ec;
     auto parsed = slot_name::parse(name, ec);
@@ -393,17 +394,17 @@ void client_slot::start_open(std::shared_ptr<detail::connection_impl> impl, std:
         return;
     }
     const auto full = parsed.str();
-    open_frame m{impl->next_request_id(), impl->next_handle(), 0, full};
+    open_frame m{impl->next_request_id(), impl->next_handle(), flags, full};
     byte_buffer frame;
     encode(frame, m);
     impl->start_request(std::move(frame), m.request_id,
-                        [impl, parsed = std::move(parsed),
-                         h = std::move(handler)](boost::system::error_code e, reply r) mutable {
+                        [impl, parsed = std::move(parsed), h = std::move(handler),
+                         flags](boost::system::error_code e, reply r) mutable {
                             client_slot slot;
                             if (!e) {
                                 slot.impl_ = impl;
                                 slot.handle_ = r.handle;
-                                impl->remember(r.handle, writer_of(parsed.str()));
+                                impl->remember(r.handle, writer_of(parsed.str(), flags));
                                 slot.name_ = std::move(parsed);
                             }
                             std::move(h)(e, std::move(slot));
@@ -412,9 +413,15 @@ void client_slot::start_open(std::shared_ptr<detail::connection_impl> impl, std:
 
 client_slot client_slot::open(connection& bus, std::string_view name, std::error_code& ec)
 {
+    return open(bus, name, 0, ec);
+}
+
+client_slot client_slot::open(connection& bus, std::string_view name, std::uint32_t flags,
+                              std::error_code& ec)
+{
     return bus.impl()->wait<client_slot>(
         [&](auto h) {
-            start_open(bus.impl(), name, detail::open_handler<client_slot>(std::move(h)));
+            start_open(bus.impl(), name, detail::open_handler<client_slot>(std::move(h)), flags);
         },
         ec);
 }

@@ -30,24 +30,8 @@ std::string forgery(std::string_view source, const record_sender& from)
 } // namespace
 
 subscriber::subscriber(connection& bus, std::string_view inbox, const slot_options& options)
-    : inbox_(server_slot::create(bus, inbox, options))
+    : inbox_(server_slot::create(bus, inbox, options)), seen_(remembered_ids)
 {
-}
-
-bool subscriber::seen_before(const envelope& e)
-{
-    auto& key = seen_order_.emplace_back(e.source);
-    key += '\n';
-    key += e.id;
-    if (!seen_.insert(key).second) {
-        seen_order_.pop_back();
-        return true;
-    }
-    if (seen_order_.size() > remembered_ids) {
-        seen_.erase(seen_order_.front());
-        seen_order_.pop_front();
-    }
-    return false;
 }
 
 void subscriber::dispatch(const received_record& record)
@@ -98,7 +82,7 @@ void subscriber::handle(std::string_view data, std::uint32_t missed_before,
                 on_error_(error::access_denied, why);
             return;
         }
-    if (seen_before(e)) {
+    if (seen_.seen_before(e.source, e.id)) {
         ++stats_.duplicates;
         return;
     }

@@ -835,9 +835,12 @@ paired_result paired_runs(std::size_t repeat, const bus_scenario& s, std::size_t
 /// The size of one `tick` envelope as the typed scenario publishes it.
 std::size_t tick_envelope_size()
 {
-    return slotbus::serialize(slotbus::make_envelope("/plugins/bench", "bench\\typed\\ticks",
-                                                     tick{123456, "SLTB", 101.25, 7, true}))
-        .size();
+    // As a publisher writes it: no envelope, the data written straight out.
+    std::string record;
+    slotbus::detail::begin_new_event(record, "/clients/bench", tick::event_type,
+                                     "bench\\typed\\ticks");
+    slotbus::detail::append_data(record, tick{123456, "SLTB", 101.25, 7, true});
+    return record.size() + 1; // and its closing brace
 }
 
 std::vector<double> slotbus_round_trips(std::size_t rounds, std::size_t size)

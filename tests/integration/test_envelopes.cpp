@@ -76,8 +76,8 @@ BOOST_FIXTURE_TEST_CASE(typed_events_by_type_and_pattern, buses)
     BOOST_TEST(shop.publish(R"(\\.\mailslot\events\baskets\b1)", shop::basket_updated{"b1", 2}) ==
                1u);
     std::error_code ec;
-    shop.publish("events/elsewhere", order("x"), ec);
-    BOOST_TEST(ec == error::file_not_found); // nobody subscribes there
+    BOOST_TEST(shop.publish("events/elsewhere", order("x"), ec) == 0u); // nobody subscribes there
+    BOOST_TEST(!ec);
 
     BOOST_TEST(billing.process_for(200ms) == 4u);
     BOOST_TEST_REQUIRE(orders.size() == 3u);
@@ -109,6 +109,44 @@ BOOST_FIXTURE_TEST_CASE(a_publisher_keeps_its_recent_topics_open_and_reopens_old
     while (ids.size() < sent.size() && billing.process_for(200ms) != 0) {
     }
     BOOST_TEST(ids == sent);
+}
+
+// A topic nobody listens to is not an error for a publisher (as in NATS and
+// MQTT): 0 delivered, counted by the host; a mailslot write keeps its 2.
+BOOST_FIXTURE_TEST_CASE(publishing_to_a_topic_nobody_listens_to_delivers_to_none, buses)
+{
+    auto unrouted = [&] { return admin(pub_bus, "stats").at("unrouted").to_number<int>(); };
+    publisher shop(pub_bus, "shop");
+    std::error_code ec;
+    BOOST_TEST(shop.publish("events/nobody", order("A-1"), ec) == 0u);
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST(shop.publish("events/nobody", order("A-2")) == 0u); // the open handle, no throw
+    std::optional<std::pair<boost::system::error_code, std::uint32_t>> async_result;
+    shop.async_publish(
+        "events/nobody/deeper", order("A-3"),
+        [&](boost::system::error_code e, std::uint32_t n) { async_result.emplace(e, n); });
+    for (int i = 0; i < 500 && !async_result; ++i)
+        pub_bus.run_for(10ms);
+    BOOST_TEST_REQUIRE(async_result.has_value());
+    BOOST_TEST(!async_result->first, async_result->first.message());
+    BOOST_TEST(async_result->second == 0u);
+    BOOST_TEST(unrouted() == 3);
+    (void)client_slot::open(pub_bus, "events/nobody", ec);
+    BOOST_TEST((ec == error::file_not_found), ec.message());
+    // Once someone listens, the same handle delivers.
+    subscriber billing(sub_bus, "billing/inbox");
+    std::vector<std::string> ids;
+    auto s = billing.on<shop::order_created>(
+        "events/**", [&](const shop::order_created& o) { ids.push_back(o.order_id); });
+    BOOST_TEST(shop.publish("events/nobody", order("A-4")) == 1u);
+    billing.process_for(200ms);
+    BOOST_TEST(ids == std::vector<std::string>{"A-4"});
+    // A request to nobody fails at once rather than wait out its timeout.
+    requester asker(pub_bus);
+    const auto started = std::chrono::steady_clock::now();
+    (void)asker.request("rpc/nobody", "rpc.ask", nullptr, 5s, ec);
+    BOOST_TEST((ec == error::file_not_found), ec.message());
+    BOOST_TEST((std::chrono::steady_clock::now() - started < 4s));
 }
 
 BOOST_FIXTURE_TEST_CASE(malformed_records_are_counted_and_later_ones_flow, buses)

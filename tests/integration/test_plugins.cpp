@@ -9,7 +9,11 @@
 #include <boost/test/unit_test.hpp>
 
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <sys/wait.h>
+#include <thread>
 
 using namespace slotbus;
 using namespace std::chrono_literals;
@@ -293,8 +297,15 @@ BOOST_AUTO_TEST_CASE(an_invalid_manifest_is_named_with_its_field_and_the_rest_st
     logged("bad-policy.json", "field \"restart\" must be \"never\", \"on-failure\" or \"always\"");
     logged("no-exe.json", "field \"executable\" \"no-such-program-here\" is not an executable");
     logged("typo.json", "field \"executabel\" unknown field");
-    logged("broken.json", "not valid JSON");
+    // JSON that does not parse is placed by line and column, in the log and in `plugins`.
+    BOOST_TEST(log.find("plugin manifest " + (plugins.path / "broken.json").string() +
+                        ":1:3: not valid JSON") != std::string::npos);
     BOOST_TEST(plugin_entry(h, "bad").is_null());
+    const auto listed = test::cli(h, {"plugins", "--json"}).json();
+    BOOST_TEST(listed.at("manifest_errors").as_array().size() == 4u);
+    const auto table = test::cli(h, {"plugins"}).out;
+    BOOST_TEST(table.find("4 manifests were not loaded") != std::string::npos, table);
+    BOOST_TEST(table.find("broken.json:1:3: not valid JSON") != std::string::npos, table);
 }
 
 BOOST_AUTO_TEST_CASE(two_hosts_do_not_see_each_others_plugins)
@@ -379,4 +390,105 @@ BOOST_AUTO_TEST_CASE(a_plugins_children_do_not_inherit_its_token)
         [&] { return h.log().find("[envtest] child-token=") != std::string::npos; }));
     BOOST_TEST(h.log().find("[envtest] plugin envtest") != std::string::npos, h.log());
     BOOST_TEST(h.log().find("[envtest] child-token=none") != std::string::npos, h.log());
+}
+
+// `slotbus plugins stop|start|restart NAME`: the operator's word holds over
+// the restart policy and reloads; a failed plugin starts again without an
+// edit of its manifest.
+BOOST_AUTO_TEST_CASE(the_operator_stops_starts_and_restarts_a_plugin)
+{
+    test::temp_dir plugins;
+    test::write_manifest(plugins.path, "worker",
+                         peer_manifest("worker", R"(["create", "plugins/worker/inbox"])",
+                                       R"(, "restart": "always", "max_restarts": 1,
+                                          "backoff_ms": 50, "backoff_max_ms": 50)"));
+    test::host h({"--plugins-dir", plugins.path.string()});
+    BOOST_REQUIRE(test::eventually([&] { return state_is(h, "worker", "running"); }));
+    const int first = pid_of(h, "worker");
+
+    auto stopped = test::cli(h, {"plugins", "stop", "worker"});
+    BOOST_TEST(stopped.code == 0, stopped.err);
+    BOOST_TEST(stopped.out.find("stays stopped") != std::string::npos, stopped.out);
+    BOOST_REQUIRE(test::eventually([&] { return state_is(h, "worker", "stopped"); }));
+    BOOST_TEST(test::eventually([&] { return !test::alive(first); }));
+    BOOST_TEST(plugin_entry(h, "worker").at("held").as_bool());
+    ::kill(h.process().pid(), SIGHUP); // a reload does not start it again
+    std::this_thread::sleep_for(300ms);
+    BOOST_TEST(state_is(h, "worker", "stopped"));
+    BOOST_TEST(test::cli(h, {"plugins"}).out.find("stopped (by the operator)") !=
+               std::string::npos);
+
+    BOOST_TEST(test::cli(h, {"plugins", "start", "worker"}).code == 0);
+    BOOST_REQUIRE(test::eventually([&] { return state_is(h, "worker", "running"); }));
+    const int second = pid_of(h, "worker");
+    BOOST_TEST(second != first);
+
+    BOOST_TEST(test::cli(h, {"plugins", "restart", "worker"}).code == 0);
+    BOOST_REQUIRE(test::eventually(
+        [&] { return state_is(h, "worker", "running") && pid_of(h, "worker") != second; }));
+
+    // Crashes until the supervisor gives up: failed. `start` brings it back.
+    for (int i = 0; i < 3 && !state_is(h, "worker", "failed"); ++i) {
+        BOOST_REQUIRE(test::eventually([&] { return state_is(h, "worker", "running"); }));
+        ::kill(pid_of(h, "worker"), SIGKILL);
+        std::this_thread::sleep_for(150ms);
+    }
+    BOOST_REQUIRE(test::eventually([&] { return state_is(h, "worker", "failed"); }));
+    BOOST_TEST(test::cli(h, {"plugins", "start", "worker"}).code == 0);
+    BOOST_TEST(test::eventually([&] { return state_is(h, "worker", "running"); }));
+
+    // Its log, through the CLI: the host's lines about it are there.
+    const auto logs = test::cli(h, {"logs", "worker", "--lines", "200"});
+    BOOST_TEST(logs.code == 0, logs.err);
+    BOOST_TEST(logs.out.find("slotbusd: stopped by the operator") != std::string::npos, logs.out);
+    BOOST_TEST(logs.out.find("slotbusd: restart by the operator") != std::string::npos);
+
+    const auto unknown = test::cli(h, {"plugins", "stop", "nobody"});
+    BOOST_TEST(unknown.code == 1);
+    BOOST_TEST(unknown.err.find("no plugin nobody") != std::string::npos, unknown.err);
+    BOOST_TEST(test::cli(h, {"plugins", "pause", "worker"}).code == 2);
+    BOOST_TEST(test::cli(h, {"logs", "nobody"}).code == 1);
+}
+
+// Two manifests with one name: the running plugin keeps it, the newcomer is
+// refused and says so; plugin directories may be given more than once.
+BOOST_AUTO_TEST_CASE(a_second_manifest_of_a_running_plugins_name_is_refused)
+{
+    test::temp_dir shipped, mine;
+    test::write_manifest(mine.path, "b-alpha", peer_manifest("alpha", R"(["create", "a/one"])"));
+    test::write_manifest(shipped.path, "beta", peer_manifest("beta", R"(["create", "b/one"])"));
+    test::host h({"--plugins-dir", mine.path.string(), "--plugins-dir", shipped.path.string()});
+    BOOST_REQUIRE(test::eventually(
+        [&] { return state_is(h, "alpha", "running") && state_is(h, "beta", "running"); }));
+    const int alpha = pid_of(h, "alpha");
+    // An earlier file (by name) with the same plugin name comes in.
+    test::write_manifest(mine.path, "a-alpha", peer_manifest("alpha", R"(["create", "a/two"])"));
+    const auto reloaded = test::cli(h, {"reload"});
+    BOOST_TEST(reloaded.code == 0, reloaded.err);
+    BOOST_TEST(reloaded.out.find("a-alpha.json: field \"name\"") != std::string::npos,
+               reloaded.out);
+    std::this_thread::sleep_for(300ms);
+    BOOST_TEST(pid_of(h, "alpha") == alpha); // still the one that ran
+    BOOST_TEST(state_is(h, "alpha", "running"));
+    const auto listed = test::cli(h, {"plugins", "--json"}).json();
+    const auto& errors = listed.at("manifest_errors").as_array();
+    BOOST_REQUIRE_EQUAL(errors.size(), 1u);
+    BOOST_TEST(errors[0].at("file").as_string().ends_with("a-alpha.json"));
+    BOOST_TEST(errors[0].at("error").as_string().find("refused") != std::string::npos);
+    BOOST_TEST(listed.at("plugins_dirs").as_array().size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_plugins_directory_that_does_not_exist_is_an_error_at_start)
+{
+    test::temp_dir d;
+    const auto err = d.path / "err";
+    const auto command = std::string(SLOTBUSD_PATH) + " --socket " + (d.path / "s").string() +
+                         " --plugins-dir " + (d.path / "missing").string() + " 2>" + err.string();
+    const int status = std::system(command.c_str());
+    BOOST_TEST(WEXITSTATUS(status) == 2);
+    std::ifstream in(err);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    BOOST_TEST(text.find("--plugins-dir") != std::string::npos, text);
+    BOOST_TEST(text.find("no such directory") != std::string::npos, text);
+    BOOST_TEST(std::count(text.begin(), text.end(), '\n') == 1); // one line, not the help
 }

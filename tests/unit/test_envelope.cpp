@@ -1,12 +1,15 @@
 #define BOOST_TEST_MODULE envelope
 #include "order.hpp" // the orders sample's event: shop::order_created
 
+#include "slotbus/detail/recent_keys.hpp"
 #include "slotbus/envelope.hpp"
 
 #include <boost/describe/class.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <deque>
+#include <random>
 #include <regex>
 #include <set>
 
@@ -124,9 +127,62 @@ BOOST_AUTO_TEST_CASE(data_that_does_not_convert_is_an_error)
     BOOST_TEST(!ec);
     BOOST_TEST(!data_as<shop::order_created>(e, ec, &why).has_value());
     BOOST_TEST(ec == error::invalid_data);
+    BOOST_TEST(why == "field order_id: expected a string, got an integer");
     e.type = "something.else";
     BOOST_TEST(!data_as<shop::order_created>(e, ec, &why).has_value());
     BOOST_TEST(why.find("something.else") != std::string::npos);
+}
+
+// docs/envelopes.md, "Schema evolution": an older or newer publisher's data converts.
+BOOST_AUTO_TEST_CASE(unknown_fields_are_ignored_and_absent_ones_take_the_defaults)
+{
+    std::string why;
+    // A newer publisher: a field this subscriber does not know.
+    auto newer = from_data<shop::order_created>(
+        boost::json::parse(R"({"order_id":"A-1","amount":2.5,"currency":"EUR","items":1,)"
+                           R"("express":true,"gift_wrap":{"colour":"red"}})"),
+        &why);
+    BOOST_TEST_REQUIRE(newer.has_value(), why);
+    BOOST_TEST(newer->order_id == "A-1");
+    BOOST_TEST(newer->items == 1);
+    // An older one: fields left out keep the struct's defaults.
+    auto older = from_data<shop::order_created>(boost::json::parse(R"({"order_id":"A-2"})"), &why);
+    BOOST_TEST_REQUIRE(older.has_value(), why);
+    BOOST_TEST(older->order_id == "A-2");
+    BOOST_TEST(older->amount == 0);
+    BOOST_TEST(older->currency.empty());
+    BOOST_TEST(!older->express);
+    // An optional member: absent and null are both empty; a value fills it.
+    auto absent = from_data<shop::basket_updated>(boost::json::parse(R"({"basket":"b"})"), &why);
+    BOOST_TEST_REQUIRE(absent.has_value(), why);
+    BOOST_TEST(!absent->coupon.has_value());
+    BOOST_TEST(absent->lines.empty());
+    auto null = from_data<shop::basket_updated>(
+        boost::json::parse(R"({"basket":"b","coupon":null,"lines":[{"sku":"x"}]})"), &why);
+    BOOST_TEST_REQUIRE(null.has_value(), why);
+    BOOST_TEST(!null->coupon.has_value());
+    BOOST_TEST_REQUIRE(null->lines.size() == 1u);
+    BOOST_TEST(null->lines[0].quantity == 0); // nested structs evolve the same way
+    auto given = from_data<shop::basket_updated>(boost::json::parse(R"({"coupon":"SAVE5"})"), &why);
+    BOOST_TEST_REQUIRE(given.has_value(), why);
+    BOOST_TEST(given->coupon.value_or("") == "SAVE5");
+}
+
+BOOST_AUTO_TEST_CASE(a_conversion_error_names_the_field_and_the_expected_type)
+{
+    auto why_of = [](std::string_view data) {
+        std::string why;
+        BOOST_TEST(!from_data<shop::basket_updated>(boost::json::parse(data), &why).has_value());
+        return why;
+    };
+    BOOST_TEST(why_of(R"({"basket":7})") == "field basket: expected a string, got an integer");
+    BOOST_TEST(why_of(R"({"lines":{}})") == "field lines: expected an array, got an object");
+    BOOST_TEST(why_of(R"({"lines":[{"sku":"a"},{"sku":"b","quantity":"2"}]})") ==
+               "field lines[1].quantity: expected an integer, got a string");
+    BOOST_TEST(why_of(R"({"coupon":false})") == "field coupon: expected a string, got a boolean");
+    BOOST_TEST(why_of(R"([1,2])") == "data: expected an object, got an array");
+    BOOST_TEST(why_of(R"({"lines":[{"quantity":1.5}]})") ==
+               "field lines[0].quantity: expected an integer, got a number");
 }
 
 BOOST_AUTO_TEST_CASE(attributes_with_quotes_backslashes_and_controls_round_trip)
@@ -148,4 +204,97 @@ BOOST_AUTO_TEST_CASE(attributes_with_quotes_backslashes_and_controls_round_trip)
     BOOST_TEST(back.data.as_string() == "d\"\n");
     BOOST_TEST(back.time == e.time);
     BOOST_TEST(back.id == e.id);
+}
+
+// The subscriber's duplicate check: exactly the last N keys, against a plain
+// model, through enough keys (and colliding table slots) to wrap many times.
+BOOST_AUTO_TEST_CASE(recent_keys_remembers_exactly_the_last_n)
+{
+    for (const std::size_t capacity : {1u, 3u, 64u, 1000u}) {
+        detail::recent_keys keys(capacity);
+        std::deque<std::string> order;
+        std::set<std::string> model;
+        std::mt19937 random(static_cast<unsigned>(capacity));
+        for (int i = 0; i < 20000; ++i) {
+            // Few distinct ids, so repeats inside and outside the window both happen.
+            const auto id = std::to_string(random() % (3 * capacity + 2));
+            const auto key = "/plugins/p\n" + id;
+            const bool expected = model.count(key) != 0;
+            BOOST_TEST_REQUIRE(keys.seen_before("/plugins/p", id) == expected,
+                               "capacity " << capacity << ", key " << id << ", step " << i);
+            if (expected)
+                continue;
+            order.push_back(key);
+            model.insert(key);
+            if (order.size() > capacity) {
+                model.erase(order.front());
+                order.pop_front();
+            }
+        }
+    }
+}
+
+// The envelope is parsed as events (only `data` becomes a tree): every shape
+// of data, extensions of every shape, and what must still be refused.
+BOOST_AUTO_TEST_CASE(data_of_every_shape_and_extensions_of_every_shape_parse)
+{
+    const std::string head =
+        R"({"specversion":"1.0","id":"1","source":"/s","type":"t","ext":{"a":[1,{"b":"x"}]},)";
+    for (const std::string data :
+         {R"(5)", R"("text")", R"(null)", R"(true)", R"(-1.5)", R"([])", R"({})",
+          R"([1,"two",{"three":[3,{"four":null}]}])", R"({"a":{"b":{"c":[1,2,{"d":"e"}]}}})",
+          R"(18446744073709551615)"}) {
+        std::error_code ec;
+        std::string why;
+        const auto text = head + R"("data":)" + data + R"(,"more":[["x"]],"time":"now"} )";
+        auto e = parse_envelope(text, ec, &why);
+        BOOST_TEST_REQUIRE(!ec, data << ": " << why);
+        BOOST_TEST(e.data == boost::json::parse(data), data);
+        BOOST_TEST(e.time == "now");
+        BOOST_TEST(e.type == "t");
+    }
+    for (const std::string bad :
+         {R"({"specversion":"1.0","id":"1","source":"/s","type":"t","type":"u"})",
+          R"({"specversion":"1.0","id":"1","source":"/s","type":"t","data":1,"data":2})",
+          R"({"specversion":"1.0","id":{"x":1},"source":"/s","type":"t"})",
+          R"({"specversion":"1.0","id":["1"],"source":"/s","type":"t"})",
+          R"({"specversion":"1.0","id":"1","source":"/s","type":"t"} {})", R"("a string")",
+          R"(17)"}) {
+        std::error_code ec;
+        std::string why;
+        (void)parse_envelope(bad, ec, &why);
+        BOOST_TEST((ec == error::invalid_data), bad);
+        BOOST_TEST(!why.empty(), bad);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(data_is_written_as_value_from_would_and_reads_back)
+{
+    // append_data writes described structs itself: the same JSON as value_from.
+    const shop::basket_updated basket{"b\"1", {{"x", 1}, {"y\n", -2}}, std::string("SAVE5")};
+    std::string out;
+    detail::append_data(out, basket);
+    BOOST_TEST(boost::json::parse(out) == boost::json::value_from(basket));
+    const shop::order_created order{"A", 101.25, "EUR", 3, true};
+    out.clear();
+    detail::append_data(out, order);
+    BOOST_TEST(out ==
+               R"({"order_id":"A","amount":101.25,"currency":"EUR","items":3,"express":true})");
+    // A new event leaves datacontenttype out (JSON is CloudEvents' default)
+    // and reads back with it.
+    std::string record;
+    detail::begin_new_event(record, "/plugins/shop", "orders.created", "events\\orders");
+    detail::append_data(record, order);
+    record += '}';
+    BOOST_TEST(!boost::json::parse(record).as_object().contains("datacontenttype"));
+    std::error_code ec;
+    const auto e = parse_envelope(record, ec);
+    BOOST_TEST_REQUIRE(!ec);
+    BOOST_TEST(e.datacontenttype == "application/json");
+    BOOST_TEST(e.subject == "events\\orders");
+    BOOST_TEST(data_as<shop::order_created>(e, ec)->amount == 101.25);
+    const shop::basket_updated empty{};
+    out.clear();
+    detail::append_data(out, empty);
+    BOOST_TEST(out == R"({"basket":"","lines":[],"coupon":null})");
 }

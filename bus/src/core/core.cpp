@@ -18,6 +18,7 @@ struct core::handle_entry {
     // is worked out once and kept until slots or subscriptions change.
     std::string key;
     bool broadcast = false; // at most 424 bytes a record; opens with no receiver
+    bool publish = false;   // a publisher's: a record nobody receives is 0 delivered, not an error
     // A broadcast writer's records also go out to the hosts of this domain
     // (broadcaster); `foreign`: a domain not this host's, so no local slot has them.
     std::string domain;
@@ -559,7 +560,8 @@ feed_result core::on_open(session& s, byte_span body)
     // A broadcast cannot know its receivers, so it opens whether or not one
     // exists; a reconnecting client rebinds its writers the same way. Whether
     // another host has the slot is that host's to say, per write.
-    const bool rebind = broadcast || remote || (m.flags & open_rebind) != 0;
+    const bool publish = (m.flags & open_publish) != 0; // a topic: nobody listening is fine
+    const bool rebind = broadcast || remote || publish || (m.flags & open_rebind) != 0;
     // Before whether it exists: a name one may not write to tells nothing.
     if (!ec && !allowed(s, right::write, literal_pattern(name.key())))
         ec = error::access_denied;
@@ -587,6 +589,7 @@ feed_result core::on_open(session& s, byte_span body)
     auto& entry = s.handles[m.handle];
     entry.key = name.key();
     entry.broadcast = broadcast;
+    entry.publish = publish;
     // What came over a link or a broadcast is not sent on: no relay.
     if (broadcast && broadcaster_ && s.who.host.empty() && s.who.domain.empty())
         entry.domain = server;
@@ -732,7 +735,7 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         std::error_code refused;
         if (h->broadcast && size > max_broadcast_size)
             refused = error::bad_netpath;
-        else if (h->targets.empty() && !broadcasting)
+        else if (h->targets.empty() && !broadcasting && !h->publish)
             refused = error::file_not_found;
         else if (!h->declared.empty() && !accepted(h->declared, bytes))
             refused = error::invalid_data;
@@ -745,6 +748,8 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         // Sent whether or not a local slot takes it: the domain's other hosts may have one.
         if (broadcasting)
             broadcaster_->send(h->domain, from->name, h->key, bytes);
+        else if (h->targets.empty()) // a publish nobody listens to
+            return (void)(++totals_.unrouted, result({}, 0));
         // A small record is copied into each queue it goes to; a larger one
         // is stored once and shared by them.
         const record_ptr shared = size > record_queue::inline_limit ? record::make(bytes) : nullptr;

@@ -354,6 +354,7 @@ private:
         std::uint64_t writes = 0;      ///< write frames taken
         std::uint64_t write_errors = 0;
         std::uint64_t deliveries = 0; ///< copies queued (a fanned-out write counts each)
+        std::uint64_t unrouted = 0;   ///< published records no slot received
         std::uint64_t slots_created = 0;
     } totals_;
     // Traffic of the slots destroyed since start, so host totals only grow.

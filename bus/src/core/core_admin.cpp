@@ -131,7 +131,12 @@ json::object core::slots(std::string_view argument, std::error_code& ec) const
                       {"connection", s.owner.session}};
         o["readers"] = s.readers().size();
         const auto counts = s.counts();
-        o["next_size"] = counts.next_size;
+        // No record queued: null, not MAILSLOT_NO_MESSAGE's 4294967295 (the
+        // info frame keeps that, as GetMailslotInfo does).
+        if (counts.next_size == mailslot_no_message)
+            o["next_size"] = nullptr;
+        else
+            o["next_size"] = counts.next_size;
         o["max_message_size"] = s.config().max_message_size;
         o["read_timeout"] = s.config().read_timeout;
         o["byte_budget"] = s.config().byte_budget;
@@ -212,6 +217,7 @@ json::object core::stats(std::size_t top) const
         {"writes", totals_.writes},
         {"write_errors", totals_.write_errors},
         {"deliveries", totals_.deliveries},
+        {"unrouted", totals_.unrouted},
         {"records_in", all.records_in},
         {"bytes_in", all.bytes_in},
         {"records_out", all.records_out},

@@ -164,10 +164,10 @@ void server::start(std::error_code& ec)
             admit(std::move(stream), std::move(peer), std::move(key));
         });
     sweep();
-    if (!options_.plugins_dir.empty()) {
+    if (!options_.plugins_dirs.empty()) {
         plugins_ = std::make_unique<supervisor>(
             io_, core_,
-            supervisor_options{options_.plugins_dir, std::filesystem::absolute(path).string()});
+            supervisor_options{options_.plugins_dirs, std::filesystem::absolute(path).string()});
         plugins_->reload();
     }
 }
@@ -213,7 +213,34 @@ std::string server::answer_admin(session_id from, std::string_view command,
     if (command == "plugins") {
         if (plugins_)
             return json::serialize(plugins_->describe(lines_asked("log_tail")));
-        return json::serialize(json::object{{"plugins_dir", nullptr}, {"plugins", json::array()}});
+        return json::serialize(json::object{{"plugins_dir", nullptr},
+                                            {"plugins_dirs", json::array()},
+                                            {"plugins", json::array()},
+                                            {"manifest_errors", json::array()}});
+    }
+    if (command == "plugin") { // {"name": NAME, "action": "start" | "stop" | "restart"}
+        boost::system::error_code parse_ec;
+        const auto v = json::parse(argument, parse_ec);
+        const auto* o = parse_ec ? nullptr : v.if_object();
+        const auto* name = o ? o->if_contains("name") : nullptr;
+        const auto* action = o ? o->if_contains("action") : nullptr;
+        if (!name || !name->is_string() || !action || !action->is_string()) {
+            ec = error::invalid_parameter;
+            return {};
+        }
+        if (!plugins_) {
+            ec = error::file_not_found;
+            return {};
+        }
+        log("plugin ", name->get_string(), ": ", action->get_string(), " asked by connection ",
+            from);
+        const auto state = plugins_->control(name->get_string(), action->get_string(), ec);
+        return ec ? std::string()
+                  : json::serialize(json::object{{"name", *name}, {"state", state}});
+    }
+    if (command == "reload") {
+        log("reload asked by connection ", from);
+        return json::serialize(reload("reload"));
     }
     if (command == "logs") {
         boost::system::error_code parse_ec;
@@ -253,6 +280,24 @@ std::string server::answer_admin(session_id from, std::string_view command,
     }
     ec = error::invalid_function;
     return {};
+}
+
+boost::json::object server::reload(std::string_view why)
+{
+    if (options_.on_reload)
+        options_.on_reload();
+    reload_policy();
+    reload_clients();
+    if (plugins_) {
+        log(why, ": reloading the plugin manifests");
+        plugins_->reload();
+    } else {
+        log(why, ": no plugins directory to reload");
+    }
+    boost::json::object answer{{"reloaded", true}};
+    if (plugins_)
+        answer["manifest_errors"] = plugins_->describe().at("manifest_errors");
+    return answer;
 }
 
 void server::reload_policy()
@@ -341,16 +386,7 @@ void server::wait_signal()
         if (ec)
             return;
         if (signo == SIGHUP) {
-            if (options_.on_reload)
-                options_.on_reload();
-            reload_policy();
-            reload_clients();
-            if (plugins_) {
-                log("SIGHUP: reloading the plugin manifests");
-                plugins_->reload();
-            } else {
-                log("SIGHUP: no plugins directory to reload");
-            }
+            (void)reload("SIGHUP");
             wait_signal();
             return;
         }

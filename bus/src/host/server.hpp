@@ -49,7 +49,7 @@ struct host_options {
     /// A connection whose output is over --max-outbox and whose socket took
     /// none of it for this long has stopped reading: it is closed.
     std::chrono::milliseconds stall_timeout{30'000};
-    std::filesystem::path plugins_dir; ///< empty: no plugins
+    std::vector<std::filesystem::path> plugins_dirs; ///< none: no plugins
     /// Links to other hosts (`--peers`); none: `\\HOST\` names of others fail with 53.
     std::optional<link_options> links;
     /// Domain broadcasts (`--broadcast`); none: `\\*\` and `\\DOMAIN\`
@@ -106,6 +106,10 @@ private:
     void finish_stop();
     /// Reads --policy again (SIGHUP); a bad file keeps the policy in force.
     void reload_policy();
+    /// What SIGHUP and the `reload` admin command do: the log file, the
+    /// policy, the clients and the plugin manifests read again. Returns the
+    /// manifests' errors, for the command's answer.
+    boost::json::object reload(std::string_view why);
     std::string explain(std::string_view argument, std::error_code& ec) const;
     std::string answer_admin(session_id from, std::string_view command, std::string_view argument,
                              std::error_code& ec);

@@ -2,6 +2,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/stream_parser.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
@@ -115,11 +116,21 @@ std::optional<plugin_manifest> parse_manifest(const fs::path& file, std::string_
 {
     error = {file, {}, {}};
     boost::system::error_code ec;
-    const json::value doc = json::parse(text, ec);
+    json::stream_parser parser;
+    const auto parsed = parser.write_some(text.data(), text.size(), ec);
+    if (!ec)
+        parser.finish(ec);
     if (ec) {
+        // Where: the parser took `parsed` characters before it stopped.
+        const auto before = text.substr(0, std::min(parsed, text.size()));
+        error.line = 1 + static_cast<std::size_t>(std::count(before.begin(), before.end(), '\n'));
+        const auto line_start = before.rfind('\n');
+        error.column =
+            1 + before.size() - (line_start == std::string_view::npos ? 0 : line_start + 1);
         error.what = "not valid JSON: " + ec.message();
         return std::nullopt;
     }
+    const json::value doc = parser.release();
     if (!doc.is_object()) {
         error.what = "must be a JSON object";
         return std::nullopt;
@@ -292,14 +303,6 @@ std::vector<plugin_manifest> load_manifests(const fs::path& dir,
         auto m = parse_manifest(file, text.str(), error);
         if (!m) {
             errors.push_back(std::move(error));
-            continue;
-        }
-        const bool taken = std::any_of(out.begin(), out.end(),
-                                       [&](const plugin_manifest& p) { return p.name == m->name; });
-        if (taken) {
-            errors.push_back(
-                {file, "name",
-                 "\"" + m->name + "\" is already the name of another manifest's plugin"});
             continue;
         }
         out.push_back(std::move(*m));

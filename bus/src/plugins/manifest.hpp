@@ -44,6 +44,7 @@ struct manifest_error {
     std::filesystem::path file;
     std::string field; ///< empty when the file as a whole is the problem
     std::string what;
+    std::size_t line = 0, column = 0; ///< where JSON that does not parse went wrong (from 1)
 };
 
 /// Parses and checks one manifest; nullopt with `error` filled when it is invalid.
@@ -51,8 +52,8 @@ struct manifest_error {
 std::optional<plugin_manifest> parse_manifest(const std::filesystem::path& file,
                                               std::string_view text, manifest_error& error);
 
-/// Every valid `*.json` manifest in `dir`, in file name order; the invalid
-/// ones (and a second plugin of a name already taken) go to `errors`.
+/// Every valid `*.json` manifest in `dir`, in file name order (two may name
+/// one plugin: the supervisor decides); the invalid ones go to `errors`.
 std::vector<plugin_manifest> load_manifests(const std::filesystem::path& dir,
                                             std::vector<manifest_error>& errors);
 

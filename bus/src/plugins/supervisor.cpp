@@ -91,6 +91,7 @@ struct supervisor::plugin {
     plugin_manifest manifest;
     std::optional<plugin_manifest> next; // a changed manifest, started once this run ends
     bool removed = false;                // its manifest is gone: erase when it has stopped
+    bool held = false;                   // stopped by the operator: no restart, no reload starts it
     plugin_state state = plugin_state::stopped;
     std::optional<bp::process> process;
     std::unique_ptr<asio::readable_pipe> output;
@@ -191,22 +192,46 @@ void supervisor::reload()
     if (shutting_down_)
         return;
     std::vector<manifest_error> errors;
-    auto manifests = load_manifests(options_.plugins_dir, errors);
-    if (!errors.empty() && errors.front().file == options_.plugins_dir) {
-        // The directory itself is unreadable: change nothing rather than stop everything.
-        log("plugins directory ", options_.plugins_dir.string(), ": ", errors.front().what,
-            "; the plugins stay as they are");
-        return;
+    std::vector<plugin_manifest> found;
+    for (const auto& dir : options_.plugins_dirs) {
+        auto in_dir = load_manifests(dir, errors);
+        if (!errors.empty() && errors.back().file == dir) {
+            // A directory is unreadable: change nothing rather than stop its plugins.
+            log("plugins directory ", dir.string(), ": ", errors.back().what,
+                "; the plugins stay as they are");
+            return;
+        }
+        std::move(in_dir.begin(), in_dir.end(), std::back_inserter(found));
+    }
+    // One manifest per name: the running plugin's own keeps it, else the first.
+    std::vector<plugin_manifest> manifests;
+    std::map<std::string, std::size_t> by_name; // index in manifests
+    for (auto& m : found) {
+        auto [it, first] = by_name.try_emplace(m.name, manifests.size());
+        if (first) {
+            manifests.push_back(std::move(m));
+            continue;
+        }
+        auto& kept = manifests[it->second];
+        const auto running = plugins_.find(m.name);
+        if (running != plugins_.end() && running->second->manifest.file == m.file)
+            std::swap(kept, m); // the newcomer is the earlier file; it is refused
+        errors.push_back({m.file, "name",
+                          "\"" + m.name + "\" is already the name of the plugin of " +
+                              kept.file.string() + "; this manifest is refused"});
     }
     std::set<std::filesystem::path> broken_files;
     for (const auto& e : errors) {
         broken_files.insert(e.file);
+        std::string where = e.file.string();
+        if (e.line)
+            where += ":" + std::to_string(e.line) + ":" + std::to_string(e.column);
         if (e.field.empty())
-            log("plugin manifest ", e.file.string(), ": ", e.what, "; skipped");
+            log("plugin manifest ", where, ": ", e.what, "; skipped");
         else
-            log("plugin manifest ", e.file.string(), ": field \"", e.field, "\" ", e.what,
-                "; skipped");
+            log("plugin manifest ", where, ": field \"", e.field, "\" ", e.what, "; skipped");
     }
+    manifest_errors_ = errors;
     std::set<std::string> wanted;
     for (auto& m : manifests) {
         wanted.insert(m.name);
@@ -221,6 +246,10 @@ void supervisor::reload()
         if (p->manifest.fingerprint == m.fingerprint && !p->removed)
             continue;
         p->removed = false;
+        if (p->held) { // stays stopped until the operator starts it, with this manifest
+            p->manifest = std::move(m);
+            continue;
+        }
         if (p->state == plugin_state::running || p->state == plugin_state::stopping) {
             log("plugin ", m.name, ": manifest changed; restarting it");
             p->next = std::move(m);
@@ -235,6 +264,8 @@ void supervisor::reload()
     for (auto& [name, p] : plugins_) {
         if (wanted.count(name))
             continue;
+        // Its file is broken now, or gives its name to another's plugin:
+        // it runs on as it was.
         if (broken_files.count(p->manifest.file)) {
             log("plugin ", name, ": keeps running under its previous manifest");
             continue;
@@ -393,7 +424,7 @@ void supervisor::on_exit(const plugin_ptr& p, int status)
     const auto policy = p->manifest.restart;
     const bool restart =
         policy == restart_policy::always || (policy == restart_policy::on_failure && failure);
-    if (!restart) {
+    if (!restart || p->held) {
         p->state = plugin_state::stopped;
         return;
     }
@@ -452,6 +483,48 @@ void supervisor::stop(const plugin_ptr& p)
             " ms after SIGTERM; sending SIGKILL");
         ::kill(-p->pid, SIGKILL);
     });
+}
+
+std::string supervisor::control(std::string_view name, std::string_view action, std::error_code& ec)
+{
+    auto it = plugins_.find(std::string(name));
+    if (it == plugins_.end() || it->second->removed) {
+        ec = error::file_not_found;
+        return {};
+    }
+    if (shutting_down_) {
+        ec = error::broken_pipe; // the host is stopping: nothing starts now
+        return {};
+    }
+    const plugin_ptr& p = it->second;
+    const bool alive = p->state == plugin_state::running || p->state == plugin_state::stopping;
+    if (action == "stop") {
+        p->held = true;
+        p->next.reset();
+        if (p->state == plugin_state::failed)
+            p->state = plugin_state::stopped;
+        stop(p);
+        log("plugin ", p->manifest.name, ": stopped by the operator");
+        p->remember("slotbusd: stopped by the operator");
+    } else if (action == "start" || action == "restart") {
+        p->held = false;
+        p->failures_in_row = 0;
+        log("plugin ", p->manifest.name, ": ", action, " by the operator");
+        p->remember("slotbusd: " + std::string(action) + " by the operator");
+        if (action == "restart" && alive) {
+            p->next = p->manifest; // started again once this run has ended
+            stop(p);
+        } else if (p->state == plugin_state::stopping) {
+            p->next = p->manifest;
+        } else if (!alive) {
+            p->timer.cancel(); // a back-off waiting
+            spawn(p);
+        }
+    } else {
+        ec = error::invalid_parameter;
+        return {};
+    }
+    return std::string(to_string(p->state));
 }
 
 void supervisor::stop_all(std::function<void()> done)
@@ -530,6 +603,7 @@ json::object supervisor::describe(std::size_t log_lines) const
     for (const auto& [name, p] : plugins_) {
         json::object o{{"name", name},
                        {"state", to_string(p->state)},
+                       {"held", p->held},
                        {"pid", p->pid},
                        {"restarts", p->restarts},
                        {"failures_in_row", p->failures_in_row},
@@ -553,7 +627,22 @@ json::object supervisor::describe(std::size_t log_lines) const
                                1024);
         list.push_back(std::move(o));
     }
-    return {{"plugins_dir", options_.plugins_dir.string()}, {"plugins", std::move(list)}};
+    json::array dirs, errors;
+    for (const auto& d : options_.plugins_dirs)
+        dirs.push_back(json::string(d.string()));
+    for (const auto& e : manifest_errors_) {
+        json::object o{{"file", e.file.string()}, {"field", e.field}, {"error", e.what}};
+        if (e.line) {
+            o["line"] = e.line;
+            o["column"] = e.column;
+        }
+        errors.push_back(std::move(o));
+    }
+    return {{"plugins_dir",
+             options_.plugins_dirs.empty() ? json::value(nullptr) : json::value(dirs.front())},
+            {"plugins_dirs", std::move(dirs)},
+            {"plugins", std::move(list)},
+            {"manifest_errors", std::move(errors)}};
 }
 
 } // namespace slotbus::bus

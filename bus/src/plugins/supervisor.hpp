@@ -16,13 +16,16 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/core.hpp"
 
 namespace slotbus::bus {
 
 struct supervisor_options {
-    std::filesystem::path plugins_dir;
+    /// Read in this order: of two manifests naming one plugin, the one
+    /// running keeps it, else the first found; the other is refused.
+    std::vector<std::filesystem::path> plugins_dirs;
     std::string bus_address; ///< given to every plugin as $SLOTBUS_ADDRESS
     /// A run at least this long clears the failures in a row: the next crash
     /// restarts after the first back-off step again.
@@ -43,9 +46,17 @@ public:
 
     /// Reads the manifests and brings the plugins in line with them: starts
     /// new ones, stops removed ones, restarts changed ones. An invalid manifest
-    /// is logged (file and field) and skipped; a plugin already running from
-    /// that file keeps running as it was.
+    /// is logged (file and field) and skipped, and shown by describe(); a
+    /// plugin already running from that file keeps running as it was.
     void reload();
+
+    /// The operator's commands (`slotbus plugins start|stop|restart NAME`):
+    /// "start" a stopped or failed plugin now, with its restarts in a row
+    /// forgotten; "stop" it and keep it stopped (no restart policy, no
+    /// reload) until it is started again; "restart" it (stop, then start).
+    /// Returns the plugin's state after the command; file_not_found for no
+    /// such plugin, invalid_parameter for another action.
+    std::string control(std::string_view name, std::string_view action, std::error_code& ec);
 
     /// Stops every plugin: SIGTERM, then SIGKILL after its stop timeout.
     /// Calls `done` once every plugin process has exited.
@@ -89,6 +100,7 @@ private:
     bool shutting_down_ = false;
     boost::asio::signal_set child_exits_; ///< SIGCHLD: orphans to reap
     std::set<int> lingering_groups_;      ///< exited plugins' groups with members still dying
+    std::vector<manifest_error> manifest_errors_; ///< of the last reload
     static constexpr std::chrono::milliseconds group_reap_limit{2000};
 };
 

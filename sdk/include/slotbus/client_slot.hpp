@@ -131,8 +131,11 @@ public:
     [[nodiscard]] const slot_name& name() const noexcept { return name_; }
 
 private:
+    /// `flags`: open_frame's (open_publish for a publisher's handle).
     static void start_open(std::shared_ptr<detail::connection_impl> impl, std::string_view name,
-                           detail::open_handler<client_slot> handler);
+                           detail::open_handler<client_slot> handler, std::uint32_t flags = 0);
+    static client_slot open(connection& bus, std::string_view name, std::uint32_t flags,
+                            std::error_code& ec);
     static void start_write(detail::connection_impl& impl, std::uint32_t handle,
                             std::span<const boost::asio::const_buffer> records,
                             detail::write_handler handler,

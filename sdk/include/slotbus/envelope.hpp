@@ -3,6 +3,7 @@
 #pragma once
 
 #include "slotbus/error.hpp"
+#include "slotbus/event_data.hpp"
 
 #include <boost/json/value.hpp>
 #include <boost/json/value_from.hpp>
@@ -59,6 +60,12 @@ concept event = requires
 };
 
 namespace detail {
+/// The JSON text of a new event (a fresh id, the current time), as
+/// serialize(make_envelope(...)) gives it, up to and with `"data":`; the
+/// caller appends the data and a closing `}`. No envelope is made.
+void begin_new_event(std::string& out, std::string_view source, std::string_view type,
+                     std::string_view subject);
+
 /// parse_envelope without copying `data` out: the attributes are assigned into
 /// `e` (the storage of its strings reused), `e.data` is left null, and the
 /// parsed text goes into `document` (in its storage). Returns `data` in it
@@ -68,7 +75,9 @@ const boost::json::value* parse_envelope_into(std::string_view text, envelope& e
                                               std::string* why);
 } // namespace detail
 
-/// `data` as a T. Errors: error::invalid_data when the type or the data do not fit.
+/// `data` as a T, by the rules of from_data (unknown fields ignored, absent
+/// ones defaulted). Errors: error::invalid_data when the type or the data do
+/// not fit, with `why` naming the field.
 template <event T>
 std::optional<T> data_as(const envelope& e, std::error_code& ec, std::string* why = nullptr)
 {
@@ -78,15 +87,13 @@ std::optional<T> data_as(const envelope& e, std::error_code& ec, std::string* wh
             *why = "type is " + e.type + ", not " + std::string(T::event_type);
         return std::nullopt;
     }
-    auto converted = boost::json::try_value_to<T>(e.data);
+    auto converted = from_data<T>(e.data, why);
     if (!converted) {
         ec = error::invalid_data;
-        if (why)
-            *why = "data does not convert: " + converted.error().message();
         return std::nullopt;
     }
     ec.clear();
-    return std::move(*converted);
+    return converted;
 }
 
 /// A new envelope for `data`, with a fresh id and the current time.

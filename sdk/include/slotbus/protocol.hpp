@@ -140,6 +140,11 @@ BOOST_DESCRIBE_STRUCT(create_frame, (),
 /// open_frame::flags: bind the handle to the name even with no receiver now
 /// (a reconnecting client restoring its writers).
 inline constexpr std::uint32_t open_rebind = 1;
+/// open_frame::flags: a publisher's handle, with a topic's semantics rather
+/// than a mailslot's: it opens with no receiver, and a record that reaches
+/// no slot succeeds with 0 delivered (the host counts it as unrouted)
+/// instead of failing with file_not_found.
+inline constexpr std::uint32_t open_publish = 2;
 
 struct open_frame {
     static constexpr frame_type type = frame_type::open;

@@ -32,12 +32,14 @@ public:
     /// from a sender that is not that plugin).
     publisher(connection& bus, std::string plugin = {});
 
-    /// Publishes one event; returns how many slots received it. Errors: those
-    /// of client_slot::open and client_slot::write.
+    /// Publishes one event; returns how many slots received it: 0 when
+    /// nobody listens to the topic, which is not an error (as in NATS and
+    /// MQTT; the host counts it as `unrouted`). Errors: those of
+    /// client_slot::open and client_slot::write but file_not_found.
     template <event T>
     std::uint32_t publish(std::string_view topic, const T& data, std::error_code& ec)
     {
-        return publish(topic, make_envelope(source_, resolve(topic).subject, data), ec);
+        return publish_record(topic, record_of(topic, data), ec);
     }
     template <event T> std::uint32_t publish(std::string_view topic, const T& data)
     {
@@ -65,8 +67,7 @@ public:
                               detail::write_handler(std::move(handler)),
                               client_slot::pace_for<Token>);
             },
-            token, std::string(topic),
-            serialize(make_envelope(source_, resolve(topic).subject, data)));
+            token, std::string(topic), record_of(topic, data));
     }
 
     /// Publishes a record as it is, made into no envelope here: a bridge
@@ -99,6 +100,18 @@ public:
     static std::string subject_of(std::string_view topic);
 
 private:
+    /// The envelope text of a new event of `data` on `topic`, written
+    /// straight into the record: no envelope, no JSON tree.
+    template <event T> std::string record_of(std::string_view topic, const T& data)
+    {
+        std::string record;
+        detail::begin_new_event(record, source_, T::event_type, resolve(topic).subject);
+        detail::append_data(record, data);
+        record += '}';
+        return record;
+    }
+    std::uint32_t publish_record(std::string_view topic, const std::string& record,
+                                 std::error_code& ec);
     /// A topic as spelled, parsed once: publishers mostly repeat the last one.
     struct resolved_topic {
         std::string spelling;

@@ -22,9 +22,9 @@ public:
     requester(connection& bus, std::string plugin = {});
 
     /// Sends `data` as an event of `type` to `name` and waits up to `timeout`
-    /// for the reply. Errors: error::file_not_found at once when nothing
-    /// receives `name`; error::sem_timeout when no reply came in time (a late
-    /// reply is discarded by the next request).
+    /// for the reply. Errors: error::file_not_found at once when no slot
+    /// took the request (nothing receives `name`, or every receiver dropped it); error::sem_timeout
+    /// when no reply came in time (a late reply is discarded by the next request).
     envelope request(std::string_view name, std::string_view type, boost::json::value data,
                      std::chrono::milliseconds timeout, std::error_code& ec);
 

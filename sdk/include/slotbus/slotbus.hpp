@@ -15,3 +15,4 @@
 #include "slotbus/subscriber.hpp"
 #include "slotbus/subscription.hpp"
 #include "slotbus/topic_pattern.hpp"
+#include "slotbus/version.hpp"

@@ -2,6 +2,7 @@
 // C++ structs their handlers take.
 #pragma once
 
+#include "slotbus/detail/recent_keys.hpp"
 #include "slotbus/envelope.hpp"
 #include "slotbus/server_slot.hpp"
 
@@ -11,7 +12,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 namespace slotbus {
@@ -59,10 +59,9 @@ public:
             {parsed, std::string(T::event_type), wants_envelope,
              [h = std::move(handler)](const envelope& e, const boost::json::value& data,
                                       std::error_code& ec, std::string& why) mutable {
-                 auto value = boost::json::try_value_to<T>(data);
+                 auto value = from_data<T>(data, &why);
                  if (!value) {
                      ec = error::invalid_data;
-                     why = "data does not convert: " + value.error().message();
                      return;
                  }
                  if constexpr (wants_envelope)
@@ -116,7 +115,6 @@ private:
 
     void next();
     std::size_t drain_backlog();
-    bool seen_before(const envelope& e);
 
     server_slot inbox_;
     std::vector<route> routes_;
@@ -127,10 +125,7 @@ private:
     std::deque<record_batch> backlog_;
     std::size_t backlog_at_ = 0;
     void handle(std::string_view data, std::uint32_t missed_before, const record_sender& from);
-    // The keys live in seen_order_ (a deque keeps its elements in place as it
-    // grows and shrinks at the ends); seen_ only points at them.
-    std::unordered_set<std::string_view> seen_;
-    std::deque<std::string> seen_order_;          // bounds seen_
+    detail::recent_keys seen_;                    // source + id of the last events: duplicates
     std::string last_written_, last_written_key_; // the last name written to, and its key
     envelope current_; // the event being handled: its strings' storage serves the next one
     bool handling_ = false;

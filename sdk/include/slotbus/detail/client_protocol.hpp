@@ -60,6 +60,7 @@ struct restorable {
     std::vector<std::string> patterns; ///< subscriptions of a reader
     bool recreate = true;              ///< false for an attached duplicate: its token is spent
     int conflicts = 0;                 ///< reconnects in a row that found the name taken
+    std::uint32_t open_flags = 0;      ///< a writer's: open_publish for a publisher's
 };
 
 /// What this end holds of one reader handle: the records pushed by the host
