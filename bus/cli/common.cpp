@@ -143,26 +143,9 @@ std::string str(const json::value& v)
 
 std::string json_text(const json::value& v)
 {
-    switch (v.kind()) {
-    case json::kind::double_:
-        // Boost.JSON writes 9.5 as 9.5E0: valid JSON, but not what people read.
-        return std::isfinite(v.get_double()) ? number_text(v.get_double()) : "null";
-    case json::kind::array: {
-        std::string out = "[";
-        for (const auto& e : v.get_array())
-            out += (out.size() > 1 ? "," : "") + json_text(e);
-        return out + "]";
-    }
-    case json::kind::object: {
-        std::string out = "{";
-        for (const auto& [key, e] : v.get_object())
-            out += (out.size() > 1 ? "," : "") + json::serialize(json::string(key)) + ":" +
-                   json_text(e);
-        return out + "}";
-    }
-    default:
-        return json::serialize(v);
-    }
+    std::string out; // the SDK's writer: numbers as numbers, not Boost.JSON's 9.5E0
+    slotbus::detail::append_json(out, v);
+    return out;
 }
 
 } // namespace slotbus::cli
