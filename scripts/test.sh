@@ -23,7 +23,7 @@ if [ "${SLOTBUS_SANITIZE:-1}" = 1 ]; then
     cmake --build --preset asan
     ctest --preset asan
     seconds=${FUZZ_SECONDS:-60}
-    for target in fuzz_frames fuzz_core fuzz_link fuzz_broadcast; do
+    for target in fuzz_frames fuzz_core fuzz_link fuzz_broadcast fuzz_envelope; do
         corpus=$(mktemp -d)
         cp "$root/tests/fuzz/corpus/${target#fuzz_}/"* "$corpus/"
         echo "==> fuzzing $target for $seconds s"
