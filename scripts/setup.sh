@@ -12,7 +12,8 @@ packages=(g++ cmake ninja-build clang-format clang libclang-rt-14-dev
           libboost-program-options1.81-dev libboost-filesystem1.81-dev
           libssl-dev iproute2 nftables
           libnats-dev nats-server pkg-config openssl
-          libboost-url1.81-dev chromium python3 python3-prometheus-client curl)
+          libboost-url1.81-dev chromium python3 python3-prometheus-client curl
+          libsystemd-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -69,6 +69,14 @@ std::string str(const json::value& v);
 /// JSON for --json: as Boost.JSON writes it, but numbers as numbers.
 std::string json_text(const json::value& v);
 std::string number_text(double d);
+/// JSON indented by two spaces a level, for people (`tail --pretty`).
+std::string pretty_json(const json::value& v);
+/// "1 writer" / "3 writers": a count and its noun, agreeing.
+std::string counted(std::uint64_t n, std::string_view one, std::string_view many);
+/// Milliseconds as people read them: "850 ms", "3.1 s".
+std::string duration_text(std::uint64_t ms);
+/// What a slot's back-pressure is doing: "2 writers held 3.1 s", or "" for none.
+std::string held_text(const json::value& slot);
 
 // ---- the commands -------------------------------------------------------------------------
 
@@ -76,6 +84,8 @@ int cmd_ls(common& c, std::vector<std::string>& argv);
 int cmd_info(common& c, std::vector<std::string>& argv);
 int cmd_send(common& c, std::vector<std::string>& argv);
 int cmd_tail(common& c, std::vector<std::string>& argv);
+int cmd_req(common& c, std::vector<std::string>& argv);
+int cmd_reply(common& c, std::vector<std::string>& argv);
 int cmd_plugins(common& c, std::vector<std::string>& argv);
 int cmd_logs(common& c, std::vector<std::string>& argv);
 int cmd_reload(common& c, std::vector<std::string>& argv);

@@ -132,6 +132,66 @@ std::string number_text(double d)
     return {text, std::to_chars(text, text + sizeof text, d).ptr};
 }
 
+namespace {
+void append_pretty(std::string& out, const json::value& v, std::size_t depth)
+{
+    const auto indent = [&](std::size_t d) { out.append("\n").append(2 * d, ' '); };
+    if (const auto* o = v.if_object(); o && !o->empty()) {
+        out += '{';
+        bool first = true;
+        for (const auto& [key, value] : *o) {
+            out += first ? "" : ",";
+            first = false;
+            indent(depth + 1);
+            slotbus::detail::append_json_string(out, key);
+            out += ": ";
+            append_pretty(out, value, depth + 1);
+        }
+        indent(depth);
+        out += '}';
+    } else if (const auto* a = v.if_array(); a && !a->empty()) {
+        out += '[';
+        for (std::size_t i = 0; i < a->size(); ++i) {
+            out += i ? "," : "";
+            indent(depth + 1);
+            append_pretty(out, (*a)[i], depth + 1);
+        }
+        indent(depth);
+        out += ']';
+    } else {
+        slotbus::detail::append_json(out, v);
+    }
+}
+} // namespace
+
+std::string pretty_json(const json::value& v)
+{
+    std::string out;
+    append_pretty(out, v, 0);
+    return out;
+}
+
+std::string counted(std::uint64_t n, std::string_view one, std::string_view many)
+{
+    return std::to_string(n) + ' ' + std::string(n == 1 ? one : many);
+}
+
+std::string duration_text(std::uint64_t ms)
+{
+    if (ms < 1000)
+        return std::to_string(ms) + " ms";
+    return std::to_string(ms / 1000) + '.' + std::to_string(ms % 1000 / 100) + " s";
+}
+
+std::string held_text(const json::value& slot)
+{
+    const auto writers = slot.at("held_writers").to_number<std::uint64_t>();
+    if (!writers)
+        return {};
+    return counted(writers, "writer", "writers") + " held " +
+           duration_text(slot.at("held_ms").to_number<std::uint64_t>());
+}
+
 std::string str(const json::value& v)
 {
     if (v.is_string())

@@ -5,6 +5,8 @@
 #include <boost/json/serialize.hpp>
 
 #include <chrono>
+#include <cstring>
+#include <ctime>
 #include <iostream>
 #include <thread>
 #include <unistd.h>
@@ -16,39 +18,129 @@ namespace slotbus::cli {
 
 using namespace std::chrono_literals;
 
+namespace {
+
+/// `stats --watch`: one line per interval of the host's rates (differences
+/// of its totals, over its own clock), as vmstat does.
+int watch_stats(common& c, slotbus::connection& bus, std::uint64_t interval_ms,
+                std::uint64_t samples)
+{
+    json::object before = ask(bus, "stats", R"({"top":0})").as_object();
+    const std::vector<std::pair<const char*, const char*>> rates{
+        {"records_in", "IN/S"},       {"records_out", "OUT/S"},       {"bytes_in", "BYTES IN/S"},
+        {"bytes_out", "BYTES OUT/S"}, {"deliveries", "DELIVERIES/S"}, {"dropped", "DROPPED/S"},
+        {"unrouted", "UNROUTED/S"}};
+    const std::vector<std::pair<const char*, const char*>> levels{
+        {"depth", "DEPTH"}, {"held_writers", "HELD"}, {"connections", "CONNECTIONS"}};
+    std::vector<std::size_t> width;
+    if (!c.json) {
+        std::string header = "TIME    ";
+        for (const auto& [key, title] : rates) {
+            width.push_back(std::max<std::size_t>(std::strlen(title), 8));
+            header += "  " + std::string(width.back() - std::strlen(title), ' ') + title;
+        }
+        for (const auto& [key, title] : levels) {
+            width.push_back(std::max<std::size_t>(std::strlen(title), 6));
+            header += "  " + std::string(width.back() - std::strlen(title), ' ') + title;
+        }
+        std::cout << header << std::endl;
+    }
+    for (std::uint64_t n = 0; samples == 0 || n < samples; ++n) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+        json::object now = ask(bus, "stats", R"({"top":0})").as_object();
+        const auto elapsed_ms =
+            std::max<double>(1.0, now.at("uptime_ms").to_number<double>() -
+                                      before.at("uptime_ms").to_number<double>());
+        auto rate = [&](const char* key) {
+            const auto a = before.at(key).to_number<std::uint64_t>();
+            const auto b = now.at(key).to_number<std::uint64_t>();
+            return b >= a ? static_cast<std::uint64_t>(
+                                static_cast<double>(b - a) * 1000.0 / elapsed_ms + 0.5)
+                          : 0;
+        };
+        if (c.json) {
+            json::object line{{"at_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count()},
+                              {"interval_ms", elapsed_ms}};
+            for (const auto& [key, title] : rates)
+                line[std::string(key) + "_per_s"] = rate(key);
+            for (const auto& [key, title] : levels)
+                line[key] = now.at(key);
+            std::cout << json_text(line) << std::endl;
+        } else {
+            const auto t = std::time(nullptr);
+            std::tm local{};
+            ::localtime_r(&t, &local);
+            char clock[16];
+            std::strftime(clock, sizeof clock, "%H:%M:%S", &local);
+            std::string row = clock;
+            std::size_t i = 0;
+            auto cell = [&](const std::string& text) {
+                row += "  " +
+                       std::string(width[i] > text.size() ? width[i] - text.size() : 0, ' ') + text;
+                ++i;
+            };
+            for (const auto& [key, title] : rates)
+                cell(std::to_string(rate(key)));
+            for (const auto& [key, title] : levels)
+                cell(str(now.at(key)));
+            std::cout << row << std::endl;
+        }
+        before = std::move(now);
+    }
+    return ok;
+}
+
+} // namespace
+
 int cmd_stats(common& c, std::vector<std::string>& argv)
 {
     po::options_description own("Options");
+    bool watch = false;
+    std::uint64_t interval_ms = 1000, samples = 0;
+    own.add_options()("watch,w", po::bool_switch(&watch),
+                      "print the host's rates every interval, one line each, until ^C")(
+        "interval", po::value(&interval_ms)->default_value(interval_ms),
+        "milliseconds between lines, with --watch")("count,n", po::value(&samples),
+                                                    "with --watch: stop after this many lines");
     po::variables_map vm;
-    if (!parse("stats", "[--json]",
+    if (!parse("stats", "[--watch [--interval MS] [--count N]] [--json]",
                "The host's totals and the traffic of its 100 busiest slots: records and\n"
-               "bytes in and out, drops, depth.",
+               "bytes in and out, drops, depth, held writers. With --watch, rates instead:\n"
+               "records, bytes, deliveries, drops and unrouted records a second.",
                own, {}, c, argv, vm))
         return ok;
+    if (interval_ms < 100 || interval_ms > 3'600'000)
+        throw usage_error("stats: --interval must be 100 to 3600000 ms");
     auto bus = connect(c);
+    if (watch)
+        return watch_stats(c, bus, interval_ms, samples);
     const auto answer = ask(bus, "stats");
     if (c.json) {
         std::cout << json_text(answer) << '\n';
         return ok;
     }
     const auto& s = answer.as_object();
-    std::cout << "host pid " << str(s.at("pid")) << ", up "
-              << s.at("uptime_ms").to_number<std::int64_t>() / 1000 << " s, "
-              << str(s.at("connections")) << " connections, " << str(s.at("slot_count"))
-              << " slots, " << str(s.at("plugins_running")) << " plugins running\n"
-              << "writes " << str(s.at("writes")) << " (" << str(s.at("write_errors"))
-              << " failed), deliveries " << str(s.at("deliveries")) << ", queued "
-              << str(s.at("depth")) << " ("
-              << bytes_text(s.at("queued_bytes").to_number<std::uint64_t>()) << "), rss "
-              << bytes_text(s.at("rss_bytes").to_number<std::uint64_t>()) << ", cpu "
-              << str(s.at("cpu_ms")) << " ms\n\n";
+    const auto number = [&](const char* key) { return s.at(key).to_number<std::uint64_t>(); };
+    std::cout << "host pid " << str(s.at("pid")) << ", up " << duration_text(number("uptime_ms"))
+              << ", " << counted(number("connections"), "connection", "connections") << ", "
+              << counted(number("slot_count"), "slot", "slots") << ", "
+              << counted(number("plugins_running"), "plugin", "plugins") << " running\n"
+              << counted(number("writes"), "write", "writes") << " (" << str(s.at("write_errors"))
+              << " failed), " << counted(number("deliveries"), "delivery", "deliveries") << ", "
+              << str(s.at("unrouted")) << " unrouted, queued " << str(s.at("depth")) << " ("
+              << bytes_text(number("queued_bytes")) << "), "
+              << counted(number("held_writers"), "writer", "writers") << " held, rss "
+              << bytes_text(number("rss_bytes")) << ", cpu " << str(s.at("cpu_ms")) << " ms\n\n";
     std::vector<std::vector<std::string>> rows{
-        {"SLOT", "IN", "OUT", "BYTES IN", "BYTES OUT", "DROPPED", "DEPTH"}};
+        {"SLOT", "IN", "OUT", "BYTES IN", "BYTES OUT", "DROPPED", "DEPTH", "HELD"}};
     for (const auto& v : s.at("slots").as_array()) {
         const auto& t = v.as_object();
+        const auto held = held_text(v);
         rows.push_back({str(t.at("name")), str(t.at("records_in")), str(t.at("records_out")),
                         str(t.at("bytes_in")), str(t.at("bytes_out")), str(t.at("dropped")),
-                        str(t.at("depth"))});
+                        str(t.at("depth")), held.empty() ? "-" : held});
     }
     print_table(rows);
     if (const auto& denied = s.at("denied").as_object(); !denied.empty()) {

@@ -16,6 +16,8 @@ const command commands[] = {
     {"info", "NAME", "one slot in detail", cmd_info},
     {"send", "NAME [DATA|-]", "write records (DATA, or one per stdin line)", cmd_send},
     {"tail", "PATTERN", "print records as they arrive on matching topics", cmd_tail},
+    {"req", "NAME [DATA]", "send a request envelope and print the reply", cmd_req},
+    {"reply", "NAME [DATA]", "answer the requests sent to a slot (DATA, or an echo)", cmd_reply},
     {"plugins", "[start|stop|restart NAME]",
      "the supervised plugins: state, pid, restarts, last exit; start, stop or restart one",
      cmd_plugins},

@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <chrono>
+#include <fnmatch.h>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -58,8 +59,12 @@ int cmd_ls(common& c, std::vector<std::string>& argv)
             patterns += (patterns.empty() ? "" : ", ") + std::string(p.get_string());
         const auto depth = s.at("depth").to_number<std::uint64_t>();
         const auto queued_bytes = s.at("queued_bytes").to_number<std::uint64_t>();
-        rows.push_back({std::string(2 * (parts.size() - 1), ' ') + parts.back(),
-                        std::to_string(depth) + " (" + bytes_text(queued_bytes) + ")",
+        auto queued = std::to_string(depth) + " (" + bytes_text(queued_bytes) + ")";
+        if (const auto held = held_text(v); !held.empty())
+            queued += ", " + held;
+        if (s.at("slow").as_bool())
+            queued += ", slow";
+        rows.push_back({std::string(2 * (parts.size() - 1), ' ') + parts.back(), queued,
                         owner_text(s.at("owner")), patterns});
     }
     print_table(rows);
@@ -117,6 +122,13 @@ int cmd_info(common& c, std::vector<std::string>& argv)
         {"records in/out:", str(slot->at("records_in")) + " / " + str(slot->at("records_out"))},
         {"bytes in/out:", str(slot->at("bytes_in")) + " / " + str(slot->at("bytes_out"))},
         {"dropped:", str(slot->at("dropped"))},
+        {"held writers:", slot->at("held_writers").to_number<std::uint64_t>() == 0
+                              ? "none"
+                              : str(slot->at("held_writers")) + ", for " +
+                                    duration_text(slot->at("held_ms").to_number<std::uint64_t>())},
+        {"slow:", std::string(slot->at("slow").as_bool() ? "yes" : "no") + " (marked " +
+                      counted(slot->at("slow_marks").to_number<std::uint64_t>(), "time", "times") +
+                      ")"},
     };
     for (const auto& p : slot->at("subscriptions").as_array())
         rows.push_back({"subscribed to:", std::string(p.get_string())});
@@ -236,20 +248,40 @@ int cmd_tail(common& c, std::vector<std::string>& argv)
     po::options_description own("Options");
     po::positional_options_description positional;
     positional.add("pattern", 1);
-    std::string pattern_text, inbox_name;
+    std::string pattern_text, inbox_name, type_glob, source_glob;
     std::uint64_t count = 0, for_ms = 0;
+    bool raw = false, pretty = false;
     own.add_options()("pattern", po::value(&pattern_text)->required(),
                       "a topic pattern: events/orders, events/*, events/**")(
-        "count,n", po::value(&count), "exit after this many records")(
+        "count,n", po::value(&count), "exit after this many records (of those shown)")(
+        "for", po::value(&for_ms), "exit after this many milliseconds")(
+        "type,t", po::value(&type_glob),
+        "only envelopes whose type matches, e.g. orders.* (shell wildcards)")(
+        "source,s", po::value(&source_glob),
+        "only envelopes whose source matches, e.g. /plugins/orders*")(
+        "raw", po::bool_switch(&raw), "print each record's bytes as they are, one per line")(
+        "pretty", po::bool_switch(&pretty), "print each envelope as indented JSON")(
         "inbox", po::value(&inbox_name),
         "the temporary slot's name (default slotbus/cli/tail-PID, which only the host's uid "
-        "may create)")("for", po::value(&for_ms), "exit after this many milliseconds");
+        "may create)");
     po::variables_map vm;
-    if (!parse("tail", "PATTERN [--count N] [--for MS] [--inbox NAME] [--json]",
+    if (!parse("tail",
+               "PATTERN [--type GLOB] [--source GLOB] [--raw|--pretty] [--count N] [--for MS] "
+               "[--json]",
                "Prints records as they arrive on topics matching PATTERN (through a temporary\n"
-               "slot that drops its oldest records rather than slow the bus down).",
+               "slot that drops its oldest records rather than slow the bus down). Envelopes\n"
+               "print as `time subject type source data`, anything else as a quoted string.",
                own, positional, c, argv, vm))
         return ok;
+    if (raw + pretty + c.json > 1)
+        throw usage_error("tail: --raw, --pretty and --json are one or the other");
+    const bool filtered = !type_glob.empty() || !source_glob.empty();
+    if (raw && filtered)
+        throw usage_error("tail: --raw prints records unparsed; --type and --source need "
+                          "envelopes");
+    auto matches = [](const std::string& glob, const std::string& text) {
+        return glob.empty() || ::fnmatch(glob.c_str(), text.c_str(), 0) == 0;
+    };
     std::error_code ec;
     const auto pattern = slotbus::topic_pattern::parse(pattern_text, ec);
     if (ec)
@@ -275,12 +307,24 @@ int cmd_tail(common& c, std::vector<std::string>& argv)
             continue;
         if (ec)
             return refused("tail", ec);
-        ++seen;
-        if (record.missed_before && !c.json)
-            std::cout << "... " << record.missed_before << " records dropped (tail too slow)\n";
+        if (record.missed_before && !c.json && !raw)
+            std::cout << "... "
+                      << counted(record.missed_before, "record dropped", "records dropped")
+                      << " (tail too slow)\n";
+        if (raw) {
+            ++seen;
+            std::cout << record.data << std::endl;
+            continue;
+        }
         std::error_code envelope_ec;
         const auto e = slotbus::parse_envelope(record.data, envelope_ec);
-        if (c.json) {
+        if (filtered &&
+            (envelope_ec || !matches(type_glob, e.type) || !matches(source_glob, e.source)))
+            continue; // not one asked for
+        ++seen;
+        if (pretty && !envelope_ec) {
+            std::cout << pretty_json(json::parse(record.data)) << std::endl;
+        } else if (c.json) {
             json::object line;
             if (!envelope_ec)
                 line = json::parse(record.data).as_object();

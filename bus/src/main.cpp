@@ -24,6 +24,7 @@
 
 namespace po = boost::program_options;
 using slotbus::bus::log;
+using slotbus::bus::log_error;
 
 namespace {
 
@@ -32,7 +33,7 @@ bool load_topic_types(const std::string& path, std::vector<slotbus::bus::topic_t
 {
     std::ifstream in(path);
     if (!in) {
-        log("--topic-types: cannot read ", path);
+        log_error("--topic-types: cannot read ", path);
         return false;
     }
     std::stringstream text;
@@ -40,7 +41,7 @@ bool load_topic_types(const std::string& path, std::vector<slotbus::bus::topic_t
     boost::system::error_code ec;
     const auto json = boost::json::parse(text.str(), ec);
     if (ec || !json.is_object()) {
-        log("--topic-types ", path, ": not a JSON object of \"pattern\": [\"type\", ...]");
+        log_error("--topic-types ", path, ": not a JSON object of \"pattern\": [\"type\", ...]");
         return false;
     }
     for (const auto& [key, value] : json.as_object()) {
@@ -48,15 +49,15 @@ bool load_topic_types(const std::string& path, std::vector<slotbus::bus::topic_t
         auto pattern = slotbus::topic_pattern::parse(key, pec);
         const auto* types = value.if_array();
         if (pec || !types) {
-            log("--topic-types ", path, ": \"", std::string_view(key),
-                pec ? "\" is not a topic pattern" : "\" must map to an array of types");
+            log_error("--topic-types ", path, ": \"", std::string_view(key),
+                      pec ? "\" is not a topic pattern" : "\" must map to an array of types");
             return false;
         }
         slotbus::bus::topic_types rule{std::move(pattern), {}};
         for (const auto& type : *types) {
             if (!type.is_string()) {
-                log("--topic-types ", path, ": \"", std::string_view(key),
-                    "\" lists a type that is not a string");
+                log_error("--topic-types ", path, ": \"", std::string_view(key),
+                          "\" lists a type that is not a string");
                 return false;
             }
             rule.accepted.emplace_back(type.get_string());
@@ -368,6 +369,15 @@ int main(int argc, char** argv)
 
     slotbus::bus::daemon_handoff handoff;
     std::string why;
+    // A path that is something else is the first thing to say: it is never
+    // replaced, whatever its directory is like.
+    if (const auto status = fs::symlink_status(options.socket_path);
+        fs::exists(status) && !fs::is_socket(status)) {
+        std::cerr << "slotbusd: refusing to start: " << options.socket_path << " exists and is "
+                  << (fs::is_directory(status) ? "a directory" : "not a socket")
+                  << "; choose another --socket\n";
+        return 1;
+    }
     // First of all: the files the host makes beside its socket go nowhere else.
     if (!slotbus::bus::ensure_host_directory(beside_socket, options.socket_mode,
                                              options.socket_group, why)) {
@@ -389,7 +399,7 @@ int main(int argc, char** argv)
         options.on_reload = [log_file, daemon] {
             std::string reopen_why;
             if (!slotbus::bus::reopen_log(log_file, daemon, reopen_why))
-                log(reopen_why);
+                log_error(reopen_why);
         };
 
     boost::asio::io_context io(1);
@@ -409,7 +419,7 @@ int main(int argc, char** argv)
         return 1;
     }
     if (!pid_file.empty() && !slotbus::bus::write_pid_file(pid_file, why)) {
-        log(why);
+        log_error(why);
         handoff.failed("slotbusd: " + why);
         return 1;
     }

@@ -8,7 +8,12 @@
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
 
 using namespace slotbus;
 using namespace std::chrono_literals;
@@ -245,4 +250,227 @@ BOOST_AUTO_TEST_CASE(usage_help_and_no_host_have_their_own_exit_codes)
     const auto gone = test::cli(h, {"--address", (nowhere.path / "none.sock").string(), "ls"});
     BOOST_TEST(gone.code == 69);
     BOOST_TEST(gone.err.find("no host answers on") != std::string::npos);
+}
+
+namespace {
+
+/// Waits until the host lists a slot at `path` (a CLI's slot is up).
+bool listed(const test::host& h, const std::string& path)
+{
+    return test::eventually([&] {
+        const auto answer = test::cli(h, {"ls", path, "--json"}).json();
+        return !answer.at("slots").as_array().empty();
+    });
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_CASE(tail_filters_by_type_and_source_and_prints_raw_or_pretty, fixture)
+{
+    test::child typed(SLOTBUS_CLI_PATH, {"tail", "feed/**", "--type", "orders.*", "--count", "2"},
+                      {h.env()});
+    BOOST_REQUIRE(listed(h, "slotbus/cli"));
+    BOOST_TEST(test::cli(h, {"send", "feed/a", R"({"n":1})", "--type", "audit.seen"}).code == 0);
+    BOOST_TEST(test::cli(h, {"send", "feed/a", R"({"n":2})", "--type", "orders.created"}).code ==
+               0);
+    BOOST_TEST(test::cli(h, {"send", "feed/a", "not an envelope"}).code == 0);
+    BOOST_TEST(
+        test::cli(h, {"send", "feed/b", "3", "--type", "orders.cancelled", "--source", "/tills/7"})
+            .code == 0);
+    BOOST_REQUIRE(typed.wait_exit(10s).value_or(-1) == 0);
+    BOOST_REQUIRE_EQUAL(typed.lines().size(), 2u); // the audit event and the raw record left out
+    BOOST_TEST(typed.lines()[0].find("orders.created") != std::string::npos, typed.lines()[0]);
+    BOOST_TEST(typed.lines()[1].find("orders.cancelled  /tills/7  3") != std::string::npos,
+               typed.lines()[1]);
+
+    // --source, --pretty: the envelope indented, its data as given.
+    test::child pretty(SLOTBUS_CLI_PATH,
+                       {"tail", "feed/**", "--source", "/tills/*", "--pretty", "--count", "1"},
+                       {h.env()});
+    BOOST_REQUIRE(test::eventually([&] {
+        return test::cli(h, {"ls", "slotbus/cli", "--json"}).json().at("slots").as_array().size() ==
+               1;
+    }));
+    test::cli(h, {"send", "feed/a", R"({"n":4})", "--type", "orders.created"});
+    test::cli(h, {"send", "feed/a", R"({"price":9.5})", "--type", "orders.created", "--source",
+                  "/tills/8"});
+    BOOST_REQUIRE(pretty.wait_exit(10s).value_or(-1) == 0);
+    const auto text = pretty.stdout_text();
+    BOOST_TEST(text.find("\n  \"source\": \"/tills/8\",\n") != std::string::npos, text);
+    BOOST_TEST(text.find("\n  \"data\": {\n    \"price\": 9.5\n  }\n}") != std::string::npos, text);
+    BOOST_TEST(json::parse(text).at("data").at("price").as_double() == 9.5);
+
+    // --raw: bytes as they are, envelope or not.
+    test::child raw(SLOTBUS_CLI_PATH, {"tail", "feed/**", "--raw", "--count", "2"}, {h.env()});
+    BOOST_REQUIRE(test::eventually([&] {
+        return test::cli(h, {"ls", "slotbus/cli", "--json"}).json().at("slots").as_array().size() ==
+               1;
+    }));
+    test::cli(h, {"send", "feed/a", "plain bytes"});
+    test::cli(h, {"send", "feed/a", "{\"n\":5}", "--type", "orders.created"});
+    BOOST_REQUIRE(raw.wait_exit(10s).value_or(-1) == 0);
+    BOOST_REQUIRE_EQUAL(raw.lines().size(), 2u);
+    BOOST_TEST(raw.lines()[0] == "plain bytes");
+    BOOST_TEST(json::parse(raw.lines()[1]).at("type").as_string() == "orders.created");
+
+    const auto both = test::cli(h, {"tail", "feed/**", "--raw", "--type", "x"});
+    BOOST_TEST(both.code == 2);
+    BOOST_TEST(both.err.find("--raw prints records unparsed") != std::string::npos, both.err);
+    BOOST_TEST(test::cli(h, {"tail", "feed/**", "--raw", "--pretty"}).code == 2);
+}
+
+BOOST_AUTO_TEST_CASE(req_and_reply_ask_and_answer_like_nats_req_and_reply)
+{
+    test::host h;
+    test::child echo(SLOTBUS_CLI_PATH, {"reply", "svc/echo", "--count", "1"}, {h.env()});
+    test::child fixed(SLOTBUS_CLI_PATH,
+                      {"reply", "svc/health", R"({"status":"ok"})", "--type", "health.pong"},
+                      {h.env()});
+    BOOST_REQUIRE(listed(h, "svc/echo"));
+    BOOST_REQUIRE(listed(h, "svc/health"));
+
+    const auto echoed = test::cli(h, {"req", "svc/echo", R"({"n":1.5})"});
+    BOOST_TEST(echoed.code == 0, echoed.err);
+    BOOST_TEST(echoed.out == "{\"n\":1.5}\n");
+    BOOST_REQUIRE(echo.wait_exit(10s).value_or(-1) == 0); // --count 1: done
+    BOOST_TEST(echo.stdout_text() == "slotbus.request  /clients/slotbus  {\"n\":1.5}\n");
+
+    const auto pong = test::cli(h, {"req", "svc/health", "--type", "health.ping", "--json"});
+    BOOST_TEST(pong.code == 0, pong.err);
+    const auto reply = pong.json();
+    BOOST_TEST(reply.at("type").as_string() == "health.pong");
+    BOOST_TEST(reply.at("data").at("status").as_string() == "ok");
+    BOOST_TEST(!reply.at("correlationid").as_string().empty());
+    BOOST_TEST(fixed.wait_for_line("health.ping  /clients/slotbus  null"));
+
+    // Nobody there: at once. Somebody there who never answers: the timeout.
+    const auto nobody = test::cli(h, {"req", "svc/none", "x"});
+    BOOST_TEST(nobody.code == 1);
+    BOOST_TEST(nobody.err.find("nothing receives it (error 2)") != std::string::npos, nobody.err);
+    connection bus;
+    bus.connect(h.socket());
+    auto silent = server_slot::create(bus, "svc/silent");
+    const auto late = test::cli(h, {"req", "svc/silent", "x", "--timeout", "200"});
+    BOOST_TEST(late.code == 1);
+    BOOST_TEST(late.err.find("no reply within 200 ms (error 121)") != std::string::npos, late.err);
+    BOOST_TEST(silent.info().message_count == 1u);
+
+    // A record that is not a request is reported, not answered, and the
+    // replier goes on.
+    test::cli(h, {"send", "svc/health", "not an envelope"});
+    test::cli(h, {"send", "svc/health", "{}", "--type", "health.event"});
+    BOOST_TEST(test::cli(h, {"req", "svc/health", "--type", "health.ping"}).code == 0);
+    const auto err = fixed.stderr_text();
+    BOOST_TEST(err.find("a record that is not an envelope") != std::string::npos, err);
+    BOOST_TEST(err.find("health.event has no replyto") != std::string::npos, err);
+}
+
+BOOST_AUTO_TEST_CASE(held_writers_show_in_ls_info_stats_and_the_log)
+{
+    test::host h({"--max-record-size", "1024", "--slow-after", "60000"});
+    connection bus;
+    bus.connect(h.socket());
+    slot_options small;
+    small.byte_budget = 2048;
+    auto full = server_slot::create(bus, "held/slot", small);
+    std::thread writer([&] { // its third write waits for room
+        connection w;
+        w.connect(h.socket());
+        auto slot = client_slot::open(w, "held/slot");
+        for (int i = 0; i < 4; ++i)
+            slot.write(boost::asio::buffer(std::string(900, 'h')));
+    });
+    BOOST_REQUIRE(test::eventually([&] {
+        const auto answer = test::cli(h, {"ls", "held", "--json"}).json();
+        const auto* s = slot_named(answer, "held\\slot");
+        return s && s->at("held_writers").to_number<int>() == 1 &&
+               s->at("held_ms").to_number<int>() >= 1100;
+    }));
+    const auto ls = test::cli(h, {"ls", "held"});
+    BOOST_TEST(ls.out.find(", 1 writer held ") != std::string::npos, ls.out);
+    const auto info = test::cli(h, {"info", "held/slot"});
+    BOOST_TEST(std::regex_search(info.out, std::regex(R"(\nheld writers: +1, for \d\.\d s\n)")),
+               info.out);
+    BOOST_TEST(std::regex_search(info.out, std::regex(R"(\nslow: +no \(marked 0 times\)\n)")),
+               info.out);
+    const auto stats = test::cli(h, {"stats"});
+    BOOST_TEST(stats.out.find("1 writer held, rss") != std::string::npos, stats.out);
+    BOOST_TEST(stats.out.find("  HELD\n") != std::string::npos, stats.out);
+    BOOST_TEST(stats.out.find("  1 writer held ") != std::string::npos, stats.out);
+    BOOST_TEST(
+        test::eventually(
+            [&] {
+                return h.log().find(
+                           "slot \\\\.\\mailslot\\held\\slot has held 1 writer back for 1.") !=
+                       std::string::npos;
+            },
+            5s),
+        h.log());
+    for (int i = 0; i < 4; ++i)
+        (void)full.read();
+    writer.join();
+    BOOST_TEST(
+        test::eventually(
+            [&] {
+                return h.log().find(
+                           "slot \\\\.\\mailslot\\held\\slot holds no writers back any more") !=
+                       std::string::npos;
+            },
+            5s),
+        h.log());
+    // A level and a timestamp on every line the host logs.
+    std::istringstream lines(h.log());
+    int checked = 0;
+    for (std::string line; std::getline(lines, line);)
+        if (line.find(" has held 1 writer back") != std::string::npos) {
+            ++checked;
+            BOOST_TEST(std::regex_match(
+                           line, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z warning )"
+                                            R"(slotbusd: slot .*)")),
+                       line);
+        }
+    BOOST_TEST(checked == 1);
+    const auto quiet = test::cli(h, {"ls", "held"});
+    BOOST_TEST(quiet.out.find("writer held") == std::string::npos, quiet.out);
+}
+
+BOOST_AUTO_TEST_CASE(stats_watch_prints_rates_a_line_an_interval)
+{
+    test::host h;
+    connection bus;
+    bus.connect(h.socket());
+    auto inbox = server_slot::create(bus, "rates/inbox");
+    std::atomic<bool> done = false;
+    std::thread writer([&] {
+        connection w;
+        w.connect(h.socket());
+        auto slot = client_slot::open(w, "rates/inbox");
+        while (!done) {
+            slot.write(boost::asio::buffer(std::string("tick")));
+            std::this_thread::sleep_for(5ms);
+        }
+    });
+    const auto watch =
+        test::cli(h, {"stats", "--watch", "--interval", "300", "--count", "3", "--json"});
+    done = true;
+    writer.join();
+    BOOST_TEST(watch.code == 0, watch.err);
+    std::istringstream lines(watch.out);
+    int samples = 0;
+    for (std::string line; std::getline(lines, line); ++samples) {
+        const auto sample = json::parse(line);
+        const auto in = sample.at("records_in_per_s").to_number<double>();
+        BOOST_TEST(in > 10.0, line); // ~200 a second, minus the machine's hiccups
+        BOOST_TEST(in < 400.0, line);
+        BOOST_TEST(sample.at("interval_ms").to_number<double>() >= 290.0);
+        BOOST_TEST(sample.at("connections").to_number<int>() >= 2);
+    }
+    BOOST_TEST(samples == 3);
+
+    const auto table = test::cli(h, {"stats", "--watch", "--interval", "100", "--count", "1"});
+    BOOST_TEST(table.code == 0);
+    BOOST_TEST(table.out.starts_with("TIME  "), table.out);
+    BOOST_TEST(table.out.find("IN/S") != std::string::npos);
+    BOOST_TEST(std::count(table.out.begin(), table.out.end(), '\n') == 2);
+    BOOST_TEST(test::cli(h, {"stats", "--watch", "--interval", "5"}).code == 2);
 }

@@ -75,7 +75,9 @@ BOOST_AUTO_TEST_CASE(refuses_a_socket_where_a_live_host_answers)
     test::host first;
     test::child second(SLOTBUSD_PATH, {"--socket", first.socket()});
     BOOST_TEST(second.wait_exit(5s).value_or(-999) == 1);
-    BOOST_TEST(second.stderr_text().find("already running") != std::string::npos,
+    // One line says so, not two.
+    BOOST_TEST(second.stderr_text() == "slotbusd: another host is running on " + first.socket() +
+                                           "; not starting a second\n",
                second.stderr_text());
     // The first host is untouched.
     connection bus;
@@ -113,6 +115,23 @@ BOOST_AUTO_TEST_CASE(refuses_a_path_that_is_not_a_socket)
     test::child host(SLOTBUSD_PATH, {"--socket", path.string()});
     BOOST_TEST(host.wait_exit(5s).value_or(-999) == 1);
     BOOST_TEST(fs::file_size(path) == 8u); // not deleted
+
+    // A file in a directory that is not the host's (`--socket /etc/passwd`):
+    // one line about the file, not advice about the directory.
+    const auto shared = dir.path / "etc";
+    fs::create_directories(shared);
+    fs::permissions(shared, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                fs::perms::others_read | fs::perms::others_exec);
+    {
+        std::ofstream(shared / "passwd") << "root:x:0:0";
+    }
+    test::child wrong(SLOTBUSD_PATH, {"--socket", (shared / "passwd").string()});
+    BOOST_TEST(wrong.wait_exit(5s).value_or(-999) == 1);
+    BOOST_TEST(wrong.stderr_text() ==
+                   "slotbusd: refusing to start: " + (shared / "passwd").string() +
+                       " exists and is not a socket; choose another --socket\n",
+               wrong.stderr_text());
+    BOOST_TEST(fs::file_size(shared / "passwd") == 10u);
 }
 
 BOOST_AUTO_TEST_CASE(default_socket_under_xdg_runtime_dir_and_slotbus_address)

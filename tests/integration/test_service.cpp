@@ -3,11 +3,14 @@
 #define BOOST_TEST_MODULE service
 #include "host_fixture.hpp"
 
+#include "slotbus/slotbus.hpp"
+
 #include <boost/asio/local/datagram_protocol.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <csignal>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 using namespace slotbus;
@@ -79,12 +82,14 @@ BOOST_AUTO_TEST_CASE(daemon_returns_once_ready_with_pid_and_log_files)
 
 BOOST_AUTO_TEST_CASE(daemon_reports_a_failed_start)
 {
+    // (A failure after it went to the background, a socket in use, is above.)
     test::temp_dir run;
     std::ofstream(run.path / "not-a-socket") << "a file";
     test::child start(SLOTBUSD_PATH, {"--daemon", "--socket", (run.path / "not-a-socket").string(),
                                       "--pid-file", (run.path / "pid").string()});
     BOOST_TEST(start.wait_exit(10s).value_or(-1) == 1);
-    BOOST_TEST(start.stderr_text().find("cannot listen on") != std::string::npos);
+    BOOST_TEST(start.stderr_text().find("exists and is not a socket") != std::string::npos,
+               start.stderr_text());
     BOOST_TEST(!fs::exists(run.path / "pid"));
 }
 
@@ -115,6 +120,51 @@ BOOST_AUTO_TEST_CASE(tells_systemd_when_it_is_ready_and_when_it_stops)
     host.signal(SIGTERM);
     BOOST_TEST(receive() == "STOPPING=1");
     BOOST_TEST(host.wait_exit().value_or(-1) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(log_lines_carry_a_level_and_reach_the_journal_with_their_priority)
+{
+    test::temp_dir run;
+    const auto socket = (run.path / "bus.sock").string();
+    // Under systemd, $JOURNAL_STREAM names the stream stderr is: the host
+    // then gives each line syslog's <N> prefix, which the journal takes as
+    // its priority (and keeps the time itself). Here stderr is the test's
+    // pipe, named the way systemd would name it.
+    fs::create_directories(run.path / "plugins");
+    test::write_manifest(run.path / "plugins", "broken", R"({"name": "broken"})");
+    test::child host("/bin/sh",
+                     {"-c", "JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec \"$0\" \"$@\"",
+                      SLOTBUSD_PATH, "--socket", socket, "--verbose", "--plugins-dir",
+                      (run.path / "plugins").string()});
+    BOOST_REQUIRE(host.wait_for_line("ready on"));
+    {
+        connection bus;
+        bus.connect(socket);
+    }
+    BOOST_TEST(test::eventually([&] {
+                   return host.stderr_text().find("<6>slotbusd: connection 1 from pid ") !=
+                          std::string::npos;
+               }),
+               host.stderr_text());
+    BOOST_TEST(host.stderr_text().find("<4>slotbusd: plugin manifest ") != std::string::npos,
+               host.stderr_text());
+    BOOST_TEST(host.stop() == 0);
+
+    // Elsewhere (a terminal, --log-file): a UTC timestamp and the level's name.
+    test::child plain(SLOTBUSD_PATH, {"--socket", socket, "--verbose"}, {"JOURNAL_STREAM=1:2"});
+    BOOST_REQUIRE(plain.wait_for_line("ready on"));
+    {
+        connection bus;
+        bus.connect(socket);
+    }
+    BOOST_TEST(test::eventually([&] {
+                   return std::regex_search(
+                       plain.stderr_text(),
+                       std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info )"
+                                  R"(slotbusd: connection 1 from pid )"));
+               }),
+               plain.stderr_text());
+    BOOST_TEST(plain.stop() == 0);
 }
 
 BOOST_AUTO_TEST_CASE(sighup_reopens_the_log_file_after_it_was_moved)

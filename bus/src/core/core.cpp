@@ -952,7 +952,7 @@ feed_result core::on_read_report(session& s, byte_span body)
         target.last_read = now_();
     if (target.slow && target.caught_up()) {
         target.slow = false;
-        slow_events_.push_back({target.name().str(), false});
+        slot_events_.push_back({slot_event::caught_up, target.name().str()});
     }
     h->rd->window = std::min(m.window, limits_.max_window);
     pump(target);
@@ -1361,27 +1361,40 @@ void core::uncharge_subscription(session_id by)
 void core::tick()
 {
     const auto now = now_();
+    auto held_for = [&](const slot& t) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(now - t.holding_since);
+    };
     std::erase_if(holding_, [&](slot* t) {
         if (t->blocked_writers.empty()) { // they went on: its reader reads
-            t->holding = false;
+            if (t->holding_told)
+                slot_events_.push_back({slot_event::released, t->name().str(), 0, held_for(*t)});
+            t->holding = t->holding_told = false;
             return true;
         }
-        if (now - std::max(t->holding_since, t->last_read) < limits_.slow_after)
-            return false; // a reader that reads, however slowly, paces its writers
+        if (now - std::max(t->holding_since, t->last_read) < limits_.slow_after) {
+            // A reader that reads, however slowly, paces its writers; the log
+            // hears of it once a hold has lasted a while (and when it ends).
+            if (!t->holding_told && now - t->holding_since >= held_notice_after) {
+                t->holding_told = true;
+                slot_events_.push_back({slot_event::holding, t->name().str(),
+                                        t->blocked_writers.size(), held_for(*t)});
+            }
+            return false;
+        }
         // Its reader has held writers back too long: they go on, and it
         // drops what does not fit until it has caught up.
         t->slow = true;
-        t->holding = false;
+        t->holding = t->holding_told = false;
         ++t->slow_marks;
-        slow_events_.push_back({t->name().str(), true});
+        slot_events_.push_back({slot_event::slow, t->name().str()});
         release_writers(*t);
         return true;
     });
 }
 
-std::vector<core::slow_event> core::take_slow_events()
+std::vector<core::slot_event> core::take_slot_events()
 {
-    return std::exchange(slow_events_, {});
+    return std::exchange(slot_events_, {});
 }
 
 void core::release_writers(slot& target)

@@ -218,12 +218,21 @@ public:
     /// Marks slow the slots that have held writers back for slow_after; the
     /// I/O layer calls it a few times a second.
     void tick();
-    /// A slot marked slow, or caught up again, since the last call: for the log.
-    struct slow_event {
+    /// What a slot's back-pressure did since the last call: for the log.
+    struct slot_event {
+        enum what_t {
+            holding,   ///< it has held writers back for held_notice_after
+            released,  ///< ... and holds none any more
+            slow,      ///< marked slow (core_limits::slow_after)
+            caught_up, ///< no longer slow
+        } what;
         std::string slot;
-        bool slow;
+        std::size_t writers = 0;           ///< held, for `holding`
+        std::chrono::milliseconds held{0}; ///< for how long, for `holding` and `released`
     };
-    std::vector<slow_event> take_slow_events();
+    std::vector<slot_event> take_slot_events();
+    /// How long a slot holds writers back before the log is told.
+    static constexpr std::chrono::seconds held_notice_after{1};
 
     /// The "slots" admin answer: the slots whose path starts with the
     /// components of a prefix (a name or short form; empty: all), a page at a
@@ -365,7 +374,7 @@ private:
     std::deque<boost::json::object> closed_;
     std::vector<session_id> touched_;
     std::vector<slot*> holding_; // slots that hold writers back, for tick()
-    std::vector<slow_event> slow_events_;
+    std::vector<slot_event> slot_events_;
     session_id next_session_ = 1;
 };
 

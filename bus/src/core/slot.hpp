@@ -233,7 +233,8 @@ public:
     /// Since when it holds writers back, and when its readers last read:
     /// the later of the two is when it last made progress.
     std::chrono::steady_clock::time_point holding_since{}, last_read{};
-    bool holding = false; ///< listed in the core's holding_
+    bool holding = false;      ///< listed in the core's holding_
+    bool holding_told = false; ///< the log heard it has held writers since holding_since
     /// It was slow and has read down to half its budget: it may hold writers again.
     [[nodiscard]] bool caught_up() const noexcept
     {

@@ -97,9 +97,9 @@ void links::start()
         // two hosts never race each other's streams.
         p->dials = !config.address.empty() && fingerprint_ < config.fingerprint;
         if (config.address.empty() && fingerprint_ < config.fingerprint)
-            log("peer ", config.host,
-                ": this host is the one to dial it (its key's fingerprint "
-                "is the lower) but the peers file gives it no address; it waits to be dialled");
+            warn("peer ", config.host,
+                 ": this host is the one to dial it (its key's fingerprint "
+                 "is the lower) but the peers file gives it no address; it waits to be dialled");
         peers_.push_back(std::move(p));
     }
     if (!options_.listen.empty()) {
@@ -403,7 +403,7 @@ void links::drop(peer& p, const std::string& why)
 {
     if (!p.current)
         return;
-    log("links: ", p.config.host, " lost: ", why);
+    warn("links: ", p.config.host, " lost: ", why);
     p.last_error = why;
     p.current->close();
     p.current.reset();

@@ -307,8 +307,8 @@ void server::reload_policy()
     std::string why;
     auto rules = policy::load(options_.policy_file, ::geteuid(), why);
     if (!rules) {
-        log("SIGHUP: the policy ", options_.policy_file.string(), " ", why,
-            "; the policy in force stays");
+        warn("SIGHUP: the policy ", options_.policy_file.string(), " ", why,
+             "; the policy in force stays");
         return;
     }
     const auto count = rules->size();
@@ -438,7 +438,7 @@ void server::reload_clients()
         any = true;
         std::string why;
         if (!l->reload_clients(why))
-            log("SIGHUP: ", why, "; the clients in force stay");
+            warn("SIGHUP: ", why, "; the clients in force stay");
     }
     if (!any)
         return;
@@ -455,8 +455,8 @@ void server::reload_clients()
             gone.push_back(sessions_.at(entry.first));
     }
     for (auto& s : gone) {
-        log("SIGHUP: closing connection ", s->id(), ": ", who_of_.at(s->id()).who,
-            "'s key is no longer in the clients file");
+        warn("SIGHUP: closing connection ", s->id(), ": ", who_of_.at(s->id()).who,
+             "'s key is no longer in the clients file");
         s->shut("its key is no longer in the clients file");
     }
 }
@@ -469,16 +469,34 @@ std::vector<std::string> server::listening() const
     return out;
 }
 
+void server::log_slot_event(const core::slot_event& e)
+{
+    const auto seconds = std::to_string(e.held.count() / 1000) + "." +
+                         std::to_string(e.held.count() % 1000 / 100) + " s";
+    switch (e.what) {
+    case core::slot_event::holding:
+        return slow_log_("slot ", e.slot, " has held ", e.writers,
+                         e.writers == 1 ? " writer" : " writers", " back for ", seconds,
+                         ": its readers read slower than it is written (slotbus info shows it)");
+    case core::slot_event::released:
+        return slow_log_("slot ", e.slot, " holds no writers back any more (it held them for ",
+                         seconds, ")");
+    case core::slot_event::slow:
+        return slow_log_("slot ", e.slot, " is slow: it held writers back for ",
+                         options_.limits.slow_after.count(),
+                         " ms; what does not fit is dropped and counted until it has read down "
+                         "to half its budget");
+    case core::slot_event::caught_up:
+        return slow_log_("slot ", e.slot, " has caught up");
+    }
+}
+
 void server::sweep()
 {
     core_.tick();
     flush_touched(); // writers a slot marked slow let go
-    for (const auto& e : core_.take_slow_events())
-        slow_log_(e.slow ? "slot " + e.slot + " is slow: it held writers back for " +
-                               std::to_string(options_.limits.slow_after.count()) +
-                               " ms; what does not fit is dropped and counted until it has "
-                               "read down to half its budget"
-                         : "slot " + e.slot + " has caught up");
+    for (const auto& e : core_.take_slot_events())
+        log_slot_event(e);
     const auto now = session::clock::now();
     std::vector<std::shared_ptr<session>> late, stalled;
     for (const auto& [id, s] : sessions_) {

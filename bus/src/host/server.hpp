@@ -102,6 +102,7 @@ private:
     void reload_clients();
     /// Closes connections past their hello deadline or stalled (every ~quarter second).
     void sweep();
+    void log_slot_event(const core::slot_event& e);
     void wait_signal();
     void finish_stop();
     /// Reads --policy again (SIGHUP); a bad file keeps the policy in force.
@@ -130,7 +131,9 @@ private:
     std::unordered_map<session_id, connection_identity> who_of_;
     std::unordered_map<std::string, std::uint32_t> connections_of_;
     rate_limited_log refusals_{std::chrono::seconds(5)};
-    rate_limited_log slow_log_{std::chrono::seconds(1)};
+    // Slots holding writers, slow, caught up: a few lines, in pairs, per slot
+    // that has been full for a second at least; many slots at once are cut.
+    rate_limited_log slow_log_{std::chrono::seconds(10), level::warning, 20};
     std::unique_ptr<supervisor> plugins_;
     std::unique_ptr<links> links_;
     std::unique_ptr<broadcasts> broadcasts_;

@@ -81,7 +81,7 @@ void session::process()
         if (found.status == decoded_frame::need_more)
             break;
         if (found.status == decoded_frame::invalid) {
-            log("connection ", id_, ": ", found.why, "; closing it");
+            warn("connection ", id_, ": ", found.why, "; closing it");
             c.reject(id_, found.why);
             closing_ = true;
             break;
@@ -94,7 +94,7 @@ void session::process()
         in_.consume(found.size);
         if (result == feed_result::close) {
             closing_ = true;
-            log("connection ", id_, ": protocol error; closing it");
+            warn("connection ", id_, ": protocol error; closing it");
         }
     }
     c.end_batch(id_);

@@ -197,8 +197,8 @@ void supervisor::reload()
         auto in_dir = load_manifests(dir, errors);
         if (!errors.empty() && errors.back().file == dir) {
             // A directory is unreadable: change nothing rather than stop its plugins.
-            log("plugins directory ", dir.string(), ": ", errors.back().what,
-                "; the plugins stay as they are");
+            warn("plugins directory ", dir.string(), ": ", errors.back().what,
+                 "; the plugins stay as they are");
             return;
         }
         std::move(in_dir.begin(), in_dir.end(), std::back_inserter(found));
@@ -227,9 +227,9 @@ void supervisor::reload()
         if (e.line)
             where += ":" + std::to_string(e.line) + ":" + std::to_string(e.column);
         if (e.field.empty())
-            log("plugin manifest ", where, ": ", e.what, "; skipped");
+            warn("plugin manifest ", where, ": ", e.what, "; skipped");
         else
-            log("plugin manifest ", where, ": field \"", e.field, "\" ", e.what, "; skipped");
+            warn("plugin manifest ", where, ": field \"", e.field, "\" ", e.what, "; skipped");
     }
     manifest_errors_ = errors;
     std::set<std::string> wanted;
@@ -267,7 +267,7 @@ void supervisor::reload()
         // Its file is broken now, or gives its name to another's plugin:
         // it runs on as it was.
         if (broken_files.count(p->manifest.file)) {
-            log("plugin ", name, ": keeps running under its previous manifest");
+            warn("plugin ", name, ": keeps running under its previous manifest");
             continue;
         }
         if (!p->removed)
@@ -304,7 +304,7 @@ void supervisor::spawn(const plugin_ptr& p)
 
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) {
-        log("plugin ", m.name, ": cannot make its output pipe: ", std::strerror(errno));
+        log_error("plugin ", m.name, ": cannot make its output pipe: ", std::strerror(errno));
         on_exit(p, -1);
         return;
     }
@@ -316,7 +316,7 @@ void supervisor::spawn(const plugin_ptr& p)
     } catch (const std::exception& e) {
         ::close(fds[0]);
         ::close(fds[1]);
-        log("plugin ", m.name, ": cannot start ", m.executable.string(), ": ", e.what());
+        log_error("plugin ", m.name, ": cannot start ", m.executable.string(), ": ", e.what());
         p->process.reset();
         p->pid = 0;
         p->state = plugin_state::running; // so on_exit applies the restart policy
@@ -399,7 +399,8 @@ void supervisor::on_exit(const plugin_ptr& p, int status)
     if (p->pid > 0) {
         const auto how = signalled ? "killed by signal " + std::to_string(*p->last_signal)
                                    : "exited with status " + std::to_string(*p->last_code);
-        log("plugin ", name, ": pid ", p->pid, " ", how);
+        log_at(failure && p->state != plugin_state::stopping ? level::warning : level::info,
+               "plugin ", name, ": pid ", p->pid, " ", how);
         p->remember("slotbusd: pid " + std::to_string(p->pid) + " " + how);
     }
     const bool was_stopping = p->state == plugin_state::stopping;
@@ -430,8 +431,8 @@ void supervisor::on_exit(const plugin_ptr& p, int status)
     }
     if (p->failures_in_row >= p->manifest.max_restarts) {
         p->state = plugin_state::failed;
-        log("plugin ", name, ": gave up after ", p->failures_in_row,
-            " restarts in a row (max_restarts)");
+        log_error("plugin ", name, ": gave up after ", p->failures_in_row,
+                  " restarts in a row (max_restarts)");
         return;
     }
     schedule_restart(p);
@@ -446,8 +447,8 @@ void supervisor::schedule_restart(const plugin_ptr& p)
     delay = std::min(delay, p->manifest.backoff_max);
     ++p->failures_in_row;
     p->state = plugin_state::backoff;
-    log("plugin ", p->manifest.name, ": restarting in ", delay.count(), " ms (restart ",
-        p->failures_in_row, " of at most ", p->manifest.max_restarts, ")");
+    warn("plugin ", p->manifest.name, ": restarting in ", delay.count(), " ms (restart ",
+         p->failures_in_row, " of at most ", p->manifest.max_restarts, ")");
     p->timer.expires_after(delay);
     p->timer.async_wait([this, p](const boost::system::error_code& ec) {
         if (ec || p->state != plugin_state::backoff || shutting_down_)
@@ -479,8 +480,8 @@ void supervisor::stop(const plugin_ptr& p)
     p->timer.async_wait([p, run = p->run](const boost::system::error_code& ec) {
         if (ec || run != p->run || p->state != plugin_state::stopping || p->pid <= 0)
             return;
-        log("plugin ", p->manifest.name, ": still running ", p->manifest.stop_timeout.count(),
-            " ms after SIGTERM; sending SIGKILL");
+        warn("plugin ", p->manifest.name, ": still running ", p->manifest.stop_timeout.count(),
+             " ms after SIGTERM; sending SIGKILL");
         ::kill(-p->pid, SIGKILL);
     });
 }
@@ -546,8 +547,8 @@ void supervisor::reap_group(const std::string& name, int group, clock::time_poin
     const bool gone = reaped < 0; // ECHILD: no child of that group is left
     const bool given_up = !gone && clock::now() >= give_up;
     if (given_up)
-        log("plugin ", name, ": process group ", group, " still has members ",
-            group_reap_limit.count(), " ms after SIGKILL; no longer waiting for them");
+        warn("plugin ", name, ": process group ", group, " still has members ",
+             group_reap_limit.count(), " ms after SIGKILL; no longer waiting for them");
     if (gone || given_up) {
         lingering_groups_.erase(group);
         check_all_stopped();

@@ -6,10 +6,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 namespace slotbus::bus {
@@ -164,8 +163,8 @@ bool ensure_host_directory(const std::filesystem::path& dir, unsigned socket_mod
         if (fd >= 0)
             ::close(fd);
         why = "refusing to start: " + why +
-              ". Another user could replace the socket or the host's files there; remove it or "
-              "choose another --socket";
+              ". Another user could replace the socket or the host's files there; choose a "
+              "--socket in a directory for the host alone (it creates a missing one, mode 0700)";
         return false;
     }
     // Ours and safe: open it as far as the socket is shared, no further.
@@ -219,23 +218,9 @@ bool reopen_log(const std::filesystem::path& log_file, bool with_stdout, std::st
 
 void notify_service_manager(std::string_view state)
 {
-    const char* where = std::getenv("NOTIFY_SOCKET");
-    if (!where || !*where)
-        return;
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::string path = where;
-    if (path.size() >= sizeof address.sun_path)
-        return;
-    std::memcpy(address.sun_path, path.data(), path.size());
-    if (path[0] == '@') // an abstract socket
-        address.sun_path[0] = '\0';
-    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&address),
-             static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size()));
-    ::close(fd);
+    // libsystemd's own: it knows $NOTIFY_SOCKET's forms (a path, an abstract
+    // socket, vsock) and does nothing without it.
+    ::sd_notify(0, std::string(state).c_str());
 }
 
 } // namespace slotbus::bus

@@ -61,22 +61,21 @@ void unix_listener::open(std::error_code& ec)
     const fs::path path = fs::absolute(options_.path);
     if (std::string why;
         !ensure_host_directory(path.parent_path(), options_.mode, options_.group, why)) {
-        log(why);
+        log_error(why);
         ec = std::make_error_code(std::errc::permission_denied);
         return;
     }
     if (fs::exists(fs::symlink_status(path))) {
         if (!fs::is_socket(fs::symlink_status(path))) {
             ec = std::make_error_code(std::errc::file_exists);
-            log("refusing to start: ", options_.path, " exists and is not a socket");
+            log_error("refusing to start: ", options_.path, " exists and is not a socket");
             return;
         }
         local::socket probe(io_);
         boost::system::error_code probe_ec;
         probe.connect(local::endpoint(options_.path), probe_ec);
         if (!probe_ec) {
-            ec = error::already_exists;
-            log("refusing to start: a host is already running on ", options_.path);
+            ec = error::already_exists; // the caller says so
             return;
         }
         log("replacing the stale socket of a host that is gone: ", options_.path);
