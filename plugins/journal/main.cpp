@@ -4,7 +4,6 @@
 
 #include "slotbus/slotbus.hpp"
 
-#include <boost/asio/signal_set.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/program_options.hpp>
@@ -159,11 +158,11 @@ int main(int argc, char** argv)
     for (const auto& pattern : patterns)
         subscriptions.push_back(inbox.subscribe(pattern));
 
-    boost::asio::signal_set signals(bus.get_executor(), SIGTERM, SIGINT);
-    signals.async_wait([&](boost::system::error_code, int) { inbox.cancel(); });
+    slotbus::stop_signals stop(bus, [&](int) { inbox.cancel(); });
     journal_plugin journal(bus, inbox, file);
     journal.read_next();
-    std::cerr << "journal: writing " << patterns.size() << " pattern(s) to "
+    std::cerr << "journal: writing " << patterns.size()
+              << (patterns.size() == 1 ? " pattern" : " patterns") << " to "
               << file.current().string() << std::endl;
     try {
         bus.run();

@@ -2,7 +2,6 @@
 // fixed interval (plugins/metrics/README.md).
 #include "slotbus/slotbus.hpp"
 
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/program_options.hpp>
@@ -73,8 +72,7 @@ int main(int argc, char** argv)
     slotbus::publisher out(bus, "metrics");
     const std::string subject = slotbus::publisher::subject_of(topic);
     boost::asio::steady_timer timer(bus.get_executor());
-    boost::asio::signal_set signals(bus.get_executor(), SIGTERM, SIGINT);
-    signals.async_wait([&](boost::system::error_code, int) { bus.stop(); });
+    slotbus::stop_signals stop(bus);
 
     std::uint64_t published = 0, unheard = 0;
     std::function<void()> tick;

@@ -5,7 +5,6 @@
 #include "slotbus/version.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 
 #include <iostream>
@@ -67,7 +66,9 @@ int main(int argc, char** argv)
     }
     if (vm.count("check")) {
         std::cout << "nats-bridge: " << config_file << ": " << config->exports.size()
-                  << " export(s), " << config->imports.size() << " import(s)\n";
+                  << (config->exports.size() == 1 ? " export, " : " exports, ")
+                  << config->imports.size()
+                  << (config->imports.size() == 1 ? " import\n" : " imports\n");
         return 0;
     }
 
@@ -86,8 +87,7 @@ int main(int argc, char** argv)
         slotbus::bridge::bridge bridge(bus, control, std::move(*config), me);
         auto keep = boost::asio::make_work_guard(control.get_executor());
         std::thread control_thread([&] { control.run(); });
-        boost::asio::signal_set signals(bus.get_executor(), SIGTERM, SIGINT);
-        signals.async_wait([&](boost::system::error_code, int) { bus.stop(); });
+        slotbus::stop_signals stop(bus);
         try {
             bridge.start();
             bus.run();

@@ -6,7 +6,6 @@
 
 #include "slotbus/slotbus.hpp"
 
-#include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 
 #include <cstdlib>
@@ -120,8 +119,7 @@ int main(int argc, char** argv)
         host.stop();
         bus.stop();
     };
-    asio::signal_set signals(bus.get_executor(), SIGTERM, SIGINT);
-    signals.async_wait([&](boost::system::error_code, int) { stop(); });
+    slotbus::stop_signals on_signal(bus, [&](int) { stop(); });
 
     std::error_code ec;
     server.start(ec);

@@ -961,7 +961,9 @@ void connection::connect(const std::string& address)
     connect(address, ec);
     // The host's or the check's words say more than the code alone.
     const auto why = last_failure();
-    throw_if(ec, why.empty() ? "slotbus::connection::connect" : why.c_str());
+    if (why.empty())
+        throw_if(ec, "slotbus::connection::connect", address);
+    throw_if(ec, why.c_str());
 }
 
 void connection::connect()

@@ -132,4 +132,11 @@ void throw_if(const std::error_code& ec, const char* what)
         throw system_error(ec, what);
 }
 
+void throw_if(const std::error_code& ec, const char* what, std::string_view about)
+{
+    if (!ec)
+        return;
+    throw system_error(ec, std::string(what) + " " + std::string(about)); // then ": message"
+}
+
 } // namespace slotbus

@@ -116,7 +116,7 @@ server_slot server_slot::create(connection& bus, std::string_view name, const sl
 {
     std::error_code ec;
     auto slot = create(bus, name, options, ec);
-    throw_if(ec, "slotbus::server_slot::create");
+    throw_if(ec, "slotbus::server_slot::create", name);
     return slot;
 }
 
@@ -430,7 +430,7 @@ client_slot client_slot::open(connection& bus, std::string_view name)
 {
     std::error_code ec;
     auto slot = open(bus, name, ec);
-    throw_if(ec, "slotbus::client_slot::open");
+    throw_if(ec, "slotbus::client_slot::open", name);
     return slot;
 }
 

@@ -120,7 +120,8 @@ void links::start()
         port_ = acceptor_.local_endpoint().port();
         accept();
     }
-    log("links: this host is ", fingerprint_, "; ", peers_.size(), " peer(s)",
+    log("links: this host is ", fingerprint_, "; ", peers_.size(),
+        peers_.size() == 1 ? " peer" : " peers",
         port_ ? ", listening on port " + std::to_string(port_) : std::string());
     for (auto& p : peers_)
         if (p->dials)

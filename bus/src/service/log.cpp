@@ -1,11 +1,10 @@
 #include "service/log.hpp"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace slotbus::bus {
 
@@ -18,8 +17,7 @@ bool stderr_is_the_journal()
     const char* stream = std::getenv("JOURNAL_STREAM");
     if (!stream || !*stream)
         return false;
-    struct stat st {
-    };
+    struct stat st {};
     if (::fstat(STDERR_FILENO, &st) != 0)
         return false;
     unsigned long long dev = 0, ino = 0;
@@ -55,7 +53,8 @@ std::string line_start(level l)
     const auto now = std::chrono::system_clock::now();
     const auto t = std::chrono::system_clock::to_time_t(now);
     const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
+        1000;
     std::tm utc{};
     ::gmtime_r(&t, &utc);
     char text[64];

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace slotbus {
@@ -53,6 +54,9 @@ public:
 
 /// Throws slotbus::system_error when ec is set; `what` names the operation.
 void throw_if(const std::error_code& ec, const char* what);
+/// The same, naming what it was about too: "slotbus::client_slot::open
+/// \\.\mailslot\orders: no mailslot of that name has a receiver".
+void throw_if(const std::error_code& ec, const char* what, std::string_view about);
 
 } // namespace slotbus
 

@@ -12,6 +12,7 @@
 #include "slotbus/server_slot.hpp"
 #include "slotbus/slot_info.hpp"
 #include "slotbus/slot_name.hpp"
+#include "slotbus/stop_signals.hpp"
 #include "slotbus/subscriber.hpp"
 #include "slotbus/subscription.hpp"
 #include "slotbus/topic_pattern.hpp"
