@@ -263,6 +263,15 @@ bool listed(const test::host& h, const std::string& path)
     });
 }
 
+/// Waits until exactly one tail's temporary slot is up (the one before it gone).
+bool one_tail_open(const test::host& h)
+{
+    return test::eventually([&] {
+        const auto answer = test::cli(h, {"ls", "slotbus/cli", "--json"}).json();
+        return answer.at("slots").as_array().size() == 1;
+    });
+}
+
 } // namespace
 
 BOOST_FIXTURE_TEST_CASE(tail_filters_by_type_and_source_and_prints_raw_or_pretty, fixture)
@@ -287,10 +296,7 @@ BOOST_FIXTURE_TEST_CASE(tail_filters_by_type_and_source_and_prints_raw_or_pretty
     test::child pretty(SLOTBUS_CLI_PATH,
                        {"tail", "feed/**", "--source", "/tills/*", "--pretty", "--count", "1"},
                        {h.env()});
-    BOOST_REQUIRE(test::eventually([&] {
-        return test::cli(h, {"ls", "slotbus/cli", "--json"}).json().at("slots").as_array().size() ==
-               1;
-    }));
+    BOOST_REQUIRE(one_tail_open(h));
     test::cli(h, {"send", "feed/a", R"({"n":4})", "--type", "orders.created"});
     test::cli(h, {"send", "feed/a", R"({"price":9.5})", "--type", "orders.created", "--source",
                   "/tills/8"});
@@ -302,10 +308,7 @@ BOOST_FIXTURE_TEST_CASE(tail_filters_by_type_and_source_and_prints_raw_or_pretty
 
     // --raw: bytes as they are, envelope or not.
     test::child raw(SLOTBUS_CLI_PATH, {"tail", "feed/**", "--raw", "--count", "2"}, {h.env()});
-    BOOST_REQUIRE(test::eventually([&] {
-        return test::cli(h, {"ls", "slotbus/cli", "--json"}).json().at("slots").as_array().size() ==
-               1;
-    }));
+    BOOST_REQUIRE(one_tail_open(h));
     test::cli(h, {"send", "feed/a", "plain bytes"});
     test::cli(h, {"send", "feed/a", "{\"n\":5}", "--type", "orders.created"});
     BOOST_REQUIRE(raw.wait_exit(10s).value_or(-1) == 0);

@@ -34,8 +34,6 @@ const char* name_of(level l)
         return "error";
     case level::warning:
         return "warning";
-    case level::notice:
-        return "notice";
     case level::info:
         break;
     }

@@ -14,7 +14,7 @@
 
 namespace slotbus::bus {
 
-enum class level : int { error = 3, warning = 4, notice = 5, info = 6 };
+enum class level : int { error = 3, warning = 4, info = 6 };
 
 /// The start of a line at `l`: `<4>` when stderr is the journal's stream
 /// ($JOURNAL_STREAM names it), else `2026-12-03T21:49:46.175Z warning `.
