@@ -6,6 +6,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value_stack.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -261,7 +262,12 @@ void append_json_number(std::string& out, double d)
         return;
     }
     char text[32];
-    out.append(text, std::to_chars(text, text + sizeof text, d).ptr);
+    const auto end = std::to_chars(text, text + sizeof text, d).ptr;
+    out.append(text, end);
+    // Shortest form writes 1.0 as "1", which reads back as an integer; keep
+    // it a number with a fraction so a round trip keeps the value's kind.
+    if (std::find_if(text, end, [](char c) { return c == '.' || c == 'e'; }) == end)
+        out += ".0";
 }
 
 std::string_view kind_of(const json::value& v)
@@ -407,17 +413,34 @@ public:
         }
         return true;
     }
-    bool on_number_part(json::string_view, json::error_code&) { return true; }
+    bool on_number_part(json::string_view s, json::error_code&)
+    {
+        number_.append(s.data(), s.size());
+        return true;
+    }
     bool on_int64(std::int64_t v, json::string_view, json::error_code& ec)
     {
+        number_.clear();
         return scalar(ec, [&] { data_.push_int64(v); });
     }
     bool on_uint64(std::uint64_t v, json::string_view, json::error_code& ec)
     {
+        number_.clear();
         return scalar(ec, [&] { data_.push_uint64(v); });
     }
-    bool on_double(double v, json::string_view, json::error_code& ec)
+    // Boost.JSON 1.81 rounds long decimals imprecisely (one bit off at
+    // times), so a number written in its shortest form did not always read
+    // back as itself; from_chars rounds correctly.
+    bool on_double(double v, json::string_view s, json::error_code& ec)
     {
+        std::string_view text(s.data(), s.size());
+        if (!number_.empty())
+            text = number_.append(text);
+        double exact = 0;
+        const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), exact);
+        if (err == std::errc{} && end == text.data() + text.size())
+            v = exact;
+        number_.clear();
         return scalar(ec, [&] { data_.push_double(v); });
     }
     bool on_bool(bool v, json::error_code& ec)
@@ -501,6 +524,7 @@ private:
     int depth_ = 0;                 // objects and arrays open
     int data_depth_ = 0;            // in data: 1 + its objects and arrays open; else 0
     std::string key_;               // a top-level key, while it comes in parts
+    std::string number_;            // a number, while it comes in parts
     std::string* target_ = nullptr; // the attribute whose string comes next
     std::size_t attribute_ = 0;     // which one
 };
