@@ -11,10 +11,21 @@ slotbus="$bin/bus/slotbus"
 run_dir=$(mktemp -d -t slotbus-demo.XXXXXX)
 export SLOTBUS_ADDRESS="$run_dir/bus.sock" # the CLI and the samples find the host here
 export XDG_STATE_HOME="$run_dir/state"     # where the journal plugin writes
-show() { # runs a command, shown as a user would type it
+quoted() { # the words as a shell takes them back: a word with spaces or quotes in single quotes
+    local out=() word
+    for word in "$@"; do
+        if [[ $word =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then
+            out+=("$word")
+        else
+            out+=("'${word//\'/\'\\\'\'}'")
+        fi
+    done
+    echo "${out[*]}"
+}
+show() { # runs a command, shown as a user would type it (paste-able: the CLI is `slotbus`)
     local shown=("$@")
     shown[0]=$(basename "$1")
-    echo; echo "\$ ${shown[*]}"
+    echo; echo "\$ $(quoted "${shown[@]}")"
     "$@" 2>&1 | sed 's/^/    /'
 }
 
@@ -28,9 +39,11 @@ done
 show "$slotbus" plugins
 show "$slotbus" ls
 
+# The background programs write to files, shown once each step is over, so
+# the transcript reads in order even when it is piped or saved.
 echo
-echo "\$ slotbus tail 'events/**' --count 4 &     # prints what the samples publish"
-"$slotbus" tail 'events/**' --count 4 2>/dev/null | sed 's/^/    tail | /' &
+echo "\$ slotbus tail 'events/**' --count 4 &     # what the samples publish (shown below)"
+"$slotbus" tail 'events/**' --count 4 > "$run_dir/tail.out" 2>&1 &
 tail_pid=$!
 for _ in $(seq 100); do
     "$slotbus" ls slotbus/cli --json | grep -q tail && break
@@ -39,28 +52,47 @@ done
 
 echo
 echo "==> the orders pair: a subscriber by C++ type, a coroutine publisher"
-"$bin/samples/orders/orders_subscriber" --count 3 | sed 's/^/    subscriber | /' &
+echo "\$ orders_subscriber --count 3 &"
+"$bin/samples/orders/orders_subscriber" --count 3 > "$run_dir/subscriber.out" 2>&1 &
 subscriber=$!
 for _ in $(seq 100); do
     "$slotbus" ls --json | grep -q 'events\\\\orders\\\\\*\*' && break
     sleep 0.05
 done
-"$bin/samples/orders/orders_publisher" --count 3 | sed 's/^/    publisher  | /'
+echo
+echo "Who receives events/orders/eu: every slot subscribed to a pattern it matches —"
+echo "the subscriber's billing/inbox (events/orders/**), the journal plugin's slot and"
+echo "the tail's (events/**). \`slotbus ls\` shows them:"
+show "$slotbus" ls
+echo
+echo "\$ orders_publisher --count 3"
+"$bin/samples/orders/orders_publisher" --count 3 2>&1 | sed 's/^/    /'
 wait "$subscriber"
+echo
+echo "the subscriber printed:"
+sed 's/^/    /' "$run_dir/subscriber.out"
 
 echo
 echo "==> the seeds' reader and writer (the Windows mailslot documents' programs)"
-"$bin/samples/seeds/seeds_reader" --count 3 | sed 's/^/    reader | /' &
+echo "\$ seeds_reader --count 3 &"
+"$bin/samples/seeds/seeds_reader" --count 3 > "$run_dir/reader.out" 2>&1 &
 reader=$!
 for _ in $(seq 100); do
     "$slotbus" ls sample_mailslot --json | grep -q sample_mailslot && break
     sleep 0.05
 done
-"$bin/samples/seeds/seeds_writer" --pause-ms 300 | sed 's/^/    writer | /'
+echo "\$ seeds_writer --pause-ms 300"
+"$bin/samples/seeds/seeds_writer" --pause-ms 300 2>&1 | sed 's/^/    /'
 wait "$reader"
+echo
+echo "the reader printed:"
+sed 's/^/    /' "$run_dir/reader.out"
 
 show "$slotbus" send events/demo '{"hello": "from the CLI"}' --type demo.greeting
 wait "$tail_pid" || true
+echo
+echo "the tail printed (the three orders and the CLI's greeting):"
+sed 's/^/    /' "$run_dir/tail.out"
 show "$slotbus" stats
 show "$slotbus" tail 'slotbus/metrics/**' --count 1
 echo

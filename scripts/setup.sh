@@ -13,7 +13,7 @@ packages=(g++ cmake ninja-build clang-format clang libclang-rt-14-dev
           libssl-dev iproute2 nftables
           libnats-dev nats-server pkg-config openssl
           libboost-url1.81-dev chromium python3 python3-prometheus-client curl
-          libsystemd-dev)
+          libsystemd-dev help2man systemd)
 
 missing=()
 for p in "${packages[@]}"; do

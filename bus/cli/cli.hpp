@@ -66,8 +66,8 @@ void print_table(const std::vector<std::vector<std::string>>& rows);
 std::string owner_text(const json::value& owner);
 /// A JSON value as text: strings bare, numbers as numbers (9.5, not 9.5E0).
 std::string str(const json::value& v);
-/// JSON for --json: as Boost.JSON writes it, but numbers as numbers.
-std::string json_text(const json::value& v);
+/// JSON for --json is slotbus::json_text: numbers as numbers.
+using slotbus::json_text;
 std::string number_text(double d);
 /// JSON indented by two spaces a level, for people (`tail --pretty`).
 std::string pretty_json(const json::value& v);
@@ -90,6 +90,7 @@ int cmd_plugins(common& c, std::vector<std::string>& argv);
 int cmd_logs(common& c, std::vector<std::string>& argv);
 int cmd_reload(common& c, std::vector<std::string>& argv);
 int cmd_stats(common& c, std::vector<std::string>& argv);
+int cmd_bench(common& c, std::vector<std::string>& argv);
 int cmd_policy(common& c, std::vector<std::string>& argv);
 int cmd_hosts(common& c, std::vector<std::string>& argv);
 int cmd_keygen(common& c, std::vector<std::string>& argv);

@@ -201,11 +201,4 @@ std::string str(const json::value& v)
     return json_text(v);
 }
 
-std::string json_text(const json::value& v)
-{
-    std::string out; // the SDK's writer: numbers as numbers, not Boost.JSON's 9.5E0
-    slotbus::detail::append_json(out, v);
-    return out;
-}
-
 } // namespace slotbus::cli

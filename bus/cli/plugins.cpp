@@ -6,12 +6,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <thread>
 
+#include "plugins/manifest.hpp"
+
 namespace slotbus::cli {
+
+namespace fs = std::filesystem;
 
 std::string exit_text(const json::value& last)
 {
@@ -73,29 +79,191 @@ void print_manifest_errors(const json::value& answer)
     }
 }
 
+// ---- the shipped plugins, and enabling them ----------------------------------------------
+
+/// Where the shipped plugins are: the installed libexec/slotbus/plugins.d, or
+/// beside a build tree's CLI (build/dev/bus/slotbus → build/dev/plugins.d).
+fs::path shipped_plugins_dir()
+{
+    const fs::path installed = SLOTBUS_SHIPPED_PLUGINS_DIR;
+    std::error_code ec;
+    if (fs::is_directory(installed, ec))
+        return installed;
+    const auto self = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec)
+        if (auto beside = self.parent_path().parent_path() / "plugins.d";
+            fs::is_directory(beside, ec))
+            return beside;
+    return installed;
+}
+
+/// The user's plugins directory, the one the systemd unit runs:
+/// $XDG_CONFIG_HOME/slotbus/plugins.d, else ~/.config/slotbus/plugins.d.
+fs::path user_plugins_dir()
+{
+    if (const char* config = std::getenv("XDG_CONFIG_HOME"); config && *config == '/')
+        return fs::path(config) / "slotbus" / "plugins.d";
+    const char* home = std::getenv("HOME");
+    return fs::path(home ? home : "/") / ".config" / "slotbus" / "plugins.d";
+}
+
+/// The manifest in `dir` that names `name`, if one loads.
+std::optional<bus::plugin_manifest> find_manifest(const fs::path& dir, const std::string& name,
+                                                  std::vector<bus::manifest_error>& errors)
+{
+    for (auto& m : bus::load_manifests(dir, errors))
+        if (m.name == name)
+            return std::move(m);
+    return std::nullopt;
+}
+
+/// Tells a running host to read its manifests again; says so either way.
+void reload_if_running(const common& c)
+{
+    slotbus::connection bus;
+    std::error_code ec;
+    bus.connect(c.address, ec);
+    if (!ec)
+        slotbus::admin(bus, "reload", {}, ec);
+    std::cout << (ec ? "it runs when the host starts (or on `slotbus reload`)\n"
+                     : "the host has read its plugins again\n");
+}
+
+int available(const common& c, const fs::path& from, const fs::path& to)
+{
+    std::vector<bus::manifest_error> errors, ignored;
+    const auto shipped = bus::load_manifests(from, errors);
+    const auto enabled = bus::load_manifests(to, ignored);
+    if (c.json) {
+        json::array list;
+        for (const auto& m : shipped)
+            list.push_back(json::object{
+                {"name", m.name},
+                {"description", m.description},
+                {"manifest", m.file.string()},
+                {"enabled", std::any_of(enabled.begin(), enabled.end(),
+                                        [&](const auto& e) { return e.name == m.name; })}});
+        std::cout << json_text(json::object{{"from", from.string()},
+                                            {"to", to.string()},
+                                            {"plugins", std::move(list)}})
+                  << '\n';
+        return ok;
+    }
+    if (shipped.empty()) {
+        std::cout << "no plugins in " << from.string() << '\n';
+        return ok;
+    }
+    std::vector<std::vector<std::string>> rows{{"PLUGIN", "ENABLED", "DESCRIPTION"}};
+    for (const auto& m : shipped) {
+        const bool on = std::any_of(enabled.begin(), enabled.end(),
+                                    [&](const auto& e) { return e.name == m.name; });
+        rows.push_back({m.name, on ? "yes" : "no", m.description});
+    }
+    print_table(rows);
+    std::cout << "\nshipped in " << from.string() << "; enabled ones are linked into "
+              << to.string() << '\n';
+    return ok;
+}
+
+int enable(const common& c, const std::string& name, const fs::path& from, const fs::path& to)
+{
+    std::vector<bus::manifest_error> errors;
+    const auto m = find_manifest(from, name, errors);
+    if (!m) {
+        std::cerr << "slotbus: plugins enable: no plugin " << name << " in " << from.string()
+                  << " (slotbus plugins available lists them)\n";
+        return failed;
+    }
+    std::vector<bus::manifest_error> ignored;
+    if (find_manifest(to, name, ignored)) {
+        std::cout << "plugin " << name << " is already enabled in " << to.string() << '\n';
+        return ok;
+    }
+    std::error_code ec;
+    fs::create_directories(to, ec);
+    const auto link = to / m->file.filename();
+    if (!ec)
+        fs::create_symlink(fs::absolute(m->file), link, ec);
+    if (ec) {
+        std::cerr << "slotbus: plugins enable: cannot link " << link.string() << ": "
+                  << ec.message() << '\n';
+        return failed;
+    }
+    std::cout << "plugin " << name << " enabled: " << link.string() << " -> "
+              << fs::absolute(m->file).string() << "; ";
+    reload_if_running(c);
+    return ok;
+}
+
+int disable(const common& c, const std::string& name, const fs::path& to)
+{
+    std::vector<bus::manifest_error> errors;
+    const auto m = find_manifest(to, name, errors);
+    if (!m) {
+        std::cerr << "slotbus: plugins disable: no plugin " << name << " enabled in " << to.string()
+                  << '\n';
+        return failed;
+    }
+    std::error_code ec;
+    if (!fs::is_symlink(m->file, ec)) {
+        // Only what `enable` made is ours to remove: a manifest written by
+        // hand stays, and the operator decides.
+        std::cerr << "slotbus: plugins disable: " << m->file.string()
+                  << " is a manifest of its own, not a link `enable` made; move it away to\n"
+                     "disable the plugin\n";
+        return failed;
+    }
+    fs::remove(m->file, ec);
+    if (ec) {
+        std::cerr << "slotbus: plugins disable: cannot remove " << m->file.string() << ": "
+                  << ec.message() << '\n';
+        return failed;
+    }
+    std::cout << "plugin " << name << " disabled; ";
+    reload_if_running(c);
+    return ok;
+}
+
 } // namespace
 
 int cmd_plugins(common& c, std::vector<std::string>& argv)
 {
     po::options_description own("Options");
-    std::string verb, name;
-    own.add_options()("verb", po::value(&verb), "start, stop or restart (none: the list)")(
-        "name", po::value(&name), "the plugin, as the list names it");
+    std::string verb, name, from = shipped_plugins_dir().string(), to = user_plugins_dir().string();
+    own.add_options()("verb", po::value(&verb),
+                      "start, stop, restart, available, enable or disable (none: the list)")(
+        "name", po::value(&name), "the plugin, as the list names it")(
+        "from", po::value(&from)->default_value(from), "enable, available: the shipped plugins")(
+        "to", po::value(&to)->default_value(to),
+        "enable, disable, available: the plugins directory the host runs");
     po::positional_options_description positional;
     positional.add("verb", 1).add("name", 1);
     po::variables_map vm;
-    if (!parse("plugins", "[start|stop|restart NAME] [--json]",
+    if (!parse("plugins", "[start|stop|restart|enable|disable NAME | available] [--json]",
                "The plugins the host supervises: state, pid, restarts, last exit, and the\n"
                "manifests it could not load. `start` runs a stopped or failed plugin now;\n"
                "`stop` stops one and keeps it stopped (no restart, no reload starts it)\n"
-               "until it is started again; `restart` stops and starts it.",
+               "until it is started again; `restart` stops and starts it.\n"
+               "`available` lists the plugins shipped with slotbus; `enable` links one's\n"
+               "manifest into your plugins directory (the one the systemd unit runs) and\n"
+               "has a running host read it; `disable` removes that link.",
                own, positional, c, argv, vm))
         return ok;
+    if (verb == "available")
+        return available(c, from, to);
     if (!verb.empty()) {
-        if (verb != "start" && verb != "stop" && verb != "restart")
-            throw usage_error("plugins: " + verb + " is not start, stop or restart");
+        if (verb != "start" && verb != "stop" && verb != "restart" && verb != "enable" &&
+            verb != "disable")
+            throw usage_error("plugins: " + verb +
+                              " is not start, stop, restart, available, enable or disable");
         if (name.empty())
-            throw usage_error("plugins " + verb + ": which plugin? (slotbus plugins lists them)");
+            throw usage_error("plugins " + verb + ": which plugin? (" +
+                              (verb == "enable" ? "slotbus plugins available" : "slotbus plugins") +
+                              " lists them)");
+        if (verb == "enable")
+            return enable(c, name, from, to);
+        if (verb == "disable")
+            return disable(c, name, to);
         return control(c, verb, name);
     }
     auto bus = connect(c);

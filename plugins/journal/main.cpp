@@ -30,7 +30,7 @@ void append_line(std::string& out, const std::string& record)
 {
     boost::system::error_code ec;
     const auto value = json::parse(record, ec);
-    out += ec ? json::serialize(json::object{{"raw", record}}) : json::serialize(value);
+    out += slotbus::json_text(ec ? json::value(json::object{{"raw", record}}) : value);
     out += '\n';
 }
 

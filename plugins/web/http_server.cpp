@@ -3,6 +3,7 @@
 #include "prometheus.hpp"
 
 #include "slotbus/error.hpp"
+#include "slotbus/event_data.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -59,7 +60,7 @@ response make(const request& r, http::status status, std::string_view type, std:
 
 response json_answer(const request& r, const json::value& v, http::status status = http::status::ok)
 {
-    return make(r, status, "application/json", json::serialize(v));
+    return make(r, status, "application/json", slotbus::json_text(v));
 }
 
 response text_answer(const request& r, http::status status, std::string_view text)
@@ -487,7 +488,7 @@ std::string http_server::view_of(const snapshot& last) const
         s["subscriptions_total"] = total;
         slots.push_back(std::move(s));
     }
-    return json::serialize(
+    return slotbus::json_text(
         json::object{{"fresh", host_.fresh()},
                      {"problem", host_.problem()},
                      {"stats", last.stats},

@@ -270,7 +270,7 @@ void live_tail::handle(const record_batch& batch)
                     o["subject"] = preview(e.subject, attribute_bytes);
                     o["id"] = preview(e.id, attribute_bytes);
                     o["time"] = preview(e.time, attribute_bytes);
-                    o["data"] = preview(json::serialize(e.data), options_.preview_bytes);
+                    o["data"] = preview(slotbus::json_text(e.data), options_.preview_bytes);
                 } else {
                     o["data"] = preview(data, options_.preview_bytes);
                 }
@@ -282,7 +282,7 @@ void live_tail::handle(const record_batch& batch)
                 if (!from.client.empty())
                     sender["client"] = preview(from.client, attribute_bytes);
                 o["from"] = std::move(sender);
-                event = json::serialize(o);
+                event = slotbus::json_text(o);
             }
             f->push(event);
         }

@@ -3,6 +3,8 @@
 // reads what arrives; one broadcast write reaches all of them.
 //
 //   broadcast_sue [--count N]   (exit after N records; default: run until stopped)
+#include "sample_options.hpp"
+
 #include <slotbus/slotbus.hpp>
 
 #include <cstdio>
@@ -12,9 +14,10 @@
 int main(int argc, char** argv)
 {
     long count = -1;
-    for (int i = 1; i + 1 < argc; ++i)
-        if (std::string_view(argv[i]) == "--count")
-            count = std::stol(argv[++i]);
+    samples::po::options_description options("Options");
+    options.add_options()("count", samples::po::value(&count),
+                          "exit after N records (default: run until stopped)");
+    samples::parse_options(argc, argv, "broadcast_sue [--count N]", options);
     slotbus::connection bus;
     std::error_code ec;
     bus.connect(slotbus::default_address(), ec);

@@ -4,6 +4,8 @@
 // name, as in \\WorkGroup\mailslot\taxes\sue.
 //
 //   broadcast_taxes [DOMAIN] [--count N] [TEXT]   (defaults: *, 1, "Sue's 1040 is in")
+#include "sample_options.hpp"
+
 #include <slotbus/slotbus.hpp>
 
 #include <cstdio>
@@ -14,16 +16,15 @@ int main(int argc, char** argv)
 {
     std::string domain = "*", text = "Sue's 1040 is in";
     long count = 1;
-    int positional = 0;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        if (arg == "--count" && i + 1 < argc)
-            count = std::stol(argv[++i]);
-        else if (positional++ == 0)
-            domain = arg;
-        else
-            text = arg;
-    }
+    samples::po::options_description options("Options");
+    options.add_options()("domain", samples::po::value(&domain),
+                          "the domain; * is this computer's")("text", samples::po::value(&text),
+                                                              "what to write")(
+        "count", samples::po::value(&count)->default_value(count), "how many writes");
+    samples::po::positional_options_description positional;
+    positional.add("domain", 1).add("text", 1);
+    samples::parse_options(argc, argv, "broadcast_taxes [DOMAIN] [TEXT] [--count N]", options,
+                           positional);
     slotbus::connection bus;
     std::error_code ec;
     bus.connect(slotbus::default_address(), ec);

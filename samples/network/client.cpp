@@ -6,6 +6,8 @@
 //
 //   network_client HOST [--name PATH] [--count N] [TEXT]   (defaults: blort, 1, "This is some
 //   text")
+#include "sample_options.hpp"
+
 #include <slotbus/slotbus.hpp>
 
 #include <cstdio>
@@ -14,22 +16,18 @@
 
 int main(int argc, char** argv)
 {
-    if (argc < 2) {
-        std::printf("usage: network_client HOST [--name PATH] [--count N] [TEXT]\n");
-        return 2;
-    }
-    const std::string host = argv[1];
-    std::string path = "blort", text = "This is some text";
+    std::string host, path = "blort", text = "This is some text";
     long count = 1;
-    for (int i = 2; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        if (arg == "--name" && i + 1 < argc)
-            path = argv[++i];
-        else if (arg == "--count" && i + 1 < argc)
-            count = std::stol(argv[++i]);
-        else
-            text = argv[i];
-    }
+    samples::po::options_description options("Options");
+    options.add_options()("host", samples::po::value(&host)->required(),
+                          "the computer to write to")("text", samples::po::value(&text),
+                                                      "what to write")(
+        "name", samples::po::value(&path)->default_value(path), "the mailslot's path on HOST")(
+        "count", samples::po::value(&count)->default_value(count), "how many writes");
+    samples::po::positional_options_description positional;
+    positional.add("host", 1).add("text", 1);
+    samples::parse_options(argc, argv, "network_client HOST [TEXT] [--name PATH] [--count N]",
+                           options, positional);
     slotbus::connection bus;
     std::error_code ec;
     bus.connect(slotbus::default_address(), ec);

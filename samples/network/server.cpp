@@ -4,6 +4,8 @@
 // this host or, over a link, from any peer the policy lets write "blort".
 //
 //   network_server [--name NAME] [--count N]     (defaults: \\.\mailslot\blort; forever)
+#include "sample_options.hpp"
+
 #include <slotbus/slotbus.hpp>
 
 #include <cstdio>
@@ -14,13 +16,10 @@ int main(int argc, char** argv)
 {
     std::string name = R"(\\.\mailslot\blort)";
     long limit = -1;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string_view flag = argv[i];
-        if (flag == "--name")
-            name = argv[i + 1];
-        else if (flag == "--count")
-            limit = std::stol(argv[i + 1]);
-    }
+    samples::po::options_description options("Options");
+    options.add_options()("name", samples::po::value(&name)->default_value(name), "the mailslot")(
+        "count", samples::po::value(&limit), "exit after N records (default: run until stopped)");
+    samples::parse_options(argc, argv, "network_server [--name NAME] [--count N]", options);
     slotbus::connection bus;
     std::error_code ec;
     bus.connect(slotbus::default_address(), ec);

@@ -3,6 +3,7 @@
 //
 //   orders_publisher [--count N] [--topic events/orders/eu]
 #include "order.hpp"
+#include "sample_options.hpp"
 
 #include <slotbus/slotbus.hpp>
 
@@ -23,7 +24,8 @@ asio::awaitable<void> publish_orders(slotbus::connection& bus, std::string topic
     for (int i = 1; i <= count; ++i) {
         shop::order_created order{"A-" + std::to_string(i), 9.5 * i, "EUR", i, i % 2 == 0};
         auto delivered = co_await shop.async_publish(topic, order, asio::use_awaitable);
-        std::printf("published %s to %u subscriber(s)\n", order.order_id.c_str(), delivered);
+        std::printf("published %s to %u subscriber%s\n", order.order_id.c_str(), delivered,
+                    delivered == 1 ? "" : "s");
     }
 }
 
@@ -31,13 +33,11 @@ int main(int argc, char** argv)
 {
     int count = 5;
     std::string topic = "events/orders/eu";
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string_view flag = argv[i];
-        if (flag == "--count")
-            count = std::stoi(argv[i + 1]);
-        else if (flag == "--topic")
-            topic = argv[i + 1];
-    }
+    samples::po::options_description options("Options");
+    options.add_options()("count", samples::po::value(&count)->default_value(count),
+                          "how many orders")(
+        "topic", samples::po::value(&topic)->default_value(topic), "where to publish them");
+    samples::parse_options(argc, argv, "orders_publisher [--count N] [--topic NAME]", options);
     asio::io_context io;
     slotbus::connection bus(io.get_executor(), {"orders-publisher"});
     int status = 0;

@@ -6,6 +6,7 @@
 // Two ways to drive it: process_for() in a loop (blocking, the default), or
 // async_run() with a completion callback while the connection runs.
 #include "order.hpp"
+#include "sample_options.hpp"
 
 #include <slotbus/slotbus.hpp>
 
@@ -16,13 +17,12 @@ int main(int argc, char** argv)
 {
     long limit = -1;
     bool callbacks = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view flag = argv[i];
-        if (flag == "--count" && i + 1 < argc)
-            limit = std::stol(argv[++i]);
-        else if (flag == "--callbacks")
-            callbacks = true;
-    }
+    samples::po::options_description options("Options");
+    options.add_options()("count", samples::po::value(&limit),
+                          "exit after N orders (default: run until stopped)")(
+        "callbacks", samples::po::bool_switch(&callbacks),
+        "async_run with a completion callback instead of process_for");
+    samples::parse_options(argc, argv, "orders_subscriber [--count N] [--callbacks]", options);
 
     slotbus::connection bus({"orders-subscriber"});
     bus.connect();
@@ -30,9 +30,10 @@ int main(int argc, char** argv)
     long seen = 0;
     auto orders = billing.on<shop::order_created>(
         "events/orders/**", [&](const shop::order_created& order, const slotbus::envelope& e) {
-            std::printf("order %s: %.2f %s, %d item(s)%s (from %s)\n", order.order_id.c_str(),
+            std::printf("order %s: %.2f %s, %d item%s%s (from %s)\n", order.order_id.c_str(),
                         order.amount, order.currency.c_str(), order.items,
-                        order.express ? ", express" : "", e.source.c_str());
+                        order.items == 1 ? "" : "s", order.express ? ", express" : "",
+                        e.source.c_str());
             std::fflush(stdout);
             if (++seen == limit)
                 billing.stop(); // ends async_run; process_for's loop checks `seen`

@@ -3,6 +3,7 @@
 //
 //   health_requester [--count N]
 #include "health.hpp"
+#include "sample_options.hpp"
 
 #include <slotbus/slotbus.hpp>
 
@@ -13,8 +14,10 @@
 int main(int argc, char** argv)
 {
     int count = 3;
-    if (argc == 3 && std::string_view(argv[1]) == "--count")
-        count = std::stoi(argv[2]);
+    samples::po::options_description options("Options");
+    options.add_options()("count", samples::po::value(&count)->default_value(count),
+                          "how many requests");
+    samples::parse_options(argc, argv, "health_requester [--count N]", options);
 
     slotbus::connection bus({"health-requester"});
     bus.connect();

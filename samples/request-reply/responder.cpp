@@ -2,6 +2,7 @@
 //
 //   health_responder [--count N]     (default: run until stopped)
 #include "health.hpp"
+#include "sample_options.hpp"
 
 #include <slotbus/slotbus.hpp>
 
@@ -11,8 +12,10 @@
 int main(int argc, char** argv)
 {
     long limit = -1;
-    if (argc == 3 && std::string_view(argv[1]) == "--count")
-        limit = std::stol(argv[2]);
+    samples::po::options_description options("Options");
+    options.add_options()("count", samples::po::value(&limit),
+                          "exit after N requests (default: run until stopped)");
+    samples::parse_options(argc, argv, "health_responder [--count N]", options);
 
     slotbus::connection bus({"health-responder"});
     bus.connect();

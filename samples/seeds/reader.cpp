@@ -4,6 +4,8 @@
 // on a blocking read: the slot's timeout is MAILSLOT_WAIT_FOREVER.
 //
 //   seeds_reader [--name NAME] [--count N]   (default: sample_mailslot; run until stopped)
+#include "sample_options.hpp"
+
 #include <slotbus/slotbus.hpp>
 
 #include <cstdio>
@@ -15,13 +17,10 @@ int main(int argc, char** argv)
 {
     std::string name = R"(\\.\mailslot\sample_mailslot)";
     long limit = -1; // records to read before exiting; -1: forever
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string_view flag = argv[i];
-        if (flag == "--name")
-            name = argv[i + 1];
-        else if (flag == "--count")
-            limit = std::stol(argv[i + 1]);
-    }
+    samples::po::options_description options("Options");
+    options.add_options()("name", samples::po::value(&name)->default_value(name), "the mailslot")(
+        "count", samples::po::value(&limit), "exit after N records (default: run until stopped)");
+    samples::parse_options(argc, argv, "seeds_reader [--name NAME] [--count N]", options);
 
     slotbus::connection bus;
     std::error_code ec;

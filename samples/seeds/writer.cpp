@@ -2,6 +2,8 @@
 // records, pause, write a third, close.
 //
 //   seeds_writer [--name NAME] [--pause-ms MS]     (defaults: sample_mailslot, 5000)
+#include "sample_options.hpp"
+
 #include <slotbus/slotbus.hpp>
 
 #include <chrono>
@@ -31,13 +33,11 @@ int main(int argc, char** argv)
 {
     std::string name = R"(\\.\mailslot\sample_mailslot)";
     int pause_ms = 5000;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string_view flag = argv[i];
-        if (flag == "--name")
-            name = argv[i + 1];
-        else if (flag == "--pause-ms")
-            pause_ms = std::stoi(argv[i + 1]);
-    }
+    samples::po::options_description options("Options");
+    options.add_options()("name", samples::po::value(&name)->default_value(name), "the mailslot")(
+        "pause-ms", samples::po::value(&pause_ms)->default_value(pause_ms),
+        "the pause between writes, in milliseconds");
+    samples::parse_options(argc, argv, "seeds_writer [--name NAME] [--pause-ms MS]", options);
 
     slotbus::connection bus;
     std::error_code ec;

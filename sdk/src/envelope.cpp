@@ -572,4 +572,11 @@ const json::value* parse_envelope_into(std::string_view text, envelope& e, json:
 
 } // namespace detail
 
+std::string json_text(const json::value& v)
+{
+    std::string out;
+    detail::append_json(out, v);
+    return out;
+}
+
 } // namespace slotbus

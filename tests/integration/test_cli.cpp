@@ -477,3 +477,114 @@ BOOST_AUTO_TEST_CASE(stats_watch_prints_rates_a_line_an_interval)
     BOOST_TEST(std::count(table.out.begin(), table.out.end(), '\n') == 2);
     BOOST_TEST(test::cli(h, {"stats", "--watch", "--interval", "5"}).code == 2);
 }
+
+BOOST_AUTO_TEST_CASE(bench_measures_the_running_host_like_nats_bench)
+{
+    test::host h;
+    // Two publishers and two subscribers: every record reaches both, none lost.
+    const auto run = test::cli(
+        h, {"bench", "--pub", "2", "--sub", "2", "--msgs", "4000", "--size", "64", "--json"}, 60s);
+    BOOST_TEST_REQUIRE(run.code == 0, run.err);
+    const auto result = run.json();
+    BOOST_TEST(result.at("records").to_number<int>() == 4000);
+    BOOST_TEST(result.at("lost").to_number<int>() == 0);
+    BOOST_TEST(result.at("published_per_s").to_number<double>() > 0);
+    BOOST_TEST(result.at("received_per_s").to_number<double>() > 0);
+    BOOST_TEST(result.at("received_bytes_per_s").to_number<double>() ==
+               result.at("received_per_s").to_number<double>() * 64);
+    const auto& latency = result.at("latency_ns");
+    const auto p50 = latency.at("p50").to_number<std::int64_t>(),
+               p99 = latency.at("p99").to_number<std::int64_t>(),
+               p999 = latency.at("p999").to_number<std::int64_t>(),
+               max = latency.at("max").to_number<std::int64_t>();
+    BOOST_TEST(p50 > 0);
+    BOOST_TEST(p50 <= p99);
+    BOOST_TEST(p99 <= p999);
+    BOOST_TEST(p999 <= max);
+    // Its slots are gone once it is done.
+    BOOST_TEST(test::cli(h, {"ls", "bench", "--json"}).json().at("slots").as_array().empty());
+
+    // The table people read.
+    const auto table = test::cli(h, {"bench", "--msgs", "500"}, 60s);
+    BOOST_TEST(table.code == 0, table.err);
+    BOOST_TEST(table.out.find("1 publisher, 1 subscriber, 500 records of 128 B on bench/") == 15u,
+               table.out);
+    BOOST_TEST(table.out.find("none lost") != std::string::npos, table.out);
+    BOOST_TEST(std::regex_search(table.out, std::regex("latency +p50 [0-9.]+ [um]s +p99 ")),
+               table.out);
+
+    // --rate paces the publishers: 300 records at 3000/s cannot take under 0.1 s.
+    const auto start = std::chrono::steady_clock::now();
+    const auto paced = test::cli(h, {"bench", "--msgs", "300", "--rate", "3000", "--json"}, 60s);
+    BOOST_TEST(paced.code == 0, paced.err);
+    BOOST_TEST((std::chrono::steady_clock::now() - start >= 95ms));
+    BOOST_TEST(paced.json().at("published_per_s").to_number<double>() <= 3300);
+
+    // Bad numbers are usage errors, said in one line.
+    const auto tiny = test::cli(h, {"bench", "--size", "4"});
+    BOOST_TEST(tiny.code == 2);
+    BOOST_TEST(tiny.err.find("--size must be 8 to 1048576 bytes") != std::string::npos, tiny.err);
+    BOOST_TEST(test::cli(h, {"bench", "--sub", "0"}).code == 2);
+    test::temp_dir nowhere;
+    BOOST_TEST(test::cli(h, {"--address", (nowhere.path / "none.sock").string(), "bench"}).code ==
+               69);
+}
+
+BOOST_AUTO_TEST_CASE(plugins_enable_links_a_shipped_manifest_and_disable_removes_it)
+{
+    test::temp_dir shipped, mine;
+    // A shipped plugin: its executable beside its manifest, found through the link.
+    const auto exe = shipped.path / "sleeper";
+    {
+        std::ofstream(exe) << "#!/bin/sh\nexec sleep 30\n";
+    }
+    std::filesystem::permissions(exe, std::filesystem::perms::owner_all);
+    test::write_manifest(shipped.path, "sleeper",
+                         R"({"name": "sleeper", "executable": "sleeper",
+                             "description": "sleeps, for the test"})");
+    test::write_manifest(mine.path, "own", R"({"name": "own", "executable": "/bin/sleep",
+                                              "args": ["30"]})");
+    test::host h({"--plugins-dir", mine.path.string()});
+    const std::vector<std::string> dirs{"--from", shipped.path.string(), "--to",
+                                        mine.path.string()};
+    auto with_dirs = [&](std::vector<std::string> args) {
+        args.insert(args.end(), dirs.begin(), dirs.end());
+        return args;
+    };
+
+    const auto listed_before = test::cli(h, with_dirs({"plugins", "available"}));
+    BOOST_TEST(listed_before.code == 0);
+    BOOST_TEST(listed_before.out.find("sleeper  no       sleeps, for the test") !=
+                   std::string::npos,
+               listed_before.out);
+
+    const auto on = test::cli(h, with_dirs({"plugins", "enable", "sleeper"}));
+    BOOST_TEST(on.code == 0, on.err);
+    BOOST_TEST(on.out.find("the host has read its plugins again") != std::string::npos, on.out);
+    BOOST_TEST(std::filesystem::is_symlink(mine.path / "sleeper.json"));
+    BOOST_TEST(test::eventually([&] {
+        const auto p = test::plugin_entry(h, "sleeper");
+        return !p.is_null() && p.at("state").as_string() == "running";
+    }));
+    const auto available = test::cli(h, with_dirs({"plugins", "available", "--json"})).json();
+    BOOST_TEST(available.at("plugins").at(0).at("enabled").as_bool());
+    BOOST_TEST(test::cli(h, with_dirs({"plugins", "enable", "sleeper"})).out.find("already") !=
+               std::string::npos);
+
+    // disable removes only the link, and the host stops the plugin.
+    const auto own = test::cli(h, with_dirs({"plugins", "disable", "own"}));
+    BOOST_TEST(own.code == 1);
+    BOOST_TEST(own.err.find("a manifest of its own") != std::string::npos, own.err);
+    BOOST_TEST(std::filesystem::exists(mine.path / "own.json"));
+    const auto off = test::cli(h, with_dirs({"plugins", "disable", "sleeper"}));
+    BOOST_TEST(off.code == 0, off.err);
+    BOOST_TEST(!std::filesystem::exists(mine.path / "sleeper.json"));
+    BOOST_TEST(std::filesystem::exists(exe)); // the shipped files stay
+    BOOST_TEST(test::eventually([&] { return test::plugin_entry(h, "sleeper").is_null(); }));
+
+    const auto unknown = test::cli(h, with_dirs({"plugins", "enable", "nothing"}));
+    BOOST_TEST(unknown.code == 1);
+    BOOST_TEST(unknown.err.find("no plugin nothing in " + shipped.path.string()) !=
+                   std::string::npos,
+               unknown.err);
+}

@@ -8,6 +8,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <fstream>
+#include <sstream>
 
 using namespace slotbus;
 using namespace std::chrono_literals;
@@ -109,6 +110,16 @@ BOOST_AUTO_TEST_CASE(journal_keeps_every_envelope_rotates_and_survives_a_crash)
                        "/clients/shop");
         }
     }
+
+    // Numbers as the event had them (9.5, not Boost.JSON's 9.5E0).
+    auto raw = client_slot::open(bus, "events/price");
+    BOOST_TEST(raw.write(R"({"specversion":"1.0","id":"p","source":"/s","type":"t",)"
+                         R"("data":{"price":9.5,"whole":2.0}})") == 1u);
+    BOOST_REQUIRE(test::eventually([&] { return journal_lines(dir).size() == 61; }));
+    std::stringstream text;
+    text << std::ifstream(dir / "journal.jsonl").rdbuf();
+    BOOST_TEST(text.str().find(R"("data":{"price":9.5,"whole":2.0}})") != std::string::npos,
+               text.str());
 }
 
 BOOST_AUTO_TEST_CASE(journal_writes_what_it_holds_before_it_stops)

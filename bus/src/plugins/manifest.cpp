@@ -157,7 +157,11 @@ std::optional<plugin_manifest> parse_manifest(const fs::path& file, std::string_
 
     plugin_manifest m;
     m.file = file;
-    const fs::path dir = fs::absolute(file).parent_path();
+    // A manifest linked into a plugins directory (`slotbus plugins enable`)
+    // finds its executable beside the file it links to.
+    std::error_code real_ec;
+    auto real = fs::canonical(file, real_ec);
+    const fs::path dir = (real_ec ? fs::absolute(file) : real).parent_path();
     m.cwd = dir;
     field_reader fields(o, error);
     std::string executable, cwd, restart = "on-failure";
@@ -237,8 +241,7 @@ std::optional<plugin_manifest> parse_manifest(const fs::path& file, std::string_
         m.permissions = std::make_shared<const grant_list>(std::move(grants));
         return {};
     }) && fields.get("description", [&](const json::value& v) {
-        std::string ignored;
-        return take_string(v, ignored);
+        return take_string(v, m.description);
     });
     if (!ok)
         return std::nullopt;

@@ -23,6 +23,7 @@ std::string_view to_string(restart_policy p) noexcept;
 struct plugin_manifest {
     std::string name;                 ///< [a-z0-9][a-z0-9_-]*, unique on the host
     std::filesystem::path file;       ///< the manifest it came from
+    std::string description;          ///< for people: what it does
     std::filesystem::path executable; ///< resolved when loaded
     std::vector<std::string> args;
     std::map<std::string, std::string> env; ///< added to the host's environment

@@ -1,6 +1,8 @@
 // Where the bus listens: one rule shared by slotbusd, the SDK and the CLI.
 #pragma once
 
+#include "slotbus/export.hpp"
+
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -9,18 +11,18 @@ namespace slotbus {
 
 /// The host's default Unix socket: `$XDG_RUNTIME_DIR/slotbus/bus.sock`, else
 /// `/tmp/slotbus-$UID/bus.sock`.
-std::string default_socket_path();
+SLOTBUS_API std::string default_socket_path();
 
 /// The address a client connects to: `$SLOTBUS_ADDRESS` when set, else
 /// default_socket_path(). An address is a socket path, optionally written
 /// `unix:PATH`, `tcp:HOST:PORT` or `tls:HOST:PORT` (see parse_address).
-std::string default_address();
+SLOTBUS_API std::string default_address();
 
 /// The socket path of an address (`unix:PATH` or `PATH`).
-std::string socket_path_of(const std::string& address);
+SLOTBUS_API std::string socket_path_of(const std::string& address);
 
 /// An address, parsed: how and where a client connects.
-struct bus_address {
+struct SLOTBUS_API bus_address {
     enum class transport { unix_socket, tcp, tls };
     transport kind = transport::unix_socket;
     std::string path; ///< unix_socket: the socket's path
@@ -44,12 +46,12 @@ struct bus_address {
 /// std::error_code ec;
 /// auto where = slotbus::parse_address("tcp:127.0.0.1:7400", ec); // where.port == "7400"
 /// @endcode
-[[nodiscard]] bus_address parse_address(std::string_view address, std::error_code& ec);
+[[nodiscard]] SLOTBUS_API bus_address parse_address(std::string_view address, std::error_code& ec);
 
 /// What a `tls:` address needs besides itself: the key this client proves
 /// and the one key it accepts from the host. Both are fingerprints of keys
 /// `slotbus keygen` makes; the host's clients file pins this client's.
-struct tls_options {
+struct SLOTBUS_API tls_options {
     /// A directory with this client's `host.key` and `host.pem` (`slotbus keygen --dir DIR`).
     std::string key_dir;
     /// The host's key ("sha256:" and 64 hex digits, as `slotbus keygen` prints
@@ -60,6 +62,6 @@ struct tls_options {
 
 /// `$SLOTBUS_TLS_KEY` (the key directory) and `$SLOTBUS_TLS_PIN` (the host's
 /// fingerprint), empty where unset.
-[[nodiscard]] tls_options tls_options_from_environment();
+[[nodiscard]] SLOTBUS_API tls_options tls_options_from_environment();
 
 } // namespace slotbus

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "slotbus/connection.hpp"
+#include "slotbus/export.hpp"
 #include "slotbus/slot_info.hpp"
 #include "slotbus/slot_name.hpp"
 
@@ -30,7 +31,7 @@ namespace slotbus {
 /// auto slot = slotbus::client_slot::open(bus, "taxes/sue");
 /// slot.write("Message one for mailslot.");
 /// @endcode
-class [[nodiscard]] client_slot {
+class [[nodiscard]] SLOTBUS_API client_slot {
 public:
     /// Opens `name` in any form. Errors: error::invalid_name,
     /// error::filename_exced_range, error::file_not_found (no receiver),

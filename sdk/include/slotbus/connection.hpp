@@ -4,6 +4,7 @@
 #include "slotbus/address.hpp"
 #include "slotbus/detail/connection_impl.hpp"
 #include "slotbus/error.hpp"
+#include "slotbus/export.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -21,9 +22,9 @@ using run_timing = detail::run_timing;
 /// `$SLOTBUS_TOKEN`: the token slotbusd gives a plugin it launches; empty otherwise.
 /// Read at the first call, then removed from the environment (children of the
 /// plugin do not inherit it); later calls return what was read.
-std::string plugin_token_from_environment();
+SLOTBUS_API std::string plugin_token_from_environment();
 
-struct connection_options {
+struct SLOTBUS_API connection_options {
     /// Shown in the host's log and its listings.
     std::string client_name = "slotbus-client";
     /// Records the host may push to a reader ahead of its reads.
@@ -48,7 +49,7 @@ struct connection_options {
 /// slotbus::connection bus;
 /// bus.connect(); // $SLOTBUS_ADDRESS, else the default socket
 /// @endcode
-class connection {
+class SLOTBUS_API connection {
 public:
     explicit connection(connection_options options = {});
     explicit connection(boost::asio::any_io_executor executor, connection_options options = {});

@@ -4,6 +4,7 @@
 
 #include "slotbus/error.hpp"
 #include "slotbus/event_data.hpp"
+#include "slotbus/export.hpp"
 
 #include <boost/json/value.hpp>
 #include <boost/json/value_from.hpp>
@@ -18,7 +19,7 @@ namespace slotbus {
 
 /// One CloudEvents 1.0 event. `replyto` and `correlationid` are extension
 /// attributes for request/reply; empty ones are left out of the JSON.
-struct envelope {
+struct SLOTBUS_API envelope {
     std::string specversion = "1.0";
     std::string id;      ///< unique per source
     std::string source;  ///< `/plugins/NAME`
@@ -32,12 +33,13 @@ struct envelope {
 };
 
 /// The JSON text of an envelope.
-std::string serialize(const envelope& e);
+SLOTBUS_API std::string serialize(const envelope& e);
 
 /// Parses untrusted bytes. Errors: error::invalid_data, with `why` (if given)
 /// naming what is wrong — not JSON, not an object, a missing or mistyped
 /// attribute, a specversion other than 1.0. Never throws.
-envelope parse_envelope(std::string_view json, std::error_code& ec, std::string* why = nullptr);
+SLOTBUS_API envelope parse_envelope(std::string_view json, std::error_code& ec,
+                                    std::string* why = nullptr);
 
 /// A C++ type published as an event: a struct described with
 /// BOOST_DESCRIBE_STRUCT (or with its own tag_invoke conversions) that names
@@ -63,16 +65,16 @@ namespace detail {
 /// The JSON text of a new event (a fresh id, the current time), as
 /// serialize(make_envelope(...)) gives it, up to and with `"data":`; the
 /// caller appends the data and a closing `}`. No envelope is made.
-void begin_new_event(std::string& out, std::string_view source, std::string_view type,
-                     std::string_view subject);
+SLOTBUS_API void begin_new_event(std::string& out, std::string_view source, std::string_view type,
+                                 std::string_view subject);
 
 /// parse_envelope without copying `data` out: the attributes are assigned into
 /// `e` (the storage of its strings reused), `e.data` is left null, and the
 /// parsed text goes into `document` (in its storage). Returns `data` in it
 /// (nullptr when absent); on an error, nullptr with ec and `why` set.
-const boost::json::value* parse_envelope_into(std::string_view text, envelope& e,
-                                              boost::json::value& document, std::error_code& ec,
-                                              std::string* why);
+SLOTBUS_API const boost::json::value* parse_envelope_into(std::string_view text, envelope& e,
+                                                          boost::json::value& document,
+                                                          std::error_code& ec, std::string* why);
 } // namespace detail
 
 /// `data` as a T, by the rules of from_data (unknown fields ignored, absent
@@ -97,8 +99,8 @@ std::optional<T> data_as(const envelope& e, std::error_code& ec, std::string* wh
 }
 
 /// A new envelope for `data`, with a fresh id and the current time.
-envelope make_envelope(std::string_view source, std::string_view type, std::string_view subject,
-                       boost::json::value data);
+SLOTBUS_API envelope make_envelope(std::string_view source, std::string_view type,
+                                   std::string_view subject, boost::json::value data);
 
 template <event T>
 envelope make_envelope(std::string_view source, std::string_view subject, const T& data)
@@ -107,6 +109,6 @@ envelope make_envelope(std::string_view source, std::string_view subject, const 
 }
 
 /// An id unique to this process and run: a random prefix and a counter.
-std::string next_event_id();
+SLOTBUS_API std::string next_event_id();
 
 } // namespace slotbus

@@ -3,6 +3,8 @@
 // Windows, hence the snake_case enumerators.
 #pragma once
 
+#include "slotbus/export.hpp"
+
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -37,7 +39,7 @@ enum class error : int {
 };
 
 /// The category of slotbus::error; name() is "slotbus".
-const std::error_category& error_category() noexcept;
+SLOTBUS_API const std::error_category& error_category() noexcept;
 
 /// Makes an error_code in slotbus's category (found by argument-dependent lookup).
 inline std::error_code make_error_code(error e) noexcept
@@ -47,16 +49,16 @@ inline std::error_code make_error_code(error e) noexcept
 
 /// Thrown by the throwing overloads; code() is the same code the
 /// error_code& overloads report.
-class system_error : public std::system_error {
+class SLOTBUS_API system_error : public std::system_error {
 public:
     using std::system_error::system_error;
 };
 
 /// Throws slotbus::system_error when ec is set; `what` names the operation.
-void throw_if(const std::error_code& ec, const char* what);
+SLOTBUS_API void throw_if(const std::error_code& ec, const char* what);
 /// The same, naming what it was about too: "slotbus::client_slot::open
 /// \\.\mailslot\orders: no mailslot of that name has a receiver".
-void throw_if(const std::error_code& ec, const char* what, std::string_view about);
+SLOTBUS_API void throw_if(const std::error_code& ec, const char* what, std::string_view about);
 
 } // namespace slotbus
 

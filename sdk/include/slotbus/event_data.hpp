@@ -7,6 +7,8 @@
 // append_data writes the other way, straight to JSON text.
 #pragma once
 
+#include "slotbus/export.hpp"
+
 #include <boost/describe/members.hpp>
 #include <boost/json/value.hpp>
 #include <boost/json/value_from.hpp>
@@ -59,14 +61,23 @@ template <class T> constexpr std::string_view expected_kind()
         return "a value of its type";
 }
 
-std::string_view kind_of(const boost::json::value& v);
+SLOTBUS_API std::string_view kind_of(const boost::json::value& v);
+
+} // namespace detail
+
+/// JSON text as people write it: numbers as numbers (`9.5`, `1.0`, where
+/// Boost.JSON 1.81 writes `9.5E0`, `1E0`), nothing else changed. What the
+/// SDK writes envelopes with; for a plugin's own files and answers.
+SLOTBUS_API std::string json_text(const boost::json::value& v);
+
+namespace detail {
 
 /// Appends `s` as a JSON string: quoted, with what JSON requires escaped.
-void append_json_string(std::string& out, std::string_view s);
+SLOTBUS_API void append_json_string(std::string& out, std::string_view s);
 /// Appends the JSON text of `v`.
-void append_json(std::string& out, const boost::json::value& v);
+SLOTBUS_API void append_json(std::string& out, const boost::json::value& v);
 /// Appends a number as the shortest text that reads back the same (`101.25`).
-void append_json_number(std::string& out, double d);
+SLOTBUS_API void append_json_number(std::string& out, double d);
 
 /// A type with conversions of its own (tag_invoke), which win over describing it.
 template <class T>

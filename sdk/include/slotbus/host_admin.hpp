@@ -3,6 +3,7 @@
 #pragma once
 
 #include "slotbus/connection.hpp"
+#include "slotbus/export.hpp"
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/deferred.hpp>
@@ -16,8 +17,8 @@ namespace slotbus {
 namespace detail {
 using admin_handler =
     boost::asio::any_completion_handler<void(boost::system::error_code, boost::json::value)>;
-void start_admin(std::shared_ptr<connection_impl> impl, std::string command, std::string argument,
-                 admin_handler h);
+SLOTBUS_API void start_admin(std::shared_ptr<connection_impl> impl, std::string command,
+                             std::string argument, admin_handler h);
 } // namespace detail
 
 /// Asks the host a question about itself. Commands (docs/protocol.md gives
@@ -37,15 +38,17 @@ void start_admin(std::shared_ptr<connection_impl> impl, std::string command, std
 /// auto stats = slotbus::admin(bus, "stats");
 /// std::cout << stats.at("slot_count") << '\n';
 /// @endcode
-boost::json::value admin(connection& bus, std::string_view command, std::string_view argument,
-                         std::error_code& ec);
-boost::json::value admin(connection& bus, std::string_view command, std::string_view argument = {});
+SLOTBUS_API boost::json::value admin(connection& bus, std::string_view command,
+                                     std::string_view argument, std::error_code& ec);
+SLOTBUS_API boost::json::value admin(connection& bus, std::string_view command,
+                                     std::string_view argument = {});
 
 /// Every slot at or below `prefix` (empty: all), as the "slots" answer
 /// lists them, fetched a page at a time (a listing of any size). Errors as
 /// admin's.
-boost::json::array list_slots(connection& bus, std::string_view prefix, std::error_code& ec);
-boost::json::array list_slots(connection& bus, std::string_view prefix = {});
+SLOTBUS_API boost::json::array list_slots(connection& bus, std::string_view prefix,
+                                          std::error_code& ec);
+SLOTBUS_API boost::json::array list_slots(connection& bus, std::string_view prefix = {});
 
 /// admin, asynchronously. Completion signature:
 /// void(boost::system::error_code, boost::json::value).

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "slotbus/error.hpp"
+#include "slotbus/export.hpp"
 
 #include <boost/describe/class.hpp>
 #include <boost/describe/members.hpp>
@@ -77,13 +78,13 @@ enum class frame_type : std::uint8_t {
     fatal = 0x8f,
 };
 
-bool known_frame_type(std::uint8_t value) noexcept;
+SLOTBUS_API bool known_frame_type(std::uint8_t value) noexcept;
 
 using byte_buffer = std::vector<std::uint8_t>;
 using byte_span = std::span<const std::uint8_t>;
 
 /// The rest of a frame's body, as opaque bytes (always the last field).
-struct payload {
+struct SLOTBUS_API payload {
     byte_span bytes;
 };
 
@@ -91,7 +92,7 @@ struct payload {
 // Field types: u16, u32, u64, std::string_view (u16 length + bytes) and payload.
 // Decoded string_views and payloads point into the frame they came from.
 
-struct hello_frame {
+struct SLOTBUS_API hello_frame {
     static constexpr frame_type type = frame_type::hello;
     std::uint32_t magic = protocol_magic;
     std::uint16_t min_version = protocol_version;
@@ -104,7 +105,7 @@ struct hello_frame {
 };
 BOOST_DESCRIBE_STRUCT(hello_frame, (), (magic, min_version, max_version, pid, client_name, token))
 
-struct welcome_frame {
+struct SLOTBUS_API welcome_frame {
     static constexpr frame_type type = frame_type::welcome;
     std::uint16_t version = protocol_version;
     std::uint32_t max_record_size = 0;
@@ -123,7 +124,7 @@ enum class overflow_policy : std::uint32_t {
     drop_newest = 2, ///< drop the record that does not fit
 };
 
-struct create_frame {
+struct SLOTBUS_API create_frame {
     static constexpr frame_type type = frame_type::create;
     std::uint32_t request_id = 0;
     std::uint32_t handle = 0; ///< chosen by the client: unused, not 0
@@ -146,7 +147,7 @@ inline constexpr std::uint32_t open_rebind = 1;
 /// instead of failing with file_not_found.
 inline constexpr std::uint32_t open_publish = 2;
 
-struct open_frame {
+struct SLOTBUS_API open_frame {
     static constexpr frame_type type = frame_type::open;
     std::uint32_t request_id = 0;
     std::uint32_t handle = 0; ///< chosen by the client: unused, not 0
@@ -155,7 +156,7 @@ struct open_frame {
 };
 BOOST_DESCRIBE_STRUCT(open_frame, (), (request_id, handle, flags, name))
 
-struct close_frame {
+struct SLOTBUS_API close_frame {
     static constexpr frame_type type = frame_type::close;
     std::uint32_t request_id = 0;
     std::uint32_t handle = 0;
@@ -166,7 +167,7 @@ BOOST_DESCRIBE_STRUCT(close_frame, (), (request_id, handle))
 /// (a record list, see for_each_record); each record is one write, and
 /// writes on a connection are acknowledged in the order they were sent, in
 /// write_acks frames.
-struct write_frame {
+struct SLOTBUS_API write_frame {
     static constexpr frame_type type = frame_type::write;
     std::uint32_t handle = 0;
     payload records;
@@ -176,7 +177,7 @@ BOOST_DESCRIBE_STRUCT(write_frame, (), (handle, records))
 /// Tells the readers of a writer handle's slots that `count` records meant
 /// for them were lost before the handle's next record (a bridge passing on
 /// another bus's losses): told as a gap, as a drop is. No answer.
-struct lost_frame {
+struct SLOTBUS_API lost_frame {
     static constexpr frame_type type = frame_type::lost;
     std::uint32_t handle = 0;
     std::uint32_t count = 0;
@@ -185,21 +186,21 @@ BOOST_DESCRIBE_STRUCT(lost_frame, (), (handle, count))
 
 /// A write whose sender does not wait for its results: the host may hold
 /// them until it sends the connection anything else (see docs/protocol.md).
-struct post_frame {
+struct SLOTBUS_API post_frame {
     static constexpr frame_type type = frame_type::post;
     std::uint32_t handle = 0;
     payload records;
 };
 BOOST_DESCRIBE_STRUCT(post_frame, (), (handle, records))
 
-struct info_frame {
+struct SLOTBUS_API info_frame {
     static constexpr frame_type type = frame_type::info;
     std::uint32_t request_id = 0;
     std::uint32_t handle = 0;
 };
 BOOST_DESCRIBE_STRUCT(info_frame, (), (request_id, handle))
 
-struct set_timeout_frame {
+struct SLOTBUS_API set_timeout_frame {
     static constexpr frame_type type = frame_type::set_timeout;
     std::uint32_t request_id = 0;
     std::uint32_t handle = 0;
@@ -209,7 +210,7 @@ BOOST_DESCRIBE_STRUCT(set_timeout_frame, (), (request_id, handle, read_timeout))
 
 /// A reader tells the host how many pushed records it has read since its last
 /// report, and how many it lets the host push ahead (the credit window).
-struct read_report_frame {
+struct SLOTBUS_API read_report_frame {
     static constexpr frame_type type = frame_type::read_report;
     std::uint32_t handle = 0;
     std::uint32_t consumed = 0;
@@ -218,21 +219,21 @@ struct read_report_frame {
 BOOST_DESCRIBE_STRUCT(read_report_frame, (), (handle, consumed, window))
 
 /// Answered with a result after every record the host can push has been pushed.
-struct poll_frame {
+struct SLOTBUS_API poll_frame {
     static constexpr frame_type type = frame_type::poll;
     std::uint32_t request_id = 0;
     std::uint32_t handle = 0;
 };
 BOOST_DESCRIBE_STRUCT(poll_frame, (), (request_id, handle))
 
-struct duplicate_frame {
+struct SLOTBUS_API duplicate_frame {
     static constexpr frame_type type = frame_type::duplicate;
     std::uint32_t request_id = 0;
     std::uint32_t handle = 0;
 };
 BOOST_DESCRIBE_STRUCT(duplicate_frame, (), (request_id, handle))
 
-struct attach_frame {
+struct SLOTBUS_API attach_frame {
     static constexpr frame_type type = frame_type::attach;
     std::uint32_t request_id = 0;
     std::uint32_t handle = 0; ///< chosen by the client: unused, not 0
@@ -241,7 +242,7 @@ struct attach_frame {
 BOOST_DESCRIBE_STRUCT(attach_frame, (), (request_id, handle, token))
 
 /// Binds the reader handle's slot to a topic pattern (topic_pattern syntax).
-struct subscribe_frame {
+struct SLOTBUS_API subscribe_frame {
     static constexpr frame_type type = frame_type::subscribe;
     std::uint32_t request_id = 0;
     std::uint32_t handle = 0;
@@ -249,7 +250,7 @@ struct subscribe_frame {
 };
 BOOST_DESCRIBE_STRUCT(subscribe_frame, (), (request_id, handle, pattern))
 
-struct unsubscribe_frame {
+struct SLOTBUS_API unsubscribe_frame {
     static constexpr frame_type type = frame_type::unsubscribe;
     std::uint32_t request_id = 0;
     std::uint32_t handle = 0;
@@ -261,7 +262,7 @@ BOOST_DESCRIBE_STRUCT(unsubscribe_frame, (), (request_id, handle, pattern))
 /// create/attach: value_a = read timeout, value_b = max message size;
 /// poll: value_a = records queued at the host; duplicate: text = the token;
 /// errors: text may say more.
-struct result_frame {
+struct SLOTBUS_API result_frame {
     static constexpr frame_type type = frame_type::result;
     std::uint32_t request_id = 0;
     std::uint32_t error = 0;
@@ -274,7 +275,7 @@ BOOST_DESCRIBE_STRUCT(result_frame, (), (request_id, error, handle, value_a, val
 
 /// Records pushed to one reader handle, in slot order (a record list), all
 /// written by one sender to one name: the origin an origin frame announced.
-struct records_frame {
+struct SLOTBUS_API records_frame {
     static constexpr frame_type type = frame_type::records;
     std::uint32_t handle = 0;
     std::uint32_t origin = 0;
@@ -286,7 +287,7 @@ BOOST_DESCRIBE_STRUCT(records_frame, (), (handle, origin, records))
 /// host decided it (never what a record says), and the name written to.
 /// Sent once per connection before the first records frame with that id;
 /// ids grow and are not reused within a connection.
-struct origin_frame {
+struct SLOTBUS_API origin_frame {
     static constexpr frame_type type = frame_type::origin;
     std::uint32_t id = 0;
     std::uint32_t uid = 0;
@@ -307,7 +308,7 @@ BOOST_DESCRIBE_STRUCT(origin_frame, (), (id, uid, pid, plugin, name, host, clien
 
 /// No later records frame carries an origin id below `below`: the client may
 /// forget those once it holds no record of theirs (the host's table is bounded).
-struct origins_forgotten_frame {
+struct SLOTBUS_API origins_forgotten_frame {
     static constexpr frame_type type = frame_type::origins_forgotten;
     std::uint32_t below = 0;
 };
@@ -315,20 +316,20 @@ BOOST_DESCRIBE_STRUCT(origins_forgotten_frame, (), (below))
 
 /// Results of the connection's next writes, in order: runs of
 /// {u32 count, u32 error, u32 delivered}.
-struct write_acks_frame {
+struct SLOTBUS_API write_acks_frame {
     static constexpr frame_type type = frame_type::write_acks;
     payload runs;
 };
 BOOST_DESCRIBE_STRUCT(write_acks_frame, (), (runs))
 
-struct ack_run {
+struct SLOTBUS_API ack_run {
     std::uint32_t count = 0;
     std::uint32_t error = 0;
     std::uint32_t delivered = 0;
 };
 inline constexpr std::size_t ack_run_size = 12;
 
-struct info_result_frame {
+struct SLOTBUS_API info_result_frame {
     static constexpr frame_type type = frame_type::info_result;
     std::uint32_t request_id = 0;
     std::uint32_t error = 0;
@@ -344,7 +345,7 @@ BOOST_DESCRIBE_STRUCT(info_result_frame, (),
                        queued_bytes, dropped))
 
 /// Sent to every reader handle of a slot when its read timeout changes.
-struct timeout_changed_frame {
+struct SLOTBUS_API timeout_changed_frame {
     static constexpr frame_type type = frame_type::timeout_changed;
     std::uint32_t handle = 0;
     std::uint32_t read_timeout = 0;
@@ -353,7 +354,7 @@ BOOST_DESCRIBE_STRUCT(timeout_changed_frame, (), (handle, read_timeout))
 
 /// Sent ahead of the next record pushed to a reader: that many records were
 /// dropped (by the slot's overflow policy) just before it.
-struct gap_frame {
+struct SLOTBUS_API gap_frame {
     static constexpr frame_type type = frame_type::gap;
     std::uint32_t handle = 0;
     std::uint32_t missed = 0;
@@ -363,7 +364,7 @@ BOOST_DESCRIBE_STRUCT(gap_frame, (), (handle, missed))
 /// A policy reload took a right away: the handle is closed (its number stays
 /// taken until the client closes it; its operations fail with `error`), or,
 /// with a pattern, only that subscription of the reader handle is removed.
-struct revoked_frame {
+struct SLOTBUS_API revoked_frame {
     static constexpr frame_type type = frame_type::revoked;
     std::uint32_t handle = 0;
     std::uint32_t error = 0;
@@ -372,13 +373,13 @@ struct revoked_frame {
 BOOST_DESCRIBE_STRUCT(revoked_frame, (), (handle, error, pattern))
 
 /// A heartbeat: the host answers each ping with a pong carrying its nonce.
-struct ping_frame {
+struct SLOTBUS_API ping_frame {
     static constexpr frame_type type = frame_type::ping;
     std::uint32_t nonce = 0;
 };
 BOOST_DESCRIBE_STRUCT(ping_frame, (), (nonce))
 
-struct pong_frame {
+struct SLOTBUS_API pong_frame {
     static constexpr frame_type type = frame_type::pong;
     std::uint32_t nonce = 0;
 };
@@ -387,7 +388,7 @@ BOOST_DESCRIBE_STRUCT(pong_frame, (), (nonce))
 /// A question for the host itself (the admin plane the `slotbus` CLI uses):
 /// `command` is one of "slots", "stats", "plugins", "stop"; `argument` is
 /// the command's (a path prefix for "slots"). Answered by admin_result.
-struct admin_frame {
+struct SLOTBUS_API admin_frame {
     static constexpr frame_type type = frame_type::admin;
     std::uint32_t request_id = 0;
     std::string_view command;
@@ -398,7 +399,7 @@ BOOST_DESCRIBE_STRUCT(admin_frame, (), (request_id, command, argument))
 /// The answer to an admin frame: a JSON document (see docs/protocol.md), or
 /// an error (error::invalid_function for an unknown command) with JSON
 /// {"error": "why"}.
-struct admin_result_frame {
+struct SLOTBUS_API admin_result_frame {
     static constexpr frame_type type = frame_type::admin_result;
     std::uint32_t request_id = 0;
     std::uint32_t error = 0;
@@ -407,7 +408,7 @@ struct admin_result_frame {
 BOOST_DESCRIBE_STRUCT(admin_result_frame, (), (request_id, error, json))
 
 /// The last frame on a connection the host is closing for a protocol error.
-struct fatal_frame {
+struct SLOTBUS_API fatal_frame {
     static constexpr frame_type type = frame_type::fatal;
     std::uint32_t error = 0;
     std::string_view message;
@@ -448,7 +449,7 @@ inline void put(byte_buffer& out, const payload& p)
 
 // Bounds-checked reading of untrusted bytes: a short read sets failed and
 // yields zeros, so decoding never reads past the frame.
-class body_reader {
+class SLOTBUS_API body_reader {
 public:
     explicit body_reader(byte_span body) : rest_(body) {}
 
@@ -512,13 +513,13 @@ template <class Message> [[nodiscard]] bool decode(byte_span body, Message& m)
 }
 
 /// One frame found in a byte stream; body points into the caller's bytes.
-struct frame_view {
+struct SLOTBUS_API frame_view {
     frame_type type{};
     byte_span body;
 };
 
 /// What decode_frame found at the front of a byte stream.
-struct decoded_frame {
+struct SLOTBUS_API decoded_frame {
     enum status_t { ok, need_more, invalid } status = need_more;
     frame_view frame;
     std::size_t size = 0; ///< bytes the frame takes (header included), when ok
@@ -527,12 +528,12 @@ struct decoded_frame {
 
 /// Finds the frame at the front of `bytes`. Lengths are checked before any
 /// byte is trusted: 0, over `max_frame_size`, or an unknown type is invalid.
-decoded_frame decode_frame(byte_span bytes, std::size_t max_frame_size) noexcept;
+SLOTBUS_API decoded_frame decode_frame(byte_span bytes, std::size_t max_frame_size) noexcept;
 
 /// The receiving end of a frame stream: bytes read in, whole frames out. It
 /// keeps a partial frame at the front and grows for one large frame (never
 /// past the frame limit), so every read goes into one contiguous buffer.
-class frame_buffer {
+class SLOTBUS_API frame_buffer {
 public:
     /// Grows only with bytes that arrived: a frame's claimed length costs
     /// nothing until its bytes come (then the buffer doubles as they fill
@@ -593,7 +594,7 @@ inline void append_record(byte_buffer& list, byte_span record)
 }
 
 /// What check_record_list found: how many records, how many bytes in them.
-struct record_list_summary {
+struct SLOTBUS_API record_list_summary {
     bool valid = false; ///< false when the list is empty or a length lies
     std::uint32_t count = 0;
     std::uint64_t bytes = 0;
@@ -655,7 +656,7 @@ template <class F> bool for_each_record(byte_span list, F&& f)
 /// handle of the frame last started, with nothing appended after that frame
 /// and room left under `batch_bytes`, joins it: the reader of the frame then
 /// finds the handle once for all of them. Otherwise a new frame starts.
-class record_list_builder {
+class SLOTBUS_API record_list_builder {
 public:
     static constexpr std::size_t batch_bytes = 64 * 1024;
 
@@ -718,7 +719,7 @@ template <class F> bool for_each_ack_run(byte_span runs, F&& f)
 }
 
 /// Builds a write_acks frame, merging consecutive equal results into runs.
-class ack_batch {
+class SLOTBUS_API ack_batch {
 public:
     /// `writes` writes in a row with this result.
     void add(std::uint32_t error, std::uint32_t delivered, std::uint32_t writes = 1);

@@ -3,6 +3,7 @@
 
 #include "slotbus/client_slot.hpp"
 #include "slotbus/envelope.hpp"
+#include "slotbus/export.hpp"
 
 #include <list>
 #include <memory>
@@ -23,7 +24,7 @@ namespace slotbus {
 /// slotbus::publisher pub(bus, "shop");
 /// pub.publish("events/orders", order_created{"A-1", 42.0});
 /// @endcode
-class publisher {
+class SLOTBUS_API publisher {
 public:
     /// A plugin the host launched publishes as `/plugins/NAME`, NAME as the
     /// host knows it (connection::plugin_name()), whatever `plugin` says;

@@ -2,6 +2,7 @@
 // the reply carries the request's id (`correlationid`).
 #pragma once
 
+#include "slotbus/export.hpp"
 #include "slotbus/publisher.hpp"
 #include "slotbus/subscriber.hpp"
 
@@ -17,7 +18,7 @@ namespace slotbus {
 /// slotbus::requester ask(bus, "dashboard");
 /// auto pong = ask.request<pong_reply>("services/health", ping{}, std::chrono::seconds(1));
 /// @endcode
-class requester {
+class SLOTBUS_API requester {
 public:
     requester(connection& bus, std::string plugin = {});
 
@@ -65,7 +66,7 @@ private:
 /// auto h = health.on<ping>([](const ping&) { return pong_reply{"ok"}; });
 /// health.process_for(std::chrono::seconds(1));
 /// @endcode
-class responder {
+class SLOTBUS_API responder {
 public:
     /// Creates the slot `name`. Errors: those of server_slot::create.
     responder(connection& bus, std::string_view name, std::string plugin = {});

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "slotbus/connection.hpp"
+#include "slotbus/export.hpp"
 #include "slotbus/slot_info.hpp"
 #include "slotbus/slot_name.hpp"
 #include "slotbus/subscription.hpp"
@@ -17,7 +18,7 @@
 namespace slotbus {
 
 /// How a slot is made: CreateMailslot's two values and slotbus's flow control.
-struct slot_options {
+struct SLOTBUS_API slot_options {
     std::uint32_t max_message_size = 0;                 ///< 0: any size
     std::uint32_t read_timeout = mailslot_wait_forever; ///< ms; 0: no wait
     /// Unread bytes it holds, each record costing its size plus 28 (its length
@@ -38,7 +39,7 @@ struct slot_options {
 /// auto slot = slotbus::server_slot::create(bus, "taxes/sue");
 /// std::string record = slot.read();
 /// @endcode
-class [[nodiscard]] server_slot {
+class [[nodiscard]] SLOTBUS_API server_slot {
 public:
     /// Creates `name` (a local name). Errors: error::invalid_name,
     /// error::filename_exced_range, error::already_exists (any case),

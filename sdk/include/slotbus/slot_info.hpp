@@ -1,6 +1,8 @@
 // What GetMailslotInfo reports, exactly.
 #pragma once
 
+#include "slotbus/export.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -12,7 +14,7 @@
 namespace slotbus {
 
 /// A slot's settings and queue, as the host sees them at that moment.
-struct slot_info {
+struct SLOTBUS_API slot_info {
     std::uint32_t max_message_size = 0;   ///< 0: any size
     std::uint32_t next_size = 0xffffffff; ///< size of the next record, or mailslot_no_message
     std::uint32_t message_count = 0;      ///< records not yet read
@@ -29,7 +31,7 @@ inline constexpr std::uint32_t gap_unknown = 0xffffffff;
 /// Who wrote a record, as the host vouches for it (the kernel's word on a
 /// local writer, the plugin its token names), never what the record says;
 /// and the name it was written to.
-struct record_sender {
+struct SLOTBUS_API record_sender {
     std::uint32_t uid = 0;
     std::uint32_t pid = 0;
     std::string plugin; ///< the writing plugin's name; empty for a client that is none
@@ -48,7 +50,7 @@ struct record_sender {
 };
 
 /// A record as read, with what a drop policy cost just before it and who sent it.
-struct received_record {
+struct SLOTBUS_API received_record {
     std::string data;
     /// Records dropped (by the slot's overflow policy) between the previous
     /// record read and this one: the reader is told in order. gap_unknown:
@@ -92,7 +94,7 @@ struct received_record {
 /// Records read in one go, their bytes back to back in one buffer: no
 /// allocation per record (server_slot::async_read_records). Move-only in
 /// spirit, copyable in fact; views stay valid while the batch lives.
-class record_batch {
+class SLOTBUS_API record_batch {
 public:
     [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
     [[nodiscard]] bool empty() const noexcept { return entries_.empty(); }

@@ -1,6 +1,8 @@
 // Mailslot names: the one validating parser every part of slotbus uses.
 #pragma once
 
+#include "slotbus/export.hpp"
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -34,7 +36,7 @@ enum class name_scope {
 /// auto name = slotbus::slot_name::parse("taxes/sue");
 /// assert(name.str() == R"(\\.\mailslot\taxes\sue)");
 /// @endcode
-class slot_name {
+class SLOTBUS_API slot_name {
 public:
     /// Parses any accepted spelling; on failure sets ec and returns an empty name.
     static slot_name parse(std::string_view text, std::error_code& ec);
@@ -64,13 +66,13 @@ private:
 };
 
 /// ASCII lower-casing, the case folding names use.
-std::string fold_case(std::string_view text);
+SLOTBUS_API std::string fold_case(std::string_view text);
 
 /// Well-formed UTF-8: no stray continuation bytes, overlong forms, surrogates
 /// or code points past U+10FFFF. Names and patterns must be.
-bool is_valid_utf8(std::string_view text) noexcept;
+SLOTBUS_API bool is_valid_utf8(std::string_view text) noexcept;
 /// `text` with each ill-formed sequence replaced by U+FFFD: for showing what
 /// a peer claimed (a client name) where only valid text may go (JSON).
-std::string to_valid_utf8(std::string_view text);
+SLOTBUS_API std::string to_valid_utf8(std::string_view text);
 
 } // namespace slotbus

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "slotbus/connection.hpp"
+#include "slotbus/export.hpp"
 
 #include <functional>
 #include <memory>
@@ -21,7 +22,7 @@ namespace slotbus {
 /// ... start the plugin's work ...
 /// bus.run(); // returns on SIGTERM or ^C
 /// @endcode
-class stop_signals {
+class SLOTBUS_API stop_signals {
 public:
     explicit stop_signals(connection& bus, std::function<void(int signo)> on_stop = {});
     ~stop_signals();

@@ -4,6 +4,7 @@
 
 #include "slotbus/detail/recent_keys.hpp"
 #include "slotbus/envelope.hpp"
+#include "slotbus/export.hpp"
 #include "slotbus/server_slot.hpp"
 
 #include <chrono>
@@ -32,7 +33,7 @@ namespace slotbus {
 /// auto orders = sub.on<order_created>("events/orders/**", [](const order_created& o) { ... });
 /// sub.process_for(std::chrono::seconds(1));
 /// @endcode
-class subscriber {
+class SLOTBUS_API subscriber {
 public:
     struct statistics {
         std::uint64_t received = 0;   ///< records read

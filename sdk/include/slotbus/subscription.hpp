@@ -2,6 +2,7 @@
 #pragma once
 
 #include "slotbus/detail/connection_impl.hpp"
+#include "slotbus/export.hpp"
 #include "slotbus/topic_pattern.hpp"
 
 #include <memory>
@@ -15,7 +16,7 @@ namespace slotbus {
 /// auto inbox = slotbus::server_slot::create(bus, "audit/inbox");
 /// auto all_orders = inbox.subscribe("events/orders/**");
 /// @endcode
-class [[nodiscard]] subscription {
+class [[nodiscard]] SLOTBUS_API subscription {
 public:
     subscription() = default;
     subscription(std::shared_ptr<detail::connection_impl> impl, std::uint32_t handle,
@@ -31,8 +32,9 @@ public:
     subscription& operator=(subscription&& other) noexcept
     {
         if (this != &other) {
-            std::error_code ignored;
-            cancel(ignored);
+            // The old one goes as the destructor lets it go: sent, not waited
+            // for, so assigning works on the connection's own thread too.
+            subscription old(std::move(*this));
             impl_ = std::move(other.impl_);
             handle_ = std::exchange(other.handle_, 0);
             pattern_ = std::move(other.pattern_);

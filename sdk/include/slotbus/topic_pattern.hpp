@@ -1,6 +1,8 @@
 // Subscription patterns: which names a subscribed slot receives.
 #pragma once
 
+#include "slotbus/export.hpp"
+
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -19,7 +21,7 @@ namespace slotbus {
 /// auto p = slotbus::topic_pattern::parse("events/**");
 /// assert(p.matches(slotbus::slot_name::parse("events/orders/eu")));
 /// @endcode
-class topic_pattern {
+class SLOTBUS_API topic_pattern {
 public:
     static topic_pattern parse(std::string_view text, std::error_code& ec);
     static topic_pattern parse(std::string_view text);

@@ -6,6 +6,8 @@
 // headers.
 #pragma once
 
+#include "slotbus/export.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -22,7 +24,7 @@
 namespace slotbus::detail {
 
 /// One thread: the one its owner runs on.
-class byte_stream {
+class SLOTBUS_API byte_stream {
 public:
     using unix_socket = boost::asio::local::stream_protocol::socket;
     using tcp_socket = boost::asio::ip::tcp::socket;

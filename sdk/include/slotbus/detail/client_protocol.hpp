@@ -11,6 +11,7 @@
 #pragma once
 
 #include "slotbus/detail/write_handler.hpp"
+#include "slotbus/export.hpp"
 #include "slotbus/protocol.hpp"
 #include "slotbus/slot_info.hpp"
 
@@ -37,7 +38,7 @@ namespace slotbus::detail {
 using boost::system::error_code;
 
 /// What a request comes back with.
-struct reply {
+struct SLOTBUS_API reply {
     std::uint32_t handle = 0;
     std::uint32_t value_a = 0;
     std::uint32_t value_b = 0;
@@ -53,7 +54,7 @@ using reply_handler = boost::asio::any_completion_handler<void(error_code, reply
 enum class results { prompt, when_convenient };
 
 /// What a reconnect must restore for one handle.
-struct restorable {
+struct SLOTBUS_API restorable {
     bool reader = false;
     std::string name; ///< the full name
     std::uint32_t max_message_size = 0, read_timeout = 0, byte_budget = 0, overflow = 0;
@@ -65,7 +66,7 @@ struct restorable {
 
 /// What this end holds of one reader handle: the records pushed by the host
 /// and not read yet, and what it owes the host in read reports.
-struct reader_state {
+struct SLOTBUS_API reader_state {
     std::uint32_t read_timeout = 0;
     // Records pushed by the host, not read yet: their sizes and gaps here,
     // their bytes in `bytes` from `begin`, as the host's record lists had
@@ -101,7 +102,7 @@ struct reader_state {
 
 /// What the driver must do after a frame, beyond what the protocol did
 /// itself (write acknowledgements complete their writes in place).
-struct frame_action {
+struct SLOTBUS_API frame_action {
     enum class kind {
         none,
         welcomed,        ///< the connection is up: complete the connect
@@ -125,7 +126,7 @@ struct frame_action {
 };
 
 /// What a failed connection leaves to complete, in this order.
-struct lost_work {
+struct SLOTBUS_API lost_work {
     std::vector<reply_handler> requests; ///< with broken_pipe
     std::vector<write_handler> sent;     ///< outcome unknown: netname_deleted
     std::vector<write_handler> queued;   ///< never sent: broken_pipe
@@ -135,7 +136,7 @@ struct lost_work {
     std::vector<std::pair<std::uint32_t, error_code>> lost_readers;
 };
 
-class client_protocol {
+class SLOTBUS_API client_protocol {
 public:
     /// At most this many unacknowledged write bytes on the wire, well under
     /// the host's --max-held: so the host can always go on reading this

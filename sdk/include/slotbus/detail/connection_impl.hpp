@@ -10,6 +10,7 @@
 #include "slotbus/address.hpp"
 #include "slotbus/detail/client_protocol.hpp"
 #include "slotbus/detail/write_handler.hpp"
+#include "slotbus/export.hpp"
 #include "slotbus/protocol.hpp"
 #include "slotbus/slot_info.hpp"
 
@@ -45,7 +46,7 @@ using boost::system::error_code;
 using run_handler = asio::any_completion_handler<void(error_code)>;
 
 /// How a running connection keeps itself alive.
-struct run_timing {
+struct SLOTBUS_API run_timing {
     std::chrono::milliseconds heartbeat{1000};   ///< a ping this often; 3 missed: reconnect
     std::chrono::milliseconds min_backoff{50};   ///< first wait before reconnecting
     std::chrono::milliseconds max_backoff{2000}; ///< the waits double up to this
@@ -62,7 +63,7 @@ template <class Slot> using open_handler = asio::any_completion_handler<void(err
 using read_handler = std::variant<read_string_handler, read_buffer_handler, read_record_handler,
                                   read_batch_handler, read_records_handler>;
 
-class connection_impl : public std::enable_shared_from_this<connection_impl> {
+class SLOTBUS_API connection_impl : public std::enable_shared_from_this<connection_impl> {
 public:
     /// With no executor, the connection owns an io_context that its
     /// synchronous calls run on the calling thread.

@@ -3,6 +3,8 @@
 // addressing table, so a check allocates nothing once the ring is full.
 #pragma once
 
+#include "slotbus/export.hpp"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -10,7 +12,7 @@
 
 namespace slotbus::detail {
 
-class recent_keys {
+class SLOTBUS_API recent_keys {
 public:
     /// Remembers up to `capacity` keys (a power of two is not needed).
     explicit recent_keys(std::size_t capacity);

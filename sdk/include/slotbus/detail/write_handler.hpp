@@ -1,6 +1,8 @@
 // Not API: a write's completion handler, kept without an allocation when it can be.
 #pragma once
 
+#include "slotbus/export.hpp"
+
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -21,7 +23,7 @@ namespace slotbus::detail {
 /// run on any thread: it is kept in place and called directly when its
 /// acknowledgement comes, with no allocation and no dispatch. Any other is
 /// type-erased by asio::any_completion_handler and dispatched to its executor.
-class write_handler {
+class SLOTBUS_API write_handler {
 public:
     using signature = void(boost::system::error_code, std::uint32_t);
 
