@@ -46,7 +46,10 @@ int main(int argc, char** argv)
             try {
                 std::rethrow_exception(failure);
             } catch (const std::exception& e) {
-                std::printf("publishing failed: %s\n", e.what());
+                // The bus says what it was about (its address, the slot);
+                // the exception has the code.
+                const auto why = bus.last_failure();
+                std::printf("publishing failed: %s\n", why.empty() ? e.what() : why.c_str());
                 status = 1;
             }
         }

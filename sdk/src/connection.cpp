@@ -26,6 +26,14 @@ namespace detail {
 
 namespace {
 
+/// The code without the place in Boost.Asio's source where it arose, which
+/// would otherwise end up in the what() a user prints ("No such file or
+/// directory [system:2 at /usr/include/boost/asio/detail/...]").
+error_code without_location(const error_code& ec)
+{
+    return ec.has_location() ? error_code(ec.value(), ec.category()) : ec;
+}
+
 /// A host of another uid is trusted when the socket is that uid's and no one
 /// but that uid or root can write in its directory or any directory above
 /// it: then no one else can have put a listener on that path (a shared bus,
@@ -126,45 +134,47 @@ void connection_impl::end_connect(error_code ec)
 {
     auto handler = std::move(*connecting_);
     connecting_.reset();
-    asio::post(executor_, asio::append(std::move(handler), ec, reply{}));
+    asio::post(executor_, asio::append(std::move(handler), without_location(ec), reply{}));
 }
 
 void connection_impl::connect_unix(const std::string& path, const std::string& client_name)
 {
     auto& socket = stream_->reset<byte_stream::unix_socket>(executor_);
-    socket.async_connect(asio::local::stream_protocol::endpoint(path),
-                         [self = shared_from_this(), generation = generation_, name = client_name,
-                          path](error_code ec) {
-                             if (generation != self->generation_ || !self->connecting_)
-                                 return; // given up on already
-                             auto* connected = self->stream_->get<byte_stream::unix_socket>();
-                             if (!ec && connected) {
-                                 // Whoever listens there hears our writes and answers our reads:
-                                 // it must be our own uid or root (a socket another user put in
-                                 // a shared directory is not our host).
-                                 ucred cred{};
-                                 socklen_t len = sizeof cred;
-                                 if (::getsockopt(connected->native_handle(), SOL_SOCKET,
-                                                  SO_PEERCRED, &cred, &len) != 0) {
-                                     ec = error_code(errno, boost::system::system_category());
-                                 } else if (cred.uid != ::geteuid() && cred.uid != 0 &&
-                                            !shared_by_its_owner(path, cred.uid)) {
-                                     self->failure_ =
-                                         "the host on " + path + " runs as uid " +
-                                         std::to_string(cred.uid) + ", not as this user (uid " +
-                                         std::to_string(::geteuid()) +
-                                         ") or root, and others than that uid and root may write "
-                                         "where the socket is: not trusted";
-                                     ec = error::access_denied;
-                                 }
-                             }
-                             if (ec) {
-                                 self->stream_->close();
-                                 self->end_connect(ec);
-                                 return;
-                             }
-                             self->on_connected(name);
-                         });
+    socket.async_connect(asio::local::stream_protocol::endpoint(path), [self = shared_from_this(),
+                                                                        generation = generation_,
+                                                                        name = client_name,
+                                                                        path](error_code ec) {
+        if (generation != self->generation_ || !self->connecting_)
+            return; // given up on already
+        auto* connected = self->stream_->get<byte_stream::unix_socket>();
+        if (!ec && connected) {
+            // Whoever listens there hears our writes and answers our reads:
+            // it must be our own uid or root (a socket another user put in
+            // a shared directory is not our host).
+            ucred cred{};
+            socklen_t len = sizeof cred;
+            if (::getsockopt(connected->native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) !=
+                0) {
+                ec = error_code(errno, boost::system::system_category());
+            } else if (cred.uid != ::geteuid() && cred.uid != 0 &&
+                       !shared_by_its_owner(path, cred.uid)) {
+                self->failure_ = "the host on " + path + " runs as uid " +
+                                 std::to_string(cred.uid) + ", not as this user (uid " +
+                                 std::to_string(::geteuid()) +
+                                 ") or root, and others than that uid and root may write "
+                                 "where the socket is: not trusted";
+                ec = error::access_denied;
+            }
+        }
+        if (ec) {
+            if (ec != error::access_denied) // else it says why already
+                self->failure_ = "cannot connect to unix:" + path + ": " + ec.message();
+            self->stream_->close();
+            self->end_connect(ec);
+            return;
+        }
+        self->on_connected(name);
+    });
 }
 
 void connection_impl::connect_tcp(const std::string& host, const std::string& port,
@@ -203,6 +213,7 @@ void connection_impl::connect_tcp(const std::string& host, const std::string& po
                             connect_ec = error_code(errno, boost::system::system_category());
                     }
                     if (connect_ec) {
+                        self->failure_ = "cannot connect to " + where + ": " + connect_ec.message();
                         self->stream_->close();
                         self->end_connect(connect_ec);
                         return;
@@ -746,7 +757,8 @@ void connection_impl::fail(error_code ec, std::string why)
         return;
     failure_ = why.empty() ? ec.message() : std::move(why);
     ++generation_; // handlers of this socket stand down from here on
-    broken_ = ec == asio::error::operation_aborted ? error_code(error::broken_pipe) : ec;
+    broken_ = ec == asio::error::operation_aborted ? error_code(error::broken_pipe)
+                                                   : without_location(ec);
     stream_->close();
     write_active_ = false;
     in_.clear();
@@ -959,8 +971,11 @@ void connection::connect(const std::string& address)
 {
     std::error_code ec;
     connect(address, ec);
-    // The host's or the check's words say more than the code alone.
-    const auto why = last_failure();
+    // The host's or the check's words say more than the code alone (without
+    // the code's own message at their end: system_error adds it).
+    auto why = last_failure();
+    if (const auto tail = ": " + ec.message(); why.ends_with(tail))
+        why.resize(why.size() - tail.size());
     if (why.empty())
         throw_if(ec, "slotbus::connection::connect", address);
     throw_if(ec, why.c_str());
