@@ -22,6 +22,15 @@ quoted() { # the words as a shell takes them back: a word with spaces or quotes 
     done
     echo "${out[*]}"
 }
+wait_for() { # wait_for PATTERN ARGS...: until `slotbus ARGS` prints PATTERN (5 s at most)
+    local pattern=$1 out
+    shift
+    for _ in $(seq 100); do
+        out=$("$slotbus" "$@" 2>/dev/null) || true
+        grep -q -- "$pattern" <<< "$out" && return
+        sleep 0.05
+    done
+}
 show() { # runs a command, shown as a user would type it (paste-able: the CLI is `slotbus`)
     local shown=("$@")
     shown[0]=$(basename "$1")
@@ -31,11 +40,8 @@ show() { # runs a command, shown as a user would type it (paste-able: the CLI is
 
 echo "==> starting slotbusd in the background with the plugins in $bin/plugins.d"
 "$bin/bus/slotbusd" --daemon --socket "$SLOTBUS_ADDRESS" --plugins-dir "$bin/plugins.d"
-trap '"$slotbus" stop >/dev/null 2>&1 || true' EXIT
-for _ in $(seq 100); do # the plugins are up once their slots are
-    "$slotbus" ls slotbus/journal --json | grep -q journal && break
-    sleep 0.05
-done
+trap '"$slotbus" stop >/dev/null 2>&1 || true; rm -rf "$run_dir"' EXIT
+wait_for journal ls slotbus/journal --json  # the plugins are up once their slots are
 show "$slotbus" plugins
 show "$slotbus" ls
 
@@ -45,20 +51,14 @@ echo
 echo "\$ slotbus tail 'events/**' --count 4 &     # what the samples publish (shown below)"
 "$slotbus" tail 'events/**' --count 4 > "$run_dir/tail.out" 2>&1 &
 tail_pid=$!
-for _ in $(seq 100); do
-    "$slotbus" ls slotbus/cli --json | grep -q tail && break
-    sleep 0.05
-done
+wait_for tail ls slotbus/cli --json
 
 echo
 echo "==> the orders pair: a subscriber by C++ type, a coroutine publisher"
 echo "\$ orders_subscriber --count 3 &"
 "$bin/samples/orders/orders_subscriber" --count 3 > "$run_dir/subscriber.out" 2>&1 &
 subscriber=$!
-for _ in $(seq 100); do
-    "$slotbus" ls --json | grep -q 'events\\\\orders\\\\\*\*' && break
-    sleep 0.05
-done
+wait_for 'events\\\\orders\\\\\*\*' ls --json
 echo
 echo "Who receives events/orders/eu: every slot subscribed to a pattern it matches —"
 echo "the subscriber's billing/inbox (events/orders/**), the journal plugin's slot and"
@@ -77,10 +77,7 @@ echo "==> the seeds' reader and writer (the Windows mailslot documents' programs
 echo "\$ seeds_reader --count 3 &"
 "$bin/samples/seeds/seeds_reader" --count 3 > "$run_dir/reader.out" 2>&1 &
 reader=$!
-for _ in $(seq 100); do
-    "$slotbus" ls sample_mailslot --json | grep -q sample_mailslot && break
-    sleep 0.05
-done
+wait_for sample_mailslot ls sample_mailslot --json
 echo "\$ seeds_writer --pause-ms 300"
 "$bin/samples/seeds/seeds_writer" --pause-ms 300 2>&1 | sed 's/^/    /'
 wait "$reader"
@@ -98,7 +95,7 @@ show "$slotbus" tail 'slotbus/metrics/**' --count 1
 echo
 echo "==> the web view (open http://127.0.0.1:8233/ in a browser while a host runs); its /metrics:"
 if curl -sf http://127.0.0.1:8233/metrics >"$run_dir/metrics.txt" 2>/dev/null; then
-    grep -E '^slotbus_(writes_total|deliveries_total|slots|connections|plugin_up)' "$run_dir/metrics.txt" | sed 's/^/    /'
+    { grep -E '^slotbus_(writes_total|deliveries_total|slots|connections|plugin_up)' "$run_dir/metrics.txt" || true; } | sed 's/^/    /'
 else
     echo "    (port 8233 is taken here, by another host's web view: see the log below)"
 fi

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -53,16 +54,27 @@ struct client_result {
 };
 
 /// A connection whose context runs on a thread of its own, so this thread
-/// may make blocking calls (setup) while handlers run there.
+/// may make blocking calls (setup) while handlers run there. Nothing here
+/// throws: connecting is the caller's, after it is made.
 struct running_connection {
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-    std::thread runner{[this] { io.run(); }};
     slotbus::connection bus;
-    explicit running_connection(const std::string& address, std::uint32_t window)
+    std::thread runner{[this] { io.run(); }};
+    explicit running_connection(std::uint32_t window)
         : bus(io.get_executor(), {"slotbus-bench", window, ""})
     {
-        bus.connect(address);
+    }
+    /// Runs `f` on the connection's thread and waits for it: what the
+    /// handlers touch is let go there, while the connection still runs.
+    template <class F> void on_io(F f)
+    {
+        std::promise<void> done;
+        asio::post(io, [&] {
+            f();
+            done.set_value();
+        });
+        done.get_future().wait();
     }
     ~running_connection()
     {
@@ -88,20 +100,28 @@ template <class Progress> bool wait_while_moving(std::future<void>& done, Progre
     return true;
 }
 
-// What a client's handlers touch: it outlives the connection's thread (it is
-// made before the connection and destroyed after it), so a handler that runs
-// late, as the connection closes, finds it still there.
+// What a client's handlers touch. It is made before the connection, so it
+// outlives the connection's thread; the slot and timer are let go on that
+// thread (running_connection::on_io) before the connection goes.
 struct client_state {
     std::atomic<std::size_t> count{0};
     std::atomic<bool> stopping{false};
     std::promise<void> done;
     std::atomic<bool> finished{false};
+    std::string error; // on the connection's thread until it is stopped
     void finish()
     {
         if (!finished.exchange(true))
             done.set_value();
     }
 };
+
+/// The client's outcome, once its handlers can no longer run.
+void report(client_result& r, client_state& state, std::string failure)
+{
+    r.count = state.count;
+    r.error = !failure.empty() ? std::move(failure) : std::move(state.error);
+}
 
 // Writes `count` records pipelined (at most `window` unacknowledged, as the
 // SDK's benchmark writers do), or one every 1/rate s.
@@ -113,12 +133,17 @@ void run_publisher(const bench_setup& s, std::size_t count, std::latch& ready,
     client_state state;
     std::vector<std::string> records(batch, std::string(s.size, 'b'));
     std::vector<asio::const_buffer> buffers(batch);
-    std::size_t sent = 0; // on the connection's thread only
+    std::size_t sent = 0;     // on the connection's thread only
+    bool window_full = false; // likewise: pump() waits for acknowledgements
     std::int64_t t0 = 0;
     std::optional<slotbus::client_slot> slot;
     std::optional<asio::steady_timer> pace;
     std::function<void()> pump = [&] {
-        while (sent < count && sent - state.count < window && !state.stopping) {
+        while (sent < count && !state.stopping) {
+            if (sent - state.count >= window) {
+                window_full = true;
+                return;
+            }
             std::size_t n = std::min(batch, count - sent);
             if (s.rate > 0) {
                 const auto due =
@@ -143,105 +168,104 @@ void run_publisher(const bench_setup& s, std::size_t count, std::latch& ready,
                                     [&, n](boost::system::error_code ec, std::uint32_t) {
                                         if (state.stopping)
                                             return;
-                                        if (ec && r.error.empty())
-                                            r.error = ec.message();
+                                        if (ec && state.error.empty())
+                                            state.error = ec.message();
                                         if ((state.count += n) == count) {
                                             r.last_ns = now_ns();
                                             state.finish();
-                                        } else if (s.rate == 0 && sent - state.count < window / 2) {
+                                        } else if (window_full && sent - state.count < window / 2) {
+                                            window_full = false;
                                             pump();
                                         }
                                     });
         }
     };
+    running_connection c(256);
     bool counted_down = false;
+    std::string failure;
     try {
-        running_connection c(s.address, 256);
+        c.bus.connect(s.address);
         slot.emplace(slotbus::client_slot::open(c.bus, s.topic));
         pace.emplace(c.io);
         ready.count_down();
         counted_down = true;
         t0 = start.get();
-        if (count > 0) {
-            asio::post(c.io, pump);
-            auto done = state.done.get_future();
-            if (!wait_while_moving(done, [&] { return state.count.load(); }))
-                r.error = "no acknowledgement for 5 s";
-        }
-        std::promise<void> stopped;
-        asio::post(c.io, [&] {
-            state.stopping = true;
-            pace.reset();
-            slot.reset();
-            stopped.set_value();
-        });
-        stopped.get_future().wait(); // after it, no handler touches `r`
-        r.count = state.count;
+        asio::post(c.io, pump);
+        auto done = state.done.get_future();
+        if (!wait_while_moving(done, [&] { return state.count.load(); }))
+            failure = "no acknowledgement for 5 s";
     } catch (const std::exception& e) {
-        r.error = e.what();
-        if (!counted_down)
-            ready.count_down();
+        failure = e.what();
     }
+    if (!counted_down)
+        ready.count_down();
+    c.on_io([&] {
+        state.stopping = true;
+        pace.reset();
+        slot.reset();
+    });
+    report(r, state, std::move(failure));
 }
 
-// Receives until it has every record, or nothing came for 5 s (then what
-// did not come counts as lost, rather than the run hanging).
-void run_subscriber(const bench_setup& s, std::size_t index, std::latch& ready, client_result& r)
+// Receives until it has every record, or nothing came for 5 s once the
+// publishers started (then what did not come counts as lost, rather than
+// the run hanging).
+void run_subscriber(const bench_setup& s, std::size_t index, std::latch& ready,
+                    std::shared_future<std::int64_t> start, client_result& r)
 {
     const std::size_t expected = s.records;
     client_state state;
     std::optional<slotbus::server_slot> slot;
-    slotbus::subscription topic;
-    std::function<void()> next;
+    std::optional<slotbus::subscription> topic;
+    std::function<void()> next = [&] {
+        slot->async_read_records(4096,
+                                 [&](boost::system::error_code ec, slotbus::record_batch batch) {
+                                     if (state.stopping)
+                                         return;
+                                     if (ec) {
+                                         state.error = ec.message();
+                                         return state.finish();
+                                     }
+                                     const auto at = now_ns();
+                                     for (std::size_t i = 0; i < batch.size(); ++i) {
+                                         r.lost += batch.missed_before(i);
+                                         std::int64_t sent_at = 0;
+                                         std::memcpy(&sent_at, batch[i].data(), stamp_size);
+                                         r.latencies_ns.push_back(at - sent_at);
+                                     }
+                                     r.last_ns = at;
+                                     if ((state.count += batch.size()) >= expected)
+                                         return state.finish();
+                                     next();
+                                 });
+    };
+    running_connection c(1024);
     bool counted_down = false;
+    std::string failure;
     try {
-        running_connection c(s.address, 1024);
+        c.bus.connect(s.address);
         slot.emplace(slotbus::server_slot::create(c.bus, s.inbox_prefix + std::to_string(index)));
-        topic = slot->subscribe(s.topic);
+        topic.emplace(slot->subscribe(s.topic));
         r.latencies_ns.reserve(expected);
-        next = [&] {
-            slot->async_read_records(
-                4096, [&](boost::system::error_code ec, slotbus::record_batch batch) {
-                    if (state.stopping)
-                        return;
-                    if (ec) {
-                        r.error = ec.message();
-                        return state.finish();
-                    }
-                    const auto at = now_ns();
-                    for (std::size_t i = 0; i < batch.size(); ++i) {
-                        r.lost += batch.missed_before(i);
-                        std::int64_t sent_at = 0;
-                        std::memcpy(&sent_at, batch[i].data(), stamp_size);
-                        r.latencies_ns.push_back(at - sent_at);
-                    }
-                    r.last_ns = at;
-                    if ((state.count += batch.size()) >= expected)
-                        return state.finish();
-                    next();
-                });
-        };
         asio::post(c.io, next);
         ready.count_down();
         counted_down = true;
+        start.wait(); // the quiet time counts from when the publishers start
         auto done = state.done.get_future();
         wait_while_moving(done, [&] { return state.count.load(); });
-        std::promise<void> stopped;
-        asio::post(c.io, [&] {
-            state.stopping = true;
-            topic = {};
-            slot.reset();
-            stopped.set_value();
-        });
-        stopped.get_future().wait(); // after it, no handler touches `r`
-        r.count = state.count;
-        if (r.count < expected)
-            r.lost = std::max(r.lost, expected - r.count);
     } catch (const std::exception& e) {
-        r.error = e.what();
-        if (!counted_down)
-            ready.count_down();
+        failure = e.what();
     }
+    if (!counted_down)
+        ready.count_down();
+    c.on_io([&] {
+        state.stopping = true;
+        topic.reset();
+        slot.reset();
+    });
+    report(r, state, std::move(failure));
+    if (r.count < expected)
+        r.lost = std::max(r.lost, expected - r.count);
 }
 
 std::string thousands(double v)
@@ -309,9 +333,9 @@ int cmd_bench(common& c, std::vector<std::string>& argv)
     bench_setup s;
     std::string name;
     own.add_options()("name", po::value(&name),
-                      "the topic to publish on (default: bench/PID/topic; subscriber slots are "
-                      "made beside it)")("pub,p", po::value(&s.publishers)->default_value(1),
-                                         "publishers, each on a connection of its own")(
+                      "the topic to publish on (default: bench/PID/topic; the subscriber slots "
+                      "are bench/PID/subN)")("pub,p", po::value(&s.publishers)->default_value(1),
+                                             "publishers, each on a connection of its own")(
         "sub,s", po::value(&s.subscribers)->default_value(1),
         "subscriber slots, each on a connection of its own, each receiving every record")(
         "msgs,n", po::value(&s.records)->default_value(100000),
@@ -349,14 +373,14 @@ int cmd_bench(common& c, std::vector<std::string>& argv)
 
     std::vector<client_result> pubs(s.publishers), subs(s.subscribers);
     std::vector<std::thread> threads;
+    std::promise<std::int64_t> start;
+    const auto started = start.get_future().share();
     std::latch subscribed(static_cast<std::ptrdiff_t>(s.subscribers));
     for (std::size_t i = 0; i < s.subscribers; ++i)
-        threads.emplace_back(run_subscriber, std::cref(s), i, std::ref(subscribed),
+        threads.emplace_back(run_subscriber, std::cref(s), i, std::ref(subscribed), started,
                              std::ref(subs[i]));
     subscribed.wait(); // the topic has its subscribers before anyone opens it
     std::latch ready(static_cast<std::ptrdiff_t>(s.publishers));
-    std::promise<std::int64_t> start;
-    const auto started = start.get_future().share();
     for (std::size_t i = 0; i < s.publishers; ++i) {
         const auto share = s.records / s.publishers + (i < s.records % s.publishers ? 1 : 0);
         threads.emplace_back(run_publisher, std::cref(s), share, std::ref(ready), started,
@@ -381,11 +405,11 @@ int cmd_bench(common& c, std::vector<std::string>& argv)
         if (error.empty())
             error = r.error;
     std::sort(all.begin(), all.end());
-    auto percentile = [&](double p) -> std::int64_t {
+    auto percentile = [&](double p) -> std::int64_t { // nearest rank
         if (all.empty())
             return 0;
-        return all[std::min(all.size() - 1,
-                            static_cast<std::size_t>(p * static_cast<double>(all.size())))];
+        const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(all.size())));
+        return all[std::clamp<std::size_t>(rank, 1, all.size()) - 1];
     };
     const auto published = rates(pubs, t0), received = rates(subs, t0);
     const double mib = static_cast<double>(s.size) / (1 << 20);

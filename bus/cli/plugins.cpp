@@ -134,15 +134,17 @@ int available(const common& c, const fs::path& from, const fs::path& to)
     std::vector<bus::manifest_error> errors, ignored;
     const auto shipped = bus::load_manifests(from, errors);
     const auto enabled = bus::load_manifests(to, ignored);
+    auto is_enabled = [&](const bus::plugin_manifest& m) {
+        return std::any_of(enabled.begin(), enabled.end(),
+                           [&](const auto& e) { return e.name == m.name; });
+    };
     if (c.json) {
         json::array list;
         for (const auto& m : shipped)
-            list.push_back(json::object{
-                {"name", m.name},
-                {"description", m.description},
-                {"manifest", m.file.string()},
-                {"enabled", std::any_of(enabled.begin(), enabled.end(),
-                                        [&](const auto& e) { return e.name == m.name; })}});
+            list.push_back(json::object{{"name", m.name},
+                                        {"description", m.description},
+                                        {"manifest", m.file.string()},
+                                        {"enabled", is_enabled(m)}});
         std::cout << json_text(json::object{{"from", from.string()},
                                             {"to", to.string()},
                                             {"plugins", std::move(list)}})
@@ -154,11 +156,8 @@ int available(const common& c, const fs::path& from, const fs::path& to)
         return ok;
     }
     std::vector<std::vector<std::string>> rows{{"PLUGIN", "ENABLED", "DESCRIPTION"}};
-    for (const auto& m : shipped) {
-        const bool on = std::any_of(enabled.begin(), enabled.end(),
-                                    [&](const auto& e) { return e.name == m.name; });
-        rows.push_back({m.name, on ? "yes" : "no", m.description});
-    }
+    for (const auto& m : shipped)
+        rows.push_back({m.name, is_enabled(m) ? "yes" : "no", m.description});
     print_table(rows);
     std::cout << "\nshipped in " << from.string() << "; enabled ones are linked into "
               << to.string() << '\n';

@@ -15,13 +15,16 @@ commands=$("$slotbus" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF {
 {
     echo "# bash completion for slotbus, generated from its --help by bus/completion/generate.sh"
     echo "_slotbus_names() { # what the running host has: slots, plugins or shipped plugins"
-    echo '    local what=$1 address=()'
+    echo '    local address=() field=name args'
     echo '    [[ -n ${_slotbus_address-} ]] && address=(--address "$_slotbus_address")'
-    echo '    case $what in'
-    echo '        slots) slotbus "${address[@]}" ls --json 2>/dev/null | grep -o '"'"'"path":"[^"]*"'"'"' | cut -d'"'"'"'"'"' -f4 | sed '"'"'s|\\\\|/|g'"'"' ;;'
-    echo '        plugins) slotbus "${address[@]}" plugins --json 2>/dev/null | grep -o '"'"'"name":"[^"]*"'"'"' | cut -d'"'"'"'"'"' -f4 ;;'
-    echo '        available) slotbus plugins available --json 2>/dev/null | grep -o '"'"'"name":"[^"]*"'"'"' | cut -d'"'"'"'"'"' -f4 ;;'
+    echo '    case $1 in'
+    echo '        slots) field=path args=(ls --json) ;;'
+    echo '        plugins) args=(plugins --json) ;;'
+    echo '        available) args=(plugins available --json) ;;'
     echo '    esac'
+    echo '    # Each "FIELD":"VALUE" of the --json answer; a path as a user types it (/ not \\).'
+    echo '    slotbus "${address[@]}" "${args[@]}" 2>/dev/null | grep -o "\"$field\":\"[^\"]*\"" |'
+    echo '        cut -d'"'"'"'"'"' -f4 | sed '"'"'s|\\\\|/|g'"'"''
     echo "}"
     echo "_slotbus() {"
     echo '    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" verb="" i'

@@ -24,13 +24,19 @@ std::filesystem::path default_dir()
     return std::filesystem::path(home ? home : ".") / ".local" / "state" / "slotbus" / "journal";
 }
 
-/// One journal line: the record's JSON, compacted to one line; a record that
-/// is not JSON is kept as {"raw": "..."}.
+/// One journal line: the record's JSON as written when it is one line
+/// already (JSON strings hold no raw line breaks, so only whitespace can), else
+/// compacted to one; a record that is not JSON is kept as {"raw": "..."}.
 void append_line(std::string& out, const std::string& record)
 {
     boost::system::error_code ec;
     const auto value = json::parse(record, ec);
-    out += slotbus::json_text(ec ? json::value(json::object{{"raw", record}}) : value);
+    if (ec)
+        out += slotbus::json_text(json::object{{"raw", record}});
+    else if (record.find_first_of("\r\n") == std::string::npos)
+        out += record; // byte for byte: numbers as the writer wrote them
+    else
+        out += slotbus::json_text(value);
     out += '\n';
 }
 

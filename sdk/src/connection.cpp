@@ -104,6 +104,7 @@ void connection_impl::connect_to(const std::string& address, const std::string& 
                                  reply_handler h)
 {
     connecting_.emplace(std::move(h));
+    failure_.clear();         // what the last attempt said is not this one's
     if (stream_->is_open()) { // connected, or connecting, already
         end_connect(asio::error::already_connected);
         return;

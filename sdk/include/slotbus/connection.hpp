@@ -138,8 +138,11 @@ public:
     /// Why the connection last failed, in words: the host's own reason from its
     /// `fatal` frame, or the socket's ("End of file" or "Broken pipe" when the
     /// host stopped).
+    /// After a failed connect, what it was about ("cannot connect to
+    /// unix:PATH: No such file or directory"); a new connect clears it.
     /// Read it on the connection's thread after a call failed with
-    /// error::broken_pipe or error::invalid_data; empty while all is well.
+    /// error::broken_pipe or error::invalid_data, or a connect failed; empty
+    /// while all is well.
     [[nodiscard]] std::string last_failure() const;
     /// The host's machine name, learned when connecting.
     [[nodiscard]] const std::string& host_name() const noexcept;
