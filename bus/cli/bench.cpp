@@ -116,9 +116,30 @@ struct client_state {
     }
 };
 
-/// The client's outcome, once its handlers can no longer run.
-void report(client_result& r, client_state& state, std::string failure)
+/// What every client does around its own work: `setup` (which may throw),
+/// then it says it is ready and `run`s (which says what went wrong, if
+/// anything); then `let_go` on the connection's thread of what the handlers
+/// touch, and the outcome into `r` once no handler can run.
+template <class Setup, class Run, class LetGo>
+void run_client(running_connection& c, std::latch& ready, client_state& state, client_result& r,
+                Setup setup, Run run, LetGo let_go)
 {
+    bool counted_down = false;
+    std::string failure;
+    try {
+        setup();
+        ready.count_down();
+        counted_down = true;
+        failure = run();
+    } catch (const std::exception& e) {
+        failure = e.what();
+    }
+    if (!counted_down)
+        ready.count_down();
+    c.on_io([&] {
+        state.stopping = true;
+        let_go();
+    });
     r.count = state.count;
     r.error = !failure.empty() ? std::move(failure) : std::move(state.error);
 }
@@ -181,30 +202,25 @@ void run_publisher(const bench_setup& s, std::size_t count, std::latch& ready,
         }
     };
     running_connection c(256);
-    bool counted_down = false;
-    std::string failure;
-    try {
-        c.bus.connect(s.address);
-        slot.emplace(slotbus::client_slot::open(c.bus, s.topic));
-        pace.emplace(c.io);
-        ready.count_down();
-        counted_down = true;
-        t0 = start.get();
-        asio::post(c.io, pump);
-        auto done = state.done.get_future();
-        if (!wait_while_moving(done, [&] { return state.count.load(); }))
-            failure = "no acknowledgement for 5 s";
-    } catch (const std::exception& e) {
-        failure = e.what();
-    }
-    if (!counted_down)
-        ready.count_down();
-    c.on_io([&] {
-        state.stopping = true;
-        pace.reset();
-        slot.reset();
-    });
-    report(r, state, std::move(failure));
+    run_client(
+        c, ready, state, r,
+        [&] {
+            c.bus.connect(s.address);
+            slot.emplace(slotbus::client_slot::open(c.bus, s.topic));
+            pace.emplace(c.io);
+        },
+        [&]() -> std::string {
+            t0 = start.get();
+            asio::post(c.io, pump);
+            auto done = state.done.get_future();
+            if (!wait_while_moving(done, [&] { return state.count.load(); }))
+                return "no acknowledgement for 5 s";
+            return {};
+        },
+        [&] {
+            pace.reset();
+            slot.reset();
+        });
 }
 
 // Receives until it has every record, or nothing came for 5 s once the
@@ -240,30 +256,26 @@ void run_subscriber(const bench_setup& s, std::size_t index, std::latch& ready,
                                  });
     };
     running_connection c(1024);
-    bool counted_down = false;
-    std::string failure;
-    try {
-        c.bus.connect(s.address);
-        slot.emplace(slotbus::server_slot::create(c.bus, s.inbox_prefix + std::to_string(index)));
-        topic.emplace(slot->subscribe(s.topic));
-        r.latencies_ns.reserve(expected);
-        asio::post(c.io, next);
-        ready.count_down();
-        counted_down = true;
-        start.wait(); // the quiet time counts from when the publishers start
-        auto done = state.done.get_future();
-        wait_while_moving(done, [&] { return state.count.load(); });
-    } catch (const std::exception& e) {
-        failure = e.what();
-    }
-    if (!counted_down)
-        ready.count_down();
-    c.on_io([&] {
-        state.stopping = true;
-        topic.reset();
-        slot.reset();
-    });
-    report(r, state, std::move(failure));
+    run_client(
+        c, ready, state, r,
+        [&] {
+            c.bus.connect(s.address);
+            slot.emplace(
+                slotbus::server_slot::create(c.bus, s.inbox_prefix + std::to_string(index)));
+            topic.emplace(slot->subscribe(s.topic));
+            r.latencies_ns.reserve(expected);
+            asio::post(c.io, next);
+        },
+        [&]() -> std::string {
+            start.wait(); // the quiet time counts from when the publishers start
+            auto done = state.done.get_future();
+            wait_while_moving(done, [&] { return state.count.load(); });
+            return {};
+        },
+        [&] {
+            topic.reset();
+            slot.reset();
+        });
     if (r.count < expected)
         r.lost = std::max(r.lost, expected - r.count);
 }

@@ -108,9 +108,9 @@ fs::path user_plugins_dir()
 }
 
 /// The manifest in `dir` that names `name`, if one loads.
-std::optional<bus::plugin_manifest> find_manifest(const fs::path& dir, const std::string& name,
-                                                  std::vector<bus::manifest_error>& errors)
+std::optional<bus::plugin_manifest> find_manifest(const fs::path& dir, const std::string& name)
 {
+    std::vector<bus::manifest_error> errors; // the others' business
     for (auto& m : bus::load_manifests(dir, errors))
         if (m.name == name)
             return std::move(m);
@@ -166,15 +166,13 @@ int available(const common& c, const fs::path& from, const fs::path& to)
 
 int enable(const common& c, const std::string& name, const fs::path& from, const fs::path& to)
 {
-    std::vector<bus::manifest_error> errors;
-    const auto m = find_manifest(from, name, errors);
+    const auto m = find_manifest(from, name);
     if (!m) {
         std::cerr << "slotbus: plugins enable: no plugin " << name << " in " << from.string()
                   << " (slotbus plugins available lists them)\n";
         return failed;
     }
-    std::vector<bus::manifest_error> ignored;
-    if (find_manifest(to, name, ignored)) {
+    if (find_manifest(to, name)) {
         std::cout << "plugin " << name << " is already enabled in " << to.string() << '\n';
         return ok;
     }
@@ -196,8 +194,7 @@ int enable(const common& c, const std::string& name, const fs::path& from, const
 
 int disable(const common& c, const std::string& name, const fs::path& to)
 {
-    std::vector<bus::manifest_error> errors;
-    const auto m = find_manifest(to, name, errors);
+    const auto m = find_manifest(to, name);
     if (!m) {
         std::cerr << "slotbus: plugins disable: no plugin " << name << " enabled in " << to.string()
                   << '\n';

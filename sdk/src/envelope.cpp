@@ -440,6 +440,14 @@ public:
         const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), exact);
         if (err == std::errc{} && end == text.data() + text.size())
             v = exact;
+        // Too large for a double (1e5563): no value would read back as it
+        // was written (infinity has no JSON), so the event is refused. Too
+        // small is Boost's 0, as JSON readers take it.
+        if (!std::isfinite(v)) {
+            const std::string said(text.substr(0, 40));
+            number_.clear();
+            return fail(ec, "a number too large for a double: " + said);
+        }
         number_.clear();
         return scalar(ec, [&] { data_.push_double(v); });
     }

@@ -326,4 +326,17 @@ BOOST_AUTO_TEST_CASE(a_whole_double_stays_a_double_through_a_round_trip)
     BOOST_TEST(huge.data.is_double());
     BOOST_TEST(huge.data.get_double() == std::stod(digits + "3"));
     BOOST_TEST(parse_envelope(serialize(huge), ec).data == huge.data);
+
+    // Found by fuzz_envelope too: a number too large for a double has no
+    // value to read back as (infinity is not JSON), so the event is refused;
+    // one too small is 0.
+    std::string why;
+    parse_envelope(R"({"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"n":5e5563}})",
+                   ec, &why);
+    BOOST_TEST((ec == error::invalid_data));
+    BOOST_TEST(why == "a number too large for a double: 5e5563", why);
+    const auto tiny = parse_envelope(
+        R"({"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"n":1e-400}})", ec);
+    BOOST_TEST_REQUIRE(!ec);
+    BOOST_TEST(tiny.data.at("n").as_double() == 0.0);
 }
