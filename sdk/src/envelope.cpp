@@ -179,6 +179,19 @@ namespace detail {
 // Appends s as a JSON string: quoted, with what JSON requires escaped.
 void append_json_string(std::string& out, std::string_view s)
 {
+    const auto needs_escape = [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u < 0x20 || u == '"' || u == '\\';
+    };
+    if (std::none_of(s.begin(), s.end(), needs_escape)) { // the usual string: one copy
+        const auto at = out.size();
+        out.resize(at + s.size() + 2);
+        char* to = out.data() + at;
+        to[0] = '"';
+        std::copy(s.begin(), s.end(), to + 1);
+        to[s.size() + 1] = '"';
+        return;
+    }
     out += '"';
     std::size_t run = 0; // characters that need no escaping go in runs
     for (std::size_t i = 0; i < s.size(); ++i) {
@@ -384,8 +397,12 @@ public:
                 data_.push_key(s);
             return true;
         }
+        if (key_.empty()) // the whole key at once, as it mostly comes: no copy
+            return start_member(std::string_view(s.data(), s.size()), ec);
         key_.append(s.data(), s.size());
-        return start_member(ec);
+        const bool ok = start_member(key_, ec);
+        key_.clear();
+        return ok;
     }
     bool on_string_part(json::string_view s, std::size_t, json::error_code&)
     {
@@ -472,14 +489,12 @@ private:
         return false;
     }
     // A top-level member's key is complete: what is its value for?
-    bool start_member(json::error_code& ec)
+    bool start_member(std::string_view key, json::error_code& ec)
     {
-        const std::string_view key = key_;
         if (key == "data") {
             if (std::exchange(has_data, true))
                 return fail(ec, "member data appears twice");
             data_depth_ = 1; // the next value, whatever it is, is the data
-            key_.clear();
             return true;
         }
         for (std::size_t i = 0; i < attribute_count; ++i) {
@@ -492,7 +507,6 @@ private:
             target_->clear(); // keeps its storage for the new value
             break;
         }
-        key_.clear();
         return true;
     }
     // An object or array starts below the envelope.

@@ -79,7 +79,9 @@ std::string publisher::subject_of(std::string_view topic)
 void publisher::start_publish(std::string topic, std::string record, detail::write_handler handler,
                               detail::results pace)
 {
-    const std::string key = resolve(topic).key;
+    // A reference (no copy per publish): nothing below resolves another
+    // topic before `key` has served.
+    const std::string& key = resolve(topic).key;
     if (client_slot* open = key.empty() ? nullptr : find_open(key)) {
         // start_write copies the record before it returns.
         const boost::asio::const_buffer data = boost::asio::buffer(record);

@@ -166,6 +166,16 @@ BOOST_AUTO_TEST_CASE(unknown_fields_are_ignored_and_absent_ones_take_the_default
     auto given = from_data<shop::basket_updated>(boost::json::parse(R"({"coupon":"SAVE5"})"), &why);
     BOOST_TEST_REQUIRE(given.has_value(), why);
     BOOST_TEST(given->coupon.value_or("") == "SAVE5");
+    // Members in another order than the struct's, unknown ones between.
+    auto reordered = from_data<shop::basket_updated>(
+        boost::json::parse(
+            R"({"coupon":"C","x":1,"lines":[{"quantity":2,"sku":"s"}],"basket":"b"})"),
+        &why);
+    BOOST_TEST_REQUIRE(reordered.has_value(), why);
+    BOOST_TEST(reordered->basket == "b");
+    BOOST_TEST(reordered->coupon.value_or("") == "C");
+    BOOST_TEST_REQUIRE(reordered->lines.size() == 1u);
+    BOOST_TEST((reordered->lines[0] == shop::line{"s", 2}));
 }
 
 BOOST_AUTO_TEST_CASE(a_conversion_error_names_the_field_and_the_expected_type)

@@ -121,10 +121,13 @@ template <class T> void append_data(std::string& out, const T& data)
                                                                  boost::describe::mod_inherited>;
         char separator = '{';
         boost::mp11::mp_for_each<members>([&](auto member) {
+            // A member's name is a C++ identifier: nothing in it to escape.
+            const std::string_view name = member.name;
             out += separator;
             separator = ',';
-            append_json_string(out, member.name);
-            out += ':';
+            out += '"';
+            out += name;
+            out += "\":";
             append_data(out, data.*member.pointer);
         });
         if (separator == '{')
@@ -135,13 +138,45 @@ template <class T> void append_data(std::string& out, const T& data)
     }
 }
 
-/// Converts `v` into `out`; on failure, false with `why` naming `path`.
-template <class T>
-bool convert(const boost::json::value& v, T& out, std::string& path, std::string& why)
+/// Where a conversion failed, written on the way out of it: nothing is
+/// spent on the path of a value that converts.
+struct conversion_failure {
+    std::string path;   ///< "price", "legs[2].price"; empty: the data itself
+    std::string reason; ///< "expected a number, got a string"
+
+    void inside_member(std::string_view member)
+    {
+        path.insert(0, path.empty() || path.front() == '[' ? std::string(member)
+                                                           : std::string(member) + '.');
+    }
+    void inside_element(std::size_t index)
+    {
+        path.insert(0, '[' + std::to_string(index) + ']' +
+                           (path.empty() || path.front() == '[' ? "" : "."));
+    }
+};
+
+/// The member `key` of `object`, looked for first at `hint`, where a
+/// publisher that writes the struct's members in order put it.
+inline const boost::json::value* member_at(const boost::json::object& object, std::string_view key,
+                                           std::size_t& hint)
+{
+    if (hint < object.size()) {
+        const auto& at = object.begin()[hint];
+        if (at.key() == key) {
+            ++hint;
+            return &at.value();
+        }
+    }
+    return object.if_contains(key);
+}
+
+/// Converts `v` into `out`; false with `failed` saying where and why.
+template <class T> bool convert(const boost::json::value& v, T& out, conversion_failure& failed)
 {
     auto fail = [&] {
-        why = (path.empty() ? std::string("data") : "field " + path) + ": expected " +
-              std::string(expected_kind<T>()) + ", got " + std::string(kind_of(v));
+        failed.reason =
+            "expected " + std::string(expected_kind<T>()) + ", got " + std::string(kind_of(v));
         return false;
     };
     if constexpr (is_optional<T>::value) {
@@ -149,7 +184,7 @@ bool convert(const boost::json::value& v, T& out, std::string& path, std::string
             out.reset();
             return true;
         }
-        return convert(v, out.emplace(), path, why);
+        return convert(v, out.emplace(), failed);
     } else if constexpr (described_struct<T>) {
         const auto* object = v.if_object();
         if (!object)
@@ -157,18 +192,15 @@ bool convert(const boost::json::value& v, T& out, std::string& path, std::string
         using members = boost::describe::describe_members<T, boost::describe::mod_public |
                                                                  boost::describe::mod_inherited>;
         bool ok = true;
+        std::size_t hint = 0;
         boost::mp11::mp_for_each<members>([&](auto member) {
             if (!ok)
                 return;
-            const auto* field = object->if_contains(member.name);
+            const auto* field = member_at(*object, member.name, hint);
             if (!field) // absent: the default stays (schema evolution)
                 return;
-            const auto length = path.size();
-            if (length)
-                path += '.';
-            path += member.name;
-            ok = convert(*field, out.*member.pointer, path, why);
-            path.resize(length);
+            if (!(ok = convert(*field, out.*member.pointer, failed)))
+                failed.inside_member(member.name);
         });
         return ok;
     } else if constexpr (is_vector<T>::value) {
@@ -177,13 +209,11 @@ bool convert(const boost::json::value& v, T& out, std::string& path, std::string
             return fail();
         out.clear();
         out.reserve(array->size());
-        for (std::size_t i = 0; i < array->size(); ++i) {
-            const auto length = path.size();
-            path += '[' + std::to_string(i) + ']';
-            if (!convert((*array)[i], out.emplace_back(), path, why))
+        for (std::size_t i = 0; i < array->size(); ++i)
+            if (!convert((*array)[i], out.emplace_back(), failed)) {
+                failed.inside_element(i);
                 return false;
-            path.resize(length);
-        }
+            }
         return true;
     } else {
         auto converted = boost::json::try_value_to<T>(v);
@@ -203,10 +233,11 @@ requires std::default_initializable<T> std::optional<T> from_data(const boost::j
                                                                   std::string* why = nullptr)
 {
     std::optional<T> out(std::in_place);
-    std::string path, reason;
-    if (!detail::convert(data, *out, path, reason)) {
+    detail::conversion_failure failed;
+    if (!detail::convert(data, *out, failed)) {
         if (why)
-            *why = std::move(reason);
+            *why = (failed.path.empty() ? std::string("data") : "field " + failed.path) + ": " +
+                   failed.reason;
         return std::nullopt;
     }
     return out;

@@ -22,17 +22,20 @@ public:
     bool seen_before(std::string_view a, std::string_view b);
 
 private:
-    struct entry {
-        std::size_t hash = 0;
-        std::string key;
+    // A table slot: which ring entry (+ 1; 0: empty) and its key's hash, so
+    // probing compares hashes without touching the ring.
+    struct slot {
+        std::uint32_t entry = 0;
+        std::uint32_t hash = 0;
     };
-    [[nodiscard]] std::size_t home(std::size_t hash) const { return hash & (table_.size() - 1); }
+    [[nodiscard]] std::size_t home(std::uint32_t hash) const { return hash & (table_.size() - 1); }
     void forget(std::uint32_t ring_index);
 
-    std::vector<entry> ring_; // in arrival order, from next_ on
+    std::vector<std::string> ring_; // keys in arrival order, from next_ on
+    std::vector<std::uint32_t> ring_hash_;
     std::size_t next_ = 0, used_ = 0;
-    std::vector<std::uint32_t> table_; // ring index + 1; 0: empty. Linear probing.
-    std::string key_;                  // the key being checked
+    std::vector<slot> table_; // linear probing, at most half full
+    std::string key_;         // the key being checked
 };
 
 } // namespace slotbus::detail
