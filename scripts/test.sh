@@ -6,9 +6,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 echo "==> checking the format"
 cd "$root"
-if ! git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror 2>/tmp/slotbus-format.txt; then
+if ! git ls-files '*.cpp' '*.hpp' '*.c' '*.h' | xargs clang-format --dry-run --Werror 2>/tmp/slotbus-format.txt; then
     head -40 /tmp/slotbus-format.txt
-    echo "clang-format: files differ from .clang-format (run: git ls-files '*.cpp' '*.hpp' | xargs clang-format -i)"
+    echo "clang-format: files differ from .clang-format (run: git ls-files '*.cpp' '*.hpp' '*.c' '*.h' | xargs clang-format -i)"
     exit 1
 fi
 

@@ -436,7 +436,8 @@ void client_protocol::emit_reports()
         auto it = readers_.find(handle);
         if (it == readers_.end() || !it->second.dirty)
             continue;
-        encode(pending_, read_report_frame{handle, it->second.unreported, window_});
+        it->second.window_told = window_for(handle);
+        encode(pending_, read_report_frame{handle, it->second.unreported, it->second.window_told});
         it->second.unreported = 0;
         it->second.dirty = false;
     }
@@ -546,13 +547,30 @@ bool client_protocol::drop_reader(std::uint32_t handle)
     return true;
 }
 
+std::uint32_t client_protocol::window_for(std::uint32_t handle) const
+{
+    if (window_ != 0)
+        return window_;
+    return read_waits_ && read_waits_(handle) ? 1 : 0;
+}
+
 void client_protocol::first_read(std::uint32_t handle, reader_state& r)
 {
-    if (r.window_sent)
-        return;
+    if (window_ == 0 ? r.window_told != 0 || r.dirty : r.window_sent)
+        return; // with 0: a record asked for at each read the host was told to hold
     r.window_sent = true;
     r.dirty = true;
     dirty_readers_.push_back(handle);
+}
+
+void client_protocol::read_ended(std::uint32_t handle)
+{
+    auto* r = find_reader(handle);
+    if (window_ != 0 || !r || r->window_told == 0 || r->dirty)
+        return;
+    r->dirty = true; // the next report tells the host to hold what comes
+    dirty_readers_.push_back(handle);
+    reports_due_ = true;
 }
 
 void client_protocol::poll(std::uint32_t handle, std::uint64_t read_op)

@@ -84,7 +84,12 @@ connection_impl::connection_impl(std::optional<asio::any_io_executor> executor,
                                  std::uint32_t window, std::string token, tls_options tls)
     : own_(executor ? nullptr : std::make_unique<asio::io_context>(1)),
       executor_(executor ? *executor : own_->get_executor()),
-      stream_(std::make_unique<byte_stream>(executor_)), protocol_(window),
+      stream_(std::make_unique<byte_stream>(executor_)),
+      protocol_(window,
+                [this](std::uint32_t handle) {
+                    const auto it = waiting_.find(handle);
+                    return it != waiting_.end() && !it->second.empty();
+                }),
       token_(std::move(token)), tls_(std::move(tls)), run_timer_(executor_)
 {
 }
@@ -431,8 +436,11 @@ void connection_impl::add_reader(std::uint32_t handle, std::uint32_t read_timeou
 void connection_impl::cancel_reads(std::uint32_t handle)
 {
     on_executor([self = shared_from_this(), handle] {
-        if (self->protocol_.find_reader(handle))
+        if (self->protocol_.find_reader(handle)) {
             self->end_reads(handle, asio::error::operation_aborted);
+            self->protocol_.read_ended(handle);
+            self->flush();
+        }
     });
 }
 
@@ -710,6 +718,8 @@ void connection_impl::finish(std::uint32_t handle, std::uint64_t op_id, error_co
             read_op done = std::move(*op);
             waiting.erase(op);
             complete_read(done, ec, {}, 0);
+            protocol_.read_ended(handle);
+            flush();
             return;
         }
 }

@@ -2,7 +2,8 @@
 # ctest: slotbus as a user installs it. A fresh build from the source tree
 # with no build type (so a release build) and a shared libslotbus, installed
 # into a prefix; then, from the prefix only: a plugin project built with
-# find_package and one with pkg-config, the installed samples built on their
+# find_package and one with pkg-config, a program ported from Windows
+# (slotbus::win32), the installed samples built on their
 # own, the installed host running a shipped plugin enabled with
 # `slotbus plugins enable`, the samples talking through it, the systemd unit,
 # the man pages and the bash completion.
@@ -65,6 +66,13 @@ g++ -std=c++20 "$src/tests/install/consumer/main.cpp" -o "$work/pc-consumer" \
     $(pkg-config --cflags --libs slotbus) -Wl,-rpath,"$libdir" || fail "pkg-config build"
 says 'mailslot.taxes.sue' "$work/pc-consumer" || fail "pkg-config consumer run"
 
+step "a program ported from Windows, with find_package(slotbus) and slotbus::win32"
+cmake -S "$src/tests/install/win32-port" -B "$work/win32-port" -G Ninja \
+      -DCMAKE_PREFIX_PATH="$prefix" > /dev/null
+cmake --build "$work/win32-port" > "$work/win32-port.log" ||
+    { cat "$work/win32-port.log"; fail "the ported program's build"; }
+[ -f "$prefix/include/slotbus/win32/compat/windows.h" ] || fail "no windows.h installed"
+
 step "the installed samples, built on their own"
 docdir=$prefix/share/doc/slotbus
 for f in README.md operator-guide.md plugin-guide.md samples/orders/publisher.cpp; do
@@ -99,6 +107,9 @@ for _ in $(seq 50); do grep -q subscribed "$work/subscriber.out" && break; sleep
 says 'to 1 subscriber' "$work/samples/orders/orders_publisher" --count 1 || fail "publish"
 wait "$subscriber" || fail "subscriber"
 grep -q 'order A-1' "$work/subscriber.out" || fail "the order did not arrive"
+says '^20 bytes: ported from Windows$' "$work/win32-port/ported" || fail "the ported program"
+says "$libdir/libslotbus-win32.so.0.1" ldd "$work/win32-port/ported" ||
+    fail "the ported program does not use the shared libslotbus-win32"
 
 step "bash completion, from the help text and the running host"
 completion=$prefix/share/bash-completion/completions/slotbus

@@ -466,6 +466,49 @@ BOOST_AUTO_TEST_CASE(read_reports_are_emitted_as_records_are_consumed)
     BOOST_TEST(r->records.empty());
 }
 
+// Window 0 (the Windows API's handles): a record at a time, asked for only
+// while a read waits, so a duplicate that reads gets the next record.
+BOOST_AUTO_TEST_CASE(a_window_of_0_asks_for_one_record_per_waiting_read)
+{
+    bool waiting = false;
+    client_protocol p(0, [&](std::uint32_t handle) { return handle == 5 && waiting; });
+    connect(p);
+    p.add_reader(5, mailslot_wait_forever);
+    auto* r = p.find_reader(5);
+    BOOST_REQUIRE(r);
+    auto window_told = [&] {
+        const auto out = output_of(p);
+        BOOST_REQUIRE(out.size() == 1u);
+        BOOST_REQUIRE((out[0].type == frame_type::read_report));
+        return out[0].as<read_report_frame>();
+    };
+    // A read waits: one record.
+    waiting = true;
+    p.first_read(5, *r);
+    p.reports_due();
+    BOOST_TEST(window_told().window == 1u);
+    feed(p, records_frame{5, 0, {list_of({"a"})}});
+    // It has its record and no read waits: the host is told to hold the next.
+    waiting = false;
+    BOOST_TEST((read(p, 5, 1) == client_protocol::report_due::now));
+    auto report = window_told();
+    BOOST_TEST(report.consumed == 1u);
+    BOOST_TEST(report.window == 0u);
+    // The next read asks again; one that ends without a record gives it back.
+    waiting = true;
+    p.first_read(5, *r);
+    p.reports_due();
+    BOOST_TEST(window_told().window == 1u);
+    waiting = false;
+    p.read_ended(5);
+    report = window_told();
+    BOOST_TEST(report.consumed == 0u);
+    BOOST_TEST(report.window == 0u);
+    // Nothing more is owed while nothing waits.
+    p.read_ended(5);
+    BOOST_TEST(output_of(p).empty());
+}
+
 BOOST_AUTO_TEST_CASE(a_lying_record_list_takes_back_the_whole_frame)
 {
     client_protocol p(window);

@@ -27,7 +27,10 @@ SLOTBUS_API std::string plugin_token_from_environment();
 struct SLOTBUS_API connection_options {
     /// Shown in the host's log and its listings.
     std::string client_name = "slotbus-client";
-    /// Records the host may push to a reader ahead of its reads.
+    /// Records the host may push to a reader ahead of its reads. 0: none; a
+    /// reader takes one record at a time while a read of it waits, so a
+    /// queue shared with duplicates goes to whoever reads (slower: a frame
+    /// each way per record).
     std::uint32_t window = 1024;
     /// Identifies a plugin to the host that launched it (see plugin_name()).
     /// A token the host does not know makes connecting fail with

@@ -97,7 +97,8 @@ struct SLOTBUS_API reader_state {
     std::uint32_t stale = 0;      // at the front, held from before a reconnect: not reported
     bool dirty = false;           // a read_report is owed
     bool window_sent = false;
-    error_code revoked; // the host closed it (a policy reload): reads fail with this
+    std::uint32_t window_told = 0; // the window the host last heard of
+    error_code revoked;            // the host closed it (a policy reload): reads fail with this
 };
 
 /// What the driver must do after a frame, beyond what the protocol did
@@ -147,7 +148,15 @@ public:
     static constexpr std::size_t max_unacked_bytes = 4u << 20;
 
     /// `window`: records a reader lets the host push ahead of its reads.
-    explicit client_protocol(std::uint32_t window) noexcept : window_(window) {}
+    /// 0: none; a reader takes one record at a time, only while a read of
+    /// it waits, so a queue shared with duplicates goes to whoever reads
+    /// (the Windows API's handles). `read_waits` tells whether a read of a
+    /// handle waits now; it is asked in that mode only.
+    explicit client_protocol(std::uint32_t window,
+                             std::function<bool(std::uint32_t)> read_waits = {})
+        : window_(window), read_waits_(std::move(read_waits))
+    {
+    }
 
     // ---- the session ----------------------------------------------------------------------
 
@@ -222,6 +231,9 @@ public:
     /// reads, so a handle that never reads holds back no records from its
     /// duplicates.
     void first_read(std::uint32_t handle, reader_state& r);
+    /// A read ended without a record (a timeout, a cancellation): with a
+    /// window of 0, the host is told to hold what comes until the next read.
+    void read_ended(std::uint32_t handle);
     /// Asks the host to push what it has for read `read_op` (timeout 0).
     void poll(std::uint32_t handle, std::uint64_t read_op);
     enum class report_due {
@@ -273,7 +285,11 @@ private:
     /// Forgets the senders no held record refers to and no origin id names.
     void prune_senders();
 
+    /// The window to tell the host for a reader now.
+    [[nodiscard]] std::uint32_t window_for(std::uint32_t handle) const;
+
     std::uint32_t window_;
+    std::function<bool(std::uint32_t)> read_waits_;
     bool awaiting_welcome_ = false;
     bool hold_reports_ = false;
 
