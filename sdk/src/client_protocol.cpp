@@ -369,6 +369,7 @@ lost_work client_protocol::fail(bool reconnect)
             r.unreported = 0;
             r.dirty = false;
             r.window_sent = false;
+            r.window_told = 0; // the next host has been told nothing
         }
         hold_reports_ = true;
     }

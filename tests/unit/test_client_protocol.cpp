@@ -673,6 +673,36 @@ BOOST_AUTO_TEST_CASE(records_held_across_a_reconnect_are_not_reported_to_the_new
     BOOST_TEST(out[0].as<read_report_frame>().consumed == 1u); // "new" only, not "old2"
 }
 
+// Window 0 across a reconnect: the new host has been told nothing, so the
+// first read after it asks again (a read that waited through the old
+// connection and failed left the old window behind).
+BOOST_AUTO_TEST_CASE(a_window_of_0_asks_the_next_host_again)
+{
+    bool waiting = true;
+    client_protocol p(0, [&](std::uint32_t) { return waiting; });
+    connect(p);
+    restorable reader;
+    reader.reader = true;
+    reader.name = R"(\\.\mailslot\a)";
+    p.remember(1, reader);
+    p.add_reader(1, mailslot_wait_forever);
+    p.first_read(1, *p.find_reader(1));
+    p.reports_due();
+    BOOST_TEST(output_of(p).front().as<read_report_frame>().window == 1u);
+    (void)p.fail(true);
+    waiting = false; // the read failed with the connection
+    p.hello(42, "test", "");
+    feed(p, welcome_frame{protocol_version, 1024, 8192, 2, "host", ""});
+    (void)p.restore([](std::uint32_t) { return false; });
+    (void)output_of(p);
+    waiting = true;
+    p.first_read(1, *p.find_reader(1));
+    p.reports_due();
+    const auto out = output_of(p);
+    BOOST_REQUIRE(out.size() == 1u);
+    BOOST_TEST(out[0].as<read_report_frame>().window == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(a_reconnect_failing_mid_restore_loses_the_handles_still_restoring)
 {
     // Today's behaviour, kept as it was: a create whose answer died with the
