@@ -251,3 +251,29 @@ BOOST_AUTO_TEST_CASE(the_network_articles_server_and_client_on_two_hosts)
     BOOST_TEST((stranger.wait_exit(10s) == 1));
     BOOST_TEST(stranger.stdout_text().find("CreateFile failed: 53") != std::string::npos);
 }
+
+// The Windows API across two hosts: the network article's server and client
+// built from its fragments (tests/win32), the client writing to
+// `\\beta\mailslot\blort` as the article's does to `\\MyComputer\...`.
+BOOST_AUTO_TEST_CASE(the_win32_network_programs_on_two_hosts)
+{
+    lan net;
+    NEED_LAN(net);
+    keys k;
+    temp_dir files;
+    auto b = start(net, k, 'B', {{'A', k.fingerprint['A']}}, files);
+    auto a = start(net, k, 'A', {{'B', k.fingerprint['B']}}, files);
+    BOOST_REQUIRE(eventually([&] { return link_up(*a, "beta"); }, 15s));
+    child server(WIN32_NETWORK_SERVER_PATH, {"1", R"(\\.\mailslot\blort)"}, {b->env()});
+    BOOST_REQUIRE(server.wait_for_line("Mailslot created successfully."));
+    child client(WIN32_NETWORK_CLIENT_PATH, {R"(\\beta\mailslot\blort)"}, {a->env()});
+    BOOST_TEST((client.wait_exit(10s) == 0), client.stdout_text());
+    BOOST_TEST(client.stdout_text() == "Wrote 8 bytes.\n");
+    BOOST_TEST((server.wait_exit(10s) == 0));
+    BOOST_TEST(server.stdout_text() ==
+               "Mailslot created successfully.\nNext record is 8 bytes.\nRecord: This is \n");
+    // A host that is no peer: CreateFile fails with 53, as on Windows.
+    child stranger(WIN32_NETWORK_CLIENT_PATH, {R"(\\zeta\mailslot\blort)"}, {a->env()});
+    BOOST_TEST((stranger.wait_exit(10s) == 1));
+    BOOST_TEST(stranger.stdout_text() == "CreateFile failed: 53\n");
+}

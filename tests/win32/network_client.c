@@ -8,9 +8,18 @@
 #include <stdio.h>
 #include <windows.h>
 
+static int write_one(HANDLE handle)
+{
+#include "network_write.inc"
+    if (err)
+        printf("Wrote %u bytes.\n", numWritten);
+    return err ? 0 : 1;
+}
+
 int main(int argc, char** argv)
 {
     HANDLE handle;
+    int status;
 
     handle = CreateFile(argc > 1 ? argv[1] : "\\\\.\\mailslot\\sample_mailslot", GENERIC_WRITE,
                         FILE_SHARE_READ, (LPSECURITY_ATTRIBUTES)NULL, OPEN_EXISTING,
@@ -19,11 +28,7 @@ int main(int argc, char** argv)
         printf("CreateFile failed: %d\n", GetLastError());
         return 1;
     }
-    {
-#include "network_write.inc"
-        if (err)
-            printf("Wrote %u bytes.\n", numWritten);
-    }
+    status = write_one(handle);
     CloseHandle(handle);
-    return 0;
+    return status;
 }

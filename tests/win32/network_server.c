@@ -4,10 +4,31 @@
  * then each record is found with its GetMailslotInfo fragment and read with
  * its GlobalAlloc + ReadFile fragment, and printed.
  *
- *   win32_seed_network_server COUNT      reads COUNT records, then exits 0 */
+ *   win32_seed_network_server [COUNT [NAME]]   reads COUNT records (1), then exits 0;
+ *                                              NAME: \\.\mailslot\sample_mailslot */
 #include <stdio.h>
 #include <stdlib.h>
 #include <windows.h>
+
+static void set_timeout(HANDLE handle)
+{
+#include "network_set_timeout.inc"
+}
+
+/* One pass of the article's reading: 1 when a record was read (and printed). */
+static int read_one(HANDLE handle)
+{
+#include "network_next_size.inc"
+    if (!err || msgSize == (DWORD)MAILSLOT_NO_MESSAGE)
+        return 0;
+    {
+#include "network_read.inc"
+        if (err && buffer)
+            printf("Record: %.*s\n", (int)numRead, (const char*)buffer);
+        GlobalFree(buffer);
+        return err && buffer;
+    }
+}
 
 int main(int argc, char** argv)
 {
@@ -16,31 +37,20 @@ int main(int argc, char** argv)
     HANDLE handle;
 
     /* "allowing any size records ... we'll wait forever when reading a record" */
-    handle = CreateMailslot(TEXT("\\\\.\\mailslot\\sample_mailslot"), 0, MAILSLOT_WAIT_FOREVER,
-                            (LPSECURITY_ATTRIBUTES)NULL);
+    handle = CreateMailslot(argc > 2 ? argv[2] : "\\\\.\\mailslot\\sample_mailslot", 0,
+                            MAILSLOT_WAIT_FOREVER, (LPSECURITY_ATTRIBUTES)NULL);
     if (handle == INVALID_HANDLE_VALUE) {
         printf("CreateMailslot failed: %d\n", GetLastError());
         return 1;
     }
-    {
-#include "network_set_timeout.inc"
-    } printf("Mailslot created successfully.\n");
+    set_timeout(handle);
+    printf("Mailslot created successfully.\n");
     fflush(stdout);
-
     while (got < wanted) {
-#include "network_next_size.inc"
-        if (!err || msgSize == (DWORD)MAILSLOT_NO_MESSAGE) {
+        if (read_one(handle))
+            ++got;
+        else
             Sleep(20); /* the article polls: GetMailslotInfo never waits */
-            continue;
-        }
-        {
-#include "network_read.inc"
-            if (err && buffer) {
-                printf("Record: %.*s\n", (int)numRead, (const char*)buffer);
-                ++got;
-            }
-            GlobalFree(buffer);
-        }
         fflush(stdout);
     }
     CloseHandle(handle);
