@@ -33,6 +33,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 namespace {
 
@@ -48,6 +49,18 @@ HANDLE fail_handle(DWORD error)
 {
     last_error = error;
     return INVALID_HANDLE_VALUE;
+}
+
+/// Runs an entry point's work: no exception crosses into a C caller (out
+/// of memory, or of threads, is ERROR_NOT_ENOUGH_MEMORY).
+template <class R, class F> R guarded(R on_failure, F&& f) noexcept
+{
+    try {
+        return f();
+    } catch (...) {
+        last_error = ERROR_NOT_ENOUGH_MEMORY;
+        return on_failure;
+    }
 }
 
 /// The Windows number for an SDK error: slotbus's own are Windows numbers
@@ -111,22 +124,15 @@ std::optional<std::string> utf8_of(const WCHAR* wide)
 
 /// One Windows handle: a mailslot server (CreateMailslot) or client (CreateFile).
 struct mailslot_handle {
-    explicit mailslot_handle(boost::asio::any_io_executor executor)
-        // Window 0: a record goes to the handle that reads it, as on Windows,
-        // not ahead to one that read before (an inherited handle shares its queue).
-        : bus(std::move(executor), {program_name(), 0, slotbus::plugin_token_from_environment(),
-                                    slotbus::tls_options_from_environment()})
+    mailslot_handle(boost::asio::any_io_executor executor, slotbus::connection_options options)
+        : bus(std::move(executor), std::move(options))
     {
-    }
-    static std::string program_name()
-    {
-        return std::string("win32:") + program_invocation_short_name;
     }
 
     slotbus::connection bus;
     slotbus::server_slot server; // open for a server handle
     slotbus::client_slot client; // open for a client handle
-    bool may_write = false;      // CreateFile asked for write access
+    bool may_write = false;      // CreateFile asked for write access (set before it is shared)
     std::string name;            // as given, for a client handle handed to a child
     std::atomic<bool> inheritable{false};
     // Calls under way hold it shared; CloseHandle takes it whole, ending the
@@ -160,17 +166,51 @@ std::string unhex(std::string_view hex)
     return out;
 }
 
+/// What a child takes over of `h`: a fresh duplicate token for a reader (a
+/// token serves one child, for the host's 60 s), the name for a client;
+/// empty with `ec` set when the host gives no token.
+std::string entry_for(mailslot_handle& h, std::error_code& ec)
+{
+    if (h.server.is_open()) {
+        auto token = h.server.duplicate(ec);
+        return ec ? std::string() : "r:" + token;
+    }
+    return (h.may_write ? "w:" : "o:") + hex_of(h.name);
+}
+
 /// The process's handles and the thread their connections live on. Built
 /// at the first call into the API; a process's exit closes what is left.
 class runtime {
 public:
+    /// Never destroyed: a thread may be in a call while the process exits,
+    /// and the exit closes the handles' sockets, which ends their slots as
+    /// a Windows process's exit closes its handles.
     static runtime& get()
     {
-        static runtime instance;
+        static runtime& instance = *new runtime;
         return instance;
     }
 
-    boost::asio::any_io_executor executor() { return io_.get_executor(); }
+    /// A new handle, its connection not made yet.
+    std::shared_ptr<mailslot_handle> new_handle()
+    {
+        // Window 0: a record goes to the handle that reads it, as on Windows,
+        // not ahead to one that read before (an inherited handle shares its queue).
+        slotbus::connection_options options{std::string("win32:") + program_invocation_short_name,
+                                            0,
+                                            slotbus::plugin_token_from_environment(),
+                                            {}};
+        std::lock_guard lock(mutex_); // the environment is read where it is written
+        options.tls = slotbus::tls_options_from_environment();
+        return std::make_shared<mailslot_handle>(io_.get_executor(), std::move(options));
+    }
+
+    /// $SLOTBUS_ADDRESS or the default socket, as every slotbus client finds its host.
+    std::string address()
+    {
+        std::lock_guard lock(mutex_);
+        return slotbus::default_address();
+    }
 
     HANDLE add(std::shared_ptr<mailslot_handle> h)
     {
@@ -196,37 +236,22 @@ public:
             return nullptr;
         auto taken = std::move(it->second);
         handles_.erase(it);
-        inherited_.erase(reinterpret_cast<std::uintptr_t>(h));
-        export_inherited();
+        if (inherited_.erase(reinterpret_cast<std::uintptr_t>(h)))
+            export_inherited();
         return taken;
     }
 
-    /// What a child started from now on takes over as `h` (empty: nothing).
+    /// What a child started from now on takes over as `h` (empty: nothing);
+    /// nothing once `h` is closed.
     void set_inherited(HANDLE h, std::string entry)
     {
+        const auto value = reinterpret_cast<std::uintptr_t>(h);
         std::lock_guard lock(mutex_);
         if (entry.empty())
-            inherited_.erase(reinterpret_cast<std::uintptr_t>(h));
-        else
-            inherited_[reinterpret_cast<std::uintptr_t>(h)] = std::move(entry);
+            inherited_.erase(value);
+        else if (handles_.contains(value))
+            inherited_[value] = std::move(entry);
         export_inherited();
-    }
-
-    ~runtime()
-    {
-        // Closed while the thread still runs their operations.
-        decltype(handles_) left;
-        {
-            std::lock_guard lock(mutex_);
-            left.swap(handles_);
-        }
-        for (auto& [value, h] : left)
-            close(*h);
-        left.clear();
-        work_.reset();
-        io_.stop();
-        if (thread_.joinable())
-            thread_.join();
     }
 
     /// Ends the handle's reads, waits for its other calls, closes it.
@@ -247,6 +272,7 @@ public:
 
 private:
     runtime() : work_(io_.get_executor()), thread_([this] { io_.run(); }) { take_inherited(); }
+    ~runtime() = delete;
 
     void take_inherited()
     {
@@ -263,6 +289,12 @@ private:
             adopt(std::string_view(entries).substr(at, end - at));
             at = end + 1;
         }
+        for (const auto value : adopted_) {
+            std::error_code ec;
+            if (auto entry = entry_for(*handles_.at(value), ec); !ec)
+                inherited_[value] = std::move(entry);
+        }
+        export_inherited();
     }
 
     /// One inherited handle, at the value the parent gave it; an entry that
@@ -276,7 +308,11 @@ private:
         const auto value = std::strtoull(std::string(entry.substr(0, equals)).c_str(), nullptr, 10);
         if (value == 0 || value % 4 != 0)
             return;
-        auto h = std::make_shared<mailslot_handle>(executor());
+        auto h = std::make_shared<mailslot_handle>(
+            io_.get_executor(),
+            slotbus::connection_options{std::string("win32:") + program_invocation_short_name, 0,
+                                        slotbus::plugin_token_from_environment(),
+                                        slotbus::tls_options_from_environment()});
         std::error_code ec;
         h->bus.connect(slotbus::default_address(), ec);
         if (ec)
@@ -285,16 +321,20 @@ private:
         const auto rest = entry.substr(equals + 3);
         if (what == 'r') {
             h->server = slotbus::server_slot::attach(h->bus, rest, ec);
-        } else if (what == 'w') {
+        } else if (what == 'w' || what == 'o') { // a client that may write, or not
             h->name = unhex(rest);
             h->client = slotbus::client_slot::open(h->bus, h->name, ec);
-            h->may_write = true;
+            h->may_write = what == 'w';
         } else {
             return;
         }
         if (ec)
             return;
-        handles_.emplace(value, std::move(h));
+        // Still inheritable, as on Windows: this process's children get it
+        // too (a reader with a token of its own, minted when the runtime is up).
+        h->inheritable = true;
+        handles_.emplace(value, h);
+        adopted_.push_back(value);
         next_ = std::max<std::uintptr_t>(next_, value + 4);
     }
 
@@ -314,24 +354,18 @@ private:
     std::mutex mutex_;
     std::unordered_map<std::uintptr_t, std::shared_ptr<mailslot_handle>> handles_;
     std::unordered_map<std::uintptr_t, std::string> inherited_;
+    std::vector<std::uintptr_t> adopted_; // taken over from the parent, handed on once up
     std::uintptr_t next_ = 0x100;
     std::thread thread_; // last: it starts once the rest is built
 };
 
-/// What a child takes over of `h`: a fresh duplicate token for a reader (a
-/// token serves one child, for the host's 60 s), the name for a client.
+/// Makes `h` a child's from now on.
 BOOL hand_on(HANDLE value, mailslot_handle& h)
 {
-    std::string entry;
-    if (h.server.is_open()) {
-        std::error_code ec;
-        auto token = h.server.duplicate(ec);
-        if (ec)
-            return fail(windows_error(ec));
-        entry = "r:" + token;
-    } else {
-        entry = "w:" + hex_of(h.name);
-    }
+    std::error_code ec;
+    auto entry = entry_for(h, ec);
+    if (ec)
+        return fail(windows_error(ec));
     h.inheritable = true;
     runtime::get().set_inherited(value, std::move(entry));
     return TRUE;
@@ -340,21 +374,24 @@ BOOL hand_on(HANDLE value, mailslot_handle& h)
 /// A handle's calls, with the handle held against CloseHandle meanwhile.
 template <class F> BOOL with_handle(HANDLE value, F&& f)
 {
-    auto h = runtime::get().find(value);
-    if (!h)
-        return fail(ERROR_INVALID_HANDLE);
-    std::shared_lock lock(h->in_use);
-    if (h->closed)
-        return fail(ERROR_INVALID_HANDLE);
-    return f(*h);
+    return guarded(BOOL(FALSE), [&] {
+        auto h = runtime::get().find(value);
+        if (!h)
+            return fail(ERROR_INVALID_HANDLE);
+        std::shared_lock lock(h->in_use);
+        if (h->closed)
+            return fail(ERROR_INVALID_HANDLE);
+        return f(*h);
+    });
 }
 
 /// A new handle connected to the host: null (and the error set) when none answers.
 std::shared_ptr<mailslot_handle> connected_handle()
 {
-    auto h = std::make_shared<mailslot_handle>(runtime::get().executor());
+    auto& rt = runtime::get();
+    auto h = rt.new_handle();
     std::error_code ec;
-    h->bus.connect(slotbus::default_address(), ec);
+    h->bus.connect(rt.address(), ec);
     if (ec) {
         // No host on the socket: the service is not running. A host that is
         // not trusted, or refuses: its own number.
@@ -368,59 +405,63 @@ std::shared_ptr<mailslot_handle> connected_handle()
 HANDLE create_mailslot(const char* name, DWORD max_message_size, DWORD read_timeout,
                        const SECURITY_ATTRIBUTES* security)
 {
-    if (!name || !full_mailslot_form(name))
-        return fail_handle(ERROR_INVALID_NAME);
-    std::error_code ec;
-    slotbus::slot_name::parse(name, ec);
-    if (ec)
-        return fail_handle(windows_error(ec));
-    auto h = connected_handle();
-    if (!h)
-        return INVALID_HANDLE_VALUE;
-    h->server = slotbus::server_slot::create(h->bus, name, max_message_size, read_timeout, ec);
-    if (ec)
-        return fail_handle(windows_error(ec));
-    const HANDLE value = runtime::get().add(h);
-    if (security && security->bInheritHandle && !hand_on(value, *h)) {
-        const auto why = last_error;
-        CloseHandle(value);
-        return fail_handle(why);
-    }
-    return value;
+    return guarded(INVALID_HANDLE_VALUE, [&] {
+        if (!name || !full_mailslot_form(name))
+            return fail_handle(ERROR_INVALID_NAME);
+        std::error_code ec;
+        slotbus::slot_name::parse(name, ec);
+        if (ec)
+            return fail_handle(windows_error(ec));
+        auto h = connected_handle();
+        if (!h)
+            return INVALID_HANDLE_VALUE;
+        h->server = slotbus::server_slot::create(h->bus, name, max_message_size, read_timeout, ec);
+        if (ec)
+            return fail_handle(windows_error(ec));
+        const HANDLE value = runtime::get().add(h);
+        if (security && security->bInheritHandle && !hand_on(value, *h)) {
+            const auto why = last_error;
+            CloseHandle(value);
+            return fail_handle(why);
+        }
+        return value;
+    });
 }
 
 HANDLE create_file(const char* name, DWORD access, DWORD share, const SECURITY_ATTRIBUTES* security,
                    DWORD disposition, DWORD flags)
 {
-    if (!name)
-        return fail_handle(ERROR_INVALID_PARAMETER);
-    if (!full_mailslot_form(name))
-        return fail_handle(ERROR_NOT_SUPPORTED); // a file, a pipe, a device: not here
-    if (disposition != OPEN_EXISTING)
-        return fail_handle(ERROR_INVALID_PARAMETER); // a mailslot is made by CreateMailslot
-    if (flags & FILE_FLAG_OVERLAPPED)
-        return fail_handle(ERROR_NOT_SUPPORTED);
-    // "An application must specify the FILE_SHARE_READ flag": the server
-    // holds the slot open for reading.
-    if (!(share & FILE_SHARE_READ))
-        return fail_handle(ERROR_SHARING_VIOLATION);
-    std::error_code ec;
-    slotbus::slot_name::parse(name, ec);
-    if (ec)
-        return fail_handle(windows_error(ec));
-    auto h = connected_handle();
-    if (!h)
-        return INVALID_HANDLE_VALUE;
-    h->client = slotbus::client_slot::open(h->bus, name, ec);
-    if (ec)
-        return fail_handle(windows_error(ec));
-    h->name = name;
-    h->may_write = (access & (GENERIC_WRITE | GENERIC_ALL | FILE_WRITE_DATA)) != 0;
-    const HANDLE value = runtime::get().add(h);
-    if (security && security->bInheritHandle)
-        hand_on(value, *h);     // a client's entry is its name: it cannot fail
-    last_error = ERROR_SUCCESS; // as Windows' CreateFile does for OPEN_EXISTING
-    return value;
+    return guarded(INVALID_HANDLE_VALUE, [&] {
+        if (!name)
+            return fail_handle(ERROR_INVALID_PARAMETER);
+        if (!full_mailslot_form(name))
+            return fail_handle(ERROR_NOT_SUPPORTED); // a file, a pipe, a device: not here
+        if (disposition != OPEN_EXISTING)
+            return fail_handle(ERROR_INVALID_PARAMETER); // a mailslot is made by CreateMailslot
+        if (flags & FILE_FLAG_OVERLAPPED)
+            return fail_handle(ERROR_NOT_SUPPORTED);
+        // "An application must specify the FILE_SHARE_READ flag": the server
+        // holds the slot open for reading.
+        if (!(share & FILE_SHARE_READ))
+            return fail_handle(ERROR_SHARING_VIOLATION);
+        std::error_code ec;
+        slotbus::slot_name::parse(name, ec);
+        if (ec)
+            return fail_handle(windows_error(ec));
+        auto h = connected_handle();
+        if (!h)
+            return INVALID_HANDLE_VALUE;
+        h->client = slotbus::client_slot::open(h->bus, name, ec);
+        if (ec)
+            return fail_handle(windows_error(ec));
+        h->name = name;
+        h->may_write = (access & (GENERIC_WRITE | GENERIC_ALL | FILE_WRITE_DATA)) != 0;
+        const HANDLE value = runtime::get().add(h);
+        if (security && security->bInheritHandle)
+            hand_on(value, *h);     // a client's entry is its name: nothing to fail
+        last_error = ERROR_SUCCESS; // as Windows' CreateFile does for OPEN_EXISTING
+        return value;
+    });
 }
 
 } // namespace
@@ -547,11 +588,13 @@ BOOL WINAPI WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrit
 
 BOOL WINAPI CloseHandle(HANDLE hObject)
 {
-    auto h = runtime::get().take(hObject);
-    if (!h)
-        return fail(ERROR_INVALID_HANDLE);
-    runtime::close(*h);
-    return TRUE;
+    return guarded(BOOL(FALSE), [&] {
+        auto h = runtime::get().take(hObject);
+        if (!h)
+            return fail(ERROR_INVALID_HANDLE);
+        runtime::close(*h);
+        return BOOL(TRUE);
+    });
 }
 
 BOOL WINAPI GetHandleInformation(HANDLE hObject, LPDWORD lpdwFlags)

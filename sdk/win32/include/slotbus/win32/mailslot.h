@@ -29,8 +29,12 @@ extern "C" {
 #ifndef APIENTRY
 #define APIENTRY
 #endif
+#ifndef WINBASEAPI
 #define WINBASEAPI
+#endif
+#ifndef VOID
 #define VOID void
+#endif
 
 /* Windows' widths, whatever the platform's long is (LLP64 against LP64). */
 typedef int BOOL;

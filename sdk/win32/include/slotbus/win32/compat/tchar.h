@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h> /* strcasecmp */
 #include <wchar.h>
 
 #if defined(_UNICODE) && !defined(UNICODE)
