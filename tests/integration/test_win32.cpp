@@ -547,6 +547,31 @@ BOOST_AUTO_TEST_CASE(an_inheritable_handle_works_in_a_child)
     BOOST_TEST(CloseHandle(slot));
 }
 
+// A client's handle is handed on as its name and its access.
+BOOST_AUTO_TEST_CASE(an_inheritable_client_handle_writes_from_a_child)
+{
+    const HANDLE slot = make_slot(slot_name, 0, 5000);
+    SECURITY_ATTRIBUTES inherit{sizeof(SECURITY_ATTRIBUTES), nullptr, TRUE};
+    const HANDLE writer =
+        CreateFileA(slot_name, GENERIC_WRITE, FILE_SHARE_READ, &inherit, OPEN_EXISTING, 0, nullptr);
+    const HANDLE looker =
+        CreateFileA(slot_name, GENERIC_READ, FILE_SHARE_READ, &inherit, OPEN_EXISTING, 0, nullptr);
+    BOOST_REQUIRE(writer != INVALID_HANDLE_VALUE);
+    BOOST_REQUIRE(looker != INVALID_HANDLE_VALUE);
+    const auto value = std::to_string(reinterpret_cast<std::uintptr_t>(writer));
+    slotbus::test::child child(WIN32_INHERIT_CHILD_PATH, {value, "from the child"}, {host.env()});
+    BOOST_TEST(child.wait_exit(10s).value_or(-999) == 0);
+    BOOST_TEST(child.stdout_text() == "wrote 14\n");
+    BOOST_TEST(read_text(slot) == "from the child");
+    // Opened without write access, it writes nothing in the child either.
+    const auto read_only = std::to_string(reinterpret_cast<std::uintptr_t>(looker));
+    slotbus::test::child second(WIN32_INHERIT_CHILD_PATH, {read_only, "x"}, {host.env()});
+    BOOST_TEST(second.wait_exit(10s).value_or(-999) == 1);
+    BOOST_TEST(second.stdout_text() == "failed 5\n");
+    for (const HANDLE h : {looker, writer, slot})
+        BOOST_TEST(CloseHandle(h));
+}
+
 BOOST_AUTO_TEST_CASE(a_handle_not_inheritable_is_not_a_childs)
 {
     const HANDLE slot = make_slot(slot_name);
