@@ -194,15 +194,8 @@ public:
     /// A new handle, its connection not made yet.
     std::shared_ptr<mailslot_handle> new_handle()
     {
-        // Window 0: a record goes to the handle that reads it, as on Windows,
-        // not ahead to one that read before (an inherited handle shares its queue).
-        slotbus::connection_options options{std::string("win32:") + program_invocation_short_name,
-                                            0,
-                                            slotbus::plugin_token_from_environment(),
-                                            {}};
         std::lock_guard lock(mutex_); // the environment is read where it is written
-        options.tls = slotbus::tls_options_from_environment();
-        return std::make_shared<mailslot_handle>(io_.get_executor(), std::move(options));
+        return make_handle();
     }
 
     /// $SLOTBUS_ADDRESS or the default socket, as every slotbus client finds its host.
@@ -308,11 +301,7 @@ private:
         const auto value = std::strtoull(std::string(entry.substr(0, equals)).c_str(), nullptr, 10);
         if (value == 0 || value % 4 != 0)
             return;
-        auto h = std::make_shared<mailslot_handle>(
-            io_.get_executor(),
-            slotbus::connection_options{std::string("win32:") + program_invocation_short_name, 0,
-                                        slotbus::plugin_token_from_environment(),
-                                        slotbus::tls_options_from_environment()});
+        auto h = make_handle(); // in the constructor: nobody else holds the lock yet
         std::error_code ec;
         h->bus.connect(slotbus::default_address(), ec);
         if (ec)
@@ -336,6 +325,18 @@ private:
         handles_.emplace(value, h);
         adopted_.push_back(value);
         next_ = std::max<std::uintptr_t>(next_, value + 4);
+    }
+
+    /// A handle with its connection's options; `mutex_` held, or not yet shared.
+    std::shared_ptr<mailslot_handle> make_handle()
+    {
+        // Window 0: a record goes to the handle that reads it, as on Windows,
+        // not ahead to one that read before (an inherited handle shares its queue).
+        return std::make_shared<mailslot_handle>(
+            io_.get_executor(),
+            slotbus::connection_options{std::string("win32:") + program_invocation_short_name, 0,
+                                        slotbus::plugin_token_from_environment(),
+                                        slotbus::tls_options_from_environment()});
     }
 
     void export_inherited()
