@@ -308,21 +308,25 @@ std::string_view kind_of(const json::value& v)
 namespace {
 
 // The envelope's attributes: required string ones first, then optional ones.
+// A required one is never empty; nor is datacontenttype when present (an
+// empty string is no media type, and serialize, which leaves an empty one
+// out, would turn it into the default on the way back).
 struct attribute {
     std::string_view name;
     std::string envelope::*field;
     bool required;
+    bool non_empty;
 };
 constexpr attribute attributes[] = {
-    {"specversion", &envelope::specversion, true},
-    {"id", &envelope::id, true},
-    {"source", &envelope::source, true},
-    {"type", &envelope::type, true},
-    {"time", &envelope::time, false},
-    {"subject", &envelope::subject, false},
-    {"datacontenttype", &envelope::datacontenttype, false},
-    {"replyto", &envelope::replyto, false},
-    {"correlationid", &envelope::correlationid, false},
+    {"specversion", &envelope::specversion, true, true},
+    {"id", &envelope::id, true, true},
+    {"source", &envelope::source, true, true},
+    {"type", &envelope::type, true, true},
+    {"time", &envelope::time, false, false},
+    {"subject", &envelope::subject, false, false},
+    {"datacontenttype", &envelope::datacontenttype, false, true},
+    {"replyto", &envelope::replyto, false, false},
+    {"correlationid", &envelope::correlationid, false, false},
 };
 constexpr std::size_t attribute_count = std::size(attributes);
 
@@ -422,7 +426,7 @@ public:
         }
         if (target_) {
             target_->append(s.data(), s.size());
-            if (attributes[attribute_].required && target_->empty())
+            if (attributes[attribute_].non_empty && target_->empty())
                 return fail(ec, std::string("attribute ") +
                                     std::string(attributes[attribute_].name) +
                                     " is not a non-empty string");
