@@ -105,6 +105,18 @@ int main(int argc, char** argv)
          "administer; SIGHUP reloads it (default: this uid and root everything, others nothing)")
         ("max-record-size", po::value(&limits.max_record_size)->default_value(limits.max_record_size),
          "largest record the host accepts, in bytes; larger frames close the connection")
+        ("lane-threshold", po::value(&limits.lane_threshold)->default_value(limits.lane_threshold),
+         "records of this many bytes or more from a local writer go through shared memory "
+         "(docs/lanes.md); 0: every record takes the socket")
+        ("max-lane-record", po::value(&limits.max_lane_record)->default_value(limits.max_lane_record),
+         "largest record a lane takes, in bytes")
+        ("lane-bytes", po::value(&limits.lane_bytes)->default_value(limits.lane_bytes),
+         "a writer's lane, in bytes (larger when its records need it)")
+        ("max-lane-bytes", po::value(&limits.max_lane_bytes)->default_value(limits.max_lane_bytes),
+         "the largest lane, in bytes")
+        ("max-total-lane-bytes",
+         po::value(&limits.max_total_lane_bytes)->default_value(limits.max_total_lane_bytes),
+         "lane memory in all, in bytes (past it, writers keep the socket)")
         ("slot-budget", po::value(&slot_budget)->default_value(slot_budget),
          "unread bytes a slot holds before its overflow policy acts (when its creator asks for none)")
         ("max-slot-budget", po::value(&limits.max_slot_budget)->default_value(limits.max_slot_budget),

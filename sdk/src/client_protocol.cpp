@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include <unistd.h>
+
 namespace slotbus::detail {
 
 namespace {
@@ -39,13 +41,26 @@ frame_action about(frame_action::kind what, std::uint32_t handle)
 
 // ---- the session ------------------------------------------------------------------------------
 
-void client_protocol::hello(std::uint32_t pid, std::string_view client_name, std::string_view token)
+void client_protocol::hello(std::uint32_t pid, std::string_view client_name, std::string_view token,
+                            std::uint32_t features)
 {
     awaiting_welcome_ = true;
     byte_buffer frame;
-    encode(frame, hello_frame{protocol_magic, protocol_version, protocol_version, pid, client_name,
-                              token});
+    encode(frame, hello_frame{protocol_magic, protocol_version, protocol_version, pid, features,
+                              client_name, token});
     send(std::move(frame));
+}
+
+void client_protocol::take_fd(int fd)
+{
+    fds_.push_back(fd);
+}
+
+void client_protocol::close_fds() noexcept
+{
+    for (int fd : fds_)
+        ::close(fd);
+    fds_.clear();
 }
 
 frame_action client_protocol::on_frame(const frame_view& frame)
@@ -59,6 +74,7 @@ frame_action client_protocol::on_frame(const frame_view& frame)
         awaiting_welcome_ = false;
         max_record_size_ = m.max_record_size;
         max_frame_size_ = m.max_frame_size;
+        lanes_.enable(m.lane_threshold, m.max_lane_record);
         origin_ids_.clear(); // a new connection numbers its origins afresh
         prune_senders();
         host_name_ = std::string(m.host_name);
@@ -94,6 +110,19 @@ frame_action client_protocol::on_frame(const frame_view& frame)
         return on_write_acks(frame);
     case frame_type::records:
         return on_records(frame);
+    case frame_type::records_lane:
+        return on_records_lane(frame);
+    case frame_type::lane_open:
+        return on_lane_open(frame);
+    case frame_type::lane_release: {
+        lane_release_frame m;
+        if (!decode(frame.body, m))
+            return malformed();
+        lanes_.released(m.lane, m.position);
+        return about(frame_action::kind::lanes_changed, 0);
+    }
+    case frame_type::lane_close:
+        return on_lane_close(frame);
     case frame_type::gap: {
         gap_frame m;
         if (!decode(frame.body, m))
@@ -248,6 +277,107 @@ frame_action client_protocol::on_records(const frame_view& frame)
     return about(frame_action::kind::records, m.handle);
 }
 
+frame_action client_protocol::on_records_lane(const frame_view& frame)
+{
+    records_lane_frame m;
+    if (!decode(frame.body, m))
+        return failure(error::invalid_data, "malformed frame from the host");
+    std::uint32_t sender = 0;
+    if (m.origin != 0) {
+        const auto known = origin_ids_.find(m.origin);
+        if (known == origin_ids_.end())
+            return failure(error::invalid_data, "malformed frame from the host");
+        sender = known->second;
+    }
+    const auto lane = reader_lanes_.find(m.lane);
+    if (lane == reader_lanes_.end())
+        return failure(error::invalid_data, "records in a lane the host never opened");
+    auto it = readers_.find(m.handle);
+    if (it == readers_.end())
+        return {};
+    auto& r = it->second;
+    const auto had = r.records.size();
+    bool inside = true;
+    if (!for_each_lane_descriptor(m.descriptors.bytes, [&](lane_descriptor d) {
+            const auto bytes = lane->second->at(d);
+            inside = inside && !bytes.empty();
+            r.records.push_back({d.length, std::exchange(r.gap, 0), sender, bytes.data()});
+        }) ||
+        !inside || r.records.size() == had) {
+        r.records.resize(had);
+        return failure(error::invalid_data, "a lane descriptor from the host that lies");
+    }
+    if (std::find(r.lanes.begin(), r.lanes.end(), lane->second) == r.lanes.end())
+        r.lanes.push_back(lane->second);
+    return about(frame_action::kind::records, m.handle);
+}
+
+frame_action client_protocol::on_lane_open(const frame_view& frame)
+{
+    lane_open_frame m;
+    if (!decode(frame.body, m))
+        return failure(error::invalid_data, "malformed frame from the host");
+    const bool writer = m.role == static_cast<std::uint32_t>(lane_role::writer);
+    if (m.lane == 0) { // refused: the handle keeps the socket
+        if (writer)
+            (void)lanes_.opened(m.handle, 0, nullptr);
+        return about(frame_action::kind::lanes_changed, m.handle);
+    }
+    if (fds_.empty())
+        return failure(error::invalid_data, "a lane_open without its fd");
+    const int fd = fds_.front();
+    fds_.pop_front();
+    error_code ec;
+    auto memory = lane_mapping::map(fd, m.size, writer, ec);
+    ::close(fd);
+    if (!writer) {
+        if (!memory)
+            return failure(error::invalid_data, "a lane from the host that cannot be read safely: " +
+                                                    ec.message());
+        reader_lanes_[m.lane] = std::move(memory);
+        return {};
+    }
+    if (!memory) { // kept on the socket; the host forgets the lane
+        (void)lanes_.opened(m.handle, 0, nullptr);
+        send_lane_closed(m.lane);
+        return about(frame_action::kind::lanes_changed, m.handle);
+    }
+    // Told before any descriptor into it can follow.
+    byte_buffer mapped;
+    encode(mapped, lane_mapped_frame{m.lane});
+    send(std::move(mapped));
+    if (const auto replaced = lanes_.opened(m.handle, m.lane, std::move(memory)))
+        send_lane_closed(replaced);
+    return about(frame_action::kind::lanes_changed, m.handle);
+}
+
+frame_action client_protocol::on_lane_close(const frame_view& frame)
+{
+    lane_close_frame m;
+    if (!decode(frame.body, m))
+        return failure(error::invalid_data, "malformed frame from the host");
+    if (auto it = reader_lanes_.find(m.lane); it != reader_lanes_.end()) {
+        // Every record of it was read and reported before the host lets it
+        // go; a record still held here would be a host's mistake, and is
+        // copied out rather than read from memory that may change.
+        for (auto& [handle, r] : readers_)
+            if (std::find(r.lanes.begin(), r.lanes.end(), it->second) != r.lanes.end())
+                r.copy_out_of_lanes();
+        reader_lanes_.erase(it);
+        return {};
+    }
+    if (lanes_.closing(m.lane))
+        send_lane_closed(m.lane);
+    return about(frame_action::kind::lanes_changed, 0);
+}
+
+void client_protocol::send_lane_closed(std::uint32_t lane)
+{
+    byte_buffer frame;
+    encode(frame, lane_closed_frame{lane});
+    send(std::move(frame));
+}
+
 frame_action client_protocol::on_revoked(std::uint32_t handle, error_code ec,
                                          std::string_view pattern)
 {
@@ -329,6 +459,11 @@ lost_work client_protocol::fail(bool reconnect)
     awaiting_welcome_ = false;
     reset_output();
     dirty_readers_.clear();
+    lanes_.reset();
+    close_fds();
+    for (auto& [handle, r] : readers_) // the host that held their lanes' records is gone
+        r.copy_out_of_lanes();
+    reader_lanes_.clear();
     reports_due_ = false;
     const error_code gone = error::broken_pipe;
     // A restore whose answer will not come ends as a refused one would.
@@ -496,7 +631,13 @@ void client_protocol::send_write(byte_buffer&& frame, write_handler&& h, std::ui
     posts_unacked_ += pace == results::when_convenient ? 1 : 0;
     unacked_bytes_ += frame.size();
     writes_.push_back({std::move(h), frame.size(), records, pace});
+    const auto type = static_cast<frame_type>(frame[4]);
+    const bool by_lane = type == frame_type::write_lane || type == frame_type::post_lane;
+    const auto handle = by_lane ? boost::endian::load_little_u32(frame.data() + frame_header_size) : 0;
     send(std::move(frame));
+    if (by_lane)
+        if (const auto closed = lanes_.sent(handle)) // its last frame is out
+            send_lane_closed(closed);
 }
 
 // ---- requests ---------------------------------------------------------------------------------
@@ -509,6 +650,38 @@ void client_protocol::request(byte_buffer&& frame, std::uint32_t request_id, rep
 
 // ---- reads ------------------------------------------------------------------------------------
 
+std::size_t reader_state::wire(std::size_t n) const noexcept
+{
+    std::size_t bytes_taken = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        if (!records[i].lane)
+            bytes_taken += 4 + records[i].size;
+    return bytes_taken;
+}
+
+void reader_state::copy_out_of_lanes()
+{
+    if (lanes.empty())
+        return;
+    std::string copied;
+    std::size_t at = begin;
+    for (auto& r : records) {
+        char length[4];
+        boost::endian::store_little_u32(reinterpret_cast<std::uint8_t*>(length), r.size);
+        copied.append(length, 4);
+        if (r.lane) {
+            copied.append(reinterpret_cast<const char*>(r.lane), r.size);
+            r.lane = nullptr;
+        } else {
+            copied.append(bytes, at + 4, r.size);
+            at += 4 + r.size;
+        }
+    }
+    bytes = std::move(copied);
+    begin = 0;
+    lanes.clear();
+}
+
 void reader_state::pop_front(std::size_t n, std::size_t wire)
 {
     begin += wire;
@@ -516,6 +689,7 @@ void reader_state::pop_front(std::size_t n, std::size_t wire)
     if (records.empty()) {
         bytes.clear();
         begin = 0;
+        lanes.clear(); // no record points into them any more
     } else if (begin > 64 * 1024 && begin > bytes.size() / 2) {
         bytes.erase(0, begin); // now and then, so the buffer does not grow
         begin = 0;

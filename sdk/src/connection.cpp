@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -17,8 +18,10 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <string_view>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 namespace slotbus {
@@ -295,8 +298,12 @@ void connection_impl::on_connected(const std::string& client_name)
     // A plugin's token means something only to the host that launched it,
     // on its Unix socket: it is not sent anywhere else.
     const bool local = stream_->get<byte_stream::unix_socket>() != nullptr;
+    // Lanes (docs/lanes.md) only where fds can pass: on the Unix socket,
+    // unless $SLOTBUS_LANES=0 keeps every record on it.
+    const char* lanes = std::getenv("SLOTBUS_LANES");
+    reads_fds_ = local && !(lanes && std::string_view(lanes) == "0");
     protocol_.hello(static_cast<std::uint32_t>(::getpid()), client_name,
-                    local ? token_ : std::string());
+                    local ? token_ : std::string(), reads_fds_ ? hello_lanes : 0);
     flush();
     read_loop();
 }
@@ -316,6 +323,19 @@ void connection_impl::start_request(byte_buffer frame, std::uint32_t request_id,
 
 void connection_impl::start_write(std::uint32_t handle, std::span<const asio::const_buffer> records,
                                   write_handler h, results pace)
+{
+    auto& lanes = protocol_.lanes();
+    if (lanes.wants(records))
+        write_by_lane(handle, records, std::move(h), pace);
+    else if (lanes.must_wait(handle)) // writes of the handle wait for lane room before it
+        wait_for_lane(handle, records, std::move(h), pace, false);
+    else
+        write_by_socket(handle, records, std::move(h), pace);
+}
+
+void connection_impl::write_by_socket(std::uint32_t handle,
+                                      std::span<const asio::const_buffer> records, write_handler h,
+                                      results pace)
 {
     std::size_t frame_size = 0; // at most, on the wire
     for (const auto& r : records)
@@ -347,6 +367,151 @@ void connection_impl::start_write(std::uint32_t handle, std::span<const asio::co
         self->protocol_.write_frame(std::move(frame), std::move(h), count, pace);
         self->flush();
     });
+}
+
+void connection_impl::write_by_lane(std::uint32_t handle,
+                                    std::span<const asio::const_buffer> records, write_handler h,
+                                    results pace)
+{
+    auto& lanes = protocol_.lanes();
+    const auto socket_limit = max_record_size();
+    std::size_t largest = 0;
+    for (const auto& r : records)
+        largest = std::max(largest, r.size());
+    bool ask = false;
+    const auto count = static_cast<std::uint32_t>(records.size());
+    const auto placed = lanes.place(
+        handle, records, pace == results::when_convenient, largest <= socket_limit, false, ask,
+        [&](byte_buffer frame, std::uint64_t generation) {
+            std::lock_guard lock(placed_mutex_);
+            placed_.push_back({handle, std::move(frame), std::move(h), count, pace, generation});
+        });
+    if (ask)
+        on_executor([self = shared_from_this(), handle, generation = lanes.generation(),
+                     size = static_cast<std::uint32_t>(largest)] {
+            if (generation != self->protocol_.lanes().generation() || self->broken_)
+                return; // a connection gone: the lanes start afresh with the next
+            byte_buffer frame;
+            encode(frame, lane_request_frame{handle, size});
+            self->protocol_.send(std::move(frame));
+            self->flush();
+        });
+    switch (placed) {
+    case lane_writers::placement::placed:
+        on_executor([self = shared_from_this()] { self->send_placed(); });
+        return;
+    case lane_writers::placement::socket:
+        write_by_socket(handle, records, std::move(h), pace);
+        return;
+    case lane_writers::placement::wait:
+        wait_for_lane(handle, records, std::move(h), pace, true);
+        return;
+    case lane_writers::placement::refused:
+        asio::post(executor_,
+                   asio::append(std::move(h), error_code(error::message_exceeds_max_size),
+                                std::uint32_t{0}));
+        return;
+    }
+}
+
+void connection_impl::send_placed()
+{
+    std::list<placed_write> ready;
+    {
+        std::lock_guard lock(placed_mutex_);
+        ready.splice(ready.end(), placed_);
+    }
+    for (auto& w : ready) {
+        // A frame of the lanes' present generation names a lane of this
+        // connection, which expects it: it goes, whatever else is wrong.
+        if (w.generation != protocol_.lanes().generation()) {
+            asio::post(executor_, asio::append(std::move(w.handler), error_code(error::broken_pipe),
+                                               std::uint32_t{0}));
+            continue;
+        }
+        protocol_.write_frame(std::move(w.frame), std::move(w.handler), w.records, w.pace);
+    }
+    flush();
+}
+
+void connection_impl::wait_for_lane(std::uint32_t handle,
+                                    std::span<const asio::const_buffer> records, write_handler h,
+                                    results pace, bool by_lane)
+{
+    waiting_write w{{}, {}, std::move(h), pace, by_lane};
+    for (const auto& r : records) {
+        const auto* bytes = static_cast<const std::uint8_t*>(r.data());
+        w.bytes.insert(w.bytes.end(), bytes, bytes + r.size());
+        w.sizes.push_back(static_cast<std::uint32_t>(r.size()));
+    }
+    on_executor([self = shared_from_this(), handle, w = std::move(w)]() mutable {
+        self->waiting_writes_[handle].push_back(std::move(w));
+        self->drain_waiting_writes();
+    });
+}
+
+void connection_impl::drain_waiting_writes()
+{
+    auto& lanes = protocol_.lanes();
+    for (auto it = waiting_writes_.begin(); it != waiting_writes_.end();) {
+        const auto handle = it->first;
+        auto& queue = it->second;
+        while (!queue.empty()) {
+            auto& w = queue.front();
+            std::vector<asio::const_buffer> records;
+            std::size_t at = 0, largest = 0;
+            for (const auto size : w.sizes) {
+                records.emplace_back(w.bytes.data() + at, size);
+                at += size;
+                largest = std::max<std::size_t>(largest, size);
+            }
+            auto placement = lane_writers::placement::socket;
+            bool ask = false;
+            if (w.by_lane)
+                placement = lanes.place(handle, records, w.pace == results::when_convenient,
+                                        largest <= max_record_size(), true, ask,
+                                        [&](byte_buffer frame, std::uint64_t generation) {
+                                            std::lock_guard lock(placed_mutex_);
+                                            placed_.push_back(
+                                                {handle, std::move(frame), std::move(w.handler),
+                                                 static_cast<std::uint32_t>(records.size()), w.pace,
+                                                 generation});
+                                        });
+            else
+                lanes.stop_waiting(handle);
+            if (ask) {
+                byte_buffer frame;
+                encode(frame, lane_request_frame{handle, static_cast<std::uint32_t>(largest)});
+                protocol_.send(std::move(frame));
+            }
+            if (placement == lane_writers::placement::wait)
+                break;
+            if (placement == lane_writers::placement::socket)
+                write_by_socket(handle, records, std::move(w.handler), w.pace);
+            else if (placement == lane_writers::placement::refused)
+                asio::post(executor_, asio::append(std::move(w.handler),
+                                                   error_code(error::message_exceeds_max_size),
+                                                   std::uint32_t{0}));
+            queue.pop_front();
+        }
+        it = queue.empty() ? waiting_writes_.erase(it) : std::next(it);
+    }
+    send_placed();
+}
+
+void connection_impl::end_waiting_writes(std::uint32_t handle, error_code ec)
+{
+    for (auto it = waiting_writes_.begin(); it != waiting_writes_.end();) {
+        if (handle != 0 && it->first != handle) {
+            ++it;
+            continue;
+        }
+        for (auto& w : it->second) {
+            protocol_.lanes().stop_waiting(it->first);
+            asio::post(executor_, asio::append(std::move(w.handler), ec, std::uint32_t{0}));
+        }
+        it = waiting_writes_.erase(it);
+    }
 }
 
 void connection_impl::tell_lost(std::uint32_t handle, std::uint32_t count)
@@ -496,9 +661,44 @@ void connection_impl::flush()
     if (!protocol_.take_output(writing_))
         return;
     write_active_ = true;
+    std::size_t sent = 0;
+    if (!stream_->get<byte_stream::tls_stream>()) {
+        // What the socket takes now goes now. On an owned context this is
+        // also what keeps a blocking call made inside a handler from
+        // waiting on itself: Asio queues an at-once completion behind the
+        // running handler (one thread), where the nested run_one of wait()
+        // never sees it — and the frames behind this write would wait too.
+        while (sent < writing_.size()) {
+            const auto n = ::send(stream_->native_handle(), writing_.data() + sent,
+                                  writing_.size() - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0) {
+                sent += static_cast<std::size_t>(n);
+                continue;
+            }
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+                // Failed later, from the executor: the caller may be walking
+                // what a failure ends.
+                asio::post(executor_, [self = shared_from_this(), generation = generation_,
+                                       ec = error_code(errno, boost::system::system_category())] {
+                    if (generation == self->generation_)
+                        self->fail(ec);
+                });
+                return;
+            }
+            break; // full: the rest when it drains
+        }
+        if (sent == writing_.size()) {
+            write_active_ = false;
+            if (protocol_.has_output())
+                flush();
+            return;
+        }
+    }
     // One write at a time; whatever queues meanwhile goes out with the next.
     stream_->async_write(
-        asio::buffer(writing_),
+        asio::buffer(writing_.data() + sent, writing_.size() - sent),
         [self = shared_from_this(), generation = generation_](const error_code& ec, std::size_t) {
             if (generation != self->generation_)
                 return; // a socket given up on
@@ -512,6 +712,10 @@ void connection_impl::flush()
 
 void connection_impl::read_loop()
 {
+    if (reads_fds_) {
+        read_with_fds();
+        return;
+    }
     const auto room = in_.prepare(protocol_.max_frame());
     stream_->async_read_some(
         asio::buffer(room.data(), room.size()),
@@ -528,24 +732,80 @@ void connection_impl::read_loop()
                     self->fail(error::broken_pipe, ec.message());
                 return;
             }
-            self->last_heard_ = std::chrono::steady_clock::now();
-            self->in_.commit(n);
-            while (!self->broken_) {
-                auto found = self->in_.next(self->protocol_.max_frame());
-                if (found.status == decoded_frame::need_more)
-                    break;
-                if (found.status == decoded_frame::invalid) {
-                    self->fail(error::invalid_data, found.why);
-                    return;
-                }
-                self->in_.consume(found.size);
-                self->act(self->protocol_.on_frame(found.frame));
-            }
-            if (!self->broken_) {
-                self->flush();
-                self->read_loop();
-            }
+            self->on_bytes(n);
         });
+}
+
+void connection_impl::read_with_fds()
+{
+    stream_->async_wait_readable(
+        [self = shared_from_this(), generation = generation_](const error_code& ec) {
+            if (generation != self->generation_ || self->broken_)
+                return;
+            if (ec) {
+                self->fail(error::broken_pipe, ec.message());
+                return;
+            }
+            const auto room = self->in_.prepare(self->protocol_.max_frame());
+            iovec iov{room.data(), room.size()};
+            // The host sends one fd with a frame; a read stops at the bytes that carry one.
+            alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
+            msghdr msg{};
+            msg.msg_iov = &iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control;
+            msg.msg_controllen = sizeof control;
+            const auto n =
+                ::recvmsg(self->stream_->native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+                self->read_loop();
+                return;
+            }
+            if (n < 0) {
+                self->fail(error::broken_pipe, std::strerror(errno));
+                return;
+            }
+            for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                    continue;
+                const auto fds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (std::size_t i = 0; i < fds; ++i) {
+                    int fd = -1;
+                    std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                    self->protocol_.take_fd(fd);
+                }
+            }
+            if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+                self->fail(error::invalid_data, "the host sent more fds than a frame carries");
+                return;
+            }
+            if (n == 0) {
+                self->fail(error::broken_pipe, "the host closed the connection");
+                return;
+            }
+            self->on_bytes(static_cast<std::size_t>(n));
+        });
+}
+
+void connection_impl::on_bytes(std::size_t n)
+{
+    last_heard_ = std::chrono::steady_clock::now();
+    in_.commit(n);
+    while (!broken_) {
+        auto found = in_.next(protocol_.max_frame());
+        if (found.status == decoded_frame::need_more)
+            break;
+        if (found.status == decoded_frame::invalid) {
+            fail(error::invalid_data, found.why);
+            return;
+        }
+        in_.consume(found.size);
+        act(protocol_.on_frame(found.frame));
+    }
+    if (!broken_) {
+        flush();
+        read_loop();
+    }
 }
 
 void connection_impl::act(frame_action&& a)
@@ -589,6 +849,9 @@ void connection_impl::act(frame_action&& a)
             arm_wait(a.handle, *std::exchange(op, std::next(op)), r->read_timeout);
         return;
     }
+    case kind::lanes_changed:
+        drain_waiting_writes();
+        return;
     case kind::revoked:
     case kind::reader_lost:
         end_reads(a.handle, a.ec);
@@ -636,21 +899,44 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r, read_queue& w
                     r.pop_front();
                 }
             } else {
-                // Views: the bytes as they are held, lengths and all, in one copy.
-                std::size_t wire = 0;
+                // Views: the bytes pushed by the socket as they are held,
+                // lengths and all, a run in one copy; a lane's record copied
+                // out of its lane (the host may let its writer reuse it once
+                // reported read).
+                const std::size_t wire = r.wire(n);
+                std::size_t in_lanes = 0;
                 for (std::size_t i = 0; i < n; ++i)
-                    wire += 4 + r.records[i].size;
-                views.reserve(n, wire);
-                std::size_t at = views.append_wire({r.bytes.data() + r.begin, wire});
+                    in_lanes += r.records[i].lane ? r.records[i].size : 0;
+                views.reserve(n, wire + in_lanes);
                 std::uint32_t last = 0;
                 std::shared_ptr<const record_sender> from;
-                for (std::size_t i = 0; i < n; ++i) {
+                const auto sender = [&](std::size_t i) {
                     if (const auto s = r.records[i].sender; s != last || i == 0) {
                         last = s;
                         from = protocol_.sender_of(s);
                     }
-                    views.append_entry(at + 4, r.records[i].size, r.records[i].missed_before, from);
-                    at += 4 + r.records[i].size;
+                    return from;
+                };
+                std::size_t held = r.begin; // the next socket record's length in r.bytes
+                for (std::size_t i = 0; i < n;) {
+                    const auto& first = r.records[i];
+                    if (first.lane) {
+                        const auto at = views.append_wire(
+                            {reinterpret_cast<const char*>(first.lane), first.size});
+                        views.append_entry(at, first.size, first.missed_before, sender(i));
+                        ++i;
+                        continue;
+                    }
+                    std::size_t end = i, run = 0;
+                    for (; end < n && !r.records[end].lane; ++end)
+                        run += 4 + r.records[end].size;
+                    std::size_t at = views.append_wire({r.bytes.data() + held, run});
+                    held += run;
+                    for (; i < end; ++i) {
+                        views.append_entry(at + 4, r.records[i].size, r.records[i].missed_before,
+                                           sender(i));
+                        at += 4 + r.records[i].size;
+                    }
                 }
                 r.pop_front(n, wire);
             }
@@ -786,6 +1072,8 @@ void connection_impl::fail(error_code ec, std::string why)
         asio::post(executor_, asio::append(std::move(h), unknown, std::uint32_t{0}));
     for (auto& h : lost.queued)
         asio::post(executor_, asio::append(std::move(h), gone, std::uint32_t{0}));
+    end_waiting_writes(0, gone);                // their lanes are gone: never sent
+    send_placed();                              // (ends those placed in them with broken_pipe)
     for (const auto& [handle, op] : lost.polls) // their answers will not come
         finish(handle, op, gone);
     for (const auto& [handle, lost_ec] : lost.lost_readers)
@@ -945,7 +1233,12 @@ void connection_impl::remember_timeout(std::uint32_t handle, std::uint32_t read_
 
 void connection_impl::forget(std::uint32_t handle)
 {
-    on_executor([self = shared_from_this(), handle] { self->protocol_.forget(handle); });
+    on_executor([self = shared_from_this(), handle] {
+        // Writes still waiting for lane room are not delivered: the handle is closed.
+        self->end_waiting_writes(handle, error::invalid_handle);
+        self->protocol_.lanes().forget(handle);
+        self->protocol_.forget(handle);
+    });
 }
 
 } // namespace detail
@@ -1036,7 +1329,7 @@ std::string connection::last_failure() const
 
 std::uint32_t connection::max_record_size() const noexcept
 {
-    return impl_->max_record_size();
+    return std::max(impl_->max_record_size(), impl_->max_lane_record());
 }
 
 const std::string& connection::host_name() const noexcept

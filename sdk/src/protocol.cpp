@@ -4,8 +4,8 @@ namespace slotbus {
 
 bool known_frame_type(std::uint8_t value) noexcept
 {
-    return (value >= 0x01 && value <= 0x11) || (value >= 0x20 && value <= 0x26) ||
-           (value >= 0x81 && value <= 0x8c) || value == 0x8f;
+    return (value >= 0x01 && value <= 0x16) || (value >= 0x20 && value <= 0x26) ||
+           (value >= 0x81 && value <= 0x91);
 }
 
 decoded_frame decode_frame(byte_span bytes, std::size_t max_frame_size) noexcept
@@ -72,20 +72,29 @@ std::span<std::uint8_t> frame_buffer::prepare(std::size_t max_frame_size)
 }
 
 void record_list_builder::open(byte_buffer& out, std::uint32_t handle, std::size_t list_bytes,
-                               std::uint32_t origin)
+                               std::uint32_t origin, std::uint32_t lane)
 {
-    const std::size_t header_size = frame_header_size + (type_ == frame_type::records ? 8 : 4);
+    const bool lane_frame = type_ == frame_type::write_lane || type_ == frame_type::post_lane;
+    const std::size_t fields = type_ == frame_type::records        ? 8
+                               : type_ == frame_type::records_lane ? 12
+                               : lane_frame                        ? 8
+                                                                   : 4;
+    const std::size_t header_size = frame_header_size + fields;
     const bool joins = open_ != closed && end_ == out.size() && handle_ == handle &&
-                       origin_ == origin && end_ - open_ + list_bytes <= header_size + batch_bytes;
+                       origin_ == origin && lane_ == lane &&
+                       end_ - open_ + list_bytes <= header_size + batch_bytes;
     if (joins)
         return;
     open_ = out.size();
     handle_ = handle;
     origin_ = origin;
-    std::uint8_t header[frame_header_size + 8];
+    lane_ = lane;
+    std::uint8_t header[frame_header_size + 12];
     header[4] = static_cast<std::uint8_t>(type_);
     boost::endian::store_little_u32(header + frame_header_size, handle);
-    boost::endian::store_little_u32(header + frame_header_size + 4, origin);
+    // write_lane and post_lane: handle, lane; records_lane: handle, origin, lane.
+    boost::endian::store_little_u32(header + frame_header_size + 4, lane_frame ? lane : origin);
+    boost::endian::store_little_u32(header + frame_header_size + 8, lane);
     out.insert(out.end(), header, header + header_size);
 }
 
@@ -101,6 +110,15 @@ void record_list_builder::append(byte_buffer& out, std::uint32_t handle, byte_sp
 {
     open(out, handle, 4 + record.size(), origin);
     append_record(out, record);
+    close(out);
+}
+
+void record_list_builder::append_descriptor(byte_buffer& out, std::uint32_t handle,
+                                            lane_descriptor d, std::uint32_t origin,
+                                            std::uint32_t lane)
+{
+    open(out, handle, lane_descriptor_size, origin, lane);
+    append_lane_descriptor(out, d);
     close(out);
 }
 

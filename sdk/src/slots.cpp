@@ -464,10 +464,11 @@ void client_slot::start_write(connection_impl& impl, std::uint32_t handle,
                               std::span<const boost::asio::const_buffer> records,
                               detail::write_handler handler, detail::results pace)
 {
-    // A frame over the host's limit would cost the whole connection: refuse it here.
-    const bool too_large = std::any_of(records.begin(), records.end(), [&](const auto& r) {
-        return r.size() > impl.max_record_size();
-    });
+    // A frame over the host's limit would cost the whole connection: refuse
+    // it here. A larger record may still go by lane, when there is one.
+    const auto limit = std::max(impl.max_record_size(), impl.max_lane_record());
+    const bool too_large = std::any_of(records.begin(), records.end(),
+                                       [&](const auto& r) { return r.size() > limit; });
     if (handle == 0 || too_large || records.empty()) {
         const boost::system::error_code ec = handle == 0 ? error::invalid_handle
                                              : too_large ? error::message_exceeds_max_size

@@ -40,7 +40,7 @@ struct raw_peer {
     void send_bytes(byte_span bytes) { boost::asio::write(socket, boost::asio::buffer(bytes)); }
     void hello()
     {
-        send(hello_frame{protocol_magic, protocol_version, protocol_version, 0, "raw", {}});
+        send(hello_frame{protocol_magic, protocol_version, protocol_version, 0, 0, "raw", {}});
     }
 
     /// True once the host has closed the connection, within the deadline.

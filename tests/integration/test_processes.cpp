@@ -253,7 +253,7 @@ BOOST_AUTO_TEST_CASE(garbage_gets_an_error_and_costs_nobody_else)
     }
     {
         raw_client old(host.socket());
-        old.send_frame(hello_frame{protocol_magic, 9, 9, 0, "from the future", ""});
+        old.send_frame(hello_frame{protocol_magic, 9, 9, 0, 0, "from the future", ""});
         BOOST_TEST(fatal_error_of(old) == 50u);
     }
     others.check();

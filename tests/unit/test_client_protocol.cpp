@@ -81,7 +81,7 @@ void connect(client_protocol& p)
 {
     p.hello(42, "test", "");
     BOOST_REQUIRE(
-        feed(p, welcome_frame{protocol_version, 1u << 20, 8u << 20, 1, "host", ""}).what ==
+        feed(p, welcome_frame{protocol_version, 1u << 20, 8u << 20, 1, 0, 0, "host", ""}).what ==
         kind::welcomed);
     (void)output_of(p);
 }
@@ -397,13 +397,13 @@ BOOST_AUTO_TEST_CASE(a_poll_answer_is_the_reads_not_a_request)
 BOOST_AUTO_TEST_CASE(a_welcome_nobody_waits_for_is_malformed)
 {
     client_protocol p(window);
-    BOOST_TEST((feed(p, welcome_frame{protocol_version, 1, 1024, 1, "h", ""}).what == kind::fail));
+    BOOST_TEST((feed(p, welcome_frame{protocol_version, 1, 1024, 1, 0, 0, "h", ""}).what == kind::fail));
     p.hello(1, "n", "token");
     const auto out = output_of(p);
     BOOST_REQUIRE(out.size() == 1u);
     BOOST_TEST(out[0].as<hello_frame>().token == "token");
     BOOST_TEST(
-        (feed(p, welcome_frame{protocol_version, 7, 1024, 1, "h", "pl"}).what == kind::welcomed));
+        (feed(p, welcome_frame{protocol_version, 7, 1024, 1, 0, 0, "h", "pl"}).what == kind::welcomed));
     BOOST_TEST(p.max_record_size() == 7u);
     BOOST_TEST(p.max_frame() == 1024u);
     BOOST_TEST(p.plugin_name() == "pl");
@@ -569,7 +569,7 @@ BOOST_AUTO_TEST_CASE(the_restore_recreates_reopens_and_resubscribes_in_order)
     BOOST_TEST(lost.requests.empty());
     BOOST_TEST(p.reports_held());
     p.hello(42, "test", "");
-    BOOST_TEST((feed(p, welcome_frame{protocol_version, 1024, 8192, 2, "host", ""}).what ==
+    BOOST_TEST((feed(p, welcome_frame{protocol_version, 1024, 8192, 2, 0, 0, "host", ""}).what ==
                 kind::welcomed));
     const auto dropped = p.restore([](std::uint32_t handle) { return handle == 1; });
     BOOST_TEST(!p.reports_held());
@@ -619,7 +619,7 @@ BOOST_AUTO_TEST_CASE(a_restore_that_finds_its_name_taken_tries_again_then_gives_
     for (int attempt = 1; attempt <= 5; ++attempt) {
         (void)p.fail(true);
         p.hello(42, "test", "");
-        feed(p, welcome_frame{protocol_version, 1024, 8192, 2, "host", ""});
+        feed(p, welcome_frame{protocol_version, 1024, 8192, 2, 0, 0, "host", ""});
         (void)p.restore([](std::uint32_t) { return false; });
         const auto out = output_of(p);
         BOOST_REQUIRE(out.size() == 2u);
@@ -657,7 +657,7 @@ BOOST_AUTO_TEST_CASE(records_held_across_a_reconnect_are_not_reported_to_the_new
     BOOST_TEST(output_of(p).empty());
 
     p.hello(42, "test", "");
-    feed(p, welcome_frame{protocol_version, 1024, 8192, 2, "host", ""});
+    feed(p, welcome_frame{protocol_version, 1024, 8192, 2, 0, 0, "host", ""});
     (void)p.restore([](std::uint32_t) { return false; });
     (void)output_of(p);
     // The new slot's first record says records may have been lost before it.
@@ -692,7 +692,7 @@ BOOST_AUTO_TEST_CASE(a_window_of_0_asks_the_next_host_again)
     (void)p.fail(true);
     waiting = false; // the read failed with the connection
     p.hello(42, "test", "");
-    feed(p, welcome_frame{protocol_version, 1024, 8192, 2, "host", ""});
+    feed(p, welcome_frame{protocol_version, 1024, 8192, 2, 0, 0, "host", ""});
     (void)p.restore([](std::uint32_t) { return false; });
     (void)output_of(p);
     waiting = true;
@@ -716,7 +716,7 @@ BOOST_AUTO_TEST_CASE(a_reconnect_failing_mid_restore_loses_the_handles_still_res
     p.add_reader(1, 0);
     (void)p.fail(true);
     p.hello(42, "test", "");
-    feed(p, welcome_frame{protocol_version, 1024, 8192, 2, "host", ""});
+    feed(p, welcome_frame{protocol_version, 1024, 8192, 2, 0, 0, "host", ""});
     (void)p.restore([](std::uint32_t) { return false; });
     auto lost = p.fail(true);
     BOOST_REQUIRE(lost.lost_readers.size() == 1u);

@@ -6,6 +6,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <deque>
 #include <unistd.h>
 
@@ -28,6 +29,8 @@ struct core::handle_entry {
     std::vector<const topic_types*> declared; // type rules that match the name
     std::uint64_t routed_epoch = ~std::uint64_t{0};
     origin_ptr from;          // a writer's stamp: who writes, to which name
+    lane_ptr lane;            // a writer's lane, once it asked for one
+    lane_ptr retiring;        // its last lane, closed: taken until the writer says it is done
     std::uint64_t remote = 0; // a writer's destination on another host (remote_hosts)
     bool created = false;     // a reader handle of the slot its session created
     bool revoked = false;     // closed by a policy reload: its operations are denied
@@ -47,7 +50,16 @@ struct core::session {
     // timeout when it goes out, however often it changed (bounded by handles).
     std::vector<std::uint32_t> owed_timeouts;
     byte_buffer out;
-    record_list_builder pushed{frame_type::records}; // over out
+    record_list_builder pushed{frame_type::records};           // over out
+    record_list_builder pushed_lane{frame_type::records_lane}; // over out too
+    std::vector<attached_fd> out_fds; // fds that go with bytes of out (lane_open frames)
+    // Lanes: it asked for them (a local client that reads fds), the lanes
+    // its writers hold, and those whose fds it was sent as a reader.
+    bool lanes = false;
+    std::uint32_t writer_lanes = 0;
+    std::uint64_t writer_lane_bytes = 0;
+    std::vector<std::uint32_t> reader_lanes;
+    std::vector<std::uint32_t> owed_releases; // its lanes with a release to tell
     ack_batch acks;
     bool acks_due = false; // a prompt write is among the results not yet sent
     // Results behind the first a remote host still owes, by write frame, in
@@ -96,7 +108,13 @@ core::core(core_limits limits)
     limits_.domain = fold_case(limits_.domain);
 }
 
-core::~core() = default;
+core::~core()
+{
+    // Records and lanes go with the slots and sessions below: nobody is
+    // told any more.
+    for (auto& [id, l] : lanes_)
+        l->detach();
+}
 
 session_id core::connect(peer_info peer)
 {
@@ -231,18 +249,32 @@ bool core::greeted(session_id id) const
 bool core::has_output(session_id id) const
 {
     const session& s = *sessions_.at(id);
-    return !s.out.empty() || !s.owed_timeouts.empty();
+    return !s.out.empty() || !s.owed_timeouts.empty() || !s.owed_releases.empty();
 }
 
 void core::take_output(session_id id, byte_buffer& into)
 {
+    std::vector<attached_fd> dropped; // none: such a session asked for no lanes
+    take_output(id, into, dropped);
+}
+
+void core::take_output(session_id id, byte_buffer& into, std::vector<attached_fd>& fds)
+{
     session& s = *sessions_.at(id);
     flush_acks(s); // they ride along: no frame, and no wake-up of the client, of their own
     flush_notices(s);
+    for (auto lane_id : s.owed_releases)
+        if (auto it = lanes_.find(lane_id); it != lanes_.end())
+            if (std::uint64_t position = 0; it->second->take_release(position))
+                encode(s.out, lane_release_frame{lane_id, position});
+    s.owed_releases.clear();
     into.clear();
     s.bytes_out += s.out.size();
     into.swap(s.out);
+    fds.clear();
+    fds.swap(s.out_fds);
     s.pushed.reset();
+    s.pushed_lane.reset();
     if (s.output_paused) { // its readers may be pushed to again
         s.output_paused = false;
         for (auto& [handle, entry] : s.handles)
@@ -421,6 +453,16 @@ feed_result core::dispatch(session& s, const frame_view& frame)
         return on_write(s, frame.body, false);
     case frame_type::lost:
         return on_lost(s, frame.body);
+    case frame_type::lane_request:
+        return on_lane_request(s, frame.body);
+    case frame_type::lane_mapped:
+        return on_lane_mapped(s, frame.body);
+    case frame_type::lane_closed:
+        return on_lane_closed(s, frame.body);
+    case frame_type::write_lane:
+        return on_write_lane(s, frame.body, true);
+    case frame_type::post_lane:
+        return on_write_lane(s, frame.body, false);
     case frame_type::info:
         return on_info(s, frame.body);
     case frame_type::set_timeout:
@@ -482,9 +524,13 @@ feed_result core::on_hello(session& s, byte_span body)
     // Shown in listings (JSON): a claim, kept to valid text of a sane length.
     s.client_name = to_valid_utf8(m.client_name.substr(0, 256));
     s.greeted = true;
+    // Lanes for a local client that reads fds (TCP and TLS carry no pid).
+    s.lanes =
+        (m.features & hello_lanes) && s.who.pid != 0 && make_lane_ && limits_.lane_threshold != 0;
     send(s, welcome_frame{protocol_version, limits_.max_record_size,
                           static_cast<std::uint32_t>(limits_.max_frame_size()), s.id,
-                          limits_.host_name, s.who.plugin});
+                          s.lanes ? limits_.lane_threshold : 0,
+                          s.lanes ? limits_.max_lane_record : 0, limits_.host_name, s.who.plugin});
     return feed_result::next;
 }
 
@@ -615,21 +661,141 @@ feed_result core::on_close(session& s, byte_span body)
     return feed_result::next;
 }
 
+namespace {
+
+// The records of a write frame, as write_records takes them: a record list
+// that came over the socket, copied into the queues (or stored once, when
+// large); listable, so the common case queues the whole list at once.
+struct socket_records {
+    static constexpr bool listable = true;
+    byte_span list;
+    record_list_summary checked{};
+
+    [[nodiscard]] std::size_t wire() const noexcept { return list.size(); }
+    bool check()
+    {
+        checked = check_record_list(list);
+        return checked.valid;
+    }
+    [[nodiscard]] std::uint32_t count() const noexcept { return checked.count; }
+    void discard() noexcept {}
+    template <class F> void for_each(F&& f)
+    {
+        for_each_checked_record(list, [&](byte_span bytes) {
+            f(bytes, [&] {
+                return bytes.size() > record_queue::inline_limit ? record::make(bytes) : nullptr;
+            });
+        });
+    }
+};
+
+// The records of a write_lane frame: descriptors into the writer's lane,
+// each checked against what the host knows of the lane (never read from
+// it); each record is stored by reference to its place in the lane.
+struct lane_records {
+    static constexpr bool listable = false;
+    lane& into;
+    byte_span descriptors;
+    std::uint32_t max_length;
+    std::uint32_t described = 0;
+    std::size_t bytes = 0;
+
+    [[nodiscard]] std::size_t wire() const noexcept { return bytes; }
+    // Sums their sizes for admission; whether they lie is check()'s.
+    void measure()
+    {
+        for_each_lane_descriptor(descriptors, [&](lane_descriptor d) {
+            ++described;
+            bytes += 4 + std::size_t{d.length};
+        });
+    }
+    bool check()
+    {
+        std::uint64_t end = into.end();
+        bool ok = descriptors.size() % lane_descriptor_size == 0 && described > 0;
+        for_each_lane_descriptor(
+            descriptors, [&](lane_descriptor d) { ok = ok && into.fits(d, max_length, end); });
+        return ok;
+    }
+    [[nodiscard]] std::uint32_t count() const noexcept { return described; }
+    // Results without delivery: the records are taken and let go at once,
+    // so the writer's next descriptor is where it expects.
+    void discard()
+    {
+        for_each([](byte_span, auto&& share) { (void)share(); });
+    }
+    template <class F> void for_each(F&& f)
+    {
+        for_each_lane_descriptor(descriptors, [&](lane_descriptor d) {
+            const record_ptr r = record::in_lane(into, into.take(d), d.position);
+            f(r->bytes(), [&] { return r; });
+        });
+    }
+};
+
+} // namespace
+
 feed_result core::on_write(session& s, byte_span body, bool prompt)
+{
+    write_frame m;
+    if (!decode(body, m)) {
+        if (prompt)
+            s.acks_due = true;
+        return fatal(s, error::invalid_data, "malformed write");
+    }
+    handle_entry* h =
+        m.handle == s.last_write_handle ? s.last_write_entry : find_handle(s, m.handle);
+    if (h && !h->rd && !h->revoked && h->remote) {
+        if (prompt)
+            s.acks_due = true;
+        else
+            s.held_posts += body.size();
+        if (s.deferred.size() >= max_deferred_entries) { // remote results owed: wait for them
+            s.waits_for_results = true;
+            if (!prompt)
+                s.held_posts -= body.size();
+            return feed_result::blocked;
+        }
+        return write_remote(s, *h, body, m, prompt);
+    }
+    socket_records records{m.records.bytes};
+    return write_records(s, m.handle, records, body, prompt);
+}
+
+feed_result core::on_write_lane(session& s, byte_span body, bool prompt)
+{
+    write_lane_frame m;
+    if (!decode(body, m))
+        return fatal(s, error::invalid_data, "malformed write_lane");
+    handle_entry* h = find_handle(s, m.handle);
+    lane* into = nullptr;
+    if (h && h->lane && h->lane->id() == m.lane)
+        into = h->lane.get();
+    else if (h && h->retiring && h->retiring->id() == m.lane)
+        into = h->retiring.get();
+    if (!into || !into->sealed)
+        return fatal(s, error::invalid_data, "write_lane names no mapped lane of its handle");
+    lane_records records{*into, m.descriptors.bytes, limits_.max_lane_record};
+    records.measure();
+    return write_records(s, m.handle, records, body, prompt);
+}
+
+template <class Records>
+feed_result core::write_records(session& s, std::uint32_t handle, Records& records, byte_span body,
+                                bool prompt)
 {
     if (prompt)
         s.acks_due = true;
     else
         s.held_posts += body.size();
-    write_frame m;
-    if (!decode(body, m))
-        return fatal(s, error::invalid_data, "malformed write");
     if (s.deferred.size() >= max_deferred_entries) { // remote results owed: wait for them
         s.waits_for_results = true;
         if (!prompt) // counted when it is fed again
             s.held_posts -= body.size();
         return feed_result::blocked;
     }
+    if constexpr (!Records::listable) // by lane (counted here, once: a blocked frame comes again)
+        totals_.lane_writes += records.count();
     // Every record of the frame is a write with its own result.
     auto result = [&](std::error_code ec, std::uint32_t delivered, std::uint32_t writes = 1) {
         add_result(s, static_cast<std::uint32_t>(ec.value()), delivered, writes);
@@ -639,22 +805,19 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         totals_.deliveries += delivered;
         return feed_result::next;
     };
-    handle_entry* h =
-        m.handle == s.last_write_handle ? s.last_write_entry : find_handle(s, m.handle);
+    handle_entry* h = handle == s.last_write_handle ? s.last_write_entry : find_handle(s, handle);
     if (h) {
-        s.last_write_handle = m.handle;
+        s.last_write_handle = handle;
         s.last_write_entry = h;
     }
-    const auto push = [this](reader& r, const auto&... records) { emit(r, records...); };
+    const auto push = [this](reader& r, const auto&... queued) { emit(r, queued...); };
     origin* from = h ? h->from.get() : nullptr;
     const bool may_write = h && !h->rd && !h->revoked; // a server's own handle does not write
-    if (may_write && h->remote)
-        return write_remote(s, *h, body, m, prompt);
     if (may_write)
         route(*h);
     // A receiver writing to itself could wait on itself forever.
     const bool to_itself = may_write && h->direct && reads(s, *h->direct);
-    const auto wire = m.records.bytes.size(); // what the frame's records take in a slot
+    const auto wire = records.wire(); // what the frame's records take in a slot
     if (may_write) {
         // The common case: one receiving slot, nothing to refuse and room for
         // the whole frame. Its list is queued at once, with one result, and
@@ -662,15 +825,17 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         // that check (a lie, or a record too large to copy in or for the slot)
         // is taken out again and goes the long way.
         slot* t = h->targets.size() == 1 && h->domain.empty() ? h->targets.front() : nullptr;
-        if (t && h->declared.empty() && !to_itself && t->has_room_for(wire)) {
-            std::size_t limit = record_queue::inline_limit;
-            if (const auto max = t->config().max_message_size; max != 0)
-                limit = std::min<std::size_t>(limit, max);
-            if (h->broadcast)
-                limit = std::min(limit, max_broadcast_size);
-            if (const auto count =
-                    t->enqueue_list(m.records.bytes, static_cast<std::uint32_t>(limit), from, push))
-                return result({}, 1, count);
+        if constexpr (Records::listable) {
+            if (t && h->declared.empty() && !to_itself && t->has_room_for(wire)) {
+                std::size_t limit = record_queue::inline_limit;
+                if (const auto max = t->config().max_message_size; max != 0)
+                    limit = std::min<std::size_t>(limit, max);
+                if (h->broadcast)
+                    limit = std::min(limit, max_broadcast_size);
+                if (const auto count = t->enqueue_list(
+                        records.list, static_cast<std::uint32_t>(limit), from, push))
+                    return result({}, 1, count);
+            }
         }
         // A full slot that holds writers back stops the frame before any copy
         // is queued, so its records go everywhere or (for now) nowhere; an
@@ -705,29 +870,32 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         }
     }
     // The whole list is checked before any record counts.
-    const auto list = check_record_list(m.records.bytes);
-    if (!list.valid)
-        return fatal(s, error::invalid_data, "malformed write");
+    if (!records.check())
+        return fatal(s, error::invalid_data,
+                     Records::listable ? "malformed write" : "a lane descriptor that lies");
+    const auto count = records.count();
     const std::uint32_t first = std::exchange(s.frame_sent, 0); // had their results
     if (!h)
-        return result(error::invalid_handle, 0, list.count - first);
-    if (!may_write)
-        return result(error::access_denied, 0, list.count - first);
+        return result(error::invalid_handle, 0, count - first);
+    if (!may_write) {
+        records.discard();
+        return result(error::access_denied, 0, count - first);
+    }
     slot* direct = h->direct;
     // A broadcast goes out whatever this host's slots do with it: its reader
     // writing to it, or a local slot too small, only miss their own copy.
     const bool broadcasting = !h->domain.empty();
     // It goes under the host's sending rate, as many of the frame's records
     // as that allows; for the rest the writer waits, as for a full slot.
-    std::uint32_t end = list.count;
+    std::uint32_t end = count;
     if (broadcasting)
-        end = first + broadcaster_->reserve(s.id, list.count - first);
+        end = first + broadcaster_->reserve(s.id, count - first);
     std::uint32_t at = 0;
     auto fits = [](const slot* t, std::size_t size) {
         const auto max = t->config().max_message_size;
         return max == 0 || size <= max;
     };
-    for_each_checked_record(m.records.bytes, [&](byte_span bytes) {
+    records.for_each([&](byte_span bytes, auto&& share) {
         if (const auto n = at++; n < first || n >= end)
             return;
         const auto size = bytes.size();
@@ -751,8 +919,8 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         else if (h->targets.empty()) // a publish nobody listens to
             return (void)(++totals_.unrouted, result({}, 0));
         // A small record is copied into each queue it goes to; a larger one
-        // is stored once and shared by them.
-        const record_ptr shared = size > record_queue::inline_limit ? record::make(bytes) : nullptr;
+        // is stored once (or stays in its lane) and shared by them.
+        const record_ptr shared = share();
         std::uint32_t delivered = 0;
         for (slot* t : h->targets) {
             if (to_itself && t == direct)
@@ -770,13 +938,186 @@ feed_result core::on_write(session& s, byte_span body, bool prompt)
         }
         result({}, delivered);
     });
-    if (end < list.count) {
+    if (end < count) {
         s.frame_sent = end;
         if (!prompt) // counted when it is fed again
             s.held_posts -= body.size();
         return feed_result::blocked;
     }
     return feed_result::next;
+}
+
+// ---- lanes (docs/lanes.md) ------------------------------------------------------------------
+
+feed_result core::on_lane_request(session& s, byte_span body)
+{
+    lane_request_frame m;
+    if (!decode(body, m))
+        return fatal(s, error::invalid_data, "malformed lane_request");
+    // A refusal is no error: the handle keeps the socket path.
+    auto refuse = [&](error why) {
+        send(s, lane_open_frame{0, m.handle, static_cast<std::uint32_t>(lane_role::writer),
+                                static_cast<std::uint64_t>(why)});
+        return feed_result::next;
+    };
+    if (!s.lanes)
+        return refuse(error::not_supported);
+    handle_entry* h = find_handle(s, m.handle);
+    if (!h || h->rd || h->revoked)
+        return refuse(error::invalid_handle);
+    route(*h);
+    // Not for another host's names, broadcasts, nor names whose records the
+    // host must read to check their type: it never parses lane bytes.
+    if (h->remote || h->broadcast || !h->domain.empty() || !h->declared.empty())
+        return refuse(error::not_supported);
+    if (m.record_size > limits_.max_lane_record)
+        return refuse(error::message_exceeds_max_size);
+    // A power of two that holds two of its records at least, so one may be
+    // read while the next is written.
+    const auto size = std::min(std::bit_ceil(std::max<std::uint64_t>(
+                                   limits_.lane_bytes, 2 * std::uint64_t{m.record_size})),
+                               limits_.max_lane_bytes);
+    if (size < m.record_size)
+        return refuse(error::message_exceeds_max_size);
+    if (h->lane && h->lane->size() >= size)
+        return refuse(error::already_exists);
+    if (s.writer_lanes >= limits_.max_connection_lanes ||
+        s.writer_lane_bytes + size > limits_.max_connection_lane_bytes ||
+        total_lane_bytes_ + size > limits_.max_total_lane_bytes)
+        return refuse(error::not_enough_quota);
+    std::error_code ec;
+    auto memory = make_lane_(size, ec);
+    unique_fd fd = memory ? memory->writer_fd(ec) : unique_fd();
+    if (!fd)
+        return refuse(error::not_enough_quota);
+    auto* made = new lane(next_lane_++, s.id, m.handle, std::move(memory), this);
+    lanes_.emplace(made->id(), made);
+    total_lane_bytes_ += size;
+    ++s.writer_lanes;
+    s.writer_lane_bytes += size;
+    if (h->lane) { // a larger one replaces it: taken until the writer says it is done with it
+        h->lane->retired = true;
+        h->retiring = std::move(h->lane);
+    }
+    h->lane = lane_ptr(made);
+    s.out_fds.push_back({s.out.size(), std::move(fd)});
+    send(s, lane_open_frame{made->id(), m.handle, static_cast<std::uint32_t>(lane_role::writer),
+                            size});
+    return feed_result::next;
+}
+
+feed_result core::on_lane_mapped(session& s, byte_span body)
+{
+    lane_mapped_frame m;
+    if (!decode(body, m))
+        return fatal(s, error::invalid_data, "malformed lane_mapped");
+    auto it = lanes_.find(m.lane);
+    if (it == lanes_.end() || it->second->writer() != s.id || it->second->sealed)
+        return fatal(s, error::invalid_data, "lane_mapped for no new lane of this connection");
+    lane& l = *it->second;
+    if (l.retired)
+        return feed_result::next;
+    // From here no one can map it writable again: not the writer, not a
+    // reader reopening its fd read-write through /proc.
+    std::error_code ec;
+    l.memory().seal(ec);
+    if (ec)
+        retire(l, true); // the writer kept it from being sealed: no lane
+    else
+        l.sealed = true;
+    return feed_result::next;
+}
+
+feed_result core::on_lane_closed(session& s, byte_span body)
+{
+    lane_closed_frame m;
+    if (!decode(body, m))
+        return fatal(s, error::invalid_data, "malformed lane_closed");
+    auto it = lanes_.find(m.lane);
+    if (it == lanes_.end() || it->second->writer() != s.id)
+        return feed_result::next; // gone already
+    lane_ptr keep(it->second);
+    if (handle_entry* h = find_handle(s, keep->handle())) {
+        keep->retired = true;
+        if (h->retiring == keep)
+            h->retiring.reset();
+        if (h->lane == keep)
+            h->lane.reset();
+    }
+    return feed_result::next;
+}
+
+void core::retire(lane& l, bool tell_writer)
+{
+    if (l.retired)
+        return;
+    l.retired = true;
+    auto writer = sessions_.find(l.writer());
+    if (writer == sessions_.end())
+        return;
+    session& s = *writer->second;
+    if (handle_entry* h = find_handle(s, l.handle()); h && h->lane.get() == &l) {
+        h->retiring = std::move(h->lane); // the writer may have described records already
+        if (tell_writer) {
+            send(s, lane_close_frame{l.id()});
+            touch(s);
+        } else {
+            h->retiring.reset();
+        }
+    }
+}
+
+void core::retire_lanes_held_by(session& s)
+{
+    for (auto id : s.reader_lanes)
+        if (auto it = lanes_.find(id); it != lanes_.end())
+            retire(*it->second, true);
+}
+
+bool core::open_lane_for(session& s, lane& l)
+{
+    if (std::find(s.reader_lanes.begin(), s.reader_lanes.end(), l.id()) != s.reader_lanes.end())
+        return true;
+    if (!s.lanes || !l.sealed)
+        return false;
+    std::error_code ec;
+    unique_fd fd = l.memory().reader_fd(ec);
+    if (!fd)
+        return false; // the record is copied out instead
+    s.out_fds.push_back({s.out.size(), std::move(fd)});
+    encode(s.out,
+           lane_open_frame{l.id(), 0, static_cast<std::uint32_t>(lane_role::reader), l.size()});
+    l.holders.push_back(s.id);
+    s.reader_lanes.push_back(l.id());
+    return true;
+}
+
+void core::lane_released(lane& l)
+{
+    auto it = sessions_.find(l.writer());
+    if (it == sessions_.end())
+        return;
+    session& s = *it->second;
+    if (std::find(s.owed_releases.begin(), s.owed_releases.end(), l.id()) == s.owed_releases.end())
+        s.owed_releases.push_back(l.id());
+    touch(s);
+}
+
+void core::lane_gone(lane& l)
+{
+    lanes_.erase(l.id());
+    total_lane_bytes_ -= l.size();
+    if (auto it = sessions_.find(l.writer()); it != sessions_.end()) {
+        --it->second->writer_lanes;
+        it->second->writer_lane_bytes -= l.size();
+        std::erase(it->second->owed_releases, l.id());
+    }
+    for (auto holder : l.holders)
+        if (auto it = sessions_.find(holder); it != sessions_.end()) {
+            std::erase(it->second->reader_lanes, l.id());
+            send(*it->second, lane_close_frame{l.id()});
+            touch(*it->second);
+        }
 }
 
 slot* core::subscription_target(session& s, std::uint32_t handle, std::string_view text,
@@ -838,6 +1179,8 @@ feed_result core::on_unsubscribe(session& s, byte_span body)
             const auto at = it - list.begin();
             subscriptions_.remove(*it, target);
             list.erase(it);
+            for (reader* r : target->readers()) // the lanes its readers hold come anew
+                retire_lanes_held_by(session_of(*r));
             uncharge_subscription(target->subscribers[static_cast<std::size_t>(at)].session);
             target->subscribers.erase(target->subscribers.begin() + at);
             ++subscription_epoch_;
@@ -1134,6 +1477,8 @@ std::size_t core::set_policy(std::shared_ptr<const policy> rules)
                                target->subscriptions[i].str()});
         subscriptions_.remove(target->subscriptions[i], target);
         target->subscriptions.erase(target->subscriptions.begin() + static_cast<std::ptrdiff_t>(i));
+        for (reader* r : target->readers())
+            retire_lanes_held_by(session_of(*r));
         uncharge_subscription(by.session);
         target->subscribers.erase(target->subscribers.begin() + static_cast<std::ptrdiff_t>(i));
         ++subscription_epoch_;
@@ -1147,7 +1492,10 @@ void core::revoke(session& s, std::uint32_t handle)
     if (h.rd) {
         drop_reader(*h.rd);
         h.rd.reset();
+        retire_lanes_held_by(s);
     }
+    if (h.lane)
+        retire(*h.lane, true);
     h.revoked = true;
     h.targets.clear();
     h.direct = nullptr;
@@ -1201,8 +1549,12 @@ void core::close_handle(session& s, std::uint32_t handle)
     auto it = s.handles.find(handle);
     if (it == s.handles.end())
         return;
-    if (reader* r = it->second.rd.get())
+    if (reader* r = it->second.rd.get()) {
         drop_reader(*r);
+        retire_lanes_held_by(s); // it may have read them for this handle only
+    }
+    if (it->second.lane)
+        it->second.lane->retired = true; // it goes once its records have
     if (it->second.remote && remote_)
         remote_->release(it->second.remote);
     if (s.last_write_handle == handle) {
@@ -1294,7 +1646,13 @@ void core::emit(reader& r, const queued_record& q)
     if (q.missed_before)
         encode(owner.out, gap_frame{r.handle, q.missed_before});
     const auto id = origin_id(owner, q.from);
-    owner.pushed.append(owner.out, r.handle, q.bytes(), id);
+    // A record in a lane goes as its descriptor to a reader that takes lanes.
+    if (record* in_lane = q.shared();
+        in_lane && in_lane->in() && open_lane_for(owner, *in_lane->in()))
+        owner.pushed_lane.append_descriptor(
+            owner.out, r.handle, {in_lane->position(), in_lane->size()}, id, in_lane->in()->id());
+    else
+        owner.pushed.append(owner.out, r.handle, q.bytes(), id);
     touch(owner);
     owner.output_paused = owner.out.size() >= limits_.max_outbox;
 }

@@ -2,6 +2,7 @@
 // each session's outbox; no sockets, so every rule is testable step by step.
 #pragma once
 
+#include "lane.hpp"
 #include "namespace_tree.hpp"
 #include "policy.hpp"
 #include "remote.hpp"
@@ -65,6 +66,15 @@ struct core_limits {
     /// long at most; then it is marked slow and drops (counting) what does
     /// not fit, until it has read down to half its budget. Checked by tick().
     std::chrono::milliseconds slow_after{1000};
+    // Lanes (docs/lanes.md): records of lane_threshold bytes or more that a
+    // local writer puts in shared memory, passing only their descriptors.
+    std::uint32_t lane_threshold = 16u << 10;  ///< 0: no lanes
+    std::uint32_t max_lane_record = 16u << 20; ///< the largest record a lane takes
+    std::uint64_t lane_bytes = 8u << 20;       ///< a lane's size, unless its records need more
+    std::uint64_t max_lane_bytes = 64u << 20;  ///< the largest lane
+    std::uint32_t max_connection_lanes = 64;   ///< lanes one connection's writers hold
+    std::uint64_t max_connection_lane_bytes = 256u << 20;
+    std::uint64_t max_total_lane_bytes = 1ull << 30;
     /// A write to a name some of these match must be an envelope whose type
     /// every matching entry accepts; else error::invalid_data, for that record.
     std::vector<topic_types> declared_types;
@@ -111,7 +121,7 @@ enum class feed_result {
 };
 
 /// Single-threaded: every call comes from the thread that runs the host's io_context.
-class core {
+class core : private lane_listener {
 public:
     using clock = std::chrono::steady_clock;
 
@@ -169,7 +179,10 @@ public:
     /// Something to send: frames, or notices owed and made at take_output.
     [[nodiscard]] bool has_output(session_id id) const;
     /// Moves the waiting frames into `into` (cleared first) for the I/O layer
-    /// to send, with any write results held until now.
+    /// to send, with any write results held until now, and the fds that go
+    /// with some of their bytes (lane_open frames) into `fds`, in order.
+    void take_output(session_id id, byte_buffer& into, std::vector<attached_fd>& fds);
+    /// For a session that is sent no fds (it asked for no lanes).
     void take_output(session_id id, byte_buffer& into);
 
     /// Sessions given output or resumed since the last call.
@@ -196,6 +209,11 @@ public:
     std::size_t set_policy(std::shared_ptr<const policy> rules);
     [[nodiscard]] const policy& rules() const noexcept { return *policy_; }
     void set_admin_handler(admin_handler handler) { admin_handler_ = std::move(handler); }
+    /// Makes lane memory; without it, no connection gets lanes.
+    void set_lane_maker(lane_maker make) { make_lane_ = std::move(make); }
+    /// Lanes that exist, and their bytes (for stats and tests).
+    [[nodiscard]] std::size_t lanes() const noexcept { return lanes_.size(); }
+    [[nodiscard]] std::uint64_t lane_bytes() const noexcept { return total_lane_bytes_; }
     /// Where writes to other hosts' names go; without it they fail with bad_netpath.
     void set_remote(remote_hosts* remote) noexcept { remote_ = remote; }
     /// Where broadcast writes also go (`\\DOMAIN\`, `\\*\`); without it they
@@ -262,6 +280,26 @@ private:
     /// A `write` (prompt: its results go out with this batch) or a `post`.
     feed_result on_write(session& s, byte_span body, bool prompt);
     feed_result on_lost(session& s, byte_span body);
+    feed_result on_lane_request(session& s, byte_span body);
+    feed_result on_lane_mapped(session& s, byte_span body);
+    feed_result on_lane_closed(session& s, byte_span body);
+    /// A `write_lane` (prompt) or a `post_lane`.
+    feed_result on_write_lane(session& s, byte_span body, bool prompt);
+    /// What on_write and on_write_lane share: admission, routing, results.
+    template <class Records>
+    feed_result write_records(session& s, std::uint32_t handle, Records& records, byte_span body,
+                              bool prompt);
+    /// The writer's lane is retired (a holder lost a right, the handle
+    /// closes): no new record goes into it; the writer is told, unless
+    /// its handle is going.
+    void retire(lane& l, bool tell_writer);
+    /// Every lane whose records `s` holds is retired: it may have lost the
+    /// right to some name's records (a reader closed, unsubscribed, revoked).
+    void retire_lanes_held_by(session& s);
+    /// Sends r's session an fd of the lane (once); false when it cannot.
+    bool open_lane_for(session& s, lane& l);
+    void lane_released(lane& l) override;
+    void lane_gone(lane& l) override;
     feed_result on_info(session& s, byte_span body);
     feed_result on_set_timeout(session& s, byte_span body);
     feed_result on_read_report(session& s, byte_span body);
@@ -325,6 +363,10 @@ private:
     void touch(session& s);
 
     core_limits limits_;
+    lane_maker make_lane_;
+    std::unordered_map<std::uint32_t, lane*> lanes_; // every lane that exists, by id
+    std::uint32_t next_lane_ = 1;
+    std::uint64_t total_lane_bytes_ = 0;
     namespace_tree names_;
     subscription_tree subscriptions_;
     std::uint64_t subscription_epoch_ = 0;
@@ -365,6 +407,7 @@ private:
         std::uint64_t deliveries = 0; ///< copies queued (a fanned-out write counts each)
         std::uint64_t unrouted = 0;   ///< published records no slot received
         std::uint64_t slots_created = 0;
+        std::uint64_t lane_writes = 0; ///< records described by write_lane and post_lane frames
     } totals_;
     // Traffic of the slots destroyed since start, so host totals only grow.
     slot_traffic gone_;

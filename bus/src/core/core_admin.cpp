@@ -227,6 +227,9 @@ json::object core::stats(std::size_t top) const
         {"queued_bytes", queued_bytes},
         {"held_writers", held},
         {"slow_slots", slow},
+        {"lanes", lanes_.size()},
+        {"lane_bytes", total_lane_bytes_},
+        {"lane_writes", totals_.lane_writes},
         {"slots", std::move(slots)},
     };
 }

@@ -75,7 +75,8 @@ void record_queue::push(std::uint64_t seq, std::uint32_t missed_before,
         intrusive_ptr_add_ref(from);
     if (shared) {
         intrusive_ptr_add_ref(shared);
-        add(entry(seq, shared->data(), size, missed_before, true, from));
+        add(entry(seq, reinterpret_cast<const std::uint8_t*>(shared), size, missed_before, true,
+                  from));
         return;
     }
     chunk& c = room_for(4 + bytes.size());

@@ -20,16 +20,23 @@ namespace slotbus::bus {
 
 /// One record in a queue.
 struct queued_record {
-    std::uint64_t seq = 0;                ///< arrival order within the slot
-    const std::uint8_t* data = nullptr;   ///< in the queue's log, or the shared copy's
+    std::uint64_t seq = 0; ///< arrival order within the slot
+    /// In the queue's log; for a shared record, the record itself (see shared()).
+    const std::uint8_t* data = nullptr;
     std::uint32_t size = 0;               ///< of the record
     std::uint32_t missed_before : 31 = 0; ///< records dropped just ahead of this one
     std::uint32_t is_shared : 1 = 0;
     origin* from = nullptr; ///< who wrote it, to which name (one reference held)
 
-    [[nodiscard]] std::span<const std::uint8_t> bytes() const noexcept { return {data, size}; }
+    [[nodiscard]] std::span<const std::uint8_t> bytes() const noexcept
+    {
+        return is_shared ? shared()->bytes() : std::span<const std::uint8_t>{data, size};
+    }
     /// The one shared copy, or null when the bytes are in the log.
-    [[nodiscard]] record* shared() const noexcept { return is_shared ? record::of(data) : nullptr; }
+    [[nodiscard]] record* shared() const noexcept
+    {
+        return is_shared ? reinterpret_cast<record*>(const_cast<std::uint8_t*>(data)) : nullptr;
+    }
 };
 
 /// Why a log: a 128-byte record costs one copy and a few stores here, and a

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "service/log.hpp"
+#include "transport/shm/memfd_lane.hpp"
 
 namespace slotbus::bus {
 
@@ -65,6 +66,8 @@ server::server(asio::io_context& io, host_options options)
     core_.set_admin_handler(
         [this](session_id from, std::string_view command, std::string_view argument,
                std::error_code& ec) { return answer_admin(from, command, argument, ec); });
+    if (memfd_lanes_supported()) // else every record takes the socket
+        core_.set_lane_maker(make_memfd_lane);
 }
 
 server::~server() = default;

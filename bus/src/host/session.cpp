@@ -4,7 +4,10 @@
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+
+#include <sys/socket.h>
 
 #include "service/log.hpp"
 
@@ -140,7 +143,8 @@ void session::flush()
             shut("closed after a protocol error");
         return;
     }
-    owner_.routing().take_output(id_, writing_);
+    owner_.routing().take_output(id_, writing_, writing_fds_);
+    fds_sent_ = 0;
     write_active_ = true;
     written_ = 0;
     last_progress_ = clock::now();
@@ -149,10 +153,15 @@ void session::flush()
 
 void session::write_some()
 {
+    if (fds_sent_ < writing_fds_.size() && writing_fds_[fds_sent_].offset == written_)
+        return send_fd();
+    // Up to the next byte that carries an fd, which goes alone (send_fd).
+    const std::size_t until =
+        fds_sent_ < writing_fds_.size() ? writing_fds_[fds_sent_].offset : writing_.size();
     // Piece by piece rather than asio::async_write, so that each piece the
     // socket takes counts as progress (see stalled()).
     stream_.async_write_some(
-        asio::buffer(writing_.data() + written_, writing_.size() - written_),
+        asio::buffer(writing_.data() + written_, until - written_),
         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
             self->written_ += n;
             self->last_progress_ = clock::now();
@@ -161,6 +170,47 @@ void session::write_some()
             else
                 self->on_written(ec);
         });
+}
+
+void session::send_fd()
+{
+    // Boost.Asio 1.81 has no ancillary data: sendmsg on the socket itself,
+    // which Asio keeps non-blocking; when it is full, wait until it is not.
+    const int fd = writing_fds_[fds_sent_].fd.get();
+    const std::size_t until = fds_sent_ + 1 < writing_fds_.size()
+                                  ? writing_fds_[fds_sent_ + 1].offset
+                                  : writing_.size();
+    iovec bytes{writing_.data() + written_, until - written_};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &bytes;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&message);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    const auto n = ::sendmsg(stream_.native_handle(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        stream_.async_wait_writable([self = shared_from_this()](const boost::system::error_code& ec) {
+            if (ec || self->shut_)
+                return self->on_written(ec);
+            self->send_fd();
+        });
+        return;
+    }
+    if (n < 0)
+        return on_written({errno, boost::system::system_category()});
+    // Sent with its first byte: the host's copy of the fd goes now.
+    writing_fds_[fds_sent_++].fd.reset();
+    written_ += static_cast<std::size_t>(n);
+    last_progress_ = clock::now();
+    if (written_ < writing_.size())
+        write_some();
+    else
+        on_written({});
 }
 
 bool session::stalled(clock::time_point now, clock::duration limit) const
@@ -172,6 +222,7 @@ void session::on_written(const boost::system::error_code& ec)
 {
     write_active_ = false;
     writing_.clear(); // sent: it no longer counts toward the outbox (its capacity is kept)
+    writing_fds_.clear();
     if (shut_)
         return;
     if (ec) {

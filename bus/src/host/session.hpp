@@ -67,7 +67,12 @@ private:
     session_id id_;
     frame_buffer in_;
     byte_buffer writing_;
-    std::size_t written_ = 0; // of writing_, sent
+    std::size_t written_ = 0;              // of writing_, sent
+    std::vector<attached_fd> writing_fds_; // fds that go with bytes of writing_ (lanes)
+    std::size_t fds_sent_ = 0;             // of writing_fds_
+    /// Sends the bytes from written_ with the fd that goes with the first
+    /// of them (SCM_RIGHTS), when the socket takes them.
+    void send_fd();
     clock::time_point connected_at_ = clock::now();
     clock::time_point last_progress_ = connected_at_; // the socket last took bytes
     // A write held back by a full slot, and every frame after it but the ones

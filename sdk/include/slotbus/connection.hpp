@@ -136,7 +136,9 @@ public:
     void close();
 
     [[nodiscard]] boost::asio::any_io_executor get_executor() const;
-    /// The host's largest record, learned when connecting.
+    /// The largest record a write on this connection takes, learned when
+    /// connecting: the host's limit for the socket, or for a shared-memory
+    /// lane where the host gives this connection lanes (docs/lanes.md).
     [[nodiscard]] std::uint32_t max_record_size() const noexcept;
     /// Why the connection last failed, in words: the host's own reason from its
     /// `fatal` frame, or the socket's ("End of file" or "Broken pipe" when the

@@ -22,7 +22,7 @@
 namespace slotbus {
 
 inline constexpr std::uint32_t protocol_magic = 0x53424c53; // "SLBS" little-endian
-inline constexpr std::uint16_t protocol_version = 6;
+inline constexpr std::uint16_t protocol_version = 7;
 
 /// `read_timeout` value: a read waits until a record arrives.
 inline constexpr std::uint32_t mailslot_wait_forever = 0xffffffff;
@@ -54,6 +54,12 @@ enum class frame_type : std::uint8_t {
     admin = 0x0f,
     post = 0x10, // a write whose results may wait for the host's next frame
     lost = 0x11, // records a writer knows were lost before its next (a bridge's upstream gaps)
+    // the shared-memory lane (docs/lanes.md): local Unix-socket connections only
+    lane_request = 0x12, // a writer handle asks for a lane
+    lane_mapped = 0x13,  // the writer mapped its lane: the host seals it
+    write_lane = 0x14,   // records in the writer's lane, by descriptor: writes, as `write`
+    post_lane = 0x15,    // ... as `post`
+    lane_closed = 0x16,  // the writer names a closed lane no more
     // host <-> host, over a link (bus/src/host/link_frames.hpp; never on a client's connection)
     link_hello = 0x20,
     link_open = 0x21,
@@ -75,7 +81,11 @@ enum class frame_type : std::uint8_t {
     revoked = 0x8a,
     origin = 0x8b,
     origins_forgotten = 0x8c,
+    lane_open = 0x8d,    // a lane's memory (one fd by SCM_RIGHTS on the frame's first byte)
+    records_lane = 0x8e, // records pushed to a reader, by descriptor into lanes it holds
     fatal = 0x8f,
+    lane_release = 0x90, // the writer may reuse its lane up to a position
+    lane_close = 0x91,   // a lane is gone: unmap it
 };
 
 SLOTBUS_API bool known_frame_type(std::uint8_t value) noexcept;
@@ -98,12 +108,18 @@ struct SLOTBUS_API hello_frame {
     std::uint16_t min_version = protocol_version;
     std::uint16_t max_version = protocol_version;
     std::uint32_t pid = 0;
+    std::uint32_t features = 0; ///< hello_lanes, or 0
     std::string_view client_name;
     /// A plugin's token from the host that launched it ($SLOTBUS_TOKEN); empty
     /// for everyone else. An unknown token is refused with a fatal frame.
     std::string_view token;
 };
-BOOST_DESCRIBE_STRUCT(hello_frame, (), (magic, min_version, max_version, pid, client_name, token))
+BOOST_DESCRIBE_STRUCT(hello_frame, (),
+                      (magic, min_version, max_version, pid, features, client_name, token))
+
+/// hello_frame::features: the client reads with recvmsg, so it may be sent
+/// lane fds, and may ask for lanes (a Unix-socket connection only).
+inline constexpr std::uint32_t hello_lanes = 1;
 
 struct SLOTBUS_API welcome_frame {
     static constexpr frame_type type = frame_type::welcome;
@@ -111,11 +127,16 @@ struct SLOTBUS_API welcome_frame {
     std::uint32_t max_record_size = 0;
     std::uint32_t max_frame_size = 0;
     std::uint64_t connection_id = 0;
+    /// Lanes: 0 when this connection gets none; else records of at least
+    /// lane_threshold bytes may go through one, up to max_lane_record bytes.
+    std::uint32_t lane_threshold = 0;
+    std::uint32_t max_lane_record = 0;
     std::string_view host_name;
     std::string_view plugin; ///< the plugin the hello's token named; empty without one
 };
 BOOST_DESCRIBE_STRUCT(welcome_frame, (),
-                      (version, max_record_size, max_frame_size, connection_id, host_name, plugin))
+                      (version, max_record_size, max_frame_size, connection_id, lane_threshold,
+                       max_lane_record, host_name, plugin))
 
 /// What a slot does with a record when its byte budget is used up.
 enum class overflow_policy : std::uint32_t {
@@ -415,6 +436,135 @@ struct SLOTBUS_API fatal_frame {
 };
 BOOST_DESCRIBE_STRUCT(fatal_frame, (), (error, message))
 
+// ---- the shared-memory lane (docs/lanes.md) --------------------------------------------
+
+/// A writer handle asks for a lane big enough for records of `record_size`
+/// bytes. Answered by a lane_open: with an fd, or with lane 0 (refused: the
+/// handle keeps the socket path; `size` then holds the error).
+struct SLOTBUS_API lane_request_frame {
+    static constexpr frame_type type = frame_type::lane_request;
+    std::uint32_t handle = 0;
+    std::uint32_t record_size = 0;
+};
+BOOST_DESCRIBE_STRUCT(lane_request_frame, (), (handle, record_size))
+
+/// The writer has mapped lane `lane` (and closed its fd): the host seals it
+/// against new writable mappings; descriptors into it may follow.
+struct SLOTBUS_API lane_mapped_frame {
+    static constexpr frame_type type = frame_type::lane_mapped;
+    std::uint32_t lane = 0;
+};
+BOOST_DESCRIBE_STRUCT(lane_mapped_frame, (), (lane))
+
+/// lane_open_frame::role
+enum class lane_role : std::uint32_t { writer = 1, reader = 2 };
+
+/// A lane's memory: a sealed memfd of `size` bytes (a power of two) on the
+/// frame's first byte. A writer's names the handle it serves; a reader's is
+/// for records_lane frames that name `lane`.
+struct SLOTBUS_API lane_open_frame {
+    static constexpr frame_type type = frame_type::lane_open;
+    std::uint32_t lane = 0;
+    std::uint32_t handle = 0; ///< the writer handle (a writer's), 0 (a reader's)
+    std::uint32_t role = 0;   ///< a lane_role
+    std::uint64_t size = 0;   ///< bytes; a refusal's error when lane is 0
+};
+BOOST_DESCRIBE_STRUCT(lane_open_frame, (), (lane, handle, role, size))
+
+/// A record in a lane: it starts at byte position % size of the lane and
+/// never wraps (a record that would is placed at the lane's start).
+struct SLOTBUS_API lane_descriptor {
+    std::uint64_t position = 0;
+    std::uint32_t length = 0;
+};
+inline constexpr std::size_t lane_descriptor_size = 12;
+/// Where records go in a lane: each at a multiple of this many bytes.
+inline constexpr std::size_t lane_alignment = 64;
+
+/// Records written into the handle's lane `lane`: runs of {u64 position,
+/// u32 length}, each one write with its result in write_acks (as `write`).
+struct SLOTBUS_API write_lane_frame {
+    static constexpr frame_type type = frame_type::write_lane;
+    std::uint32_t handle = 0;
+    std::uint32_t lane = 0;
+    payload descriptors;
+};
+BOOST_DESCRIBE_STRUCT(write_lane_frame, (), (handle, lane, descriptors))
+
+struct SLOTBUS_API post_lane_frame {
+    static constexpr frame_type type = frame_type::post_lane;
+    std::uint32_t handle = 0;
+    std::uint32_t lane = 0;
+    payload descriptors;
+};
+BOOST_DESCRIBE_STRUCT(post_lane_frame, (), (handle, lane, descriptors))
+
+/// After a lane_close of its writer lane: no later frame names it.
+struct SLOTBUS_API lane_closed_frame {
+    static constexpr frame_type type = frame_type::lane_closed;
+    std::uint32_t lane = 0;
+};
+BOOST_DESCRIBE_STRUCT(lane_closed_frame, (), (lane))
+
+/// Records pushed to a reader handle, all of one origin and one lane (held
+/// by a reader lane_open before): runs of {u64 position, u32 length}.
+struct SLOTBUS_API records_lane_frame {
+    static constexpr frame_type type = frame_type::records_lane;
+    std::uint32_t handle = 0;
+    std::uint32_t origin = 0;
+    std::uint32_t lane = 0;
+    payload descriptors;
+};
+BOOST_DESCRIBE_STRUCT(records_lane_frame, (), (handle, origin, lane, descriptors))
+
+/// Every record of the writer's lane before `position` is read by all its
+/// readers: that space may be written again.
+struct SLOTBUS_API lane_release_frame {
+    static constexpr frame_type type = frame_type::lane_release;
+    std::uint32_t lane = 0;
+    std::uint64_t position = 0;
+};
+BOOST_DESCRIBE_STRUCT(lane_release_frame, (), (lane, position))
+
+/// The lane is gone for this connection: no frame names it again (a
+/// writer's: its handle is back on the socket path and may ask again).
+struct SLOTBUS_API lane_close_frame {
+    static constexpr frame_type type = frame_type::lane_close;
+    std::uint32_t lane = 0;
+};
+BOOST_DESCRIBE_STRUCT(lane_close_frame, (), (lane))
+
+/// Calls f(lane_descriptor) for each descriptor of a run list; false (and
+/// calls nothing) when its size is no multiple of a descriptor's.
+template <class F> bool for_each_lane_descriptor(byte_span runs, F&& f)
+{
+    if (runs.size() % lane_descriptor_size != 0)
+        return false;
+    for (std::size_t at = 0; at < runs.size(); at += lane_descriptor_size)
+        f(lane_descriptor{boost::endian::load_little_u64(runs.data() + at),
+                          boost::endian::load_little_u32(runs.data() + at + 8)});
+    return true;
+}
+/// Appends one descriptor to a run list.
+inline void append_lane_descriptor(std::vector<std::uint8_t>& out, lane_descriptor d)
+{
+    const auto at = out.size();
+    out.resize(at + lane_descriptor_size);
+    boost::endian::store_little_u64(out.data() + at, d.position);
+    boost::endian::store_little_u32(out.data() + at + 8, d.length);
+}
+/// Where a record of `length` bytes goes in a lane of `size` bytes when the
+/// last one ended at `end`: the next aligned position, or the lane's next
+/// start when it would not fit before the lane's end.
+[[nodiscard]] constexpr std::uint64_t lane_place(std::uint64_t end, std::uint64_t length,
+                                                 std::uint64_t size) noexcept
+{
+    const std::uint64_t at = (end + lane_alignment - 1) & ~std::uint64_t{lane_alignment - 1};
+    if (at % size + length <= size)
+        return at;
+    return (at / size + 1) * size;
+}
+
 // ---- codec ------------------------------------------------------------------------------
 
 namespace detail {
@@ -661,12 +811,17 @@ public:
     static constexpr std::size_t batch_bytes = 64 * 1024;
 
     /// Write and post frames have a handle before their list; records
-    /// frames a handle and an origin (which must match too to join).
+    /// frames a handle and an origin (which must match too to join);
+    /// write_lane and post_lane frames a handle and a lane before their
+    /// descriptors, records_lane frames a handle, an origin and a lane.
     explicit record_list_builder(frame_type type) noexcept : type_(type) {}
     void append(byte_buffer& out, std::uint32_t handle, byte_span record, std::uint32_t origin = 0);
     /// Appends a whole record list (lengths included, checked already) at once.
     void append_list(byte_buffer& out, std::uint32_t handle, byte_span list,
                      std::uint32_t origin = 0);
+    /// Appends a lane descriptor (to a write_lane, post_lane or records_lane frame).
+    void append_descriptor(byte_buffer& out, std::uint32_t handle, lane_descriptor d,
+                           std::uint32_t origin = 0, std::uint32_t lane = 0);
     /// Appends every record of `records` (`bytes(r)` gives one's byte_span)
     /// as append() would, growing `out` once when they fit one frame.
     template <class Records, class Bytes>
@@ -695,7 +850,7 @@ private:
     static constexpr std::size_t closed = ~std::size_t{0};
     /// Joins the open frame or starts one, for `list_bytes` more of the list.
     void open(byte_buffer& out, std::uint32_t handle, std::size_t list_bytes,
-              std::uint32_t origin = 0);
+              std::uint32_t origin = 0, std::uint32_t lane = 0);
     /// Sets the open frame's length to end where out ends now.
     void close(byte_buffer& out);
     frame_type type_;
@@ -703,6 +858,7 @@ private:
     std::size_t end_ = 0;       // where it ended
     std::uint32_t handle_ = 0;
     std::uint32_t origin_ = 0;
+    std::uint32_t lane_ = 0;
 };
 
 /// Iterates the runs of a write_acks frame; false on a malformed list.

@@ -121,6 +121,26 @@ public:
         std::visit([&](auto& s) { s.async_write_some(buffer, std::forward<Handler>(handler)); },
                    stream_);
     }
+    /// Waits until the socket under the stream can be written, or read (for
+    /// sendmsg and recvmsg, which carry fds: Asio 1.81 has no ancillary data).
+    template <class Handler> void async_wait_writable(Handler&& handler)
+    {
+        std::visit(
+            [&](auto& s) {
+                lowest(s).async_wait(boost::asio::socket_base::wait_write,
+                                     std::forward<Handler>(handler));
+            },
+            stream_);
+    }
+    template <class Handler> void async_wait_readable(Handler&& handler)
+    {
+        std::visit(
+            [&](auto& s) {
+                lowest(s).async_wait(boost::asio::socket_base::wait_read,
+                                     std::forward<Handler>(handler));
+            },
+            stream_);
+    }
     /// Writes all of `buffer`; one such write at a time.
     template <class ConstBuffer, class Handler>
     void async_write(const ConstBuffer& buffer, Handler&& handler)

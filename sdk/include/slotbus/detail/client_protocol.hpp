@@ -10,6 +10,7 @@
 // be called from any thread.
 #pragma once
 
+#include "slotbus/detail/lanes.hpp"
 #include "slotbus/detail/write_handler.hpp"
 #include "slotbus/export.hpp"
 #include "slotbus/protocol.hpp"
@@ -71,26 +72,40 @@ struct SLOTBUS_API reader_state {
     // Records pushed by the host, not read yet: their sizes and gaps here,
     // their bytes in `bytes` from `begin`, as the host's record lists had
     // them (a u32 length before each; no allocation per record).
+    // A record the host pushed by descriptor stays in its lane (`lane`
+    // points at its bytes there) and takes no bytes in `bytes`.
     struct pushed {
         std::uint32_t size;
         std::uint32_t missed_before;
-        std::uint32_t sender; // into the senders; 0: none
+        std::uint32_t sender;               // into the senders; 0: none
+        const std::uint8_t* lane = nullptr; // in a lane mapping (held by `lanes`)
     };
     std::deque<pushed> records;
     std::string bytes;
     std::size_t begin = 0;
+    // The lanes records here point into; kept mapped until none does.
+    std::vector<std::shared_ptr<const lane_mapping>> lanes;
     [[nodiscard]] std::string_view front() const noexcept
     {
-        return {bytes.data() + begin + 4, records.front().size};
+        const auto& r = records.front();
+        if (r.lane)
+            return {reinterpret_cast<const char*>(r.lane), r.size};
+        return {bytes.data() + begin + 4, r.size};
     }
+    /// The bytes (lengths included) the first n records take in `bytes`.
+    [[nodiscard]] std::size_t wire(std::size_t n) const noexcept;
     /// Drops the first n records, whose bytes (lengths included) are `wire`.
     void pop_front(std::size_t n, std::size_t wire);
-    void pop_front() { pop_front(1, 4 + records.front().size); }
+    void pop_front() { pop_front(1, records.front().lane ? 0 : 4 + records.front().size); }
+    /// Copies the records held in lanes into `bytes`: the host may let
+    /// their writers reuse that space (the connection is gone).
+    void copy_out_of_lanes();
     void clear() noexcept
     {
         records.clear();
         bytes.clear();
         begin = 0;
+        lanes.clear();
     }
     std::uint32_t gap = 0;        // told of drops; goes with the next record
     std::uint32_t unreported = 0; // read since the last read_report
@@ -113,6 +128,7 @@ struct SLOTBUS_API frame_action {
         timeout_changed, ///< `handle`'s reads wait by its new read_timeout
         revoked,         ///< `handle`'s waiting reads end with ec; it stays, revoked
         reader_lost,     ///< `handle` is gone (a restore refused): its waiting reads end with ec
+        lanes_changed,   ///< a writer lane opened, freed room or closed: retry writes waiting for one
         fail,            ///< the connection must end: ec, why
     };
     kind what = kind::none;
@@ -157,11 +173,18 @@ public:
         : window_(window), read_waits_(std::move(read_waits))
     {
     }
+    client_protocol(const client_protocol&) = delete;
+    client_protocol& operator=(const client_protocol&) = delete;
+    ~client_protocol() { close_fds(); }
 
     // ---- the session ----------------------------------------------------------------------
 
     /// A connection is open: says hello; a welcome is awaited from here.
-    void hello(std::uint32_t pid, std::string_view client_name, std::string_view token);
+    void hello(std::uint32_t pid, std::string_view client_name, std::string_view token,
+               std::uint32_t features = 0);
+    /// An fd that came with the host's bytes (SCM_RIGHTS): the next
+    /// lane_open frame's. Owned from here.
+    void take_fd(int fd);
     /// Takes one frame from the host.
     [[nodiscard]] frame_action on_frame(const frame_view& frame);
     /// The connection is gone. Everything waiting on it comes back to be
@@ -265,6 +288,10 @@ public:
     // ---- what the welcome said ------------------------------------------------------------
 
     [[nodiscard]] std::uint32_t max_record_size() const noexcept { return max_record_size_; }
+    /// The writer lanes; thread-safe (written into from any thread).
+    [[nodiscard]] lane_writers& lanes() noexcept { return lanes_; }
+    /// Reader lanes mapped now (for tests).
+    [[nodiscard]] std::size_t reader_lanes() const noexcept { return reader_lanes_.size(); }
     /// Until the welcome says otherwise, a frame is bounded by a sane default.
     [[nodiscard]] std::size_t max_frame() const noexcept
     {
@@ -279,6 +306,11 @@ private:
     frame_action restore_answered(std::uint32_t handle, error_code ec);
     frame_action on_write_acks(const frame_view& frame);
     frame_action on_records(const frame_view& frame);
+    frame_action on_records_lane(const frame_view& frame);
+    frame_action on_lane_open(const frame_view& frame);
+    frame_action on_lane_close(const frame_view& frame);
+    void send_lane_closed(std::uint32_t lane);
+    void close_fds() noexcept;
     frame_action on_revoked(std::uint32_t handle, error_code ec, std::string_view pattern);
     void emit_reports();
     void send_write(byte_buffer&& frame, write_handler&& h, std::uint32_t records, results pace);
@@ -345,6 +377,10 @@ private:
     std::uint32_t next_sender_ = 1;
 
     std::map<std::uint32_t, restorable> restore_;
+
+    lane_writers lanes_;
+    std::deque<int> fds_; // received, not yet taken by their lane_open
+    std::unordered_map<std::uint32_t, std::shared_ptr<const lane_mapping>> reader_lanes_;
 
     std::uint32_t max_record_size_ = 0;
     std::uint32_t max_frame_size_ = 0;

@@ -26,7 +26,9 @@
 #include <future>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <unordered_map>
@@ -114,6 +116,11 @@ public:
     {
         return protocol_.max_record_size();
     }
+    /// The largest record a write may take when it goes by lane (0: none here).
+    [[nodiscard]] std::uint32_t max_lane_record() noexcept
+    {
+        return protocol_.lanes().max_record();
+    }
     [[nodiscard]] const std::string& host_name() const noexcept { return protocol_.host_name(); }
     [[nodiscard]] const std::string& plugin_name() const noexcept
     {
@@ -159,6 +166,24 @@ private:
     /// The connect completes: welcomed (no error), or failed before any frame.
     void end_connect(error_code ec);
     void read_loop();
+    /// read_loop on a Unix socket that may carry lane fds: recvmsg, not read.
+    void read_with_fds();
+    /// `n` bytes came in: the frames they complete are taken, then reading goes on.
+    void on_bytes(std::size_t n);
+    // Writes (start_write): by the socket, or by the handle's lane, or
+    // waiting for lane room in the handle's order.
+    void write_by_socket(std::uint32_t handle, std::span<const asio::const_buffer> records,
+                         write_handler h, results pace);
+    void write_by_lane(std::uint32_t handle, std::span<const asio::const_buffer> records,
+                       write_handler h, results pace);
+    void wait_for_lane(std::uint32_t handle, std::span<const asio::const_buffer> records,
+                       write_handler h, results pace, bool by_lane);
+    /// Hands the descriptor frames placed (in the order placed) to the output.
+    void send_placed();
+    /// Retries the waiting writes, handle by handle, in order.
+    void drain_waiting_writes();
+    /// Ends the waiting writes of one handle (all: 0) with ec.
+    void end_waiting_writes(std::uint32_t handle, error_code ec);
     /// Does what a frame left to the driver.
     void act(frame_action&& a);
     // The run loop: see start_run.
@@ -198,6 +223,7 @@ private:
     std::string shown_fingerprint_;                   // the key the host showed in it
 
     frame_buffer in_;
+    bool reads_fds_ = false; // the hello asked for lanes: fds may come with the bytes
     byte_buffer writing_; // the bytes of the socket write under way
     bool write_active_ = false;
 
@@ -220,6 +246,29 @@ private:
     // callers (each waiting read is an operation of theirs under way).
     std::unordered_map<std::uint32_t, read_queue> waiting_;
     std::optional<reply_handler> connecting_;
+
+    // A write placed in its lane, on its way to the output. Placed under the
+    // lanes' lock on any thread, handed on in the same order by send_placed().
+    struct placed_write {
+        std::uint32_t handle;
+        byte_buffer frame;
+        write_handler handler;
+        std::uint32_t records;
+        results pace;
+        std::uint64_t generation; // of the lanes: a reset since means its lane is gone
+    };
+    std::mutex placed_mutex_;
+    std::list<placed_write> placed_;
+    // Writes waiting for lane room (or behind such), per handle, in order,
+    // with their records copied.
+    struct waiting_write {
+        std::vector<std::uint8_t> bytes;
+        std::vector<std::uint32_t> sizes;
+        write_handler handler;
+        results pace;
+        bool by_lane; // else it only waits its turn behind them
+    };
+    std::unordered_map<std::uint32_t, std::list<waiting_write>> waiting_writes_;
 
     error_code broken_;   // set once the connection has failed
     std::string failure_; // why it last failed, for people
