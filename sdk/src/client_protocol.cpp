@@ -5,9 +5,8 @@
 #include "slotbus/topic_pattern.hpp"
 
 #include <algorithm>
-#include <unordered_set>
-
 #include <unistd.h>
+#include <unordered_set>
 
 namespace slotbus::detail {
 
@@ -298,11 +297,13 @@ frame_action client_protocol::on_records_lane(const frame_view& frame)
     auto& r = it->second;
     const auto had = r.records.size();
     bool inside = true;
-    if (!for_each_lane_descriptor(m.descriptors.bytes, [&](lane_descriptor d) {
-            const auto bytes = lane->second->at(d);
-            inside = inside && !bytes.empty();
-            r.records.push_back({d.length, std::exchange(r.gap, 0), sender, bytes.data()});
-        }) ||
+    if (!for_each_lane_descriptor(
+            m.descriptors.bytes,
+            [&](lane_descriptor d) {
+                const auto bytes = lane->second->at(d);
+                inside = inside && !bytes.empty();
+                r.records.push_back({d.length, std::exchange(r.gap, 0), sender, bytes.data()});
+            }) ||
         !inside || r.records.size() == had) {
         r.records.resize(had);
         return failure(error::invalid_data, "a lane descriptor from the host that lies");
@@ -332,8 +333,8 @@ frame_action client_protocol::on_lane_open(const frame_view& frame)
     ::close(fd);
     if (!writer) {
         if (!memory)
-            return failure(error::invalid_data, "a lane from the host that cannot be read safely: " +
-                                                    ec.message());
+            return failure(error::invalid_data,
+                           "a lane from the host that cannot be read safely: " + ec.message());
         reader_lanes_[m.lane] = std::move(memory);
         return {};
     }
@@ -633,7 +634,8 @@ void client_protocol::send_write(byte_buffer&& frame, write_handler&& h, std::ui
     writes_.push_back({std::move(h), frame.size(), records, pace});
     const auto type = static_cast<frame_type>(frame[4]);
     const bool by_lane = type == frame_type::write_lane || type == frame_type::post_lane;
-    const auto handle = by_lane ? boost::endian::load_little_u32(frame.data() + frame_header_size) : 0;
+    const auto handle =
+        by_lane ? boost::endian::load_little_u32(frame.data() + frame_header_size) : 0;
     send(std::move(frame));
     if (by_lane)
         if (const auto closed = lanes_.sent(handle)) // its last frame is out

@@ -165,9 +165,10 @@ byte_buffer make_frame(script& in, fuzz_session& s)
     const auto handle = 1 + in.small();
     switch (in.byte() % 18) {
     case 0:
-        encode(f,
-               hello_frame{
-                   protocol_magic, protocol_version, protocol_version, in.u32(), 0, in.text(8), {}});
+        encode(
+            f,
+            hello_frame{
+                protocol_magic, protocol_version, protocol_version, in.u32(), 0, in.text(8), {}});
         break;
     case 1:
         encode(f, create_frame{in.u32(), handle, in.byte() % 2 ? 0u : in.u32() % 64, in.small() % 3,

@@ -70,8 +70,8 @@ asio::awaitable<void> serve(tcp::acceptor& acceptor, seen& log)
                     co_return;
                 log.client_name = std::string(m.client_name);
                 log.pid = m.pid;
-                encode(out,
-                       welcome_frame{protocol_version, 4096, max_frame, 7, 0, 0, "fake-tcp-host", ""});
+                encode(out, welcome_frame{protocol_version, 4096, max_frame, 7, 0, 0,
+                                          "fake-tcp-host", ""});
                 break;
             }
             case frame_type::open: {

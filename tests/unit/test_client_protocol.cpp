@@ -397,13 +397,14 @@ BOOST_AUTO_TEST_CASE(a_poll_answer_is_the_reads_not_a_request)
 BOOST_AUTO_TEST_CASE(a_welcome_nobody_waits_for_is_malformed)
 {
     client_protocol p(window);
-    BOOST_TEST((feed(p, welcome_frame{protocol_version, 1, 1024, 1, 0, 0, "h", ""}).what == kind::fail));
+    BOOST_TEST(
+        (feed(p, welcome_frame{protocol_version, 1, 1024, 1, 0, 0, "h", ""}).what == kind::fail));
     p.hello(1, "n", "token");
     const auto out = output_of(p);
     BOOST_REQUIRE(out.size() == 1u);
     BOOST_TEST(out[0].as<hello_frame>().token == "token");
-    BOOST_TEST(
-        (feed(p, welcome_frame{protocol_version, 7, 1024, 1, 0, 0, "h", "pl"}).what == kind::welcomed));
+    BOOST_TEST((feed(p, welcome_frame{protocol_version, 7, 1024, 1, 0, 0, "h", "pl"}).what ==
+                kind::welcomed));
     BOOST_TEST(p.max_record_size() == 7u);
     BOOST_TEST(p.max_frame() == 1024u);
     BOOST_TEST(p.plugin_name() == "pl");

@@ -45,7 +45,8 @@ BOOST_AUTO_TEST_CASE(hello_comes_first_and_versions_must_meet)
     BOOST_TEST(rude.last<fatal_frame>().error == 13u);
 
     client future(host, false);
-    BOOST_TEST((future.feed(hello_frame{protocol_magic, 8, 9, 0, 0, "x", ""}) == feed_result::close));
+    BOOST_TEST(
+        (future.feed(hello_frame{protocol_magic, 8, 9, 0, 0, "x", ""}) == feed_result::close));
     BOOST_TEST(future.last<fatal_frame>().error == 50u);
     client old(host, false); // an SDK of protocol 1
     BOOST_TEST((old.feed(hello_frame{protocol_magic, 1, 1, 0, 0, "x", ""}) == feed_result::close));
@@ -1113,8 +1114,8 @@ BOOST_AUTO_TEST_CASE(a_plugin_token_is_good_only_in_the_process_it_was_given_to)
     core host(limits());
     host.add_plugin_token("t0ken", "journal", nullptr);
     client before_bound(host, {500, 1000, 1000, 500, {}, {}}, false);
-    BOOST_TEST((before_bound.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0, 0,
-                                              "x", "t0ken"}) == feed_result::close));
+    BOOST_TEST((before_bound.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0,
+                                              0, "x", "t0ken"}) == feed_result::close));
     host.bind_plugin_token("t0ken", 500);
     client copy(host, {501, 1000, 1000, 501, {}, {}}, false); // another process, same uid
     BOOST_TEST((copy.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0, 0, "x",
@@ -1126,7 +1127,8 @@ BOOST_AUTO_TEST_CASE(a_plugin_token_is_good_only_in_the_process_it_was_given_to)
     child.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0, 0, "x", "t0ken"});
     BOOST_TEST(child.last<welcome_frame>().plugin == "journal");
     client itself(host, {500, 1000, 1000, 500, {}, {}}, false); // a second connection of it
-    itself.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0, 0, "x", "t0ken"});
+    itself.feed(
+        hello_frame{protocol_magic, protocol_version, protocol_version, 0, 0, "x", "t0ken"});
     BOOST_TEST(itself.last<welcome_frame>().plugin == "journal");
 }
 
@@ -1142,7 +1144,8 @@ BOOST_AUTO_TEST_CASE(a_plugin_may_do_what_its_manifest_says_and_is_refused_the_r
     owner.create("events/x");
     owner.create("other/x");
     client plugin(host, {600, ::geteuid(), 0, 600, {}, {}}, false);
-    plugin.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 0, 0, "m", "t0ken"});
+    plugin.feed(
+        hello_frame{protocol_magic, protocol_version, protocol_version, 0, 0, "m", "t0ken"});
     BOOST_TEST(plugin.last<welcome_frame>().plugin == "metrics");
     BOOST_TEST(plugin.open("events/x").error == 0u);
     BOOST_TEST(plugin.open("other/x").error == 5u); // beyond the manifest: that operation only
@@ -1171,7 +1174,8 @@ BOOST_AUTO_TEST_CASE(each_pushed_record_carries_its_writers_identity_and_the_nam
     inbox.feed(subscribe_frame{inbox.next_request++, r, "events/**"});
     inbox.take();
     client plugin(host, {300, 1000, 1000, 300, {}, {}}, false);
-    plugin.feed(hello_frame{protocol_magic, protocol_version, protocol_version, 1, 0, "x", "t0ken"});
+    plugin.feed(
+        hello_frame{protocol_magic, protocol_version, protocol_version, 1, 0, "x", "t0ken"});
     plugin.take();
     client plain(host, {301, 0, 0, 301, {}, {}});
     const auto from_plugin = plugin.open("events/Orders/EU").handle;

@@ -35,8 +35,8 @@ BOOST_AUTO_TEST_CASE(round_trip_every_field_type)
     BOOST_TEST(m.byte_budget == 4096u);
     BOOST_TEST(m.name == R"(\\.\mailslot\taxes\sue)");
 
-    welcome_frame w{1, 1u << 20, (1u << 20) + 64, 0x1122334455667788ull, 16u << 10, 16u << 20,
-                    "host", "journal"};
+    welcome_frame w{1,         1u << 20,  (1u << 20) + 64, 0x1122334455667788ull,
+                    16u << 10, 16u << 20, "host",          "journal"};
     auto wb = frame_of(w);
     welcome_frame w2;
     BOOST_TEST(decode(decode_frame(wb, max_frame).frame.body, w2));

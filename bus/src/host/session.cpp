@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-
 #include <sys/socket.h>
 
 #include "service/log.hpp"
@@ -177,9 +176,8 @@ void session::send_fd()
     // Boost.Asio 1.81 has no ancillary data: sendmsg on the socket itself,
     // which Asio keeps non-blocking; when it is full, wait until it is not.
     const int fd = writing_fds_[fds_sent_].fd.get();
-    const std::size_t until = fds_sent_ + 1 < writing_fds_.size()
-                                  ? writing_fds_[fds_sent_ + 1].offset
-                                  : writing_.size();
+    const std::size_t until =
+        fds_sent_ + 1 < writing_fds_.size() ? writing_fds_[fds_sent_ + 1].offset : writing_.size();
     iovec bytes{writing_.data() + written_, until - written_};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
     msghdr message{};
@@ -194,11 +192,12 @@ void session::send_fd()
     std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
     const auto n = ::sendmsg(stream_.native_handle(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        stream_.async_wait_writable([self = shared_from_this()](const boost::system::error_code& ec) {
-            if (ec || self->shut_)
-                return self->on_written(ec);
-            self->send_fd();
-        });
+        stream_.async_wait_writable(
+            [self = shared_from_this()](const boost::system::error_code& ec) {
+                if (ec || self->shut_)
+                    return self->on_written(ec);
+                self->send_fd();
+            });
         return;
     }
     if (n < 0)

@@ -128,8 +128,8 @@ struct SLOTBUS_API frame_action {
         timeout_changed, ///< `handle`'s reads wait by its new read_timeout
         revoked,         ///< `handle`'s waiting reads end with ec; it stays, revoked
         reader_lost,     ///< `handle` is gone (a restore refused): its waiting reads end with ec
-        lanes_changed,   ///< a writer lane opened, freed room or closed: retry writes waiting for one
-        fail,            ///< the connection must end: ec, why
+        lanes_changed, ///< a writer lane opened, freed room or closed: retry writes waiting for one
+        fail,          ///< the connection must end: ec, why
     };
     kind what = kind::none;
     std::uint32_t handle = 0;

@@ -224,7 +224,7 @@ private:
 
     frame_buffer in_;
     bool reads_fds_ = false; // the hello asked for lanes: fds may come with the bytes
-    byte_buffer writing_; // the bytes of the socket write under way
+    byte_buffer writing_;    // the bytes of the socket write under way
     bool write_active_ = false;
 
     std::atomic<std::uint32_t> next_handle_{1};
