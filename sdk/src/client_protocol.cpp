@@ -245,18 +245,26 @@ frame_action client_protocol::on_write_acks(const frame_view& frame)
     return {};
 }
 
+bool client_protocol::sender_for(std::uint32_t origin, std::uint32_t& sender) const
+{
+    sender = 0;
+    if (origin == 0)
+        return true;
+    const auto known = origin_ids_.find(origin);
+    if (known == origin_ids_.end())
+        return false;
+    sender = known->second;
+    return true;
+}
+
 frame_action client_protocol::on_records(const frame_view& frame)
 {
     records_frame m;
     if (!decode(frame.body, m))
         return failure(error::invalid_data, "malformed frame from the host");
     std::uint32_t sender = 0;
-    if (m.origin != 0) {
-        const auto known = origin_ids_.find(m.origin);
-        if (known == origin_ids_.end()) // never announced
-            return failure(error::invalid_data, "malformed frame from the host");
-        sender = known->second;
-    }
+    if (!sender_for(m.origin, sender)) // never announced
+        return failure(error::invalid_data, "malformed frame from the host");
     auto it = readers_.find(m.handle);
     if (it == readers_.end())
         return {}; // closed here already; the host learns of the close in order
@@ -282,12 +290,8 @@ frame_action client_protocol::on_records_lane(const frame_view& frame)
     if (!decode(frame.body, m))
         return failure(error::invalid_data, "malformed frame from the host");
     std::uint32_t sender = 0;
-    if (m.origin != 0) {
-        const auto known = origin_ids_.find(m.origin);
-        if (known == origin_ids_.end())
-            return failure(error::invalid_data, "malformed frame from the host");
-        sender = known->second;
-    }
+    if (!sender_for(m.origin, sender)) // never announced
+        return failure(error::invalid_data, "malformed frame from the host");
     const auto lane = reader_lanes_.find(m.lane);
     if (lane == reader_lanes_.end())
         return failure(error::invalid_data, "records in a lane the host never opened");

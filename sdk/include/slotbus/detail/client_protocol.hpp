@@ -307,6 +307,9 @@ private:
     frame_action on_write_acks(const frame_view& frame);
     frame_action on_records(const frame_view& frame);
     frame_action on_records_lane(const frame_view& frame);
+    /// The sender an origin id of a records frame names (0: none); false
+    /// when the host never announced it.
+    bool sender_for(std::uint32_t origin, std::uint32_t& sender) const;
     frame_action on_lane_open(const frame_view& frame);
     frame_action on_lane_close(const frame_view& frame);
     void send_lane_closed(std::uint32_t lane);
