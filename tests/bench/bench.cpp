@@ -3,9 +3,20 @@
 // host is its own process.
 //
 //   slotbus-bench [--count N] [--sizes 16,128,1024,65536] [--rounds N] [--json]
-//                 [--plot PREFIX] [--only 1->1|1->4|4->1|typed|web|cross-host|nats-bridge]
+//                 [--plot PREFIX]
+//                 [--only 1->1|1->4|4->1|typed|web|lane|fan-out|memory|cross-host|nats-bridge]
 //                 [--repeat N]
-//                 [--cross-count N]
+//                 [--cross-count N] [--lane-sizes 1024,...] [--lane-mib N]
+//                 [--fan-outs 1,4,16,32] [--memory-slots 1000,10000,100000]
+//
+// The lane (docs/lanes.md): 1 -> 1, 1 -> 4 and round trips from 1 KiB to
+// 16 MiB with every record by lane and, up to the socket's 1 MiB cap, every
+// record by socket; beside them raw one hop and raw-shm, a memcpy into a
+// shared ring with eventfd wakes. Ratios are to raw one hop, paired per run.
+// Fan-out: 1 -> N subscribers at 128 B, delivered/s, ratio to N = 4.
+// Memory: the host's resident growth per slot (each with one subscription)
+// at 1 000 to 100 000 slots, against nats-server's per subscription, and the
+// time `slotbus ls` and `stats` take there.
 //
 // Scenarios: 1 writer -> 1 reader; 1 -> 4 subscribers (fan-out through a
 // topic); 4 writers -> 1 reader; typed envelopes 1 -> 1; ping-pong round
@@ -47,6 +58,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -64,6 +76,8 @@
 #include <sched.h>
 #include <sstream>
 #include <string>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -178,24 +192,37 @@ std::string seen_line(std::uint64_t seen, std::int64_t last_ns)
 // end) brings them, until `count` arrived or the stream ended; returns how many.
 template <class ReadSome> std::size_t count_frames(std::size_t count, ReadSome read_some)
 {
-    std::vector<char> buffer(4 * batch_bytes + 70000);
-    std::size_t have = 0, seen = 0;
+    // Streamed, not buffered whole: a record may be far larger than the buffer.
+    std::vector<char> buffer(4 * batch_bytes);
+    std::size_t seen = 0, header_have = 0, body_left = 0;
+    char header[4];
     while (seen < count) {
-        const auto n = read_some(buffer.data() + have, buffer.size() - have);
+        const auto n = read_some(buffer.data(), buffer.size());
         if (n <= 0)
             break;
-        have += static_cast<std::size_t>(n);
-        std::size_t at = 0;
-        while (have - at >= 4) {
+        for (std::size_t at = 0, have = static_cast<std::size_t>(n); at < have;) {
+            if (body_left) {
+                const auto take = std::min(body_left, have - at);
+                at += take;
+                if ((body_left -= take) == 0)
+                    ++seen;
+                continue;
+            }
             std::uint32_t length = 0;
-            std::memcpy(&length, buffer.data() + at, 4);
-            if (have - at < 4 + length)
-                break;
-            at += 4 + length;
-            ++seen;
+            if (header_have == 0 && have - at >= 4) { // the usual case: a whole header
+                std::memcpy(&length, buffer.data() + at, 4);
+                at += 4;
+            } else {
+                header[header_have++] = buffer[at++];
+                if (header_have < 4)
+                    continue;
+                std::memcpy(&length, header, 4);
+                header_have = 0;
+            }
+            body_left = length;
+            if (length == 0)
+                ++seen;
         }
-        std::memmove(buffer.data(), buffer.data() + at, have - at);
-        have -= at;
     }
     return seen;
 }
@@ -499,8 +526,11 @@ struct web_view {
                     port_file.c_str(), static_cast<char*>(nullptr));
             ::_exit(127);
         }
+        // Generous deadlines: CI runs this beside builds and other suites on
+        // two cores, where a plugin's start can take seconds.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         unsigned port = 0;
-        for (int i = 0; i < 200 && port == 0; ++i) {
+        while (port == 0 && std::chrono::steady_clock::now() < deadline) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
             std::ifstream(port_file) >> port;
         }
@@ -508,7 +538,7 @@ struct web_view {
             return;
         viewer = spawn([port] { return view(static_cast<std::uint16_t>(port)); });
         // Until its tail's subscription stands, the host copies nothing to it.
-        for (int i = 0; i < 300 && !up; ++i) {
+        while (!up && std::chrono::steady_clock::now() < deadline) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
             slotbus::connection bus;
             bus.connect(host.socket);
@@ -583,6 +613,8 @@ struct bus_scenario {
     bool each = false;               ///< a handler per write (async_write), not per batch of 64
     const char* write_to = nullptr;  ///< the writers' name, when not the scenario's usual one
     const char* read_from = nullptr; ///< the reader's slot, likewise
+    std::vector<std::string> host_args{}; ///< slotbusd's options beyond its defaults
+    std::size_t window_bytes = 8u << 20;  ///< what a writer keeps unacknowledged at most
 };
 
 // A writer: connects, opens, says it is ready, waits for the start signal,
@@ -604,9 +636,10 @@ int slotbus_writer(const std::string& socket, const bus_scenario& s, std::size_t
     slotbus::client_slot slot;
     std::size_t sent = 0, acked = 0;
     int status = 0;
-    constexpr std::size_t batch = 64;
+    const std::size_t batch = std::clamp<std::size_t>(s.window_bytes / (size + 8) / 2, 1, 64);
     const std::vector<asio::const_buffer> records(batch, asio::buffer(record));
-    const std::size_t window = std::clamp<std::size_t>((8u << 20) / (size + 8), 2 * batch, 4096);
+    const std::size_t window =
+        std::clamp<std::size_t>(s.window_bytes / (size + 8), 2 * batch, 4096);
     std::function<void()> pump = [&] {
         auto on_ack = [&](std::size_t n) {
             return [&, n](boost::system::error_code ec, std::uint32_t) {
@@ -761,7 +794,7 @@ rate bus_throughput(const bus_scenario& s, const std::string& write_socket,
 slotbus_result slotbus_throughput(const bus_scenario& s, std::size_t count, std::size_t size,
                                   bool web_open = false)
 {
-    host_process host;
+    host_process host("", s.host_args);
     std::optional<web_view> web;
     if (web_open) {
         web.emplace(host);
@@ -843,9 +876,10 @@ std::size_t tick_envelope_size()
     return record.size() + 1; // and its closing brace
 }
 
-std::vector<double> slotbus_round_trips(std::size_t rounds, std::size_t size)
+std::vector<double> slotbus_round_trips(std::size_t rounds, std::size_t size,
+                                        const std::vector<std::string>& host_args = {})
 {
-    host_process host;
+    host_process host("", host_args);
     report_pipe report, ready;
     const pid_t echo = spawn([&] {
         slotbus::connection bus;
@@ -882,6 +916,129 @@ std::vector<double> slotbus_round_trips(std::size_t rounds, std::size_t size)
     reap(client);
     reap(echo);
     return numbers_of(line);
+}
+
+// ---- the shared-memory lane --------------------------------------------------------------------
+
+// The shared-memory baseline: the least a lane can cost. The writer copies each
+// record into a ring of fixed cells in a memfd both processes map (sized as a
+// lane: 8 MiB, or twice the record), the reader copies it out; either side
+// sleeps on an eventfd only when the ring is empty or full, and the other
+// wakes it then. Its counters live in the shared page, as a baseline's may
+// (a lane keeps them in the host).
+struct shm_ring {
+    struct control {
+        std::atomic<std::uint64_t> head{0}, tail{0}; ///< records written, records read
+        std::atomic<bool> reader_sleeps{false}, writer_sleeps{false};
+    };
+    std::size_t cell = 0, cells = 0, mapped = 0;
+    void* base = nullptr;
+    control* ctl = nullptr;
+    char* data = nullptr;
+    int data_ready = -1, room_ready = -1;
+
+    explicit shm_ring(std::size_t size)
+    {
+        cell = std::max<std::size_t>(size, 64);
+        const std::size_t bytes = std::bit_ceil(std::max<std::size_t>(8u << 20, 2 * cell));
+        cells = bytes / cell;
+        mapped = 4096 + cells * cell;
+        const int fd = ::memfd_create("slotbus-bench-ring", MFD_CLOEXEC);
+        if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(mapped)) != 0)
+            throw std::runtime_error("memfd for the shared-memory baseline");
+        base = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        ::close(fd);
+        if (base == MAP_FAILED)
+            throw std::runtime_error("mmap for the shared-memory baseline");
+        ctl = new (base) control;
+        data = static_cast<char*>(base) + 4096;
+        data_ready = ::eventfd(0, EFD_CLOEXEC);
+        room_ready = ::eventfd(0, EFD_CLOEXEC);
+    }
+    shm_ring(const shm_ring&) = delete;
+    shm_ring& operator=(const shm_ring&) = delete;
+    ~shm_ring()
+    {
+        ::munmap(base, mapped);
+        ::close(data_ready);
+        ::close(room_ready);
+    }
+
+    // Sleeps until `ready()`; `sleeps` tells the other side to wake this one.
+    template <class Ready> static void wait(std::atomic<bool>& sleeps, int wake, Ready ready)
+    {
+        while (!ready()) {
+            sleeps = true;
+            if (ready()) { // it came while the flag was going up
+                sleeps = false;
+                return;
+            }
+            std::uint64_t n;
+            (void)::read(wake, &n, sizeof n);
+        }
+    }
+    static void wake(std::atomic<bool>& sleeps, int fd)
+    {
+        if (sleeps.exchange(false)) {
+            const std::uint64_t one = 1;
+            (void)::write(fd, &one, sizeof one);
+        }
+    }
+
+    void write(const char* record, std::size_t size)
+    {
+        const auto head = ctl->head.load();
+        wait(ctl->writer_sleeps, room_ready, [&] { return head - ctl->tail.load() < cells; });
+        std::memcpy(data + head % cells * cell, record, size);
+        ctl->head = head + 1;
+        wake(ctl->reader_sleeps, data_ready);
+    }
+    void read(char* out, std::size_t size)
+    {
+        const auto tail = ctl->tail.load();
+        wait(ctl->reader_sleeps, data_ready, [&] { return ctl->head.load() != tail; });
+        std::memcpy(out, data + tail % cells * cell, size);
+        ctl->tail = tail + 1;
+        wake(ctl->writer_sleeps, room_ready);
+    }
+};
+
+rate raw_shm_one_to_one(std::size_t count, std::size_t size)
+{
+    report_pipe report, ready;
+    start_gate gate;
+    shm_ring ring(size);
+    const pid_t reader = spawn([&] {
+        std::vector<char> out(size);
+        for (std::size_t i = 0; i < count; ++i)
+            ring.read(out.data(), size);
+        report.send(seen_line(count, now_ns()));
+        return 0;
+    });
+    const pid_t writer = spawn([&] {
+        const std::string record(size, 'r');
+        ready.send("ready\n");
+        gate.wait();
+        for (std::size_t i = 0; i < count; ++i)
+            ring.write(record.data(), size);
+        return 0;
+    });
+    (void)ready.receive();
+    const auto t0 = gate.open(1);
+    const auto line = report.receive();
+    reap(writer);
+    reap(reader);
+    return rate_of({line}, t0, count, size);
+}
+
+// slotbusd with every record by lane, or every record by socket.
+std::vector<std::string> all_by_lane()
+{
+    return {"--lane-threshold", "1"};
+}
+std::vector<std::string> all_by_socket()
+{
+    return {"--lane-threshold", "0"};
 }
 
 // ---- past one LAN: the NATS bridge
@@ -1082,6 +1239,115 @@ slotbus_result bridged(const bridged_hosts& hosts, std::size_t count, std::size_
     out.host_kib = ka + kb;
     out.host_cpu_ms = ca + cb;
     return out;
+}
+
+// ---- what the host keeps per slot -----------------------------------------------------------
+
+/// Resident memory of a process now, in KiB.
+long resident_kib(pid_t pid)
+{
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("VmRSS:", 0) == 0)
+            return std::stol(line.substr(6));
+    return 0;
+}
+
+struct memory_result {
+    double host_bytes_per_slot = 0; ///< resident growth over the slots, each with a subscription
+    double ls_ms = 0, stats_ms = 0; ///< `slotbus ls` and `slotbus stats` at that many slots
+    bool cli_ok = false;            ///< both printed what they should
+};
+
+// Runs the CLI against `host`: its output's bytes (-1 when it failed), and ms.
+std::pair<long, double> timed_cli(const host_process& host, const std::string& words)
+{
+    const auto out = host.dir / "cli.out";
+    const std::string command = std::string(SLOTBUS_CLI_PATH) + " --address '" + host.socket +
+                                "' " + words + " > '" + out.string() + "' 2>&1";
+    const auto start = clock_type::now();
+    const int status = std::system(command.c_str());
+    const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(out, ec);
+    return {status == 0 && !ec ? static_cast<long>(bytes) : -1, ms};
+}
+
+// One client makes `slots` slots, each subscribed to its own topic (a small
+// byte budget, so the host's limits allow that many); the host's resident
+// growth, over the slots.
+memory_result host_memory(std::size_t slots)
+{
+    const auto many = std::to_string(2 * slots + 64);
+    host_process host("-memory",
+                      {"--max-slots", many, "--max-handles", many, "--max-connection-subscriptions",
+                       many, "--max-total-subscriptions", many,
+                       // budgets are caps, not memory: each slot's is at least 1 MiB
+                       "--max-connection-budget", "1000000000000000", "--max-total-budget",
+                       "1000000000000000"});
+    report_pipe ready, made;
+    start_gate go, done;
+    const pid_t maker = spawn([&] {
+        slotbus::connection bus;
+        bus.connect(host.socket);
+        ready.send("ready\n");
+        go.wait();
+        std::vector<slotbus::server_slot> owned;
+        std::vector<slotbus::subscription> subscriptions;
+        owned.reserve(slots);
+        subscriptions.reserve(slots);
+        try {
+            for (std::size_t i = 0; i < slots; ++i) {
+                owned.push_back(slotbus::server_slot::create(bus, "mem/slot/" + std::to_string(i)));
+                subscriptions.push_back(owned.back().subscribe("mem/topic/" + std::to_string(i)));
+            }
+        } catch (const std::exception& e) {
+            made.send(std::string("failed: ") + e.what() + "\n");
+            throw;
+        }
+        made.send("made\n");
+        done.wait(); // the slots stand while the parent measures
+        return 0;
+    });
+    (void)ready.receive();
+    const long before = resident_kib(host.pid);
+    go.open(1);
+    if (const auto said = made.receive(); said != "made") {
+        reap(maker);
+        throw std::runtime_error("the memory scenario's slots: " + said);
+    }
+    memory_result out;
+    out.host_bytes_per_slot =
+        static_cast<double>(resident_kib(host.pid) - before) * 1024 / static_cast<double>(slots);
+    const auto [ls_bytes, ls_ms] = timed_cli(host, "ls");
+    const auto [stats_bytes, stats_ms] = timed_cli(host, "stats");
+    out.ls_ms = ls_ms;
+    out.stats_ms = stats_ms;
+    // ls prints a line per slot, at least its name.
+    out.cli_ok = ls_bytes >= static_cast<long>(slots) * 10 && stats_bytes > 0;
+    done.open(1);
+    reap(maker);
+    return out;
+}
+
+// The baseline: nats-server's resident growth over `subscriptions` core NATS
+// subscriptions, each to its own subject, from one libnats connection.
+double nats_bytes_per_subscription(const nats_process& nats, std::size_t subscriptions)
+{
+    natsConnection* nc = nullptr;
+    if (natsConnection_ConnectTo(&nc, nats.url.c_str()) != NATS_OK)
+        return 0;
+    natsConnection_Flush(nc);
+    const long before = resident_kib(nats.pid);
+    std::vector<natsSubscription*> subs(subscriptions, nullptr);
+    for (std::size_t i = 0; i < subscriptions; ++i)
+        natsConnection_SubscribeSync(&subs[i], nc, ("mem.topic." + std::to_string(i)).c_str());
+    natsConnection_Flush(nc);
+    const long after = resident_kib(nats.pid);
+    for (auto* sub : subs)
+        natsSubscription_Destroy(sub);
+    natsConnection_Destroy(nc);
+    return static_cast<double>(after - before) * 1024 / static_cast<double>(subscriptions);
 }
 
 // ---- cross-host ---------------------------------------------------------------------------------
@@ -1484,6 +1750,9 @@ int main(int argc, char** argv)
 {
     std::size_t count = 5'000'000, rounds = 20'000, repeat = 3, cross_count = 0;
     std::vector<std::size_t> sizes{16, 128, 1024, 65536};
+    std::vector<std::size_t> lane_sizes{1024, 65536, 1u << 20, 16u << 20}, fan_outs{1, 4, 16, 32},
+        memory_slots{1000, 10000, 100000};
+    std::size_t lane_bytes = std::size_t{1} << 30; // moved per lane run, whatever the size
     bool json = false, sizes_given = false;
     std::string plot_prefix, only; // --only: one slotbus scenario, for profiling
     for (int i = 1; i < argc; ++i) {
@@ -1499,6 +1768,14 @@ int main(int argc, char** argv)
             cross_count = std::stoul(argv[++i]);
         else if (flag == "--plot" && i + 1 < argc)
             plot_prefix = argv[++i];
+        else if (flag == "--lane-sizes" && i + 1 < argc)
+            lane_sizes = parse_sizes(argv[++i]);
+        else if (flag == "--lane-mib" && i + 1 < argc)
+            lane_bytes = std::stoul(argv[++i]) << 20;
+        else if (flag == "--fan-outs" && i + 1 < argc)
+            fan_outs = parse_sizes(argv[++i]);
+        else if (flag == "--memory-slots" && i + 1 < argc)
+            memory_slots = parse_sizes(argv[++i]);
         else if (flag == "--only" && i + 1 < argc)
             only = argv[++i];
         else if (flag == "--repeat" && i + 1 < argc)
@@ -1508,7 +1785,8 @@ int main(int argc, char** argv)
         else {
             std::cerr << "usage: slotbus-bench [--count N] [--rounds N] [--sizes 16,128,...] "
                          "[--json] [--plot PREFIX] [--only SCENARIO] [--repeat N] "
-                         "[--cross-count N]\n";
+                         "[--cross-count N] [--lane-sizes 1024,...] [--lane-mib N] "
+                         "[--fan-outs 1,4,...] [--memory-slots 1000,...]\n";
             return 2;
         }
     }
@@ -1516,14 +1794,15 @@ int main(int argc, char** argv)
 
     boost::json::array results;
     const bool local = only != "cross-host" && only != "nats-bridge";
-    if (!json && local)
-        std::printf("%-10s %8s %14s %10s %10s %6s %10s %10s\n", "scenario", "size", "records/s",
+    const bool sized = local && only != "lane" && only != "fan-out" && only != "memory";
+    if (!json && sized)
+        std::printf("%-12s %8s %14s %10s %10s %6s %10s %10s\n", "scenario", "size", "records/s",
                     "MB/s", "vs raw 2h", "lost", "host KiB", "host ms");
     double raw_two_at_128 = 0;
     auto row = [&](const char* name, std::size_t size, std::size_t n, const rate& r, double ratio,
                    long kib, long cpu, const char* ratio_key = "ratio_to_raw_two_hops") {
         if (!json)
-            std::printf("%-10s %8zu %14.0f %10.1f %9.1f%% %6llu %10ld %10ld\n", name, size,
+            std::printf("%-12s %8zu %14.0f %10.1f %9.1f%% %6llu %10ld %10ld\n", name, size,
                         r.records_per_s, r.mb_per_s, 100 * ratio,
                         static_cast<unsigned long long>(r.lost), kib, cpu);
         results.push_back({{"scenario", name},
@@ -1537,9 +1816,23 @@ int main(int argc, char** argv)
                            {"delivered", r.delivered},
                            {"lost", r.lost}});
     };
+    // Round-trip percentiles in us, as a table row and a result.
+    auto latency_row = [&](const std::string& name, std::size_t size,
+                           const std::vector<double>& v) {
+        const double p50 = percentile(v, 50) / 1000, p99 = percentile(v, 99) / 1000,
+                     p999 = percentile(v, 99.9) / 1000;
+        if (!json)
+            std::printf("%-12s %8zu %10.1f %10.1f %10.1f\n", name.c_str(), size, p50, p99, p999);
+        results.push_back({{"scenario", name},
+                           {"size", size},
+                           {"p50_us", p50},
+                           {"p99_us", p99},
+                           {"p999_us", p999},
+                           {"rounds", v.size()}});
+    };
     const bus_scenario one_to_one{"1->1"}, one_each{"1->1 each", 1, 1, false, false, true},
         fan_out{"1->4", 1, 4, true}, fan_in{"4->1", 4, 1, false};
-    for (const auto size : local ? sizes : std::vector<std::size_t>{}) {
+    for (const auto size : sized ? sizes : std::vector<std::size_t>{}) {
         // Big records: fewer of them, so every size takes about as long.
         const std::size_t n =
             std::max<std::size_t>(1000, count * 128 / std::max<std::size_t>(size, 128)) / 4 * 4;
@@ -1588,7 +1881,7 @@ int main(int argc, char** argv)
     }
     const std::size_t rt_size = 128;
     // In chunks, alternating, so both see the machine's same moods.
-    const std::size_t chunks = local ? 4 : 0;
+    const std::size_t chunks = sized ? 4 : 0;
     std::vector<double> raw_rt, bus_rt;
     for (std::size_t i = 0; i < chunks; ++i) {
         const std::size_t part = std::max<std::size_t>(1, rounds / chunks);
@@ -1598,21 +1891,142 @@ int main(int argc, char** argv)
         bus_rt.insert(bus_rt.end(), bus.begin(), bus.end());
     }
     if (!json && chunks)
-        std::printf("\n%-10s %8s %10s %10s %10s   (round trip, us)\n", "scenario", "size", "p50",
+        std::printf("\n%-12s %8s %10s %10s %10s   (round trip, us)\n", "scenario", "size", "p50",
                     "p99", "p99.9");
-    for (auto [name, v] : {std::pair{"raw-2hop", &raw_rt}, std::pair{"slotbus", &bus_rt}}) {
-        if (!chunks)
-            break;
-        const double p50 = percentile(*v, 50) / 1000, p99 = percentile(*v, 99) / 1000,
-                     p999 = percentile(*v, 99.9) / 1000;
+    for (auto [name, v] : {std::pair{"raw-2hop", &raw_rt}, std::pair{"slotbus", &bus_rt}})
+        if (chunks)
+            latency_row(std::string("round-trip-") + name, rt_size, *v);
+    if (only.empty() || only == "lane") {
+        // The lane (every record by lane) against the socket path (every record
+        // by socket, up to its 1 MiB cap) and the two raw baselines, each
+        // iteration's runs one after another; ratios to that iteration's raw
+        // one-hop socket run, their median.
         if (!json)
-            std::printf("%-10s %8zu %10.1f %10.1f %10.1f\n", name, rt_size, p50, p99, p999);
-        results.push_back({{"scenario", std::string("round-trip-") + name},
-                           {"size", rt_size},
-                           {"p50_us", p50},
-                           {"p99_us", p99},
-                           {"p999_us", p999},
-                           {"rounds", v->size()}});
+            std::printf("\nlane: records by shared memory (--lane-threshold 1) and by socket "
+                        "(--lane-threshold 0); raw-shm is a memcpy ring with eventfd wakes\n"
+                        "%-12s %8s %14s %10s %10s %6s %10s %10s\n",
+                        "scenario", "size", "records/s", "MB/s", "vs raw 1h", "lost", "host KiB",
+                        "host ms");
+        for (const auto size : lane_sizes) {
+            const std::size_t n = std::max<std::size_t>(8, lane_bytes / size) / 4 * 4;
+            const bool socket_fits = size <= (1u << 20);
+            const std::size_t window = std::max<std::size_t>(64u << 20, 4 * size);
+            const bus_scenario by_lane{
+                .name = "lane 1->1", .host_args = all_by_lane(), .window_bytes = window},
+                by_socket{
+                    .name = "socket 1->1", .host_args = all_by_socket(), .window_bytes = window},
+                lane_fan{.name = "lane 1->4",
+                         .readers = 4,
+                         .fan_out = true,
+                         .host_args = all_by_lane(),
+                         .window_bytes = window},
+                socket_fan{.name = "socket 1->4",
+                           .readers = 4,
+                           .fan_out = true,
+                           .host_args = all_by_socket(),
+                           .window_bytes = window};
+            std::vector<rate> ones, shms;
+            std::vector<std::pair<const bus_scenario*, std::vector<slotbus_result>>> runs;
+            std::vector<std::vector<double>> ratios;
+            for (const auto* s : {&by_lane, &by_socket, &lane_fan, &socket_fan})
+                if (socket_fits || s->host_args == all_by_lane())
+                    runs.emplace_back(s, std::vector<slotbus_result>{});
+            ratios.resize(runs.size() + 1);
+            for (std::size_t i = 0; i < std::max<std::size_t>(repeat, 1); ++i) {
+                ones.push_back(raw_one_to_one(n, size, false));
+                shms.push_back(raw_shm_one_to_one(n, size));
+                ratios[0].push_back(shms.back().records_per_s / ones.back().records_per_s);
+                for (std::size_t k = 0; k < runs.size(); ++k) {
+                    runs[k].second.push_back(slotbus_throughput(*runs[k].first, n, size));
+                    ratios[k + 1].push_back(runs[k].second.back().r.records_per_s /
+                                            ones.back().records_per_s);
+                }
+            }
+            row("raw-1hop", size, n, median_of(ones), 1, 0, 0, "ratio_to_raw_one_hop");
+            row("raw-shm", size, n, median_of(shms), median_of(ratios[0]), 0, 0,
+                "ratio_to_raw_one_hop");
+            for (std::size_t k = 0; k < runs.size(); ++k) {
+                const auto median = median_of(runs[k].second);
+                row(runs[k].first->name, size, n, median.r, median_of(ratios[k + 1]),
+                    median.host_kib, median.host_cpu_ms, "ratio_to_raw_one_hop");
+            }
+        }
+        // Round trips at the same sizes: raw one hop, socket path, lane, pooled
+        // over `repeat` chunks taken in turn.
+        if (!json)
+            std::printf("\n%-12s %8s %10s %10s %10s   (round trip, us)\n", "scenario", "size",
+                        "p50", "p99", "p99.9");
+        for (const auto size : lane_sizes) {
+            const std::size_t part = std::clamp<std::size_t>(
+                lane_bytes / size / 8 / std::max<std::size_t>(repeat, 1), 8, rounds / 4 + 8);
+            std::vector<double> raw_lane_rt, socket_rt, lane_rt;
+            for (std::size_t i = 0; i < std::max<std::size_t>(repeat, 1); ++i) {
+                const auto raw = raw_round_trips(part, size, false);
+                raw_lane_rt.insert(raw_lane_rt.end(), raw.begin(), raw.end());
+                if (size <= (1u << 20)) {
+                    const auto bus = slotbus_round_trips(part, size, all_by_socket());
+                    socket_rt.insert(socket_rt.end(), bus.begin(), bus.end());
+                }
+                const auto lane = slotbus_round_trips(part, size, all_by_lane());
+                lane_rt.insert(lane_rt.end(), lane.begin(), lane.end());
+            }
+            for (auto [name, v] : {std::pair{"raw-1hop", &raw_lane_rt},
+                                   std::pair{"socket", &socket_rt}, std::pair{"lane", &lane_rt}}) {
+                if (v->empty())
+                    continue;
+                latency_row(std::string("round-trip-") + name, size, *v);
+            }
+        }
+    }
+    if (only.empty() || only == "fan-out") {
+        // Fan-out through a topic at 128 B (the socket path): records delivered
+        // per second to every subscriber together, and the host's CPU per
+        // delivered record; the ratio is to the 4-subscriber median.
+        if (!json)
+            std::printf("\nfan-out: 1 writer, N subscribers through a topic\n"
+                        "%-12s %8s %14s %10s %10s %6s %10s %10s\n",
+                        "scenario", "size", "delivered/s", "MB/s", "vs 1->4", "lost", "host KiB",
+                        "host ms");
+        std::vector<std::pair<std::string, slotbus_result>> medians;
+        double at_four = 0;
+        for (const auto subscribers : fan_outs) {
+            const std::string name = "fan-out 1->" + std::to_string(subscribers);
+            const bus_scenario s{.name = name.c_str(), .readers = subscribers, .fan_out = true};
+            const std::size_t n = std::max<std::size_t>(1000, count / subscribers) / 4 * 4;
+            auto median = median_run(repeat, [&] { return slotbus_throughput(s, n, 128); });
+            if (subscribers == 4)
+                at_four = median.r.records_per_s;
+            medians.emplace_back(name, median);
+        }
+        for (const auto& [name, m] : medians)
+            row(name.c_str(), 128, m.r.delivered, m.r,
+                at_four > 0 ? m.r.records_per_s / at_four : 0, m.host_kib, m.host_cpu_ms,
+                "ratio_to_four_subscribers");
+    }
+    if (only.empty() || only == "memory") {
+        // What the host keeps per slot with one subscription, against what
+        // nats-server keeps per subscription (when installed); and whether
+        // `slotbus ls` and `stats` still answer at that many slots.
+        const nats_process nats;
+        if (!json)
+            std::printf("\nmemory: one client's slots, each with one subscription; nats is "
+                        "nats-server per subscription\n%-12s %8s %12s %12s %10s %10s\n",
+                        "scenario", "slots", "host B/slot", "nats B/sub", "ls ms", "stats ms");
+        for (const auto slots : memory_slots) {
+            const auto m = host_memory(slots);
+            const double nats_bytes = nats.up ? nats_bytes_per_subscription(nats, slots) : 0;
+            if (!json)
+                std::printf("%-12s %8zu %12.0f %12.0f %10.0f %10.0f%s\n", "memory", slots,
+                            m.host_bytes_per_slot, nats_bytes, m.ls_ms, m.stats_ms,
+                            m.cli_ok ? "" : "  (ls or stats failed)");
+            results.push_back({{"scenario", "memory"},
+                               {"slots", slots},
+                               {"host_bytes_per_slot", m.host_bytes_per_slot},
+                               {"nats_bytes_per_subscription", nats_bytes},
+                               {"ls_ms", m.ls_ms},
+                               {"stats_ms", m.stats_ms},
+                               {"cli_ok", m.cli_ok}});
+        }
     }
     if (only.empty() || only == "nats-bridge") {
         // Bridged through NATS: two hosts and their bridges, against NATS alone

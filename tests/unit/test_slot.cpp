@@ -23,8 +23,8 @@ std::string text(std::span<const std::uint8_t> b)
 struct fixture {
     slot_config config{0, 0, 100, 1000};
     slot s{slotbus::slot_name::parse("a/b"), config};
-    reader r1{.target = &s, .owner = 1, .handle = 1, .window = 2, .in_flight = {}};
-    reader r2{.target = &s, .owner = 2, .handle = 1, .window = 2, .in_flight = {}};
+    reader r1{.target = &s, .owner = 1, .handle = 1, .window = 2, .in_flight_ = {}};
+    reader r2{.target = &s, .owner = 2, .handle = 1, .window = 2, .in_flight_ = {}};
     std::vector<std::pair<std::uint64_t, std::string>> pushed;
     std::size_t runs = 0; // emitted as one span of several records
 
@@ -116,8 +116,8 @@ BOOST_FIXTURE_TEST_CASE(readers_take_turns_and_returned_records_keep_order, fixt
         put(t);
     pump();
     BOOST_TEST(pushed.size() == 4u); // two each
-    BOOST_TEST(r1.in_flight.size() == 2u);
-    BOOST_TEST(r2.in_flight.size() == 2u);
+    BOOST_TEST(r1.in_flight().size() == 2u);
+    BOOST_TEST(r2.in_flight().size() == 2u);
     // r1 goes away unread: its records return ahead of "e", in order.
     s.remove_reader(&r1);
     BOOST_TEST(s.counts().messages == 5u);
@@ -187,7 +187,7 @@ BOOST_FIXTURE_TEST_CASE(a_second_reader_takes_over_and_the_first_ones_records_st
     BOOST_TEST(s.enqueue_list(list, record_queue::inline_limit, nullptr, emitter{*this}) == 5u);
     BOOST_TEST(pushed.size() == 3u); // a, b, c to r1; d, e wait
     s.add_reader(&r2);               // r1's pushed records move to its own queue
-    BOOST_TEST(r1.in_flight.size() == 3u);
+    BOOST_TEST(r1.in_flight().size() == 3u);
     pump();
     BOOST_TEST_REQUIRE(pushed.size() == 5u);
     BOOST_TEST(pushed[3].first == 2u); // d, e to r2

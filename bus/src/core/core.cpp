@@ -38,7 +38,8 @@ struct core::handle_entry {
 
 struct core::session {
     session_id id = 0;
-    identity who;           // decided by the host: the kernel's word, a plugin's token
+    identity who; // decided by the host: the kernel's word, a plugin's token
+    std::shared_ptr<const identity> shared_who; // `who` for its subscriptions, made at the first
     std::uint32_t pgid = 0; // the peer's process group, for a plugin token's check
     std::string client_name;
     std::uint32_t claimed_pid = 0; // the hello's word, shown only as a claim
@@ -1151,7 +1152,9 @@ feed_result core::on_subscribe(session& s, byte_span body)
         else {
             subscriptions_.add(pattern, target);
             target->subscriptions.push_back(std::move(pattern));
-            target->subscribers.push_back({s.id, m.handle, s.who});
+            if (!s.shared_who) // once greeted, `who` no longer changes
+                s.shared_who = std::make_shared<const identity>(s.who);
+            target->subscribers.push_back({s.id, m.handle, s.shared_who});
             ++s.subscriptions;
             ++total_subscriptions_;
             ++subscription_epoch_;
@@ -1465,7 +1468,7 @@ std::size_t core::set_policy(std::shared_ptr<const policy> rules)
     std::vector<std::pair<slot*, std::size_t>> gone;
     names_.for_each([&](slot& target) {
         for (std::size_t i = target.subscriptions.size(); i-- > 0;)
-            if (!policy_->decide(target.subscribers[i].as, right::read, target.subscriptions[i])
+            if (!policy_->decide(*target.subscribers[i].as, right::read, target.subscriptions[i])
                      .allowed)
                 gone.emplace_back(&target, i);
     });

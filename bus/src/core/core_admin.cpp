@@ -53,15 +53,6 @@ json::object traffic_of(const slot& s, core::clock::time_point now)
             {"slow_marks", s.slow_marks}};
 }
 
-/// The order for_each walks the tree in (depth first, children by name): keys
-/// compared with the separator below every other character.
-bool walks_before(std::string_view a, std::string_view b)
-{
-    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-        return (x == '\\' ? '\0' : x) < (y == '\\' ? '\0' : y);
-    });
-}
-
 /// The "slots" argument: a name prefix, or {"prefix", "after", "limit"}.
 struct listing_request {
     std::string prefix, after;
@@ -114,13 +105,11 @@ json::object core::slots(std::string_view argument, std::error_code& ec) const
     std::string last_key; // of the last slot given
     bool more = false;
     const auto now = now_();
-    names_.for_each([&](slot& s) {
+    std::string after_key;
+    if (!request.after.empty()) // a key as `next` gave it; folded again, in case a client did not
+        after_key = fold_case(request.after);
+    names_.walk(prefix_key, after_key, [&](slot& s) {
         const auto& key = s.name().key();
-        const bool below = prefix_key.empty() ||
-                           (key.starts_with(prefix_key) &&
-                            (key.size() == prefix_key.size() || key[prefix_key.size()] == '\\'));
-        if (!below || more || (!request.after.empty() && !walks_before(request.after, key)))
-            return;
         json::object o = traffic_of(s, now);
         o["path"] = s.name().path();
         o["owner"] = {{"plugin", s.owner.plugin},
@@ -154,11 +143,12 @@ json::object core::slots(std::string_view argument, std::error_code& ec) const
         o["subscriptions"] = std::move(patterns);
         if (!slots.empty() && (slots.size() == request.limit || bytes + size > page_bytes)) {
             more = true;
-            return;
+            return false;
         }
         bytes += size;
         last_key = key;
         slots.push_back(std::move(o));
+        return true;
     });
     json::value next = nullptr;
     if (more)

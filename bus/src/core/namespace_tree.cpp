@@ -74,17 +74,71 @@ void namespace_tree::erase(std::string_view key)
 
 void namespace_tree::for_each(const std::function<void(slot&)>& f) const
 {
-    std::function<void(const node&)> walk = [&](const node& n) {
-        if (n.value)
-            f(*n.value);
-        std::vector<const std::string*> names;
-        for (const auto& [name, child] : n.children)
-            names.push_back(&name);
-        std::sort(names.begin(), names.end(), [](auto a, auto b) { return *a < *b; });
-        for (const auto* name : names)
-            walk(*n.children.find(*name)->second);
-    };
-    walk(root_);
+    walk({}, {}, [&](slot& s) {
+        f(s);
+        return true;
+    });
+}
+
+void namespace_tree::walk(std::string_view prefix, std::string_view after,
+                          const std::function<bool(slot&)>& f) const
+{
+    const node* at = &root_;
+    if (!prefix.empty())
+        for_each_component(prefix, [&](std::string_view c) {
+            auto it = at->children.find(c);
+            at = it == at->children.end() ? nullptr : it->second.get();
+            return at != nullptr;
+        });
+    if (!at)
+        return;
+    if (after.empty() || walks_before(after, prefix)) {
+        if (at->value && !f(*at->value))
+            return;
+        walk_below(*at, {}, f);
+    } else if (prefix.empty()) {
+        walk_below(*at, after, f);
+    } else if (after.starts_with(prefix) &&
+               (after.size() == prefix.size() || after[prefix.size()] == '\\')) {
+        // At or below the prefix: the prefix's slot came first, then below it.
+        walk_below(*at, after.substr(std::min(after.size(), prefix.size() + 1)), f);
+    } // else after the whole subtree: nothing
+}
+
+bool namespace_tree::walks_before(std::string_view a, std::string_view b)
+{
+    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+        return (x == '\\' ? '\0' : x) < (y == '\\' ? '\0' : y);
+    });
+}
+
+// The slots below `n` that a walk reaches after the relative key `after`
+// (empty: all of them); false when f asked to stop.
+bool namespace_tree::walk_below(const node& n, std::string_view after,
+                                const std::function<bool(slot&)>& f)
+{
+    auto it = n.children.begin();
+    std::string_view rest;
+    if (!after.empty()) {
+        const auto cut = after.find('\\');
+        const auto first = after.substr(0, cut);
+        rest = cut == std::string_view::npos ? std::string_view{} : after.substr(cut + 1);
+        it = n.children.lower_bound(first);
+        if (it != n.children.end() && it->first == first) {
+            // The child on `after`'s path walks at or before `after` itself:
+            // only what is below it and after `after`.
+            if (!walk_below(*it->second, rest, f))
+                return false;
+            ++it;
+        }
+    }
+    for (; it != n.children.end(); ++it) {
+        if (it->second->value && !f(*it->second->value))
+            return false;
+        if (!walk_below(*it->second, {}, f))
+            return false;
+    }
+    return true;
 }
 
 } // namespace slotbus::bus

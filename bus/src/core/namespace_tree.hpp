@@ -2,13 +2,12 @@
 #pragma once
 
 #include "slot.hpp"
-#include "string_hash.hpp"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 namespace slotbus::bus {
 
@@ -33,12 +32,25 @@ public:
     /// Calls f(slot&) for every slot, depth first, children in name order.
     void for_each(const std::function<void(slot&)>& f) const;
 
+    /// The walk of for_each over the slots at or below the key `prefix`
+    /// (empty: all), starting after the key `after` (empty: at the first),
+    /// until f returns false. A page of a listing costs its own length and
+    /// the depth of the tree, not the slots before it.
+    void walk(std::string_view prefix, std::string_view after,
+              const std::function<bool(slot&)>& f) const;
+
+    /// The order of a walk (depth first, children by name): keys compared
+    /// with the separator below every other character.
+    [[nodiscard]] static bool walks_before(std::string_view a, std::string_view b);
+
 private:
     struct node {
-        std::unordered_map<std::string, std::unique_ptr<node>, string_hash, std::equal_to<>>
-            children;
+        // Ordered, so a walk needs no sorting and can start anywhere.
+        std::map<std::string, std::unique_ptr<node>, std::less<>> children;
         std::unique_ptr<slot> value;
     };
+    static bool walk_below(const node& n, std::string_view after,
+                           const std::function<bool(slot&)>& f);
 
     node root_;
     std::uint64_t epoch_ = 0;

@@ -43,6 +43,8 @@ record_queue::chunk& record_queue::room_for(std::size_t need)
         return chunks_.back();
     const std::size_t wanted =
         std::max(need, bytes_ >= 4 * small_chunk ? large_chunk : small_chunk);
+    if (chunks_.full())
+        chunks_.set_capacity(std::max<std::size_t>(4, 2 * chunks_.capacity()));
     if (spare_.capacity >= wanted) {
         chunks_.push_back(std::exchange(spare_, {}));
         chunks_.back().end = 0;
@@ -205,6 +207,8 @@ void record_queue::clear() noexcept
     // A ring grown by a burst is given back; a steady one regrows in a few doublings.
     if (records_.capacity() > small_ring)
         records_.set_capacity(0);
+    if (chunks_.capacity() > 4)
+        chunks_.set_capacity(4); // keeps the one small chunk, if any
 }
 
 } // namespace slotbus::bus

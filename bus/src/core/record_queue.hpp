@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <span>
 
@@ -133,7 +132,9 @@ private:
     // A ring, not a deque: indexing and pushing cost a compare and an add,
     // and an idle queue holds no block (see clear()).
     boost::circular_buffer<queued_record> records_;
-    std::deque<chunk> chunks_;
+    // A ring too: a std::deque allocates ~600 bytes even empty, and a host
+    // has two queues per slot with a reader, most of them idle.
+    boost::circular_buffer<chunk> chunks_;
     chunk spare_;
     std::size_t head_ = 0;  // where the front record's bytes start in the front chunk
     std::size_t bytes_ = 0; // log bytes held

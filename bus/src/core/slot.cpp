@@ -9,7 +9,7 @@ void slot::add_reader(reader* r)
     // A second reader: what the first was pushed moves to its own in_flight,
     // so the queue holds only what waits.
     if (solo_pushed_ != 0) {
-        auto& first = readers_.front()->in_flight;
+        auto& first = readers_.front()->in_flight();
         for (; solo_pushed_ != 0; --solo_pushed_) {
             first.push(queue_.front());
             queue_.pop_front();
@@ -23,9 +23,9 @@ void slot::remove_reader(reader* r)
     std::erase(readers_, r);
     // A solo reader's records are at the front of the queue already.
     solo_pushed_ = 0;
-    if (!r->in_flight.empty()) {
+    if (!r->nothing_in_flight()) {
         record_queue merged;
-        auto& returned = r->in_flight;
+        auto& returned = r->in_flight();
         while (!returned.empty() || !queue_.empty()) {
             const bool from_returned =
                 !returned.empty() && (queue_.empty() || returned.front().seq < queue_.front().seq);
@@ -67,7 +67,7 @@ bool slot::consume(reader& r, std::uint32_t n)
         return false;
     // A solo reader's records are the front of the queue; else its own.
     const bool at_front = solo_pushed_ != 0;
-    auto& held = at_front ? queue_ : r.in_flight;
+    auto& held = at_front ? queue_ : r.in_flight();
     const std::uint64_t bytes = held.pop_front(n);
     if (at_front)
         solo_pushed_ -= n;
@@ -89,8 +89,8 @@ slot_counts slot::counts() const noexcept
     c.lost = lost_;
     const queued_record* oldest = queue_.empty() ? nullptr : &queue_.front();
     for (const reader* r : readers_)
-        if (!r->in_flight.empty() && (!oldest || r->in_flight.front().seq < oldest->seq))
-            oldest = &r->in_flight.front();
+        if (!r->nothing_in_flight() && (!oldest || r->in_flight_->front().seq < oldest->seq))
+            oldest = &r->in_flight_->front();
     if (oldest)
         c.next_size = oldest->size;
     return c;

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -37,8 +38,19 @@ struct reader {
     bool timeout_owed = false; ///< its connection owes it a timeout_changed
     static constexpr bool never_paused = false;
     /// Where its pushed records wait when the slot has other readers (else
-    /// they stay at the front of the slot's queue: see slot).
-    record_queue in_flight;
+    /// they stay at the front of the slot's queue: see slot). Made when
+    /// first needed: most slots have one reader and never need it.
+    [[nodiscard]] record_queue& in_flight()
+    {
+        if (!in_flight_)
+            in_flight_ = std::make_unique<record_queue>();
+        return *in_flight_;
+    }
+    [[nodiscard]] bool nothing_in_flight() const noexcept
+    {
+        return !in_flight_ || in_flight_->empty();
+    }
+    std::unique_ptr<record_queue> in_flight_;
 };
 
 struct slot_config {
@@ -59,7 +71,8 @@ struct blocked_writer {
 struct subscriber {
     session_id session = 0;
     std::uint32_t handle = 0;
-    identity as;
+    /// Its connection's identity, shared: a slot keeps no copy of its own.
+    std::shared_ptr<const identity> as;
 };
 
 /// Who created a slot, for listings: its connection and, for a plugin, its name.
@@ -135,7 +148,7 @@ public:
             if (reader* to = next_reader_with_room(size)) {
                 note_pushed(*to, size);
                 const bool at_front = solo();
-                auto& held = at_front ? queue_ : to->in_flight;
+                auto& held = at_front ? queue_ : to->in_flight();
                 held.push(seq, gap, bytes, shared, from);
                 solo_pushed_ += at_front;
                 emit(*to, held.back());
@@ -206,8 +219,8 @@ public:
             if (!to)
                 return;
             note_pushed(*to, q.size);
-            to->in_flight.push(q);
-            emit(*to, to->in_flight.back());
+            to->in_flight().push(q);
+            emit(*to, to->in_flight().back());
             queue_.pop_front();
         }
     }
@@ -255,7 +268,7 @@ private:
     /// Not with drop_oldest, which drops from the front of what waits.
     [[nodiscard]] bool solo() const noexcept
     {
-        return readers_.size() == 1 && readers_.front()->in_flight.empty() &&
+        return readers_.size() == 1 && readers_.front()->nothing_in_flight() &&
                config_.overflow != overflow_policy::drop_oldest;
     }
     /// Records queued and not yet pushed to any reader.
