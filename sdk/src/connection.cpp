@@ -93,7 +93,8 @@ connection_impl::connection_impl(std::optional<asio::any_io_executor> executor,
                     const auto it = waiting_.find(handle);
                     return it != waiting_.end() && !it->second.empty();
                 }),
-      token_(std::move(token)), tls_(std::move(tls)), run_timer_(executor_)
+      token_(std::move(token)), tls_(std::move(tls)), run_timer_(executor_),
+      lane_wait_timer_(executor_)
 {
 }
 
@@ -326,7 +327,7 @@ void connection_impl::start_write(std::uint32_t handle, std::span<const asio::co
 {
     auto& lanes = protocol_.lanes();
     if (lanes.wants(records))
-        write_by_lane(handle, records, std::move(h), pace);
+        write_by_lane_in_pieces(handle, records, std::move(h), pace);
     else if (lanes.must_wait(handle)) // writes of the handle wait for lane room before it
         wait_for_lane(handle, records, std::move(h), pace, false);
     else
@@ -367,6 +368,50 @@ void connection_impl::write_by_socket(std::uint32_t handle,
         self->protocol_.write_frame(std::move(frame), std::move(h), count, pace);
         self->flush();
     });
+}
+
+void connection_impl::write_by_lane_in_pieces(std::uint32_t handle,
+                                              std::span<const asio::const_buffer> records,
+                                              write_handler h, results pace)
+{
+    const auto piece_bytes = protocol_.lanes().piece_bytes(handle);
+    std::size_t total = 0, end = 0;
+    for (const auto& r : records)
+        total += r.size();
+    if (records.size() < 2 || total <= piece_bytes)
+        return write_by_lane(handle, records, std::move(h), pace);
+    // One completion for the pieces, as for the batch: the first error, the sum delivered.
+    struct gather {
+        gather(write_handler h, std::size_t n) : handler(std::move(h)), left(n) {}
+        std::mutex mutex; // the pieces may complete on any of the executor's threads
+        write_handler handler;
+        std::size_t left;
+        error_code first;
+        std::uint32_t delivered = 0;
+    };
+    std::vector<std::span<const asio::const_buffer>> pieces;
+    for (std::size_t begin = 0; begin < records.size(); begin = end) {
+        std::size_t bytes = records[begin].size();
+        for (end = begin + 1; end < records.size() && bytes + records[end].size() <= piece_bytes;
+             ++end)
+            bytes += records[end].size();
+        pieces.push_back(records.subspan(begin, end - begin));
+    }
+    auto all = std::make_shared<gather>(std::move(h), pieces.size());
+    for (const auto& piece : pieces)
+        write_by_lane(
+            handle, piece,
+            [all](error_code ec, std::uint32_t delivered) {
+                std::unique_lock lock(all->mutex);
+                if (ec && !all->first)
+                    all->first = ec;
+                all->delivered += delivered;
+                if (--all->left != 0)
+                    return;
+                lock.unlock();
+                all->handler(all->first, all->delivered);
+            },
+            pace);
 }
 
 void connection_impl::write_by_lane(std::uint32_t handle,
@@ -450,7 +495,7 @@ void connection_impl::wait_for_lane(std::uint32_t handle,
     });
 }
 
-void connection_impl::drain_waiting_writes()
+void connection_impl::drain_waiting_writes(bool moved)
 {
     auto& lanes = protocol_.lanes();
     for (auto it = waiting_writes_.begin(); it != waiting_writes_.end();) {
@@ -497,6 +542,29 @@ void connection_impl::drain_waiting_writes()
         it = queue.empty() ? waiting_writes_.erase(it) : std::next(it);
     }
     send_placed();
+    arm_lane_wait(moved);
+}
+
+void connection_impl::arm_lane_wait(bool moved)
+{
+    if (waiting_writes_.empty() || broken_) {
+        if (std::exchange(lane_wait_armed_, 0) != 0)
+            lane_wait_timer_.cancel();
+        return;
+    }
+    if (lane_wait_armed_ != 0 && !moved)
+        return; // a write joining the wait does not put the deadline off
+    lane_wait_armed_ = ++lane_wait_armings_;
+    lane_wait_timer_.expires_after(lane_writers::lane_wait);
+    lane_wait_timer_.async_wait(
+        [weak = weak_from_this(), armed = lane_wait_armed_](const error_code& ec) {
+            auto self = weak.lock();
+            if (!self || ec || self->lane_wait_armed_ != armed)
+                return; // put off, or ended
+            self->lane_wait_armed_ = 0;
+            if (self->protocol_.lanes().stall())
+                self->drain_waiting_writes();
+        });
 }
 
 void connection_impl::end_waiting_writes(std::uint32_t handle, error_code ec)
@@ -850,7 +918,7 @@ void connection_impl::act(frame_action&& a)
         return;
     }
     case kind::lanes_changed:
-        drain_waiting_writes();
+        drain_waiting_writes(true);
         return;
     case kind::revoked:
     case kind::reader_lost:
@@ -1099,6 +1167,8 @@ void connection_impl::shut_down(error_code gone)
     }
     protocol_.forget_reports();
     run_timer_.cancel();
+    lane_wait_armed_ = 0;
+    lane_wait_timer_.cancel();
     if (run_ && run_->done) {
         auto done = std::move(*run_->done);
         run_->done.reset();

@@ -127,6 +127,7 @@ void lane_writers::released(std::uint32_t lane, std::uint64_t position)
     std::lock_guard lock(mutex_);
     if (writer_lane* w = lane_by_id(lane); w && position > w->released && position <= w->end) {
         w->released = position;
+        w->stalled = false; // it moves again
     }
 }
 
@@ -196,6 +197,16 @@ void lane_writers::stop_waiting(std::uint32_t handle)
     }
 }
 
+bool lane_writers::stall()
+{
+    std::lock_guard lock(mutex_);
+    bool any = false;
+    for (auto& [handle, w] : handles_)
+        if (w.waiting != 0 && !w.stalled)
+            any = w.stalled = true;
+    return any;
+}
+
 void lane_writers::reset()
 {
     std::lock_guard lock(mutex_);
@@ -212,6 +223,15 @@ std::uint32_t lane_writers::lane_of(std::uint32_t handle) const
     std::lock_guard lock(mutex_);
     auto it = handles_.find(handle);
     return it == handles_.end() || it->second.closing ? 0 : it->second.id;
+}
+
+std::uint64_t lane_writers::piece_bytes(std::uint32_t handle) const
+{
+    std::lock_guard lock(mutex_);
+    auto it = handles_.find(handle);
+    if (it == handles_.end() || !it->second.memory)
+        return std::uint64_t{4} << 20; // half the host's default lane
+    return it->second.memory->size() / 2;
 }
 
 } // namespace slotbus::detail

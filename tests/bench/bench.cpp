@@ -69,6 +69,7 @@
 #include <functional>
 #include <future>
 #include <iostream>
+#include <iterator>
 #include <nats/nats.h>
 #include <netinet/in.h>
 #include <optional>
@@ -751,10 +752,43 @@ int slotbus_reader(const std::string& socket, const bus_scenario& s, std::size_t
     return 0;
 }
 
+// Runs the CLI against `host`: its output's bytes (-1 when it failed), and ms.
+std::pair<long, double> timed_cli(const host_process& host, const std::string& words)
+{
+    const auto out = host.dir / "cli.out";
+    const std::string command = std::string(SLOTBUS_CLI_PATH) + " --address '" + host.socket +
+                                "' " + words + " > '" + out.string() + "' 2>&1";
+    const auto start = clock_type::now();
+    const int status = std::system(command.c_str());
+    const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(out, ec);
+    return {status == 0 && !ec ? static_cast<long>(bytes) : -1, ms};
+}
+
+// Of the writes the host took, the share that came by lane (`stats --json`).
+double lane_share(const host_process& host)
+{
+    if (timed_cli(host, "stats --json").first <= 0)
+        return 0;
+    std::ifstream in(host.dir / "cli.out");
+    const std::string text{std::istreambuf_iterator<char>(in), {}};
+    boost::system::error_code ec;
+    const auto stats = boost::json::parse(text, ec);
+    if (ec || !stats.is_object())
+        return 0;
+    const auto* writes = stats.as_object().if_contains("writes");
+    const auto* lane = stats.as_object().if_contains("lane_writes");
+    if (!writes || !lane || writes->to_number<double>() <= 0)
+        return 0;
+    return lane->to_number<double>() / writes->to_number<double>();
+}
+
 struct slotbus_result {
     rate r;
     long host_kib = 0;
     long host_cpu_ms = 0;
+    double lane_share = 0; ///< of the writes, those that came by lane (the host's count)
 };
 
 // Readers on the host at `read_socket`, writers on the one at `write_socket`
@@ -804,6 +838,7 @@ slotbus_result slotbus_throughput(const bus_scenario& s, std::size_t count, std:
     slotbus_result out;
     out.r = bus_throughput(s, host.socket, host.socket, count, size);
     std::tie(out.host_kib, out.host_cpu_ms) = host.usage();
+    out.lane_share = lane_share(host);
     return out;
 }
 
@@ -891,7 +926,10 @@ std::vector<double> slotbus_round_trips(std::size_t rounds, std::size_t size,
             auto r = in.read();
             if (!out.is_open())
                 out = slotbus::client_slot::open(bus, "rt/client");
-            out.async_write(asio::buffer(r), asio::detached); // nobody waits for its result
+            if (i + 1 < rounds)
+                out.async_write(asio::buffer(r), asio::detached); // nobody waits for its result
+            else
+                (void)out.write(asio::buffer(r)); // the last one must leave before the process
         }
         return 0;
     });
@@ -1258,20 +1296,6 @@ struct memory_result {
     double ls_ms = 0, stats_ms = 0; ///< `slotbus ls` and `slotbus stats` at that many slots
     bool cli_ok = false;            ///< both printed what they should
 };
-
-// Runs the CLI against `host`: its output's bytes (-1 when it failed), and ms.
-std::pair<long, double> timed_cli(const host_process& host, const std::string& words)
-{
-    const auto out = host.dir / "cli.out";
-    const std::string command = std::string(SLOTBUS_CLI_PATH) + " --address '" + host.socket +
-                                "' " + words + " > '" + out.string() + "' 2>&1";
-    const auto start = clock_type::now();
-    const int status = std::system(command.c_str());
-    const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
-    std::error_code ec;
-    const auto bytes = std::filesystem::file_size(out, ec);
-    return {status == 0 && !ec ? static_cast<long>(bytes) : -1, ms};
-}
 
 // One client makes `slots` slots, each subscribed to its own topic (a small
 // byte budget, so the host's limits allow that many); the host's resident
@@ -1800,11 +1824,16 @@ int main(int argc, char** argv)
                     "MB/s", "vs raw 2h", "lost", "host KiB", "host ms");
     double raw_two_at_128 = 0;
     auto row = [&](const char* name, std::size_t size, std::size_t n, const rate& r, double ratio,
-                   long kib, long cpu, const char* ratio_key = "ratio_to_raw_two_hops") {
+                   long kib, long cpu, const char* ratio_key = "ratio_to_raw_two_hops",
+                   double lane_share = -1) {
         if (!json)
-            std::printf("%-12s %8zu %14.0f %10.1f %9.1f%% %6llu %10ld %10ld\n", name, size,
-                        r.records_per_s, r.mb_per_s, 100 * ratio,
-                        static_cast<unsigned long long>(r.lost), kib, cpu);
+            std::printf(
+                "%-12s %8zu %14.0f %10.1f %9.1f%% %6llu %10ld %10ld%s\n", name, size,
+                r.records_per_s, r.mb_per_s, 100 * ratio, static_cast<unsigned long long>(r.lost),
+                kib, cpu,
+                lane_share < 0
+                    ? ""
+                    : ("  " + std::to_string(std::lround(100 * lane_share)) + "% by lane").c_str());
         results.push_back({{"scenario", name},
                            {"size", size},
                            {"records_per_s", r.records_per_s},
@@ -1815,6 +1844,8 @@ int main(int argc, char** argv)
                            {"records", n},
                            {"delivered", r.delivered},
                            {"lost", r.lost}});
+        if (lane_share >= 0)
+            results.back().as_object()["lane_share"] = lane_share;
     };
     // Round-trip percentiles in us, as a table row and a result.
     auto latency_row = [&](const std::string& name, std::size_t size,
@@ -1910,7 +1941,7 @@ int main(int argc, char** argv)
         for (const auto size : lane_sizes) {
             const std::size_t n = std::max<std::size_t>(8, lane_bytes / size) / 4 * 4;
             const bool socket_fits = size <= (1u << 20);
-            const std::size_t window = std::max<std::size_t>(64u << 20, 4 * size);
+            const std::size_t window = std::max<std::size_t>(4u << 20, 2 * size);
             const bus_scenario by_lane{
                 .name = "lane 1->1", .host_args = all_by_lane(), .window_bytes = window},
                 by_socket{
@@ -1948,7 +1979,7 @@ int main(int argc, char** argv)
             for (std::size_t k = 0; k < runs.size(); ++k) {
                 const auto median = median_of(runs[k].second);
                 row(runs[k].first->name, size, n, median.r, median_of(ratios[k + 1]),
-                    median.host_kib, median.host_cpu_ms, "ratio_to_raw_one_hop");
+                    median.host_kib, median.host_cpu_ms, "ratio_to_raw_one_hop", median.lane_share);
             }
         }
         // Round trips at the same sizes: raw one hop, socket path, lane, pooled

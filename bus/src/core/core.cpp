@@ -795,8 +795,6 @@ feed_result core::write_records(session& s, std::uint32_t handle, Records& recor
             s.held_posts -= body.size();
         return feed_result::blocked;
     }
-    if constexpr (!Records::listable) // by lane (counted here, once: a blocked frame comes again)
-        totals_.lane_writes += records.count();
     // Every record of the frame is a write with its own result.
     auto result = [&](std::error_code ec, std::uint32_t delivered, std::uint32_t writes = 1) {
         add_result(s, static_cast<std::uint32_t>(ec.value()), delivered, writes);
@@ -876,6 +874,8 @@ feed_result core::write_records(session& s, std::uint32_t handle, Records& recor
                      Records::listable ? "malformed write" : "a lane descriptor that lies");
     const auto count = records.count();
     const std::uint32_t first = std::exchange(s.frame_sent, 0); // had their results
+    if constexpr (!Records::listable) // by lane: counted once, past every wait
+        totals_.lane_writes += count - first;
     if (!h)
         return result(error::invalid_handle, 0, count - first);
     if (!may_write) {

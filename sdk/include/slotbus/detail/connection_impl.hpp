@@ -174,14 +174,21 @@ private:
     // waiting for lane room in the handle's order.
     void write_by_socket(std::uint32_t handle, std::span<const asio::const_buffer> records,
                          write_handler h, results pace);
+    /// write_by_lane, a batch too large for half the lane in pieces that fit.
+    void write_by_lane_in_pieces(std::uint32_t handle, std::span<const asio::const_buffer> records,
+                                 write_handler h, results pace);
     void write_by_lane(std::uint32_t handle, std::span<const asio::const_buffer> records,
                        write_handler h, results pace);
     void wait_for_lane(std::uint32_t handle, std::span<const asio::const_buffer> records,
                        write_handler h, results pace, bool by_lane);
     /// Hands the descriptor frames placed (in the order placed) to the output.
     void send_placed();
-    /// Retries the waiting writes, handle by handle, in order.
-    void drain_waiting_writes();
+    /// Retries the waiting writes, handle by handle, in order. `moved`: a
+    /// lane event came, so the wait for room starts again (arm_lane_wait).
+    void drain_waiting_writes(bool moved = false);
+    /// While writes wait, a lane_wait deadline from the last lane event: at
+    /// it, their lanes are stalled and what fits the socket takes it.
+    void arm_lane_wait(bool moved);
     /// Ends the waiting writes of one handle (all: 0) with ec.
     void end_waiting_writes(std::uint32_t handle, error_code ec);
     /// Does what a frame left to the driver.
@@ -269,6 +276,9 @@ private:
         bool by_lane; // else it only waits its turn behind them
     };
     std::unordered_map<std::uint32_t, std::list<waiting_write>> waiting_writes_;
+    asio::steady_timer lane_wait_timer_;
+    std::uint64_t lane_wait_armed_ = 0; // the arming the timer waits for (0: none)
+    std::uint64_t lane_wait_armings_ = 0;
 
     error_code broken_;   // set once the connection has failed
     std::string failure_; // why it last failed, for people

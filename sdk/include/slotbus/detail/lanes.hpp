@@ -11,6 +11,7 @@
 #include <boost/system/error_code.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -68,6 +69,7 @@ public:
         placed, ///< in the lane: `send` was called with the descriptor frame
         socket, ///< no lane for them now: they take the socket (they fit it)
         wait,   ///< no room, or writes wait before them: they wait (counted) for a lane event
+                ///< (one that would fit the socket waits only while the lane moves: see stall)
         refused ///< too large for the socket, and the host gave no lane
     };
     /// Copies the records into the handle's lane and calls send(frame,
@@ -85,6 +87,14 @@ public:
     bool must_wait(std::uint32_t handle);
     /// A waiting write left without going through place() (its connection failed).
     void stop_waiting(std::uint32_t handle);
+    /// No release came for `lane_wait` while writes waited: every lane with
+    /// waiting writes is stalled, and its records that fit the socket take
+    /// the socket until its next release. Returns whether any lane was.
+    bool stall();
+    /// How long a write that fits the socket waits for lane room at most,
+    /// counted from the last release: a reader that keeps up frees room far
+    /// sooner; one that stopped must not hold the writer (docs/lanes.md).
+    static constexpr auto lane_wait = std::chrono::milliseconds(25);
     /// Bumped by reset(): a frame placed before it names a lane of a gone connection.
     [[nodiscard]] std::uint64_t generation() const noexcept
     {
@@ -113,6 +123,10 @@ public:
     void reset();
     /// The lane a handle writes into now, or 0 (for tests and stats).
     [[nodiscard]] std::uint32_t lane_of(std::uint32_t handle) const;
+    /// The most bytes of one batch placed at once for `handle`: half its lane
+    /// (the other half still being read), or 4 MiB before it has one.
+    /// A larger batch would never find room, so it goes in pieces.
+    [[nodiscard]] std::uint64_t piece_bytes(std::uint32_t handle) const;
 
 private:
     struct writer_lane {
@@ -125,6 +139,7 @@ private:
         bool refused = false;         // the host said no: the socket, until the next connection
         bool closing = false;         // the host closed it: no new records
         bool grow_refused = false;    // no larger lane: a record over its size takes the socket
+        bool stalled = false;         // no release for lane_wait: no waiting for room till one
         std::uint32_t retiring = 0;   // a lane a larger one replaced, until its frames are out
         std::uint32_t retiring_in_transit = 0;
         std::uint32_t waiting =
@@ -198,7 +213,9 @@ lane_writers::place(std::uint32_t handle, std::span<const boost::asio::const_buf
             return leave(placement::placed);
         }
     }
-    return leave(fits_socket ? placement::socket : placement::wait);
+    // Full, or not made yet: while the lane moves (or comes), waiting beats
+    // the socket's two copies; once it stalls, what fits the socket takes it.
+    return leave(fits_socket && (w.closing || w.stalled) ? placement::socket : placement::wait);
 }
 
 } // namespace slotbus::detail
