@@ -507,6 +507,7 @@ lost_work client_protocol::fail(bool reconnect)
             r.stale = static_cast<std::uint32_t>(r.records.size());
             r.gap = gap_unknown;
             r.unreported = 0;
+            r.unreported_bytes = 0;
             r.dirty = false;
             r.window_sent = false;
             r.window_told = 0; // the next host has been told nothing
@@ -560,6 +561,7 @@ void client_protocol::forget_reports() noexcept
 {
     for (auto& [handle, r] : readers_) {
         r.unreported = 0;
+        r.unreported_bytes = 0;
         r.dirty = false;
     }
     dirty_readers_.clear();
@@ -580,6 +582,7 @@ void client_protocol::emit_reports()
         it->second.window_told = window_for(handle);
         encode(pending_, read_report_frame{handle, it->second.unreported, it->second.window_told});
         it->second.unreported = 0;
+        it->second.unreported_bytes = 0;
         it->second.dirty = false;
     }
     dirty_readers_.clear();
@@ -767,25 +770,28 @@ void client_protocol::poll(std::uint32_t handle, std::uint64_t read_op)
 }
 
 client_protocol::report_due client_protocol::consumed(std::uint32_t handle, reader_state& r,
-                                                      std::uint32_t n)
+                                                      std::uint32_t n, std::uint64_t bytes)
 {
     const auto from_before = std::min(n, r.stale); // held across a reconnect: not the new slot's
     r.stale -= from_before;
     if (n == from_before)
         return report_due::later;
     r.unreported += n - from_before;
+    r.unreported_bytes += bytes;
     if (!r.dirty) {
         r.dirty = true;
         dirty_readers_.push_back(handle);
     }
-    // Reads are reported in batches: when a quarter of the window was read
-    // (so the host refills it early), or ahead of any other frame this
+    // Reads are reported in batches: when a quarter of the window or
+    // report_bytes was read (so the host refills it, and lets a writer's
+    // lane go, early), or ahead of any other frame this
     // connection sends — which keeps info() through this connection exact.
     // One frame per read would cost a syscall each way per record. A reader
     // that has read all it holds reports when it waits again (start_read), or
     // with what it sends first: a reply and its request's report then share
     // one socket write and one wake-up of the host.
-    if (r.unreported >= std::max<std::uint32_t>(1, window_ / 4)) {
+    if (r.unreported >= std::max<std::uint32_t>(1, window_ / 4) ||
+        r.unreported_bytes >= report_bytes) {
         reports_due_ = true;
         return report_due::now;
     }

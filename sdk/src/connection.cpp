@@ -934,8 +934,8 @@ void connection_impl::act(frame_action&& a)
 
 void connection_impl::serve(std::uint32_t handle, reader_state& r, read_queue& waiting)
 {
-    const auto report = [&](std::uint32_t n) {
-        switch (protocol_.consumed(handle, r, n)) {
+    const auto report = [&](std::uint32_t n, std::uint64_t bytes) {
+        switch (protocol_.consumed(handle, r, n, bytes)) {
         case client_protocol::report_due::now:
             flush();
             break;
@@ -957,6 +957,9 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r, read_queue& w
         if (kind == 3 || kind == 4) {
             // A batch: everything here, up to its limit, in one completion.
             const auto n = std::min(op.batch, r.records.size());
+            std::uint64_t bytes = 0;
+            for (std::size_t i = 0; i < n; ++i)
+                bytes += r.records[i].size;
             std::vector<received_record> records;
             record_batch views;
             if (kind == 3) {
@@ -1008,7 +1011,7 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r, read_queue& w
                 }
                 r.pop_front(n, wire);
             }
-            report(static_cast<std::uint32_t>(n));
+            report(static_cast<std::uint32_t>(n), bytes);
             if (op.timer)
                 op.timer->cancel();
             std::visit([](auto& h) { asio::get_associated_cancellation_slot(h).clear(); },
@@ -1037,7 +1040,7 @@ void connection_impl::serve(std::uint32_t handle, reader_state& r, read_queue& w
                       protocol_.sender_of(r.records.front().sender)};
         }
         r.pop_front();
-        report(1);
+        report(1, size);
         complete_read(op, {}, std::move(record), size);
     }
 }

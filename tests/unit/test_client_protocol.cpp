@@ -138,9 +138,12 @@ client_protocol::report_due read(client_protocol& p, std::uint32_t handle, std::
     auto* r = p.find_reader(handle);
     BOOST_REQUIRE(r);
     BOOST_REQUIRE(r->records.size() >= n);
-    for (std::uint32_t i = 0; i < n; ++i)
+    std::uint64_t bytes = 0;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        bytes += r->records.front().size;
         r->pop_front();
-    return p.consumed(handle, *r, n);
+    }
+    return p.consumed(handle, *r, n, bytes);
 }
 
 } // namespace
@@ -413,6 +416,32 @@ BOOST_AUTO_TEST_CASE(a_welcome_nobody_waits_for_is_malformed)
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(reads)
+
+BOOST_AUTO_TEST_CASE(a_mebibyte_read_is_reported_at_once_whatever_the_window)
+{
+    // Large records pin their writer's lane until reported read: reads are
+    // reported once report_bytes were read, even under a quarter of the window.
+    client_protocol p(1024);
+    connect(p);
+    p.add_reader(5, mailslot_wait_forever);
+    auto* r = p.find_reader(5);
+    BOOST_REQUIRE(r);
+    p.first_read(5, *r);
+    p.reports_due();
+    (void)output_of(p);
+    const std::string half(client_protocol::report_bytes / 2, 'h');
+    const auto list = list_of({half, "x", half});
+    (void)feed(p, records_frame{5, 0, {list}});
+    BOOST_TEST((read(p, 5, 1) == client_protocol::report_due::later));
+    BOOST_TEST((read(p, 5, 1) == client_protocol::report_due::later));
+    BOOST_TEST((read(p, 5, 1) == client_protocol::report_due::now)); // past report_bytes
+    const auto out = output_of(p);
+    BOOST_REQUIRE(out.size() == 1u);
+    BOOST_TEST(out[0].as<read_report_frame>().consumed == 3u);
+    // Counted afresh after the report.
+    (void)feed(p, records_frame{5, 0, {list_of({half})}});
+    BOOST_TEST((read(p, 5, 1) == client_protocol::report_due::when_idle));
+}
 
 BOOST_AUTO_TEST_CASE(read_reports_are_emitted_as_records_are_consumed)
 {

@@ -107,10 +107,11 @@ struct SLOTBUS_API reader_state {
         begin = 0;
         lanes.clear();
     }
-    std::uint32_t gap = 0;        // told of drops; goes with the next record
-    std::uint32_t unreported = 0; // read since the last read_report
-    std::uint32_t stale = 0;      // at the front, held from before a reconnect: not reported
-    bool dirty = false;           // a read_report is owed
+    std::uint32_t gap = 0;              // told of drops; goes with the next record
+    std::uint32_t unreported = 0;       // read since the last read_report
+    std::uint64_t unreported_bytes = 0; // and their bytes
+    std::uint32_t stale = 0;            // at the front, held from before a reconnect: not reported
+    bool dirty = false;                 // a read_report is owed
     bool window_sent = false;
     std::uint32_t window_told = 0; // the window the host last heard of
     error_code revoked;            // the host closed it (a policy reload): reads fail with this
@@ -264,8 +265,14 @@ public:
         now,       ///< flush now (a quarter of the window was read)
         when_idle, ///< the reader read all it holds: flush after the handlers that run now
     };
-    /// The reader read n records (popped from `r` already): counted for the next read_report.
-    [[nodiscard]] report_due consumed(std::uint32_t handle, reader_state& r, std::uint32_t n);
+    /// The reader read n records of `bytes` in all (popped from `r` already):
+    /// counted for the next read_report.
+    [[nodiscard]] report_due consumed(std::uint32_t handle, reader_state& r, std::uint32_t n,
+                                      std::uint64_t bytes);
+    /// Read bytes that make a read_report due at once, whatever the window:
+    /// large records pin a writer's lane (8 MiB by default) until reported,
+    /// and a quarter of a 1024-record window of 64 KiB records is 16 MiB.
+    static constexpr std::uint64_t report_bytes = std::uint64_t{256} << 10;
     /// Reports must go out with the next take_output().
     void reports_due() noexcept { reports_due_ = true; }
     [[nodiscard]] std::shared_ptr<const record_sender> sender_of(std::uint32_t id) const;
